@@ -1,0 +1,95 @@
+# pagoda build. `make` -> build/pagoda; `make test` -> all tests;
+# `make debug` -> build-debug/pagoda with ASan+UBSan; `make debug-test` runs
+# the tests in that build; `make fuzz-run` runs a bounded fuzz pass.
+#
+# Sources are discovered: every src/**/*.c except src/cli goes into
+# libpagoda.a; files named *_avx2.c / *_avx512.c get their ISA flags (they
+# are only called after run-time CPUID dispatch). tests/test_*.c are one
+# binary each.
+
+BUILD ?= build
+CC ?= gcc
+OPT ?= -O2
+SAN ?=
+CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Wno-unused-parameter -Wshadow -Wvla \
+              -fno-strict-aliasing -Isrc -pthread $(SAN)
+PKG_LIBS = -lpcre2-8 -lutf8proc -ljansson -lmicrohttpd
+LDLIBS = $(PKG_LIBS) -lm -pthread
+ARCH := $(shell uname -m)
+
+AVX2_FLAGS = -mavx2 -mfma -mf16c
+AVX512_FLAGS = $(AVX2_FLAGS) -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
+
+ALL_SRC := $(shell find src -name '*.c' | sort)
+ifneq ($(ARCH),x86_64)
+ALL_SRC := $(filter-out src/tensor/x86/%,$(ALL_SRC))
+endif
+CLI_SRC := $(filter src/cli/%,$(ALL_SRC))
+LIB_SRC := $(filter-out src/cli/%,$(ALL_SRC))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+TEST_SUPPORT := $(filter-out $(TEST_SRC),$(wildcard tests/*.c))
+TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/obj/%.o)
+BENCH_SRC := $(wildcard bench/*.c)
+BENCH_OBJ := $(BENCH_SRC:%.c=$(BUILD)/obj/%.o)
+
+DEPS_STAMP := build/.deps-ok
+
+.PHONY: all test debug debug-test fuzz fuzz-run clean deps
+all: $(BUILD)/pagoda
+
+deps: $(DEPS_STAMP)
+$(DEPS_STAMP): scripts/deps.sh
+	@sh scripts/deps.sh
+	@mkdir -p build && touch $@
+
+$(BUILD)/obj/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(EXTRA_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/%_avx2.o: %_avx2.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(AVX2_FLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/%_avx512.o: %_avx512.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(AVX512_FLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libpagoda.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/pagoda: $(CLI_OBJ) $(BENCH_OBJ) $(BUILD)/libpagoda.a
+	$(CC) $(CFLAGS_BASE) -o $@ $(CLI_OBJ) $(BENCH_OBJ) $(BUILD)/libpagoda.a $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT_OBJ) $(BUILD)/libpagoda.a | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -Itests -MMD -MP -o $@ $< $(TEST_SUPPORT_OBJ) $(BUILD)/libpagoda.a $(LDLIBS)
+
+test: $(BUILD)/pagoda $(TEST_BIN)
+	@BUILD=$(BUILD) sh tests/run.sh
+
+debug:
+	$(MAKE) BUILD=build-debug OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+
+debug-test:
+	$(MAKE) BUILD=build-debug OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" PAGODA_SANITIZED=1 test
+
+# libFuzzer harness for the GGUF reader (clang from Debian): the library is
+# built by this Makefile in build-fuzz with clang and fuzzer instrumentation.
+FUZZ_SAN = -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+fuzz:
+	$(MAKE) BUILD=build-fuzz CC=clang OPT=-O1 SAN="$(FUZZ_SAN)" build-fuzz/libpagoda.a
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc -pthread -fsanitize=fuzzer,address,undefined \
+	  -o build-fuzz/fuzz_gguf fuzz/fuzz_gguf.c build-fuzz/libpagoda.a $(LDLIBS)
+
+FUZZ_SECONDS ?= 60
+fuzz-run: fuzz
+	sh scripts/fuzz_run.sh $(FUZZ_SECONDS)
+
+clean:
+	rm -rf build build-debug build-fuzz
+
+-include $(shell find $(BUILD) build-debug -name '*.d' 2>/dev/null)

@@ -37,6 +37,7 @@ BENCH_OBJ := $(BENCH_SRC:%.c=$(BUILD)/obj/%.o)
 
 DEPS_STAMP := build/.deps-ok
 
+.SECONDARY:
 .PHONY: all test debug debug-test fuzz fuzz-run clean deps
 all: $(BUILD)/pagoda
 

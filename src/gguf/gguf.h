@@ -53,12 +53,27 @@ typedef struct pg_gguf_tensor {
 /* A reference to a metadata value (scalar, string or array). */
 typedef struct pg_gguf_value {
     pg_gguf_vtype type;
-    const uint8_t *p;          /* raw bytes of the value in the file */
+    const uint8_t *p;          /* raw bytes of the value in the file: the
+                                * scalar itself; for STRING the u64 length
+                                * that precedes the bytes; for ARRAY the first
+                                * element (after elem type and count) */
     /* for arrays: */
     pg_gguf_vtype elem_type;
     uint64_t count;
 } pg_gguf_value;
 
+/* Errors of pg_gguf_open / pg_gguf_open_mem: PG_EIO (open/stat/mmap
+ * failed, not a regular file), PG_ENOMEM, PG_EUNSUPPORTED (GGUF version
+ * other than 2/3, tensor type id unknown to ggml), PG_EFORMAT (everything
+ * else: truncation, bad magic, counts, lengths, value types, nesting,
+ * dims, sizes, alignment, offsets, duplicates). Messages name the key or
+ * tensor; pg_gguf_open prefixes them with the path. A type that ggml knows
+ * but pagoda cannot compute with (pg_type_traits.weight_ok == 0) opens
+ * fine: the model loader rejects it.
+ *
+ * Out-of-range indices and absent keys in the accessors below are not
+ * errors: kv_key/tensor_at return NULL, arr_str NULL, arr_f64 NAN,
+ * arr_i64 0, value_elem a value of type PG_GGUF_NTYPES. */
 int pg_gguf_open(const char *path, pg_gguf **out, pg_error *err);
 int pg_gguf_open_mem(const void *data, size_t size, pg_gguf **out, pg_error *err);
 void pg_gguf_close(pg_gguf *g);
@@ -66,6 +81,10 @@ void pg_gguf_close(pg_gguf *g);
 uint32_t pg_gguf_version(const pg_gguf *g);
 size_t pg_gguf_alignment(const pg_gguf *g);
 const void *pg_gguf_base(const pg_gguf *g, size_t *size); /* whole file */
+/* File offset of the data section: end of the tensor infos rounded up to
+ * the alignment (may equal or exceed the file size when there are no
+ * tensors). Tensor data lies at base + data_offset + tensor offset. */
+size_t pg_gguf_data_offset(const pg_gguf *g);
 
 /* ---- metadata ---- */
 int64_t pg_gguf_n_kv(const pg_gguf *g);
@@ -100,6 +119,20 @@ int64_t pg_gguf_value_i64(pg_gguf_value v);
 const char *pg_gguf_value_str(pg_gguf_value v, size_t *len);
 /* Element i of an array value (walks nested/string arrays linearly). */
 pg_gguf_value pg_gguf_value_elem(pg_gguf_value arr, uint64_t i);
+
+/* Linear walk over the elements of an array value: O(1) per element for
+ * every element type, strings and nested arrays included (pg_gguf_value_elem
+ * is O(i) for those). Usage:
+ *   pg_gguf_iter it; pg_gguf_value e;
+ *   pg_gguf_iter_init(&it, arr);
+ *   while (pg_gguf_iter_next(&it, &e)) ...                                  */
+typedef struct pg_gguf_iter {
+    pg_gguf_value arr;
+    uint64_t i;                /* index of the next element */
+    const uint8_t *p;          /* its bytes */
+} pg_gguf_iter;
+void pg_gguf_iter_init(pg_gguf_iter *it, pg_gguf_value arr);
+int pg_gguf_iter_next(pg_gguf_iter *it, pg_gguf_value *elem); /* 1: *elem set; 0: done */
 
 /* ---- tensors ---- */
 int64_t pg_gguf_n_tensors(const pg_gguf *g);

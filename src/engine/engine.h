@@ -1,0 +1,150 @@
+/* engine.h - the serving engine: paged KV cache, continuous batching,
+ * chunked prefill, prefix caching, recompute preemption, per-request
+ * sampling, streaming detokenization with stop strings.
+ *
+ * Threading: the engine runs its own thread. Every function here is
+ * thread-safe. Events of a request are delivered by calling its callback
+ * ON THE ENGINE THREAD, in order, ending with exactly one final event
+ * (PG_EV_DONE or PG_EV_ERROR); the callback must be quick and must not call
+ * back into the engine except pg_engine_cancel. Pointers inside an event are
+ * valid only during the callback.
+ *
+ * Batch invariance: the tokens, text and logprobs of a request do not depend
+ * on what else runs, on the chunk size, or on prefix-cache hits. */
+#ifndef PG_ENGINE_ENGINE_H
+#define PG_ENGINE_ENGINE_H
+
+#include "base/error.h"
+#include "model/model.h"
+#include "sample/sampler.h"
+#include "sample/stop.h" /* PG_STOP_MAX_STRINGS / PG_STOP_MAX_LEN bound pg_request.stop */
+#include "tokenizer/tokenizer.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct pg_engine pg_engine;
+
+typedef struct pg_engine_config {
+    int threads;                 /* compute threads (default 2) */
+    int32_t block_size;          /* KV block tokens (default 16) */
+    uint64_t kv_cache_mem;       /* bytes for the KV pool; 0 = default from free memory */
+    int kv_type;                 /* PG_KV_F16 (default) or PG_KV_F32 */
+    int32_t n_ctx;               /* max positions per sequence; 0 = model's training context */
+    int32_t max_seqs;            /* running sequences per step (default 16) */
+    int32_t max_batched_tokens;  /* tokens per step (default 256) */
+    int32_t max_queued_requests; /* waiting requests; beyond -> PG_EBUSY (default 256) */
+    int64_t max_queued_tokens;   /* prompt tokens waiting; beyond -> PG_EBUSY (default 1<<20) */
+    uint64_t default_seed;       /* seed of requests without one (default: time-based);
+                                    an unseeded request draws from default_seed mixed
+                                    with its request id */
+    /* additions (0 = off) */
+    int manual;                  /* no engine thread: the caller drives pg_engine_step
+                                    (tests, deterministic tools); callbacks then run on
+                                    the caller's thread */
+    int check_steps;             /* run pg_engine_check after every step; abort on failure */
+} pg_engine_config;
+
+void pg_engine_config_default(pg_engine_config *c);
+
+enum { PG_EV_TOKEN = 1, PG_EV_DONE = 2, PG_EV_ERROR = 3 };
+enum {
+    PG_FINISH_NONE = 0,
+    PG_FINISH_STOP = 1,      /* EOS / stop token / stop string */
+    PG_FINISH_LENGTH = 2,    /* max_tokens or context end */
+    PG_FINISH_CANCELLED = 3, /* pg_engine_cancel */
+    PG_FINISH_TIMEOUT = 4,   /* deadline passed (partial output kept) */
+};
+
+typedef struct pg_engine_usage {
+    int32_t prompt_tokens, completion_tokens, cached_tokens;
+    double queue_s;        /* submit -> first scheduled */
+    double ttft_s;         /* submit -> first token */
+    double total_s;        /* submit -> done */
+    double prefill_s, decode_s;
+    int32_t preemptions;
+} pg_engine_usage;
+
+typedef struct pg_engine_event {
+    int type;              /* PG_EV_* */
+    uint64_t request_id;
+    int32_t index;         /* choice index (0..n-1) */
+    /* PG_EV_TOKEN: one generated token and the text it completes (possibly
+     * empty: held back for UTF-8 completion or a possible stop string). */
+    int32_t token;
+    const char *text;
+    size_t text_len;
+    const pg_sample_out *sample; /* token, logprob, top alternatives */
+    /* PG_EV_DONE: final text not yet delivered (flushed tail), reason, usage */
+    int finish_reason;
+    const pg_engine_usage *usage;
+    /* PG_EV_ERROR */
+    int error_code;
+    const char *error_msg;
+    /* addition: 1 on the very last event of the request. Each choice ends
+     * with its own final event (DONE or ERROR, with its index); with n > 1
+     * the request is over at the event with last == 1. */
+    int last;
+} pg_engine_event;
+
+typedef void (*pg_engine_cb)(const pg_engine_event *ev, void *user);
+
+typedef struct pg_request {
+    const int32_t *prompt;  /* copied at submit */
+    int32_t n_prompt;
+    pg_sampling_params sampling; /* logit_bias copied */
+    int32_t max_tokens;     /* >= 1 */
+    int32_t n;              /* choices from one prompt (default 1); they share its prefix blocks */
+    const char *const *stop; /* stop strings, copied */
+    int32_t n_stop;
+    const int32_t *stop_ids; /* extra stop token ids, copied */
+    int32_t n_stop_ids;
+    uint64_t cache_salt;    /* tenant salt of the prefix cache */
+    int32_t priority;       /* lower is served first (default 0) */
+    double timeout_s;       /* 0 = none; covers queueing and generation */
+    int detok_special;      /* render control tokens in text */
+    pg_engine_cb cb;
+    void *user;
+} pg_request;
+
+int pg_engine_create(pg_model *m, const pg_vocab *v, const pg_engine_config *cfg, pg_engine **out, pg_error *err);
+/* Stops the thread; requests still in flight end with PG_FINISH_CANCELLED. */
+void pg_engine_destroy(pg_engine *e);
+
+/* Returns a request id (> 0) or a negative code: PG_EINVAL / PG_ERANGE for a
+ * request that can never run (message says why: prompt + max_tokens beyond
+ * the context or the pool, bad parameters), PG_EBUSY when the waiting queue
+ * is full. No callback is made for a rejected request. */
+int64_t pg_engine_submit(pg_engine *e, const pg_request *r, pg_error *err);
+/* Cancel at any point; its blocks are freed at once (before the next step).
+ * Returns 0, or PG_ENOTFOUND if the id is unknown or already done. */
+int pg_engine_cancel(pg_engine *e, uint64_t id);
+
+typedef struct pg_engine_stats {
+    int32_t running, waiting;
+    int32_t kv_blocks_total, kv_blocks_used, kv_blocks_cached;
+    double kv_usage;        /* used / total */
+    uint64_t prefix_queries, prefix_hits; /* in tokens */
+    uint64_t preemptions, steps, prompt_tokens, generated_tokens;
+    int32_t last_batch_tokens, last_batch_seqs;
+    int32_t n_ctx, block_size;
+} pg_engine_stats;
+void pg_engine_stats_get(pg_engine *e, pg_engine_stats *s);
+
+/* ---- additions ---- */
+
+/* Manual mode only (cfg.manual): run one scheduler step (take new requests,
+ * apply cancels and deadlines, schedule, forward, sample, deliver events).
+ * Returns the number of sequences still in flight afterwards (0 = idle). */
+int pg_engine_step(pg_engine *e);
+
+/* Engine invariants (block tables vs refcounts, queue order, per-sequence
+ * counters, kvblocks' own check). 0 if consistent, else -1 with a
+ * description in msg. Call between steps from the thread that drives the
+ * engine (manual mode), or set cfg.check_steps. Allocates scratch. */
+int pg_engine_check(pg_engine *e, char *msg, size_t cap);
+
+/* For tests: 1 when every KV block is FREE or CACHED (nothing referenced). */
+int pg_engine_kv_idle(pg_engine *e);
+
+#endif

@@ -1,0 +1,505 @@
+/* forward.c - the batched forward pass shared by every architecture.
+ *
+ * Buffers (allocated once in pg_forward_create for max_tokens rows T):
+ *   x    [T][n_embd]      residual stream
+ *   xb   [T][n_embd]      normed input of a sub-layer
+ *   qkv  [T][Dq + 2 Dkv]  q | k | v of each token (Dq = n_head*hd, Dkv = n_head_kv*hd)
+ *   att  [T][Dq]          attention output
+ *   tmp  [T][n_embd]      sub-layer output before the residual add
+ *   hb   [T][2 n_ff']     gate | up (n_ff' = max of dense / expert / shared FFN widths)
+ *   qact                  activations converted for the matmul kernels
+ *   per thread: scores [max_ctx] and a float K/V row.
+ *
+ * Order per layer: norm -> QKV matmul (+bias) -> per-head q/k norm -> RoPE ->
+ * K/V written into the block store -> attention -> output matmul ->
+ * (post-norm) -> residual; then the same shape for the FFN (dense or experts).
+ *
+ * Batch invariance: every step computes each token's row from that row's
+ * inputs with a fixed reduction order; attention for a query at position p
+ * walks positions start..p of its own sequence in increasing order with a
+ * two-pass softmax whose sums run in that same order. Nothing depends on the
+ * batch composition, the chunking or the thread count. */
+#include "model/kv_impl.h"
+#include "model/model_impl.h"
+
+#include "base/pool.h"
+#include "tensor/fp16.h"
+#include "tensor/ops.h"
+#include "tensor/types.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct pg_forward {
+    const pg_model *m;
+    pg_pool *pool;
+    int32_t max_tokens, max_out, max_ctx;
+    int nth;
+    int32_t Dq, Dkv, Dqkv, n_ff_max;
+    float *x, *xb, *qkv, *att, *tmp, *hb, *outx, *router;
+    void *qbuf;
+    size_t qbuf_size;
+    float *scores; /* [nth][max_ctx] */
+    float *kvrow;  /* [nth][2*head_dim] */
+    /* MoE grouping scratch */
+    int32_t *exp_count, *exp_rows, *tok_exp;
+    float *tok_w;
+    float *ebuf; /* [T][n_embd] gathered rows for one expert */
+    float *eout; /* [T][n_embd] */
+};
+
+static void *xalloc(size_t n, size_t sz, int *fail) {
+    size_t tot;
+    if (pg_mul_size(n ? n : 1, sz, &tot) < 0) {
+        *fail = 1;
+        return NULL;
+    }
+    void *p = NULL;
+    if (posix_memalign(&p, 64, tot) != 0) {
+        *fail = 1;
+        return NULL;
+    }
+    memset(p, 0, tot);
+    return p;
+}
+
+/* Upper bound of quantized-activation bytes for rows of up to Kmax floats:
+ * the largest activation formats are q8_1 (36 bytes / 32) and q8_K (292 / 256). */
+static size_t max_qact(const pg_forward *f, int32_t rows) {
+    const pg_hparams *hp = &f->m->hp;
+    size_t K = (size_t)hp->n_embd;
+    if ((size_t)f->Dq > K) K = (size_t)f->Dq;
+    if ((size_t)f->n_ff_max > K) K = (size_t)f->n_ff_max;
+    size_t per_row = (K / 32 + 1) * 36;
+    size_t per_row_k = (K / 256 + 1) * 292;
+    if (per_row_k > per_row) per_row = per_row_k;
+    return per_row * (size_t)rows;
+}
+
+int pg_forward_create(const pg_model *m, pg_pool *pool, int32_t max_tokens, int32_t max_out, int32_t max_ctx,
+                      pg_forward **out, pg_error *err) {
+    *out = NULL;
+    const pg_hparams *hp = &m->hp;
+    if (max_tokens <= 0 || max_out <= 0 || max_ctx <= 0 || max_tokens > (1 << 20) || max_ctx > (1 << 24))
+        return pg_error_set(err, PG_EINVAL, "invalid forward limits");
+    pg_forward *f = calloc(1, sizeof *f);
+    if (!f) return pg_error_set(err, PG_ENOMEM, "out of memory");
+    f->m = m;
+    f->pool = pool;
+    f->max_tokens = max_tokens;
+    f->max_out = max_out;
+    f->max_ctx = max_ctx;
+    f->nth = pg_pool_size(pool);
+    f->Dq = hp->n_head * hp->head_dim;
+    f->Dkv = hp->n_head_kv * hp->head_dim;
+    f->Dqkv = f->Dq + 2 * f->Dkv;
+    int32_t ff = hp->n_ff;
+    if (hp->n_ff_exp > ff) ff = hp->n_ff_exp;
+    if (hp->n_ff_shexp > ff) ff = hp->n_ff_shexp;
+    f->n_ff_max = ff;
+    size_t T = (size_t)max_tokens, E = (size_t)hp->n_embd;
+    int fail = 0;
+    f->x = xalloc(T * E, 4, &fail);
+    f->xb = xalloc(T * E, 4, &fail);
+    f->qkv = xalloc(T * (size_t)f->Dqkv, 4, &fail);
+    f->att = xalloc(T * (size_t)f->Dq, 4, &fail);
+    f->tmp = xalloc(T * E, 4, &fail);
+    f->hb = xalloc(T * 2 * (size_t)ff, 4, &fail);
+    f->outx = xalloc((size_t)max_out * E, 4, &fail);
+    f->qbuf_size = max_qact(f, max_tokens > max_out ? max_tokens : max_out);
+    f->qbuf = xalloc(f->qbuf_size ? f->qbuf_size : 64, 1, &fail);
+    f->scores = xalloc((size_t)f->nth * (size_t)max_ctx, 4, &fail);
+    f->kvrow = xalloc((size_t)f->nth * 2 * (size_t)hp->head_dim, 4, &fail);
+    if (hp->n_expert > 0) {
+        f->router = xalloc(T * (size_t)hp->n_expert, 4, &fail);
+        f->exp_count = xalloc((size_t)hp->n_expert, 4, &fail);
+        f->exp_rows = xalloc((size_t)hp->n_expert * T, 4, &fail);
+        f->tok_exp = xalloc(T * (size_t)hp->n_expert_used, 4, &fail);
+        f->tok_w = xalloc(T * (size_t)hp->n_expert_used, 4, &fail);
+        f->ebuf = xalloc(T * E, 4, &fail);
+        f->eout = xalloc(T * E, 4, &fail);
+    }
+    if (fail) {
+        pg_forward_destroy(f);
+        return pg_error_set(err, PG_ENOMEM, "cannot allocate forward buffers for %d tokens", max_tokens);
+    }
+    *out = f;
+    return 0;
+}
+
+void pg_forward_destroy(pg_forward *f) {
+    if (!f) return;
+    free(f->x);
+    free(f->xb);
+    free(f->qkv);
+    free(f->att);
+    free(f->tmp);
+    free(f->hb);
+    free(f->outx);
+    free(f->qbuf);
+    free(f->scores);
+    free(f->kvrow);
+    free(f->router);
+    free(f->exp_count);
+    free(f->exp_rows);
+    free(f->tok_exp);
+    free(f->tok_w);
+    free(f->ebuf);
+    free(f->eout);
+    free(f);
+}
+
+/* ---------------- row-parallel helpers ---------------- */
+
+typedef struct {
+    float *y;
+    const float *x;
+    const float *w;
+    int64_t n, ld_y, ld_x;
+    int32_t rows;
+    float eps;
+} norm_job;
+
+static void norm_rows(void *arg, int ith, int nth) {
+    norm_job *j = arg;
+    const pg_ops *ops = pg_ops_get();
+    long lo, hi;
+    pg_split_range(j->rows, ith, nth, &lo, &hi);
+    for (long r = lo; r < hi; r++) ops->rmsnorm(j->y + r * j->ld_y, j->x + r * j->ld_x, j->w, (int)j->n, j->eps);
+}
+
+static void rmsnorm_rows(pg_forward *f, float *y, int64_t ldy, const float *x, int64_t ldx, const float *w,
+                         int64_t n, int32_t rows) {
+    norm_job j = {y, x, w, n, ldy, ldx, rows, f->m->hp.rms_eps};
+    if ((int64_t)rows * n < 16384) norm_rows(&j, 0, 1);
+    else pg_pool_run(f->pool, norm_rows, &j);
+}
+
+/* y (rows x N, stride ldy) = X(rows x K, stride ldx) W^T */
+static void matmul_into(pg_forward *f, const pg_weight *w, const float *x, int64_t ldx, int32_t rows, float *y,
+                        int64_t ldy) {
+    PG_ASSERT(pg_qact_size(w->type, w->ne0, rows) <= f->qbuf_size || pg_type_get(w->type)->vec_dot_type == PG_TYPE_F32);
+    if (pg_type_get(w->type)->vec_dot_type == PG_TYPE_F32 && ldx != w->ne0) {
+        /* float kernels read X in place and need dense rows */
+        PG_PANIC("float-activation matmul needs dense rows");
+    }
+    pg_qact q = pg_qact_make(f->pool, w->type, x, ldx, w->ne0, rows, f->qbuf);
+    pg_matmul_q(f->pool, w, &q, y, ldy);
+}
+
+/* ---------------- attention ---------------- */
+
+typedef struct {
+    pg_forward *f;
+    pg_kv_store *kv;
+    const pg_batch *b;
+    const pg_layer_w *L;
+    int il;
+} att_job;
+
+/* q/k norm, RoPE, and the K/V store for each (token, kv head). */
+static void rope_store(void *arg, int ith, int nth) {
+    att_job *j = arg;
+    pg_forward *f = j->f;
+    const pg_model *m = f->m;
+    const pg_hparams *hp = &m->hp;
+    const int hd = hp->head_dim, H = hp->n_head, Hkv = hp->n_head_kv;
+    const pg_ops *ops = pg_ops_get();
+    long items = (long)j->b->n_tokens * (H + Hkv), lo, hi;
+    pg_split_range(items, ith, nth, &lo, &hi);
+    const float *ff = m->rope_freqs;
+    for (long it = lo; it < hi; it++) {
+        int t = (int)(it / (H + Hkv)), h = (int)(it % (H + Hkv));
+        int32_t pos = j->b->pos[t];
+        float *row = f->qkv + (size_t)t * f->Dqkv;
+        if (h < H) {
+            float *q = row + (size_t)h * hd;
+            if (j->L->q_norm) ops->rmsnorm(q, q, j->L->q_norm, hd, hp->rms_eps);
+            pg_rope(q, hd, hp->n_rot, pos, hp->rope_base, hp->rope_freq_scale, ff, m->rope_attn_factor, hp->rope_mode);
+        } else {
+            int kh = h - H;
+            float *k = row + f->Dq + (size_t)kh * hd;
+            float *v = row + f->Dq + f->Dkv + (size_t)kh * hd;
+            if (j->L->k_norm) ops->rmsnorm(k, k, j->L->k_norm, hd, hp->rms_eps);
+            pg_rope(k, hd, hp->n_rot, pos, hp->rope_base, hp->rope_freq_scale, ff, m->rope_attn_factor, hp->rope_mode);
+            const pg_batch_seq *s = &j->b->seqs[j->b->seq[t]];
+            int32_t blk = s->block_table[pos / j->kv->block_size], off = pos % j->kv->block_size;
+            char *kd = pg_kv_slot(j->kv, j->il, 0, blk, off) + (size_t)kh * hd * j->kv->elsize;
+            char *vd = pg_kv_slot(j->kv, j->il, 1, blk, off) + (size_t)kh * hd * j->kv->elsize;
+            if (j->kv->type == PG_KV_F16) {
+                uint16_t *k16 = (uint16_t *)kd, *v16 = (uint16_t *)vd;
+                for (int i = 0; i < hd; i++) {
+                    k16[i] = pg_fp32_to_fp16(k[i]);
+                    v16[i] = pg_fp32_to_fp16(v[i]);
+                }
+            } else {
+                memcpy(kd, k, (size_t)hd * 4);
+                memcpy(vd, v, (size_t)hd * 4);
+            }
+        }
+    }
+}
+
+static const float *kv_row(const pg_kv_store *kv, int il, int which, const pg_batch_seq *s, int32_t p, int kh,
+                           int hd, float *tmp) {
+    int32_t blk = s->block_table[p / kv->block_size], off = p % kv->block_size;
+    const char *src = pg_kv_slot(kv, il, which, blk, off) + (size_t)kh * hd * kv->elsize;
+    if (kv->type == PG_KV_F32) return (const float *)src;
+    const uint16_t *h = (const uint16_t *)src;
+    for (int i = 0; i < hd; i++) tmp[i] = pg_fp16_to_fp32(h[i]);
+    return tmp;
+}
+
+static void attention(void *arg, int ith, int nth) {
+    att_job *j = arg;
+    pg_forward *f = j->f;
+    const pg_hparams *hp = &f->m->hp;
+    const int hd = hp->head_dim, H = hp->n_head, group = hp->n_head / hp->n_head_kv;
+    const pg_ops *ops = pg_ops_get();
+    float *scores = f->scores + (size_t)ith * f->max_ctx;
+    float *tmp = f->kvrow + (size_t)ith * 2 * hd;
+    long items = (long)j->b->n_tokens * H, lo, hi;
+    pg_split_range(items, ith, nth, &lo, &hi);
+    const float cap = hp->attn_softcap;
+    for (long it = lo; it < hi; it++) {
+        int t = (int)(it / H), h = (int)(it % H), kh = h / group;
+        int32_t pos = j->b->pos[t];
+        const pg_batch_seq *s = &j->b->seqs[j->b->seq[t]];
+        const float *q = f->qkv + (size_t)t * f->Dqkv + (size_t)h * hd;
+        int32_t start = 0;
+        if (j->L->window > 0 && pos - j->L->window + 1 > 0) start = pos - j->L->window + 1;
+        int32_t n = pos - start + 1;
+        for (int32_t i = 0; i < n; i++) {
+            const float *k = kv_row(j->kv, j->il, 0, s, start + i, kh, hd, tmp);
+            float sc = ops->dot(q, k, hd) * hp->attn_scale;
+            if (cap > 0) sc = cap * tanhf(sc / cap);
+            scores[i] = sc;
+        }
+        ops->softmax(scores, n);
+        float *o = f->att + (size_t)t * f->Dq + (size_t)h * hd;
+        memset(o, 0, (size_t)hd * sizeof(float));
+        for (int32_t i = 0; i < n; i++) {
+            const float *v = kv_row(j->kv, j->il, 1, s, start + i, kh, hd, tmp + hd);
+            ops->axpy(o, scores[i], v, hd);
+        }
+    }
+}
+
+/* ---------------- feed-forward ---------------- */
+
+typedef struct {
+    float *g;
+    int64_t ld, n;
+    int32_t rows;
+    int act;
+} act_job;
+
+static void act_rows(void *arg, int ith, int nth) {
+    act_job *j = arg;
+    const pg_ops *ops = pg_ops_get();
+    long lo, hi;
+    pg_split_range(j->rows, ith, nth, &lo, &hi);
+    for (long r = lo; r < hi; r++) {
+        float *g = j->g + r * j->ld;
+        if (j->act == PG_ACT_GELU) ops->geglu(g, g + j->n, (int)j->n);
+        else ops->swiglu(g, g + j->n, (int)j->n);
+    }
+}
+
+/* Dense gated FFN of rows x[rows][E] (stride E) -> y[rows][E]. */
+static void ffn_dense(pg_forward *f, const pg_weight *gate, const pg_weight *up, const pg_weight *down, int fused,
+                      const float *x, int32_t rows, float *y) {
+    const pg_hparams *hp = &f->m->hp;
+    int64_t nff = fused ? up->ne1 / 2 : up->ne1;
+    int64_t ld = 2 * nff;
+    if (fused) {
+        matmul_into(f, up, x, hp->n_embd, rows, f->hb, ld);
+    } else {
+        matmul_into(f, gate, x, hp->n_embd, rows, f->hb, ld);
+        matmul_into(f, up, x, hp->n_embd, rows, f->hb + nff, ld);
+    }
+    act_job aj = {f->hb, ld, nff, rows, hp->act};
+    if ((int64_t)rows * nff < 8192) act_rows(&aj, 0, 1);
+    else pg_pool_run(f->pool, act_rows, &aj);
+    /* down projection reads gate slots (the activated values) with stride ld */
+    if (pg_type_get(down->type)->vec_dot_type == PG_TYPE_F32) {
+        /* float kernels need dense rows: compact in place (row r moves to r*nff <= r*ld) */
+        for (int32_t r = 1; r < rows; r++) memmove(f->hb + (size_t)r * nff, f->hb + (size_t)r * ld, (size_t)nff * 4);
+        matmul_into(f, down, f->hb, nff, rows, y, hp->n_embd);
+    } else {
+        matmul_into(f, down, f->hb, ld, rows, y, hp->n_embd);
+    }
+}
+
+static pg_weight expert_view(const pg_weight *w, size_t bytes, int e) {
+    pg_weight v = *w;
+    v.data = (const char *)w->data + (size_t)e * bytes;
+    return v;
+}
+
+/* Mixture of experts: route each row, group the rows of each expert so its
+ * weights are read once per step, accumulate weighted outputs per row in a
+ * fixed order (the row's chosen experts by rank) for batch invariance. */
+static void ffn_moe(pg_forward *f, const pg_layer_w *L, const float *x, int32_t rows, float *y) {
+    const pg_hparams *hp = &f->m->hp;
+    const int NE = hp->n_expert, K = hp->n_expert_used;
+    const int64_t E = hp->n_embd;
+    matmul_into(f, &L->gate_inp, x, E, rows, f->router, NE);
+    for (int32_t r = 0; r < rows; r++) {
+        float *lg = f->router + (size_t)r * NE;
+        pg_softmax_ref(lg, NE);
+        int32_t *sel = f->tok_exp + (size_t)r * K;
+        float *w = f->tok_w + (size_t)r * K;
+        float wsum = 0;
+        for (int k = 0; k < K; k++) {
+            int best = -1;
+            for (int e = 0; e < NE; e++) {
+                int used = 0;
+                for (int q = 0; q < k; q++) used |= sel[q] == e;
+                if (!used && (best < 0 || lg[e] > lg[best])) best = e;
+            }
+            sel[k] = best;
+            w[k] = lg[best];
+            wsum += w[k];
+        }
+        if (hp->n_ff_shexp == 0) /* mixtral renormalises over the chosen k; qwen2moe does not */
+            for (int k = 0; k < K; k++) w[k] /= wsum;
+    }
+    memset(y, 0, (size_t)rows * E * sizeof(float));
+    /* rank-major accumulation: for rank k, each row adds its k-th expert's
+     * output; the order of additions into a row is fixed (k = 0..K-1). */
+    for (int k = 0; k < K; k++) {
+        for (int e = 0; e < NE; e++) {
+            int32_t cnt = 0;
+            for (int32_t r = 0; r < rows; r++)
+                if (f->tok_exp[(size_t)r * K + k] == e) f->exp_rows[cnt++] = r;
+            if (!cnt) continue;
+            for (int32_t i = 0; i < cnt; i++)
+                memcpy(f->ebuf + (size_t)i * E, x + (size_t)f->exp_rows[i] * E, (size_t)E * 4);
+            pg_weight g = expert_view(&L->gate_exps, L->gate_exp_bytes, e);
+            pg_weight u = expert_view(&L->up_exps, L->up_exp_bytes, e);
+            pg_weight d = expert_view(&L->down_exps, L->down_exp_bytes, e);
+            ffn_dense(f, &g, &u, &d, 0, f->ebuf, cnt, f->eout);
+            for (int32_t i = 0; i < cnt; i++) {
+                int32_t r = f->exp_rows[i];
+                pg_axpy_ref(y + (size_t)r * E, f->tok_w[(size_t)r * K + k], f->eout + (size_t)i * E, (int)E);
+            }
+        }
+    }
+    if (hp->n_ff_shexp > 0) {
+        ffn_dense(f, &L->gate_shexp, &L->up_shexp, &L->down_shexp, 0, x, rows, f->eout);
+        float *gl = f->router; /* reuse: one gate logit per row */
+        matmul_into(f, &L->gate_inp_shexp, x, E, rows, gl, 1);
+        for (int32_t r = 0; r < rows; r++) {
+            float s = 1.0f / (1.0f + expf(-gl[r]));
+            pg_axpy_ref(y + (size_t)r * E, s, f->eout + (size_t)r * E, (int)E);
+        }
+    }
+}
+
+/* ---------------- the pass ---------------- */
+
+static int check_batch(pg_forward *f, pg_kv_store *kv, const pg_batch *b, pg_error *err) {
+    const pg_hparams *hp = &f->m->hp;
+    if (b->n_tokens <= 0 || b->n_tokens > f->max_tokens)
+        return pg_error_set(err, PG_EINVAL, "batch of %d tokens (limit %d)", b->n_tokens, f->max_tokens);
+    if (b->n_out < 0 || b->n_out > f->max_out)
+        return pg_error_set(err, PG_EINVAL, "batch asks for %d logit rows (limit %d)", b->n_out, f->max_out);
+    if (b->n_seqs <= 0) return pg_error_set(err, PG_EINVAL, "batch has no sequences");
+    for (int32_t i = 0; i < b->n_out; i++)
+        if (b->out[i] < 0 || b->out[i] >= b->n_tokens) return pg_error_set(err, PG_EINVAL, "bad output row %d", b->out[i]);
+    for (int32_t t = 0; t < b->n_tokens; t++) {
+        if (b->tokens[t] < 0 || b->tokens[t] >= hp->n_vocab)
+            return pg_error_set(err, PG_EINVAL, "token id %d is outside the vocabulary (0..%d)", b->tokens[t],
+                                hp->n_vocab - 1);
+        if (b->seq[t] < 0 || b->seq[t] >= b->n_seqs) return pg_error_set(err, PG_EINVAL, "bad sequence index");
+        const pg_batch_seq *s = &b->seqs[b->seq[t]];
+        int32_t p = b->pos[t];
+        if (p < 0 || p >= f->max_ctx || p / kv->block_size >= s->n_blocks)
+            return pg_error_set(err, PG_EINVAL, "position %d is outside the sequence's KV blocks", p);
+        /* every block the token attends to must exist */
+        for (int32_t bi = 0; bi <= p / kv->block_size; bi++)
+            if (s->block_table[bi] < 0 || s->block_table[bi] >= kv->n_blocks)
+                return pg_error_set(err, PG_EINVAL, "block id %d out of range", s->block_table[bi]);
+    }
+    return 0;
+}
+
+typedef struct {
+    pg_forward *f;
+    const pg_batch *b;
+} embd_job;
+
+static void embed_rows(void *arg, int ith, int nth) {
+    embd_job *j = arg;
+    const pg_model *m = j->f->m;
+    const pg_type_traits *tr = pg_type_get(m->tok_embd.type);
+    long lo, hi;
+    pg_split_range(j->b->n_tokens, ith, nth, &lo, &hi);
+    const int64_t E = m->hp.n_embd;
+    for (long t = lo; t < hi; t++) {
+        float *x = j->f->x + t * E;
+        tr->to_float((const char *)m->tok_embd.data + (size_t)j->b->tokens[t] * m->tok_embd.row_bytes, x, E);
+        if (m->hp.embd_scale != 1.0f)
+            for (int64_t i = 0; i < E; i++) x[i] *= m->hp.embd_scale;
+    }
+}
+
+static void add_rows(float *x, const float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] += y[i];
+}
+
+static void add_bias(float *qkv, int32_t T, int64_t ld, int64_t off, const float *b, int64_t n) {
+    if (!b) return;
+    for (int32_t t = 0; t < T; t++) add_rows(qkv + (size_t)t * ld + off, b, (size_t)n);
+}
+
+int pg_forward_run(pg_forward *f, pg_kv_store *kv, const pg_batch *b, float *logits, pg_error *err) {
+    int rc = check_batch(f, kv, b, err);
+    if (rc < 0) return rc;
+    const pg_model *m = f->m;
+    const pg_hparams *hp = &m->hp;
+    const int32_t T = b->n_tokens;
+    const int64_t E = hp->n_embd;
+
+    embd_job ej = {f, b};
+    pg_pool_run(f->pool, embed_rows, &ej);
+
+    for (int il = 0; il < hp->n_layer; il++) {
+        const pg_layer_w *L = &m->layers[il];
+        rmsnorm_rows(f, f->xb, E, f->x, E, L->attn_norm, E, T);
+        if (L->wqkv.data) {
+            matmul_into(f, &L->wqkv, f->xb, E, T, f->qkv, f->Dqkv);
+        } else {
+            matmul_into(f, &L->wq, f->xb, E, T, f->qkv, f->Dqkv);
+            matmul_into(f, &L->wk, f->xb, E, T, f->qkv + f->Dq, f->Dqkv);
+            matmul_into(f, &L->wv, f->xb, E, T, f->qkv + f->Dq + f->Dkv, f->Dqkv);
+        }
+        add_bias(f->qkv, T, f->Dqkv, 0, L->bq, f->Dq);
+        add_bias(f->qkv, T, f->Dqkv, f->Dq, L->bk, f->Dkv);
+        add_bias(f->qkv, T, f->Dqkv, f->Dq + f->Dkv, L->bv, f->Dkv);
+        att_job aj = {f, kv, b, L, il};
+        pg_pool_run(f->pool, rope_store, &aj);
+        pg_pool_run(f->pool, attention, &aj);
+        matmul_into(f, &L->wo, f->att, f->Dq, T, f->tmp, E);
+        if (L->post_attn_norm) rmsnorm_rows(f, f->tmp, E, f->tmp, E, L->post_attn_norm, E, T);
+        add_rows(f->x, f->tmp, (size_t)T * E);
+
+        rmsnorm_rows(f, f->xb, E, f->x, E, L->ffn_norm, E, T);
+        if (hp->n_expert > 0) ffn_moe(f, L, f->xb, T, f->tmp);
+        else ffn_dense(f, &L->w_gate, &L->w_up, &L->w_down, L->fused_gate_up, f->xb, T, f->tmp);
+        if (L->post_ffw_norm) rmsnorm_rows(f, f->tmp, E, f->tmp, E, L->post_ffw_norm, E, T);
+        add_rows(f->x, f->tmp, (size_t)T * E);
+    }
+    if (b->n_out == 0) return 0;
+    for (int32_t i = 0; i < b->n_out; i++)
+        pg_ops_get()->rmsnorm(f->outx + (size_t)i * E, f->x + (size_t)b->out[i] * E, m->output_norm, (int)E,
+                              hp->rms_eps);
+    matmul_into(f, &m->output, f->outx, E, b->n_out, logits, hp->n_vocab);
+    if (hp->final_softcap > 0) {
+        const float c = hp->final_softcap;
+        for (size_t i = 0; i < (size_t)b->n_out * hp->n_vocab; i++) logits[i] = c * tanhf(logits[i] / c);
+    }
+    return 0;
+}

@@ -1,0 +1,68 @@
+/* kv.c - paged KV storage: the K and V tensors of every layer, cut into
+ * blocks of block_size positions. Layout per layer and per K/V:
+ *   [n_blocks][block_size][n_head_kv][head_dim]   (f16 or f32)
+ * so one position's keys for all KV heads are contiguous. The engine owns
+ * the block ids (allocation, sharing, prefix cache); this file only stores.
+ * All memory is allocated once at creation. */
+#include "model/kv_impl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+size_t pg_kv_bytes_per_token(const pg_model *m, int kv_type) {
+    const pg_hparams *hp = pg_model_hparams(m);
+    size_t el = kv_type == PG_KV_F16 ? 2 : 4;
+    return 2 * (size_t)hp->n_layer * (size_t)hp->n_head_kv * (size_t)hp->head_dim * el;
+}
+
+int pg_kv_store_create(const pg_model *m, int32_t n_blocks, int32_t block_size, int kv_type, pg_kv_store **out,
+                       pg_error *err) {
+    *out = NULL;
+    if (n_blocks <= 0 || block_size <= 0 || block_size > 4096)
+        return pg_error_set(err, PG_EINVAL, "invalid KV pool shape (%d blocks of %d)", n_blocks, block_size);
+    if (kv_type != PG_KV_F16 && kv_type != PG_KV_F32) return pg_error_set(err, PG_EINVAL, "invalid KV type");
+    const pg_hparams *hp = pg_model_hparams(m);
+    pg_kv_store *kv = calloc(1, sizeof *kv);
+    if (!kv) return pg_error_set(err, PG_ENOMEM, "out of memory");
+    kv->n_layer = hp->n_layer;
+    kv->n_blocks = n_blocks;
+    kv->block_size = block_size;
+    kv->type = kv_type;
+    kv->elsize = kv_type == PG_KV_F16 ? 2 : 4;
+    kv->row = (size_t)hp->n_head_kv * hp->head_dim;
+    size_t per_layer;
+    if (pg_mul_size((size_t)n_blocks * (size_t)block_size, kv->row * kv->elsize, &per_layer) < 0 ||
+        per_layer > ((size_t)1 << 46) / (2 * (size_t)hp->n_layer)) {
+        free(kv);
+        return pg_error_set(err, PG_ERANGE, "KV pool too large");
+    }
+    kv->layer_bytes = per_layer;
+    size_t total = per_layer * 2 * (size_t)hp->n_layer;
+    if (posix_memalign(&kv->mem, 64, total) != 0) {
+        free(kv);
+        return pg_error_set(err, PG_ENOMEM, "cannot allocate %zu bytes for the KV cache", total);
+    }
+    memset(kv->mem, 0, total);
+    kv->total_bytes = total;
+    *out = kv;
+    return 0;
+}
+
+void pg_kv_store_destroy(pg_kv_store *kv) {
+    if (!kv) return;
+    free(kv->mem);
+    free(kv);
+}
+
+int32_t pg_kv_store_block_size(const pg_kv_store *kv) { return kv->block_size; }
+int32_t pg_kv_store_n_blocks(const pg_kv_store *kv) { return kv->n_blocks; }
+
+void pg_kv_store_copy_block(pg_kv_store *kv, int32_t dst, int32_t src) {
+    PG_ASSERT(dst >= 0 && dst < kv->n_blocks && src >= 0 && src < kv->n_blocks);
+    size_t bb = (size_t)kv->block_size * kv->row * kv->elsize;
+    for (int l = 0; l < kv->n_layer; l++)
+        for (int w = 0; w < 2; w++) {
+            char *base = pg_kv_layer(kv, l, w);
+            memcpy(base + (size_t)dst * bb, base + (size_t)src * bb, bb);
+        }
+}

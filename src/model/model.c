@@ -1,0 +1,296 @@
+/* model.c - loading: common hyper-parameters, the architecture table, and
+ * the checked tensor accessors the architecture files use.
+ *
+ * Every tensor is checked for presence, a supported weight type and its
+ * exact shape before the model is usable; errors name the tensor or key.
+ * Norm and bias vectors stored as f16/bf16 are converted once into owned
+ * float buffers (freed with the model); f32 ones are used in place. */
+#include "model/model_impl.h"
+
+#include "tensor/ops.h"
+#include "tensor/types.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const pg_arch *const arch_table[] = {
+    &pg_arch_llama,
+};
+
+static int own(pg_model *m, void *p) {
+    if (m->n_owned == m->cap_owned) {
+        int nc = m->cap_owned ? m->cap_owned * 2 : 64;
+        void **n = realloc(m->owned, (size_t)nc * sizeof *n);
+        if (!n) return -1;
+        m->owned = n;
+        m->cap_owned = nc;
+    }
+    m->owned[m->n_owned++] = p;
+    return 0;
+}
+
+static const char *shape_str(const pg_gguf_tensor *t, char *buf, size_t n) {
+    size_t o = 0;
+    o += (size_t)snprintf(buf + o, n - o, "[");
+    for (uint32_t i = 0; i < t->n_dims && o < n; i++)
+        o += (size_t)snprintf(buf + o, n - o, i ? ", %lld" : "%lld", (long long)t->ne[i]);
+    if (o < n) snprintf(buf + o, n - o, "]");
+    return buf;
+}
+
+static int check_type(const pg_gguf_tensor *t, pg_error *err) {
+    const pg_type_traits *tr = pg_type_get(t->type);
+    if (!tr || !tr->weight_ok || !tr->vec_dot || !tr->to_float)
+        return pg_error_set(err, PG_EUNSUPPORTED, "tensor '%s' has type %s (id %d), which pagoda does not support",
+                            t->name, pg_type_name(t->type), t->type);
+    return 0;
+}
+
+int pg_model_weight(pg_model *m, const char *name, int64_t ne0, int64_t ne1, int required, pg_weight *w,
+                    pg_error *err) {
+    const pg_gguf_tensor *t = pg_gguf_find_tensor(m->g, name);
+    memset(w, 0, sizeof *w);
+    if (!t) return required ? pg_error_set(err, PG_ENOTFOUND, "missing required tensor '%s'", name) : 0;
+    int rc = check_type(t, err);
+    if (rc < 0) return rc;
+    if (t->ne[0] != ne0 || t->ne[1] != ne1 || t->ne[2] != 1 || t->ne[3] != 1) {
+        char b[96];
+        return pg_error_set(err, PG_EFORMAT, "tensor '%s' has shape %s, expected [%lld, %lld]", name,
+                            shape_str(t, b, sizeof b), (long long)ne0, (long long)ne1);
+    }
+    w->type = t->type;
+    w->ne0 = ne0;
+    w->ne1 = ne1;
+    w->row_bytes = pg_row_size(t->type, ne0);
+    w->data = t->data;
+    m->weight_bytes += t->nbytes;
+    return 1;
+}
+
+int pg_model_weight3(pg_model *m, const char *name, int64_t ne0, int64_t ne1, int64_t ne2, pg_weight *w,
+                     size_t *expert_bytes, pg_error *err) {
+    const pg_gguf_tensor *t = pg_gguf_find_tensor(m->g, name);
+    memset(w, 0, sizeof *w);
+    if (!t) return pg_error_set(err, PG_ENOTFOUND, "missing required tensor '%s'", name);
+    int rc = check_type(t, err);
+    if (rc < 0) return rc;
+    if (t->ne[0] != ne0 || t->ne[1] != ne1 || t->ne[2] != ne2 || t->ne[3] != 1) {
+        char b[96];
+        return pg_error_set(err, PG_EFORMAT, "tensor '%s' has shape %s, expected [%lld, %lld, %lld]", name,
+                            shape_str(t, b, sizeof b), (long long)ne0, (long long)ne1, (long long)ne2);
+    }
+    w->type = t->type;
+    w->ne0 = ne0;
+    w->ne1 = ne1;
+    w->row_bytes = pg_row_size(t->type, ne0);
+    w->data = t->data;
+    *expert_bytes = w->row_bytes * (size_t)ne1;
+    /* per token only n_expert_used experts are read; counted by the caller */
+    return 1;
+}
+
+int pg_model_vec(pg_model *m, const char *name, int64_t n, int required, const float **out, pg_error *err) {
+    const pg_gguf_tensor *t = pg_gguf_find_tensor(m->g, name);
+    *out = NULL;
+    if (!t) return required ? pg_error_set(err, PG_ENOTFOUND, "missing required tensor '%s'", name) : 0;
+    if (t->ne[0] != n || t->ne[1] != 1 || t->ne[2] != 1 || t->ne[3] != 1) {
+        char b[96];
+        return pg_error_set(err, PG_EFORMAT, "tensor '%s' has shape %s, expected [%lld]", name,
+                            shape_str(t, b, sizeof b), (long long)n);
+    }
+    m->weight_bytes += t->nbytes;
+    if (t->type == PG_TYPE_F32 && ((uintptr_t)t->data % sizeof(float)) == 0) {
+        *out = t->data;
+        return 1;
+    }
+    const pg_type_traits *tr = pg_type_get(t->type);
+    if (!tr || !tr->to_float)
+        return pg_error_set(err, PG_EUNSUPPORTED, "tensor '%s' has type %s, which pagoda cannot read", name,
+                            pg_type_name(t->type));
+    float *buf = malloc((size_t)n * sizeof(float));
+    if (!buf || own(m, buf) < 0) {
+        free(buf);
+        return pg_error_set(err, PG_ENOMEM, "out of memory converting tensor '%s'", name);
+    }
+    tr->to_float(t->data, buf, n);
+    *out = buf;
+    return 1;
+}
+
+static int key_name(pg_model *m, const char *suffix, char *buf, size_t n) {
+    return snprintf(buf, n, "%s.%s", m->hp.arch, suffix) < (int)n ? 0 : -1;
+}
+
+int pg_model_key_u32(pg_model *m, const char *suffix, int32_t *out, int required, pg_error *err) {
+    char k[160];
+    if (key_name(m, suffix, k, sizeof k) < 0) return pg_error_set(err, PG_EINVAL, "key name too long");
+    uint32_t v;
+    int rc = pg_gguf_get_u32(m->g, k, &v, err);
+    if (rc == PG_ENOTFOUND && !required) return 0;
+    if (rc < 0) return rc;
+    if (v > INT32_MAX) return pg_error_set(err, PG_EFORMAT, "key '%s' is out of range (%u)", k, v);
+    *out = (int32_t)v;
+    return 1;
+}
+
+int pg_model_key_f32(pg_model *m, const char *suffix, float *out, int required, pg_error *err) {
+    char k[160];
+    if (key_name(m, suffix, k, sizeof k) < 0) return pg_error_set(err, PG_EINVAL, "key name too long");
+    float v;
+    int rc = pg_gguf_get_f32(m->g, k, &v, err);
+    if (rc == PG_ENOTFOUND && !required) return 0;
+    if (rc < 0) return rc;
+    if (!isfinite(v)) return pg_error_set(err, PG_EFORMAT, "key '%s' is not finite", k);
+    *out = v;
+    return 1;
+}
+
+static int common_hparams(pg_model *m, pg_error *err) {
+    pg_hparams *hp = &m->hp;
+    int rc;
+    if ((rc = pg_model_key_u32(m, "context_length", &hp->n_ctx_train, 1, err)) < 0) return rc;
+    if ((rc = pg_model_key_u32(m, "embedding_length", &hp->n_embd, 1, err)) < 0) return rc;
+    if ((rc = pg_model_key_u32(m, "block_count", &hp->n_layer, 1, err)) < 0) return rc;
+    if ((rc = pg_model_key_u32(m, "feed_forward_length", &hp->n_ff, 1, err)) < 0) return rc;
+    if ((rc = pg_model_key_u32(m, "attention.head_count", &hp->n_head, 1, err)) < 0) return rc;
+    hp->n_head_kv = hp->n_head;
+    if ((rc = pg_model_key_u32(m, "attention.head_count_kv", &hp->n_head_kv, 0, err)) < 0) return rc;
+    hp->rms_eps = 1e-5f;
+    if ((rc = pg_model_key_f32(m, "attention.layer_norm_rms_epsilon", &hp->rms_eps, 0, err)) < 0) return rc;
+    if (hp->n_embd <= 0 || hp->n_embd > (1 << 16) || hp->n_layer <= 0 || hp->n_layer > 1024 || hp->n_head <= 0 ||
+        hp->n_head > 1024 || hp->n_head_kv <= 0 || hp->n_head % hp->n_head_kv != 0 || hp->n_ff <= 0 ||
+        hp->n_ff > (1 << 20) || hp->n_ctx_train <= 0)
+        return pg_error_set(err, PG_EFORMAT,
+                            "implausible hyper-parameters (n_embd %d, n_layer %d, n_head %d, n_head_kv %d, n_ff %d, "
+                            "context %d)",
+                            hp->n_embd, hp->n_layer, hp->n_head, hp->n_head_kv, hp->n_ff, hp->n_ctx_train);
+    hp->head_dim = hp->n_embd / hp->n_head;
+    if ((rc = pg_model_key_u32(m, "attention.key_length", &hp->head_dim, 0, err)) < 0) return rc;
+    int32_t vlen = hp->head_dim;
+    if ((rc = pg_model_key_u32(m, "attention.value_length", &vlen, 0, err)) < 0) return rc;
+    if (vlen != hp->head_dim)
+        return pg_error_set(err, PG_EUNSUPPORTED, "key_length %d != value_length %d is not supported", hp->head_dim,
+                            vlen);
+    if (hp->head_dim <= 0 || hp->head_dim > 1024 || hp->head_dim % 2)
+        return pg_error_set(err, PG_EFORMAT, "implausible head dimension %d", hp->head_dim);
+    hp->n_rot = hp->head_dim;
+    if ((rc = pg_model_key_u32(m, "rope.dimension_count", &hp->n_rot, 0, err)) < 0) return rc;
+    if (hp->n_rot <= 0 || hp->n_rot > hp->head_dim || hp->n_rot % 2)
+        return pg_error_set(err, PG_EFORMAT, "rope.dimension_count %d does not fit head dimension %d", hp->n_rot,
+                            hp->head_dim);
+    hp->rope_base = 10000.0f;
+    if ((rc = pg_model_key_f32(m, "rope.freq_base", &hp->rope_base, 0, err)) < 0) return rc;
+    hp->rope_freq_scale = 1.0f;
+    char k[160];
+    snprintf(k, sizeof k, "%s.rope.scaling.type", hp->arch);
+    const char *st;
+    size_t stl;
+    if (pg_gguf_get_str(m->g, k, &st, &stl, NULL) == 0 && stl == 6 && memcmp(st, "linear", 6) == 0) {
+        float f = 1.0f;
+        if ((rc = pg_model_key_f32(m, "rope.scaling.factor", &f, 0, err)) < 0) return rc;
+        if (f > 0) hp->rope_freq_scale = 1.0f / f;
+    }
+    float fs = 0;
+    if ((rc = pg_model_key_f32(m, "rope.scale_linear", &fs, 0, err)) < 0) return rc;
+    if (fs > 0) hp->rope_freq_scale = 1.0f / fs;
+    hp->attn_scale = 1.0f / sqrtf((float)hp->head_dim);
+    hp->embd_scale = 1.0f;
+    hp->act = PG_ACT_SILU;
+    return 0;
+}
+
+int pg_model_load_gguf(pg_gguf *g, pg_model **out, pg_error *err) {
+    *out = NULL;
+    pg_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        pg_gguf_close(g);
+        return pg_error_set(err, PG_ENOMEM, "out of memory");
+    }
+    m->g = g;
+    pg_hparams *hp = &m->hp;
+    int rc;
+    const char *s;
+    size_t sl;
+    if ((rc = pg_gguf_get_str(g, "general.architecture", &s, &sl, err)) < 0) goto fail;
+    if (sl == 0 || sl >= sizeof hp->arch) {
+        rc = pg_error_set(err, PG_EFORMAT, "key 'general.architecture' has an invalid value");
+        goto fail;
+    }
+    memcpy(hp->arch, s, sl);
+    if (pg_gguf_get_str(g, "general.name", &s, &sl, NULL) == 0) {
+        if (sl >= sizeof hp->name) sl = sizeof hp->name - 1;
+        memcpy(hp->name, s, sl);
+    }
+    for (size_t i = 0; i < sizeof arch_table / sizeof arch_table[0]; i++)
+        if (!strcmp(arch_table[i]->name, hp->arch)) m->arch = arch_table[i];
+    if (!m->arch) {
+        rc = pg_error_set(err, PG_EUNSUPPORTED, "architecture '%s' is not supported", hp->arch);
+        goto fail;
+    }
+    if ((rc = common_hparams(m, err)) < 0) goto fail;
+    if ((rc = m->arch->hparams(m, err)) < 0) goto fail;
+
+    const pg_gguf_tensor *te = pg_gguf_find_tensor(g, "token_embd.weight");
+    if (!te) {
+        rc = pg_error_set(err, PG_ENOTFOUND, "missing required tensor 'token_embd.weight'");
+        goto fail;
+    }
+    if (te->ne[1] <= 0 || te->ne[1] > (1 << 24)) {
+        rc = pg_error_set(err, PG_EFORMAT, "tensor 'token_embd.weight' has an implausible vocabulary size");
+        goto fail;
+    }
+    hp->n_vocab = (int32_t)te->ne[1];
+    if ((rc = pg_model_weight(m, "token_embd.weight", hp->n_embd, hp->n_vocab, 1, &m->tok_embd, err)) < 0) goto fail;
+    m->weight_bytes -= te->nbytes; /* only one row is read per token */
+    m->weight_bytes += m->tok_embd.row_bytes;
+    if ((rc = pg_model_vec(m, "output_norm.weight", hp->n_embd, 1, &m->output_norm, err)) < 0) goto fail;
+    if ((rc = pg_model_weight(m, "output.weight", hp->n_embd, hp->n_vocab, 0, &m->output, err)) < 0) goto fail;
+    if (rc == 0) {
+        hp->tied_output = 1;
+        m->output = m->tok_embd;
+        m->weight_bytes += te->nbytes - m->tok_embd.row_bytes;
+    }
+    if ((rc = pg_model_vec(m, "rope_freqs.weight", hp->n_rot / 2, 0, &m->rope_freqs, err)) < 0) goto fail;
+    m->rope_attn_factor = 1.0f;
+
+    m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
+    if (!m->layers) {
+        rc = pg_error_set(err, PG_ENOMEM, "out of memory");
+        goto fail;
+    }
+    for (int il = 0; il < hp->n_layer; il++) {
+        if ((rc = m->arch->layer(m, il, &m->layers[il], err)) < 0) goto fail;
+        pg_layer_w *L = &m->layers[il];
+        if (hp->sliding_window > 0 && (!hp->swa_even_only || il % 2 == 0)) L->window = hp->sliding_window;
+        if (hp->n_expert > 0) /* only the used experts are read per token */
+            m->weight_bytes += (uint64_t)hp->n_expert_used * (L->gate_exp_bytes + L->up_exp_bytes + L->down_exp_bytes);
+    }
+    *out = m;
+    return 0;
+fail:
+    pg_model_free(m);
+    return rc < 0 ? rc : PG_EFORMAT;
+}
+
+int pg_model_load(const char *path, pg_model **out, pg_error *err) {
+    pg_gguf *g;
+    *out = NULL;
+    int rc = pg_gguf_open(path, &g, err);
+    if (rc < 0) return rc;
+    return pg_model_load_gguf(g, out, err);
+}
+
+void pg_model_free(pg_model *m) {
+    if (!m) return;
+    for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
+    free(m->owned);
+    free(m->layers);
+    pg_gguf_close(m->g);
+    free(m);
+}
+
+const pg_hparams *pg_model_hparams(const pg_model *m) { return &m->hp; }
+const pg_gguf *pg_model_gguf(const pg_model *m) { return m->g; }
+uint64_t pg_model_weight_bytes(const pg_model *m) { return m->weight_bytes; }

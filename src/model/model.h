@@ -1,0 +1,113 @@
+/* model.h - a loaded GGUF model, its KV storage, and the batched forward pass.
+ *
+ * Ownership: pg_model owns its pg_gguf (and so the mmap of the weights) plus
+ * small float copies of norm/bias vectors stored in other types. Weights are
+ * read in place from the mapping.
+ *
+ * The forward pass always runs a *batch*: n_tokens tokens that belong to
+ * n_seqs sequences, each token at its own position, each sequence with its
+ * own block table into the paged KV store. A single sequence is a batch of
+ * one. Token t of sequence s at position p attends to positions
+ * [max(0, p - window + 1), p] of s (window = the layer's sliding window, or
+ * unlimited); the K/V of every batch token are written before attention
+ * reads, so a prefill chunk sees itself causally.
+ *
+ * Batch invariance: the logits of a token depend only on its sequence's
+ * tokens and positions — not on the other sequences in the batch, the chunk
+ * size, or whether the prefix K/V came from the prefix cache. */
+#ifndef PG_MODEL_MODEL_H
+#define PG_MODEL_MODEL_H
+
+#include "base/error.h"
+#include "base/pool.h"
+#include "gguf/gguf.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct pg_model pg_model;
+
+enum { PG_ACT_SILU = 0, PG_ACT_GELU = 1 };
+
+typedef struct pg_hparams {
+    char arch[32];
+    char name[128];          /* general.name or "" */
+    int32_t n_vocab;
+    int32_t n_ctx_train;
+    int32_t n_embd;
+    int32_t n_layer;
+    int32_t n_head, n_head_kv;
+    int32_t head_dim;        /* key_length (== value_length) */
+    int32_t n_ff;
+    int32_t n_rot;           /* rope dims */
+    int rope_mode;           /* PG_ROPE_NORM / PG_ROPE_NEOX */
+    float rope_base;
+    float rope_freq_scale;   /* 1/linear factor */
+    float rms_eps;
+    float attn_scale;        /* multiplies q·k (default 1/sqrt(head_dim)) */
+    float embd_scale;        /* multiplies token embeddings (1 or sqrt(n_embd)) */
+    int act;                 /* PG_ACT_* of the gated FFN */
+    /* features of other architectures (0 when absent) */
+    int32_t n_expert, n_expert_used, n_ff_exp, n_ff_shexp;
+    int32_t sliding_window;  /* 0 = none */
+    int swa_even_only;       /* window only on even layers (gemma2) */
+    float attn_softcap, final_softcap;
+    int post_norms;          /* post-attention / post-FFN RMSNorm (gemma2) */
+    int qk_norm;             /* per-head RMSNorm of q and k (qwen3) */
+    int has_qkv_bias;
+    int tied_output;         /* output = token_embd^T */
+    int n_orig_ctx;          /* LongRoPE original context (phi3) */
+} pg_hparams;
+
+/* Load a model from a GGUF file (checks every required tensor's presence,
+ * type and shape). Errors name the tensor or key. */
+int pg_model_load(const char *path, pg_model **out, pg_error *err);
+/* Same from an open gguf; takes ownership of g on success and on failure. */
+int pg_model_load_gguf(pg_gguf *g, pg_model **out, pg_error *err);
+void pg_model_free(pg_model *m);
+const pg_hparams *pg_model_hparams(const pg_model *m);
+const pg_gguf *pg_model_gguf(const pg_model *m);
+/* Bytes of weights read for one token (all tensors used per token). */
+uint64_t pg_model_weight_bytes(const pg_model *m);
+
+/* ---- paged KV storage ---- */
+typedef struct pg_kv_store pg_kv_store;
+enum { PG_KV_F16 = 1, PG_KV_F32 = 0 };
+size_t pg_kv_bytes_per_token(const pg_model *m, int kv_type);
+int pg_kv_store_create(const pg_model *m, int32_t n_blocks, int32_t block_size, int kv_type, pg_kv_store **out,
+                       pg_error *err);
+void pg_kv_store_destroy(pg_kv_store *kv);
+int32_t pg_kv_store_block_size(const pg_kv_store *kv);
+int32_t pg_kv_store_n_blocks(const pg_kv_store *kv);
+/* Copy block src's K/V (all layers) into block dst (copy-on-write helpers). */
+void pg_kv_store_copy_block(pg_kv_store *kv, int32_t dst, int32_t src);
+
+/* ---- batched forward ---- */
+typedef struct pg_batch_seq {
+    const int32_t *block_table; /* block ids; position p lives in block_table[p / block_size] */
+    int32_t n_blocks;
+} pg_batch_seq;
+
+typedef struct pg_batch {
+    int32_t n_tokens;
+    const int32_t *tokens; /* [n_tokens] */
+    const int32_t *pos;    /* [n_tokens] position within its sequence */
+    const int32_t *seq;    /* [n_tokens] index into seqs */
+    int32_t n_seqs;
+    const pg_batch_seq *seqs;
+    int32_t n_out;         /* rows whose logits are wanted */
+    const int32_t *out;    /* [n_out] token indices (any order) */
+} pg_batch;
+
+typedef struct pg_forward pg_forward;
+/* Scratch for batches of up to max_tokens tokens, max_out logit rows and
+ * contexts up to max_ctx positions; allocated once here. */
+int pg_forward_create(const pg_model *m, pg_pool *pool, int32_t max_tokens, int32_t max_out, int32_t max_ctx,
+                      pg_forward **out, pg_error *err);
+void pg_forward_destroy(pg_forward *f);
+/* Runs the batch; writes n_out rows of n_vocab logits into logits.
+ * Bad batches (token id out of range, position beyond the block table,
+ * sizes over the limits) return PG_EINVAL without touching the KV store. */
+int pg_forward_run(pg_forward *f, pg_kv_store *kv, const pg_batch *b, float *logits, pg_error *err);
+
+#endif

@@ -1,0 +1,64 @@
+/* model_impl.h - private to src/model: the model struct, per-layer weights
+ * and the per-architecture table. Architecture files (in arch/) read their
+ * hyper-parameters and map their tensors into this common shape; the
+ * generic forward pass (forward.c) runs any of them from the flags. */
+#ifndef PG_MODEL_IMPL_H
+#define PG_MODEL_IMPL_H
+
+#include "model/model.h"
+#include "tensor/matmul.h"
+
+typedef struct pg_layer_w {
+    const float *attn_norm, *ffn_norm;           /* [n_embd] */
+    const float *post_attn_norm, *post_ffw_norm; /* gemma2, or NULL */
+    const float *q_norm, *k_norm;                /* [head_dim] qwen3, or NULL */
+    pg_weight wq, wk, wv, wo;                    /* wq/wk/wv unused when wqkv.data */
+    pg_weight wqkv;                              /* fused q,k,v rows (phi3) */
+    const float *bq, *bk, *bv;                   /* biases or NULL */
+    pg_weight w_gate, w_up, w_down;              /* dense FFN; w_gate unused when fused */
+    int fused_gate_up;                           /* w_up holds gate rows then up rows */
+    /* mixture of experts */
+    pg_weight gate_inp;                          /* [n_embd] -> n_expert */
+    pg_weight gate_exps, up_exps, down_exps;     /* ne1 = rows per expert; data of expert e at e * expert_bytes */
+    size_t gate_exp_bytes, up_exp_bytes, down_exp_bytes;
+    pg_weight gate_shexp, up_shexp, down_shexp, gate_inp_shexp;
+    int window;                                  /* sliding window of this layer, 0 = full */
+} pg_layer_w;
+
+typedef struct pg_arch {
+    const char *name;
+    /* Reads architecture-specific keys into m->hp (after the common ones). */
+    int (*hparams)(pg_model *m, pg_error *err);
+    /* Maps the tensors of one layer. */
+    int (*layer)(pg_model *m, int il, pg_layer_w *L, pg_error *err);
+} pg_arch;
+
+struct pg_model {
+    pg_gguf *g;
+    pg_hparams hp;
+    const pg_arch *arch;
+    pg_weight tok_embd, output;
+    const float *output_norm;
+    const float *rope_freqs;      /* [n_rot/2] or NULL */
+    const float *rope_long, *rope_short; /* LongRoPE factors or NULL */
+    float rope_attn_factor;
+    pg_layer_w *layers;
+    void **owned;                 /* converted vectors, freed with the model */
+    int n_owned, cap_owned;
+    uint64_t weight_bytes;
+};
+
+/* Helpers for arch files (model.c). name is printf-style with the layer. */
+int pg_model_weight(pg_model *m, const char *name, int64_t ne0, int64_t ne1, int required, pg_weight *w,
+                    pg_error *err);
+/* 3-D expert tensor [ne0, ne1, n_expert]; *expert_bytes = bytes per expert. */
+int pg_model_weight3(pg_model *m, const char *name, int64_t ne0, int64_t ne1, int64_t ne2, pg_weight *w,
+                     size_t *expert_bytes, pg_error *err);
+int pg_model_vec(pg_model *m, const char *name, int64_t n, int required, const float **out, pg_error *err);
+/* Optional arch key helpers: absent keys leave *out unchanged. */
+int pg_model_key_u32(pg_model *m, const char *suffix, int32_t *out, int required, pg_error *err);
+int pg_model_key_f32(pg_model *m, const char *suffix, float *out, int required, pg_error *err);
+
+extern const pg_arch pg_arch_llama;
+
+#endif

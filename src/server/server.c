@@ -1,0 +1,202 @@
+/* server.c - lifecycle of `pagoda serve`: listen first (so /health says
+ * 503 while loading), load the model (file or built-in demo), vocabulary
+ * and chat template, start the engine, announce readiness with the single
+ * line "pagoda: listening on http://HOST:PORT", serve until asked to stop,
+ * then shut down in the order that keeps every callback target alive:
+ * refuse new work, destroy the engine (its in-flight requests end with
+ * CANCELLED events that resume their connections), stop the HTTP daemon. */
+#include "server/server.h"
+
+#include "base/log.h"
+#include "server/demo.h"
+#include "server/srv_internal.h"
+#include "tokenizer/tokenizer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+void pg_server_config_default(pg_server_config *c) {
+    memset(c, 0, sizeof *c);
+    c->host = "127.0.0.1";
+    c->port = 8080;
+    c->max_body_bytes = (size_t)16 << 20;
+    c->max_connections = 512;
+    c->max_connections_per_ip = 256;
+    c->connection_memory = (size_t)64 << 10;
+    c->connection_timeout_s = 120;
+    c->http_threads = 2;
+    c->demo_seed = 1234;
+    pg_engine_config_default(&c->engine);
+}
+
+static char *token_text_dup(const pg_vocab *v, int32_t id) {
+    if (id < 0) return NULL;
+    size_t n;
+    const char *t = pg_vocab_token_text(v, id, &n);
+    if (!t) return NULL;
+    char *s = malloc(n + 1);
+    if (!s) return NULL;
+    memcpy(s, t, n);
+    s[n] = 0;
+    return s;
+}
+
+static int load_template(pg_srv *s, pg_error *err) {
+    char *src = NULL;
+    size_t len = 0;
+    const char *origin = NULL;
+    if (s->cfg.chat_template_path) {
+        FILE *f = fopen(s->cfg.chat_template_path, "rb");
+        if (!f) return pg_error_set(err, PG_EIO, "cannot open chat template '%s'", s->cfg.chat_template_path);
+        fseek(f, 0, SEEK_END);
+        long n = ftell(f);
+        fseek(f, 0, SEEK_SET);
+        if (n < 0 || n > (4L << 20)) {
+            fclose(f);
+            return pg_error_set(err, PG_ELIMIT, "chat template '%s' is larger than 4 MiB", s->cfg.chat_template_path);
+        }
+        src = malloc((size_t)n + 1);
+        if (!src || fread(src, 1, (size_t)n, f) != (size_t)n) {
+            fclose(f);
+            free(src);
+            return pg_error_set(err, PG_EIO, "cannot read chat template '%s'", s->cfg.chat_template_path);
+        }
+        fclose(f);
+        len = (size_t)n;
+        origin = s->cfg.chat_template_path;
+        /* an explicit template must compile */
+        int rc = pg_tpl_compile(src, len, &s->tpl, err);
+        free(src);
+        if (rc < 0) return rc;
+        PG_INFO("chat template: %s", origin);
+        return 0;
+    }
+    const char *t;
+    size_t tl;
+    if (pg_gguf_get_str(pg_model_gguf(s->model), "tokenizer.chat_template", &t, &tl, NULL) == 0) {
+        pg_error e = {0};
+        if (pg_tpl_compile(t, tl, &s->tpl, &e) == 0) {
+            PG_INFO("chat template: the model's tokenizer.chat_template");
+            return 0;
+        }
+        PG_WARN("the model's chat template does not compile (%s); using the ChatML fallback", e.msg);
+    } else {
+        PG_WARN("the model has no chat template; /v1/chat/completions uses the ChatML fallback "
+                "(override with --chat-template FILE)");
+    }
+    const char *fb = pg_chat_fallback_template();
+    s->tpl_fallback = 1;
+    return pg_tpl_compile(fb, strlen(fb), &s->tpl, err);
+}
+
+static void set_alias(pg_srv *s) {
+    if (s->cfg.model_alias && *s->cfg.model_alias) {
+        snprintf(s->alias, sizeof s->alias, "%s", s->cfg.model_alias);
+        return;
+    }
+    const pg_hparams *hp = pg_model_hparams(s->model);
+    if (hp->name[0]) {
+        snprintf(s->alias, sizeof s->alias, "%s", hp->name);
+        return;
+    }
+    const char *p = s->cfg.model_path ? s->cfg.model_path : PG_DEMO_NAME;
+    const char *b = strrchr(p, '/');
+    b = b ? b + 1 : p;
+    size_t n = strlen(b);
+    if (n > 5 && !strcmp(b + n - 5, ".gguf")) n -= 5;
+    if (n >= sizeof s->alias) n = sizeof s->alias - 1;
+    memcpy(s->alias, b, n);
+    s->alias[n] = 0;
+}
+
+static int load_all(pg_srv *s, pg_error *err) {
+    int rc;
+    if (s->cfg.model_path) {
+        PG_INFO("loading %s", s->cfg.model_path);
+        if ((rc = pg_model_load(s->cfg.model_path, &s->model, err)) < 0) return rc;
+    } else {
+        size_t sz;
+        if ((rc = pg_demo_model_create(s->cfg.demo_seed, &s->model, &s->demo_image, &sz, err)) < 0) return rc;
+        s->demo = 1;
+        PG_WARN("*****************************************************************");
+        PG_WARN("* no -m given: serving the built-in DEMO model with RANDOM weights *");
+        PG_WARN("* (its output is gibberish). Serve a real model with:            *");
+        PG_WARN("*     pagoda serve -m FILE.gguf                                  *");
+        PG_WARN("*****************************************************************");
+    }
+    if ((rc = pg_vocab_load(pg_model_gguf(s->model), &s->vocab, err)) < 0) return rc;
+    const pg_hparams *hp = pg_model_hparams(s->model);
+    if (pg_vocab_n_tokens(s->vocab) != hp->n_vocab)
+        return pg_error_set(err, PG_EFORMAT, "the vocabulary has %d tokens but the model has %d rows",
+                            pg_vocab_n_tokens(s->vocab), hp->n_vocab);
+    s->n_vocab = hp->n_vocab;
+    set_alias(s);
+    s->bos_text = token_text_dup(s->vocab, pg_vocab_bos(s->vocab));
+    s->eos_text = token_text_dup(s->vocab, pg_vocab_eos(s->vocab));
+    if ((rc = load_template(s, err)) < 0) return rc;
+    if ((rc = pg_engine_create(s->model, s->vocab, &s->cfg.engine, &s->engine, err)) < 0) return rc;
+    pg_engine_stats st;
+    pg_engine_stats_get(s->engine, &st);
+    s->n_ctx = st.n_ctx > 0 ? st.n_ctx : (s->cfg.engine.n_ctx > 0 ? s->cfg.engine.n_ctx : hp->n_ctx_train);
+    pthread_rwlock_wrlock(&s->engine_lock);
+    s->engine_alive = 1;
+    pthread_rwlock_unlock(&s->engine_lock);
+    PG_INFO("model '%s' (%s, %d layers, vocab %d), context %d, KV blocks %d x %d", s->alias, hp->arch, hp->n_layer,
+            hp->n_vocab, s->n_ctx, st.kv_blocks_total, st.block_size);
+    return 0;
+}
+
+static void free_all(pg_srv *s) {
+    pthread_rwlock_wrlock(&s->engine_lock);
+    int alive = s->engine_alive;
+    s->engine_alive = 0;
+    pthread_rwlock_unlock(&s->engine_lock);
+    (void)alive;
+    if (s->engine) pg_engine_destroy(s->engine);
+    s->engine = NULL;
+    srv_http_stop(s);
+    if (s->tpl) pg_tpl_free(s->tpl);
+    pg_vocab_free(s->vocab);
+    pg_model_free(s->model);
+    free(s->demo_image);
+    free(s->bos_text);
+    free(s->eos_text);
+    pthread_mutex_destroy(&s->mu);
+    pthread_rwlock_destroy(&s->engine_lock);
+}
+
+int pg_server_run(const pg_server_config *c, volatile sig_atomic_t *stop, pg_error *err) {
+    pg_srv *s = calloc(1, sizeof *s);
+    if (!s) return pg_error_set(err, PG_ENOMEM, "out of memory");
+    s->cfg = *c;
+    s->wake[0] = s->wake[1] = -1;
+    s->created = time(NULL);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_rwlock_init(&s->engine_lock, NULL);
+    atomic_store(&s->state, SRV_LOADING);
+    int rc = srv_http_start(s, err);
+    if (rc == 0) rc = load_all(s, err);
+    if (rc < 0) {
+        atomic_store(&s->state, SRV_FAILED);
+        free_all(s);
+        free(s);
+        return rc;
+    }
+    atomic_store(&s->state, SRV_READY);
+    const char *h = s->host;
+    int v6 = strchr(h, ':') != NULL;
+    fprintf(stderr, "pagoda: listening on http://%s%s%s:%d\n", v6 ? "[" : "", h, v6 ? "]" : "", s->port);
+    fflush(stderr);
+    while (!*stop) {
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    PG_INFO("shutting down");
+    atomic_store(&s->stopping, 1);
+    free_all(s);
+    free(s);
+    return 0;
+}

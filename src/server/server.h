@@ -1,0 +1,46 @@
+/* server.h - pagoda's OpenAI-compatible HTTP server (`pagoda serve`).
+ *
+ * pg_server_run binds the socket first (so /health answers 503 while the
+ * model loads), loads the model (or builds the built-in demo model when
+ * model_path is NULL), starts the engine, prints
+ *   pagoda: listening on http://HOST:PORT
+ * to stderr once requests can be served, and then serves until *stop
+ * becomes non-zero (set it from a SIGINT/SIGTERM handler).
+ *
+ * Endpoints: POST /v1/completions, POST /v1/chat/completions, GET /v1/models,
+ * GET /health, GET /metrics (Prometheus text), POST /tokenize,
+ * POST /detokenize. The server talks to the model only through
+ * engine/engine.h. */
+#ifndef PG_SERVER_SERVER_H
+#define PG_SERVER_SERVER_H
+
+#include "base/error.h"
+#include "engine/engine.h"
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct pg_server_config {
+    const char *host;            /* default "127.0.0.1" */
+    int port;                    /* default 8080; 0 = any free port (printed) */
+    const char *model_path;      /* NULL = built-in demo model (random weights) */
+    const char *model_alias;     /* id clients send; NULL = general.name or file name */
+    const char *chat_template_path; /* NULL = the model's tokenizer.chat_template */
+    size_t max_body_bytes;       /* request bodies beyond -> 413 (default 16 MiB) */
+    unsigned max_connections;    /* default 512 */
+    unsigned max_connections_per_ip; /* 0 = unlimited (default 256) */
+    size_t connection_memory;    /* MHD per-connection memory (headers), default 64 KiB */
+    unsigned connection_timeout_s; /* idle connections closed after (default 120 s) */
+    unsigned http_threads;       /* MHD worker threads (default 2) */
+    uint64_t demo_seed;          /* weights of the demo model (default 1234) */
+    pg_engine_config engine;
+} pg_server_config;
+
+void pg_server_config_default(pg_server_config *c);
+
+/* Serves until *stop != 0. Returns 0, or a negative PG_E* with err filled
+ * (bind failure, model load failure, bad template ...). */
+int pg_server_run(const pg_server_config *c, volatile sig_atomic_t *stop, pg_error *err);
+
+#endif

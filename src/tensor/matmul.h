@@ -1,0 +1,50 @@
+/* matmul.h - Y = X · W^T for a weight matrix in any supported type.
+ *
+ * Shapes: W has N rows of K elements (GGUF ne0 = K, ne1 = N), row-major with
+ * row_bytes per row. X is M rows of K floats. Y is M rows of N floats
+ * (row stride ldy floats, >= N).
+ *
+ * X is first converted row by row to the weight type's vec_dot_type (the
+ * "activation quantization"), then each Y[m][n] = vec_dot(W[n], Xq[m]).
+ * Batch invariance: Y[m][n] depends only on W[n] and X[m] — never on M, the
+ * thread count or the tiling — because each element is one vec_dot call.
+ *
+ * Threads split N; the scratch for quantized X is provided by the caller
+ * (allocated once at start-up; no malloc here). */
+#ifndef PG_TENSOR_MATMUL_H
+#define PG_TENSOR_MATMUL_H
+
+#include "base/pool.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct pg_weight {
+    int type;
+    int64_t ne0, ne1; /* K (row length), N (rows) */
+    size_t row_bytes;
+    const void *data;
+} pg_weight;
+
+/* Quantized activations: a view of M rows in vec_dot_type. */
+typedef struct pg_qact {
+    int type;          /* vec_dot_type */
+    int64_t K, M;
+    size_t row_bytes;
+    const void *data;  /* M * row_bytes (or the float rows themselves when type is F32) */
+} pg_qact;
+
+/* Bytes of scratch needed to quantize M rows of K for weights of type wtype. */
+size_t pg_qact_size(int wtype, int64_t K, int64_t M);
+/* Convert X (M rows of K floats, row stride ldx) for weights of type wtype.
+ * Runs on the pool; scratch must hold pg_qact_size bytes. */
+pg_qact pg_qact_make(pg_pool *pool, int wtype, const float *x, int64_t ldx, int64_t K, int64_t M, void *scratch);
+/* Y[m][n] for all m < xq->M, n < w->ne1. */
+void pg_matmul_q(pg_pool *pool, const pg_weight *w, const pg_qact *xq, float *y, int64_t ldy);
+/* Convenience: quantize + multiply. */
+void pg_matmul(pg_pool *pool, const pg_weight *w, const float *x, int64_t M, float *y, void *scratch);
+
+/* Dequantize row r of w into dst (K floats). */
+void pg_weight_row(const pg_weight *w, int64_t r, float *dst);
+
+#endif

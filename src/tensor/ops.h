@@ -1,0 +1,56 @@
+/* ops.h - the non-matmul kernels of the forward pass, with a scalar
+ * reference and run-time dispatched fast variants sharing the signatures.
+ *
+ * Batch invariance contract: every kernel computes each output row from
+ * that row's inputs alone, with a reduction order that depends only on the
+ * row length (never on how many rows are processed or by which thread). */
+#ifndef PG_TENSOR_OPS_H
+#define PG_TENSOR_OPS_H
+
+#include "base/cpu.h"
+
+#include <stdint.h>
+
+enum { PG_ROPE_NORM = 0, PG_ROPE_NEOX = 2 };
+
+typedef struct pg_ops {
+    /* y = x / sqrt(mean(x^2) + eps) * w   (w may be NULL: no scale) */
+    void (*rmsnorm)(float *y, const float *x, const float *w, int n, float eps);
+    /* In-place softmax of x[0..n); returns nothing. */
+    void (*softmax)(float *x, int n);
+    /* Dot product with a fixed reduction order (function of n only). */
+    float (*dot)(const float *a, const float *b, int n);
+    /* y[i] += a * x[i] */
+    void (*axpy)(float *y, float a, const float *x, int n);
+    /* g[i] = silu(g[i]) * u[i] */
+    void (*swiglu)(float *g, const float *u, int n);
+    /* g[i] = gelu_tanh(g[i]) * u[i] */
+    void (*geglu)(float *g, const float *u, int n);
+} pg_ops;
+
+const pg_ops *pg_ops_get(void);
+const pg_ops *pg_ops_get_level(pg_cpu_level level);
+
+/* Rotary embedding of one head vector x[0..head_dim) in place at position
+ * pos. n_rot dims are rotated (<= head_dim). mode NORM rotates adjacent
+ * pairs (2i, 2i+1); NEOX rotates (i, i + n_rot/2). freq_factors (NULL or
+ * n_rot/2 values) divide theta per pair (Llama 3 / LongRoPE). theta for pair i
+ * = pos * freq_scale * base^(-2i/n_rot), computed as ggml does (iterated
+ * product in float) so results match the reference engine. attn_factor
+ * scales cos/sin (LongRoPE's magnitude correction; 1 otherwise). */
+void pg_rope(float *x, int head_dim, int n_rot, int32_t pos, float base, float freq_scale,
+             const float *freq_factors, float attn_factor, int mode);
+
+/* Reference scalar implementations (tests compare against these). */
+void pg_rmsnorm_ref(float *y, const float *x, const float *w, int n, float eps);
+void pg_softmax_ref(float *x, int n);
+float pg_dot_ref(const float *a, const float *b, int n);
+void pg_axpy_ref(float *y, float a, const float *x, int n);
+void pg_swiglu_ref(float *g, const float *u, int n);
+void pg_geglu_ref(float *g, const float *u, int n);
+
+/* Provided by x86/ops_avx2.c (also used at the AVX-512 level: these ops are
+ * memory-light and gain nothing measurable from 512-bit vectors). */
+void pg_ops_fill_avx2(pg_ops *o);
+
+#endif

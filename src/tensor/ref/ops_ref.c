@@ -1,0 +1,110 @@
+/* ops_ref.c - scalar reference kernels of ops.h and the dispatch table.
+ * References use plain left-to-right float loops with double accumulation
+ * where a long reduction would otherwise lose precision (rmsnorm). */
+#include "tensor/ops.h"
+
+#include "tensor/kernels.h"
+
+#include <math.h>
+#include <pthread.h>
+
+void pg_rmsnorm_ref(float *y, const float *x, const float *w, int n, float eps) {
+    double ss = 0;
+    for (int i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    float scale = (float)(1.0 / sqrt(ss / n + eps));
+    if (w)
+        for (int i = 0; i < n; i++) y[i] = x[i] * scale * w[i];
+    else
+        for (int i = 0; i < n; i++) y[i] = x[i] * scale;
+}
+
+void pg_softmax_ref(float *x, int n) {
+    float mx = -INFINITY;
+    for (int i = 0; i < n; i++)
+        if (x[i] > mx) mx = x[i];
+    double sum = 0;
+    for (int i = 0; i < n; i++) {
+        x[i] = expf(x[i] - mx);
+        sum += x[i];
+    }
+    float inv = (float)(1.0 / sum);
+    for (int i = 0; i < n; i++) x[i] *= inv;
+}
+
+float pg_dot_ref(const float *a, const float *b, int n) {
+    float s = 0;
+    for (int i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+void pg_axpy_ref(float *y, float a, const float *x, int n) {
+    for (int i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+void pg_swiglu_ref(float *g, const float *u, int n) {
+    for (int i = 0; i < n; i++) {
+        float v = g[i];
+        g[i] = v / (1.0f + expf(-v)) * u[i];
+    }
+}
+
+void pg_geglu_ref(float *g, const float *u, int n) {
+    const float c = 0.7978845608028654f; /* sqrt(2/pi) */
+    for (int i = 0; i < n; i++) {
+        float v = g[i];
+        g[i] = 0.5f * v * (1.0f + tanhf(c * (v + 0.044715f * v * v * v))) * u[i];
+    }
+}
+
+void pg_rope(float *x, int head_dim, int n_rot, int32_t pos, float base, float freq_scale,
+             const float *freq_factors, float attn_factor, int mode) {
+    (void)head_dim;
+    const float theta_scale = powf(base, -2.0f / (float)n_rot);
+    float theta = (float)pos;
+    const int half = n_rot / 2;
+    for (int i = 0; i < half; i++) {
+        float ff = freq_factors ? freq_factors[i] : 1.0f;
+        float t = theta / ff * freq_scale;
+        float c = cosf(t) * attn_factor, s = sinf(t) * attn_factor;
+        int a, b;
+        if (mode == PG_ROPE_NEOX) {
+            a = i;
+            b = i + half;
+        } else {
+            a = 2 * i;
+            b = 2 * i + 1;
+        }
+        float x0 = x[a], x1 = x[b];
+        x[a] = x0 * c - x1 * s;
+        x[b] = x0 * s + x1 * c;
+        theta *= theta_scale;
+    }
+}
+
+static pg_ops tables[3];
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void init(void) {
+    pg_ops ref = {pg_rmsnorm_ref, pg_softmax_ref, pg_dot_ref, pg_axpy_ref, pg_swiglu_ref, pg_geglu_ref};
+    for (int l = 0; l <= PG_CPU_AVX512; l++) {
+        tables[l] = ref;
+        /* dot/axpy: the dispatched float kernels of tensor/kernels.h */
+        const pg_float_kernels *fk = pg_float_kernels_get((pg_cpu_level)l);
+        tables[l].dot = fk->dot;
+        tables[l].axpy = fk->axpy;
+    }
+#if defined(__x86_64__)
+    pg_ops_fill_avx2(&tables[PG_CPU_AVX2]);
+    pg_ops_fill_avx2(&tables[PG_CPU_AVX512]);
+#endif
+}
+
+const pg_ops *pg_ops_get_level(pg_cpu_level level) {
+    pthread_once(&once, init);
+    if ((int)level < 0) level = PG_CPU_SCALAR;
+    if (level > PG_CPU_AVX512) level = PG_CPU_AVX512;
+    if (level > pg_cpu_level_max()) level = pg_cpu_level_max();
+    return &tables[level];
+}
+
+const pg_ops *pg_ops_get(void) { return pg_ops_get_level(pg_cpu_level_get()); }

@@ -1,0 +1,135 @@
+/* spm.c - SentencePiece-style BPE by scores ("llama" vocabularies).
+ *
+ * The fragment is escaped (optional leading space, every ' ' -> U+2581 "▁")
+ * and cut into UTF-8 characters (a byte that does not start a well-formed
+ * character is a one-byte symbol, so stray bytes never swallow a "▁").
+ * Symbols form a doubly linked list over one array; every adjacent pair
+ * whose concatenation is a vocab entry goes into a max-heap keyed by that
+ * entry's score (ties: leftmost first). Popping a pair whose symbols changed
+ * since it was pushed is skipped (the size check below). Merged symbols are
+ * always vocab entries; a single character that is not becomes its byte
+ * tokens <0xNN> (byte fallback), or the unknown token if the vocab has none.
+ * Since pairs are contiguous in the escaped text, lookups hash the text in
+ * place: no strings are built. Memory: three arrays per call. */
+#include "tokenizer/tok_internal.h"
+
+typedef struct {
+    int32_t prev, next;
+    uint32_t start, n; /* bytes in the escaped text; n == 0: merged away */
+} sym;
+
+typedef struct {
+    float score;
+    int32_t left, right;
+    uint32_t size;
+} bigram;
+
+/* a goes before b in the max-heap */
+static inline int bg_before(const bigram *a, const bigram *b) {
+    return a->score > b->score || (a->score == b->score && a->left < b->left);
+}
+
+static void heap_push(bigram *h, size_t *n, bigram x) {
+    size_t i = (*n)++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!bg_before(&x, &h[p])) break;
+        h[i] = h[p];
+        i = p;
+    }
+    h[i] = x;
+}
+
+static bigram heap_pop(bigram *h, size_t *n) {
+    bigram top = h[0], x = h[--(*n)];
+    size_t i = 0, m = *n;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= m) break;
+        if (c + 1 < m && bg_before(&h[c + 1], &h[c])) c++;
+        if (!bg_before(&h[c], &x)) break;
+        h[i] = h[c];
+        i = c;
+    }
+    if (m) h[i] = x;
+    return top;
+}
+
+static void try_pair(const pg_vocab *v, const char *t, const sym *s, int32_t l, int32_t r, bigram *h, size_t *hn,
+                     size_t hcap) {
+    if (l < 0 || r < 0) return;
+    uint32_t size = s[l].n + s[r].n;
+    int32_t id = pg_vocab_find(v, t + s[l].start, size);
+    if (id < 0) return;
+    PG_ASSERT(*hn < hcap);
+    heap_push(h, hn, (bigram){v->score[id], l, r, size});
+}
+
+int pg_tok_spm(const pg_vocab *v, const char *text, size_t len, int add_prefix, pg_tok_ids *out, pg_error *err) {
+    if (len == 0) return PG_OK;
+    size_t tcap = len * 3 + 3;
+    char *t = malloc(tcap);
+    sym *s = malloc((len + 1) * sizeof *s);
+    /* pushes: n-1 initial pairs + at most 2 per merge (n-1 merges) */
+    size_t hcap = 3 * (len + 1);
+    bigram *h = malloc(hcap * sizeof *h);
+    if (!t || !s || !h) {
+        free(t);
+        free(s);
+        free(h);
+        return pg_error_set(err, PG_ENOMEM, "tokenizer: out of memory");
+    }
+    size_t tn = 0;
+    if (add_prefix) {
+        memcpy(t, "\xe2\x96\x81", 3);
+        tn = 3;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] == ' ') {
+            memcpy(t + tn, "\xe2\x96\x81", 3);
+            tn += 3;
+        } else {
+            t[tn++] = text[i];
+        }
+    }
+    int32_t ns = 0;
+    for (size_t i = 0; i < tn;) {
+        size_t l = pg_tok_u8char(t + i, tn - i);
+        s[ns] = (sym){ns - 1, ns + 1, (uint32_t)i, (uint32_t)l};
+        ns++;
+        i += l;
+    }
+    s[ns - 1].next = -1;
+    size_t hn = 0;
+    for (int32_t i = 1; i < ns; i++) try_pair(v, t, s, i - 1, i, h, &hn, hcap);
+    while (hn) {
+        bigram b = heap_pop(h, &hn);
+        sym *L = &s[b.left], *R = &s[b.right];
+        if (L->n == 0 || R->n == 0 || L->n + R->n != b.size) continue; /* stale */
+        L->n += R->n;
+        R->n = 0;
+        L->next = R->next;
+        if (R->next >= 0) s[R->next].prev = b.left;
+        try_pair(v, t, s, L->prev, b.left, h, &hn, hcap);
+        try_pair(v, t, s, b.left, L->next, h, &hn, hcap);
+    }
+    for (int32_t i = 0; i >= 0; i = s[i].next) {
+        int32_t id = pg_vocab_find(v, t + s[i].start, s[i].n);
+        if (id >= 0) {
+            pg_tok_push(out, id);
+            continue;
+        }
+        for (uint32_t k = 0; k < s[i].n; k++) {
+            int32_t bt = v->byte_tok[(uint8_t)t[s[i].start + k]];
+            if (bt >= 0) pg_tok_push(out, bt);
+            else if (v->unk >= 0) {
+                pg_tok_push(out, v->unk); /* one unknown per character */
+                break;
+            }
+        }
+    }
+    free(t);
+    free(s);
+    free(h);
+    return PG_OK;
+}

@@ -1,0 +1,732 @@
+/* test_engine.c - the serving engine on stories260K (and syn-a-q4_0):
+ * golden greedy tokens through the engine, batch invariance (32 seeded
+ * requests, tiny chunks, shared prefixes, cache hits) against runs alone,
+ * prefix-cache hits and salts, preemption that does not change outputs,
+ * block accounting under random submit/cancel, admission errors, queue
+ * limits, cancellation, deadlines, stop strings / stop ids, n > 1, the
+ * threaded mode and destroy with requests in flight. Most tests drive the
+ * engine by hand (cfg.manual) with the invariant checker after each step. */
+#include "test.h"
+#include "golden.h"
+
+#include "engine/engine.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+
+#include <pthread.h>
+#include <unistd.h>
+
+#define MAXC 4
+#define MAXT 160
+
+typedef struct {
+    uint64_t id;
+    int32_t toks[MAXC][MAXT];
+    float lp[MAXC][MAXT];
+    int32_t top0[MAXC][MAXT];
+    int n_tok[MAXC];
+    char text[MAXC][4096];
+    size_t tlen[MAXC];
+    int finish[MAXC], done[MAXC], err[MAXC];
+    pg_engine_usage usage[MAXC];
+    int n_last, after_final;
+} res;
+
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
+static int g_done_requests = 0;
+
+static void on_event(const pg_engine_event *ev, void *user) {
+    res *r = user;
+    int i = ev->index;
+    if (i < 0 || i >= MAXC) {
+        r->after_final++;
+        return;
+    }
+    if (r->done[i]) r->after_final++;
+    if (ev->type == PG_EV_TOKEN) {
+        if (r->n_tok[i] < MAXT) {
+            r->toks[i][r->n_tok[i]] = ev->token;
+            r->lp[i][r->n_tok[i]] = ev->sample ? ev->sample->logprob : NAN;
+            r->top0[i][r->n_tok[i]] = ev->sample && ev->sample->n_top > 0 ? ev->sample->top_id[0] : -1;
+            r->n_tok[i]++;
+        }
+    } else {
+        r->done[i] = 1;
+        if (ev->type == PG_EV_DONE) {
+            r->finish[i] = ev->finish_reason;
+            r->usage[i] = *ev->usage;
+        } else {
+            r->err[i] = ev->error_code;
+        }
+    }
+    if (ev->text_len && r->tlen[i] + ev->text_len < sizeof r->text[i]) {
+        memcpy(r->text[i] + r->tlen[i], ev->text, ev->text_len);
+        r->tlen[i] += ev->text_len;
+        r->text[i][r->tlen[i]] = 0;
+    }
+    if (ev->last) {
+        r->n_last++;
+        pthread_mutex_lock(&g_mu);
+        g_done_requests++;
+        pthread_cond_broadcast(&g_cv);
+        pthread_mutex_unlock(&g_mu);
+    }
+}
+
+static pg_model *g_model;
+static pg_vocab *g_vocab;
+
+static pg_engine *mk_engine(int manual, int32_t max_seqs, int32_t mbt, uint64_t kv_mem) {
+    pg_engine_config c;
+    pg_engine_config_default(&c);
+    c.manual = manual;
+    c.check_steps = manual;
+    c.max_seqs = max_seqs;
+    c.max_batched_tokens = mbt;
+    c.kv_cache_mem = kv_mem;
+    c.threads = manual ? 1 : 2; /* thread count never changes results; 1 is kind to loaded CI */
+    c.default_seed = 1234;
+    pg_engine *e = NULL;
+    pg_error err = {0};
+    int rc = pg_engine_create(g_model, g_vocab, &c, &e, &err);
+    if (rc < 0) fprintf(stderr, "engine create: %s\n", err.msg);
+    REQUIRE(rc == 0 && e);
+    return e;
+}
+
+static uint64_t blocks_mem(int32_t n_blocks) { return (uint64_t)n_blocks * 16 * pg_kv_bytes_per_token(g_model, PG_KV_F16); }
+
+static void base_req(pg_request *q, const int32_t *prompt, int32_t n, int32_t max_tokens, res *r) {
+    memset(q, 0, sizeof *q);
+    q->prompt = prompt;
+    q->n_prompt = n;
+    q->sampling = pg_sampling_params_default();
+    q->max_tokens = max_tokens;
+    q->n = 1;
+    q->cb = on_event;
+    q->user = r;
+}
+
+static int64_t submit(pg_engine *e, const pg_request *q) {
+    pg_error err = {0};
+    int64_t id = pg_engine_submit(e, q, &err);
+    if (id < 0) fprintf(stderr, "submit: %s\n", err.msg);
+    REQUIRE(id > 0);
+    ((res *)q->user)->id = (uint64_t)id;
+    return id;
+}
+
+static void drain(pg_engine *e) {
+    int guard = 0;
+    while (pg_engine_step(e) > 0) REQUIRE(++guard < 100000);
+    char msg[512];
+    CHECKF(pg_engine_check(e, msg, sizeof msg) == 0, "%s", msg);
+    CHECK(pg_engine_kv_idle(e));
+}
+
+static int same_output(const res *a, int ia, const res *b, int ib) {
+    if (a->n_tok[ia] != b->n_tok[ib]) return 0;
+    for (int i = 0; i < a->n_tok[ia]; i++) {
+        if (a->toks[ia][i] != b->toks[ib][i]) return 0;
+        if (memcmp(&a->lp[ia][i], &b->lp[ib][i], sizeof(float)) != 0) return 0;
+        if (a->top0[ia][i] != b->top0[ib][i]) return 0;
+    }
+    return a->tlen[ia] == b->tlen[ib] && memcmp(a->text[ia], b->text[ib], a->tlen[ia]) == 0 &&
+           a->finish[ia] == b->finish[ib];
+}
+
+/* deterministic pseudo-random */
+static uint64_t rng_state = 88172645463325252ULL;
+static uint32_t rnd(uint32_t n) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t)(rng_state % n);
+}
+
+/* ---------------------------------------------------------------- golden */
+
+static void test_golden(const char *td) {
+    char gdir[1024];
+    snprintf(gdir, sizeof gdir, "%s/golden/stories260K", td);
+    golden_case *gc;
+    int n = golden_load(gdir, &gc);
+    REQUIRE(n > 0);
+    pg_engine *e = mk_engine(1, 8, 7, 0);
+    res *rs = calloc((size_t)n, sizeof *rs);
+    for (int i = 0; i < n; i++) {
+        pg_request q;
+        base_req(&q, gc[i].prompt_tokens, gc[i].n_prompt, 64, &rs[i]);
+        q.sampling.temperature = 0;
+        submit(e, &q);
+    }
+    drain(e);
+    for (int i = 0; i < n; i++) {
+        int m = rs[i].n_tok[0];
+        /* a trailing end-of-generation token is ours, not the reference's */
+        if (m > 0 && m < 64 && pg_vocab_is_eog(g_vocab, rs[i].toks[0][m - 1])) m--;
+        CHECKF(m == gc[i].n_greedy, "case %d: %d tokens vs %d", i, m, gc[i].n_greedy);
+        int same = m == gc[i].n_greedy;
+        for (int j = 0; same && j < m; j++) same = rs[i].toks[0][j] == gc[i].greedy[j];
+        CHECKF(same, "golden case %d: greedy tokens differ", i);
+        CHECK(rs[i].n_last == 1 && rs[i].after_final == 0);
+        CHECK(rs[i].usage[0].prompt_tokens == gc[i].n_prompt);
+        CHECK(rs[i].usage[0].completion_tokens == rs[i].n_tok[0]);
+        /* text == detokenization in the context of the prompt's last token */
+        int32_t ids[MAXT + 1];
+        ids[0] = gc[i].prompt_tokens[gc[i].n_prompt - 1];
+        memcpy(ids + 1, rs[i].toks[0], (size_t)m * sizeof(int32_t));
+        char a[4096], b[4096];
+        int64_t la = pg_detokenize(g_vocab, ids, 1, a, sizeof a, 0);
+        int64_t lb = pg_detokenize(g_vocab, ids, (size_t)m + 1, b, sizeof b, 0);
+        CHECKF(lb >= la && (size_t)(lb - la) == rs[i].tlen[0] && memcmp(b + la, rs[i].text[0], rs[i].tlen[0]) == 0,
+               "case %d text '%s' vs '%.*s'", i, rs[i].text[0], (int)(lb - la), b + la);
+    }
+    free(rs);
+    pg_engine_destroy(e);
+    golden_free(gc, n);
+}
+
+/* ------------------------------------------------------ batch invariance */
+
+#define NB 32
+static int32_t inv_prompt[NB][48];
+static int32_t inv_len[NB];
+
+static void make_prompts(void) {
+    int32_t shared[40];
+    shared[0] = 1;
+    for (int i = 1; i < 40; i++) shared[i] = 3 + (int32_t)rnd(500);
+    for (int r = 0; r < NB; r++) {
+        int32_t len = 5 + (int32_t)rnd(40);
+        int32_t sh = r % 3 == 0 ? (len < 36 ? len - 2 : 34) : 1; /* a third share a long prefix */
+        for (int i = 0; i < len; i++) inv_prompt[r][i] = i < sh ? shared[i] : 3 + (int32_t)rnd(500);
+        inv_len[r] = len;
+    }
+}
+
+static void inv_req(pg_request *q, int r, res *out, uint64_t salt) {
+    base_req(q, inv_prompt[r], inv_len[r], 20 + r % 7, out);
+    q->sampling.temperature = 0.8f;
+    q->sampling.top_p = r % 2 ? 0.9f : 1.0f;
+    q->sampling.has_seed = 1;
+    q->sampling.seed = 1000 + (uint64_t)r;
+    q->sampling.n_logprobs = 1;
+    q->sampling.ignore_eos = r % 4 == 1;
+    q->cache_salt = salt;
+}
+
+static void test_invariance(void) {
+    make_prompts();
+    res *alone = calloc(NB, sizeof *alone), *batch = calloc(NB, sizeof *batch), *again = calloc(NB, sizeof *again);
+    pg_engine *e1 = mk_engine(1, 4, 256, 0);
+    for (int r = 0; r < NB; r++) {
+        pg_request q;
+        inv_req(&q, r, &alone[r], 5000 + (uint64_t)r); /* private salt: never a cache hit */
+        submit(e1, &q);
+        drain(e1);
+        CHECK(alone[r].usage[0].cached_tokens == 0);
+    }
+    pg_engine_destroy(e1);
+
+    pg_engine *e = mk_engine(1, NB, 7, 0);
+    for (int r = 0; r < NB; r++) {
+        pg_request q;
+        inv_req(&q, r, &batch[r], 0);
+        submit(e, &q);
+    }
+    drain(e);
+    pg_engine_stats st;
+    pg_engine_stats_get(e, &st);
+    CHECK(st.last_batch_tokens == 0 || st.last_batch_tokens <= 7);
+    /* the same again: prompts now come from the prefix cache */
+    for (int r = 0; r < NB; r++) {
+        pg_request q;
+        inv_req(&q, r, &again[r], 0);
+        submit(e, &q);
+    }
+    drain(e);
+    int hits = 0;
+    for (int r = 0; r < NB; r++) {
+        CHECKF(same_output(&alone[r], 0, &batch[r], 0), "request %d: batched output differs from alone", r);
+        CHECKF(same_output(&alone[r], 0, &again[r], 0), "request %d: cached-prefix output differs from alone", r);
+        CHECK(alone[r].n_tok[0] > 0);
+        hits += again[r].usage[0].cached_tokens > 0;
+    }
+    CHECK(hits >= NB / 2);
+    pg_engine_stats_get(e, &st);
+    CHECK(st.prefix_hits > 0 && st.prefix_queries >= st.prefix_hits);
+    CHECK(st.running == 0 && st.waiting == 0 && st.kv_blocks_used == 0);
+    pg_engine_destroy(e);
+    free(alone);
+    free(batch);
+    free(again);
+}
+
+/* --------------------------------------------------------- prefix cache */
+
+static void test_prefix(void) {
+    int32_t p[40];
+    p[0] = 1;
+    for (int i = 1; i < 40; i++) p[i] = 3 + (int32_t)rnd(500);
+    pg_engine *e = mk_engine(1, 8, 64, 0);
+    res a = {0}, b = {0}, c = {0}, d = {0};
+    pg_request q;
+    base_req(&q, p, 40, 10, &a);
+    q.sampling.temperature = 0;
+    submit(e, &q);
+    drain(e);
+    CHECK(a.usage[0].cached_tokens == 0);
+    q.user = &b;
+    submit(e, &q);
+    drain(e);
+    CHECKF(b.usage[0].cached_tokens == 32, "cached %d", b.usage[0].cached_tokens);
+    CHECK(same_output(&a, 0, &b, 0));
+    q.user = &c;
+    q.cache_salt = 77;
+    submit(e, &q);
+    drain(e);
+    CHECK(c.usage[0].cached_tokens == 0);
+    CHECK(same_output(&a, 0, &c, 0));
+
+    /* live sharing: d runs while c2 (same salt 77) decodes */
+    res c2 = {0};
+    q.user = &c2;
+    q.max_tokens = 40;
+    q.cache_salt = 99;
+    submit(e, &q);
+    for (int i = 0; i < 3; i++) pg_engine_step(e);
+    pg_engine_stats s1, s2;
+    pg_engine_stats_get(e, &s1);
+    CHECK(s1.running == 1 && c2.n_tok[0] > 0);
+    q.user = &d;
+    submit(e, &q);
+    pg_engine_step(e);
+    pg_engine_stats_get(e, &s2);
+    /* d refs c2's two full prompt blocks and adds one of its own */
+    CHECKF(s2.kv_blocks_used == s1.kv_blocks_used + 1, "blocks %d -> %d", s1.kv_blocks_used, s2.kv_blocks_used);
+    drain(e);
+    CHECK(d.usage[0].cached_tokens == 32);
+    CHECK(same_output(&c2, 0, &d, 0));
+    pg_engine_destroy(e);
+}
+
+/* ----------------------------------------------------------- preemption */
+
+static void test_preemption(void) {
+    /* 10 blocks = 160 tokens; 5 requests of 20 + 60 tokens (5 blocks each) */
+    int32_t p[5][20];
+    for (int r = 0; r < 5; r++) {
+        p[r][0] = 1;
+        for (int i = 1; i < 20; i++) p[r][i] = 3 + (int32_t)rnd(500);
+    }
+    res alone[5], many[5];
+    memset(alone, 0, sizeof alone);
+    memset(many, 0, sizeof many);
+    pg_engine *e = mk_engine(1, 8, 32, blocks_mem(10));
+    for (int pass = 0; pass < 2; pass++) {
+        for (int r = 0; r < 5; r++) {
+            pg_request q;
+            base_req(&q, p[r], 20, 60, pass ? &many[r] : &alone[r]);
+            q.sampling.temperature = 0.8f;
+            q.sampling.has_seed = 1;
+            q.sampling.seed = 7 + (uint64_t)r;
+            q.sampling.ignore_eos = 1;
+            q.sampling.n_logprobs = 2;
+            q.cache_salt = (uint64_t)pass * 100 + (uint64_t)r;
+            submit(e, &q);
+            if (!pass) drain(e);
+        }
+        drain(e);
+    }
+    pg_engine_stats st;
+    pg_engine_stats_get(e, &st);
+    CHECKF(st.preemptions > 0, "no preemption happened");
+    int pre = 0;
+    for (int r = 0; r < 5; r++) {
+        CHECK(alone[r].usage[0].preemptions == 0);
+        pre += many[r].usage[0].preemptions;
+        CHECK(many[r].n_tok[0] == 60);
+        CHECKF(same_output(&alone[r], 0, &many[r], 0), "request %d: preempted output differs", r);
+    }
+    CHECK(pre > 0);
+    pg_engine_destroy(e);
+}
+
+/* ---------------------------------------------------- random accounting */
+
+static void test_random_accounting(void) {
+    enum { NR = 60 };
+    res *rs = calloc(NR, sizeof *rs);
+    int32_t prefixes[3][32];
+    for (int k = 0; k < 3; k++) {
+        prefixes[k][0] = 1;
+        for (int i = 1; i < 32; i++) prefixes[k][i] = 3 + (int32_t)rnd(500);
+    }
+    int32_t prompts[NR][64];
+    pg_engine *e = mk_engine(1, 6, 24, blocks_mem(24));
+    int submitted = 0, steps = 0;
+    int cancelled_waiting = 0, cancelled_prefill = 0, cancelled_decode = 0;
+    while (submitted < NR || pg_engine_step(e) > 0) {
+        if (submitted < NR && rnd(3) == 0) {
+            int r = submitted++;
+            int32_t len = 2 + (int32_t)rnd(60);
+            const int32_t *pre = prefixes[rnd(3)];
+            for (int i = 0; i < len; i++) prompts[r][i] = i < 32 && rnd(8) ? pre[i] : 3 + (int32_t)rnd(500);
+            pg_request q;
+            base_req(&q, prompts[r], len, 1 + (int32_t)rnd(40), &rs[r]);
+            q.n = 1 + (int32_t)rnd(3);
+            q.sampling.temperature = rnd(2) ? 0.0f : 1.0f;
+            q.sampling.has_seed = 1;
+            q.sampling.seed = (uint64_t)r;
+            q.cache_salt = rnd(2);
+            q.priority = (int32_t)rnd(2);
+            submit(e, &q);
+        }
+        if (rnd(6) == 0 && submitted > 0) {
+            int r = (int)rnd((uint32_t)submitted);
+            if (rs[r].n_last == 0) {
+                int any_tok = 0;
+                for (int i = 0; i < MAXC; i++) any_tok |= rs[r].n_tok[i] > 0;
+                pg_engine_stats st;
+                pg_engine_stats_get(e, &st);
+                CHECK(pg_engine_cancel(e, rs[r].id) == 0);
+                rs[r].err[MAXC - 1] = any_tok ? 2 : 1; /* mark: cancelled at this point */
+            } else {
+                CHECK(pg_engine_cancel(e, rs[r].id) == PG_ENOTFOUND);
+            }
+        }
+        pg_engine_step(e);
+        char msg[512];
+        CHECKF(pg_engine_check(e, msg, sizeof msg) == 0, "step %d: %s", steps, msg);
+        REQUIRE(++steps < 20000);
+    }
+    drain(e);
+    for (int r = 0; r < NR; r++) {
+        CHECK(rs[r].n_last == 1 && rs[r].after_final == 0);
+        for (int i = 0; i < MAXC; i++) {
+            if (!rs[r].done[i]) continue;
+            if (rs[r].finish[i] == PG_FINISH_CANCELLED) {
+                const pg_engine_usage *u = &rs[r].usage[i];
+                if (u->completion_tokens > 0) cancelled_decode++;
+                else if (u->prefill_s > 0) cancelled_prefill++;
+                else cancelled_waiting++;
+            }
+        }
+    }
+    fprintf(stderr, "random: %d steps; cancelled while waiting %d, prefilling %d, decoding %d\n", steps,
+            cancelled_waiting, cancelled_prefill, cancelled_decode);
+    CHECK(cancelled_waiting > 0 && cancelled_decode > 0);
+    pg_engine_stats st;
+    pg_engine_stats_get(e, &st);
+    CHECK(st.running == 0 && st.waiting == 0 && st.kv_blocks_used == 0);
+    CHECK(st.kv_blocks_cached > 0);
+    pg_engine_destroy(e);
+    free(rs);
+}
+
+/* ------------------------------------------- errors, cancel, deadlines */
+
+static void test_errors(void) {
+    int32_t p[600];
+    for (int i = 0; i < 600; i++) p[i] = i ? 3 + i % 500 : 1;
+    pg_engine *e = mk_engine(1, 4, 32, blocks_mem(8)); /* 128-token pool */
+    pg_engine_stats st;
+    pg_engine_stats_get(e, &st);
+    res r = {0};
+    pg_request q;
+    pg_error err = {0};
+    base_req(&q, p, 100, st.n_ctx, &r);
+    CHECK(pg_engine_submit(e, &q, &err) == PG_ERANGE && strstr(err.msg, "context"));
+    base_req(&q, p, 100, 100, &r);
+    CHECK(pg_engine_submit(e, &q, &err) == PG_ERANGE && strstr(err.msg, "KV cache"));
+    fprintf(stderr, "pool error: %s\n", err.msg);
+    base_req(&q, p, 10, 0, &r);
+    CHECK(pg_engine_submit(e, &q, &err) == PG_EINVAL && strstr(err.msg, "max_tokens"));
+    base_req(&q, p, 0, 5, &r);
+    CHECK(pg_engine_submit(e, &q, &err) == PG_EINVAL);
+    int32_t bad[2] = {1, 100000};
+    base_req(&q, bad, 2, 5, &r);
+    CHECK(pg_engine_submit(e, &q, &err) == PG_ERANGE && strstr(err.msg, "vocabulary"));
+    base_req(&q, p, 10, 5, &r);
+    q.sampling.temperature = -1;
+    CHECK(pg_engine_submit(e, &q, &err) == PG_EINVAL);
+    const char *empty_stop[1] = {""};
+    base_req(&q, p, 10, 5, &r);
+    q.stop = empty_stop;
+    q.n_stop = 1;
+    CHECK(pg_engine_submit(e, &q, &err) == PG_EINVAL);
+    CHECK(r.n_last == 0 && r.done[0] == 0); /* no callback for rejected requests */
+    CHECK(pg_engine_cancel(e, 12345) == PG_ENOTFOUND);
+
+    /* cancel while waiting */
+    res w = {0};
+    base_req(&q, p, 10, 20, &w);
+    int64_t id = submit(e, &q);
+    CHECK(pg_engine_cancel(e, (uint64_t)id) == 0);
+    pg_engine_step(e);
+    CHECK(w.done[0] && w.finish[0] == PG_FINISH_CANCELLED && w.n_tok[0] == 0 && w.n_last == 1);
+    CHECK(pg_engine_cancel(e, (uint64_t)id) == PG_ENOTFOUND);
+
+    /* cancel while decoding: blocks freed by the next step */
+    res d = {0};
+    base_req(&q, p, 40, 60, &d);
+    id = submit(e, &q);
+    for (int i = 0; i < 4; i++) pg_engine_step(e);
+    CHECK(d.n_tok[0] > 0 && !d.done[0]);
+    pg_engine_stats_get(e, &st);
+    CHECK(st.kv_blocks_used > 0);
+    CHECK(pg_engine_cancel(e, (uint64_t)id) == 0);
+    CHECK(pg_engine_step(e) == 0);
+    pg_engine_stats_get(e, &st);
+    CHECK(d.finish[0] == PG_FINISH_CANCELLED && st.kv_blocks_used == 0 && st.running == 0);
+    CHECK(d.usage[0].completion_tokens == d.n_tok[0]);
+
+    /* cancel while prefilling (100-token prompt, 32-token chunks) */
+    res pf = {0};
+    base_req(&q, p, 100, 20, &pf);
+    q.cache_salt = 555; /* no hit on the blocks of the request above */
+    id = submit(e, &q);
+    pg_engine_step(e);
+    pg_engine_stats_get(e, &st);
+    CHECK(st.running == 1 && st.kv_blocks_used == 2 && pf.n_tok[0] == 0);
+    CHECK(pg_engine_cancel(e, (uint64_t)id) == 0);
+    CHECK(pg_engine_step(e) == 0);
+    pg_engine_stats_get(e, &st);
+    CHECK(pf.finish[0] == PG_FINISH_CANCELLED && pf.n_tok[0] == 0 && st.kv_blocks_used == 0);
+    CHECK(pf.usage[0].cached_tokens == 0 && pf.usage[0].prompt_tokens == 100);
+
+    /* deadline: partial output kept */
+    res t = {0};
+    base_req(&q, p, 10, 60, &t);
+    q.timeout_s = 0.2;
+    submit(e, &q);
+    for (int i = 0; i < 3; i++) pg_engine_step(e);
+    CHECK(t.n_tok[0] > 0 && !t.done[0]);
+    usleep(250000);
+    pg_engine_step(e);
+    CHECK(t.done[0] && t.finish[0] == PG_FINISH_TIMEOUT && t.n_tok[0] > 0 && t.n_tok[0] < 60);
+    CHECK(pg_engine_kv_idle(e));
+    pg_engine_destroy(e);
+
+    /* queue limits */
+    pg_engine_config c;
+    pg_engine_config_default(&c);
+    c.manual = 1;
+    c.max_queued_requests = 2;
+    c.max_queued_tokens = 50;
+    pg_engine *e2;
+    REQUIRE(pg_engine_create(g_model, g_vocab, &c, &e2, &err) == 0);
+    res qa = {0}, qb = {0}, qc = {0}, qd = {0};
+    base_req(&q, p, 10, 5, &qa);
+    submit(e2, &q);
+    q.user = &qb;
+    submit(e2, &q);
+    q.user = &qc;
+    CHECK(pg_engine_submit(e2, &q, &err) == PG_EBUSY);
+    pg_engine_step(e2); /* both admitted: the queue empties */
+    CHECK(submit(e2, &q) > 0);
+    base_req(&q, p, 45, 5, &qd);
+    CHECK(pg_engine_submit(e2, &q, &err) == PG_EBUSY && strstr(err.msg, "busy")); /* 10 + 45 > 50 tokens */
+    /* destroy with requests in flight: they end CANCELLED */
+    pg_engine_destroy(e2);
+    CHECK(qa.n_last == 1 && qb.n_last == 1 && qc.n_last == 1 && qd.n_last == 0);
+    CHECK(qc.finish[0] == PG_FINISH_CANCELLED || qc.finish[0] == PG_FINISH_LENGTH);
+}
+
+/* ------------------------------------------------- stop strings, n > 1 */
+
+static void test_stop_and_n(const char *td) {
+    char gdir[1024];
+    snprintf(gdir, sizeof gdir, "%s/golden/stories260K", td);
+    golden_case *gc;
+    int ng = golden_load(gdir, &gc);
+    REQUIRE(ng > 0);
+    pg_engine *e = mk_engine(1, 8, 16, 0);
+    res full = {0}, cut = {0}, ids = {0};
+    pg_request q;
+    base_req(&q, gc[0].prompt_tokens, gc[0].n_prompt, 64, &full);
+    q.sampling.temperature = 0;
+    submit(e, &q);
+    drain(e);
+    REQUIRE(full.tlen[0] > 40);
+    /* a stop string taken from the middle of the text */
+    char stop[16];
+    memcpy(stop, full.text[0] + 30, 6);
+    stop[6] = 0;
+    const char *where = strstr(full.text[0], stop);
+    size_t keep = (size_t)(where - full.text[0]);
+    const char *stops[2] = {"zzzz-never", stop};
+    q.user = &cut;
+    q.stop = stops;
+    q.n_stop = 2;
+    submit(e, &q);
+    drain(e);
+    CHECKF(cut.finish[0] == PG_FINISH_STOP && cut.tlen[0] == keep && memcmp(cut.text[0], full.text[0], keep) == 0,
+           "stop '%s': got '%s'", stop, cut.text[0]);
+    CHECK(cut.n_tok[0] < full.n_tok[0]);
+    for (int i = 0; i < cut.n_tok[0]; i++) CHECK(cut.toks[0][i] == full.toks[0][i]);
+    /* stop token id: the 6th generated token */
+    int32_t sid = full.toks[0][5];
+    int first = 0;
+    while (full.toks[0][first] != sid) first++;
+    q.user = &ids;
+    q.stop = NULL;
+    q.n_stop = 0;
+    q.stop_ids = &sid;
+    q.n_stop_ids = 1;
+    submit(e, &q);
+    drain(e);
+    CHECK(ids.finish[0] == PG_FINISH_STOP && ids.n_tok[0] == first + 1);
+
+    /* n = 3 sharing a 37-token prompt */
+    int32_t p[37];
+    p[0] = 1;
+    for (int i = 1; i < 37; i++) p[i] = 3 + (int32_t)rnd(500);
+    res n3 = {0}, n3b = {0}, one = {0};
+    base_req(&q, p, 37, 12, &n3);
+    q.n = 3;
+    q.sampling.temperature = 1.0f;
+    q.sampling.has_seed = 1;
+    q.sampling.seed = 42;
+    q.sampling.n_logprobs = 0;
+    q.sampling.ignore_eos = 1;
+    submit(e, &q);
+    for (int i = 0; i < 3; i++) pg_engine_step(e);
+    pg_engine_stats st;
+    pg_engine_stats_get(e, &st);
+    int32_t used3 = st.kv_blocks_used;
+    drain(e);
+    CHECK(n3.n_last == 1 && n3.after_final == 0);
+    for (int i = 0; i < 3; i++) CHECK(n3.done[i] && n3.n_tok[i] == 12 && n3.finish[i] == PG_FINISH_LENGTH);
+    CHECK(n3.usage[0].cached_tokens == 0 && n3.usage[1].cached_tokens == 32 && n3.usage[2].cached_tokens == 32);
+    /* 3 choices at >= 37 tokens: 3 private blocks + 2 shared, not 9 */
+    CHECKF(used3 <= 5, "n=3 used %d blocks", used3);
+    CHECK(!same_output(&n3, 0, &n3, 1) || !same_output(&n3, 1, &n3, 2));
+    q.user = &n3b;
+    q.cache_salt = 9;
+    submit(e, &q);
+    drain(e);
+    for (int i = 0; i < 3; i++) CHECKF(same_output(&n3, i, &n3b, i), "choice %d not reproducible", i);
+    q.user = &one;
+    q.n = 1;
+    submit(e, &q);
+    drain(e);
+    CHECK(same_output(&n3, 0, &one, 0));
+    pg_engine_destroy(e);
+    golden_free(gc, ng);
+}
+
+/* ------------------------------------------------------- threaded mode */
+
+static void test_threaded(void) {
+    make_prompts();
+    res *alone = calloc(8, sizeof *alone), *thr = calloc(8, sizeof *thr);
+    pg_engine *e1 = mk_engine(1, 4, 64, 0);
+    for (int r = 0; r < 8; r++) {
+        pg_request q;
+        inv_req(&q, r, &alone[r], 0);
+        submit(e1, &q);
+        drain(e1);
+    }
+    pg_engine_destroy(e1);
+    pg_engine *e = mk_engine(0, 8, 16, 0);
+    pthread_mutex_lock(&g_mu);
+    g_done_requests = 0;
+    pthread_mutex_unlock(&g_mu);
+    for (int r = 0; r < 8; r++) {
+        pg_request q;
+        inv_req(&q, r, &thr[r], 0);
+        submit(e, &q);
+    }
+    pthread_mutex_lock(&g_mu);
+    while (g_done_requests < 8) pthread_cond_wait(&g_cv, &g_mu);
+    pthread_mutex_unlock(&g_mu);
+    for (int r = 0; r < 8; r++) CHECKF(same_output(&alone[r], 0, &thr[r], 0), "threaded request %d differs", r);
+    pg_engine_stats st;
+    pg_engine_stats_get(e, &st);
+    CHECK(st.steps > 0 && st.generated_tokens > 0);
+    /* destroy with a request in flight */
+    res inflight = {0};
+    int32_t p[8] = {1, 5, 6, 7, 8, 9, 10, 11};
+    pg_request q;
+    base_req(&q, p, 8, 400, &inflight);
+    submit(e, &q);
+    usleep(2000);
+    pg_engine_destroy(e);
+    CHECK(inflight.n_last == 1 && inflight.done[0]);
+    CHECK(inflight.finish[0] == PG_FINISH_CANCELLED || inflight.finish[0] == PG_FINISH_LENGTH ||
+          inflight.finish[0] == PG_FINISH_STOP);
+    free(alone);
+    free(thr);
+}
+
+/* -------------------------------------------------- quantized model */
+
+static void test_quantized(const char *td) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/models/syn-a-q4_0.gguf", td);
+    pg_model *m;
+    pg_vocab *v;
+    pg_error err = {0};
+    if (pg_model_load(path, &m, &err) < 0) {
+        fprintf(stderr, "skip syn-a-q4_0: %s\n", err.msg);
+        return;
+    }
+    REQUIRE(pg_vocab_load(pg_model_gguf(m), &v, &err) == 0);
+    pg_model *sm = g_model;
+    pg_vocab *sv = g_vocab;
+    g_model = m;
+    g_vocab = v;
+    make_prompts();
+    enum { NQ = 6 };
+    res *alone = calloc(NQ, sizeof *alone), *batch = calloc(NQ, sizeof *batch);
+    pg_engine *e = mk_engine(1, 8, 5, 0);
+    for (int r = 0; r < NQ; r++) {
+        pg_request q;
+        inv_req(&q, r, &alone[r], 100 + (uint64_t)r);
+        q.max_tokens = 8;
+        submit(e, &q);
+        drain(e);
+    }
+    for (int r = 0; r < NQ; r++) {
+        pg_request q;
+        inv_req(&q, r, &batch[r], 0);
+        q.max_tokens = 8;
+        submit(e, &q);
+    }
+    drain(e);
+    for (int r = 0; r < NQ; r++) CHECKF(same_output(&alone[r], 0, &batch[r], 0), "q4_0 request %d differs", r);
+    pg_engine_destroy(e);
+    free(alone);
+    free(batch);
+    g_model = sm;
+    g_vocab = sv;
+    pg_vocab_free(v);
+    pg_model_free(m);
+}
+
+int main(void) {
+    const char *td = t_testdata();
+    if (!td) SKIP("test data not found (set PAGODA_TESTDATA)");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/models/stories260K.gguf", td);
+    pg_error err = {0};
+    if (pg_model_load(path, &g_model, &err) < 0) SKIP("cannot load %s: %s", path, err.msg);
+    REQUIRE(pg_vocab_load(pg_model_gguf(g_model), &g_vocab, &err) == 0);
+
+    test_golden(td);
+    test_invariance();
+    test_prefix();
+    test_preemption();
+    test_random_accounting();
+    test_errors();
+    test_stop_and_n(td);
+    test_threaded();
+    test_quantized(td);
+
+    pg_vocab_free(g_vocab);
+    pg_model_free(g_model);
+    return t_done("test_engine");
+}

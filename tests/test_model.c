@@ -1,0 +1,253 @@
+/* test_model.c - the forward pass against the reference engine's outputs:
+ * stories260K greedy tokens exactly, every syn-a type's last-position
+ * logits by cosine >= 0.999 with a top-1 check, batch-of-many equals
+ * one-by-one, chunked prefill equals whole prefill, and load errors. */
+#include "test.h"
+#include "golden.h"
+
+#include "base/pool.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+
+#include <dirent.h>
+
+#define BS 16
+
+typedef struct {
+    pg_model *m;
+    pg_forward *f;
+    pg_kv_store *kv;
+    pg_pool *pool;
+    int32_t n_vocab;
+} ctx;
+
+static int ctx_open(ctx *c, const char *path, int32_t n_blocks, int32_t max_tokens, int32_t max_out, int kv_type) {
+    pg_error err = {0};
+    memset(c, 0, sizeof *c);
+    if (pg_model_load(path, &c->m, &err) < 0) {
+        fprintf(stderr, "load %s: %s\n", path, err.msg);
+        return -1;
+    }
+    c->pool = pg_pool_create(2);
+    REQUIRE(pg_kv_store_create(c->m, n_blocks, BS, kv_type, &c->kv, &err) == 0);
+    REQUIRE(pg_forward_create(c->m, c->pool, max_tokens, max_out, n_blocks * BS, &c->f, &err) == 0);
+    c->n_vocab = pg_model_hparams(c->m)->n_vocab;
+    return 0;
+}
+
+static void ctx_close(ctx *c) {
+    pg_forward_destroy(c->f);
+    pg_kv_store_destroy(c->kv);
+    pg_model_free(c->m);
+    pg_pool_destroy(c->pool);
+}
+
+/* Run tokens [0, n) of one sequence at positions start.. in chunks of `chunk`;
+ * writes the last token's logits. */
+static void run_seq(ctx *c, const int32_t *table, int32_t n_blocks, const int32_t *toks, int n, int start, int chunk,
+                    float *logits) {
+    pg_error err = {0};
+    pg_batch_seq s = {table, n_blocks};
+    int32_t pos[512], seq[512];
+    for (int off = 0; off < n; off += chunk) {
+        int k = n - off < chunk ? n - off : chunk;
+        for (int i = 0; i < k; i++) {
+            pos[i] = start + off + i;
+            seq[i] = 0;
+        }
+        int32_t last = k - 1;
+        pg_batch b = {k, toks + off, pos, seq, 1, &s, off + k == n, &last};
+        int rc = pg_forward_run(c->f, c->kv, &b, logits, &err);
+        REQUIRE(rc == 0);
+    }
+}
+
+static int argmax(const float *x, int n) {
+    int b = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[b]) b = i;
+    return b;
+}
+
+static void test_stories(const char *td) {
+    char path[1024], gdir[1024];
+    snprintf(path, sizeof path, "%s/models/stories260K.gguf", td);
+    snprintf(gdir, sizeof gdir, "%s/golden/stories260K", td);
+    golden_case *gc;
+    int n = golden_load(gdir, &gc);
+    REQUIRE(n > 0);
+    ctx c;
+    REQUIRE(ctx_open(&c, path, 64, 128, 1, PG_KV_F16) == 0);
+    pg_vocab *v;
+    pg_error err = {0};
+    REQUIRE(pg_vocab_load(pg_model_gguf(c.m), &v, &err) == 0);
+    int32_t table[64];
+    for (int i = 0; i < 64; i++) table[i] = i;
+    float *logits = malloc((size_t)c.n_vocab * 4);
+    for (int k = 0; k < n; k++) {
+        golden_case *g = &gc[k];
+        int32_t ids[512];
+        int64_t nt = pg_tokenize(v, g->prompt, strlen(g->prompt), 1, 0, ids, 512, &err);
+        CHECKF(nt == g->n_prompt && !memcmp(ids, g->prompt_tokens, (size_t)nt * 4), "prompt tokens of case %d", k);
+        run_seq(&c, table, 64, g->prompt_tokens, g->n_prompt, 0, 128, logits);
+        if (g->logits) {
+            double cs = golden_cosine(logits, g->logits, (size_t)c.n_vocab);
+            CHECKF(cs >= 0.9999, "stories case %d cosine %.6f", k, cs);
+        }
+        int32_t toks[128];
+        int ng = 0, pos = g->n_prompt;
+        for (int i = 0; i < g->n_greedy; i++) {
+            int32_t t = argmax(logits, c.n_vocab);
+            toks[ng++] = t;
+            if (pg_vocab_is_eog(v, t)) break;
+            run_seq(&c, table, 64, &t, 1, pos++, 1, logits);
+        }
+        int same = ng == g->n_greedy && !memcmp(toks, g->greedy, (size_t)ng * 4);
+        CHECKF(same, "stories greedy tokens of case %d ('%s')", k, g->prompt);
+        if (!same) {
+            for (int i = 0; i < ng && i < g->n_greedy; i++)
+                if (toks[i] != g->greedy[i]) {
+                    fprintf(stderr, "  first difference at %d: %d vs golden %d\n", i, toks[i], g->greedy[i]);
+                    break;
+                }
+        }
+    }
+    free(logits);
+    pg_vocab_free(v);
+    ctx_close(&c);
+    golden_free(gc, n);
+}
+
+static void test_syn(const char *td) {
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/models", td);
+    DIR *d = opendir(dir);
+    REQUIRE(d);
+    struct dirent *e;
+    int files = 0;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, "syn-a-", 6) || !strstr(e->d_name, ".gguf")) continue;
+        char path[1400], gdir[1400], name[256];
+        snprintf(name, sizeof name, "%.*s", (int)(strlen(e->d_name) - 5), e->d_name);
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        snprintf(gdir, sizeof gdir, "%s/golden/%s", td, name);
+        golden_case *gc;
+        int n = golden_load(gdir, &gc);
+        if (n <= 0) continue;
+        files++;
+        ctx c;
+        CHECKF(ctx_open(&c, path, 8, 64, 1, PG_KV_F16) == 0, "open %s", name);
+        if (!c.m) continue;
+        int32_t table[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+        float *logits = malloc((size_t)c.n_vocab * 4);
+        double worst = 1;
+        for (int k = 0; k < n; k++) {
+            golden_case *g = &gc[k];
+            if (!g->logits || g->n_logits != (size_t)c.n_vocab) continue;
+            run_seq(&c, table, 8, g->prompt_tokens, g->n_prompt, 0, 64, logits);
+            double cs = golden_cosine(logits, g->logits, (size_t)c.n_vocab);
+            if (cs < worst) worst = cs;
+            CHECKF(cs >= 0.999, "%s case %d cosine %.6f", name, k, cs);
+            int top = argmax(logits, c.n_vocab), gtop = argmax(g->logits, c.n_vocab);
+            CHECKF(g->logits[gtop] - g->logits[top] <= 0.05f, "%s case %d top-1 %d (golden logit %.4f, max %.4f)",
+                   name, k, top, g->logits[top], g->logits[gtop]);
+        }
+        fprintf(stderr, "%s: worst cosine %.6f over %d prompts\n", name, worst, n);
+        free(logits);
+        ctx_close(&c);
+        golden_free(gc, n);
+    }
+    closedir(d);
+    CHECKF(files >= 14, "found %d syn-a models", files);
+}
+
+/* Several sequences in one batch (different lengths, interleaved tokens,
+ * scattered blocks) give bit-identical logits to each run alone, and a
+ * prefill in chunks of 3 equals the whole prefill. */
+static void test_batch_invariance(const char *td) {
+    char path[1024], gdir[1024];
+    snprintf(path, sizeof path, "%s/models/syn-a-q4_k_m.gguf", td);
+    snprintf(gdir, sizeof gdir, "%s/golden/syn-a-q4_k_m", td);
+    golden_case *gc;
+    int n = golden_load(gdir, &gc);
+    REQUIRE(n >= 4);
+    ctx c;
+    REQUIRE(ctx_open(&c, path, 64, 256, 8, PG_KV_F16) == 0);
+    const int NS = 4;
+    float *alone = malloc((size_t)NS * c.n_vocab * 4), *batched = malloc((size_t)NS * c.n_vocab * 4);
+    int32_t tables[4][4];
+    for (int s = 0; s < NS; s++)
+        for (int b = 0; b < 4; b++) tables[s][b] = 63 - (b * NS + s); /* scattered */
+    for (int s = 0; s < NS; s++) run_seq(&c, tables[s], 4, gc[s].prompt_tokens, gc[s].n_prompt, 0, 256, alone + (size_t)s * c.n_vocab);
+    /* interleave all prompts' tokens in one batch */
+    int32_t toks[256], pos[256], seq[256], out[4];
+    pg_batch_seq seqs[4];
+    int T = 0, maxn = 0;
+    for (int s = 0; s < NS; s++) {
+        seqs[s] = (pg_batch_seq){tables[s], 4};
+        if (gc[s].n_prompt > maxn) maxn = gc[s].n_prompt;
+    }
+    for (int i = 0; i < maxn; i++)
+        for (int s = NS - 1; s >= 0; s--)
+            if (i < gc[s].n_prompt) {
+                toks[T] = gc[s].prompt_tokens[i];
+                pos[T] = i;
+                seq[T] = s;
+                if (i == gc[s].n_prompt - 1) out[s] = T;
+                T++;
+            }
+    pg_batch b = {T, toks, pos, seq, NS, seqs, NS, out};
+    pg_error err = {0};
+    REQUIRE(pg_forward_run(c.f, c.kv, &b, batched, &err) == 0);
+    CHECKF(!memcmp(alone, batched, (size_t)NS * c.n_vocab * 4), "batched logits differ from alone");
+    /* chunked prefill */
+    float *chunked = malloc((size_t)c.n_vocab * 4);
+    run_seq(&c, tables[0], 4, gc[0].prompt_tokens, gc[0].n_prompt, 0, 3, chunked);
+    CHECKF(!memcmp(alone, chunked, (size_t)c.n_vocab * 4), "chunked prefill differs from whole prefill");
+    free(alone);
+    free(batched);
+    free(chunked);
+    ctx_close(&c);
+    golden_free(gc, n);
+}
+
+static void test_bad_batches(const char *td) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/models/stories260K.gguf", td);
+    ctx c;
+    REQUIRE(ctx_open(&c, path, 2, 8, 1, PG_KV_F32) == 0);
+    int32_t table[2] = {0, 1}, bad_table[2] = {0, 7};
+    pg_batch_seq s = {table, 2}, sb = {bad_table, 2};
+    int32_t tok = 1, badtok = 100000, pos0 = 0, pos_far = 40, seq0 = 0, out0 = 0;
+    float *logits = malloc((size_t)c.n_vocab * 4);
+    pg_error err = {0};
+    pg_batch b1 = {1, &badtok, &pos0, &seq0, 1, &s, 1, &out0};
+    CHECK(pg_forward_run(c.f, c.kv, &b1, logits, &err) == PG_EINVAL && strstr(err.msg, "vocabulary"));
+    pg_batch b2 = {1, &tok, &pos_far, &seq0, 1, &s, 1, &out0};
+    CHECK(pg_forward_run(c.f, c.kv, &b2, logits, &err) == PG_EINVAL);
+    int32_t pos17 = 17;
+    pg_batch b3 = {1, &tok, &pos17, &seq0, 1, &sb, 1, &out0};
+    CHECK(pg_forward_run(c.f, c.kv, &b3, logits, &err) == PG_EINVAL && strstr(err.msg, "block"));
+    pg_batch b4 = {9, &tok, &pos0, &seq0, 1, &s, 1, &out0};
+    CHECK(pg_forward_run(c.f, c.kv, &b4, logits, &err) == PG_EINVAL);
+    free(logits);
+    ctx_close(&c);
+    /* a file that is not a model */
+    pg_model *m;
+    CHECK(pg_model_load("/nonexistent.gguf", &m, &err) < 0 && strlen(err.msg) > 0);
+    char vpath[1024];
+    snprintf(vpath, sizeof vpath, "%s/tokenizer/ggml-vocab-llama-spm.gguf", td);
+    int rc = pg_model_load(vpath, &m, &err);
+    CHECKF(rc < 0, "vocab-only file loads as a model");
+    fprintf(stderr, "vocab-only load error: %s\n", err.msg);
+}
+
+int main(void) {
+    const char *td = t_testdata();
+    if (!td) SKIP("test data not found (set PAGODA_TESTDATA)");
+    test_stories(td);
+    test_syn(td);
+    test_batch_invariance(td);
+    test_bad_batches(td);
+    return t_done("test_model");
+}

@@ -10,4 +10,14 @@
  * prints tokens/s and MB/s (median of N runs, default 5). */
 int pg_bench_tokenize(int argc, char **argv);
 
+/* Offline serving throughput through the engine (like `vllm bench
+ * throughput`): pg_bench_throughput -m MODEL [--requests N] [--input-len I]
+ * [--output-len O] [--concurrency C] [--shared-prefix P] [--threads T]
+ * [--max-batched-tokens B] [--max-seqs S] [--kv-cache-mem BYTES] [--seed X].
+ * Random prompts of I tokens (the first P shared by all requests),
+ * ignore_eos, O output tokens each, at most C in flight; prints request,
+ * total-token and output-token throughput and TTFT / TPOT mean, p50, p90,
+ * p99. argv[0] is the subcommand name. */
+int pg_bench_throughput(int argc, char **argv);
+
 #endif

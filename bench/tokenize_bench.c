@@ -6,7 +6,7 @@
  * Latin, Cyrillic, CJK, Arabic, emoji, digits and code snippets. --file
  * replaces both with the file's bytes. Each text is tokenized --runs times
  * (add_special=1, parse_special=0) and the median wall time is reported. */
-#include "bench/bench.h"
+#include "bench.h" /* same folder: the build has no -I for bench/ */
 
 #include "gguf/gguf.h"
 #include "tokenizer/tokenizer.h"

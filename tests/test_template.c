@@ -59,9 +59,10 @@ static time_t t_now(void) {
     return timegm(&tm);
 }
 
-static double secs(void) {
+/* CPU time: the limit is on work, not on how busy the machine is */
+static double cpu_secs(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
@@ -542,14 +543,14 @@ static void test_chat_api(void) {
 /* ================================================================ hostile */
 
 static void hostile(const char *name, const char *tpl, double max_s) {
-    double t0 = secs();
+    double t0 = cpu_secs();
     char *out = NULL;
     size_t len = 0;
     pg_error err = {0};
     int rc = render(tpl, ctx_vars, n_ctx_vars, NULL, &out, &len, &err);
-    double dt = secs() - t0;
+    double dt = cpu_secs() - t0;
     CHECKF(rc != 0 && out == NULL, "%s: should fail, rendered %zu bytes", name, len);
-    CHECKF(dt < max_s, "%s: took %.2f s", name, dt);
+    CHECKF(dt < max_s, "%s: took %.2f s of CPU", name, dt);
     fprintf(stderr, "  hostile %-22s %-10s %.3f s: %.100s\n", name, pg_error_code_name(rc), dt, err.msg);
     free(out);
 }

@@ -9,7 +9,7 @@
 typedef struct chunk {
     struct chunk *next;
     size_t cap, used;
-    _Alignas(64) unsigned char data[];
+    unsigned char data[];
 } chunk;
 
 struct pg_arena {
@@ -52,7 +52,9 @@ void *pg_arena_alloc_aligned(pg_arena *a, size_t size, size_t align) {
     if (size == 0) size = 1;
     chunk *c = a->head;
     if (c) {
-        size_t off = (c->used + align - 1) & ~(align - 1);
+        /* align the address, not the offset: malloc gives only 16 */
+        uintptr_t base = (uintptr_t)c->data;
+        size_t off = (size_t)(((base + c->used + align - 1) & ~(uintptr_t)(align - 1)) - base);
         if (off >= c->used && off <= c->cap && size <= c->cap - off) {
             c->used = off + size;
             a->total_used += size;

@@ -10,13 +10,14 @@
  *   bias lists     copy of the caller's logit_bias (for pg_sampler_params)
  *                  and a merged, id-sorted form used when sampling
  *
- * Partial selection: select_best(lo, hi, m) moves the m best candidates of
- * cand[lo, hi) to cand[lo, lo+m), sorted best first, with an in-place binary
- * min-heap (O((hi-lo) log m)). top_k uses it once; top_p calls it on growing
- * chunks (64, then doubling) until the kept mass reaches top_p, so typically
- * only a few dozen entries are ever sorted. "Best" is the strict total order
- * (logit descending, id ascending), which makes every kept set exact and the
- * whole computation a deterministic function of its inputs.
+ * Partial selection, never a full sort: top_k uses select_best (an in-place
+ * binary min-heap over the candidates, O(n log k), leaves the k best sorted
+ * best first). top_p without top_k uses a weighted quickselect
+ * (top_p_select, expected O(n)): partition around a pivot, keep or drop the
+ * better side by its probability mass, and only the last <= 32 candidates
+ * get sorted. "Best" is a strict total order (value descending, id
+ * ascending), so every kept set is exact and the whole computation is a
+ * deterministic function of its inputs.
  *
  * Exponentials are exp_neg(logit - max) in float (own polynomial, same bits
  * on every machine), accumulated in double in a fixed order.
@@ -358,11 +359,14 @@ static int32_t top_p_sorted(const int32_t *c, int32_t n, const float *e, double 
  * median-of-three pivot into [better | pivot | worse]; if the better part
  * already reaches the target the cut lies inside it, else it and the pivot
  * are kept and the search continues in the worse part. Expected O(n); the
- * kept tokens end up in c[0, result). Small remainders are sorted. */
+ * kept tokens end up in c[0, result). Small remainders, or any remainder
+ * once the round budget is spent (bad pivots), are sorted: O(n log n) worst. */
 static int32_t top_p_select(int32_t *c, int32_t n, const float *e, double target) {
     int32_t lo = 0, hi = n;
     double cum = 0.0;
-    while (hi - lo > 32) {
+    int budget = 8; /* introselect guard: after ~2 log2(n) rounds, sort the rest */
+    for (int32_t x = n; x > 1; x >>= 1) budget += 2;
+    while (hi - lo > 32 && budget-- > 0) {
         int32_t ia = lo, ib = lo + (hi - lo) / 2, ic = hi - 1, im;
         if (better(e, c[ia], c[ib])) {
             im = better(e, c[ib], c[ic]) ? ib : (better(e, c[ia], c[ic]) ? ic : ia);
@@ -486,7 +490,6 @@ static void preprocess(const pg_sampler *s, const float *logits, float *w) {
     /* 4. ignore_eos */
     if (p->ignore_eos)
         for (int32_t i = 0; i < s->n_eog; i++) w[s->eog[i]] = -INFINITY;
-
 }
 
 void pg_sampler_process_logits(const pg_sampler *s, const float *logits, float *out) {

@@ -229,7 +229,6 @@ static void on_event(const pg_engine_event *ev, void *user) {
     if (idx < 0 || idx >= r->n) idx = 0;
     int32_t choice = sb->first_choice + idx;
     if (ev->type == PG_EV_TOKEN) {
-        sb->completion_tokens++;
         if (append_rec(r, choice, ev->token, ev->text, ev->text ? ev->text_len : 0, ev->sample, r->logprobs > 0, 0) < 0 &&
             !r->error_code) {
             r->error_code = PG_ENOMEM;
@@ -243,8 +242,9 @@ static void on_event(const pg_engine_event *ev, void *user) {
             r->error_code = PG_ENOMEM;
             snprintf(r->error_msg, sizeof r->error_msg, "out of memory");
         }
-        if (ev->usage) {
-            sb->usage = *ev->usage;
+        if (ev->usage) { /* per choice: completion tokens add up, the prompt is shared */
+            sb->completion_tokens += ev->usage->completion_tokens;
+            if (ev->usage->cached_tokens > sb->usage.cached_tokens) sb->usage.cached_tokens = ev->usage->cached_tokens;
         }
         pg_srv *s = r->srv;
         switch (ev->finish_reason) {
@@ -252,14 +252,15 @@ static void on_event(const pg_engine_event *ev, void *user) {
         case PG_FINISH_CANCELLED: case PG_FINISH_TIMEOUT: atomic_fetch_add(&s->fin_cancel, 1); break;
         default: atomic_fetch_add(&s->fin_stop, 1);
         }
-        if (++sb->n_done >= r->n) final = 1;
+        sb->n_done++;
+        final = ev->last;
     } else {
         if (!r->error_code) {
             r->error_code = ev->error_code ? ev->error_code : PG_EINVAL;
             snprintf(r->error_msg, sizeof r->error_msg, "%s", ev->error_msg ? ev->error_msg : "generation failed");
         }
         atomic_fetch_add(&r->srv->fin_error, 1);
-        final = 1;
+        final = ev->last;
     }
     if (final && !sb->finished) {
         sb->finished = 1;

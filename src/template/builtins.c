@@ -3,10 +3,11 @@
  * Behaviour follows Jinja2 3.1 inside transformers' sandbox, with Python
  * semantics for the str / dict / list methods templates call. Strings are
  * UTF-8; indexing, slicing, len() and padding count code points. Case
- * mapping (upper/lower/title/capitalize) and character classes are ASCII
- * only: other characters pass through unchanged (a documented gap; chat
- * templates apply them to roles and keywords). Unicode whitespace is
- * recognised for strip/split/trim as Python does.
+ * mapping covers Latin, Greek, Cyrillic, Armenian and fullwidth letters
+ * with simple 1:1 rules (plus ß -> SS); other scripts are treated as
+ * caseless, and Greek final-sigma lowering is not done. isalpha/isalnum
+ * treat every non-ASCII char as a letter, isdigit only ASCII digits.
+ * Unicode whitespace is recognised for strip/split/trim as Python does.
  *
  * Ids: filters, tests and functions are indexes into the name tables
  * below; the enums must follow the table order. */
@@ -219,45 +220,140 @@ static int is_upper_c(int c) { return c >= 'A' && c <= 'Z'; }
 static int is_alpha_c(int c) { return is_lower_c(c) || is_upper_c(c); }
 static int is_digit_c(int c) { return c >= '0' && c <= '9'; }
 
+/* Simple (1:1) case mapping for Latin, Greek, Cyrillic, Armenian and
+ * fullwidth Latin; other scripts are caseless here. 'ß'.upper() == "SS"
+ * is the one 1:2 mapping handled (in str_map_case). */
+static int pair_even_upper(uint32_t c, uint32_t lo, uint32_t hi) { return c >= lo && c <= hi; }
+
+static uint32_t u_lower(uint32_t c) {
+    if (c < 0x80) return (c >= 'A' && c <= 'Z') ? c + 32 : c;
+    if ((c >= 0xC0 && c <= 0xDE && c != 0xD7)) return c + 0x20;
+    if (c == 0x178) return 0xFF;
+    if (c == 0x130) return 'i';
+    if ((pair_even_upper(c, 0x100, 0x137) || pair_even_upper(c, 0x14A, 0x177) || pair_even_upper(c, 0x460, 0x481) ||
+         pair_even_upper(c, 0x48A, 0x4BF) || pair_even_upper(c, 0x4D0, 0x52F) || pair_even_upper(c, 0x1E00, 0x1E95) ||
+         pair_even_upper(c, 0x1EA0, 0x1EFF)) && !(c & 1))
+        return c + 1;
+    if ((pair_even_upper(c, 0x139, 0x148) || pair_even_upper(c, 0x179, 0x17E)) && (c & 1)) return c + 1;
+    if (c >= 0x391 && c <= 0x3A9 && c != 0x3A2) return c + 0x20;
+    if (c == 0x386) return 0x3AC;
+    if (c >= 0x388 && c <= 0x38A) return c + 0x25;
+    if (c == 0x38C) return 0x3CC;
+    if (c == 0x38E || c == 0x38F) return c + 0x3F;
+    if (c >= 0x410 && c <= 0x42F) return c + 0x20;
+    if (c >= 0x400 && c <= 0x40F) return c + 0x50;
+    if (c >= 0x531 && c <= 0x556) return c + 0x30;
+    if (c >= 0xFF21 && c <= 0xFF3A) return c + 0x20;
+    return c;
+}
+
+static uint32_t u_upper(uint32_t c) {
+    if (c < 0x80) return (c >= 'a' && c <= 'z') ? c - 32 : c;
+    if (c >= 0xE0 && c <= 0xFE && c != 0xF7) return c - 0x20;
+    if (c == 0xFF) return 0x178;
+    if (c == 0xB5) return 0x39C;
+    if (c == 0x131) return 'I';
+    if (c == 0x17F) return 'S';
+    if ((pair_even_upper(c, 0x100, 0x137) || pair_even_upper(c, 0x14A, 0x177) || pair_even_upper(c, 0x460, 0x481) ||
+         pair_even_upper(c, 0x48A, 0x4BF) || pair_even_upper(c, 0x4D0, 0x52F) || pair_even_upper(c, 0x1E00, 0x1E95) ||
+         pair_even_upper(c, 0x1EA0, 0x1EFF)) && (c & 1))
+        return c - 1;
+    if ((pair_even_upper(c, 0x139, 0x148) || pair_even_upper(c, 0x179, 0x17E)) && !(c & 1)) return c - 1;
+    if (c >= 0x3B1 && c <= 0x3C9 && c != 0x3C2) return c - 0x20;
+    if (c == 0x3C2) return 0x3A3;
+    if (c == 0x3AC) return 0x386;
+    if (c >= 0x3AD && c <= 0x3AF) return c - 0x25;
+    if (c == 0x3CC) return 0x38C;
+    if (c == 0x3CD || c == 0x3CE) return c - 0x3F;
+    if (c >= 0x430 && c <= 0x44F) return c - 0x20;
+    if (c >= 0x450 && c <= 0x45F) return c - 0x50;
+    if (c >= 0x561 && c <= 0x586) return c - 0x30;
+    if (c >= 0xFF41 && c <= 0xFF5A) return c - 0x20;
+    return c;
+}
+
+static int u_cased(uint32_t c) { return c == 0xDF || u_lower(c) != c || u_upper(c) != c; }
+
+static void put_cp(pg_jv_buf *b, uint32_t c) {
+    char t[4];
+    size_t o = 0;
+    if (c < 0x80) {
+        t[o++] = (char)c;
+    } else if (c < 0x800) {
+        t[o++] = (char)(0xC0 | (c >> 6));
+        t[o++] = (char)(0x80 | (c & 0x3F));
+    } else if (c < 0x10000) {
+        t[o++] = (char)(0xE0 | (c >> 12));
+        t[o++] = (char)(0x80 | ((c >> 6) & 0x3F));
+        t[o++] = (char)(0x80 | (c & 0x3F));
+    } else {
+        t[o++] = (char)(0xF0 | (c >> 18));
+        t[o++] = (char)(0x80 | ((c >> 12) & 0x3F));
+        t[o++] = (char)(0x80 | ((c >> 6) & 0x3F));
+        t[o++] = (char)(0x80 | (c & 0x3F));
+    }
+    pg_jv_buf_put(b, t, o);
+}
+
+static void put_upper(pg_jv_buf *b, uint32_t c) {
+    if (c == 0xDF)
+        pg_jv_buf_put(b, "SS", 2);
+    else
+        put_cp(b, u_upper(c));
+}
+
+/* mode 0 lower, 1 upper, 2 str.capitalize, 3 str.title, 4 Jinja title
+ * (words split at whitespace and "-({[<", first letter up, rest down) */
 static pg_jv str_map_case(pg_tpl_rt *rt, pg_jv s, int mode) {
-    /* mode 0 lower, 1 upper, 2 capitalize, 3 str.title, 4 jinja title */
-    char *o = pg_tpl_rt_alloc(rt, s.u.s.n + 1);
+    pg_jv_buf b;
+    pg_tpl_rt_buf(rt, &b);
     int prev_cased = 0, word_start = 1;
-    for (size_t i = 0; i < s.u.s.n; i++) {
-        int c = (unsigned char)s.u.s.p[i];
-        int r = c;
+    size_t i = 0, k = 0;
+    while (i < s.u.s.n) {
+        size_t l;
+        uint32_t c = cp_at(s.u.s.p, s.u.s.n, i, &l);
+        if (l > 1 && c < 0x80) c = 0xFFFD; /* malformed: copy below */
+        int raw = c == 0xFFFD;
         switch (mode) {
-        case 0: if (is_upper_c(c)) r = c + 32; break;
-        case 1: if (is_lower_c(c)) r = c - 32; break;
+        case 0: raw ? pg_jv_buf_put(&b, s.u.s.p + i, l) : put_cp(&b, u_lower(c)); break;
+        case 1: raw ? pg_jv_buf_put(&b, s.u.s.p + i, l) : put_upper(&b, c); break;
         case 2:
-            if (i == 0 && is_lower_c(c)) r = c - 32;
-            else if (i > 0 && is_upper_c(c)) r = c + 32;
+            if (raw) pg_jv_buf_put(&b, s.u.s.p + i, l);
+            else if (k == 0) put_upper(&b, c);
+            else put_cp(&b, u_lower(c));
             break;
         case 3:
-            if (is_alpha_c(c)) {
-                r = prev_cased ? (is_upper_c(c) ? c + 32 : c) : (is_lower_c(c) ? c - 32 : c);
+            if (raw) {
+                pg_jv_buf_put(&b, s.u.s.p + i, l);
+                prev_cased = 0;
+            } else if (u_cased(c)) {
+                prev_cased ? put_cp(&b, u_lower(c)) : put_upper(&b, c);
                 prev_cased = 1;
             } else {
+                put_cp(&b, c);
                 prev_cased = 0;
             }
             break;
-        case 4: {
-            int sep = c == '-' || c == '(' || c == '{' || c == '[' || c == '<' || c == ' ' ||
-                      (c >= 9 && c <= 13) || (c >= 0x1c && c <= 0x1f);
-            if (sep) {
+        default: {
+            int sep = c == '-' || c == '(' || c == '{' || c == '[' || c == '<' || is_uspace(c);
+            if (raw) {
+                pg_jv_buf_put(&b, s.u.s.p + i, l);
+                word_start = 0;
+            } else if (sep) {
+                put_cp(&b, c);
                 word_start = 1;
             } else if (word_start) {
-                if (is_lower_c(c)) r = c - 32;
+                put_upper(&b, c);
                 word_start = 0;
-            } else if (is_upper_c(c)) {
-                r = c + 32;
+            } else {
+                put_cp(&b, u_lower(c));
             }
-            break;
         }
         }
-        o[i] = (char)r;
+        i += l;
+        k++;
     }
-    return pg_jv_str_ref(o, s.u.s.n);
+    return pg_tpl_rt_buf_done(rt, &b);
 }
 
 /* byte offset of code point index ci (clamped to n) */
@@ -997,10 +1093,12 @@ int pg_tpl_test_apply(pg_tpl_rt *rt, int id, pg_jv v, const pg_tpl_args *a) {
     case T_upper: {
         pg_jv s = pg_tpl_rt_to_str(rt, v);
         int cased = 0;
-        for (size_t i = 0; i < s.u.s.n; i++) {
-            int ch = (unsigned char)s.u.s.p[i];
-            if (id == T_lower ? is_upper_c(ch) : is_lower_c(ch)) return 0;
-            if (is_alpha_c(ch)) cased = 1;
+        for (size_t i = 0; i < s.u.s.n;) {
+            size_t l;
+            uint32_t ch = cp_at(s.u.s.p, s.u.s.n, i, &l);
+            i += l;
+            if (id == T_lower ? u_lower(ch) != ch : (u_upper(ch) != ch || ch == 0xDF)) return 0;
+            if (u_cased(ch)) cased = 1;
         }
         return cased;
     }
@@ -1264,7 +1362,8 @@ static pg_jv sorted_list(pg_tpl_rt *rt, pg_jv v, int reverse, int cs, pg_jv attr
         it[i].key = sort_key(rt, attr.type == PG_JV_NONE || attr.type == PG_JV_UNDEFINED
                                      ? it[i].item : attr_path(rt, it[i].item, attr), cs);
     }
-    rt->steps += n; /* n log n compares; count the pass */
+    /* count the n log n comparisons as work */
+    for (size_t m = n; m > 1; m >>= 1) rt->steps += n;
     pg_tpl_rt_tick(rt);
     merge_sort(rt, it, tmp, n, reverse);
     pg_jv out = pg_tpl_rt_list(rt, n);
@@ -1307,8 +1406,11 @@ pg_jv pg_tpl_filter_apply(pg_tpl_rt *rt, int id, pg_jv v, const pg_tpl_args *a) 
     case F_attr: {
         pg_jv name = need_str(rt, pg_tpl_arg(a, 0, "name", pg_jv_undefined(), NULL), "attribute name");
         if (v.type == PG_JV_UNDEFINED) return v;
-        if (v.type == PG_JV_DICT) { /* env.getattr: methods first, then keys */
-            return pg_tpl_getattr(rt, v, name.u.s.p, name.u.s.n);
+        /* Python getattr only: a dict's keys are not attributes */
+        if (v.type == PG_JV_DICT) {
+            int mid = method_id(PG_JV_DICT, name.u.s.p, name.u.s.n);
+            if (mid >= 0) return pg_tpl_bound(rt, mid, v);
+            return undef_attr(v, name.u.s.p, name.u.s.n);
         }
         return pg_tpl_getattr(rt, v, name.u.s.p, name.u.s.n);
     }
@@ -1719,8 +1821,8 @@ static int str_all(pg_jv s, int kind) {
         case 1: if (!(c < 0x80 ? is_alpha_c((int)c) : 1)) return 0; break;
         case 2: if (!(c < 0x80 && is_digit_c((int)c))) return 0; break;
         case 3: if (!is_uspace(c)) return 0; break;
-        case 4: if (c < 0x80 && is_upper_c((int)c)) return 0; if (c < 0x80 && is_lower_c((int)c)) cased = 1; break;
-        case 5: if (c < 0x80 && is_lower_c((int)c)) return 0; if (c < 0x80 && is_upper_c((int)c)) cased = 1; break;
+        case 4: if (u_lower(c) != c) return 0; if (u_upper(c) != c || c == 0xDF) cased = 1; break;
+        case 5: if (u_upper(c) != c || c == 0xDF) return 0; if (u_lower(c) != c) cased = 1; break;
         }
     }
     return kind >= 4 ? cased : 1;

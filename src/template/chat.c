@@ -24,7 +24,7 @@ void pg_tpl_limits_default(pg_tpl_limits *l) {
     l->max_output = 8u << 20;
     l->max_string = 8u << 20;
     l->max_items = 1000000;
-    l->max_memory = 256u << 20;
+    l->max_memory = 64u << 20;
     l->max_depth = 2000;
     l->max_calls = 100;
 }

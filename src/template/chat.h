@@ -36,7 +36,7 @@ typedef struct pg_tpl_limits {
 } pg_tpl_limits;
 
 /* Defaults: 20M steps, 1M iterations, 8 MiB output and strings, 1M items,
- * 256 MiB memory, depth 2000, 100 nested macro calls. */
+ * 64 MiB memory, depth 2000, 100 nested macro calls. */
 void pg_tpl_limits_default(pg_tpl_limits *l);
 
 /* Compile src (len bytes, at most 4 MiB). */

@@ -121,7 +121,7 @@ static pg_jv repeat(pg_tpl_rt *rt, pg_jv seq, int64_t times) {
         size_t total;
         if ((uint64_t)times > SIZE_MAX || pg_mul_size(seq.u.s.n, (size_t)times, &total) || total > rt->lim.max_string)
             pg_tpl_rt_fail(rt, PG_ELIMIT, "string longer than the limit (%zu bytes)", rt->lim.max_string);
-        char *p = pg_tpl_rt_alloc(rt, total + 1);
+        char *p = pg_tpl_rt_alloc_raw(rt, total + 1);
         for (int64_t i = 0; i < times; i++) memcpy(p + (size_t)i * seq.u.s.n, seq.u.s.p, seq.u.s.n);
         return pg_jv_str_ref(p, total);
     }
@@ -151,7 +151,7 @@ static pg_jv binop(pg_tpl_rt *rt, int op, pg_jv a, pg_jv b) {
             size_t n;
             if (pg_add_size(a.u.s.n, b.u.s.n, &n) || n > rt->lim.max_string)
                 pg_tpl_rt_fail(rt, PG_ELIMIT, "string longer than the limit (%zu bytes)", rt->lim.max_string);
-            char *p = pg_tpl_rt_alloc(rt, n + 1);
+            char *p = pg_tpl_rt_alloc_raw(rt, n + 1);
             memcpy(p, a.u.s.p, a.u.s.n);
             memcpy(p + a.u.s.n, b.u.s.p, b.u.s.n);
             return pg_jv_str_ref(p, n);
@@ -258,23 +258,20 @@ static int compare_op(pg_tpl_rt *rt, int op, pg_jv a, pg_jv b) {
 
 #define MAX_ARGS 64
 
-typedef struct argv_s {
-    pg_jv pos[MAX_ARGS];
-    pg_jv kwv[MAX_ARGS];
-    pg_tpl_args a;
-} argv_s;
-
-static void eval_args(pg_tpl_rt *rt, pg_tpl_scope *sc, const pg_tpl_node *n, argv_s *av, const pg_jv *first) {
-    size_t k = 0;
-    if (first) av->pos[k++] = *first;
-    if (n->args.n + k > MAX_ARGS || n->kwargs.n > MAX_ARGS) FAIL("too many arguments");
-    for (size_t i = 0; i < n->args.n; i++) av->pos[k++] = eval(rt, sc, n->args.v[i]);
-    for (size_t i = 0; i < n->kwargs.n; i++) av->kwv[i] = eval(rt, sc, n->kwargs.v[i]);
-    av->a.pos = av->pos;
-    av->a.npos = k;
-    av->a.kwn = n->names;
-    av->a.kwv = av->kwv;
-    av->a.nkw = n->kwargs.n;
+/* Evaluate a call's arguments into arena arrays of exactly the needed size
+ * (frames of this recursive evaluator stay small). */
+static void eval_args(pg_tpl_rt *rt, pg_tpl_scope *sc, const pg_tpl_node *n, pg_tpl_args *out) {
+    size_t np = n->args.n, nk = n->kwargs.n;
+    if (np > MAX_ARGS || nk > MAX_ARGS) FAIL("too many arguments");
+    pg_jv *pos = np ? pg_tpl_rt_alloc_raw(rt, np * sizeof(pg_jv)) : NULL;
+    pg_jv *kwv = nk ? pg_tpl_rt_alloc_raw(rt, nk * sizeof(pg_jv)) : NULL;
+    for (size_t i = 0; i < np; i++) pos[i] = eval(rt, sc, n->args.v[i]);
+    for (size_t i = 0; i < nk; i++) kwv[i] = eval(rt, sc, n->kwargs.v[i]);
+    out->pos = pos;
+    out->npos = np;
+    out->kwn = n->names;
+    out->kwv = kwv;
+    out->nkw = nk;
 }
 
 static pg_jv call_macro(pg_tpl_rt *rt, pg_jv mv, const pg_tpl_args *a, const pg_jv *caller) {
@@ -353,10 +350,10 @@ static pg_jv eval_filter(pg_tpl_rt *rt, pg_tpl_scope *sc, const pg_tpl_node *n, 
     } else {
         v = eval(rt, sc, n->a);
     }
-    argv_s av;
-    eval_args(rt, sc, n, &av, NULL);
+    pg_tpl_args av;
+    eval_args(rt, sc, n, &av);
     rt->line = n->line;
-    return pg_tpl_filter_apply(rt, n->builtin, v, &av.a);
+    return pg_tpl_filter_apply(rt, n->builtin, v, &av);
 }
 
 static pg_jv eval_inner(pg_tpl_rt *rt, pg_tpl_scope *sc, const pg_tpl_node *n) {
@@ -402,18 +399,18 @@ static pg_jv eval_inner(pg_tpl_rt *rt, pg_tpl_scope *sc, const pg_tpl_node *n) {
     case PG_N_SLICE: FAIL("slice outside of a subscript");
     case PG_N_CALL: {
         pg_jv f = eval(rt, sc, n->a);
-        argv_s *av = pg_tpl_rt_alloc(rt, sizeof *av);
-        eval_args(rt, sc, n, av, NULL);
+        pg_tpl_args av;
+        eval_args(rt, sc, n, &av);
         rt->line = n->line;
-        return call_value(rt, f, &av->a, NULL);
+        return call_value(rt, f, &av, NULL);
     }
     case PG_N_FILTER: return eval_filter(rt, sc, n, NULL);
     case PG_N_TEST: {
         pg_jv v = eval(rt, sc, n->a);
-        argv_s av;
-        eval_args(rt, sc, n, &av, NULL);
+        pg_tpl_args av;
+        eval_args(rt, sc, n, &av);
         rt->line = n->line;
-        return pg_jv_bool(pg_tpl_test_apply(rt, n->builtin, v, &av.a));
+        return pg_jv_bool(pg_tpl_test_apply(rt, n->builtin, v, &av));
     }
     case PG_N_NOT: return pg_jv_bool(!pg_jv_truthy(eval(rt, sc, n->a)));
     case PG_N_NEG:
@@ -528,7 +525,7 @@ static int exec_for(pg_tpl_rt *rt, pg_tpl_scope *sc, const pg_tpl_node *n) {
     /* iterate over a snapshot: the body may append to the list */
     pg_tpl_loop *lo = pg_tpl_rt_alloc(rt, sizeof *lo);
     lo->len = len;
-    lo->items = pg_tpl_rt_alloc(rt, (len + 1) * sizeof(pg_jv));
+    lo->items = pg_tpl_rt_alloc_raw(rt, (len + 1) * sizeof(pg_jv));
     if (len) memcpy(lo->items, pg_jv_list_items(items), len * sizeof(pg_jv));
     pg_jv loopv = pg_jv_undefined();
     loopv.type = PG_JV_LOOP;
@@ -590,14 +587,14 @@ static int exec_stmt(pg_tpl_rt *rt, pg_tpl_scope *sc, const pg_tpl_node *n) {
         pg_jv caller = make_macro(rt, sc, n);
         const pg_tpl_node *call = n->a;
         pg_jv f = eval(rt, sc, call->a);
-        argv_s *av = pg_tpl_rt_alloc(rt, sizeof *av);
-        eval_args(rt, sc, call, av, NULL);
+        pg_tpl_args av;
+        eval_args(rt, sc, call, &av);
         rt->line = n->line;
         if (f.type != PG_JV_MACRO) {
             if (f.type == PG_JV_UNDEFINED) pg_tpl_rt_undefined_error(rt, f);
             FAIL("call block target is not a macro");
         }
-        out_value(rt, call_macro(rt, f, &av->a, &caller));
+        out_value(rt, call_macro(rt, f, &av, &caller));
         return FLOW_NORMAL;
     }
     case PG_N_FILTERBLOCK: {

@@ -67,6 +67,13 @@ void *pg_tpl_rt_alloc(pg_tpl_rt *rt, size_t n) {
     return p;
 }
 
+void *pg_tpl_rt_alloc_raw(pg_tpl_rt *rt, size_t n) {
+    void *p = pg_arena_alloc(rt->arena, n);
+    if (!p) pg_tpl_rt_fail(rt, PG_ENOMEM, "out of memory");
+    check_mem(rt);
+    return p;
+}
+
 pg_jv pg_tpl_rt_undef(int kind, const char *name, size_t n) {
     pg_jv v = pg_jv_undefined();
     v.aux = (uint8_t)kind;

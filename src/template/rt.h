@@ -82,7 +82,8 @@ _Noreturn void pg_tpl_rt_fail(pg_tpl_rt *rt, int code, const char *fmt, ...)
 _Noreturn void pg_tpl_rt_undefined_error(pg_tpl_rt *rt, pg_jv v);
 /* Count one step of work (fails past max_steps). */
 void pg_tpl_rt_tick(pg_tpl_rt *rt);
-void *pg_tpl_rt_alloc(pg_tpl_rt *rt, size_t n);
+void *pg_tpl_rt_alloc(pg_tpl_rt *rt, size_t n);     /* zeroed */
+void *pg_tpl_rt_alloc_raw(pg_tpl_rt *rt, size_t n); /* not zeroed */
 
 pg_jv pg_tpl_rt_undef(int kind, const char *name, size_t n);
 pg_jv pg_tpl_rt_str(pg_tpl_rt *rt, const char *p, size_t n);

@@ -84,7 +84,9 @@ static pg_jv list_make(pg_arena *a, size_t cap, int tuple) {
     pg_jv_list *l = pg_arena_calloc(a, 1, sizeof *l);
     if (!l) return pg_jv_undefined();
     if (cap) {
-        l->items = pg_arena_calloc(a, cap, sizeof(pg_jv));
+        size_t bytes;
+        if (pg_mul_size(cap, sizeof(pg_jv), &bytes)) return pg_jv_undefined();
+        l->items = pg_arena_alloc(a, bytes); /* slots past len are never read */
         if (!l->items) return pg_jv_undefined();
         l->cap = cap;
     }
@@ -101,7 +103,9 @@ static int list_reserve(pg_arena *a, pg_jv_list *l, size_t need) {
     if (need <= l->cap) return PG_OK;
     size_t nc = l->cap ? l->cap * 2 : 4;
     while (nc < need) nc *= 2;
-    pg_jv *n = pg_arena_calloc(a, nc, sizeof(pg_jv));
+    size_t bytes;
+    if (pg_mul_size(nc, sizeof(pg_jv), &bytes)) return PG_ENOMEM;
+    pg_jv *n = pg_arena_alloc(a, bytes);
     if (!n) return PG_ENOMEM;
     if (l->len) memcpy(n, l->items, l->len * sizeof(pg_jv));
     l->items = n;
@@ -244,8 +248,8 @@ int pg_jv_dict_set(pg_arena *a, pg_jv dict, pg_jv key, pg_jv val) {
     if (d->len >= UINT32_MAX - 1) return PG_ENOMEM;
     if (d->len == d->cap) {
         size_t nc = d->cap ? d->cap * 2 : 4;
-        pg_jv *nk = pg_arena_calloc(a, nc, sizeof(pg_jv));
-        pg_jv *nv = pg_arena_calloc(a, nc, sizeof(pg_jv));
+        pg_jv *nk = pg_arena_alloc(a, nc * sizeof(pg_jv));
+        pg_jv *nv = pg_arena_alloc(a, nc * sizeof(pg_jv));
         if (!nk || !nv) return PG_ENOMEM;
         if (d->len) {
             memcpy(nk, d->keys, d->len * sizeof(pg_jv));

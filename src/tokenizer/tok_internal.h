@@ -51,6 +51,9 @@ struct pg_vocab {
     int32_t *mres;
     uint64_t mmask;
     int ignore_merges;
+    /* SPM: no entry has U+2581 right after another character, so text can
+     * be merged word by word (see spm.c) */
+    int spm_chunks;
     /* WordPiece spelling: 1 = Hugging Face ("word", "##piece"); 0 = the
      * llama.cpp GGUF conversion ("\u2581word", "piece") */
     int wpm_hashes;

@@ -91,7 +91,8 @@ int64_t pg_token_to_piece(const pg_vocab *v, int32_t id, char *buf, size_t cap, 
  * vocabularies that prefix a space (SPM with add_space_prefix, WordPiece)
  * the first token that is not a leading BOS loses one leading space (as
  * llama.cpp / HF decode do). Output is valid UTF-8 (U+FFFD for ill-formed
- * bytes). Writes up to cap bytes, returns the full length. */
+ * bytes). Writes up to cap bytes, returns the full length (PG_ENOMEM if a
+ * scratch allocation fails). */
 int64_t pg_detokenize(const pg_vocab *v, const int32_t *ids, size_t n, char *buf, size_t cap, int special);
 
 /* Streaming detokenizer: push one id at a time; it appends to out only

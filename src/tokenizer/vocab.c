@@ -107,10 +107,6 @@ static int spec_cmp_len_desc(const void *a, const void *b, void *arg) {
     return x < y ? -1 : (x > y);
 }
 
-/* glibc qsort_r signature */
-extern void qsort_r(void *base, size_t nmemb, size_t size, int (*compar)(const void *, const void *, void *),
-                    void *arg);
-
 static int build_specials(pg_vocab *v, pg_error *err) {
     int32_t cnt = 0;
     for (int32_t i = 0; i < v->n; i++) {
@@ -310,6 +306,17 @@ int pg_vocab_load(const pg_gguf *g, pg_vocab **out, pg_error *err) {
             v->byte_tok[b] = find_cstr(v, buf);
         }
         snprintf(v->pre_name, sizeof v->pre_name, "default");
+        v->spm_chunks = 1;
+        for (int32_t i = 0; i < n && v->spm_chunks; i++) {
+            const uint8_t *t = (const uint8_t *)v->blob + v->off[i];
+            for (uint32_t k = 1; k + 3 <= v->len[i]; k++) {
+                if (t[k] == 0xE2 && t[k + 1] == 0x96 && t[k + 2] == 0x81 &&
+                    !(k >= 3 && t[k - 3] == 0xE2 && t[k - 2] == 0x96 && t[k - 1] == 0x81)) {
+                    v->spm_chunks = 0;
+                    break;
+                }
+            }
+        }
     } else if (v->kind == PG_VK_BPE) {
         v->bos = get_id(g, "tokenizer.ggml.bos_token_id", n, -1);
         v->eos = get_id(g, "tokenizer.ggml.eos_token_id", n, -1);

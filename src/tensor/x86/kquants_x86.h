@@ -2,7 +2,8 @@
  * and kquants_avx512.c (each compiles it with its own ISA flags; every
  * function is static, so each file gets its own copy).
  *
- * vec_dot: 256-bit integer code. Weights are unpacked to unsigned bytes
+ * vec_dot: 256-bit integer code (the AVX-512 build swaps in 512-bit Q4_K
+ * and Q6_K kernels, KQ_HAVE_512). Weights are unpacked to unsigned bytes
  * (u in [0, 63]; Q3_K's -4 and Q6_K's -32 are applied afterwards through
  * Q8_K's bsums), multiplied with the int8 activations by vpmaddubsw (no
  * saturation: 2*63*128 < 32768) and scaled per 16/32 elements by vpmaddwd.
@@ -125,18 +126,21 @@ static void kq_q3_K_vec_dot(int n, float *s, const void *w, const void *x) {
         __m256i off = _mm256_madd_epi16(_mm256_cvtepi8_epi16(sc), bs); /* sum sc*bsums, times -4 below */
         __m256i sc2 = _mm256_broadcastsi128_si256(sc);
         __m256i hm = _mm256_loadu_si256((const __m256i *)b[i].hmask);
-        __m256i ak[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+        __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0; /* independent chains */
         for (int h = 0; h < 2; h++) {
             __m256i qv = _mm256_loadu_si256((const __m256i *)(b[i].qs + 32 * h));
+            __m256i hh = h ? _mm256_srli_epi16(hm, 4) : hm; /* hmask bit 4h + k -> bit k */
             const int8_t *xq = y[i].qs + 128 * h;
-            for (int k = 0; k < 4; k++) {
-                __m256i lo = _mm256_and_si256(_mm256_srl_epi16(qv, _mm_cvtsi32_si128(2 * k)), m3);
-                __m256i hb = _mm256_and_si256(_mm256_srl_epi16(hm, _mm_cvtsi32_si128(4 * h + k)), m1);
-                __m256i u = _mm256_or_si256(lo, _mm256_slli_epi16(hb, 2));
-                ak[k] = kq_mac(ak[k], u, _mm256_loadu_si256((const __m256i *)(xq + 32 * k)), kq_scale_pair(sc2, 8 * h + 2 * k));
-            }
+#define KQ_Q3_U(k)                                                                 \
+    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qv, 2 * (k)), m3),          \
+                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, k), m1), 2))
+            a0 = kq_mac(a0, KQ_Q3_U(0), _mm256_loadu_si256((const __m256i *)xq), kq_scale_pair(sc2, 8 * h));
+            a1 = kq_mac(a1, KQ_Q3_U(1), _mm256_loadu_si256((const __m256i *)(xq + 32)), kq_scale_pair(sc2, 8 * h + 2));
+            a2 = kq_mac(a2, KQ_Q3_U(2), _mm256_loadu_si256((const __m256i *)(xq + 64)), kq_scale_pair(sc2, 8 * h + 4));
+            a3 = kq_mac(a3, KQ_Q3_U(3), _mm256_loadu_si256((const __m256i *)(xq + 96)), kq_scale_pair(sc2, 8 * h + 6));
+#undef KQ_Q3_U
         }
-        __m256i a = _mm256_add_epi32(_mm256_add_epi32(ak[0], ak[1]), _mm256_add_epi32(ak[2], ak[3]));
+        __m256i a = _mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3));
         a = _mm256_sub_epi32(a, _mm256_slli_epi32(off, 2));
         acc = pg_kq_acc1(acc, _cvtsh_ss(b[i].d), y[i].d, kq_hsum_i32(a));
     }

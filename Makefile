@@ -12,7 +12,7 @@ CC ?= gcc
 OPT ?= -O2
 SAN ?=
 CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Wno-unused-parameter -Wshadow -Wvla \
-              -fno-strict-aliasing -Isrc -pthread $(SAN)
+              -fno-strict-aliasing -Isrc -I. -pthread $(SAN)
 PKG_LIBS = -lpcre2-8 -lutf8proc -ljansson -lmicrohttpd
 LDLIBS = $(PKG_LIBS) -lm -pthread
 ARCH := $(shell uname -m)

@@ -20,4 +20,18 @@ int pg_bench_tokenize(int argc, char **argv);
  * p99. argv[0] is the subcommand name. */
 int pg_bench_throughput(int argc, char **argv);
 
+/* Load generator for an OpenAI-compatible server (bench/serve_bench.c):
+ * pg_bench_serve --url http://HOST:PORT [--concurrency C] [--requests N]
+ * [--input-len I] [--output-len O] [--shared-prefix P] [--model NAME]
+ * [--seed S] [--timeout SECONDS]. Streaming /v1/completions with ignore_eos
+ * and token-id prompts; prints request/token throughput and TTFT, TPOT, ITL
+ * and end-to-end latency (mean, p50, p90, p99). */
+int pg_bench_serve(int argc, char **argv);
+
+/* Matmul kernel speed: pg_bench_kernels [--threads N] [--types
+ * q4_0,q8_0,q4_K,q6_K] [--k K] [--n N] [--runs R]. Measures the read
+ * bandwidth and int8 peak roofs, then per type GEMV (M=1) and GEMM (M=8,
+ * 32, 128): ms per matmul, GB/s of weights, GOP/s (median of R runs). */
+int pg_bench_kernels(int argc, char **argv);
+
 #endif

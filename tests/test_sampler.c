@@ -38,6 +38,7 @@ static int ref_ambiguous; /* last ref_kept had a boundary within rounding */
 static void ref_kept(const float *logits, int32_t V, float T, int32_t top_k, float top_p, float min_p,
                      uint8_t *keep) {
     ref_ambiguous = 0;
+    REQUIRE(V > 0);
     float *w = malloc((size_t)V * sizeof *w);
     int32_t *ord = malloc((size_t)V * sizeof *ord);
     for (int32_t i = 0; i < V; i++) w[i] = logits[i] / T, ord[i] = i;

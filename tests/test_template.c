@@ -321,6 +321,8 @@ static const struct {
      "[<1>]"},
     {"{{ 'abc' is string and 'abc'|length > 2 }} {{ [1,2,3]|length is odd }} {{ 5 is divisibleby(5) }}",
      "True True True"},
+    {"{{ 'a<'|safe + '<b>' }} {{ '<x>' + '&'|e }} {{ ('<'|safe + '>')|upper + '&' }} {{ '<'|e|e }} {{ '<'|forceescape|forceescape }} {{ ('<'|safe ~ '>') + '&' }} {{ ('x'|safe|trim) + '\"' }}",
+     "a<&lt;b&gt; &lt;x&gt;&amp; <&GT;&amp; &lt; &amp;lt; <>& x&#34;"},
     {"{{ 10 // 3 * 3 + 10 % 3 }} {{ 2 ** -1 }} {{ 1e3 }} {{ 1.5e3|int }} {{ 100000000000000000000.0 }}",
      "10 0.5 1000.0 1500 1e+20"},
     {"{{ x|nofilter }}", NULL}, /* TemplateAssertionError: No filter named 'nofilter'. */
@@ -376,7 +378,6 @@ static void build_ctx(void) {
         REQUIRE(n_ctx_vars < 8);
         pg_jv x;
         REQUIRE(j2v(ctx_arena, v, &x) == 0);
-        ctx_vars[n_ctx_vars].name = pg_jv_cstr(ctx_arena, k).u.s.p; /* NUL: arena copy + zeroed tail below */
         char *nm = pg_arena_calloc(ctx_arena, strlen(k) + 1, 1);
         memcpy(nm, k, strlen(k));
         ctx_vars[n_ctx_vars].name = nm;

@@ -10,6 +10,7 @@
 #include "base/error.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -20,6 +21,7 @@
 #endif
 
 #define SPIN_ITERS 20000
+#define OWNER_SPINS 4000
 
 typedef struct {
     pg_pool *pool;
@@ -49,6 +51,7 @@ static void *worker_main(void *vp) {
         while ((g = __atomic_load_n(&p->gen, __ATOMIC_ACQUIRE)) == seen) {
             if (++spins < SPIN_ITERS) {
                 CPU_RELAX();
+                if ((spins & 1023) == 0) sched_yield(); /* let a descheduled owner run */
                 continue;
             }
             pthread_mutex_lock(&p->mu);
@@ -103,7 +106,13 @@ void pg_pool_run(pg_pool *p, pg_pool_fn fn, void *arg) {
     }
     publish(p, fn, arg);
     fn(arg, 0, p->n);
-    while (__atomic_load_n(&p->pending, __ATOMIC_ACQUIRE) != 0) CPU_RELAX();
+    /* Parts are balanced, so the wait is normally short; on an oversubscribed
+     * machine a worker may be descheduled, so yield the core after a while
+     * instead of burning the time slice it needs. */
+    for (unsigned spins = 0; __atomic_load_n(&p->pending, __ATOMIC_ACQUIRE) != 0; spins++) {
+        if (spins < OWNER_SPINS) CPU_RELAX();
+        else sched_yield();
+    }
 }
 
 void pg_pool_destroy(pg_pool *p) {

@@ -21,7 +21,10 @@ static const struct {
      "             [--shared-prefix P] [--threads T] [--max-batched-tokens B] [--max-seqs S]\n"
      "             [--kv-cache-mem BYTES]"},
     {"tokenize", pg_bench_tokenize, "tokenize [--runs N] [--size BYTES] [--file PATH] VOCAB.gguf..."},
-    /* {"kernels", pg_bench_kernels, "..."}, {"serve", pg_bench_serve, "..."}: added with their bench/ files */
+    {"serve", pg_bench_serve,
+     "serve --url http://HOST:PORT [--concurrency C] [--requests N] [--input-len I] [--output-len O]\n"
+     "             [--shared-prefix P] [--model NAME] [--seed S] [--timeout SECONDS]"},
+    /* {"kernels", pg_bench_kernels, "..."}: added with bench/kernels_bench.c */
 };
 
 static void bench_usage(FILE *f) {

@@ -83,7 +83,13 @@ typedef struct pg_engine_event {
     const char *error_msg;
     /* addition: 1 on the very last event of the request. Each choice ends
      * with its own final event (DONE or ERROR, with its index); with n > 1
-     * the request is over at the event with last == 1. */
+     * the request is over at the event with last == 1.
+     * Semantics (engine.c): every sampled token gets one PG_EV_TOKEN, also
+     * the one that ends generation (EOS / stop id: empty text; a token that
+     * completes a stop string: only the text before the stop string). The
+     * TOKEN texts plus the DONE text are the choice's whole output, decoded
+     * in the context of the prompt (a leading space is kept). Usage is per
+     * choice (completion_tokens counts every sampled token). */
     int last;
 } pg_engine_event;
 

@@ -5,17 +5,18 @@
  *
  * Block state machine (every block is in exactly one state):
  *
- *              alloc (free list)                ref (prefix hit)
- *     +------+ ------------------> +--------+ <------------------ +--------+
- *     | FREE |                     | ACTIVE |                     | CACHED |
- *     +------+ <------------------ +--------+ ------------------> +--------+
- *        ^      unref to 0,         | ^  |     unref to 0, hashed     |
- *        |      not hashed          | |  | ref / unref (rc >= 1)      |
- *        |                          +-+  | commit: gets a hash        |
- *        |                               |                            |
- *        +-------- (evicted block is handed out directly as ACTIVE) <-+
- *                   alloc with an empty free list: the least recently
- *                   used CACHED block loses its hash and becomes ACTIVE
+ *                   alloc: pop the free list
+ *       +------+ ------------------------------> +--------+  ref / unref while
+ *       | FREE |                                 | ACTIVE |  refcount >= 1;
+ *       +------+ <------------------------------ +--------+  commit: gets a hash
+ *                  unref to 0, not hashed          |  ^  ^
+ *                                                  |  |  |
+ *                 unref to 0, hashed (LRU: newest) |  |  | alloc with an empty free
+ *                        ref (prefix hit) revives  |  |  | list: evict the least
+ *                                                  v  |  | recently used (drop hash)
+ *                                               +--------+
+ *                                               | CACHED |
+ *                                               +--------+
  *
  *   FREE   refcount 0, no hash, on the free list.
  *   ACTIVE refcount >= 1, on no list; hashed once committed (full block,

@@ -40,11 +40,14 @@ struct pg_forward {
     float *x, *xb, *qkv, *att, *tmp, *hb, *outx, *router;
     void *qbuf;
     size_t qbuf_size;
+    const float *rope_ff; /* RoPE frequency factors for this context (Llama 3 / LongRoPE) or NULL */
+    float rope_af;        /* RoPE cos/sin magnitude (LongRoPE), 1 otherwise */
+    int32_t kv_window;    /* pg_model_kv_window: blocks below it need not exist */
     float *scores; /* [nth][max_ctx] */
     float *kvrow;  /* [nth][2*head_dim] */
     /* MoE grouping scratch */
-    int32_t *exp_count, *exp_rows, *tok_exp;
-    float *tok_w;
+    int32_t *exp_count, *exp_rows, *tok_exp; /* exp_rows: [T] rows of one expert */
+    float *tok_w, *exp_w;                      /* tok_w [T][K] routing weights; exp_w [T] of one expert */
     float *ebuf; /* [T][n_embd] gathered rows for one expert */
     float *eout; /* [T][n_embd] */
 };
@@ -91,6 +94,13 @@ int pg_forward_create(const pg_model *m, pg_pool *pool, int32_t max_tokens, int3
     f->max_out = max_out;
     f->max_ctx = max_ctx;
     f->nth = pg_pool_size(pool);
+    f->rope_ff = m->rope_freqs;
+    f->rope_af = 1.0f;
+    if (hp->longrope) { /* chosen once per context size, like the reference engine */
+        f->rope_ff = max_ctx > hp->n_orig_ctx ? m->rope_long : m->rope_short;
+        f->rope_af = hp->longrope_attn;
+    }
+    f->kv_window = pg_model_kv_window(m);
     f->Dq = hp->n_head * hp->head_dim;
     f->Dkv = hp->n_head_kv * hp->head_dim;
     f->Dqkv = f->Dq + 2 * f->Dkv;
@@ -117,6 +127,7 @@ int pg_forward_create(const pg_model *m, pg_pool *pool, int32_t max_tokens, int3
         f->exp_rows = xalloc((size_t)hp->n_expert * T, 4, &fail);
         f->tok_exp = xalloc(T * (size_t)hp->n_expert_used, 4, &fail);
         f->tok_w = xalloc(T * (size_t)hp->n_expert_used, 4, &fail);
+        f->exp_w = xalloc(T, 4, &fail);
         f->ebuf = xalloc(T * E, 4, &fail);
         f->eout = xalloc(T * E, 4, &fail);
     }
@@ -145,6 +156,7 @@ void pg_forward_destroy(pg_forward *f) {
     free(f->exp_rows);
     free(f->tok_exp);
     free(f->tok_w);
+    free(f->exp_w);
     free(f->ebuf);
     free(f->eout);
     free(f);
@@ -208,21 +220,22 @@ static void rope_store(void *arg, int ith, int nth) {
     const pg_ops *ops = pg_ops_get();
     long items = (long)j->b->n_tokens * (H + Hkv), lo, hi;
     pg_split_range(items, ith, nth, &lo, &hi);
-    const float *ff = m->rope_freqs;
+    const float *ff = f->rope_ff;
+    const pg_layer_w *L = j->L;
     for (long it = lo; it < hi; it++) {
         int t = (int)(it / (H + Hkv)), h = (int)(it % (H + Hkv));
         int32_t pos = j->b->pos[t];
         float *row = f->qkv + (size_t)t * f->Dqkv;
         if (h < H) {
             float *q = row + (size_t)h * hd;
-            if (j->L->q_norm) ops->rmsnorm(q, q, j->L->q_norm, hd, hp->rms_eps);
-            pg_rope(q, hd, hp->n_rot, pos, hp->rope_base, hp->rope_freq_scale, ff, m->rope_attn_factor, hp->rope_mode);
+            if (L->q_norm) ops->rmsnorm(q, q, L->q_norm, hd, hp->rms_eps);
+            pg_rope(q, hd, hp->n_rot, pos, L->rope_base, L->rope_scale, ff, f->rope_af, hp->rope_mode);
         } else {
             int kh = h - H;
             float *k = row + f->Dq + (size_t)kh * hd;
             float *v = row + f->Dq + f->Dkv + (size_t)kh * hd;
-            if (j->L->k_norm) ops->rmsnorm(k, k, j->L->k_norm, hd, hp->rms_eps);
-            pg_rope(k, hd, hp->n_rot, pos, hp->rope_base, hp->rope_freq_scale, ff, m->rope_attn_factor, hp->rope_mode);
+            if (L->k_norm) ops->rmsnorm(k, k, L->k_norm, hd, hp->rms_eps);
+            pg_rope(k, hd, hp->n_rot, pos, L->rope_base, L->rope_scale, ff, f->rope_af, hp->rope_mode);
             const pg_batch_seq *s = &j->b->seqs[j->b->seq[t]];
             int32_t blk = s->block_table[pos / j->kv->block_size], off = pos % j->kv->block_size;
             char *kd = pg_kv_slot(j->kv, j->il, 0, blk, off) + (size_t)kh * hd * j->kv->elsize;
@@ -338,9 +351,15 @@ static pg_weight expert_view(const pg_weight *w, size_t bytes, int e) {
     return v;
 }
 
-/* Mixture of experts: route each row, group the rows of each expert so its
- * weights are read once per step, accumulate weighted outputs per row in a
- * fixed order (the row's chosen experts by rank) for batch invariance. */
+/* Mixture of experts. Routing per row: softmax over all router logits,
+ * the n_expert_used largest (ties: lower expert id), weights optionally
+ * renormalised over those. Then one pass over the experts: the rows that
+ * chose expert e (at any rank) are gathered and run through e's FFN in one
+ * matmul, so each expert's weights are read once per step; the weighted
+ * output is added into each of those rows. A row's additions therefore run
+ * in increasing expert id over its own chosen experts -- a fixed order that
+ * depends only on that row, which keeps the result batch invariant. A
+ * shared expert (qwen2moe) is added last, scaled by sigmoid(gate_inp_shexp . x). */
 static void ffn_moe(pg_forward *f, const pg_layer_w *L, const float *x, int32_t rows, float *y) {
     const pg_hparams *hp = &f->m->hp;
     const int NE = hp->n_expert, K = hp->n_expert_used;
@@ -363,29 +382,28 @@ static void ffn_moe(pg_forward *f, const pg_layer_w *L, const float *x, int32_t 
             w[k] = lg[best];
             wsum += w[k];
         }
-        if (hp->n_ff_shexp == 0) /* mixtral renormalises over the chosen k; qwen2moe does not */
+        if (hp->moe_norm_topk)
             for (int k = 0; k < K; k++) w[k] /= wsum;
     }
     memset(y, 0, (size_t)rows * E * sizeof(float));
-    /* rank-major accumulation: for rank k, each row adds its k-th expert's
-     * output; the order of additions into a row is fixed (k = 0..K-1). */
-    for (int k = 0; k < K; k++) {
-        for (int e = 0; e < NE; e++) {
-            int32_t cnt = 0;
-            for (int32_t r = 0; r < rows; r++)
-                if (f->tok_exp[(size_t)r * K + k] == e) f->exp_rows[cnt++] = r;
-            if (!cnt) continue;
-            for (int32_t i = 0; i < cnt; i++)
-                memcpy(f->ebuf + (size_t)i * E, x + (size_t)f->exp_rows[i] * E, (size_t)E * 4);
-            pg_weight g = expert_view(&L->gate_exps, L->gate_exp_bytes, e);
-            pg_weight u = expert_view(&L->up_exps, L->up_exp_bytes, e);
-            pg_weight d = expert_view(&L->down_exps, L->down_exp_bytes, e);
-            ffn_dense(f, &g, &u, &d, 0, f->ebuf, cnt, f->eout);
-            for (int32_t i = 0; i < cnt; i++) {
-                int32_t r = f->exp_rows[i];
-                pg_axpy_ref(y + (size_t)r * E, f->tok_w[(size_t)r * K + k], f->eout + (size_t)i * E, (int)E);
-            }
-        }
+    for (int e = 0; e < NE; e++) {
+        int32_t cnt = 0;
+        for (int32_t r = 0; r < rows; r++)
+            for (int k = 0; k < K; k++)
+                if (f->tok_exp[(size_t)r * K + k] == e) {
+                    f->exp_rows[cnt] = r;
+                    f->exp_w[cnt] = f->tok_w[(size_t)r * K + k];
+                    cnt++;
+                }
+        if (!cnt) continue;
+        for (int32_t i = 0; i < cnt; i++)
+            memcpy(f->ebuf + (size_t)i * E, x + (size_t)f->exp_rows[i] * E, (size_t)E * 4);
+        pg_weight g = expert_view(&L->gate_exps, L->gate_exp_bytes, e);
+        pg_weight u = expert_view(&L->up_exps, L->up_exp_bytes, e);
+        pg_weight d = expert_view(&L->down_exps, L->down_exp_bytes, e);
+        ffn_dense(f, &g, &u, &d, 0, f->ebuf, cnt, f->eout);
+        for (int32_t i = 0; i < cnt; i++)
+            pg_axpy_ref(y + (size_t)f->exp_rows[i] * E, f->exp_w[i], f->eout + (size_t)i * E, (int)E);
     }
     if (hp->n_ff_shexp > 0) {
         ffn_dense(f, &L->gate_shexp, &L->up_shexp, &L->down_shexp, 0, x, rows, f->eout);
@@ -418,8 +436,11 @@ static int check_batch(pg_forward *f, pg_kv_store *kv, const pg_batch *b, pg_err
         int32_t p = b->pos[t];
         if (p < 0 || p >= f->max_ctx || p / kv->block_size >= s->n_blocks)
             return pg_error_set(err, PG_EINVAL, "position %d is outside the sequence's KV blocks", p);
-        /* every block the token attends to must exist */
-        for (int32_t bi = 0; bi <= p / kv->block_size; bi++)
+        /* every block the token attends to must exist (with sliding windows
+         * on all layers, blocks wholly before the window may have been freed) */
+        int32_t first = 0;
+        if (f->kv_window > 0 && p - f->kv_window + 1 > 0) first = p - f->kv_window + 1;
+        for (int32_t bi = first / kv->block_size; bi <= p / kv->block_size; bi++)
             if (s->block_table[bi] < 0 || s->block_table[bi] >= kv->n_blocks)
                 return pg_error_set(err, PG_EINVAL, "block id %d out of range", s->block_table[bi]);
     }

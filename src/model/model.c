@@ -16,7 +16,8 @@
 #include <string.h>
 
 static const pg_arch *const arch_table[] = {
-    &pg_arch_llama,
+    &pg_arch_llama, &pg_arch_qwen2, &pg_arch_qwen2moe, &pg_arch_qwen3, &pg_arch_qwen3moe,
+    &pg_arch_phi3,  &pg_arch_gemma2, &pg_arch_gemma3,
 };
 
 static int own(pg_model *m, void *p) {
@@ -201,6 +202,37 @@ static int common_hparams(pg_model *m, pg_error *err) {
     return 0;
 }
 
+/* LongRoPE (phi3): per-pair frequency divisors rope_factors_{long,short}
+ * ([n_rot/2] each). Which set applies is decided per forward context, as the
+ * reference engine does: long when the context exceeds
+ * rope.scaling.original_context_length (default: the training context).
+ * cos/sin are scaled by rope.scaling.attn_factor, or when absent by
+ * sqrt(1 + ln(s) / ln(orig)) with s = context_length / orig (1 if s <= 1). */
+static int longrope(pg_model *m, pg_error *err) {
+    pg_hparams *hp = &m->hp;
+    int rc, nl, ns;
+    if ((nl = pg_model_vec(m, "rope_factors_long.weight", hp->n_rot / 2, 0, &m->rope_long, err)) < 0) return nl;
+    if ((ns = pg_model_vec(m, "rope_factors_short.weight", hp->n_rot / 2, 0, &m->rope_short, err)) < 0) return ns;
+    hp->longrope_attn = 1.0f;
+    hp->n_orig_ctx = hp->n_ctx_train;
+    if (!nl && !ns) return 0;
+    if (!nl || !ns)
+        return pg_error_set(err, PG_EFORMAT, "only one of rope_factors_long / rope_factors_short is present");
+    if (m->rope_freqs) return pg_error_set(err, PG_EFORMAT, "both rope_freqs and LongRoPE factors are present");
+    hp->longrope = 1;
+    if ((rc = pg_model_key_u32(m, "rope.scaling.original_context_length", &hp->n_orig_ctx, 0, err)) < 0) return rc;
+    if (hp->n_orig_ctx <= 0) return pg_error_set(err, PG_EFORMAT, "rope.scaling.original_context_length is 0");
+    float af = 0;
+    if ((rc = pg_model_key_f32(m, "rope.scaling.attn_factor", &af, 0, err)) < 0) return rc;
+    if (rc > 0 && af > 0) {
+        hp->longrope_attn = af;
+    } else if (hp->n_ctx_train > hp->n_orig_ctx && hp->n_orig_ctx > 1) {
+        double s = (double)hp->n_ctx_train / hp->n_orig_ctx;
+        hp->longrope_attn = (float)sqrt(1.0 + log(s) / log((double)hp->n_orig_ctx));
+    }
+    return 0;
+}
+
 int pg_model_load_gguf(pg_gguf *g, pg_model **out, pg_error *err) {
     *out = NULL;
     pg_model *m = calloc(1, sizeof *m);
@@ -253,7 +285,7 @@ int pg_model_load_gguf(pg_gguf *g, pg_model **out, pg_error *err) {
         m->weight_bytes += te->nbytes - m->tok_embd.row_bytes;
     }
     if ((rc = pg_model_vec(m, "rope_freqs.weight", hp->n_rot / 2, 0, &m->rope_freqs, err)) < 0) goto fail;
-    m->rope_attn_factor = 1.0f;
+    if ((rc = longrope(m, err)) < 0) goto fail;
 
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
     if (!m->layers) {
@@ -263,7 +295,10 @@ int pg_model_load_gguf(pg_gguf *g, pg_model **out, pg_error *err) {
     for (int il = 0; il < hp->n_layer; il++) {
         if ((rc = m->arch->layer(m, il, &m->layers[il], err)) < 0) goto fail;
         pg_layer_w *L = &m->layers[il];
-        if (hp->sliding_window > 0 && (!hp->swa_even_only || il % 2 == 0)) L->window = hp->sliding_window;
+        if (hp->sliding_window > 0 && (hp->swa_pattern <= 1 || il % hp->swa_pattern < hp->swa_pattern - 1))
+            L->window = hp->sliding_window;
+        L->rope_base = L->window && hp->rope_base_swa > 0 ? hp->rope_base_swa : hp->rope_base;
+        L->rope_scale = L->window && hp->rope_freq_scale_swa > 0 ? hp->rope_freq_scale_swa : hp->rope_freq_scale;
         if (hp->n_expert > 0) /* only the used experts are read per token */
             m->weight_bytes += (uint64_t)hp->n_expert_used * (L->gate_exp_bytes + L->up_exp_bytes + L->down_exp_bytes);
     }
@@ -294,3 +329,16 @@ void pg_model_free(pg_model *m) {
 const pg_hparams *pg_model_hparams(const pg_model *m) { return &m->hp; }
 const pg_gguf *pg_model_gguf(const pg_model *m) { return m->g; }
 uint64_t pg_model_weight_bytes(const pg_model *m) { return m->weight_bytes; }
+
+int32_t pg_model_layer_window(const pg_model *m, int il) {
+    return il >= 0 && il < m->hp.n_layer ? m->layers[il].window : 0;
+}
+
+int32_t pg_model_kv_window(const pg_model *m) {
+    int32_t w = 0;
+    for (int il = 0; il < m->hp.n_layer; il++) {
+        if (m->layers[il].window <= 0) return 0;
+        if (m->layers[il].window > w) w = m->layers[il].window;
+    }
+    return w;
+}

@@ -50,13 +50,20 @@ typedef struct pg_hparams {
     /* features of other architectures (0 when absent) */
     int32_t n_expert, n_expert_used, n_ff_exp, n_ff_shexp;
     int32_t sliding_window;  /* 0 = none */
-    int swa_even_only;       /* window only on even layers (gemma2) */
+    int32_t swa_pattern;     /* with a window: 0 = every layer; N > 1 = layer il is windowed iff
+                                il % N < N - 1 (gemma2: 2 -> even layers; gemma3: 6 -> 5 local : 1 global) */
+    float rope_base_swa;     /* rope base of windowed layers (gemma3: 10000), 0 = rope_base */
+    float rope_freq_scale_swa; /* freq scale of windowed layers, 0 = rope_freq_scale */
     float attn_softcap, final_softcap;
-    int post_norms;          /* post-attention / post-FFN RMSNorm (gemma2) */
-    int qk_norm;             /* per-head RMSNorm of q and k (qwen3) */
+    int post_norms;          /* post-attention / post-FFN RMSNorm (gemma2/3) */
+    int qk_norm;             /* per-head RMSNorm of q and k before RoPE (qwen3, gemma3) */
     int has_qkv_bias;
     int tied_output;         /* output = token_embd^T */
-    int n_orig_ctx;          /* LongRoPE original context (phi3) */
+    int fused_qkv, fused_gate_up; /* phi3's fused projections */
+    int moe_norm_topk;       /* renormalise the chosen experts' weights to sum 1 (mixtral, qwen3moe) */
+    int longrope;            /* rope_factors_long/short present (phi3 LongRoPE) */
+    int32_t n_orig_ctx;      /* LongRoPE original context; long factors when max_ctx exceeds it */
+    float longrope_attn;     /* LongRoPE magnitude factor on cos/sin */
 } pg_hparams;
 
 /* Load a model from a GGUF file (checks every required tensor's presence,
@@ -69,6 +76,14 @@ const pg_hparams *pg_model_hparams(const pg_model *m);
 const pg_gguf *pg_model_gguf(const pg_model *m);
 /* Bytes of weights read for one token (all tensors used per token). */
 uint64_t pg_model_weight_bytes(const pg_model *m);
+/* Sliding-window size of layer il (0 = full attention). */
+int32_t pg_model_layer_window(const pg_model *m, int il);
+/* KV positions any layer can still read: the largest window over layers, or
+ * 0 when some layer attends to the full context. With W > 0, a sequence at
+ * next position p only needs K/V of positions >= p - W + 1 (in every layer),
+ * so the engine may free blocks wholly below that; with 0 it must keep all.
+ * The forward pass only validates and reads blocks inside that range. */
+int32_t pg_model_kv_window(const pg_model *m);
 
 /* ---- paged KV storage ---- */
 typedef struct pg_kv_store pg_kv_store;

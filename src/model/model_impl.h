@@ -23,6 +23,7 @@ typedef struct pg_layer_w {
     size_t gate_exp_bytes, up_exp_bytes, down_exp_bytes;
     pg_weight gate_shexp, up_shexp, down_shexp, gate_inp_shexp;
     int window;                                  /* sliding window of this layer, 0 = full */
+    float rope_base, rope_scale;                 /* this layer's RoPE base / freq scale (set by model.c) */
 } pg_layer_w;
 
 typedef struct pg_arch {
@@ -40,8 +41,7 @@ struct pg_model {
     pg_weight tok_embd, output;
     const float *output_norm;
     const float *rope_freqs;      /* [n_rot/2] or NULL */
-    const float *rope_long, *rope_short; /* LongRoPE factors or NULL */
-    float rope_attn_factor;
+    const float *rope_long, *rope_short; /* LongRoPE factors [n_rot/2] or NULL (phi3) */
     pg_layer_w *layers;
     void **owned;                 /* converted vectors, freed with the model */
     int n_owned, cap_owned;
@@ -59,6 +59,15 @@ int pg_model_vec(pg_model *m, const char *name, int64_t n, int required, const f
 int pg_model_key_u32(pg_model *m, const char *suffix, int32_t *out, int required, pg_error *err);
 int pg_model_key_f32(pg_model *m, const char *suffix, float *out, int required, pg_error *err);
 
-extern const pg_arch pg_arch_llama;
+extern const pg_arch pg_arch_llama, pg_arch_qwen2, pg_arch_qwen2moe, pg_arch_qwen3, pg_arch_qwen3moe, pg_arch_phi3,
+    pg_arch_gemma2, pg_arch_gemma3;
+
+/* Shared by arch files: the attention block with separate q/k/v (and
+ * optional biases / per-head q,k norms), and the FFN (dense or experts,
+ * with optional shared expert) as most architectures name them. */
+int pg_arch_attn_std(pg_model *m, int il, pg_layer_w *L, int biases, int qk_norm, pg_error *err);
+int pg_arch_ffn_std(pg_model *m, int il, pg_layer_w *L, pg_error *err);
+/* Reads expert_count / expert_used_count (and the expert FFN widths). */
+int pg_arch_moe_hparams(pg_model *m, pg_error *err);
 
 #endif

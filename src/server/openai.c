@@ -550,7 +550,7 @@ static int token_list_ok(json_t *a) {
 static int prompt_from_ids(srv_req *r, json_t *a, json_t **err_json) {
     pg_srv *s = r->srv;
     size_t n = json_array_size(a);
-    if (n > (size_t)s->n_ctx) FAIL400("prompt", "the prompt has %zu tokens; the context is %d", n, s->n_ctx);
+    if (n > (size_t)s->n_ctx) return context_error(s, (int32_t)n, 1, "prompt", err_json);
     int32_t *ids = malloc(n * sizeof *ids);
     if (!ids) return 500;
     size_t i;
@@ -880,8 +880,12 @@ static void legacy_add(srv_req *r, legacy_lp *l, const srv_rec *x, size_t text_o
         if (!json_object_get(t, key)) json_object_set_new(t, key, json_real(r->top_lp[x->top_off + (size_t)k]));
         json_decref(ps);
     }
-    json_array_append_new(l->tops, r->logprobs > 0 ? t : json_null());
-    if (r->logprobs <= 0) json_decref(t);
+    if (x->n_top == 0) { /* logprobs 0: the sampled token only */
+        json_t *ps = piece_json(v, x->token, NULL, NULL);
+        json_object_set_new(t, json_string_value(ps), json_real(x->logprob));
+        json_decref(ps);
+    }
+    json_array_append_new(l->tops, t);
     json_array_append_new(l->offs, json_integer((json_int_t)text_offset));
 }
 static json_t *legacy_json(legacy_lp *l) {

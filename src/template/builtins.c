@@ -498,7 +498,14 @@ static pg_jv str_splitlines(pg_tpl_rt *rt, pg_jv s) {
     return out;
 }
 
+static pg_jv markup(pg_jv s) {
+    s.aux = 1;
+    return s;
+}
+
+/* markupsafe.escape: a Markup string is returned as is; the result is Markup. */
 static pg_jv html_escape(pg_tpl_rt *rt, pg_jv s) {
+    if (s.aux) return s;
     pg_jv_buf b;
     pg_tpl_rt_buf(rt, &b);
     for (size_t i = 0; i < s.u.s.n; i++) {
@@ -512,8 +519,10 @@ static pg_jv html_escape(pg_tpl_rt *rt, pg_jv s) {
         default: pg_jv_buf_putc(&b, c);
         }
     }
-    return pg_tpl_rt_buf_done(rt, &b);
+    return markup(pg_tpl_rt_buf_done(rt, &b));
 }
+
+pg_jv pg_tpl_escape(pg_tpl_rt *rt, pg_jv s) { return html_escape(rt, s); }
 
 /* ------------------------------------------------------------ item access */
 
@@ -1238,7 +1247,7 @@ static pg_jv tojson(pg_tpl_rt *rt, pg_jv v, const pg_tpl_args *a) {
     pg_jv_write_json(&b, v, &o);
     if (b.err == PG_EINVAL) {
         if (v.type == PG_JV_UNDEFINED) pg_tpl_rt_undefined_error(rt, v);
-        FAIL("Object of type %s is not JSON serializable", b.p ? b.p : "object");
+        FAIL("Object of type %s is not JSON serializable", b.bad_type ? b.bad_type : "object");
     }
     return pg_tpl_rt_buf_done(rt, &b);
 }
@@ -1388,6 +1397,12 @@ static pg_jv dict_items(pg_tpl_rt *rt, pg_jv d) {
 
 static pg_jv str_of(pg_tpl_rt *rt, pg_jv v) { return pg_tpl_rt_to_str(rt, v); }
 
+/* Python Markup methods return Markup: carry the flag from input to result. */
+static pg_jv keep_markup(pg_jv in, pg_jv out) {
+    if (in.type == PG_JV_STRING && in.aux && out.type == PG_JV_STRING) out.aux = 1;
+    return out;
+}
+
 static pg_jv num_of(pg_tpl_rt *rt, pg_jv v, const char *what) {
     if (v.type == PG_JV_UNDEFINED) pg_tpl_rt_undefined_error(rt, v);
     if (!pg_jv_is_number(v)) FAIL("%s: expected a number, got '%s'", what, pg_jv_type_name(v));
@@ -1432,7 +1447,7 @@ pg_jv pg_tpl_filter_apply(pg_tpl_rt *rt, int id, pg_jv v, const pg_tpl_args *a) 
             while (pg_jv_list_len(cur) < (size_t)cnt) pg_tpl_rt_push(rt, cur, fill);
         return out;
     }
-    case F_capitalize: return str_map_case(rt, str_of(rt, v), 2);
+    case F_capitalize: return keep_markup(v, str_map_case(rt, str_of(rt, v), 2));
     case F_center: {
         pg_jv s = str_of(rt, v);
         int64_t w = pg_tpl_rt_int(rt, pg_tpl_arg(a, 0, "width", pg_jv_int(80), NULL), "width");
@@ -1474,8 +1489,12 @@ pg_jv pg_tpl_filter_apply(pg_tpl_rt *rt, int id, pg_jv v, const pg_tpl_args *a) 
         return sorted_list(rt, dict_items(rt, v), rev, cs, pg_jv_int(pos));
     }
     case F_e:
-    case F_escape:
-    case F_forceescape: return html_escape(rt, str_of(rt, v));
+    case F_escape: return html_escape(rt, str_of(rt, v));
+    case F_forceescape: {
+        pg_jv t = str_of(rt, v);
+        t.aux = 0;
+        return html_escape(rt, t);
+    }
     case F_first: {
         pg_jv l = pg_tpl_rt_iter(rt, v);
         return pg_jv_list_len(l) ? pg_jv_list_at(l, 0) : pg_tpl_rt_undef(PG_UNDEF_PLAIN, NULL, 0);
@@ -1557,9 +1576,9 @@ pg_jv pg_tpl_filter_apply(pg_tpl_rt *rt, int id, pg_jv v, const pg_tpl_args *a) 
         return pg_tpl_rt_buf_done(rt, &b);
     }
     case F_list: return to_list_copy(rt, v);
-    case F_lower: return str_map_case(rt, str_of(rt, v), 0);
-    case F_upper: return str_map_case(rt, str_of(rt, v), 1);
-    case F_title: return str_map_case(rt, str_of(rt, v), 4);
+    case F_lower: return keep_markup(v, str_map_case(rt, str_of(rt, v), 0));
+    case F_upper: return keep_markup(v, str_map_case(rt, str_of(rt, v), 1));
+    case F_title: return keep_markup(v, str_map_case(rt, str_of(rt, v), 4));
     case F_map: {
         pg_jv l = pg_jv_truthy(v) ? pg_tpl_rt_iter(rt, v) : pg_tpl_rt_list(rt, 0);
         pg_jv out = pg_tpl_rt_list(rt, pg_jv_list_len(l));
@@ -1633,7 +1652,7 @@ pg_jv pg_tpl_filter_apply(pg_tpl_rt *rt, int id, pg_jv v, const pg_tpl_args *a) 
         if (m.u.s.n == 5 && memcmp(m.u.s.p, "floor", 5) == 0) return pg_jv_float(floor(x * p10) / p10);
         FAIL("method must be common, ceil or floor");
     }
-    case F_safe: return v;
+    case F_safe: return markup(str_of(rt, v));
     case F_sort: {
         static const char *names[] = {"reverse", "case_sensitive", "attribute", NULL};
         pg_tpl_args_check(rt, a, 3, names, "sort");
@@ -1691,7 +1710,7 @@ pg_jv pg_tpl_filter_apply(pg_tpl_rt *rt, int id, pg_jv v, const pg_tpl_args *a) 
     case F_trim: {
         pg_jv chars = pg_tpl_arg(a, 0, "chars", pg_jv_none(), NULL);
         if (chars.type != PG_JV_NONE) chars = need_str(rt, chars, "chars");
-        return str_strip(str_of(rt, v), chars, 3);
+        return keep_markup(v, str_strip(str_of(rt, v), chars, 3));
     }
     case F_unique: {
         int cs = pg_jv_truthy(pg_tpl_arg(a, 0, "case_sensitive", pg_jv_bool(0), NULL));

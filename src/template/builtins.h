@@ -36,6 +36,9 @@ pg_jv pg_tpl_percent_format(pg_tpl_rt *rt, pg_jv fmt, pg_jv args);
 /* Python `item in container` (Jinja semantics: undefined container -> false). */
 int pg_tpl_contains(pg_tpl_rt *rt, pg_jv container, pg_jv item);
 
+/* HTML-escape s unless it is Markup already; the result is Markup. */
+pg_jv pg_tpl_escape(pg_tpl_rt *rt, pg_jv s);
+
 /* A fresh FUNC value bound to self (loop methods are made this way too). */
 pg_jv pg_tpl_bound(pg_tpl_rt *rt, int id, pg_jv self);
 

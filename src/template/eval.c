@@ -148,13 +148,22 @@ static pg_jv binop(pg_tpl_rt *rt, int op, pg_jv a, pg_jv b) {
         }
         if (nums) return pg_jv_float(pg_jv_as_double(a) + pg_jv_as_double(b));
         if (a.type == PG_JV_STRING && b.type == PG_JV_STRING) {
+            /* Markup + str escapes the str (markupsafe), as transformers
+             * renders e.g. "..."|safe + name */
+            int mk = a.aux || b.aux;
+            if (mk) {
+                a = pg_tpl_escape(rt, a);
+                b = pg_tpl_escape(rt, b);
+            }
             size_t n;
             if (pg_add_size(a.u.s.n, b.u.s.n, &n) || n > rt->lim.max_string)
                 pg_tpl_rt_fail(rt, PG_ELIMIT, "string longer than the limit (%zu bytes)", rt->lim.max_string);
             char *p = pg_tpl_rt_alloc_raw(rt, n + 1);
             memcpy(p, a.u.s.p, a.u.s.n);
             memcpy(p + a.u.s.n, b.u.s.p, b.u.s.n);
-            return pg_jv_str_ref(p, n);
+            pg_jv res = pg_jv_str_ref(p, n);
+            res.aux = (uint8_t)mk;
+            return res;
         }
         if (a.type == PG_JV_LIST && b.type == PG_JV_LIST) {
             size_t na = pg_jv_list_len(a), nb = pg_jv_list_len(b);

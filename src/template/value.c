@@ -747,7 +747,10 @@ static void json_key(pg_jv_buf *b, pg_jv k, const pg_jv_json_opts *o) {
         pg_jv_buf_putc(b, '"');
         return;
     }
-    default: b->err = PG_EINVAL; return;
+    default:
+        b->err = PG_EINVAL;
+        b->bad_type = pg_jv_type_name(k);
+        return;
     }
 }
 
@@ -835,8 +838,7 @@ static void json_d(pg_jv_buf *b, pg_jv v, const pg_jv_json_opts *o, int depth) {
     default:
         /* Not JSON serializable: report the type through the buffer. */
         b->err = PG_EINVAL;
-        b->p = (char *)pg_jv_type_name(v);
-        b->len = 0;
+        b->bad_type = pg_jv_type_name(v);
         return;
     }
 }

@@ -40,7 +40,8 @@ typedef struct pg_jv_dict pg_jv_dict;
 
 typedef struct pg_jv {
     uint8_t type;
-    uint8_t aux; /* UNDEFINED: interpreter's hint kind (why it is undefined); else 0 */
+    uint8_t aux; /* UNDEFINED: interpreter's hint kind (why it is undefined);
+                  * STRING: 1 = Markup (made by |safe / |escape), else 0 */
     union {
         int b;
         int64_t i;
@@ -115,6 +116,7 @@ typedef struct pg_jv_buf {
     size_t len, cap;
     size_t max;  /* appends past max fail with PG_ELIMIT */
     int err;     /* first error (sticky) */
+    const char *bad_type; /* JSON: type name of the value it could not encode */
 } pg_jv_buf;
 void pg_jv_buf_init(pg_jv_buf *b, pg_arena *a, size_t max);
 void pg_jv_buf_put(pg_jv_buf *b, const char *s, size_t n);
@@ -125,7 +127,7 @@ void pg_jv_buf_printf(pg_jv_buf *b, const char *fmt, ...) __attribute__((format(
  * json.dumps(v, ensure_ascii, indent, separators, sort_keys):
  * indent < 0 means None; indent_str (if not NULL) overrides a numeric indent;
  * item_sep/key_sep NULL mean Python's defaults. Errors go to b->err:
- * PG_EINVAL for a value JSON cannot hold (b->p then says which type),
+ * PG_EINVAL for a value JSON cannot hold (b->bad_type names its type),
  * PG_ELIMIT for nesting past 512 or output past b->max. */
 void pg_jv_write_str(pg_jv_buf *b, pg_jv v);
 void pg_jv_write_repr(pg_jv_buf *b, pg_jv v);

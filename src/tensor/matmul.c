@@ -1,17 +1,30 @@
 /* matmul.c - see matmul.h.
  *
- * Work split: N is cut into tiles of TILE_N rows; threads take contiguous
- * ranges of tiles; inside a tile every row of X streams through the tile's
- * weights while they are hot in cache. Each output element is exactly one
- * vec_dot call, so the result is independent of M, threads and tiling. */
+ * Two paths, chosen per weight type and dispatch level:
+ * - tile kernels (tensor/gemm.h: q4_0, q8_0, q4_K, q6_K on AVX-512 / AVX2):
+ *   N is cut into groups of rw rows, split evenly over the threads (both
+ *   cores get the same number of rows, so decode finishes together). A
+ *   thread walks its rows in cache blocks of NCHUNK rows; for each block all
+ *   M activation rows pass in tiles of cx rows through rw x cx microkernel
+ *   calls, so the block's weights stay in L2 while X streams. For M = 1 this
+ *   is a plain GEMV over the thread's rows.
+ * - other types: N in tiles of TILE_N rows, one vec_dot call per element.
+ * In both, each output element is computed by one fixed sequence of
+ * operations that depends only on its weight row and activation row (the
+ * tile kernels guarantee it for every tile shape), so Y is independent of M,
+ * the row's position in the batch, the tiling and the thread count. */
 #include "tensor/matmul.h"
 
+#include "base/cpu.h"
 #include "base/error.h"
+#include "tensor/gemm.h"
 #include "tensor/types.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define TILE_N 16
+#define NCHUNK 64 /* weight rows per cache block; a multiple of every kernel's rw */
 
 size_t pg_qact_size(int wtype, int64_t K, int64_t M) {
     const pg_type_traits *t = pg_type_get(wtype);
@@ -81,9 +94,60 @@ static void mm_rows(void *arg, int ith, int nth) {
     }
 }
 
+typedef struct {
+    const pg_gemm_kernel *k;
+    const pg_weight *w;
+    const pg_qact *xq;
+    float *y;
+    int64_t ldy;
+} gjob;
+
+static void gemm_rows(void *arg, int ith, int nth) {
+    const gjob *j = arg;
+    const int64_t N = j->w->ne1, M = j->xq->M, K = j->w->ne0;
+    const int rw = j->k->rw, cx = j->k->cx;
+    const size_t wrb = j->w->row_bytes, xrb = j->xq->row_bytes;
+    const char *wbase = j->w->data, *xbase = j->xq->data;
+    long lo, hi;
+    pg_split_range((long)((N + rw - 1) / rw), ith, nth, &lo, &hi);
+    const int64_t n_lo = (int64_t)lo * rw, n_hi = (int64_t)hi * rw < N ? (int64_t)hi * rw : N;
+    for (int64_t nc = n_lo; nc < n_hi; nc += NCHUNK) {
+        const int64_t nce = nc + NCHUNK < n_hi ? nc + NCHUNK : n_hi;
+        for (int64_t m0 = 0; m0 < M; m0 += cx) {
+            const int nx = (int)(M - m0 < cx ? M - m0 : cx);
+            const char *xr = xbase + (size_t)m0 * xrb;
+            float *yr = j->y + m0 * j->ldy;
+            for (int64_t n = nc; n < nce; n += rw) {
+                const int nw = (int)(nce - n < rw ? nce - n : rw);
+                j->k->fn(K, wbase + (size_t)n * wrb, wrb, nw, xr, xrb, nx, yr + n, j->ldy);
+            }
+        }
+    }
+}
+
+/* PAGODA_GEMM=off selects the per-element vec_dot path for every type (for
+ * A/B measurements); read once. */
+static int gemm_enabled(void) {
+    static int v = -1;
+    int e = __atomic_load_n(&v, __ATOMIC_RELAXED);
+    if (e < 0) {
+        const char *s = getenv("PAGODA_GEMM");
+        e = !(s && !strcmp(s, "off"));
+        __atomic_store_n(&v, e, __ATOMIC_RELAXED);
+    }
+    return e;
+}
+
 void pg_matmul_q(pg_pool *pool, const pg_weight *w, const pg_qact *xq, float *y, int64_t ldy) {
     const pg_type_traits *t = pg_type_get(w->type);
     PG_ASSERT(t && t->vec_dot && xq->type == (int)t->vec_dot_type && xq->K == w->ne0);
+    const pg_gemm_kernel *k = gemm_enabled() ? pg_gemm_get(w->type, pg_cpu_level_get()) : NULL;
+    if (k) {
+        PG_ASSERT(NCHUNK % k->rw == 0 && k->rw <= 4 && k->cx <= 4);
+        gjob g = {k, w, xq, y, ldy};
+        pg_pool_run(pool, gemm_rows, &g);
+        return;
+    }
     mjob j = {w, xq, y, ldy, t->vec_dot};
     pg_pool_run(pool, mm_rows, &j);
 }

@@ -9,7 +9,8 @@
  * Batch invariance: Y[m][n] depends only on W[n] and X[m] — never on M, the
  * thread count or the tiling — because each element is one vec_dot call.
  *
- * Threads split N; the scratch for quantized X is provided by the caller
+ * Fast types (tensor/gemm.h) use tile microkernels with the same
+ * per-element guarantee. Threads split N; the scratch for quantized X is provided by the caller
  * (allocated once at start-up; no malloc here). */
 #ifndef PG_TENSOR_MATMUL_H
 #define PG_TENSOR_MATMUL_H

@@ -187,10 +187,12 @@ test('sampling extensions are accepted and act', async () => {
   const t = await tokenize(' cat', false);
   const id = t.tokens[t.tokens.length - 1];
   const b = await client.completions.create({ model: MODEL, prompt: PROMPT, max_tokens: 4, temperature: 0, logit_bias: { [id]: 100 }, logprobs: 0 });
-  assert.ok(b.choices[0].logprobs.tokens.length === 4);
-  const d = await fetch(`${URL_}/detokenize`, { method: 'POST', body: JSON.stringify({ tokens: [id, id, id, id] }) });
-  const dj = await d.json();
-  assert.ok(dj.prompt.includes('cat'));
+  const toks = b.choices[0].logprobs.tokens;
+  assert.equal(toks.length, 4);
+  const d = await fetch(`${URL_}/detokenize`, { method: 'POST', body: JSON.stringify({ tokens: [id] }) });
+  const piece = (await d.json()).prompt;
+  assert.ok(piece.length > 0);
+  for (const x of toks) assert.equal(x.trim(), piece.trim());
   // penalties, min_p, repetition_penalty, ignore_eos: valid values are accepted
   const p = await client.completions.create({ model: MODEL, prompt: PROMPT, max_tokens: 20, temperature: 0.8, seed: 1, presence_penalty: 1.5, frequency_penalty: 0.5, min_p: 0.05, repetition_penalty: 1.2, ignore_eos: true, top_p: 0.9, user: 'u1' });
   assert.equal(p.usage.completion_tokens, 20);

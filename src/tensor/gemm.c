@@ -1,0 +1,14 @@
+/* gemm.c - dispatch of the tile kernels (see gemm.h). The kernels live in
+ * x86/gemm_avx512.c and x86/gemm_avx2.c; other architectures and the scalar
+ * level have none, and matmul falls back to per-element vec_dot. */
+#include "tensor/gemm.h"
+
+const pg_gemm_kernel *pg_gemm_get(int wtype, pg_cpu_level level) {
+#if defined(__x86_64__)
+    if (level >= PG_CPU_AVX512) return pg_gemm_avx512_get(wtype);
+    if (level == PG_CPU_AVX2) return pg_gemm_avx2_get(wtype);
+#endif
+    (void)wtype;
+    (void)level;
+    return 0;
+}

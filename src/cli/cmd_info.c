@@ -5,10 +5,15 @@
  * vocabulary-only files. Everything is gathered into one jansson object;
  * the text form prints the same object's fields, so both stay in step.
  * Hyper-parameters are every scalar/string `<arch>.*` key, printed
- * generically (arrays under `<arch>.` are summarised as "<type>[n]"). */
+ * generically (arrays under `<arch>.` are summarised as "<type>[n]").
+ * "features" comes from loading the file as a model (so it reflects what
+ * the forward pass will actually do: window, soft-caps, experts, ...); it
+ * is null, with the loader's message, when the file is not a usable model. */
 #include "cli/commands.h"
 
 #include "gguf/gguf.h"
+#include "model/model.h"
+#include "tensor/ops.h"
 #include "tensor/types.h"
 
 #include <inttypes.h>
@@ -142,6 +147,77 @@ static json_t *describe(const pg_gguf *g, const char *path) {
     return o;
 }
 
+/* What the forward pass does beyond plain llama, from the loaded model. */
+static json_t *features_json(const pg_model *m) {
+    const pg_hparams *hp = pg_model_hparams(m);
+    json_t *o = json_object();
+    json_object_set_new(o, "rope", json_string(hp->rope_mode == PG_ROPE_NEOX ? "neox" : "normal"));
+    json_object_set_new(o, "activation", json_string(hp->act == PG_ACT_GELU ? "gelu" : "silu"));
+    json_object_set_new(o, "head_dim", json_integer(hp->head_dim));
+    json_object_set_new(o, "qkv_bias", json_boolean(hp->has_qkv_bias));
+    json_object_set_new(o, "fused_qkv", json_boolean(hp->fused_qkv));
+    json_object_set_new(o, "fused_gate_up", json_boolean(hp->fused_gate_up));
+    json_object_set_new(o, "qk_norm", json_boolean(hp->qk_norm));
+    json_object_set_new(o, "post_norms", json_boolean(hp->post_norms));
+    json_object_set_new(o, "embd_scale", json_real(hp->embd_scale));
+    json_object_set_new(o, "tied_output", json_boolean(hp->tied_output));
+    int nwin = 0;
+    for (int il = 0; il < hp->n_layer; il++) nwin += pg_model_layer_window(m, il) > 0;
+    json_object_set_new(o, "sliding_window", json_integer(nwin ? hp->sliding_window : 0));
+    json_object_set_new(o, "windowed_layers", json_integer(nwin));
+    /* windowed layers with their own rope base (gemma3), else null */
+    json_object_set_new(o, "rope_base_windowed", nwin && hp->rope_base_swa > 0 ? json_real(hp->rope_base_swa) : json_null());
+    json_object_set_new(o, "kv_window", json_integer(pg_model_kv_window(m)));
+    json_object_set_new(o, "attn_softcap", json_real(hp->attn_softcap));
+    json_object_set_new(o, "final_softcap", json_real(hp->final_softcap));
+    json_object_set_new(o, "experts", json_integer(hp->n_expert));
+    json_object_set_new(o, "experts_used", json_integer(hp->n_expert_used));
+    json_object_set_new(o, "expert_ff", json_integer(hp->n_ff_exp));
+    json_object_set_new(o, "shared_expert_ff", json_integer(hp->n_ff_shexp));
+    json_object_set_new(o, "experts_renormalised", json_boolean(hp->n_expert > 0 && hp->moe_norm_topk));
+    json_object_set_new(o, "longrope", json_boolean(hp->longrope));
+    return o;
+}
+
+static void print_features(FILE *f, json_t *o) {
+    json_t *ft = json_object_get(o, "features");
+    if (!ft || json_is_null(ft)) {
+        json_t *e = json_object_get(o, "features_error");
+        fprintf(f, "features: (not loadable as a model%s%s)\n", e ? ": " : "", e ? json_string_value(e) : "");
+        return;
+    }
+#define B(k) json_is_true(json_object_get(ft, k))
+#define I(k) json_integer_value(json_object_get(ft, k))
+#define R(k) json_real_value(json_object_get(ft, k))
+    fprintf(f, "features: %s rope, %s", json_string_value(json_object_get(ft, "rope")),
+            json_string_value(json_object_get(ft, "activation")));
+    if (B("qkv_bias")) fputs(", qkv bias", f);
+    if (B("fused_qkv")) fputs(", fused qkv", f);
+    if (B("fused_gate_up")) fputs(", fused gate/up", f);
+    if (B("qk_norm")) fputs(", q/k norm", f);
+    if (B("post_norms")) fputs(", post-norms", f);
+    if (R("embd_scale") != 1.0) fprintf(f, ", embeddings x%g", R("embd_scale"));
+    if (I("sliding_window") > 0) {
+        fprintf(f, ", sliding window %" JSON_INTEGER_FORMAT " on %" JSON_INTEGER_FORMAT " layers", I("sliding_window"),
+                I("windowed_layers"));
+        if (json_is_real(json_object_get(ft, "rope_base_windowed")))
+            fprintf(f, " (their rope base %g)", R("rope_base_windowed"));
+    }
+    if (R("attn_softcap") > 0) fprintf(f, ", attn soft-cap %g", R("attn_softcap"));
+    if (R("final_softcap") > 0) fprintf(f, ", final soft-cap %g", R("final_softcap"));
+    if (I("experts") > 0) {
+        fprintf(f, ", experts %" JSON_INTEGER_FORMAT " (%" JSON_INTEGER_FORMAT " used, ff %" JSON_INTEGER_FORMAT "%s)",
+                I("experts"), I("experts_used"), I("expert_ff"), B("experts_renormalised") ? ", renormalised" : "");
+        if (I("shared_expert_ff") > 0) fprintf(f, ", shared expert ff %" JSON_INTEGER_FORMAT, I("shared_expert_ff"));
+    }
+    if (B("longrope")) fputs(", LongRoPE", f);
+    if (B("tied_output")) fputs(", tied output", f);
+    fputc('\n', f);
+#undef B
+#undef I
+#undef R
+}
+
 /* Text form of a JSON scalar; strings are escaped to stay on one line. */
 static void print_scalar(FILE *f, json_t *v) {
     if (!v || json_is_null(v)) {
@@ -186,6 +262,7 @@ static void print_text(FILE *f, json_t *o) {
         fputs("  ", f);
         print_field(f, k, v);
     }
+    print_features(f, o);
     json_t *tok = json_object_get(o, "tokenizer");
     print_field(f, "tokenizer", json_object_get(tok, "model"));
     print_field(f, "tokenizer pre", json_object_get(tok, "pre"));
@@ -249,6 +326,14 @@ int cmd_info(int argc, char **argv) {
     if (!o) {
         fprintf(stderr, "pagoda info: out of memory\n");
         return 1;
+    }
+    pg_model *m;
+    if (pg_model_load(path, &m, &err) == PG_OK) {
+        json_object_set_new(o, "features", features_json(m));
+        pg_model_free(m);
+    } else {
+        json_object_set_new(o, "features", json_null());
+        json_object_set_new(o, "features_error", json_string(err.msg));
     }
     if (json) {
         char *s = json_dumps(o, JSON_PRESERVE_ORDER | JSON_INDENT(2) | JSON_REAL_PRECISION(9));

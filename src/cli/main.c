@@ -16,6 +16,7 @@ static const struct {
     {"tokenize", cmd_tokenize, "tokenize -m MODEL [--no-bos] [--special] [--json] (TEXT | --file PATH)"},
     {"chat-template", cmd_chat_template, "chat-template (--template FILE | -m MODEL) --case CASE.json"},
     {"serve", cmd_serve, "serve [-m MODEL] [--host H] [--port P] ... (see README)"},
+    {"quantize", cmd_quantize, "quantize IN.gguf OUT.gguf TYPE [--threads N]"},
     {"bench", cmd_bench, "bench (kernels|throughput|serve) ..."},
 };
 

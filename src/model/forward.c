@@ -10,9 +10,13 @@
  *   qact                  activations converted for the matmul kernels
  *   per thread: scores [max_ctx] and a float K/V row.
  *
- * Order per layer: norm -> QKV matmul (+bias) -> per-head q/k norm -> RoPE ->
- * K/V written into the block store -> attention -> output matmul ->
- * (post-norm) -> residual; then the same shape for the FFN (dense or experts).
+ * Order per layer: norm -> QKV matmul (fused or separate, +bias) -> per-head
+ * q/k norm -> RoPE (the layer's base/scale; per-context frequency factors)
+ * -> K/V written into the block store -> attention (the layer's sliding
+ * window, optional logit soft-cap) -> output matmul -> (post-norm) ->
+ * residual; then the same shape for the FFN: dense gated (SiLU or GELU,
+ * fused gate|up or separate) or routed experts (+ shared expert), then
+ * (post-norm) -> residual. Final norm, output matmul, (final soft-cap).
  *
  * Batch invariance: every step computes each token's row from that row's
  * inputs with a fixed reduction order; attention for a query at position p
@@ -46,7 +50,7 @@ struct pg_forward {
     float *scores; /* [nth][max_ctx] */
     float *kvrow;  /* [nth][2*head_dim] */
     /* MoE grouping scratch */
-    int32_t *exp_count, *exp_rows, *tok_exp; /* exp_rows: [T] rows of one expert */
+    int32_t *exp_rows, *tok_exp;               /* exp_rows: [T] rows of one expert; tok_exp [T][K] */
     float *tok_w, *exp_w;                      /* tok_w [T][K] routing weights; exp_w [T] of one expert */
     float *ebuf; /* [T][n_embd] gathered rows for one expert */
     float *eout; /* [T][n_embd] */
@@ -123,8 +127,7 @@ int pg_forward_create(const pg_model *m, pg_pool *pool, int32_t max_tokens, int3
     f->kvrow = xalloc((size_t)f->nth * 2 * (size_t)hp->head_dim, 4, &fail);
     if (hp->n_expert > 0) {
         f->router = xalloc(T * (size_t)hp->n_expert, 4, &fail);
-        f->exp_count = xalloc((size_t)hp->n_expert, 4, &fail);
-        f->exp_rows = xalloc((size_t)hp->n_expert * T, 4, &fail);
+        f->exp_rows = xalloc(T, 4, &fail);
         f->tok_exp = xalloc(T * (size_t)hp->n_expert_used, 4, &fail);
         f->tok_w = xalloc(T * (size_t)hp->n_expert_used, 4, &fail);
         f->exp_w = xalloc(T, 4, &fail);
@@ -152,7 +155,6 @@ void pg_forward_destroy(pg_forward *f) {
     free(f->scores);
     free(f->kvrow);
     free(f->router);
-    free(f->exp_count);
     free(f->exp_rows);
     free(f->tok_exp);
     free(f->tok_w);

@@ -8,9 +8,16 @@
  * becomes non-zero (set it from a SIGINT/SIGTERM handler).
  *
  * Endpoints: POST /v1/completions, POST /v1/chat/completions, GET /v1/models,
- * GET /health, GET /metrics (Prometheus text), POST /tokenize,
- * POST /detokenize. The server talks to the model only through
- * engine/engine.h. */
+ * GET /health (liveness), GET /ready (readiness), GET /metrics (Prometheus
+ * text), POST /tokenize, POST /detokenize. The server talks to the model
+ * only through engine/engine.h.
+ *
+ * Production behaviour (docs/production.md): bounded admission (429 with
+ * Retry-After when the queue is full, 503 while loading or draining),
+ * per-request deadlines, API keys with per-key token-bucket rate limits and
+ * prefix-cache isolation, one JSON log line per request, W3C traceparent,
+ * graceful drain on the first *stop (up to shutdown_grace_s), key-file
+ * reload when *reload becomes non-zero (SIGHUP). */
 #ifndef PG_SERVER_SERVER_H
 #define PG_SERVER_SERVER_H
 
@@ -34,13 +41,29 @@ typedef struct pg_server_config {
     unsigned connection_timeout_s; /* idle connections closed after (default 120 s) */
     unsigned http_threads;       /* MHD worker threads (default 2) */
     uint64_t demo_seed;          /* weights of the demo model (default 1234) */
+    /* admission / limits */
+    double request_timeout_s;    /* deadline of every request (queue + generation);
+                                    0 = none; a body "timeout" is capped by it (default 600) */
+    int32_t max_messages;        /* chat messages per request (default 1024) */
+    int32_t max_tokens_limit;    /* max_tokens above -> 400; 0 = only the context bounds it */
+    /* security */
+    const char *const *api_keys; /* n_api_keys keys from --api-key (name "key-<i>") */
+    int n_api_keys;
+    const char *api_key_file;    /* lines "KEY [NAME [RPM [TPM]]]"; reloaded on *reload */
+    const char *metrics_key;     /* NULL: /metrics is open */
+    double default_rpm, default_tpm; /* per-key limits when the file gives none; 0 = unlimited */
+    /* lifecycle */
+    double shutdown_grace_s;     /* drain time after the stop signal (default 30) */
+    volatile sig_atomic_t *reload; /* set non-zero (SIGHUP) -> reload api_key_file; may be NULL */
     pg_engine_config engine;
 } pg_server_config;
 
 void pg_server_config_default(pg_server_config *c);
 
-/* Serves until *stop != 0. Returns 0, or a negative PG_E* with err filled
- * (bind failure, model load failure, bad template ...). */
+/* Serves until *stop != 0, then drains: new requests get 503, running
+ * ones may finish for up to shutdown_grace_s, the rest are cancelled.
+ * Returns 0, or a negative PG_E* with err filled (bind failure, model load
+ * failure, bad template, unreadable key file ...). */
 int pg_server_run(const pg_server_config *c, volatile sig_atomic_t *stop, pg_error *err);
 
 #endif

@@ -1,6 +1,9 @@
 /* srv_internal.h - shared state of the server's modules (http.c: the
- * libmicrohttpd glue and routing; openai.c: the OpenAI request parsing and
- * response bodies; server.c: lifecycle). Not a public header.
+ * libmicrohttpd glue, routing, admission, auth/rate-limit headers, trace
+ * context, request log; openai.c: the OpenAI request parsing and response
+ * bodies; metrics.c: counters, histograms and the Prometheus text; auth.c:
+ * API keys and per-key token buckets; server.c: lifecycle and drain). Not a
+ * public header.
  *
  * Request lifetime: one srv_req per HTTP request (MHD's con_cls). It is
  * reference-counted: one reference for the HTTP side (dropped in MHD's
@@ -31,6 +34,63 @@
 #define SRV_MAX_CHOICES 128 /* prompts x n */
 #define SRV_MAX_N 64
 
+/* ---- metrics.c ---- */
+
+#define SRV_HIST_NB 22 /* finite bucket bounds (srv_hist_bounds), +Inf implied */
+typedef struct srv_hist {
+    pthread_mutex_t mu;
+    uint64_t b[SRV_HIST_NB + 1]; /* non-cumulative; [SRV_HIST_NB] = above the last bound */
+    uint64_t count;
+    double sum;
+} srv_hist;
+enum { H_TTFT, H_ITL, H_E2E, H_QUEUE, H_PREFILL, H_DECODE, H_COUNT };
+enum { REJ_QUEUE_FULL, REJ_RATE_LIMIT, REJ_DRAINING, REJ_LOADING, REJ_UNAVAILABLE, REJ_COUNT };
+enum { FIN_STOP, FIN_LENGTH, FIN_ABORT, FIN_TIMEOUT, FIN_ERROR, FIN_COUNT };
+typedef struct srv_metrics {
+    srv_hist h[H_COUNT];
+    atomic_uint_fast64_t status[600];   /* HTTP responses by status code */
+    atomic_uint_fast64_t rejected[REJ_COUNT];
+    atomic_uint_fast64_t finished[FIN_COUNT]; /* finished choices by reason */
+    atomic_uint_fast64_t disconnects;   /* requests cancelled because the client left */
+} srv_metrics;
+
+void srv_metrics_init(srv_metrics *m);
+void srv_metrics_free(srv_metrics *m);
+void srv_hist_observe(srv_hist *h, double v);
+
+/* ---- auth.c: API keys and rate limits ---- */
+
+typedef struct srv_keyset srv_keyset;
+/* Rate-limit snapshot of one key, for the x-ratelimit-* headers. A limit of
+ * 0 means unlimited (its headers are left out). */
+typedef struct srv_rl {
+    double lim_req, lim_tok;
+    double rem_req, rem_tok;        /* may be negative for tokens (debt) */
+    double reset_req_s, reset_tok_s; /* until the bucket is full again */
+} srv_rl;
+
+/* Builds the key set from c->api_keys and c->api_key_file. Enabled (auth
+ * required) when at least one key exists, from either source. */
+int srv_keys_create(const pg_server_config *c, srv_keyset **out, pg_error *err);
+void srv_keys_destroy(srv_keyset *k);
+/* Re-reads the key file; on error keeps the old keys. Buckets of keys that
+ * stay are kept. Returns the number of keys or a negative code. */
+int srv_keys_reload(srv_keyset *k, pg_error *err);
+int srv_keys_enabled(srv_keyset *k);
+/* Constant-time (in the key bytes) lookup of a presented key. Returns 1
+ * and fills *id (a 64-bit digest of the key, also its cache salt) and name,
+ * or 0. */
+int srv_keys_lookup(srv_keyset *k, const char *key, size_t len, uint64_t *id, char *name, size_t name_cap);
+/* Refills the key's buckets; when neither is exhausted takes one request
+ * and returns 0; else returns the seconds to wait (>= 1) and which limit
+ * ('r' requests, 't' tokens). Fills *rl either way. A key removed by a
+ * reload is never limited. */
+int srv_keys_admit(srv_keyset *k, uint64_t id, srv_rl *rl, int *which);
+/* Charges tokens (prompt at submit, generated at completion). */
+void srv_keys_charge(srv_keyset *k, uint64_t id, int64_t tokens);
+/* 64-bit digest (splitmix of FNV-1a) of bytes, for salts. */
+uint64_t srv_hash64(const void *p, size_t n, uint64_t seed);
+
 typedef struct pg_srv pg_srv;
 typedef struct srv_req srv_req;
 
@@ -42,7 +102,8 @@ struct pg_srv {
     char host[256];
     int port;
     atomic_int state;      /* SRV_* */
-    atomic_int stopping;
+    atomic_int draining;   /* stop signal seen: new work gets 503 */
+    atomic_int stopping;   /* tearing down: the watcher exits */
 
     pg_model *model;
     void *demo_image;      /* GGUF bytes of the demo model (NULL for a file) */
@@ -70,9 +131,8 @@ struct pg_srv {
     atomic_uint_fast64_t id_seq;
     uint64_t id_key;
 
-    /* counters for /metrics */
-    atomic_uint_fast64_t n_http, n_ok, n_4xx, n_5xx, n_429, n_cancel_disconnect;
-    atomic_uint_fast64_t fin_stop, fin_length, fin_cancel, fin_error;
+    srv_metrics m;         /* for /metrics */
+    srv_keyset *keys;
 };
 
 /* One event of a request's log, appended by the engine callback. Text lives
@@ -100,7 +160,8 @@ typedef struct srv_sub { /* one engine submission (one prompt) */
     int32_t *prompt;     /* token ids (owned) */
     char *echo_text;     /* prompt text for echo (owned; NULL without echo) */
     size_t echo_len;
-    pg_engine_usage usage;
+    pg_engine_usage usage; /* of the first finished choice; cached_tokens = max */
+    int has_usage;
     int32_t completion_tokens;
 } srv_sub;
 
@@ -123,6 +184,16 @@ struct srv_req {
     int stage;             /* 0 receiving, 1 waiting on the engine, 2 responded */
     char x_request_id[128];
     char id[64];           /* cmpl-... / chatcmpl-... */
+    double t_start;        /* monotonic seconds at the first header */
+    int status;            /* HTTP status sent (0 none yet) */
+    char trace_id[33];     /* W3C trace id (32 hex) */
+    char traceparent[64];  /* ours: 00-<trace>-<new span>-<flags> */
+    /* authentication / rate limits */
+    int authed;            /* a valid key was presented */
+    uint64_t key_id;       /* srv_keys_lookup digest (0 without auth) */
+    char key_name[64];
+    int has_rl;
+    srv_rl rl;
 
     /* parsed request */
     int kind;              /* RK_* */
@@ -134,6 +205,7 @@ struct srv_req {
     int32_t n_choices;     /* n_subs * n */
     time_t created;
     char *model_name;      /* echoed "model" */
+    double timeout_s;      /* engine deadline (0 none) */
 
     /* engine side (under mu) */
     int suspended;
@@ -142,6 +214,9 @@ struct srv_req {
     int n_finished_subs;
     int error_code;        /* first PG_EV_ERROR (0 none) */
     char error_msg[512];
+    int first_finish;      /* PG_FINISH_* of the first finished choice (log) */
+    int n_timeout;         /* choices cut by the deadline */
+    double *last_tok_t;    /* per choice: time of its last token (ITL) */
     srv_rec *recs;
     size_t n_recs, cap_recs;
     char *text;
@@ -178,6 +253,11 @@ int srv_detokenize(pg_srv *s, const char *body, size_t len, char **out);
 /* /v1/models */
 char *srv_models_json(pg_srv *s);
 
+/* PG_ETIMEOUT-like internal code: a choice hit its deadline before producing
+ * a token (-> 504). Distinct from every PG_E*. */
+#define SRV_ETIMEOUT (-1000)
+double srv_now(void); /* monotonic seconds */
+
 /* error object {"error":{...}}; code may be NULL */
 json_t *srv_error_json(const char *message, const char *type, const char *param, const char *code);
 /* HTTP status for a PG_E* code from the tokenizer/template/engine */
@@ -193,5 +273,11 @@ int64_t srv_engine_submit(pg_srv *s, const pg_request *q, pg_error *err);
 int srv_http_start(pg_srv *s, pg_error *err);
 void srv_http_stop(pg_srv *s);
 void srv_make_id(pg_srv *s, const char *prefix, char *out, size_t cap);
+/* metrics.c: the Prometheus text of /metrics (malloc'd) */
+char *srv_metrics_text(pg_srv *s, size_t *len);
+/* http.c: cancels every in-flight engine request (end of the drain) and
+ * returns how many HTTP requests are still live */
+int srv_cancel_all(pg_srv *s);
+int srv_live_count(pg_srv *s);
 
 #endif

@@ -1,0 +1,143 @@
+/* metrics.c - the server's counters and latency histograms, and the
+ * Prometheus text exposition of GET /metrics.
+ *
+ * Names follow vLLM's metric set under the "pagoda:" prefix, every series
+ * labelled model_name="<alias>". Histograms are fixed arrays of
+ * non-cumulative bucket counts (cumulated when printed) with a count and a
+ * sum, under one small mutex each: they are observed once per token (inter-
+ * token latency, engine thread) or once per finished choice, never on a
+ * path that allocates. Counters are relaxed atomics. Engine gauges come from
+ * one pg_engine_stats snapshot per scrape.
+ *
+ * Histogram semantics (seconds, per finished choice unless noted):
+ *   time_to_first_token   submit -> first token (choices with a token only)
+ *   inter_token_latency   between consecutive tokens of a choice (per token);
+ *                         also exported as time_per_output_token (vLLM's
+ *                         older name) with the same data
+ *   e2e_request_latency   submit -> done
+ *   request_queue_time    submit -> first scheduled
+ *   request_prefill_time  first scheduled -> first token
+ *   request_decode_time   first token -> done */
+#include "server/srv_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const double hist_bounds[SRV_HIST_NB] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075,
+                                                0.1,    0.25,  0.5,    0.75,  1.0,  2.5,   5.0,  10.0,
+                                                20.0,   40.0,  80.0,   160.0, 320.0, 640.0};
+
+double srv_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void srv_metrics_init(srv_metrics *m) {
+    memset(m, 0, sizeof *m);
+    for (int i = 0; i < H_COUNT; i++) pthread_mutex_init(&m->h[i].mu, NULL);
+}
+
+void srv_metrics_free(srv_metrics *m) {
+    for (int i = 0; i < H_COUNT; i++) pthread_mutex_destroy(&m->h[i].mu);
+}
+
+void srv_hist_observe(srv_hist *h, double v) {
+    if (!(v >= 0)) v = 0; /* NaN or a clock step: count it in the first bucket */
+    int b = 0;
+    while (b < SRV_HIST_NB && v > hist_bounds[b]) b++;
+    pthread_mutex_lock(&h->mu);
+    h->b[b]++;
+    h->count++;
+    h->sum += v;
+    pthread_mutex_unlock(&h->mu);
+}
+
+static void print_hist(FILE *f, const char *model, const char *name, const char *help, srv_hist *h) {
+    srv_hist c;
+    pthread_mutex_lock(&h->mu);
+    memcpy(c.b, h->b, sizeof c.b);
+    c.count = h->count;
+    c.sum = h->sum;
+    pthread_mutex_unlock(&h->mu);
+    fprintf(f, "# HELP pagoda:%s %s\n# TYPE pagoda:%s histogram\n", name, help, name);
+    uint64_t cum = 0;
+    for (int i = 0; i < SRV_HIST_NB; i++) {
+        cum += c.b[i];
+        fprintf(f, "pagoda:%s_bucket{model_name=\"%s\",le=\"%g\"} %llu\n", name, model, hist_bounds[i],
+                (unsigned long long)cum);
+    }
+    cum += c.b[SRV_HIST_NB];
+    fprintf(f, "pagoda:%s_bucket{model_name=\"%s\",le=\"+Inf\"} %llu\n", name, model, (unsigned long long)cum);
+    fprintf(f, "pagoda:%s_sum{model_name=\"%s\"} %.9g\n", name, model, c.sum);
+    fprintf(f, "pagoda:%s_count{model_name=\"%s\"} %llu\n", name, model, (unsigned long long)c.count);
+}
+
+char *srv_metrics_text(pg_srv *s, size_t *len) {
+    pg_engine_stats st;
+    memset(&st, 0, sizeof st);
+    pthread_rwlock_rdlock(&s->engine_lock);
+    if (s->engine_alive) pg_engine_stats_get(s->engine, &st);
+    pthread_rwlock_unlock(&s->engine_lock);
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    if (!f) return NULL;
+    const char *m = s->alias;
+    srv_metrics *mt = &s->m;
+#define G(name, help, type, fmt, val)                                                                              \
+    fprintf(f, "# HELP pagoda:" name " " help "\n# TYPE pagoda:" name " " type "\npagoda:" name "{model_name=\"%s\"} " fmt "\n", \
+            m, val)
+    G("num_requests_running", "Requests in the running batch.", "gauge", "%d", st.running);
+    G("num_requests_waiting", "Requests waiting to be scheduled.", "gauge", "%d", st.waiting);
+    G("kv_cache_usage_perc", "Fraction of KV-cache blocks in use (0..1).", "gauge", "%.6f", st.kv_usage);
+    G("kv_blocks_total", "KV-cache blocks in the pool.", "gauge", "%d", st.kv_blocks_total);
+    G("kv_blocks_used", "KV-cache blocks held by requests.", "gauge", "%d", st.kv_blocks_used);
+    G("kv_blocks_free", "KV-cache blocks allocatable (free or cached).", "gauge", "%d", st.kv_blocks_total - st.kv_blocks_used);
+    G("kv_blocks_cached", "Unused KV-cache blocks kept for prefix reuse.", "gauge", "%d", st.kv_blocks_cached);
+    G("batch_size", "Sequences in the last engine step.", "gauge", "%d", st.last_batch_seqs);
+    G("batch_tokens", "Tokens in the last engine step.", "gauge", "%d", st.last_batch_tokens);
+    G("draining", "1 while the server drains after a stop signal.", "gauge", "%d", atomic_load(&s->draining));
+    G("prefix_cache_queries_total", "Prompt tokens looked up in the prefix cache.", "counter", "%llu",
+      (unsigned long long)st.prefix_queries);
+    G("prefix_cache_hits_total", "Prompt tokens served from the prefix cache.", "counter", "%llu",
+      (unsigned long long)st.prefix_hits);
+    G("num_preemptions_total", "Sequences preempted (recomputed later).", "counter", "%llu", (unsigned long long)st.preemptions);
+    G("engine_steps_total", "Engine steps run.", "counter", "%llu", (unsigned long long)st.steps);
+    G("prompt_tokens_total", "Prompt tokens processed.", "counter", "%llu", (unsigned long long)st.prompt_tokens);
+    G("generation_tokens_total", "Tokens generated.", "counter", "%llu", (unsigned long long)st.generated_tokens);
+    G("client_disconnects_total", "Requests cancelled because their client went away.", "counter", "%llu",
+      (unsigned long long)atomic_load(&mt->disconnects));
+#undef G
+    fprintf(f, "# HELP pagoda:http_requests_total HTTP responses by status code.\n"
+               "# TYPE pagoda:http_requests_total counter\n");
+    for (int c = 100; c < 600; c++) {
+        uint64_t v = atomic_load(&mt->status[c]);
+        if (v) fprintf(f, "pagoda:http_requests_total{model_name=\"%s\",status=\"%d\"} %llu\n", m, c, (unsigned long long)v);
+    }
+    static const char *rej[REJ_COUNT] = {"queue_full", "rate_limit", "draining", "loading", "unavailable"};
+    fprintf(f, "# HELP pagoda:request_rejected_total Requests refused with 429 or 503, by reason.\n"
+               "# TYPE pagoda:request_rejected_total counter\n");
+    for (int i = 0; i < REJ_COUNT; i++)
+        fprintf(f, "pagoda:request_rejected_total{model_name=\"%s\",reason=\"%s\"} %llu\n", m, rej[i],
+                (unsigned long long)atomic_load(&mt->rejected[i]));
+    static const char *fin[FIN_COUNT] = {"stop", "length", "abort", "timeout", "error"};
+    fprintf(f, "# HELP pagoda:request_success_total Finished choices by finish reason.\n"
+               "# TYPE pagoda:request_success_total counter\n");
+    for (int i = 0; i < FIN_COUNT; i++)
+        fprintf(f, "pagoda:request_success_total{model_name=\"%s\",finished_reason=\"%s\"} %llu\n", m, fin[i],
+                (unsigned long long)atomic_load(&mt->finished[i]));
+    print_hist(f, m, "time_to_first_token_seconds", "Time to first token.", &mt->h[H_TTFT]);
+    print_hist(f, m, "inter_token_latency_seconds", "Time between consecutive tokens of a choice.", &mt->h[H_ITL]);
+    print_hist(f, m, "time_per_output_token_seconds", "Same data as inter_token_latency_seconds (vLLM's older name).",
+               &mt->h[H_ITL]);
+    print_hist(f, m, "e2e_request_latency_seconds", "Submit to finish, per choice.", &mt->h[H_E2E]);
+    print_hist(f, m, "request_queue_time_seconds", "Submit to first scheduled.", &mt->h[H_QUEUE]);
+    print_hist(f, m, "request_prefill_time_seconds", "First scheduled to first token.", &mt->h[H_PREFILL]);
+    print_hist(f, m, "request_decode_time_seconds", "First token to finish.", &mt->h[H_DECODE]);
+    fclose(f);
+    *len = n;
+    return buf;
+}

@@ -28,6 +28,7 @@
 
 #include "base/pool.h"
 #include "tensor/fp16.h"
+#include "tensor/kernels.h"
 #include "tensor/ops.h"
 #include "tensor/types.h"
 
@@ -47,7 +48,7 @@ struct pg_forward {
     const float *rope_ff; /* RoPE frequency factors for this context (Llama 3 / LongRoPE) or NULL */
     float rope_af;        /* RoPE cos/sin magnitude (LongRoPE), 1 otherwise */
     int32_t kv_window;    /* pg_model_kv_window: blocks below it need not exist */
-    float *scores; /* [nth][max_ctx] */
+    float *scores; /* [nth][group][max_ctx], group = n_head / n_head_kv */
     float *kvrow;  /* [nth][2*head_dim] */
     /* MoE grouping scratch */
     int32_t *exp_rows, *tok_exp;               /* exp_rows: [T] rows of one expert; tok_exp [T][K] */
@@ -123,7 +124,7 @@ int pg_forward_create(const pg_model *m, pg_pool *pool, int32_t max_tokens, int3
     f->outx = xalloc((size_t)max_out * E, 4, &fail);
     f->qbuf_size = max_qact(f, max_tokens > max_out ? max_tokens : max_out);
     f->qbuf = xalloc(f->qbuf_size ? f->qbuf_size : 64, 1, &fail);
-    f->scores = xalloc((size_t)f->nth * (size_t)max_ctx, 4, &fail);
+    f->scores = xalloc((size_t)f->nth * (size_t)(hp->n_head / hp->n_head_kv) * (size_t)max_ctx, 4, &fail);
     f->kvrow = xalloc((size_t)f->nth * 2 * (size_t)hp->head_dim, 4, &fail);
     if (hp->n_expert > 0) {
         f->router = xalloc(T * (size_t)hp->n_expert, 4, &fail);
@@ -243,11 +244,8 @@ static void rope_store(void *arg, int ith, int nth) {
             char *kd = pg_kv_slot(j->kv, j->il, 0, blk, off) + (size_t)kh * hd * j->kv->elsize;
             char *vd = pg_kv_slot(j->kv, j->il, 1, blk, off) + (size_t)kh * hd * j->kv->elsize;
             if (j->kv->type == PG_KV_F16) {
-                uint16_t *k16 = (uint16_t *)kd, *v16 = (uint16_t *)vd;
-                for (int i = 0; i < hd; i++) {
-                    k16[i] = pg_fp32_to_fp16(k[i]);
-                    v16[i] = pg_fp32_to_fp16(v[i]);
-                }
+                pg_fp32_to_fp16_row(k, (uint16_t *)kd, hd);
+                pg_fp32_to_fp16_row(v, (uint16_t *)vd, hd);
             } else {
                 memcpy(kd, k, (size_t)hd * 4);
                 memcpy(vd, v, (size_t)hd * 4);
@@ -261,42 +259,47 @@ static const float *kv_row(const pg_kv_store *kv, int il, int which, const pg_ba
     int32_t blk = s->block_table[p / kv->block_size], off = p % kv->block_size;
     const char *src = pg_kv_slot(kv, il, which, blk, off) + (size_t)kh * hd * kv->elsize;
     if (kv->type == PG_KV_F32) return (const float *)src;
-    const uint16_t *h = (const uint16_t *)src;
-    for (int i = 0; i < hd; i++) tmp[i] = pg_fp16_to_fp32(h[i]);
+    pg_fp16_to_fp32_row((const uint16_t *)src, tmp, hd); /* exact at every level */
     return tmp;
 }
 
+/* One item = (token, KV head): each K/V row is read (and converted from
+ * f16) once and used by all `group` query heads that share it. For every
+ * query head the scores, softmax and V accumulation run over positions in
+ * increasing order, exactly as for a lone query: batch invariant. */
 static void attention(void *arg, int ith, int nth) {
     att_job *j = arg;
     pg_forward *f = j->f;
     const pg_hparams *hp = &f->m->hp;
-    const int hd = hp->head_dim, H = hp->n_head, group = hp->n_head / hp->n_head_kv;
+    const int hd = hp->head_dim, Hkv = hp->n_head_kv, group = hp->n_head / hp->n_head_kv;
     const pg_ops *ops = pg_ops_get();
-    float *scores = f->scores + (size_t)ith * f->max_ctx;
+    float *scores = f->scores + (size_t)ith * group * f->max_ctx; /* [group][max_ctx] */
     float *tmp = f->kvrow + (size_t)ith * 2 * hd;
-    long items = (long)j->b->n_tokens * H, lo, hi;
+    long items = (long)j->b->n_tokens * Hkv, lo, hi;
     pg_split_range(items, ith, nth, &lo, &hi);
     const float cap = hp->attn_softcap;
     for (long it = lo; it < hi; it++) {
-        int t = (int)(it / H), h = (int)(it % H), kh = h / group;
+        int t = (int)(it / Hkv), kh = (int)(it % Hkv);
         int32_t pos = j->b->pos[t];
         const pg_batch_seq *s = &j->b->seqs[j->b->seq[t]];
-        const float *q = f->qkv + (size_t)t * f->Dqkv + (size_t)h * hd;
+        const float *q0 = f->qkv + (size_t)t * f->Dqkv + (size_t)kh * group * hd;
         int32_t start = 0;
         if (j->L->window > 0 && pos - j->L->window + 1 > 0) start = pos - j->L->window + 1;
         int32_t n = pos - start + 1;
         for (int32_t i = 0; i < n; i++) {
             const float *k = kv_row(j->kv, j->il, 0, s, start + i, kh, hd, tmp);
-            float sc = ops->dot(q, k, hd) * hp->attn_scale;
-            if (cap > 0) sc = cap * tanhf(sc / cap);
-            scores[i] = sc;
+            for (int g = 0; g < group; g++) {
+                float sc = ops->dot(q0 + (size_t)g * hd, k, hd) * hp->attn_scale;
+                if (cap > 0) sc = cap * tanhf(sc / cap);
+                scores[(size_t)g * f->max_ctx + i] = sc;
+            }
         }
-        ops->softmax(scores, n);
-        float *o = f->att + (size_t)t * f->Dq + (size_t)h * hd;
-        memset(o, 0, (size_t)hd * sizeof(float));
+        float *o0 = f->att + (size_t)t * f->Dq + (size_t)kh * group * hd;
+        for (int g = 0; g < group; g++) ops->softmax(scores + (size_t)g * f->max_ctx, n);
+        memset(o0, 0, (size_t)group * hd * sizeof(float));
         for (int32_t i = 0; i < n; i++) {
             const float *v = kv_row(j->kv, j->il, 1, s, start + i, kh, hd, tmp + hd);
-            ops->axpy(o, scores[i], v, hd);
+            for (int g = 0; g < group; g++) ops->axpy(o0 + (size_t)g * hd, scores[(size_t)g * f->max_ctx + i], v, hd);
         }
     }
 }

@@ -6,7 +6,7 @@
  * starting at its own name and returns the process exit code. */
 #include "cli/commands.h"
 
-#include "../../bench/bench.h"
+#include "bench/bench.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -24,7 +24,7 @@ static const struct {
     {"serve", pg_bench_serve,
      "serve --url http://HOST:PORT [--concurrency C] [--requests N] [--input-len I] [--output-len O]\n"
      "             [--shared-prefix P] [--model NAME] [--seed S] [--timeout SECONDS]"},
-    /* {"kernels", pg_bench_kernels, "..."}: added with bench/kernels_bench.c */
+    {"kernels", pg_bench_kernels, "kernels [--threads N] [--types q4_0,q8_0,q4_K,q6_K] [--k K] [--n N] [--runs R]"},
 };
 
 static void bench_usage(FILE *f) {

@@ -1,5 +1,13 @@
-/* cmd_serve.c - `pagoda serve`: parse flags into a pg_server_config and run
- * the OpenAI-compatible server until SIGINT/SIGTERM. */
+/* cmd_serve.c - `pagoda serve`: options from a config file (--config FILE)
+ * and the command line (which wins) into a pg_server_config; signals:
+ * SIGTERM/SIGINT start a graceful drain, a second one exits at once (status
+ * 1); SIGHUP reloads the API key file.
+ *
+ * Config file: one "name = value" per line, names are the long option names
+ * without "--" (e.g. "max-seqs = 4", "api-key-file = /etc/pagoda/keys"),
+ * '#' starts a comment line, blank lines are ignored, a value may be quoted
+ * with "..." and boolean options take true/false. Repeated "api-key" lines
+ * add keys; any --api-key on the command line replaces the file's keys. */
 #include "cli/commands.h"
 
 #include "base/log.h"
@@ -10,16 +18,32 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#define MAX_KEYS 1024
 
 static volatile sig_atomic_t g_stop = 0;
+static volatile sig_atomic_t g_reload = 0;
+
 static void on_signal(int sig) {
     (void)sig;
+    if (g_stop) {
+        static const char m[] = "pagoda: second signal, exiting now\n";
+        ssize_t w = write(2, m, sizeof m - 1);
+        (void)w;
+        _exit(1);
+    }
     g_stop = 1;
+}
+static void on_hup(int sig) {
+    (void)sig;
+    g_reload = 1;
 }
 
 static void usage(FILE *f) {
     fprintf(f,
             "usage: pagoda serve [-m MODEL.gguf] [options]\n"
+            "  --config FILE             'name = value' lines with these long option names; flags override it\n"
             "  -m, --model FILE          GGUF model (without it: a built-in demo model with random weights)\n"
             "  --host HOST               address to listen on (default 127.0.0.1)\n"
             "  --port N                  port (default 8080; 0 = pick a free port, printed)\n"
@@ -32,14 +56,29 @@ static void usage(FILE *f) {
             "  --block-size N            KV block tokens (default 16)\n"
             "  --max-seqs N              running sequences per step (default 16)\n"
             "  --max-batched-tokens N    tokens per step (default 256)\n"
-            "  --max-queued-requests N   waiting requests before 429 (default 256)\n"
             "  --seed N                  seed of requests that bring none (default: time-based)\n"
+            "  --demo-seed N             weights seed of the demo model (default 1234)\n"
+            "admission and limits:\n"
+            "  --max-queued-requests N   waiting requests before 429 (default 256)\n"
+            "  --max-queued-tokens N     waiting prompt tokens before 429 (default 1048576)\n"
+            "  --request-timeout SEC     deadline of a request, queue + generation (default 600; 0 = none);\n"
+            "                            a body field \"timeout\" may lower it\n"
+            "  --max-tokens-limit N      max_tokens above N -> 400 (default 0: only the context bounds it)\n"
+            "  --max-messages N          chat messages per request (default 1024)\n"
             "  --max-body-bytes SIZE     larger request bodies get 413 (default 16M)\n"
+            "  --max-header-bytes SIZE   per-connection header memory; larger headers get 431 (default 64K)\n"
             "  --max-connections N       concurrent connections (default 512)\n"
             "  --max-connections-per-ip N  (default 256; 0 = unlimited)\n"
             "  --timeout SECONDS         idle connection timeout (default 120)\n"
             "  --http-threads N          HTTP worker threads (default 2)\n"
-            "  --demo-seed N             weights seed of the demo model (default 1234)\n"
+            "security:\n"
+            "  --api-key KEY             require this Bearer key (repeatable; prefer --api-key-file)\n"
+            "  --api-key-file FILE       lines 'KEY [NAME [RPM [TPM]]]'; reloaded on SIGHUP\n"
+            "  --metrics-key KEY         protect /metrics with its own Bearer key (default: open)\n"
+            "  --rate-limit-rpm N        default requests per minute per key (default 0 = unlimited)\n"
+            "  --rate-limit-tpm N        default tokens per minute per key (default 0 = unlimited)\n"
+            "lifecycle and logs:\n"
+            "  --shutdown-grace SEC      on SIGTERM/SIGINT let running requests finish this long (default 30)\n"
             "  --log-level LEVEL         debug|info|warn|error|off (default info)\n"
             "  --log-format text|json\n");
 }
@@ -69,111 +108,274 @@ static int parse_int(const char *s, long lo, long hi, long *out) {
     return 0;
 }
 
-int cmd_serve(int argc, char **argv) {
+static int parse_num(const char *s, double lo, double hi, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi)) return -1;
+    *out = v;
+    return 0;
+}
+
+typedef struct {
     pg_server_config c;
-    pg_server_config_default(&c);
+    const char *keys_file[MAX_KEYS], *keys_cli[MAX_KEYS];
+    int n_file, n_cli;
+} serve_opts;
+
+/* Options that take no value. */
+static int is_flag(const char *name) { return !strcmp(name, "kv-f32"); }
+
+/* Applies one option (name without dashes). from_file: api-key goes to the
+ * file list. Returns 0, or 2 after printing a message. */
+static int apply(serve_opts *so, const char *name, const char *v, int from_file, const char *where) {
+    pg_server_config *c = &so->c;
+    long n;
+    uint64_t sz;
+    double d;
+#define BAD(what)                                                                  \
+    do {                                                                           \
+        fprintf(stderr, "pagoda serve: %s%s: %s, got '%s'\n", where, name, what, v); \
+        return 2;                                                                  \
+    } while (0)
+#define INT(lo, hi, dst)                                                                      \
+    do {                                                                                      \
+        if (parse_int(v, lo, hi, &n) < 0) {                                                   \
+            fprintf(stderr, "pagoda serve: %s%s needs an integer in [%ld, %ld], got '%s'\n", where, name, (long)(lo), \
+                    (long)(hi), v);                                                           \
+            return 2;                                                                         \
+        }                                                                                     \
+        dst = n;                                                                              \
+    } while (0)
+#define NUM(lo, hi, dst)                                              \
+    do {                                                              \
+        if (parse_num(v, lo, hi, &d) < 0) BAD("needs a number in range"); \
+        dst = d;                                                      \
+    } while (0)
+    if (!strcmp(name, "kv-f32")) {
+        if (!v || !strcmp(v, "true") || !strcmp(v, "1")) c->engine.kv_type = 0;
+        else if (strcmp(v, "false") && strcmp(v, "0")) BAD("needs true or false");
+        return 0;
+    }
+    if (!strcmp(name, "m") || !strcmp(name, "model")) c->model_path = v;
+    else if (!strcmp(name, "host")) c->host = v;
+    else if (!strcmp(name, "port")) INT(0, 65535, c->port);
+    else if (!strcmp(name, "model-alias")) c->model_alias = v;
+    else if (!strcmp(name, "chat-template")) c->chat_template_path = v;
+    else if (!strcmp(name, "t") || !strcmp(name, "threads")) INT(1, 1024, c->engine.threads);
+    else if (!strcmp(name, "c") || !strcmp(name, "ctx-size")) INT(1, 1 << 24, c->engine.n_ctx);
+    else if (!strcmp(name, "block-size")) INT(1, 1 << 16, c->engine.block_size);
+    else if (!strcmp(name, "max-seqs")) INT(1, 1 << 16, c->engine.max_seqs);
+    else if (!strcmp(name, "max-batched-tokens")) INT(1, 1 << 24, c->engine.max_batched_tokens);
+    else if (!strcmp(name, "max-queued-requests")) INT(1, 1 << 24, c->engine.max_queued_requests);
+    else if (!strcmp(name, "max-queued-tokens")) INT(1, 1L << 40, c->engine.max_queued_tokens);
+    else if (!strcmp(name, "max-connections")) INT(1, 1 << 20, c->max_connections);
+    else if (!strcmp(name, "max-connections-per-ip")) INT(0, 1 << 20, c->max_connections_per_ip);
+    else if (!strcmp(name, "timeout")) INT(0, 1 << 24, c->connection_timeout_s);
+    else if (!strcmp(name, "http-threads")) INT(1, 256, c->http_threads);
+    else if (!strcmp(name, "max-messages")) INT(1, 1 << 20, c->max_messages);
+    else if (!strcmp(name, "max-tokens-limit")) INT(0, 1 << 30, c->max_tokens_limit);
+    else if (!strcmp(name, "request-timeout")) NUM(0, 1e9, c->request_timeout_s);
+    else if (!strcmp(name, "shutdown-grace")) NUM(0, 1e6, c->shutdown_grace_s);
+    else if (!strcmp(name, "rate-limit-rpm")) NUM(0, 1e12, c->default_rpm);
+    else if (!strcmp(name, "rate-limit-tpm")) NUM(0, 1e12, c->default_tpm);
+    else if (!strcmp(name, "api-key-file")) c->api_key_file = v;
+    else if (!strcmp(name, "metrics-key")) c->metrics_key = v;
+    else if (!strcmp(name, "api-key")) {
+        if (!*v) BAD("needs a non-empty key");
+        if (from_file) {
+            if (so->n_file == MAX_KEYS) BAD("too many keys (use --api-key-file)");
+            so->keys_file[so->n_file++] = v;
+        } else {
+            if (so->n_cli == MAX_KEYS) BAD("too many keys (use --api-key-file)");
+            so->keys_cli[so->n_cli++] = v;
+        }
+    } else if (!strcmp(name, "seed") || !strcmp(name, "demo-seed")) {
+        char *end;
+        errno = 0;
+        unsigned long long s = strtoull(v, &end, 10);
+        if (errno || !*v || *end || *v == '-') BAD("needs an unsigned integer");
+        if (!strcmp(name, "seed")) c->engine.default_seed = s;
+        else c->demo_seed = s;
+    } else if (!strcmp(name, "kv-cache-mem")) {
+        if (parse_size(v, &sz) < 0) BAD("needs a size (e.g. 512M)");
+        c->engine.kv_cache_mem = sz;
+    } else if (!strcmp(name, "max-body-bytes") || !strcmp(name, "max-header-bytes")) {
+        if (parse_size(v, &sz) < 0 || sz < 1 || sz > ((uint64_t)1 << 40)) BAD("needs a size (e.g. 16M)");
+        if (!strcmp(name, "max-body-bytes")) c->max_body_bytes = (size_t)sz;
+        else c->connection_memory = (size_t)(sz < 4096 ? 4096 : sz);
+    } else if (!strcmp(name, "log-level")) {
+        int l = pg_log_level_parse(v);
+        if (l < 0) BAD("needs debug|info|warn|error|off");
+        pg_log_set_level(l);
+    } else if (!strcmp(name, "log-format")) {
+        if (!strcmp(v, "json")) pg_log_set_format(PG_LOG_JSON);
+        else if (!strcmp(v, "text")) pg_log_set_format(PG_LOG_TEXT);
+        else BAD("needs text or json");
+    } else if (!strcmp(name, "config")) {
+        if (from_file) BAD("is not allowed inside a config file");
+    } else {
+        fprintf(stderr, "pagoda serve: %sunknown option '%s'\n", where, name);
+        return 2;
+    }
+#undef BAD
+#undef INT
+#undef NUM
+    return 0;
+}
+
+static char *trim(char *s) {
+    while (*s == ' ' || *s == '\t') s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n')) s[--n] = 0;
+    return s;
+}
+
+/* Reads the config file; its strings stay alive (owned by *hold) for the
+ * server's lifetime. */
+static int load_config(serve_opts *so, const char *path, char **hold) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "pagoda serve: cannot open config file '%s': %s\n", path, strerror(errno));
+        return 2;
+    }
+    char *buf = NULL;
+    size_t cap = 0, len = 0;
+    char tmp[4096];
+    size_t k;
+    while ((k = fread(tmp, 1, sizeof tmp, f)) > 0) {
+        if (len + k + 1 > cap) {
+            size_t nc = cap ? cap * 2 : 8192;
+            while (nc < len + k + 1) nc *= 2;
+            if (nc > ((size_t)4 << 20)) {
+                fclose(f);
+                free(buf);
+                fprintf(stderr, "pagoda serve: config file '%s' is larger than 4 MiB\n", path);
+                return 2;
+            }
+            char *b = realloc(buf, nc);
+            if (!b) {
+                fclose(f);
+                free(buf);
+                return 2;
+            }
+            buf = b;
+            cap = nc;
+        }
+        memcpy(buf + len, tmp, k);
+        len += k;
+    }
+    fclose(f);
+    if (!buf) return 0; /* empty file */
+    buf[len] = 0;
+    *hold = buf;
+    int lineno = 0;
+    for (char *save = NULL, *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        lineno++;
+        char *l = trim(line);
+        if (!*l || *l == '#') continue;
+        char where[600];
+        snprintf(where, sizeof where, "%.500s:%d: ", path, lineno);
+        char *eq = strchr(l, '=');
+        char *name = l, *val = NULL;
+        if (eq) {
+            *eq = 0;
+            name = trim(l);
+            val = trim(eq + 1);
+            size_t vl = strlen(val);
+            if (vl >= 2 && val[0] == '"' && val[vl - 1] == '"') {
+                val[vl - 1] = 0;
+                val++;
+            }
+        }
+        if (!eq && !is_flag(name)) {
+            fprintf(stderr, "pagoda serve: %sexpected 'name = value'\n", where);
+            return 2;
+        }
+        int rc = apply(so, name, val, 1, where);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+int cmd_serve(int argc, char **argv) {
+    static serve_opts so; /* static: the key arrays live as long as the server */
+    memset(&so, 0, sizeof so);
+    pg_server_config_default(&so.c);
+    char *hold = NULL;
+    /* pass 1: --config (and --help) */
     for (int i = 1; i < argc; i++) {
-        const char *o = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        long n;
-        uint64_t sz;
-        if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             usage(stdout);
             return 0;
         }
-        if (!strcmp(o, "--kv-f32")) {
-            c.engine.kv_type = 0;
+        if (!strcmp(argv[i], "--config")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "pagoda serve: --config needs a file\n");
+                return 2;
+            }
+            if (hold) {
+                fprintf(stderr, "pagoda serve: --config given twice\n");
+                return 2;
+            }
+            int rc = load_config(&so, argv[i + 1], &hold);
+            if (rc) {
+                free(hold);
+                return rc;
+            }
+            if (!hold) hold = strdup("");
+            i++;
+        }
+    }
+    /* pass 2: the command line overrides */
+    for (int i = 1; i < argc; i++) {
+        const char *o = argv[i];
+        const char *name = o[0] == '-' && o[1] == '-' ? o + 2 : o[0] == '-' ? o + 1 : NULL;
+        if (!name || !*name) {
+            fprintf(stderr, "pagoda serve: unexpected argument '%s'\n", o);
+            usage(stderr);
+            free(hold);
+            return 2;
+        }
+        if (is_flag(name)) {
+            apply(&so, name, NULL, 0, "");
             continue;
         }
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {
             fprintf(stderr, "pagoda serve: unknown option or missing value: '%s'\n", o);
             usage(stderr);
+            free(hold);
             return 2;
         }
         i++;
-#define INT(lo, hi, dst)                                                                   \
-    do {                                                                                   \
-        if (parse_int(v, lo, hi, &n) < 0) {                                                \
-            fprintf(stderr, "pagoda serve: %s needs an integer in [%ld, %ld], got '%s'\n", o, (long)(lo), (long)(hi), v); \
-            return 2;                                                                      \
-        }                                                                                  \
-        dst = n;                                                                           \
-    } while (0)
-        if (!strcmp(o, "-m") || !strcmp(o, "--model")) c.model_path = v;
-        else if (!strcmp(o, "--host")) c.host = v;
-        else if (!strcmp(o, "--port")) INT(0, 65535, c.port);
-        else if (!strcmp(o, "--model-alias")) c.model_alias = v;
-        else if (!strcmp(o, "--chat-template")) c.chat_template_path = v;
-        else if (!strcmp(o, "-t") || !strcmp(o, "--threads")) INT(1, 1024, c.engine.threads);
-        else if (!strcmp(o, "-c") || !strcmp(o, "--ctx-size")) INT(1, 1 << 24, c.engine.n_ctx);
-        else if (!strcmp(o, "--block-size")) INT(1, 1 << 16, c.engine.block_size);
-        else if (!strcmp(o, "--max-seqs")) INT(1, 1 << 16, c.engine.max_seqs);
-        else if (!strcmp(o, "--max-batched-tokens")) INT(1, 1 << 24, c.engine.max_batched_tokens);
-        else if (!strcmp(o, "--max-queued-requests")) INT(1, 1 << 24, c.engine.max_queued_requests);
-        else if (!strcmp(o, "--max-connections")) INT(1, 1 << 20, c.max_connections);
-        else if (!strcmp(o, "--max-connections-per-ip")) INT(0, 1 << 20, c.max_connections_per_ip);
-        else if (!strcmp(o, "--timeout")) INT(0, 1 << 24, c.connection_timeout_s);
-        else if (!strcmp(o, "--http-threads")) INT(1, 256, c.http_threads);
-        else if (!strcmp(o, "--seed")) {
-            char *end;
-            errno = 0;
-            unsigned long long s = strtoull(v, &end, 10);
-            if (errno || !*v || *end) {
-                fprintf(stderr, "pagoda serve: bad --seed '%s'\n", v);
-                return 2;
-            }
-            c.engine.default_seed = s;
-        } else if (!strcmp(o, "--demo-seed")) {
-            char *end;
-            errno = 0;
-            unsigned long long s = strtoull(v, &end, 10);
-            if (errno || !*v || *end) {
-                fprintf(stderr, "pagoda serve: bad --demo-seed '%s'\n", v);
-                return 2;
-            }
-            c.demo_seed = s;
-        } else if (!strcmp(o, "--kv-cache-mem")) {
-            if (parse_size(v, &sz) < 0) {
-                fprintf(stderr, "pagoda serve: bad --kv-cache-mem '%s'\n", v);
-                return 2;
-            }
-            c.engine.kv_cache_mem = sz;
-        } else if (!strcmp(o, "--max-body-bytes")) {
-            if (parse_size(v, &sz) < 0 || sz < 1) {
-                fprintf(stderr, "pagoda serve: bad --max-body-bytes '%s'\n", v);
-                return 2;
-            }
-            c.max_body_bytes = (size_t)sz;
-        } else if (!strcmp(o, "--log-level")) {
-            int l = pg_log_level_parse(v);
-            if (l < 0) {
-                fprintf(stderr, "pagoda serve: bad --log-level '%s' (debug|info|warn|error|off)\n", v);
-                return 2;
-            }
-            pg_log_set_level(l);
-        } else if (!strcmp(o, "--log-format")) {
-            if (!strcmp(v, "json")) pg_log_set_format(PG_LOG_JSON);
-            else if (!strcmp(v, "text")) pg_log_set_format(PG_LOG_TEXT);
-            else {
-                fprintf(stderr, "pagoda serve: bad --log-format '%s' (text|json)\n", v);
-                return 2;
-            }
-        } else {
-            fprintf(stderr, "pagoda serve: unknown option '%s'\n", o);
+        int rc = apply(&so, name, v, 0, "");
+        if (rc) {
             usage(stderr);
-            return 2;
+            free(hold);
+            return rc;
         }
-#undef INT
     }
+    if (so.n_cli) {
+        so.c.api_keys = so.keys_cli;
+        so.c.n_api_keys = so.n_cli;
+    } else {
+        so.c.api_keys = so.keys_file;
+        so.c.n_api_keys = so.n_file;
+    }
+    so.c.reload = &g_reload;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = on_hup;
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     pg_error err = {0};
-    int rc = pg_server_run(&c, &g_stop, &err);
+    int rc = pg_server_run(&so.c, &g_stop, &err);
+    free(hold);
     if (rc < 0) {
         fprintf(stderr, "pagoda serve: %s\n", err.msg[0] ? err.msg : pg_error_code_name(rc));
         return 1;

@@ -376,6 +376,20 @@ int srv_keys_admit(srv_keyset *k, uint64_t id, srv_rl *rl, int *which) {
     return c < 1 ? 1 : c > 86400 ? 86400 : (int)c;
 }
 
+void srv_keys_peek(srv_keyset *k, uint64_t id, srv_rl *rl) {
+    memset(rl, 0, sizeof *rl);
+    if (!k) return;
+    pthread_mutex_lock(&k->mu);
+    kent *e = find_id(k, id);
+    if (e) {
+        refill(e, srv_now());
+        snapshot(e, rl);
+    }
+    pthread_mutex_unlock(&k->mu);
+}
+
+int srv_ct_equal(const char *a, size_t al, const char *b, size_t bl) { return ct_diff(a, al, b, bl) == 0; }
+
 void srv_keys_charge(srv_keyset *k, uint64_t id, int64_t tokens) {
     if (!k || tokens <= 0) return;
     pthread_mutex_lock(&k->mu);

@@ -15,12 +15,22 @@
  * NOTIFY_COMPLETED (-> cancel). A *suspended* connection is invisible to
  * MHD, so the watcher thread poll()s the sockets of all in-flight requests
  * for POLLRDHUP/POLLHUP; on hang-up it cancels the engine request and
- * resumes the connection so that MHD sees the failure and cleans up. */
+ * resumes the connection so that MHD sees the failure and cleans up.
+ *
+ * Admission (handle(), in this order; docs/production.md has the contract):
+ * route/method -> probes (/health liveness, /ready readiness: no key) ->
+ * /metrics (its own key if configured) -> API key (401) -> body size (413)
+ * -> loading/draining/failed (503) -> per-key rate limit (429) -> the
+ * endpoint (400s; the engine's full queue -> 429). Every response carries
+ * x-request-id, traceparent (W3C: incoming trace id kept, our span id) and,
+ * for keys with limits, the x-ratelimit-* headers. NOTIFY_COMPLETED writes
+ * one structured log line per request. */
 #include "server/srv_internal.h"
 
 #include "base/log.h"
 
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
@@ -34,6 +44,7 @@
 enum {
     ROUTE_NONE = 0,
     ROUTE_HEALTH,
+    ROUTE_READY,
     ROUTE_METRICS,
     ROUTE_MODELS,
     ROUTE_COMPLETIONS,
@@ -48,6 +59,7 @@ static const struct {
     int route;
 } routes[] = {
     {"/health", "GET", ROUTE_HEALTH},
+    {"/ready", "GET", ROUTE_READY},
     {"/metrics", "GET", ROUTE_METRICS},
     {"/v1/models", "GET", ROUTE_MODELS},
     {"/v1/completions", "POST", ROUTE_COMPLETIONS},
@@ -114,6 +126,7 @@ static void req_free(srv_req *r) {
     free(r->top_lp);
     free(r->out);
     free(r->choice_text_len);
+    free(r->last_tok_t);
     free(r->model_name);
     pthread_mutex_destroy(&r->mu);
     free(r);
@@ -156,6 +169,50 @@ static void registry_remove(pg_srv *s, srv_req *r) {
 
 /* ---------- responses ---------- */
 
+/* OpenAI-style durations: "20ms", "7s", "6m0s". */
+static void fmt_dur(char *b, size_t cap, double s) {
+    if (!(s > 0)) snprintf(b, cap, "0s");
+    else if (s < 1) snprintf(b, cap, "%dms", (int)ceil(s * 1000));
+    else {
+        long t = (long)ceil(s);
+        if (t >= 60) snprintf(b, cap, "%ldm%lds", t / 60, t % 60);
+        else snprintf(b, cap, "%lds", t);
+    }
+}
+
+/* Headers every response of an admitted HTTP request carries: the request
+ * id, the W3C traceparent and, for an authenticated key with limits, the
+ * x-ratelimit-* family. */
+static void common_headers(srv_req *r, struct MHD_Response *resp) {
+    char b[64];
+    MHD_add_response_header(resp, "x-request-id", r->x_request_id);
+    if (r->traceparent[0]) MHD_add_response_header(resp, "traceparent", r->traceparent);
+    if (!r->has_rl) return;
+    const srv_rl *l = &r->rl;
+    if (l->lim_req > 0) {
+        snprintf(b, sizeof b, "%.0f", l->lim_req);
+        MHD_add_response_header(resp, "x-ratelimit-limit-requests", b);
+        snprintf(b, sizeof b, "%.0f", l->rem_req > 0 ? floor(l->rem_req) : 0.0);
+        MHD_add_response_header(resp, "x-ratelimit-remaining-requests", b);
+        fmt_dur(b, sizeof b, l->reset_req_s);
+        MHD_add_response_header(resp, "x-ratelimit-reset-requests", b);
+    }
+    if (l->lim_tok > 0) {
+        snprintf(b, sizeof b, "%.0f", l->lim_tok);
+        MHD_add_response_header(resp, "x-ratelimit-limit-tokens", b);
+        snprintf(b, sizeof b, "%.0f", l->rem_tok > 0 ? floor(l->rem_tok) : 0.0);
+        MHD_add_response_header(resp, "x-ratelimit-remaining-tokens", b);
+        fmt_dur(b, sizeof b, l->reset_tok_s);
+        MHD_add_response_header(resp, "x-ratelimit-reset-tokens", b);
+    }
+}
+
+static void count_status(pg_srv *s, srv_req *r, int status) {
+    r->status = status;
+    r->stage = 2;
+    if (status >= 100 && status < 600) atomic_fetch_add(&s->m.status[status], 1);
+}
+
 static enum MHD_Result respond(srv_req *r, int status, const char *ctype, char *body, size_t len,
                                const char *retry_after, const char *allow) {
     pg_srv *s = r->srv;
@@ -166,19 +223,15 @@ static enum MHD_Result respond(srv_req *r, int status, const char *ctype, char *
         return MHD_NO;
     }
     MHD_add_response_header(resp, "Content-Type", ctype);
-    MHD_add_response_header(resp, "x-request-id", r->x_request_id);
+    common_headers(r, resp);
     if (retry_after) MHD_add_response_header(resp, "Retry-After", retry_after);
     if (allow) MHD_add_response_header(resp, "Allow", allow);
+    if (status == 401) MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
+    if (status == 503 && atomic_load(&s->draining)) MHD_add_response_header(resp, "Connection", "close");
     enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
-    r->stage = 2;
-    atomic_fetch_add(&s->n_http, 1);
-    if (status < 400) atomic_fetch_add(&s->n_ok, 1);
-    else if (status == 429) atomic_fetch_add(&s->n_429, 1);
-    else if (status < 500) atomic_fetch_add(&s->n_4xx, 1);
-    else atomic_fetch_add(&s->n_5xx, 1);
-    if (status >= 500) PG_ERROR("http %d for request %s", status, r->x_request_id);
-    else PG_DEBUG("http %d for request %s", status, r->x_request_id);
+    count_status(s, r, status);
+    if (status >= 500 && status != 503 && status != 504) PG_ERROR("http %d for request %s", status, r->x_request_id);
     return rc;
 }
 
@@ -192,58 +245,10 @@ static enum MHD_Result respond_error(srv_req *r, int status, const char *msg, co
     return respond(r, status, "application/json", b, b ? strlen(b) : 0, NULL, allow);
 }
 
-/* ---------- /metrics ---------- */
-
-static char *metrics_text(pg_srv *s, size_t *len) {
-    pg_engine_stats st;
-    memset(&st, 0, sizeof st);
-    pthread_rwlock_rdlock(&s->engine_lock);
-    if (s->engine_alive) pg_engine_stats_get(s->engine, &st);
-    pthread_rwlock_unlock(&s->engine_lock);
-    char *buf = NULL;
-    size_t n = 0;
-    FILE *f = open_memstream(&buf, &n);
-    if (!f) return NULL;
-    const char *m = s->alias;
-#define G(name, help, type, fmt, val)                                                                              \
-    fprintf(f, "# HELP pagoda:" name " " help "\n# TYPE pagoda:" name " " type "\npagoda:" name "{model_name=\"%s\"} " fmt "\n", \
-            m, val)
-    G("num_requests_running", "Requests in the running batch.", "gauge", "%d", st.running);
-    G("num_requests_waiting", "Requests waiting to be scheduled.", "gauge", "%d", st.waiting);
-    G("kv_cache_usage_perc", "Fraction of KV-cache blocks in use (0..1).", "gauge", "%.6f", st.kv_usage);
-    G("kv_blocks_total", "KV-cache blocks in the pool.", "gauge", "%d", st.kv_blocks_total);
-    G("kv_blocks_used", "KV-cache blocks held by requests.", "gauge", "%d", st.kv_blocks_used);
-    G("kv_blocks_free", "KV-cache blocks allocatable (free or cached).", "gauge", "%d", st.kv_blocks_total - st.kv_blocks_used);
-    G("kv_blocks_cached", "Unused KV-cache blocks kept for prefix reuse.", "gauge", "%d", st.kv_blocks_cached);
-    G("prefix_cache_queries_total", "Prompt tokens looked up in the prefix cache.", "counter", "%llu",
-      (unsigned long long)st.prefix_queries);
-    G("prefix_cache_hits_total", "Prompt tokens served from the prefix cache.", "counter", "%llu",
-      (unsigned long long)st.prefix_hits);
-    G("num_preemptions_total", "Requests preempted (recomputed later).", "counter", "%llu", (unsigned long long)st.preemptions);
-    G("engine_steps_total", "Engine steps run.", "counter", "%llu", (unsigned long long)st.steps);
-    G("prompt_tokens_total", "Prompt tokens processed.", "counter", "%llu", (unsigned long long)st.prompt_tokens);
-    G("generation_tokens_total", "Tokens generated.", "counter", "%llu", (unsigned long long)st.generated_tokens);
-    G("http_requests_total", "HTTP responses sent.", "counter", "%llu", (unsigned long long)atomic_load(&s->n_http));
-    G("http_requests_4xx_total", "HTTP responses with a 4xx status other than 429.", "counter", "%llu",
-      (unsigned long long)atomic_load(&s->n_4xx));
-    G("http_requests_429_total", "Requests refused because the engine queue was full.", "counter", "%llu",
-      (unsigned long long)atomic_load(&s->n_429));
-    G("http_requests_5xx_total", "HTTP responses with a 5xx status.", "counter", "%llu", (unsigned long long)atomic_load(&s->n_5xx));
-    G("client_disconnects_total", "Requests cancelled because their client went away.", "counter", "%llu",
-      (unsigned long long)atomic_load(&s->n_cancel_disconnect));
-#undef G
-    fprintf(f, "# HELP pagoda:request_success_total Finished choices by finish reason.\n# TYPE pagoda:request_success_total counter\n");
-    fprintf(f, "pagoda:request_success_total{model_name=\"%s\",finished_reason=\"stop\"} %llu\n", m,
-            (unsigned long long)atomic_load(&s->fin_stop));
-    fprintf(f, "pagoda:request_success_total{model_name=\"%s\",finished_reason=\"length\"} %llu\n", m,
-            (unsigned long long)atomic_load(&s->fin_length));
-    fprintf(f, "pagoda:request_success_total{model_name=\"%s\",finished_reason=\"abort\"} %llu\n", m,
-            (unsigned long long)atomic_load(&s->fin_cancel));
-    fprintf(f, "pagoda:request_success_total{model_name=\"%s\",finished_reason=\"error\"} %llu\n", m,
-            (unsigned long long)atomic_load(&s->fin_error));
-    fclose(f);
-    *len = n;
-    return buf;
+static enum MHD_Result respond_error_retry(srv_req *r, int status, const char *msg, const char *type, const char *code,
+                                           const char *retry) {
+    char *b = srv_dump(srv_error_json(msg, type, NULL, code), NULL);
+    return respond(r, status, "application/json", b, b ? strlen(b) : 0, retry, NULL);
 }
 
 /* ---------- streaming reader ---------- */
@@ -284,19 +289,21 @@ static enum MHD_Result start_generation(srv_req *r) {
     json_t *ej = NULL;
     const char *retry = NULL;
     int st = srv_generate_start(r, &ej, &retry);
-    if (st) return respond_json(r, st, srv_dump(ej, NULL), retry);
+    if (st) {
+        if (st == 429) atomic_fetch_add(&s->m.rejected[REJ_QUEUE_FULL], 1);
+        else if (st == 503) atomic_fetch_add(&s->m.rejected[REJ_DRAINING], 1);
+        return respond_json(r, st, srv_dump(ej, NULL), retry);
+    }
     registry_add(s, r);
     if (r->stream) {
         struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_reader, r, NULL);
         if (!resp) return MHD_NO;
         MHD_add_response_header(resp, "Content-Type", "text/event-stream; charset=utf-8");
         MHD_add_response_header(resp, "Cache-Control", "no-cache");
-        MHD_add_response_header(resp, "x-request-id", r->x_request_id);
+        common_headers(r, resp);
         enum MHD_Result rc = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
         MHD_destroy_response(resp);
-        r->stage = 2;
-        atomic_fetch_add(&s->n_http, 1);
-        atomic_fetch_add(&s->n_ok, 1);
+        count_status(s, r, 200);
         return rc;
     }
     r->stage = 1;
@@ -316,6 +323,21 @@ static enum MHD_Result start_generation(srv_req *r) {
     return respond(r, status, "application/json", body, len, NULL, NULL);
 }
 
+/* "Bearer <token>" -> token (trimmed), or NULL. */
+static const char *bearer(struct MHD_Connection *c, size_t *len) {
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h) return NULL;
+    while (*h == ' ' || *h == '\t') h++;
+    if (strncasecmp(h, "bearer", 6) || (h[6] != ' ' && h[6] != '\t')) return NULL;
+    h += 6;
+    while (*h == ' ' || *h == '\t') h++;
+    size_t n = strlen(h);
+    while (n && (h[n - 1] == ' ' || h[n - 1] == '\t')) n--;
+    if (!n) return NULL;
+    *len = n;
+    return h;
+}
+
 static enum MHD_Result handle(srv_req *r) {
     pg_srv *s = r->srv;
     if (r->route == ROUTE_NONE) return respond_error(r, 404, "not found", "invalid_request_error", "not_found", NULL);
@@ -325,28 +347,81 @@ static enum MHD_Result handle(srv_req *r) {
             if (routes[i].route == r->route) allow = routes[i].method;
         return respond_error(r, 405, "method not allowed", "invalid_request_error", "method_not_allowed", allow);
     }
+    int state = atomic_load(&s->state);
+    int draining = atomic_load(&s->draining) || atomic_load(&s->stopping);
+    if (r->route == ROUTE_HEALTH) /* liveness: the process serves HTTP */
+        return respond_json(r, 200,
+                            strdup(draining               ? "{\"status\":\"draining\"}"
+                                   : state == SRV_LOADING ? "{\"status\":\"loading\"}"
+                                   : state == SRV_READY   ? "{\"status\":\"ok\"}"
+                                                          : "{\"status\":\"failed\"}"),
+                            NULL);
+    if (r->route == ROUTE_READY) { /* readiness: new work is accepted */
+        if (state == SRV_READY && !draining) return respond_json(r, 200, strdup("{\"status\":\"ready\"}"), NULL);
+        return respond_json(r, 503,
+                            strdup(draining ? "{\"status\":\"draining\"}"
+                                   : state == SRV_LOADING ? "{\"status\":\"loading\"}"
+                                                          : "{\"status\":\"unavailable\"}"),
+                            "1");
+    }
+    size_t kl = 0;
+    const char *key = bearer(r->conn, &kl);
+    if (r->route == ROUTE_METRICS) {
+        const char *mk = s->cfg.metrics_key;
+        if (mk && *mk && !(key && srv_ct_equal(key, kl, mk, strlen(mk))))
+            return respond_error(r, 401, "a valid metrics key is required (Authorization: Bearer <metrics key>)",
+                                 "invalid_request_error", "invalid_api_key", NULL);
+        size_t len = 0;
+        char *out = srv_metrics_text(s, &len);
+        if (!out) return respond_error(r, 500, "out of memory", "server_error", NULL, NULL);
+        return respond(r, 200, "text/plain; version=0.0.4; charset=utf-8", out, len, NULL, NULL);
+    }
+    if (srv_keys_enabled(s->keys)) {
+        if (!key)
+            return respond_error(r, 401,
+                                 "You didn't provide an API key. Send it in the Authorization header: "
+                                 "'Authorization: Bearer YOUR_KEY'.",
+                                 "invalid_request_error", "invalid_api_key", NULL);
+        if (!srv_keys_lookup(s->keys, key, kl, &r->key_id, r->key_name, sizeof r->key_name))
+            return respond_error(r, 401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key", NULL);
+        r->authed = 1;
+    }
     if (r->too_large) {
         char m[128];
         snprintf(m, sizeof m, "the request body is larger than %zu bytes", s->cfg.max_body_bytes);
         return respond_error(r, 413, m, "invalid_request_error", "request_too_large", NULL);
     }
-    int state = atomic_load(&s->state);
-    if (r->route == ROUTE_HEALTH) {
-        if (state == SRV_READY && !atomic_load(&s->stopping)) return respond_json(r, 200, strdup("{\"status\":\"ok\"}"), NULL);
-        return respond_json(r, 503, strdup(state == SRV_LOADING ? "{\"status\":\"loading\"}" : "{\"status\":\"unavailable\"}"),
-                            "1");
+    if (state != SRV_READY || draining) {
+        int why = draining ? REJ_DRAINING : state == SRV_LOADING ? REJ_LOADING : REJ_UNAVAILABLE;
+        atomic_fetch_add(&s->m.rejected[why], 1);
+        return respond_error_retry(r, 503,
+                                   why == REJ_DRAINING   ? "the server is shutting down; retry on another instance"
+                                   : why == REJ_LOADING ? "the model is loading; retry shortly"
+                                                        : "the server is unavailable",
+                                   "server_error", why == REJ_DRAINING ? "draining" : "unavailable", "1");
     }
-    if (state != SRV_READY || atomic_load(&s->stopping))
-        return respond_error(r, 503, state == SRV_LOADING ? "the model is loading" : "the server is shutting down",
-                             "server_error", "unavailable", NULL);
+    int gen = r->route == ROUTE_COMPLETIONS || r->route == ROUTE_CHAT;
+    if (r->authed) {
+        int which = 0;
+        int wait = gen ? srv_keys_admit(s->keys, r->key_id, &r->rl, &which) : 0;
+        if (!gen) { /* headers only: peek without taking a request */
+            srv_keys_peek(s->keys, r->key_id, &r->rl);
+        }
+        r->has_rl = 1;
+        if (wait > 0) {
+            atomic_fetch_add(&s->m.rejected[REJ_RATE_LIMIT], 1);
+            char m[256], ra[16];
+            snprintf(m, sizeof m, "Rate limit reached for key '%s' on %s per minute: limit %.0f. Retry in %d s.",
+                     r->key_name, which == 't' ? "tokens" : "requests", which == 't' ? r->rl.lim_tok : r->rl.lim_req,
+                     wait);
+            snprintf(ra, sizeof ra, "%d", wait);
+            return respond_error_retry(r, 429, m, "rate_limit_error",
+                                       which == 't' ? "rate_limit_exceeded_tokens" : "rate_limit_exceeded", ra);
+        }
+    }
     char *out = NULL;
-    size_t len = 0;
     int st;
     switch (r->route) {
-    case ROUTE_METRICS:
-        out = metrics_text(s, &len);
-        if (!out) return respond_error(r, 500, "out of memory", "server_error", NULL, NULL);
-        return respond(r, 200, "text/plain; version=0.0.4; charset=utf-8", out, len, NULL, NULL);
     case ROUTE_MODELS: return respond_json(r, 200, srv_models_json(s), NULL);
     case ROUTE_TOKENIZE:
         st = srv_tokenize(s, r->body, r->body_len, &out);
@@ -366,6 +441,42 @@ static int sane_request_id(const char *v) {
     return 1;
 }
 
+static int hexn(const char *p, size_t n) {
+    int nonzero = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return -1;
+        nonzero |= c != '0';
+    }
+    return nonzero;
+}
+
+/* W3C trace context: keep a valid incoming trace id (version 00 layout
+ * "00-<32 hex>-<16 hex>-<2 hex>"; other versions are read by that prefix),
+ * else start a new trace; our span gets a fresh id. */
+static void trace_init(pg_srv *s, srv_req *r) {
+    const char *tp = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "traceparent");
+    char flags[3] = "01";
+    int ok = 0;
+    if (tp && strlen(tp) >= 55 && tp[2] == '-' && tp[35] == '-' && tp[52] == '-' && hexn(tp, 2) >= 0 &&
+        strncmp(tp, "ff", 2) && hexn(tp + 3, 32) == 1 && hexn(tp + 36, 16) == 1 && hexn(tp + 53, 2) >= 0 &&
+        (tp[55] == 0 || (strncmp(tp, "00", 2) && tp[55] == '-'))) {
+        memcpy(r->trace_id, tp + 3, 32);
+        r->trace_id[32] = 0;
+        flags[0] = tp[53];
+        flags[1] = tp[54];
+        ok = 1;
+    }
+    char a[64], b[64];
+    if (!ok) {
+        srv_make_id(s, "", a, sizeof a);
+        srv_make_id(s, "", b, sizeof b);
+        snprintf(r->trace_id, sizeof r->trace_id, "%.16s%.16s", a, b);
+    }
+    srv_make_id(s, "", a, sizeof a);
+    snprintf(r->traceparent, sizeof r->traceparent, "00-%s-%.16s-%s", r->trace_id, a, flags);
+}
+
 static enum MHD_Result ahc(void *cls, struct MHD_Connection *c, const char *url, const char *method, const char *version,
                            const char *upload, size_t *upload_size, void **con_cls) {
     pg_srv *s = cls;
@@ -375,6 +486,7 @@ static enum MHD_Result ahc(void *cls, struct MHD_Connection *c, const char *url,
         r = req_new(s, c);
         if (!r) return MHD_NO;
         *con_cls = r;
+        r->t_start = srv_now();
         for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
             if (!strcmp(url, routes[i].path)) {
                 r->route = routes[i].route;
@@ -383,6 +495,7 @@ static enum MHD_Result ahc(void *cls, struct MHD_Connection *c, const char *url,
         const char *xid = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-request-id");
         if (xid && sane_request_id(xid)) snprintf(r->x_request_id, sizeof r->x_request_id, "%s", xid);
         else srv_make_id(s, "req-", r->x_request_id, sizeof r->x_request_id);
+        trace_init(s, r);
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl) {
             char *end;
@@ -443,6 +556,75 @@ static enum MHD_Result ahc(void *cls, struct MHD_Connection *c, const char *url,
     return MHD_YES;
 }
 
+static const char *route_path(int route) {
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        if (routes[i].route == route) return routes[i].path;
+    return "other";
+}
+
+static const char *finish_label(int f) {
+    switch (f) {
+    case PG_FINISH_STOP: return "stop";
+    case PG_FINISH_LENGTH: return "length";
+    case PG_FINISH_CANCELLED: return "abort";
+    case PG_FINISH_TIMEOUT: return "timeout";
+    default: return NULL;
+    }
+}
+
+/* One structured line per finished HTTP request (probes and scrapes only
+ * at debug level). Never logs the key itself, only its name. */
+static void log_request(pg_srv *s, srv_req *r, int gone) {
+    int quiet = r->route == ROUTE_HEALTH || r->route == ROUTE_READY || r->route == ROUTE_METRICS;
+    /* 503 (draining/loading) and 504 (a client's deadline) are expected: warn */
+    int level = quiet                                        ? PG_LOG_DEBUG
+                : r->status == 503 || r->status == 504       ? PG_LOG_WARN
+                : r->status >= 500                           ? PG_LOG_ERROR
+                                                             : PG_LOG_INFO;
+    if (level < pg_log_get_level()) return;
+    json_t *o = json_object();
+    json_object_set_new(o, "msg", json_string("request"));
+    json_object_set_new(o, "request_id", json_string(r->x_request_id));
+    if (r->id[0]) json_object_set_new(o, "id", json_string(r->id));
+    json_object_set_new(o, "trace_id", json_string(r->trace_id));
+    json_object_set_new(o, "route", json_string(route_path(r->route)));
+    json_object_set_new(o, "status", json_integer(r->status));
+    if (r->authed) json_object_set_new(o, "key", json_string(r->key_name));
+    pthread_mutex_lock(&r->mu);
+    if (r->n_subs > 0) {
+        int64_t pt = 0, ct = 0, cached = 0;
+        for (int32_t i = 0; i < r->n_subs; i++) {
+            pt += r->subs[i].n_prompt;
+            ct += r->subs[i].completion_tokens;
+            cached += r->subs[i].usage.cached_tokens;
+        }
+        json_object_set_new(o, "model", json_string(s->alias));
+        json_object_set_new(o, "stream", json_boolean(r->stream));
+        json_object_set_new(o, "prompt_tokens", json_integer(pt));
+        json_object_set_new(o, "completion_tokens", json_integer(ct));
+        json_object_set_new(o, "cached_tokens", json_integer(cached));
+        if (r->subs[0].has_usage) {
+            json_object_set_new(o, "queue_s", json_real(r->subs[0].usage.queue_s));
+            json_object_set_new(o, "ttft_s", json_real(r->subs[0].usage.ttft_s));
+        }
+        const char *fr = r->n_finished_subs < r->n_subs ? "disconnect" : finish_label(r->first_finish);
+        if (r->error_code) fr = "error";
+        if (fr) json_object_set_new(o, "finish_reason", json_string(fr));
+        if (r->error_code) json_object_set_new(o, "error", json_string(r->error_msg));
+    }
+    pthread_mutex_unlock(&r->mu);
+    if (gone) json_object_set_new(o, "client_gone", json_true());
+    json_object_set_new(o, "total_s", json_real(srv_now() - r->t_start));
+    char *f = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (f && f[0] == '{') {
+        size_t n = strlen(f);
+        f[n - 1] = 0; /* members only: pg_log_json_fields adds the braces */
+        pg_log_json_fields(level, f + 1);
+    }
+    free(f);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
     pg_srv *s = cls;
     srv_req *r = *con_cls;
@@ -457,13 +639,50 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     r->suspended = 0;
     for (int32_t i = 0; i < r->n_subs; i++)
         if (r->subs[i].engine_id > 0 && !r->subs[i].finished) ids[nid++] = r->subs[i].engine_id;
+    int counted = r->disconnected;
     pthread_mutex_unlock(&r->mu);
-    if (nid) {
-        PG_INFO("request %s: client gone (termination %d), cancelling", r->x_request_id, (int)toe);
-        atomic_fetch_add(&s->n_cancel_disconnect, 1);
-    }
+    if (nid && !counted) atomic_fetch_add(&s->m.disconnects, 1);
     for (int i = 0; i < nid; i++) srv_engine_cancel(s, ids[i]);
+    log_request(s, r, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
     srv_req_unref(r);
+}
+
+/* ---------- drain support ---------- */
+
+int srv_cancel_all(pg_srv *s) {
+    /* ids collected under the locks, cancelled outside them */
+    int n = 0;
+    size_t nid = 0, cap = 0;
+    int64_t *ids = NULL;
+    pthread_mutex_lock(&s->mu);
+    for (srv_req *r = s->live; r; r = r->next) {
+        pthread_mutex_lock(&r->mu);
+        for (int32_t j = 0; j < r->n_subs; j++) {
+            if (r->subs[j].engine_id <= 0 || r->subs[j].finished) continue;
+            if (nid == cap) {
+                size_t nc = cap ? cap * 2 : 64;
+                int64_t *b = realloc(ids, nc * sizeof *ids);
+                if (!b) break;
+                ids = b;
+                cap = nc;
+            }
+            ids[nid++] = r->subs[j].engine_id;
+        }
+        pthread_mutex_unlock(&r->mu);
+        n++;
+    }
+    pthread_mutex_unlock(&s->mu);
+    for (size_t i = 0; i < nid; i++) srv_engine_cancel(s, ids[i]);
+    free(ids);
+    return n;
+}
+
+int srv_live_count(pg_srv *s) {
+    int n = 0;
+    pthread_mutex_lock(&s->mu);
+    for (srv_req *r = s->live; r; r = r->next) n++;
+    pthread_mutex_unlock(&s->mu);
+    return n;
 }
 
 /* ---------- disconnect watcher ---------- */
@@ -530,8 +749,8 @@ static void *watcher_main(void *arg) {
             }
             pthread_mutex_unlock(&s->mu);
             if (nid) {
-                atomic_fetch_add(&s->n_cancel_disconnect, 1);
-                PG_INFO("client disconnected; cancelling %d engine request(s)", nid);
+                atomic_fetch_add(&s->m.disconnects, 1);
+                PG_DEBUG("client disconnected; cancelling %d engine request(s)", nid);
             }
             for (int j = 0; j < nid; j++) srv_engine_cancel(s, ids[j]);
         }

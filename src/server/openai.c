@@ -45,7 +45,8 @@ int srv_status_for(int c) {
     case PG_EINVAL: case PG_ERANGE: case PG_EFORMAT: case PG_ELIMIT: case PG_EUNSUPPORTED: return 400;
     case PG_ENOTFOUND: return 404;
     case PG_EBUSY: return 429;
-    case PG_ENOMEM: return 503;
+    case PG_ENOMEM: case PG_ECANCELED: return 503;
+    case SRV_ETIMEOUT: return 504;
     default: return 500;
     }
 }
@@ -163,7 +164,7 @@ static const char *finish_name(int f) {
     case PG_FINISH_STOP: return "stop";
     case PG_FINISH_LENGTH: return "length";
     case PG_FINISH_CANCELLED: return "abort";
-    case PG_FINISH_TIMEOUT: return "abort";
+    case PG_FINISH_TIMEOUT: return "length"; /* deadline: truncated output (docs/production.md) */
     default: return NULL;
     }
 }
@@ -223,34 +224,66 @@ static int append_rec(srv_req *r, int32_t choice, int32_t token, const char *tex
 static void on_event(const pg_engine_event *ev, void *user) {
     srv_sub *sb = user;
     srv_req *r = sb->req;
+    pg_srv *s = r->srv;
+    srv_metrics *mt = &s->m;
+    int64_t charge = 0;
     pthread_mutex_lock(&r->mu);
     int final = 0;
     int32_t idx = ev->index;
     if (idx < 0 || idx >= r->n) idx = 0;
     int32_t choice = sb->first_choice + idx;
     if (ev->type == PG_EV_TOKEN) {
+        double t = srv_now();
+        if (r->last_tok_t) {
+            if (r->last_tok_t[choice] > 0) srv_hist_observe(&mt->h[H_ITL], t - r->last_tok_t[choice]);
+            r->last_tok_t[choice] = t;
+        }
         if (append_rec(r, choice, ev->token, ev->text, ev->text ? ev->text_len : 0, ev->sample, r->logprobs > 0, 0) < 0 &&
             !r->error_code) {
             r->error_code = PG_ENOMEM;
             snprintf(r->error_msg, sizeof r->error_msg, "out of memory");
-            pg_engine_cancel(r->srv->engine, (uint64_t)sb->engine_id); /* allowed from the callback */
+            pg_engine_cancel(s->engine, (uint64_t)sb->engine_id); /* allowed from the callback */
         }
     } else if (ev->type == PG_EV_DONE) {
-        if (append_rec(r, choice, -1, ev->text, ev->text ? ev->text_len : 0, NULL, 0,
-                       ev->finish_reason ? ev->finish_reason : PG_FINISH_STOP) < 0 &&
-            !r->error_code) {
+        int fin = ev->finish_reason ? ev->finish_reason : PG_FINISH_STOP;
+        const pg_engine_usage *u = ev->usage;
+        int produced = u ? u->completion_tokens > 0 : 1;
+        if (fin == PG_FINISH_TIMEOUT) r->n_timeout++;
+        if (fin == PG_FINISH_TIMEOUT && !produced) {
+            /* deadline before any token: an error (504), not an empty answer */
+            if (!r->error_code) {
+                r->error_code = SRV_ETIMEOUT;
+                snprintf(r->error_msg, sizeof r->error_msg,
+                         "the request timed out after %.3g s before producing any token (queue + prefill); "
+                         "retry later or raise 'timeout'",
+                         u ? u->total_s : r->timeout_s);
+            }
+        } else if (append_rec(r, choice, -1, ev->text, ev->text ? ev->text_len : 0, NULL, 0, fin) < 0 && !r->error_code) {
             r->error_code = PG_ENOMEM;
             snprintf(r->error_msg, sizeof r->error_msg, "out of memory");
         }
-        if (ev->usage) { /* per choice: completion tokens add up, the prompt is shared */
-            sb->completion_tokens += ev->usage->completion_tokens;
-            if (ev->usage->cached_tokens > sb->usage.cached_tokens) sb->usage.cached_tokens = ev->usage->cached_tokens;
+        if (!r->first_finish) r->first_finish = fin;
+        if (u) { /* per choice: completion tokens add up, the prompt is shared */
+            sb->completion_tokens += u->completion_tokens;
+            if (!sb->has_usage) {
+                sb->usage = *u;
+                sb->has_usage = 1;
+            }
+            if (u->cached_tokens > sb->usage.cached_tokens) sb->usage.cached_tokens = u->cached_tokens;
+            srv_hist_observe(&mt->h[H_E2E], u->total_s);
+            if (u->completion_tokens > 0) {
+                srv_hist_observe(&mt->h[H_TTFT], u->ttft_s);
+                srv_hist_observe(&mt->h[H_QUEUE], u->queue_s);
+                srv_hist_observe(&mt->h[H_PREFILL], u->prefill_s);
+                srv_hist_observe(&mt->h[H_DECODE], u->decode_s);
+            }
+            charge = u->completion_tokens;
         }
-        pg_srv *s = r->srv;
-        switch (ev->finish_reason) {
-        case PG_FINISH_LENGTH: atomic_fetch_add(&s->fin_length, 1); break;
-        case PG_FINISH_CANCELLED: case PG_FINISH_TIMEOUT: atomic_fetch_add(&s->fin_cancel, 1); break;
-        default: atomic_fetch_add(&s->fin_stop, 1);
+        switch (fin) {
+        case PG_FINISH_LENGTH: atomic_fetch_add(&mt->finished[FIN_LENGTH], 1); break;
+        case PG_FINISH_CANCELLED: atomic_fetch_add(&mt->finished[FIN_ABORT], 1); break;
+        case PG_FINISH_TIMEOUT: atomic_fetch_add(&mt->finished[FIN_TIMEOUT], 1); break;
+        default: atomic_fetch_add(&mt->finished[FIN_STOP], 1);
         }
         sb->n_done++;
         final = ev->last;
@@ -259,7 +292,7 @@ static void on_event(const pg_engine_event *ev, void *user) {
             r->error_code = ev->error_code ? ev->error_code : PG_EINVAL;
             snprintf(r->error_msg, sizeof r->error_msg, "%s", ev->error_msg ? ev->error_msg : "generation failed");
         }
-        atomic_fetch_add(&r->srv->fin_error, 1);
+        atomic_fetch_add(&mt->finished[FIN_ERROR], 1);
         final = ev->last;
     }
     if (final && !sb->finished) {
@@ -268,6 +301,9 @@ static void on_event(const pg_engine_event *ev, void *user) {
     } else if (final) {
         final = 0; /* defensive: never drop the reference twice */
     }
+    /* charge before the client can see the answer (lock order: req->mu,
+     * then the key set's) so its next request meets the updated bucket */
+    if (r->authed && charge > 0) srv_keys_charge(s->keys, r->key_id, charge);
     if (r->stream || r->n_finished_subs == r->n_subs) wake(r);
     pthread_mutex_unlock(&r->mu);
     if (final) srv_req_unref(r);
@@ -284,6 +320,7 @@ typedef struct {
     int32_t n_stop_ids;
     long long max_tokens; /* -1: default */
     int priority;
+    uint64_t cache_salt;
 } gen_params;
 
 static int parse_common(pg_srv *s, srv_req *r, json_t *o, gen_params *g, json_t **err_json) {
@@ -328,6 +365,25 @@ static int parse_common(pg_srv *s, srv_req *r, json_t *o, gen_params *g, json_t 
     ll = 0;
     if ((rc = get_int(o, "priority", INT32_MIN, INT32_MAX, &ll, err_json))) return rc;
     g->priority = (int)ll;
+
+    /* per-request deadline, capped by --request-timeout */
+    d = 0;
+    if ((rc = get_num(o, "timeout", 0, 1e9, &d, err_json))) return rc;
+    if (json_object_get(o, "timeout") && !json_is_null(json_object_get(o, "timeout")) && d <= 0)
+        FAIL400("timeout", "'timeout' must be a positive number of seconds");
+    double cap = s->cfg.request_timeout_s;
+    r->timeout_s = d > 0 ? (cap > 0 && cap < d ? cap : d) : cap;
+
+    /* prefix-cache tenant: the API key, combined with an optional cache_salt,
+     * so two keys never share cached blocks whatever salt they send */
+    json_t *cs = json_object_get(o, "cache_salt");
+    uint64_t base = r->authed ? r->key_id : 0;
+    g->cache_salt = base;
+    if (cs && !json_is_null(cs)) {
+        if (!json_is_string(cs) || json_string_length(cs) == 0 || json_string_length(cs) > 1024)
+            FAIL400("cache_salt", "'cache_salt' must be a non-empty string of at most 1024 bytes");
+        g->cache_salt = srv_hash64(json_string_value(cs), json_string_length(cs), base ^ 0x73616c74ULL);
+    }
 
     json_t *lb = json_object_get(o, "logit_bias");
     if (lb && !json_is_null(lb)) {
@@ -416,6 +472,8 @@ static int parse_common(pg_srv *s, srv_req *r, json_t *o, gen_params *g, json_t 
     if ((rc = get_int(o, "max_tokens", 1, INT32_MAX, &g->max_tokens, err_json))) return rc;
     if (r->kind == RK_CHAT && (rc = get_int(o, "max_completion_tokens", 1, INT32_MAX, &g->max_tokens, err_json)))
         return rc;
+    if (s->cfg.max_tokens_limit > 0 && g->max_tokens > s->cfg.max_tokens_limit)
+        FAIL400("max_tokens", "'max_tokens' is limited to %d on this server", s->cfg.max_tokens_limit);
     pg_error e = {0};
     if (pg_sampling_params_check(sp, s->n_vocab, &e) < 0) {
         *err_json = srv_error_json(e.msg, "invalid_request_error", NULL, NULL);
@@ -469,9 +527,11 @@ static int to_jv(pg_arena *a, json_t *j, pg_jv *out, int depth) {
 }
 
 /* Validates messages and builds the pg_jv list (text parts joined). */
-static int chat_messages(pg_arena *a, json_t *msgs, pg_jv *out, json_t **err_json) {
+static int chat_messages(pg_arena *a, json_t *msgs, int32_t max_msgs, pg_jv *out, json_t **err_json) {
     if (!json_is_array(msgs)) FAIL400("messages", "'messages' must be a list of message objects");
     if (json_array_size(msgs) == 0) FAIL400("messages", "'messages' must not be empty");
+    if (max_msgs > 0 && json_array_size(msgs) > (size_t)max_msgs)
+        FAIL400("messages", "'messages' has %zu entries; this server accepts at most %d", json_array_size(msgs), max_msgs);
     static const char *roles[] = {"system", "developer", "user", "assistant", "tool", "function"};
     pg_jv list = pg_jv_list_new(a, json_array_size(msgs));
     if (list.type == PG_JV_UNDEFINED) return 500;
@@ -607,6 +667,7 @@ static int submit_all(srv_req *r, gen_params *g, json_t **err_json, const char *
         sb->first_choice = i * r->n;
         long long mt = g->max_tokens;
         if (mt < 0) mt = r->kind == RK_CHAT ? (long long)s->n_ctx - sb->n_prompt : 16;
+        if (g->max_tokens < 0 && s->cfg.max_tokens_limit > 0 && mt > s->cfg.max_tokens_limit) mt = s->cfg.max_tokens_limit;
         if (mt < 1 || (long long)sb->n_prompt + mt > s->n_ctx)
             return context_error(s, sb->n_prompt, mt < 1 ? 1 : mt, r->kind == RK_CHAT ? "messages" : "prompt", err_json);
     }
@@ -614,6 +675,7 @@ static int submit_all(srv_req *r, gen_params *g, json_t **err_json, const char *
         srv_sub *sb = &r->subs[i];
         long long mt = g->max_tokens;
         if (mt < 0) mt = r->kind == RK_CHAT ? (long long)s->n_ctx - sb->n_prompt : 16;
+        if (g->max_tokens < 0 && s->cfg.max_tokens_limit > 0 && mt > s->cfg.max_tokens_limit) mt = s->cfg.max_tokens_limit;
         pg_request q;
         memset(&q, 0, sizeof q);
         q.prompt = sb->prompt;
@@ -626,6 +688,8 @@ static int submit_all(srv_req *r, gen_params *g, json_t **err_json, const char *
         q.stop_ids = g->stop_ids;
         q.n_stop_ids = g->n_stop_ids;
         q.priority = g->priority;
+        q.cache_salt = g->cache_salt;
+        q.timeout_s = r->timeout_s;
         q.cb = on_event;
         q.user = sb;
         pthread_mutex_lock(&r->mu);
@@ -636,6 +700,12 @@ static int submit_all(srv_req *r, gen_params *g, json_t **err_json, const char *
         if (id <= 0) {
             pthread_mutex_lock(&r->mu);
             r->refs--;
+            for (int32_t k = i; k < r->n_subs; k++) { /* never submitted: free them now */
+                free(r->subs[k].prompt);
+                free(r->subs[k].echo_text);
+                r->subs[k].prompt = NULL;
+                r->subs[k].echo_text = NULL;
+            }
             r->n_subs = i; /* only the earlier ones can still call back */
             pthread_mutex_unlock(&r->mu);
             /* earlier submissions of this request: cancel (outside r->mu:
@@ -643,16 +713,17 @@ static int submit_all(srv_req *r, gen_params *g, json_t **err_json, const char *
              * final events drop their references */
             for (int32_t k = 0; k < i; k++) srv_engine_cancel(s, r->subs[k].engine_id);
             int st = srv_status_for((int)id);
-            if (id == PG_EBUSY) *retry_after = "1";
-            if (st >= 500) PG_ERROR("engine rejected a request: %s", e.msg);
+            if (id == PG_EBUSY || id == PG_ECANCELED) *retry_after = "1";
+            if (st >= 500 && st != 503) PG_ERROR("engine rejected a request: %s", e.msg);
             *err_json = srv_error_json(e.msg[0] ? e.msg : "the request was rejected",
                                        st == 429 ? "rate_limit_error" : st >= 500 ? "server_error" : "invalid_request_error",
-                                       NULL, st == 429 ? "server_busy" : NULL);
+                                       NULL, st == 429 ? "server_busy" : st == 503 ? "draining" : NULL);
             return st;
         }
         pthread_mutex_lock(&r->mu);
         sb->engine_id = id;
         pthread_mutex_unlock(&r->mu);
+        if (r->authed) srv_keys_charge(s->keys, r->key_id, sb->n_prompt);
     }
     return 0;
 }
@@ -785,7 +856,7 @@ int srv_generate_start(srv_req *r, json_t **err_json, const char **retry_after) 
         arena = pg_arena_create(1 << 16);
         if (!arena) OUT(500);
         pg_jv msgs, tools;
-        if ((status = chat_messages(arena, json_object_get(o, "messages"), &msgs, err_json))) goto done;
+        if ((status = chat_messages(arena, json_object_get(o, "messages"), s->cfg.max_messages, &msgs, err_json))) goto done;
         json_t *jt = json_object_get(o, "tools");
         int has_tools = jt && !json_is_null(jt);
         if (has_tools && (!json_is_array(jt) || to_jv(arena, jt, &tools, 0) < 0)) {
@@ -824,7 +895,8 @@ int srv_generate_start(srv_req *r, json_t **err_json, const char **retry_after) 
     g.sp.n_logprobs = lp;
     r->n_choices = r->n_subs * r->n;
     r->choice_text_len = calloc((size_t)r->n_choices, sizeof *r->choice_text_len);
-    if (!r->choice_text_len) OUT(500);
+    r->last_tok_t = calloc((size_t)r->n_choices, sizeof *r->last_tok_t);
+    if (!r->choice_text_len || !r->last_tok_t) OUT(500);
     status = submit_all(r, &g, err_json, retry_after);
 done:
 #undef OUT
@@ -923,6 +995,7 @@ static json_t *chat_lp_entry(srv_req *r, const srv_rec *x) {
 
 static json_t *error_body(srv_req *r, int *status) {
     *status = srv_status_for(r->error_code);
+    if (*status == 504) return srv_error_json(r->error_msg, "timeout_error", NULL, "request_timeout");
     if (*status >= 500) PG_ERROR("request %s failed: %s", r->id, r->error_msg);
     return srv_error_json(r->error_msg, *status >= 500 ? "server_error" : "invalid_request_error", NULL, NULL);
 }

@@ -1,10 +1,15 @@
-/* server.c - lifecycle of `pagoda serve`: listen first (so /health says
- * 503 while loading), load the model (file or built-in demo), vocabulary
- * and chat template, start the engine, announce readiness with the single
- * line "pagoda: listening on http://HOST:PORT", serve until asked to stop,
- * then shut down in the order that keeps every callback target alive:
- * refuse new work, destroy the engine (its in-flight requests end with
- * CANCELLED events that resume their connections), stop the HTTP daemon. */
+/* server.c - lifecycle of `pagoda serve`: load the API keys, listen first
+ * (so /ready says 503 while loading), load the model (file or built-in
+ * demo), vocabulary and chat template, start the engine, announce readiness
+ * with the single line "pagoda: listening on http://HOST:PORT", serve until
+ * asked to stop (reloading the key file when *reload is set), then drain:
+ *   1. draining = 1: new work gets 503, /ready 503; running work goes on;
+ *   2. wait until nothing is in flight (engine idle and no live generation
+ *      request) or shutdown_grace_s passed;
+ *   3. cancel what is left (CANCELLED events end those responses with
+ *      finish_reason "abort") and give the HTTP side a moment to flush;
+ *   4. tear down in the order that keeps every callback target alive:
+ *      destroy the engine, stop the HTTP daemon. */
 #include "server/server.h"
 
 #include "base/log.h"
@@ -29,6 +34,9 @@ void pg_server_config_default(pg_server_config *c) {
     c->connection_timeout_s = 120;
     c->http_threads = 2;
     c->demo_seed = 1234;
+    c->request_timeout_s = 600;
+    c->max_messages = 1024;
+    c->shutdown_grace_s = 30;
     pg_engine_config_default(&c->engine);
 }
 
@@ -158,6 +166,9 @@ static void free_all(pg_srv *s) {
     if (s->engine) pg_engine_destroy(s->engine);
     s->engine = NULL;
     srv_http_stop(s);
+    srv_keys_destroy(s->keys);
+    s->keys = NULL;
+    srv_metrics_free(&s->m);
     if (s->tpl) pg_tpl_free(s->tpl);
     pg_vocab_free(s->vocab);
     pg_model_free(s->model);
@@ -168,6 +179,41 @@ static void free_all(pg_srv *s) {
     pthread_rwlock_destroy(&s->engine_lock);
 }
 
+static void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static int engine_busy(pg_srv *s) {
+    pg_engine_stats st;
+    memset(&st, 0, sizeof st);
+    pthread_rwlock_rdlock(&s->engine_lock);
+    if (s->engine_alive) pg_engine_stats_get(s->engine, &st);
+    pthread_rwlock_unlock(&s->engine_lock);
+    return st.running + st.waiting;
+}
+
+static void drain(pg_srv *s) {
+    atomic_store(&s->draining, 1);
+    double grace = s->cfg.shutdown_grace_s > 0 ? s->cfg.shutdown_grace_s : 0;
+    int live = srv_live_count(s), busy = engine_busy(s);
+    PG_INFO("draining: %d request(s) in flight, up to %.1f s grace", live, grace);
+    double t0 = srv_now();
+    while ((live || busy) && srv_now() - t0 < grace) {
+        sleep_ms(20);
+        live = srv_live_count(s);
+        busy = engine_busy(s);
+    }
+    if (live || busy) {
+        int n = srv_cancel_all(s);
+        PG_WARN("grace period over: cancelling %d request(s)", n);
+        /* let the cancelled responses reach their clients */
+        double t1 = srv_now();
+        while (srv_live_count(s) && srv_now() - t1 < 2.0) sleep_ms(20);
+    }
+    PG_INFO("drained in %.2f s", srv_now() - t0);
+}
+
 int pg_server_run(const pg_server_config *c, volatile sig_atomic_t *stop, pg_error *err) {
     pg_srv *s = calloc(1, sizeof *s);
     if (!s) return pg_error_set(err, PG_ENOMEM, "out of memory");
@@ -176,8 +222,13 @@ int pg_server_run(const pg_server_config *c, volatile sig_atomic_t *stop, pg_err
     s->created = time(NULL);
     pthread_mutex_init(&s->mu, NULL);
     pthread_rwlock_init(&s->engine_lock, NULL);
+    srv_metrics_init(&s->m);
     atomic_store(&s->state, SRV_LOADING);
-    int rc = srv_http_start(s, err);
+    int rc = srv_keys_create(c, &s->keys, err);
+    if (rc == 0 && srv_keys_enabled(s->keys)) PG_INFO("API keys required on every endpoint but /health, /ready%s",
+                                                      c->metrics_key ? "" : " and /metrics");
+    else if (rc == 0) PG_WARN("no API keys configured: the server is open to anyone who can reach it");
+    if (rc == 0) rc = srv_http_start(s, err);
     if (rc == 0) rc = load_all(s, err);
     if (rc < 0) {
         atomic_store(&s->state, SRV_FAILED);
@@ -188,12 +239,32 @@ int pg_server_run(const pg_server_config *c, volatile sig_atomic_t *stop, pg_err
     atomic_store(&s->state, SRV_READY);
     const char *h = s->host;
     int v6 = strchr(h, ':') != NULL;
+    {
+        char f[512];
+        snprintf(f, sizeof f,
+                 "\"msg\":\"ready\",\"port\":%d,\"max_seqs\":%d,\"max_queued_requests\":%d,\"request_timeout_s\":%g,"
+                 "\"shutdown_grace_s\":%g,\"auth\":%s",
+                 s->port, s->cfg.engine.max_seqs, s->cfg.engine.max_queued_requests, s->cfg.request_timeout_s,
+                 s->cfg.shutdown_grace_s, srv_keys_enabled(s->keys) ? "true" : "false");
+        pg_log_json_fields(PG_LOG_INFO, f);
+    }
     fprintf(stderr, "pagoda: listening on http://%s%s%s:%d\n", v6 ? "[" : "", h, v6 ? "]" : "", s->port);
     fflush(stderr);
     while (!*stop) {
-        struct timespec ts = {0, 50 * 1000 * 1000};
-        nanosleep(&ts, NULL);
+        sleep_ms(50);
+        if (c->reload && *c->reload) {
+            *c->reload = 0;
+            if (!c->api_key_file) {
+                PG_INFO("reload requested, but no --api-key-file is configured");
+                continue;
+            }
+            pg_error e = {0};
+            int n = srv_keys_reload(s->keys, &e);
+            if (n < 0) PG_ERROR("API key file reload failed (old keys kept): %s", e.msg);
+            else PG_INFO("API key file reloaded: %d key(s)", n);
+        }
     }
+    drain(s);
     PG_INFO("shutting down");
     atomic_store(&s->stopping, 1);
     free_all(s);

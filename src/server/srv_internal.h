@@ -86,6 +86,11 @@ int srv_keys_lookup(srv_keyset *k, const char *key, size_t len, uint64_t *id, ch
  * ('r' requests, 't' tokens). Fills *rl either way. A key removed by a
  * reload is never limited. */
 int srv_keys_admit(srv_keyset *k, uint64_t id, srv_rl *rl, int *which);
+/* The key's current buckets without taking anything (headers of
+ * non-generation responses). */
+void srv_keys_peek(srv_keyset *k, uint64_t id, srv_rl *rl);
+/* Equality in time that depends only on the lengths. */
+int srv_ct_equal(const char *a, size_t al, const char *b, size_t bl);
 /* Charges tokens (prompt at submit, generated at completion). */
 void srv_keys_charge(srv_keyset *k, uint64_t id, int64_t tokens);
 /* 64-bit digest (splitmix of FNV-1a) of bytes, for salts. */

@@ -2,9 +2,11 @@
  *
  * Two paths, chosen per weight type and dispatch level:
  * - tile kernels (tensor/gemm.h: q4_0, q8_0, q4_K, q6_K on AVX-512 / AVX2):
- *   N is cut into groups of rw rows, split evenly over the threads (both
- *   cores get the same number of rows, so decode finishes together). A
- *   thread walks its rows in cache blocks of NCHUNK rows; for each block all
+ *   N is cut into groups of rw rows (1 row when M <= cx: decode streams
+ *   weights and a single sequential stream per thread reads DRAM fastest),
+ *   handed out as work items from an atomic counter (so both cores finish
+ *   together even when one is slowed by other load). An item is a cache
+ *   block of NCHUNK rows (small M: ~8 items per thread); for each block all
  *   M activation rows pass in tiles of cx rows through rw x cx microkernel
  *   calls, so the block's weights stay in L2 while X streams. For M = 1 this
  *   is a plain GEMV over the thread's rows.
@@ -100,19 +102,25 @@ typedef struct {
     const pg_qact *xq;
     float *y;
     int64_t ldy;
+    int64_t chunk; /* weight rows per work item, a multiple of the row group */
+    long next;     /* next work item, atomic */
 } gjob;
 
 static void gemm_rows(void *arg, int ith, int nth) {
-    const gjob *j = arg;
+    gjob *j = arg;
     const int64_t N = j->w->ne1, M = j->xq->M, K = j->w->ne0;
-    const int rw = j->k->rw, cx = j->k->cx;
+    /* Small M: one weight row per call (a single sequential stream per
+     * thread; interleaving rw rows measurably slows streaming from DRAM),
+     * all M activation rows at once. */
+    const int rw = M <= j->k->cx ? 1 : j->k->rw, cx = j->k->cx;
     const size_t wrb = j->w->row_bytes, xrb = j->xq->row_bytes;
     const char *wbase = j->w->data, *xbase = j->xq->data;
-    long lo, hi;
-    pg_split_range((long)((N + rw - 1) / rw), ith, nth, &lo, &hi);
-    const int64_t n_lo = (int64_t)lo * rw, n_hi = (int64_t)hi * rw < N ? (int64_t)hi * rw : N;
-    for (int64_t nc = n_lo; nc < n_hi; nc += NCHUNK) {
-        const int64_t nce = nc + NCHUNK < n_hi ? nc + NCHUNK : n_hi;
+    const long nitems = (long)((N + j->chunk - 1) / j->chunk);
+    (void)ith, (void)nth;
+    for (;;) {
+        const long it = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED);
+        if (it >= nitems) break;
+        const int64_t nc = (int64_t)it * j->chunk, nce = nc + j->chunk < N ? nc + j->chunk : N;
         for (int64_t m0 = 0; m0 < M; m0 += cx) {
             const int nx = (int)(M - m0 < cx ? M - m0 : cx);
             const char *xr = xbase + (size_t)m0 * xrb;
@@ -144,7 +152,17 @@ void pg_matmul_q(pg_pool *pool, const pg_weight *w, const pg_qact *xq, float *y,
     const pg_gemm_kernel *k = gemm_enabled() ? pg_gemm_get(w->type, pg_cpu_level_get()) : NULL;
     if (k) {
         PG_ASSERT(NCHUNK % k->rw == 0 && k->rw <= 4 && k->cx <= 4);
-        gjob g = {k, w, xq, y, ldy};
+        /* Work items are taken from a shared counter, so a thread slowed by
+         * other load on the machine takes fewer of them; results do not
+         * depend on who computes what. Items: NCHUNK rows (cache blocking
+         * for GEMM); for small M about 8 items per thread (fewer atomics on
+         * the shared line), at least 16 rows, a multiple of 4. */
+        int64_t chunk = NCHUNK;
+        if (xq->M <= k->cx) {
+            chunk = (w->ne1 + 8 * pg_pool_size(pool) - 1) / (8 * pg_pool_size(pool));
+            chunk = chunk < 16 ? 16 : (chunk + 3) / 4 * 4;
+        }
+        gjob g = {k, w, xq, y, ldy, chunk, 0};
         pg_pool_run(pool, gemm_rows, &g);
         return;
     }

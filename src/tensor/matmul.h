@@ -5,13 +5,19 @@
  * (row stride ldy floats, >= N).
  *
  * X is first converted row by row to the weight type's vec_dot_type (the
- * "activation quantization"), then each Y[m][n] = vec_dot(W[n], Xq[m]).
+ * "activation quantization"), then Y[m][n] = dot(W[n], Xq[m]): for types
+ * with tile kernels (tensor/gemm.h: q4_0, q8_0, q4_K, q6_K at AVX-512 and
+ * AVX2) by a microkernel over a tile of weight rows x activation rows,
+ * otherwise by one vec_dot call per element.
  * Batch invariance: Y[m][n] depends only on W[n] and X[m] — never on M, the
- * thread count or the tiling — because each element is one vec_dot call.
+ * row's position in the batch, the thread count or the tiling — because
+ * every element gets one fixed sequence of operations (tests/test_gemm.c
+ * checks it bit for bit). Results may differ from vec_dot's by rounding.
+ * PAGODA_GEMM=off forces the vec_dot path (A/B measurements).
  *
- * Fast types (tensor/gemm.h) use tile microkernels with the same
- * per-element guarantee. Threads split N; the scratch for quantized X is provided by the caller
- * (allocated once at start-up; no malloc here). */
+ * Threads take blocks of N rows from a shared counter; the scratch for
+ * quantized X is provided by the caller (allocated once at start-up; no
+ * malloc here). */
 #ifndef PG_TENSOR_MATMUL_H
 #define PG_TENSOR_MATMUL_H
 

@@ -23,8 +23,8 @@
  * ALU ops on L1-resident bytes. */
 #include "tensor/blocks.h"
 #include "tensor/gemm.h"
-#include "tensor/ref/kquants_ref.h"
 #include "tensor/types.h"
+#include "tensor/x86/gemm_x86.h"
 
 #include <immintrin.h>
 #include <string.h>
@@ -109,11 +109,13 @@ AI void tile_q4_K(int64_t K, const uint8_t *w, size_t ldw, const uint8_t *x, siz
 #pragma GCC unroll 4
         for (int r = 0; r < RW; r++) {
             const block_q4_K *b = (const block_q4_K *)(w + (size_t)r * ldw) + i;
-            uint8_t sc[8], mn[8];
-            pg_kq_unpack_scale_min_k4(b->scales, sc, mn);
-            const __m128i m8 = _mm_loadl_epi64((const __m128i *)mn);
-            const __m128i mv = _mm_unpacklo_epi8(m8, m8); /* m0 m0 m1 m1 .. m7 m7 */
-            const __m256i m16 = _mm256_cvtepu8_epi16(mv);
+            uint64_t sc, mn;
+            pg_gemm_q4k_scales(b->scales, &sc, &mn);
+            const __m128i m8 = _mm_cvtsi64_si128((long long)mn);
+            const __m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8)); /* m0 m0 m1 m1 .. m7 m7 */
+            __m256i scv[8];
+#pragma GCC unroll 8
+            for (int k = 0; k < 8; k++) scv[k] = _mm256_set1_epi16((short)((sc >> (8 * k)) & 0xff));
             const float d = f16f(b->d), dmin = f16f(b->dmin);
 #pragma GCC unroll 2
             for (int c = 0; c < CX; c++) {
@@ -125,8 +127,8 @@ AI void tile_q4_K(int64_t K, const uint8_t *w, size_t ldw, const uint8_t *x, siz
                     __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
                     __m256i plo = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(xb->qs + 64 * k)));
                     __m256i phi = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(xb->qs + 64 * k + 32)));
-                    s = _mm256_add_epi32(s, _mm256_madd_epi16(plo, _mm256_set1_epi16(sc[2 * k])));
-                    s = _mm256_add_epi32(s, _mm256_madd_epi16(phi, _mm256_set1_epi16(sc[2 * k + 1])));
+                    s = _mm256_add_epi32(s, _mm256_madd_epi16(plo, scv[2 * k]));
+                    s = _mm256_add_epi32(s, _mm256_madd_epi16(phi, scv[2 * k + 1]));
                 }
                 __m256i ms = _mm256_madd_epi16(m16, _mm256_loadu_si256((const __m256i *)xb->bsums));
                 acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(d * xb->d), acc[r][c]);

@@ -16,8 +16,11 @@
  * activation alone, computed once per activation block and used as the
  * accumulator's start value (all exact in int32). Lanes 0..7 and 8..15 are
  * then converted and multiplied by [dw_i*dx_i | dw_i+1*dx_i+1] into one
- * float accumulator per element. An odd last block is paired with itself
- * at weight scale 0.
+ * float accumulator per element. The main loop takes 4 blocks (2 pairs)
+ * and fetches their 4 fp16 scales with one word permute; a last pair and
+ * an odd last block (paired with itself at weight scale 0) follow, so the
+ * sequence depends on K only. For M <= cx, matmul calls these with one
+ * weight row at a time (DRAM streams best as one sequential stream).
  *
  * K-quants: per 256-element super-block and element, an exact int32 vector
  * of scale-weighted sub-block dots (vpmaddubsw then vpdpwssd with the
@@ -28,11 +31,13 @@
 #include "tensor/blocks.h"
 #include "tensor/gemm.h"
 #include "tensor/types.h"
+#include "tensor/x86/gemm_x86.h"
 
 #include <immintrin.h>
 #include <string.h>
 
 #define AI static inline __attribute__((always_inline))
+
 
 AI float hsum16(__m512 v) {
     __m256 t = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
@@ -66,42 +71,105 @@ AI __m512i wu2_q8_0(const block_q8_0 *a, const block_q8_0 *b) {
     return _mm512_xor_si512(load2x32(a->qs, b->qs), _mm512_set1_epi8((char)0x80));
 }
 
+/* fp16 scales of 4 consecutive blocks of `bs` bytes (d first) as floats,
+ * spread to [d0 x8 | d1 x8] and [d2 x8 | d3 x8]. One or two 64-byte loads
+ * and a word permute instead of four scalar loads. */
+AI void scales4(const uint8_t *p, const int bs, __m512 *lo, __m512 *hi) {
+    __m128i h;
+    if (bs == 18) {
+        const __m512i idx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                             0, 0, 0, 27, 18, 9, 0);
+        h = _mm512_castsi512_si128(_mm512_permutexvar_epi16(idx, _mm512_loadu_si512((const void *)p)));
+    } else { /* 34-byte blocks: words 0, 17, 34, 51 of 128 bytes */
+        const __m512i idx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                             0, 0, 0, 51, 34, 17, 0);
+        h = _mm512_castsi512_si128(_mm512_permutex2var_epi16(_mm512_loadu_si512((const void *)p), idx,
+                                                             _mm512_loadu_si512((const void *)(p + 64))));
+    }
+    const __m512 f = _mm512_castps128_ps512(_mm_cvtph_ps(h));
+    *lo = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1), f);
+    *hi = _mm512_permutexvar_ps(_mm512_setr_epi32(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3), f);
+}
+
+AI __m512i wu2(const uint8_t *a, const int Q8W) {
+    if (Q8W) return wu2_q8_0((const block_q8_0 *)a, (const block_q8_0 *)a + 1);
+    return wu2_q4_0((const block_q4_0 *)a, (const block_q4_0 *)a + 1);
+}
+
+/* Per element: groups of 4 blocks (pairs (4g, 4g+1) then (4g+2, 4g+3) into
+ * one accumulator), then a last pair, then a last single block paired with
+ * itself at weight scale 0; the sequence depends only on K. */
 AI void tile_q32(int64_t K, const uint8_t *w, size_t ldw, const uint8_t *x, size_t ldx, float *y, int64_t ldy,
                  const int RW, const int CX, const int Q8W) {
     const int nb = (int)(K / 32);
-    const size_t wbs = Q8W ? sizeof(block_q8_0) : sizeof(block_q4_0);
+    const int wbs = Q8W ? (int)sizeof(block_q8_0) : (int)sizeof(block_q4_0);
+    const int xbs = (int)sizeof(block_q8_0);
     const __m512i off = _mm512_set1_epi8(Q8W ? (char)0x80 : 8);
     const __m512i zero = _mm512_setzero_si512();
     __m512 acc[4][4];
+    const uint8_t *wp[4], *xp[4];
 #pragma GCC unroll 4
-    for (int r = 0; r < RW; r++)
+    for (int r = 0; r < RW; r++) {
+        wp[r] = w + (size_t)r * ldw;
 #pragma GCC unroll 4
         for (int c = 0; c < CX; c++) acc[r][c] = _mm512_setzero_ps();
-    for (int i = 0; i < nb; i += 2) {
-        const int odd = i + 1 >= nb;
-        const int j = odd ? i : i + 1;
+    }
+#pragma GCC unroll 4
+    for (int c = 0; c < CX; c++) xp[c] = x + (size_t)c * ldx;
+    int i = 0;
+    for (; i + 4 <= nb; i += 4) {
+        __m512i wa[4], wb[4];
+        __m512 wlo[4], whi[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < RW; r++) {
+            wa[r] = wu2(wp[r], Q8W);
+            wb[r] = wu2(wp[r] + 2 * wbs, Q8W);
+            scales4(wp[r], wbs, &wlo[r], &whi[r]);
+            wp[r] += 4 * wbs;
+        }
+#pragma GCC unroll 4
+        for (int c = 0; c < CX; c++) {
+            const uint8_t *q = xp[c];
+            const __m512i xa = load2x32(q + 2, q + xbs + 2), xb = load2x32(q + 2 * xbs + 2, q + 3 * xbs + 2);
+            const __m512i oa = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, off, xa)); /* -o*sum(x) */
+            const __m512i ob = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, off, xb));
+            __m512 xlo, xhi;
+            scales4(q, xbs, &xlo, &xhi);
+            xp[c] += 4 * xbs;
+#pragma GCC unroll 4
+            for (int r = 0; r < RW; r++) {
+                __m512i sa = _mm512_dpbusd_epi32(oa, wa[r], xa), sb = _mm512_dpbusd_epi32(ob, wb[r], xb);
+                acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sa), _mm512_mul_ps(wlo[r], xlo), acc[r][c]);
+                acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sb), _mm512_mul_ps(whi[r], xhi), acc[r][c]);
+            }
+        }
+    }
+    for (; i < nb; i += 2) {
+        const int odd = i + 1 == nb;
         __m512i wu[4];
         __m512 wd[4];
 #pragma GCC unroll 4
         for (int r = 0; r < RW; r++) {
-            const uint8_t *wa = w + (size_t)r * ldw + (size_t)i * wbs, *wb = w + (size_t)r * ldw + (size_t)j * wbs;
+            const uint8_t *wbk = odd ? wp[r] : wp[r] + wbs;
             uint16_t da, db;
-            memcpy(&da, wa, 2);
-            memcpy(&db, wb, 2);
-            if (Q8W) wu[r] = wu2_q8_0((const block_q8_0 *)wa, (const block_q8_0 *)wb);
-            else wu[r] = wu2_q4_0((const block_q4_0 *)wa, (const block_q4_0 *)wb);
+            memcpy(&da, wp[r], 2);
+            memcpy(&db, wbk, 2);
+            if (Q8W) wu[r] = wu2_q8_0((const block_q8_0 *)wp[r], (const block_q8_0 *)wbk);
+            else wu[r] = wu2_q4_0((const block_q4_0 *)wp[r], (const block_q4_0 *)wbk);
             wd[r] = half2_f16(da, odd ? 0 : db);
+            wp[r] += 2 * wbs;
         }
 #pragma GCC unroll 4
         for (int c = 0; c < CX; c++) {
-            const block_q8_0 *xr = (const block_q8_0 *)(x + (size_t)c * ldx);
-            const __m512i xv = load2x32(xr[i].qs, xr[j].qs);
-            const __m512i xo = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, off, xv)); /* -o*sum(x) */
-            const __m512 xd = half2_f16(xr[i].d, xr[j].d);
+            const block_q8_0 *xa = (const block_q8_0 *)xp[c], *xb = odd ? xa : xa + 1;
+            const __m512i xv = load2x32(xa->qs, xb->qs);
+            const __m512i xo = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, off, xv));
+            const __m512 xd = half2_f16(xa->d, xb->d);
+            xp[c] += 2 * xbs;
 #pragma GCC unroll 4
             for (int r = 0; r < RW; r++) {
-                __m512i s = _mm512_dpbusd_epi32(xo, wu[r], xv);
-                acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(wd[r], xd), acc[r][c]);
+                __m512i sv = _mm512_dpbusd_epi32(xo, wu[r], xv);
+                acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sv), _mm512_mul_ps(wd[r], xd), acc[r][c]);
             }
         }
     }
@@ -124,18 +192,6 @@ AI __m512i idx2(int a, int b) {
     return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(a)), _mm256_set1_epi32(b), 1);
 }
 
-/* Q4_K: the 8 six-bit scales and mins of a super-block as bytes (packing:
- * see pg_kq_unpack_scale_min_k4 in ref/kquants_ref.h). */
-AI void q4k_scales(const uint8_t *q, uint64_t *sc, uint64_t *mn) {
-    uint32_t a[3];
-    memcpy(a, q, 12);
-    const uint32_t m6 = 0x3f3f3f3f, m4 = 0x0f0f0f0f, m2 = 0x03030303;
-    uint32_t s0 = a[0] & m6, s1 = (a[2] & m4) | (((a[0] >> 6) & m2) << 4);
-    uint32_t n0 = a[1] & m6, n1 = ((a[2] >> 4) & m4) | (((a[1] >> 6) & m2) << 4);
-    *sc = (uint64_t)s0 | (uint64_t)s1 << 32;
-    *mn = (uint64_t)n0 | (uint64_t)n1 << 32;
-}
-
 AI void tile_q4_K(int64_t K, const uint8_t *w, size_t ldw, const uint8_t *x, size_t ldx, float *y, int64_t ldy,
                   const int RW, const int CX) {
     const int nb = (int)(K / QK_K);
@@ -151,7 +207,7 @@ AI void tile_q4_K(int64_t K, const uint8_t *w, size_t ldw, const uint8_t *x, siz
         for (int r = 0; r < RW; r++) {
             const block_q4_K *b = (const block_q4_K *)(w + (size_t)r * ldw) + i;
             uint64_t sc, mn;
-            q4k_scales(b->scales, &sc, &mn);
+            pg_gemm_q4k_scales(b->scales, &sc, &mn);
             const __m512i sd = dup32(_mm512_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc)));
             const __m128i mv = _mm_cvtsi64_si128((long long)mn);
             const __m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mv, mv)); /* m0 m0 m1 m1 .. m7 m7 */

@@ -637,7 +637,8 @@ static int prompt_from_text(srv_req *r, json_t *str, json_t **err_json) {
     int32_t *ids;
     int32_t n;
     pg_error e = {0};
-    int rc = tokenize_alloc(s->vocab, json_string_value(str), json_string_length(str), 1, 1, &ids, &n, &e);
+    int rc = tokenize_alloc(s->vocab, json_string_value(str), json_string_length(str), 1, r->parse_special, &ids, &n,
+                            &e);
     if (rc < 0) {
         *err_json = srv_error_json(e.msg, "invalid_request_error", "prompt", NULL);
         return srv_status_for(rc);
@@ -784,6 +785,12 @@ int srv_generate_start(srv_req *r, json_t **err_json, const char **retry_after) 
         int echo = 0;
         if ((status = get_bool(o, "echo", &echo, err_json))) goto done;
         r->echo = echo;
+        /* Raw user text is not scanned for special-token text unless the
+         * client asks ("parse_special": true, a pagoda extension); chat
+         * templates always parse it. */
+        int ps = 0;
+        if ((status = get_bool(o, "parse_special", &ps, err_json))) goto done;
+        r->parse_special = ps;
         if (echo && lp >= 0) {
             *err_json = srv_error_json("'echo' together with 'logprobs' (prompt logprobs) is not supported",
                                        "invalid_request_error", "echo", NULL);

@@ -203,6 +203,7 @@ struct srv_req {
     /* parsed request */
     int kind;              /* RK_* */
     int stream, include_usage, echo;
+    int parse_special;     /* completions: recognise special-token text in string prompts (opt-in) */
     int logprobs;          /* completions: k (>=0) or -1; chat: top_logprobs or -1 */
     int32_t n;             /* choices per prompt */
     int32_t n_subs;

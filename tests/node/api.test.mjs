@@ -242,3 +242,13 @@ test('tokenize / detokenize', async () => {
   assert.equal(nb.count, t.count - 1); // no BOS
   assert.equal((await fetch(`${URL_}/detokenize`, { method: 'POST', body: '{"tokens":[-1]}' })).status, 400);
 });
+
+test('special-token text in a completions prompt is plain text unless parse_special is set', async () => {
+  // "</s>" is stories260K's end-of-sequence control token (id 2)
+  const plain = await client.completions.create({ model: MODEL, prompt: 'Hi </s>', max_tokens: 1, temperature: 0 });
+  const parsed = await client.completions.create({ model: MODEL, prompt: 'Hi </s>', max_tokens: 1, temperature: 0,
+                                                   parse_special: true });
+  // as text, "</s>" takes several tokens; parsed, it is the single control token
+  assert.ok(plain.usage.prompt_tokens > parsed.usage.prompt_tokens,
+            `${plain.usage.prompt_tokens} vs ${parsed.usage.prompt_tokens}`);
+});

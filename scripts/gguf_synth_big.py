@@ -17,7 +17,7 @@ usage:
 FAMILY: qwen2 | phi3 | gemma2 | mixtral | qwen2moe   (see FAMILIES)
 
 Bytes per token follows the loader's rule (pg_model_weight_bytes, src/model/model.c): every
-tensor once, token_embd only one row (all of it again when the output is tied to it), and each
+tensor once, token_embd only one row (all of it, once, when the output is tied to it), and each
 expert tensor scaled by expert_used_count / expert_count.
 """
 import json, os, struct, sys
@@ -224,9 +224,10 @@ def stats(path):
         n = int(np.prod(ne)); nb = nbytes(ne, t)
         params += n; tensor_bytes += nb
         if name == "token_embd.weight":
-            row = nbytes(ne[:1], t)
-            bpt += row + (nb if tied else 0)
-            active += ne[0] + (n if tied else 0)
+            # one row per token; when tied, the output pass reads the whole matrix (the loader
+            # then counts it once, the row included)
+            bpt += nb if tied else nbytes(ne[:1], t)
+            active += n if tied else ne[0]
         elif "_exps." in name:
             bpt += nb * nu // ne_; active += n * nu // ne_
         else:

@@ -9,9 +9,10 @@
  *      activation quantization itself is the kernel's input, so the only
  *      error left is float rounding in the kernel);
  *   3. the tile kernel is used where promised (pg_gemm_get non-NULL).
- * Shapes are chosen to hit the edges: K with an odd number of 32-blocks,
- * N not a multiple of 4 nor of the 64-row cache block, M not a multiple of
- * the tile. */
+ * Shapes are chosen to hit the edges: K with an odd number of 32-blocks
+ * (and not a multiple of 16 blocks), K over several panel slices, N not a
+ * multiple of 4 nor of the 64-row cache block, M not a multiple of the tile
+ * and over one kernel call's 128 activation rows. */
 #include "test.h"
 
 #include "base/cpu.h"
@@ -67,10 +68,11 @@ static void deq_act(int type, const void *src, float *dst, int64_t K) {
 typedef struct {
     int type;
     int64_t K;
+    int64_t M; /* 0: 37 */
 } tcase;
 
 static void run_case(tcase tc, pg_cpu_level level, pg_pool *pools[4]) {
-    const int64_t K = tc.K, N = 133, M = 37;
+    const int64_t K = tc.K, N = 133, M = tc.M ? tc.M : 37;
     const pg_type_traits *t = pg_type_get_level(tc.type, level);
     REQUIRE(t && t->from_float && t->to_float && t->vec_dot);
     const size_t rb = pg_row_size(tc.type, K);
@@ -103,9 +105,16 @@ static void run_case(tcase tc, pg_cpu_level level, pg_pool *pools[4]) {
     REQUIRE(wrow && xrow);
     int bad = 0;
     double worst = 0;
+    const int vtype = t->vec_dot_type;
+    const pg_type_traits *vt = pg_type_get_level(vtype, level);
+    void *abuf = malloc(pg_row_size(vtype, K));
+    REQUIRE(vt && abuf);
     for (int64_t m = 0; m < M; m++) {
-        pg_qact q = pg_qact_make(NULL, tc.type, x + m * K, K, K, 1, scratch);
-        deq_act(q.type, q.data, xrow, K);
+        /* the activation in vec_dot_type (packed layouts quantize the same
+         * way, see tensor/gemm.h) */
+        if (vtype == PG_TYPE_F32) memcpy(abuf, x + m * K, (size_t)K * 4);
+        else vt->from_float(x + m * K, abuf, K);
+        deq_act(vtype, abuf, xrow, K);
         for (int64_t n = 0; n < N; n++) {
             pg_type_get_level(tc.type, PG_CPU_SCALAR)->to_float(wq + (size_t)n * rb, wrow, K);
             double ref = 0, mag = 0;
@@ -113,7 +122,7 @@ static void run_case(tcase tc, pg_cpu_level level, pg_pool *pools[4]) {
                 ref += (double)wrow[k] * xrow[k];
                 mag += fabs((double)wrow[k] * xrow[k]);
             }
-            double tol = q.type == PG_TYPE_Q8_1 ? GEMM_REL_TOL_Q8_1 : GEMM_REL_TOL;
+            double tol = vtype == PG_TYPE_Q8_1 ? GEMM_REL_TOL_Q8_1 : GEMM_REL_TOL;
             double err = fabs(alone[m * ldy + n] - ref), lim = tol * mag + 1e-30;
             if (err / (mag + 1e-30) > worst) worst = err / (mag + 1e-30);
             if (!(err <= lim)) bad++;
@@ -136,6 +145,7 @@ static void run_case(tcase tc, pg_cpu_level level, pg_pool *pools[4]) {
     const int64_t subs[][2] = {{3, 2}, {1, 5}, {7, 9}, {30, 7}, {0, 4}, {11, 3}};
     for (size_t s = 0; s < sizeof subs / sizeof subs[0]; s++) {
         int64_t off = subs[s][0], mm = subs[s][1];
+        if (off + mm > M) continue;
         pg_qact q = pg_qact_make(pools[2], tc.type, x + off * K, K, K, mm, scratch);
         pg_matmul_q(pools[2], &w, &q, y, N); /* dense output stride this time */
         int diff = 0;
@@ -149,17 +159,20 @@ static void run_case(tcase tc, pg_cpu_level level, pg_pool *pools[4]) {
     for (int64_t m = 0; m < M; m++) diff += memcmp(y + m * N, alone + m * ldy, (size_t)N * 4) != 0;
     CHECKF(diff == 0, "%s@%s pg_matmul: %d rows differ", pg_type_name(tc.type), pg_cpu_level_name(level), diff);
 
-    free(wf), free(x), free(wq), free(scratch), free(alone), free(y), free(wrow), free(xrow);
+    free(wf), free(x), free(wq), free(scratch), free(alone), free(y), free(wrow), free(xrow), free(abuf);
 }
 
 int main(void) {
     pg_pool *pools[4] = {NULL, pg_pool_create(1), pg_pool_create(2), pg_pool_create(3)};
     REQUIRE(pools[1] && pools[2] && pools[3]);
     const tcase cases[] = {
-        {PG_TYPE_Q4_0, 800}, {PG_TYPE_Q8_0, 800}, {PG_TYPE_Q4_0, 64}, {PG_TYPE_Q8_0, 32},
-        {PG_TYPE_Q4_K, 768}, {PG_TYPE_Q6_K, 768}, {PG_TYPE_Q4_K, 256}, {PG_TYPE_Q6_K, 256},
+        {PG_TYPE_Q4_0, 800, 0}, {PG_TYPE_Q8_0, 800, 0}, {PG_TYPE_Q4_0, 64, 0}, {PG_TYPE_Q8_0, 32, 0},
+        {PG_TYPE_Q4_K, 768, 0}, {PG_TYPE_Q6_K, 768, 0}, {PG_TYPE_Q4_K, 256, 0}, {PG_TYPE_Q6_K, 256, 0},
+        /* AVX-512 q4_0/q8_0: K over several 4096-element panel slices (19
+         * groups of 16 blocks, the last partial); M over one 64-row call */
+        {PG_TYPE_Q4_0, 9600, 5}, {PG_TYPE_Q8_0, 8224, 3}, {PG_TYPE_Q4_0, 96, 150}, {PG_TYPE_Q8_0, 544, 131},
         /* per-element vec_dot path */
-        {PG_TYPE_Q4_1, 96},  {PG_TYPE_Q5_K, 512}, {PG_TYPE_IQ4_NL, 96},
+        {PG_TYPE_Q4_1, 96, 0},  {PG_TYPE_Q5_K, 512, 0}, {PG_TYPE_IQ4_NL, 96, 0},
     };
     const pg_cpu_level max = pg_cpu_level_max();
     for (int l = PG_CPU_SCALAR; l <= (int)max; l++) {
@@ -178,6 +191,13 @@ int main(void) {
         CHECK(pg_gemm_get(PG_TYPE_Q4_K, PG_CPU_AVX2) && pg_gemm_get(PG_TYPE_Q6_K, PG_CPU_AVX2));
     }
     CHECK(pg_gemm_get(PG_TYPE_Q4_0, PG_CPU_SCALAR) == NULL);
+    /* callers size activation scratch from Q8_0 rows (with a little
+     * slack): packed layouts need at most 32 bytes more per row when K is a
+     * multiple of 512 (64-byte row padding) */
+    for (int64_t K = 512; K <= 16384; K += 512) {
+        CHECK(pg_qact_size(PG_TYPE_Q4_0, K, 3) <= (pg_row_size(PG_TYPE_Q8_0, K) + 32) * 3);
+        CHECK(pg_qact_size(PG_TYPE_Q8_0, K, 3) <= (pg_row_size(PG_TYPE_Q8_0, K) + 32) * 3);
+    }
     for (int i = 1; i < 4; i++) pg_pool_destroy(pools[i]);
     return t_done("test_gemm");
 }

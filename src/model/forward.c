@@ -72,17 +72,24 @@ static void *xalloc(size_t n, size_t sz, int *fail) {
     return p;
 }
 
-/* Upper bound of quantized-activation bytes for rows of up to Kmax floats:
- * the largest activation formats are q8_1 (36 bytes / 32) and q8_K (292 / 256). */
+/* Bytes of activation scratch for `rows` rows: the largest pg_qact_size
+ * over every weight type and every matmul input width of this model (the
+ * fast kernels may pack rows larger than the plain q8 layouts). */
 static size_t max_qact(const pg_forward *f, int32_t rows) {
     const pg_hparams *hp = &f->m->hp;
-    size_t K = (size_t)hp->n_embd;
-    if ((size_t)f->Dq > K) K = (size_t)f->Dq;
-    if ((size_t)f->n_ff_max > K) K = (size_t)f->n_ff_max;
-    size_t per_row = (K / 32 + 1) * 36;
-    size_t per_row_k = (K / 256 + 1) * 292;
-    if (per_row_k > per_row) per_row = per_row_k;
-    return per_row * (size_t)rows;
+    const int64_t Ks[] = {hp->n_embd, f->Dq, hp->n_ff, hp->n_ff_exp, hp->n_ff_shexp};
+    size_t mx = 0;
+    for (int t = 0; t < PG_TYPE_COUNT; t++) {
+        const pg_type_traits *tr = pg_type_get(t);
+        if (!tr || !tr->weight_ok || tr->vec_dot_type == PG_TYPE_F32) continue;
+        const pg_type_traits *vt = pg_type_get(tr->vec_dot_type);
+        for (size_t i = 0; i < sizeof Ks / sizeof Ks[0]; i++) {
+            if (Ks[i] <= 0 || Ks[i] % tr->blck_size || Ks[i] % vt->blck_size) continue;
+            size_t sz = pg_qact_size(t, Ks[i], rows);
+            if (sz > mx) mx = sz;
+        }
+    }
+    return mx;
 }
 
 int pg_forward_create(const pg_model *m, pg_pool *pool, int32_t max_tokens, int32_t max_out, int32_t max_ctx,

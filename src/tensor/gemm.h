@@ -3,16 +3,21 @@
  * AVX2). Internal to src/tensor and its tests.
  *
  * A tile kernel computes Y[c][r] = dot(W[r], X[c]) for r < nw <= rw weight
- * rows and c < nx <= cx activation rows (X in the weight type's
- * vec_dot_type, see tensor/types.h). Each weight block is loaded once per
- * tile and reused across the nx activation rows, and vice versa.
+ * rows and c < nx <= cx activation rows. Each weight block is loaded (and
+ * unpacked) once per call and reused across the nx activation rows.
+ *
+ * Activation layout: by default X rows are in the weight type's
+ * vec_dot_type (tensor/types.h). A kernel with act_size/act_pack instead
+ * takes rows in its own packed layout (built once per matmul by
+ * pg_qact_make through act_pack; rows of act_size(K) bytes, a multiple of
+ * 64; any alignment, 64 is fastest).
  *
  * Batch invariance: every output element goes through exactly the same
- * sequence of operations (per-block exact integer dot, then one float
- * accumulator updated block by block in order, then a fixed reduction
- * tree) whatever nw, nx, the tile's position and the thread. So Y[m][n]
- * does not depend on M, the tiling or the thread count. The results differ
- * from the per-type vec_dot only by float rounding. */
+ * sequence of float operations (exact integer dots, then one float
+ * accumulator updated in a fixed order that depends only on K, then a
+ * fixed reduction tree) whatever nw, nx, the tile's position and the
+ * thread. So Y[m][n] does not depend on M, the tiling or the thread count.
+ * The results differ from the per-type vec_dot only by float rounding. */
 #ifndef PG_TENSOR_GEMM_H
 #define PG_TENSOR_GEMM_H
 
@@ -28,7 +33,13 @@ typedef void (*pg_gemm_tile_fn)(int64_t K, const void *w, size_t ldw, int nw, co
 
 typedef struct pg_gemm_kernel {
     int rw, cx;           /* largest tile: rw weight rows x cx activation rows */
+    int m1;               /* batches of M <= m1 rows take one weight row per call (DRAM streaming) */
     pg_gemm_tile_fn fn;
+    /* Packed activations (both NULL: rows in vec_dot_type). act_size: bytes
+     * of one packed row of K (a multiple of 64); act_pack: K floats -> one
+     * packed row at dst. */
+    size_t (*act_size)(int64_t K);
+    void (*act_pack)(const float *x, int64_t K, void *dst);
 } pg_gemm_kernel;
 
 /* The tile kernel of weight type wtype at exactly `level`, or NULL (then

@@ -2,14 +2,15 @@
  *
  * Two paths, chosen per weight type and dispatch level:
  * - tile kernels (tensor/gemm.h: q4_0, q8_0, q4_K, q6_K on AVX-512 / AVX2):
- *   N is cut into groups of rw rows (1 row when M <= cx: decode streams
- *   weights and a single sequential stream per thread reads DRAM fastest),
- *   handed out as work items from an atomic counter (so both cores finish
- *   together even when one is slowed by other load). An item is a cache
- *   block of NCHUNK rows (small M: ~8 items per thread); for each block all
- *   M activation rows pass in tiles of cx rows through rw x cx microkernel
- *   calls, so the block's weights stay in L2 while X streams. For M = 1 this
- *   is a plain GEMV over the thread's rows.
+ *   N is cut into groups of rw rows (1 row when M <= the kernel's m1:
+ *   decode streams weights and a single sequential stream per thread reads
+ *   DRAM fastest), handed out as work items from an atomic counter (so both
+ *   cores finish together even when one is slowed by other load). An item
+ *   is a cache block of NCHUNK rows (small M: ~8 items per thread); for each
+ *   block the M activation rows pass in near-equal pieces of at most cx rows
+ *   through rw x piece kernel calls, so the block's weights stay in L2 while
+ *   X streams. Kernels with their own activation layout (AVX-512 q4_0 and
+ *   q8_0) get X packed by pg_qact_make (act_pack) instead of as Q8_0 rows.
  * - other types: N in tiles of TILE_N rows, one vec_dot call per element.
  * In both, each output element is computed by one fixed sequence of
  * operations that depends only on its weight row and activation row (the
@@ -28,17 +29,42 @@
 #define TILE_N 16
 #define NCHUNK 64 /* weight rows per cache block; a multiple of every kernel's rw */
 
+/* PAGODA_GEMM=off selects the per-element vec_dot path for every type (for
+ * A/B measurements); read once. */
+static int gemm_enabled(void) {
+    static int v = -1;
+    int e = __atomic_load_n(&v, __ATOMIC_RELAXED);
+    if (e < 0) {
+        const char *s = getenv("PAGODA_GEMM");
+        e = !(s && !strcmp(s, "off"));
+        __atomic_store_n(&v, e, __ATOMIC_RELAXED);
+    }
+    return e;
+}
+
+static const pg_gemm_kernel *kernel_for(int wtype) {
+    return gemm_enabled() ? pg_gemm_get(wtype, pg_cpu_level_get()) : NULL;
+}
+
 size_t pg_qact_size(int wtype, int64_t K, int64_t M) {
     const pg_type_traits *t = pg_type_get(wtype);
     PG_ASSERT(t);
     if (t->vec_dot_type == PG_TYPE_F32) return 0;
-    return pg_row_size(t->vec_dot_type, K) * (size_t)M;
+    size_t rb = pg_row_size(t->vec_dot_type, K);
+    /* the largest layout of any level, so the size does not depend on the
+     * level chosen later */
+    for (int l = PG_CPU_SCALAR; l <= PG_CPU_AVX512; l++) {
+        const pg_gemm_kernel *k = pg_gemm_get(wtype, (pg_cpu_level)l);
+        if (k && k->act_size && k->act_size(K) > rb) rb = k->act_size(K);
+    }
+    return rb * (size_t)M;
 }
 
 typedef struct {
     const float *x;
     int64_t ldx, K, M;
     pg_from_float_fn quant;
+    void (*pack)(const float *x, int64_t K, void *dst); /* instead of quant when set */
     size_t row_bytes;
     char *dst;
 } qjob;
@@ -47,7 +73,10 @@ static void quant_rows(void *arg, int ith, int nth) {
     qjob *j = arg;
     long lo, hi;
     pg_split_range((long)j->M, ith, nth, &lo, &hi);
-    for (long m = lo; m < hi; m++) j->quant(j->x + m * j->ldx, j->dst + (size_t)m * j->row_bytes, j->K);
+    for (long m = lo; m < hi; m++) {
+        if (j->pack) j->pack(j->x + m * j->ldx, j->K, j->dst + (size_t)m * j->row_bytes);
+        else j->quant(j->x + m * j->ldx, j->dst + (size_t)m * j->row_bytes, j->K);
+    }
 }
 
 pg_qact pg_qact_make(pg_pool *pool, int wtype, const float *x, int64_t ldx, int64_t K, int64_t M, void *scratch) {
@@ -62,7 +91,13 @@ pg_qact pg_qact_make(pg_pool *pool, int wtype, const float *x, int64_t ldx, int6
     }
     const pg_type_traits *vt = pg_type_get(t->vec_dot_type);
     PG_ASSERT(vt && vt->from_float);
-    qjob j = {x, ldx, K, M, vt->from_float, pg_row_size(t->vec_dot_type, K), scratch};
+    const pg_gemm_kernel *k = kernel_for(wtype);
+    qjob j = {x, ldx, K, M, vt->from_float, NULL, pg_row_size(t->vec_dot_type, K), scratch};
+    if (k && k->act_pack) {
+        j.pack = k->act_pack;
+        j.row_bytes = k->act_size(K);
+        q.packed = 1;
+    }
     if (M == 1) quant_rows(&j, 0, 1);
     else pg_pool_run(pool, quant_rows, &j);
     q.row_bytes = j.row_bytes;
@@ -112,17 +147,20 @@ static void gemm_rows(void *arg, int ith, int nth) {
     /* Small M: one weight row per call (a single sequential stream per
      * thread; interleaving rw rows measurably slows streaming from DRAM),
      * all M activation rows at once. */
-    const int rw = M <= j->k->cx ? 1 : j->k->rw, cx = j->k->cx;
+    const int rw = M <= j->k->m1 ? 1 : j->k->rw, cx = j->k->cx;
     const size_t wrb = j->w->row_bytes, xrb = j->xq->row_bytes;
     const char *wbase = j->w->data, *xbase = j->xq->data;
     const long nitems = (long)((N + j->chunk - 1) / j->chunk);
+    /* M in near-equal pieces of at most cx rows (129 = 65 + 64, not 128 + 1:
+     * each call unpacks its weight rows once for all its activation rows) */
+    const int64_t mstep = (M + (M + cx - 1) / cx - 1) / ((M + cx - 1) / cx);
     (void)ith, (void)nth;
     for (;;) {
         const long it = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED);
         if (it >= nitems) break;
         const int64_t nc = (int64_t)it * j->chunk, nce = nc + j->chunk < N ? nc + j->chunk : N;
-        for (int64_t m0 = 0; m0 < M; m0 += cx) {
-            const int nx = (int)(M - m0 < cx ? M - m0 : cx);
+        for (int64_t m0 = 0; m0 < M; m0 += mstep) {
+            const int nx = (int)(M - m0 < mstep ? M - m0 : mstep);
             const char *xr = xbase + (size_t)m0 * xrb;
             float *yr = j->y + m0 * j->ldy;
             for (int64_t n = nc; n < nce; n += rw) {
@@ -133,32 +171,21 @@ static void gemm_rows(void *arg, int ith, int nth) {
     }
 }
 
-/* PAGODA_GEMM=off selects the per-element vec_dot path for every type (for
- * A/B measurements); read once. */
-static int gemm_enabled(void) {
-    static int v = -1;
-    int e = __atomic_load_n(&v, __ATOMIC_RELAXED);
-    if (e < 0) {
-        const char *s = getenv("PAGODA_GEMM");
-        e = !(s && !strcmp(s, "off"));
-        __atomic_store_n(&v, e, __ATOMIC_RELAXED);
-    }
-    return e;
-}
-
 void pg_matmul_q(pg_pool *pool, const pg_weight *w, const pg_qact *xq, float *y, int64_t ldy) {
     const pg_type_traits *t = pg_type_get(w->type);
     PG_ASSERT(t && t->vec_dot && xq->type == (int)t->vec_dot_type && xq->K == w->ne0);
-    const pg_gemm_kernel *k = gemm_enabled() ? pg_gemm_get(w->type, pg_cpu_level_get()) : NULL;
+    const pg_gemm_kernel *k = kernel_for(w->type);
+    /* packed activations only come with the kernel that packed them */
+    PG_ASSERT(xq->packed == (k && k->act_pack));
     if (k) {
-        PG_ASSERT(NCHUNK % k->rw == 0 && k->rw <= 4 && k->cx <= 4);
+        PG_ASSERT(NCHUNK % k->rw == 0 && k->rw >= 1 && k->cx >= 1);
         /* Work items are taken from a shared counter, so a thread slowed by
          * other load on the machine takes fewer of them; results do not
          * depend on who computes what. Items: NCHUNK rows (cache blocking
          * for GEMM); for small M about 8 items per thread (fewer atomics on
          * the shared line), at least 16 rows, a multiple of 4. */
         int64_t chunk = NCHUNK;
-        if (xq->M <= k->cx) {
+        if (xq->M <= k->m1) {
             chunk = (w->ne1 + 8 * pg_pool_size(pool) - 1) / (8 * pg_pool_size(pool));
             chunk = chunk < 16 ? 16 : (chunk + 3) / 4 * 4;
         }

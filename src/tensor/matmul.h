@@ -5,7 +5,8 @@
  * (row stride ldy floats, >= N).
  *
  * X is first converted row by row to the weight type's vec_dot_type (the
- * "activation quantization"), then Y[m][n] = dot(W[n], Xq[m]): for types
+ * "activation quantization"; for kernels with a packed layout, the same
+ * quantization stored in that layout, pg_qact.packed), then Y[m][n] = dot(W[n], Xq[m]): for types
  * with tile kernels (tensor/gemm.h: q4_0, q8_0, q4_K, q6_K at AVX-512 and
  * AVX2) by a microkernel over a tile of weight rows x activation rows,
  * otherwise by one vec_dot call per element.
@@ -37,11 +38,15 @@ typedef struct pg_weight {
 typedef struct pg_qact {
     int type;          /* vec_dot_type */
     int64_t K, M;
+    int packed;        /* rows in the tile kernel's own layout (tensor/gemm.h), not vec_dot_type blocks */
     size_t row_bytes;
     const void *data;  /* M * row_bytes (or the float rows themselves when type is F32) */
 } pg_qact;
 
-/* Bytes of scratch needed to quantize M rows of K for weights of type wtype. */
+/* Bytes of scratch needed to quantize M rows of K for weights of type wtype
+ * (at any dispatch level; for K a multiple of 512 at most 32 bytes per row
+ * over the Q8_0 / Q8_K row size, else up to 544). 64-byte aligned scratch
+ * is fastest. */
 size_t pg_qact_size(int wtype, int64_t K, int64_t M);
 /* Convert X (M rows of K floats, row stride ldx) for weights of type wtype.
  * Runs on the pool; scratch must hold pg_qact_size bytes. */

@@ -2,25 +2,23 @@
  * and Q8_0 (against Q8_0 activations) and Q4_K and Q6_K (against Q8_K).
  *
  * Every kernel is one always-inline template instantiated for each tile
- * shape (nw x nx up to 4 x 4); loops over the tile are fully unrolled so
- * the accumulators live in registers. The per-element arithmetic does not
- * depend on the shape: for each output element the same integer ops feed
- * the same float accumulator in the same block order, and the final
- * reduction is one fixed tree (hsum16). That is the batch-invariance
- * guarantee of matmul.
+ * shape; loops over the tile are fully unrolled so the accumulators live in
+ * registers. The per-element arithmetic does not depend on the shape: for
+ * each output element the same exact integer dots feed the same float
+ * accumulator in the same order, and the final reduction is one fixed tree
+ * (hsum16, or hsum16x4 for four elements at once with the same adds of the
+ * same pairs). That is the batch-invariance guarantee of matmul.
  *
- * 32-element quants: two blocks per 512-bit register (bytes 0..31 block i,
- * 32..63 block i+1). Weights become unsigned bytes u = w + o (Q4_0: the
- * nibble, o = 8; Q8_0: w ^ 0x80, o = 128), so one vpdpbusd gives
- * sum(u*x) per int32 lane; the offset o*sum(x) is a vpdpbusd of the
- * activation alone, computed once per activation block and used as the
- * accumulator's start value (all exact in int32). Lanes 0..7 and 8..15 are
- * then converted and multiplied by [dw_i*dx_i | dw_i+1*dx_i+1] into one
- * float accumulator per element. The main loop takes 4 blocks (2 pairs)
- * and fetches their 4 fp16 scales with one word permute; a last pair and
- * an odd last block (paired with itself at weight scale 0) follow, so the
- * sequence depends on K only. For M <= cx, matmul calls these with one
- * weight row at a time (DRAM streams best as one sequential stream).
+ * 32-element quants (Q4_0, Q8_0): the activation row is packed once per
+ * matmul (q32_pack) so that one int32 lane holds one block: 8 vpdpbusd per
+ * 16 blocks give 16 exact block dots, and the float epilogue (convert,
+ * scale product, fma) runs once per 16 blocks instead of once per block.
+ * Weights (Q4_0 nibble - 8, Q8_0 as stored) are the signed operand,
+ * activations x + 128 the unsigned one; the weight row's -128 * sum(w) per
+ * block is the integer start value. Weight rows are unpacked into that
+ * layout once per call (a panel of up to 4 rows x 16 groups on the stack)
+ * and reused by up to NXMAX activation rows in tiles of 4 x 4; the rows of
+ * the next call are prefetched meanwhile. See the section below.
  *
  * K-quants: per 256-element super-block and element, an exact int32 vector
  * of scale-weighted sub-block dots (vpmaddubsw then vpdpwssd with the
@@ -38,7 +36,6 @@
 
 #define AI static inline __attribute__((always_inline))
 
-
 AI float hsum16(__m512 v) {
     __m256 t = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
@@ -47,137 +44,308 @@ AI float hsum16(__m512 v) {
     return _mm_cvtss_f32(s);
 }
 
-/* [a x8 | b x8] from two fp16 values */
-AI __m512 half2_f16(uint16_t a, uint16_t b) {
-    __m256i h = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16((short)a)), _mm_set1_epi16((short)b), 1);
-    return _mm512_cvtph_ps(h);
-}
-
-AI __m512i load2x32(const void *a, const void *b) {
-    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)a)),
-                              _mm256_loadu_si256((const __m256i *)b), 1);
+/* hsum16 of a, b, c, d at once (lanes 0..3 of the result): the same adds
+ * of the same pairs as hsum16, so each result is bit-identical to it. */
+AI __m128 hsum16x4(__m512 a, __m512 b, __m512 c, __m512 d) {
+    const __m512 ab = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(1, 0, 1, 0)),
+                                    _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(3, 2, 3, 2))); /* [t_a | t_b] */
+    const __m512 cd = _mm512_add_ps(_mm512_shuffle_f32x4(c, d, _MM_SHUFFLE(1, 0, 1, 0)),
+                                    _mm512_shuffle_f32x4(c, d, _MM_SHUFFLE(3, 2, 3, 2)));
+    __m512 s = _mm512_add_ps(_mm512_shuffle_f32x4(ab, cd, _MM_SHUFFLE(2, 0, 2, 0)),
+                             _mm512_shuffle_f32x4(ab, cd, _MM_SHUFFLE(3, 1, 3, 1))); /* s of a, b, c, d per 128 bits */
+    s = _mm512_add_ps(s, _mm512_permute_ps(s, _MM_SHUFFLE(3, 2, 3, 2)));              /* s0 + s2, s1 + s3 */
+    s = _mm512_add_ps(s, _mm512_permute_ps(s, _MM_SHUFFLE(1, 1, 1, 1)));              /* + (s1 + s3) */
+    return _mm512_castps512_ps128(_mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), s));
 }
 
 /* ------------------------------------------------ Q4_0 / Q8_0 x Q8_0 */
 
-/* Unsigned weight bytes of blocks a, b (element order) and their fp16 scales. */
-AI __m512i wu2_q4_0(const block_q4_0 *a, const block_q4_0 *b) {
-    __m256i q = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)b->qs), _mm_loadu_si128((const __m128i *)a->qs));
-    __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1); /* a, b, a>>4, b>>4 */
-    v = _mm512_shuffle_i64x2(v, v, _MM_SHUFFLE(3, 1, 2, 0));                              /* a, a>>4, b, b>>4 */
-    return _mm512_and_si512(v, _mm512_set1_epi8(0x0f));
-}
-AI __m512i wu2_q8_0(const block_q8_0 *a, const block_q8_0 *b) {
-    return _mm512_xor_si512(load2x32(a->qs, b->qs), _mm512_set1_epi8((char)0x80));
-}
+/* Groups of 16 blocks (512 elements). Lane p of a 16-lane vector stands for
+ * block perm(p) = 4 * (p % 4) + p / 4 of the group: the order a 4x4 dword
+ * transpose inside each 128-bit lane produces. Operand j = 2k + h (k < 4,
+ * h < 2) holds in lane p the 4 elements 16h + 4k .. 16h + 4k + 3 of block
+ * perm(p), so vpdpbusd of the 8 activation operands with the 8 weight
+ * operands gives in lane p the exact dot of block perm(p).
+ *
+ * Activations are the unsigned side: u = x + 128 (x ^ 0x80); weights the
+ * signed one (Q4_0: nibble - 8; Q8_0 as stored). The excess 128 * sum(w)
+ * per block belongs to the weight row, so it is computed once when the row
+ * is unpacked and is the integer start value. A packed activation row is
+ * ng = ceil(nb / 16) groups of 8 operands (512 bytes each, missing blocks
+ * zero), then the ng x 16 scales (fp16, lane order), padded to 64 bytes
+ * (aligned operand loads): at most 32 bytes over a Q8_0 row when nb is a
+ * multiple of 16 (callers size their scratch from Q8_0 / Q8_K sizes).
+ *
+ * Unpacked weight group (wgrp, 640 bytes): the 8 signed operands, the 16
+ * scales as floats and the 16 start values, built once per call for each
+ * weight row and reused by every activation row. Per element and group:
+ * isum = -128 * sum(w) + 8 vpdpbusd (exact), then
+ * acc = fma(cvt(isum), dw * dx, acc); at the end hsum16.
+ * The panel holds KS groups per row (20 KiB of stack at 4 rows); longer
+ * rows go in slices with the float accumulators kept in ab (32 KiB of
+ * stack) between them, which leaves the per-element sequence unchanged. */
+#define ACT_Q 512 /* operand bytes per activation group */
+#define KS 8      /* groups per panel slice (4096 elements; 7% faster than 16 at K = 5632) */
+#define NXMAX 128 /* activation rows per call */
+#define Q32_RW 4  /* tile: weight rows (matmul's NCHUNK is a multiple) */
+#define Q32_CX 4  /* tile: activation rows (4 x 4 measured best of 4x2, 4x3, 2x4) */
 
-/* fp16 scales of 4 consecutive blocks of `bs` bytes (d first) as floats,
- * spread to [d0 x8 | d1 x8] and [d2 x8 | d3 x8]. One or two 64-byte loads
- * and a word permute instead of four scalar loads. */
-AI void scales4(const uint8_t *p, const int bs, __m512 *lo, __m512 *hi) {
-    __m128i h;
-    if (bs == 18) {
-        const __m512i idx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                             0, 0, 0, 27, 18, 9, 0);
-        h = _mm512_castsi512_si128(_mm512_permutexvar_epi16(idx, _mm512_loadu_si512((const void *)p)));
-    } else { /* 34-byte blocks: words 0, 17, 34, 51 of 128 bytes */
-        const __m512i idx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                             0, 0, 0, 51, 34, 17, 0);
-        h = _mm512_castsi512_si128(_mm512_permutex2var_epi16(_mm512_loadu_si512((const void *)p), idx,
-                                                             _mm512_loadu_si512((const void *)(p + 64))));
-    }
-    const __m512 f = _mm512_castps128_ps512(_mm_cvtph_ps(h));
-    *lo = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1), f);
-    *hi = _mm512_permutexvar_ps(_mm512_setr_epi32(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3), f);
-}
+typedef struct {
+    __m512i q[8];
+    __m512 d;
+    __m512i off;
+} wgrp;
 
-AI __m512i wu2(const uint8_t *a, const int Q8W) {
-    if (Q8W) return wu2_q8_0((const block_q8_0 *)a, (const block_q8_0 *)a + 1);
-    return wu2_q4_0((const block_q4_0 *)a, (const block_q4_0 *)a + 1);
-}
+AI int perm16(int p) { return 4 * (p % 4) + p / 4; }
 
-/* Per element: groups of 4 blocks (pairs (4g, 4g+1) then (4g+2, 4g+3) into
- * one accumulator), then a last pair, then a last single block paired with
- * itself at weight scale 0; the sequence depends only on K. */
-AI void tile_q32(int64_t K, const uint8_t *w, size_t ldw, const uint8_t *x, size_t ldx, float *y, int64_t ldy,
-                 const int RW, const int CX, const int Q8W) {
-    const int nb = (int)(K / 32);
-    const int wbs = Q8W ? (int)sizeof(block_q8_0) : (int)sizeof(block_q4_0);
-    const int xbs = (int)sizeof(block_q8_0);
-    const __m512i off = _mm512_set1_epi8(Q8W ? (char)0x80 : 8);
-    const __m512i zero = _mm512_setzero_si512();
-    __m512 acc[4][4];
-    const uint8_t *wp[4], *xp[4];
+/* One group of raw weight blocks (16 of bs bytes at src) -> g. */
+AI void prep_group(const uint8_t *src, const int Q8W, wgrp *g) {
+    const int bs = Q8W ? (int)sizeof(block_q8_0) : (int)sizeof(block_q4_0);
+    /* scales: word permutes of 128-byte windows, each holding the d of
+     * 8 (Q4_0) or 4 (Q8_0) consecutive blocks; lane p takes block perm(p) */
+    const int per = Q8W ? 4 : 8, wpb = bs / 2; /* blocks per window, words per block */
+    __m512i dv = _mm512_setzero_si512();
 #pragma GCC unroll 4
-    for (int r = 0; r < RW; r++) {
-        wp[r] = w + (size_t)r * ldw;
-#pragma GCC unroll 4
-        for (int c = 0; c < CX; c++) acc[r][c] = _mm512_setzero_ps();
-    }
-#pragma GCC unroll 4
-    for (int c = 0; c < CX; c++) xp[c] = x + (size_t)c * ldx;
-    int i = 0;
-    for (; i + 4 <= nb; i += 4) {
-        __m512i wa[4], wb[4];
-        __m512 wlo[4], whi[4];
-#pragma GCC unroll 4
-        for (int r = 0; r < RW; r++) {
-            wa[r] = wu2(wp[r], Q8W);
-            wb[r] = wu2(wp[r] + 2 * wbs, Q8W);
-            scales4(wp[r], wbs, &wlo[r], &whi[r]);
-            wp[r] += 4 * wbs;
+    for (int wi = 0; wi < 16 / per; wi++) {
+        const uint8_t *b = src + (size_t)wi * per * bs;
+        short ix[32];
+        __mmask32 m = 0;
+        for (int p = 0; p < 32; p++) {
+            const int blk = p < 16 ? perm16(p) : 0;
+            ix[p] = (short)(p < 16 && blk / per == wi ? (blk % per) * wpb : 0);
+            if (p < 16 && blk / per == wi) m |= (__mmask32)1 << p;
         }
+        const __m512i w2 = _mm512_permutex2var_epi16(_mm512_loadu_si512((const void *)b), _mm512_loadu_si512((const void *)ix),
+                                                     _mm512_loadu_si512((const void *)(b + 64)));
+        dv = _mm512_mask_mov_epi16(dv, m, w2);
+    }
+    g->d = _mm512_cvtph_ps(_mm512_castsi512_si256(dv));
+    const __m512i m4 = _mm512_set1_epi8(15), eight = _mm512_set1_epi8(8);
+    __m512i zz[2][4]; /* [h][q]: 128-bit lane l = bytes 16h .. 16h + 15 of block 4q + l's qs */
 #pragma GCC unroll 4
-        for (int c = 0; c < CX; c++) {
-            const uint8_t *q = xp[c];
-            const __m512i xa = load2x32(q + 2, q + xbs + 2), xb = load2x32(q + 2 * xbs + 2, q + 3 * xbs + 2);
-            const __m512i oa = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, off, xa)); /* -o*sum(x) */
-            const __m512i ob = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, off, xb));
-            __m512 xlo, xhi;
-            scales4(q, xbs, &xlo, &xhi);
-            xp[c] += 4 * xbs;
+    for (int q = 0; q < 4; q++) {
+        const uint8_t *b = src + (size_t)(4 * q) * bs + 2;
+        if (Q8W) { /* whole 32-byte qs per block: two 256-bit halves, then lane shuffles */
+            const __m512i A = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)b)),
+                                                 _mm256_loadu_si256((const __m256i *)(b + bs)), 1);
+            const __m512i B = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(b + 2 * bs))),
+                                                 _mm256_loadu_si256((const __m256i *)(b + 3 * bs)), 1);
+            zz[0][q] = _mm512_shuffle_i64x2(A, B, _MM_SHUFFLE(2, 0, 2, 0));
+            zz[1][q] = _mm512_shuffle_i64x2(A, B, _MM_SHUFFLE(3, 1, 3, 1));
+        } else {
+            __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)b));
+            v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(b + bs)), 1);
+            v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(b + 2 * bs)), 2);
+            zz[0][q] = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(b + 3 * bs)), 3);
+        }
+    }
+    for (int h = 0; h < (Q8W ? 2 : 1); h++) {
+        const __m512i *z = zz[h];
+        /* 4x4 dword transpose per 128-bit lane: t[k] lane l dword q = dword k of block 4q + l */
+        const __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]), t1 = _mm512_unpackhi_epi32(z[0], z[1]);
+        const __m512i t2 = _mm512_unpacklo_epi32(z[2], z[3]), t3 = _mm512_unpackhi_epi32(z[2], z[3]);
+        __m512i t[4];
+        t[0] = _mm512_unpacklo_epi64(t0, t2), t[1] = _mm512_unpackhi_epi64(t0, t2);
+        t[2] = _mm512_unpacklo_epi64(t1, t3), t[3] = _mm512_unpackhi_epi64(t1, t3);
 #pragma GCC unroll 4
-            for (int r = 0; r < RW; r++) {
-                __m512i sa = _mm512_dpbusd_epi32(oa, wa[r], xa), sb = _mm512_dpbusd_epi32(ob, wb[r], xb);
-                acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sa), _mm512_mul_ps(wlo[r], xlo), acc[r][c]);
-                acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sb), _mm512_mul_ps(whi[r], xhi), acc[r][c]);
+        for (int k = 0; k < 4; k++) {
+            if (Q8W) {
+                g->q[2 * k + h] = t[k];
+            } else {
+                g->q[2 * k] = _mm512_sub_epi8(_mm512_and_si512(t[k], m4), eight);
+                g->q[2 * k + 1] = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(t[k], 4), m4), eight);
             }
         }
     }
-    for (; i < nb; i += 2) {
-        const int odd = i + 1 == nb;
-        __m512i wu[4];
-        __m512 wd[4];
+    /* -128 * sum(w) per block: the activation side's +128, exact */
+    const __m512i c128 = _mm512_set1_epi8((char)0x80);
+    __m512i sw = _mm512_setzero_si512();
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; j++) sw = _mm512_dpbusd_epi32(sw, c128, g->q[j]);
+    g->off = _mm512_sub_epi32(_mm512_setzero_si512(), sw);
+}
+
+/* Group gi of weight row w (nb blocks): the last, partial group goes
+ * through a zero-padded copy (never reads past the row). */
+AI void prep_row_group(const uint8_t *w, int nb, int gi, const int Q8W, wgrp *g) {
+    const int bs = Q8W ? (int)sizeof(block_q8_0) : (int)sizeof(block_q4_0);
+    const int n = nb - 16 * gi < 16 ? nb - 16 * gi : 16;
+    if (n == 16) {
+        prep_group(w + (size_t)gi * 16 * bs, Q8W, g);
+    } else {
+        uint8_t tmp[16 * sizeof(block_q8_0)];
+        memset(tmp, 0, sizeof tmp);
+        memcpy(tmp, w + (size_t)gi * 16 * bs, (size_t)n * bs);
+        prep_group(tmp, Q8W, g);
+    }
+}
+
+/* y[c][r] = hsum16(ab[c * Q32_RW + r]); out of line so that it does not
+ * take registers from the tile's main loop. */
+static __attribute__((noinline)) void q32_store(const __m512 *ab, float *y, int64_t ldy, int RW, int CX) {
+    for (int c = 0; c < CX; c++) {
+        const __m512 *a = ab + c * Q32_RW;
+        if (RW == 4)
+            _mm_storeu_ps(y + (int64_t)c * ldy, hsum16x4(a[0], a[1], a[2], a[3]));
+        else
+            for (int r = 0; r < RW; r++) y[(int64_t)c * ldy + r] = hsum16(a[r]);
+    }
+}
+
+/* Groups [g0, g0 + ng) for RW panel rows x CX activation rows (rows of
+ * ngr groups). The float accumulators live in ab (ab[c * Q32_RW + r], L1):
+ * zeroed on the first slice, reduced into y on the last. Keeping them out
+ * of registers leaves room for the 4 x CX int32 sums and the operands. */
+AI void q32_tile(const wgrp *P, int ng, int g0, int ngr, const uint8_t *x, size_t ldx, __m512 *ab, int first, int last,
+                 float *y, int64_t ldy, const int RW, const int CX) {
+    if (first)
+#pragma GCC unroll 4
+        for (int r = 0; r < RW; r++)
+#pragma GCC unroll 4
+            for (int c = 0; c < CX; c++) ab[c * Q32_RW + r] = _mm512_setzero_ps();
+    for (int g = 0; g < ng; g++) {
+        __m512i is[Q32_RW][Q32_CX];
+        const uint8_t *xg[Q32_CX];
 #pragma GCC unroll 4
         for (int r = 0; r < RW; r++) {
-            const uint8_t *wbk = odd ? wp[r] : wp[r] + wbs;
-            uint16_t da, db;
-            memcpy(&da, wp[r], 2);
-            memcpy(&db, wbk, 2);
-            if (Q8W) wu[r] = wu2_q8_0((const block_q8_0 *)wp[r], (const block_q8_0 *)wbk);
-            else wu[r] = wu2_q4_0((const block_q4_0 *)wp[r], (const block_q4_0 *)wbk);
-            wd[r] = half2_f16(da, odd ? 0 : db);
-            wp[r] += 2 * wbs;
+            const __m512i off = _mm512_load_si512((const void *)&P[r * KS + g].off);
+#pragma GCC unroll 4
+            for (int c = 0; c < CX; c++) is[r][c] = off;
+        }
+#pragma GCC unroll 4
+        for (int c = 0; c < CX; c++) xg[c] = x + (size_t)c * ldx + (size_t)(g0 + g) * ACT_Q;
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) {
+            __m512i wv[Q32_RW];
+#pragma GCC unroll 4
+            for (int r = 0; r < RW; r++) wv[r] = _mm512_load_si512((const void *)&P[r * KS + g].q[j]);
+#pragma GCC unroll 4
+            for (int c = 0; c < CX; c++) {
+                const __m512i xv = _mm512_loadu_si512((const void *)(xg[c] + 64 * j));
+#pragma GCC unroll 4
+                for (int r = 0; r < RW; r++) is[r][c] = _mm512_dpbusd_epi32(is[r][c], xv, wv[r]);
+            }
         }
 #pragma GCC unroll 4
         for (int c = 0; c < CX; c++) {
-            const block_q8_0 *xa = (const block_q8_0 *)xp[c], *xb = odd ? xa : xa + 1;
-            const __m512i xv = load2x32(xa->qs, xb->qs);
-            const __m512i xo = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, off, xv));
-            const __m512 xd = half2_f16(xa->d, xb->d);
-            xp[c] += 2 * xbs;
+            const uint8_t *dp = x + (size_t)c * ldx + (size_t)ngr * ACT_Q + (size_t)(g0 + g) * 32;
+            const __m512 dx = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)dp));
 #pragma GCC unroll 4
-            for (int r = 0; r < RW; r++) {
-                __m512i sv = _mm512_dpbusd_epi32(xo, wu[r], xv);
-                acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sv), _mm512_mul_ps(wd[r], xd), acc[r][c]);
-            }
+            for (int r = 0; r < RW; r++)
+                ab[c * Q32_RW + r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is[r][c]), _mm512_mul_ps(P[r * KS + g].d, dx),
+                                                     ab[c * Q32_RW + r]);
         }
     }
-#pragma GCC unroll 4
-    for (int r = 0; r < RW; r++)
-#pragma GCC unroll 4
-        for (int c = 0; c < CX; c++) y[(int64_t)c * ldy + r] = hsum16(acc[r][c]);
+    if (last) q32_store(ab, y, ldy, RW, CX);
 }
+
+AI void q32_rows(int64_t K, const uint8_t *w, size_t ldw, const uint8_t *x, size_t ldx, int nx, float *y, int64_t ldy,
+                 const int RW, const int Q8W) {
+    const int nb = (int)(K / 32), ngr = (nb + 15) / 16;
+    wgrp P[Q32_RW * KS] __attribute__((aligned(64)));
+    __m512 ab[NXMAX * Q32_RW] __attribute__((aligned(64)));
+    for (int s0 = 0; s0 < ngr; s0 += KS) {
+        const int ng = ngr - s0 < KS ? ngr - s0 : KS;
+        const int first = s0 == 0, last = s0 + ng == ngr;
+#pragma GCC unroll 4
+        for (int r = 0; r < RW; r++)
+            for (int g = 0; g < ng; g++) prep_row_group(w + (size_t)r * ldw, nb, s0 + g, Q8W, &P[r * KS + g]);
+        /* The weight rows of the next call (matmul walks rows in order)
+         * are prefetched while this one computes: the panel fill above is
+         * a burst of loads that would otherwise wait on DRAM each call. */
+        const int ntile = (nx + Q32_CX - 1) / Q32_CX;
+        const size_t pfb = last && nx > 2 ? (size_t)RW * ldw : 0, pft = (pfb / 64 + ntile - 1) / ntile * 64;
+        const uint8_t *pf = w + (size_t)RW * ldw;
+        size_t pfo = 0;
+        int c = 0;
+        for (; c + Q32_CX <= nx; c += Q32_CX) {
+            for (size_t e = pfo + pft; pfo < e && pfo < pfb; pfo += 64) _mm_prefetch((const char *)(pf + pfo), _MM_HINT_T0);
+            q32_tile(P, ng, s0, ngr, x + (size_t)c * ldx, ldx, ab + c * Q32_RW, first, last, y + (int64_t)c * ldy, ldy, RW,
+                     Q32_CX);
+        }
+        for (; pfo < pfb; pfo += 64) _mm_prefetch((const char *)(pf + pfo), _MM_HINT_T0);
+#define TAIL(n) q32_tile(P, ng, s0, ngr, x + (size_t)c * ldx, ldx, ab + c * Q32_RW, first, last, y + (int64_t)c * ldy, ldy, RW, n)
+        switch (nx - c) {
+        case 0: break;
+        case 1: TAIL(1); break;
+        case 2: TAIL(2); break;
+        case 3: TAIL(3); break;
+        default: __builtin_trap();
+        }
+#undef TAIL
+    }
+}
+
+/* One weight row x CX (1 or 2) activation rows, the decode case: each
+ * group is unpacked into registers and used at once (no panel, no
+ * accumulators in memory). The same operations as q32_tile's per element:
+ * same start value, same exact integer dot, same fma sequence and hsum16. */
+AI void q32_row_direct(int64_t K, const uint8_t *w, const uint8_t *x, size_t ldx, float *y, int64_t ldy, const int CX,
+                       const int Q8W) {
+    const int nb = (int)(K / 32), ngr = (nb + 15) / 16;
+    __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int g = 0; g < ngr; g++) {
+        wgrp G;
+        prep_row_group(w, nb, g, Q8W, &G);
+#pragma GCC unroll 2
+        for (int c = 0; c < CX; c++) {
+            const uint8_t *xg = x + (size_t)c * ldx + (size_t)g * ACT_Q;
+            __m512i is = G.off;
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++) is = _mm512_dpbusd_epi32(is, _mm512_loadu_si512((const void *)(xg + 64 * j)), G.q[j]);
+            const uint8_t *dp = x + (size_t)c * ldx + (size_t)ngr * ACT_Q + (size_t)g * 32;
+            const __m512 dx = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)dp));
+            acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_mul_ps(G.d, dx), acc[c]);
+        }
+    }
+#pragma GCC unroll 2
+    for (int c = 0; c < CX; c++) y[(int64_t)c * ldy] = hsum16(acc[c]);
+}
+
+AI void q32_kernel(int64_t K, const void *w, size_t ldw, int nw, const void *x, size_t ldx, int nx, float *y,
+                   int64_t ldy, const int Q8W) {
+    if (nx < 1 || nx > NXMAX) __builtin_trap();
+    if (nw == 1 && nx <= 2) {
+        if (nx == 1) q32_row_direct(K, w, x, ldx, y, ldy, 1, Q8W);
+        else q32_row_direct(K, w, x, ldx, y, ldy, 2, Q8W);
+        return;
+    }
+    switch (nw) {
+    case 1: q32_rows(K, w, ldw, x, ldx, nx, y, ldy, 1, Q8W); break;
+    case 2: q32_rows(K, w, ldw, x, ldx, nx, y, ldy, 2, Q8W); break;
+    case 3: q32_rows(K, w, ldw, x, ldx, nx, y, ldy, 3, Q8W); break;
+    case 4: q32_rows(K, w, ldw, x, ldx, nx, y, ldy, 4, Q8W); break;
+    default: __builtin_trap();
+    }
+}
+
+static size_t q32_act_size(int64_t K) {
+    const size_t ng = (size_t)((K / 32 + 15) / 16);
+    return (ng * (ACT_Q + 32) + 63) / 64 * 64;
+}
+
+/* One activation row: Q8_0 quantization (the level's from_float, so the
+ * values match the vec_dot path's), then the group layout above. */
+static void q32_pack(const float *x, int64_t K, void *dst) {
+    const pg_type_traits *t = pg_type_get(PG_TYPE_Q8_0);
+    const int nb = (int)(K / 32), ng = (nb + 15) / 16;
+    uint8_t *o = dst;
+    uint16_t *dd = (uint16_t *)(o + (size_t)ng * ACT_Q);
+    for (int gi = 0; gi < ng; gi++, o += ACT_Q) {
+        block_q8_0 b[16];
+        const int n = nb - 16 * gi < 16 ? nb - 16 * gi : 16;
+        memset(b, 0, sizeof b);
+        t->from_float(x + (size_t)gi * 512, b, (int64_t)n * 32);
+        for (int p = 0; p < 16; p++) {
+            const block_q8_0 *bb = &b[perm16(p)];
+            dd[16 * gi + p] = bb->d;
+            for (int j = 0; j < 8; j++)
+                for (int e = 0; e < 4; e++) o[64 * j + 4 * p + e] = (uint8_t)(bb->qs[16 * (j & 1) + 4 * (j >> 1) + e] ^ 0x80);
+        }
+    }
+    memset(dd + 16 * ng, 0, q32_act_size(K) - (size_t)ng * (ACT_Q + 32));
+}
+
 
 /* ------------------------------------------------------ K-quants x Q8_K */
 
@@ -316,15 +484,11 @@ AI void tile_q6_K(int64_t K, const uint8_t *w, size_t ldw, const uint8_t *x, siz
 
 static void gemm_q4_0(int64_t K, const void *w, size_t ldw, int nw, const void *x, size_t ldx, int nx, float *y,
                       int64_t ldy) {
-#define C(a, b) tile_q32(K, w, ldw, x, ldx, y, ldy, a, b, 0)
-    SHAPES(C)
-#undef C
+    q32_kernel(K, w, ldw, nw, x, ldx, nx, y, ldy, 0);
 }
 static void gemm_q8_0(int64_t K, const void *w, size_t ldw, int nw, const void *x, size_t ldx, int nx, float *y,
                       int64_t ldy) {
-#define C(a, b) tile_q32(K, w, ldw, x, ldx, y, ldy, a, b, 1)
-    SHAPES(C)
-#undef C
+    q32_kernel(K, w, ldw, nw, x, ldx, nx, y, ldy, 1);
 }
 static void gemm_q4_K(int64_t K, const void *w, size_t ldw, int nw, const void *x, size_t ldx, int nx, float *y,
                       int64_t ldy) {
@@ -339,10 +503,10 @@ static void gemm_q6_K(int64_t K, const void *w, size_t ldw, int nw, const void *
 #undef C
 }
 
-static const pg_gemm_kernel k_q4_0 = {4, 4, gemm_q4_0};
-static const pg_gemm_kernel k_q8_0 = {4, 4, gemm_q8_0};
-static const pg_gemm_kernel k_q4_K = {4, 4, gemm_q4_K};
-static const pg_gemm_kernel k_q6_K = {4, 4, gemm_q6_K};
+static const pg_gemm_kernel k_q4_0 = {Q32_RW, NXMAX, 2, gemm_q4_0, q32_act_size, q32_pack};
+static const pg_gemm_kernel k_q8_0 = {Q32_RW, NXMAX, 2, gemm_q8_0, q32_act_size, q32_pack};
+static const pg_gemm_kernel k_q4_K = {4, 4, 4, gemm_q4_K, NULL, NULL};
+static const pg_gemm_kernel k_q6_K = {4, 4, 4, gemm_q6_K, NULL, NULL};
 
 const pg_gemm_kernel *pg_gemm_avx512_get(int wtype) {
     switch (wtype) {

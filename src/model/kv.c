@@ -42,7 +42,9 @@ int pg_kv_store_create(const pg_model *m, int32_t n_blocks, int32_t block_size, 
         free(kv);
         return pg_error_set(err, PG_ENOMEM, "cannot allocate %zu bytes for the KV cache", total);
     }
-    memset(kv->mem, 0, total);
+    /* Not cleared: attention only reads positions that were written first
+     * (by this sequence or by the cached block it shares), and leaving the
+     * pages untouched keeps start-up fast and RSS proportional to use. */
     kv->total_bytes = total;
     *out = kv;
     return 0;

@@ -1,4 +1,5 @@
-/* test_engine.c - the serving engine on stories260K (and syn-a-q4_0):
+/* test_engine.c - the serving engine on stories260K (batch invariance also on
+ * syn-a-q4_0 and every arch-* model):
  * golden greedy tokens through the engine, batch invariance (32 seeded
  * requests, tiny chunks, shared prefixes, cache hits) against runs alone,
  * prefix-cache hits and salts, preemption that does not change outputs,
@@ -674,14 +675,16 @@ static void test_threaded(void) {
 
 /* -------------------------------------------------- quantized model */
 
-static void test_quantized(const char *td) {
+/* Batch invariance through the engine on another model file: the
+ * quantized syn-a and every architecture of the arch-* models. */
+static void test_other_model(const char *td, const char *file) {
     char path[1024];
-    snprintf(path, sizeof path, "%s/models/syn-a-q4_0.gguf", td);
+    snprintf(path, sizeof path, "%s/models/%s", td, file);
     pg_model *m;
     pg_vocab *v;
     pg_error err = {0};
     if (pg_model_load(path, &m, &err) < 0) {
-        fprintf(stderr, "skip syn-a-q4_0: %s\n", err.msg);
+        fprintf(stderr, "skip %s: %s\n", file, err.msg);
         return;
     }
     REQUIRE(pg_vocab_load(pg_model_gguf(m), &v, &err) == 0);
@@ -690,7 +693,7 @@ static void test_quantized(const char *td) {
     g_model = m;
     g_vocab = v;
     make_prompts();
-    enum { NQ = 6 };
+    enum { NQ = NB }; /* the 32 requests of test_invariance */
     res *alone = calloc(NQ, sizeof *alone), *batch = calloc(NQ, sizeof *batch);
     pg_engine *e = mk_engine(1, 8, 5, 0);
     for (int r = 0; r < NQ; r++) {
@@ -707,7 +710,7 @@ static void test_quantized(const char *td) {
         submit(e, &q);
     }
     drain(e);
-    for (int r = 0; r < NQ; r++) CHECKF(same_output(&alone[r], 0, &batch[r], 0), "q4_0 request %d differs", r);
+    for (int r = 0; r < NQ; r++) CHECKF(same_output(&alone[r], 0, &batch[r], 0), "%s: request %d differs", file, r);
     pg_engine_destroy(e);
     free(alone);
     free(batch);
@@ -734,7 +737,10 @@ int main(void) {
     test_errors();
     test_stop_and_n(td);
     test_threaded();
-    test_quantized(td);
+    static const char *const others[] = {"syn-a-q4_0.gguf", "arch-qwen2-q8_0.gguf", "arch-phi3-q8_0.gguf",
+                                         "arch-gemma2-q8_0.gguf", "arch-mixtral-q8_0.gguf",
+                                         "arch-qwen2moe-q8_0.gguf"};
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) test_other_model(td, others[i]);
 
     pg_vocab_free(g_vocab);
     pg_model_free(g_model);

@@ -12,6 +12,7 @@
  *  - sliding-window KV: with every layer windowed, blocks before the window
  *    can be dropped from the block table without changing the logits. */
 #include "test.h"
+#include "fwd_util.h"
 #include "golden.h"
 
 #include "base/cpu.h"
@@ -25,68 +26,19 @@
 
 #define BS 4
 
-typedef struct {
-    pg_model *m;
-    pg_forward *f;
-    pg_kv_store *kv;
-    pg_pool *pool;
-    int32_t n_vocab;
-} ctx;
+typedef fwd_ctx ctx;
 
 static int ctx_open_model(ctx *c, pg_model *m, int32_t n_blocks, int32_t max_tokens, int32_t max_out) {
-    pg_error err = {0};
-    c->m = m;
-    c->pool = pg_pool_create(2);
-    REQUIRE(pg_kv_store_create(c->m, n_blocks, BS, PG_KV_F32, &c->kv, &err) == 0);
-    REQUIRE(pg_forward_create(c->m, c->pool, max_tokens, max_out, n_blocks * BS, &c->f, &err) == 0);
-    c->n_vocab = pg_model_hparams(c->m)->n_vocab;
+    fwd_open_model(c, m, n_blocks, BS, PG_KV_F32, max_tokens, max_out);
     return 0;
 }
 
 static int ctx_open(ctx *c, const char *path, int32_t n_blocks, int32_t max_tokens, int32_t max_out) {
-    pg_error err = {0};
-    memset(c, 0, sizeof *c);
-    pg_model *m;
-    if (pg_model_load(path, &m, &err) < 0) {
-        fprintf(stderr, "load %s: %s\n", path, err.msg);
-        return -1;
-    }
-    return ctx_open_model(c, m, n_blocks, max_tokens, max_out);
+    return fwd_open(c, path, n_blocks, BS, PG_KV_F32, max_tokens, max_out);
 }
 
-static void ctx_close(ctx *c) {
-    pg_forward_destroy(c->f);
-    pg_kv_store_destroy(c->kv);
-    pg_model_free(c->m);
-    pg_pool_destroy(c->pool);
-}
 
-/* tokens [0, n) of one sequence at positions start.. in chunks; last logits */
-static void run_seq(ctx *c, const int32_t *table, int32_t n_blocks, const int32_t *toks, int n, int start, int chunk,
-                    float *logits) {
-    pg_error err = {0};
-    pg_batch_seq s = {table, n_blocks};
-    int32_t pos[512], seq[512];
-    for (int off = 0; off < n; off += chunk) {
-        int k = n - off < chunk ? n - off : chunk;
-        for (int i = 0; i < k; i++) {
-            pos[i] = start + off + i;
-            seq[i] = 0;
-        }
-        int32_t last = k - 1;
-        pg_batch b = {k, toks + off, pos, seq, 1, &s, off + k == n, &last};
-        int rc = pg_forward_run(c->f, c->kv, &b, logits, &err);
-        if (rc) fprintf(stderr, "forward: %s\n", err.msg);
-        REQUIRE(rc == 0);
-    }
-}
 
-static int argmax(const float *x, int n) {
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[b]) b = i;
-    return b;
-}
 
 /* Interleaved batch of up to 4 sequences == each alone; chunks of 3 == whole. */
 static void check_invariance(ctx *c, const char *name, int32_t *const *toks, const int *lens, int ns) {
@@ -96,7 +48,7 @@ static void check_invariance(ctx *c, const char *name, int32_t *const *toks, con
         for (int b = 0; b < NB; b++) tables[s][b] = 63 - (b * ns + s); /* scattered */
     size_t V = (size_t)c->n_vocab;
     float *alone = malloc(4 * V * 4), *batched = malloc(4 * V * 4), *chunked = malloc(V * 4);
-    for (int s = 0; s < ns; s++) run_seq(c, tables[s], NB, toks[s], lens[s], 0, 256, alone + s * V);
+    for (int s = 0; s < ns; s++) fwd_run_seq(c, tables[s], NB, toks[s], lens[s], 0, 256, alone + s * V);
     int32_t tk[256], pos[256], seq[256], out[4];
     pg_batch_seq seqs[4];
     int T = 0, maxn = 0;
@@ -117,7 +69,7 @@ static void check_invariance(ctx *c, const char *name, int32_t *const *toks, con
     pg_error err = {0};
     REQUIRE(pg_forward_run(c->f, c->kv, &b, batched, &err) == 0);
     CHECKF(!memcmp(alone, batched, ns * V * 4), "%s: batched logits differ from alone", name);
-    run_seq(c, tables[0], NB, toks[0], lens[0], 0, 3, chunked);
+    fwd_run_seq(c, tables[0], NB, toks[0], lens[0], 0, 3, chunked);
     CHECKF(!memcmp(alone, chunked, V * 4), "%s: chunked prefill differs from whole prefill", name);
     free(alone);
     free(batched);
@@ -158,11 +110,11 @@ static void test_golden(const char *td) {
             golden_case *g = &gc[k];
             CHECKF(g->logits && g->n_logits == (size_t)c.n_vocab, "%s case %d logits", name, k);
             if (!g->logits || g->n_logits != (size_t)c.n_vocab) continue;
-            run_seq(&c, table, 64, g->prompt_tokens, g->n_prompt, 0, 256, logits);
+            fwd_run_seq(&c, table, 64, g->prompt_tokens, g->n_prompt, 0, 256, logits);
             double cs = golden_cosine(logits, g->logits, (size_t)c.n_vocab);
             if (cs < worst) worst = cs;
             CHECKF(cs >= 0.999, "%s case %d (%d tokens) cosine %.6f", name, k, g->n_prompt, cs);
-            int top = argmax(logits, c.n_vocab), gtop = argmax(g->logits, c.n_vocab);
+            int top = fwd_argmax(logits, c.n_vocab), gtop = fwd_argmax(g->logits, c.n_vocab);
             CHECKF(g->logits[gtop] - g->logits[top] <= 0.05f, "%s case %d top-1 %d (golden logit %.4f, max %.4f)",
                    name, k, top, g->logits[top], g->logits[gtop]);
         }
@@ -190,7 +142,7 @@ static void test_golden(const char *td) {
         }
         check_invariance(&c, name, toks, lens, n < 4 ? n : 4);
         free(logits);
-        ctx_close(&c);
+        fwd_close(&c);
         golden_free(gc, n);
     }
     closedir(d);
@@ -640,7 +592,7 @@ static void test_synth(const synth *sp, const char *label, int32_t expect_kv_win
     float *lg = malloc((size_t)c.n_vocab * 4), *rl = malloc((size_t)c.n_vocab * 4);
     double worst = 1;
     for (int s = 0; s < 4; s++) {
-        run_seq(&c, table, 64, toks[s], lens[s], 0, 256, lg);
+        fwd_run_seq(&c, table, 64, toks[s], lens[s], 0, 256, lg);
         ref_forward(m, toks[s], lens[s], rl);
         double cs = golden_cosine(lg, rl, (size_t)c.n_vocab);
         float md = 0;
@@ -656,20 +608,20 @@ static void test_synth(const synth *sp, const char *label, int32_t expect_kv_win
         /* every layer windowed: the blocks wholly before the window are not
          * needed; mark them freed (-1) and decode one more token */
         int n = lens[0];
-        run_seq(&c, table, 64, toks[0], n, 0, 256, lg);
+        fwd_run_seq(&c, table, 64, toks[0], n, 0, 256, lg);
         int32_t t2[64];
         memcpy(t2, table, sizeof t2);
         int first = (n - expect_kv_window + 1) / BS; /* first block the next token (pos n) reads */
         for (int b = 0; b < first; b++) t2[b] = -1;
         int32_t nt = toks[1][0];
-        run_seq(&c, table, 64, &nt, 1, n, 1, rl);
-        run_seq(&c, t2, 64, &nt, 1, n, 1, lg);
+        fwd_run_seq(&c, table, 64, &nt, 1, n, 1, rl);
+        fwd_run_seq(&c, t2, 64, &nt, 1, n, 1, lg);
         CHECKF(first > 0 && !memcmp(lg, rl, (size_t)c.n_vocab * 4), "%s: freed blocks outside the window change logits",
                label);
     }
     free(lg);
     free(rl);
-    ctx_close(&c);
+    fwd_close(&c);
     free(buf);
 }
 

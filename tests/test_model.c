@@ -3,6 +3,7 @@
  * logits by cosine >= 0.999 with a top-1 check, batch-of-many equals
  * one-by-one, chunked prefill equals whole prefill, and load errors. */
 #include "test.h"
+#include "fwd_util.h"
 #include "golden.h"
 
 #include "base/cpu.h"
@@ -14,61 +15,16 @@
 
 #define BS 16
 
-typedef struct {
-    pg_model *m;
-    pg_forward *f;
-    pg_kv_store *kv;
-    pg_pool *pool;
-    int32_t n_vocab;
-} ctx;
+typedef fwd_ctx ctx;
 
 static int ctx_open(ctx *c, const char *path, int32_t n_blocks, int32_t max_tokens, int32_t max_out, int kv_type) {
-    pg_error err = {0};
-    memset(c, 0, sizeof *c);
-    if (pg_model_load(path, &c->m, &err) < 0) {
-        fprintf(stderr, "load %s: %s\n", path, err.msg);
-        return -1;
-    }
-    c->pool = pg_pool_create(2);
-    REQUIRE(pg_kv_store_create(c->m, n_blocks, BS, kv_type, &c->kv, &err) == 0);
-    REQUIRE(pg_forward_create(c->m, c->pool, max_tokens, max_out, n_blocks * BS, &c->f, &err) == 0);
-    c->n_vocab = pg_model_hparams(c->m)->n_vocab;
-    return 0;
+    return fwd_open(c, path, n_blocks, BS, kv_type, max_tokens, max_out);
 }
 
-static void ctx_close(ctx *c) {
-    pg_forward_destroy(c->f);
-    pg_kv_store_destroy(c->kv);
-    pg_model_free(c->m);
-    pg_pool_destroy(c->pool);
-}
 
 /* Run tokens [0, n) of one sequence at positions start.. in chunks of `chunk`;
  * writes the last token's logits. */
-static void run_seq(ctx *c, const int32_t *table, int32_t n_blocks, const int32_t *toks, int n, int start, int chunk,
-                    float *logits) {
-    pg_error err = {0};
-    pg_batch_seq s = {table, n_blocks};
-    int32_t pos[512], seq[512];
-    for (int off = 0; off < n; off += chunk) {
-        int k = n - off < chunk ? n - off : chunk;
-        for (int i = 0; i < k; i++) {
-            pos[i] = start + off + i;
-            seq[i] = 0;
-        }
-        int32_t last = k - 1;
-        pg_batch b = {k, toks + off, pos, seq, 1, &s, off + k == n, &last};
-        int rc = pg_forward_run(c->f, c->kv, &b, logits, &err);
-        REQUIRE(rc == 0);
-    }
-}
 
-static int argmax(const float *x, int n) {
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[b]) b = i;
-    return b;
-}
 
 static void test_stories(const char *td) {
     char path[1024], gdir[1024];
@@ -90,7 +46,7 @@ static void test_stories(const char *td) {
         int32_t ids[512];
         int64_t nt = pg_tokenize(v, g->prompt, strlen(g->prompt), 1, 0, ids, 512, &err);
         CHECKF(nt == g->n_prompt && !memcmp(ids, g->prompt_tokens, (size_t)nt * 4), "prompt tokens of case %d", k);
-        run_seq(&c, table, 64, g->prompt_tokens, g->n_prompt, 0, 128, logits);
+        fwd_run_seq(&c, table, 64, g->prompt_tokens, g->n_prompt, 0, 128, logits);
         if (g->logits) {
             double cs = golden_cosine(logits, g->logits, (size_t)c.n_vocab);
             CHECKF(cs >= 0.9999, "stories case %d cosine %.6f", k, cs);
@@ -98,10 +54,10 @@ static void test_stories(const char *td) {
         int32_t toks[128];
         int ng = 0, pos = g->n_prompt;
         for (int i = 0; i < g->n_greedy; i++) {
-            int32_t t = argmax(logits, c.n_vocab);
+            int32_t t = fwd_argmax(logits, c.n_vocab);
             toks[ng++] = t;
             if (pg_vocab_is_eog(v, t)) break;
-            run_seq(&c, table, 64, &t, 1, pos++, 1, logits);
+            fwd_run_seq(&c, table, 64, &t, 1, pos++, 1, logits);
         }
         int same = ng == g->n_greedy && !memcmp(toks, g->greedy, (size_t)ng * 4);
         CHECKF(same, "stories greedy tokens of case %d ('%s')", k, g->prompt);
@@ -115,7 +71,7 @@ static void test_stories(const char *td) {
     }
     free(logits);
     pg_vocab_free(v);
-    ctx_close(&c);
+    fwd_close(&c);
     golden_free(gc, n);
 }
 
@@ -151,17 +107,17 @@ static void test_syn(const char *td, const char *const *only) {
         for (int k = 0; k < n; k++) {
             golden_case *g = &gc[k];
             if (!g->logits || g->n_logits != (size_t)c.n_vocab) continue;
-            run_seq(&c, table, 8, g->prompt_tokens, g->n_prompt, 0, 64, logits);
+            fwd_run_seq(&c, table, 8, g->prompt_tokens, g->n_prompt, 0, 64, logits);
             double cs = golden_cosine(logits, g->logits, (size_t)c.n_vocab);
             if (cs < worst) worst = cs;
             CHECKF(cs >= 0.999, "%s case %d cosine %.6f", name, k, cs);
-            int top = argmax(logits, c.n_vocab), gtop = argmax(g->logits, c.n_vocab);
+            int top = fwd_argmax(logits, c.n_vocab), gtop = fwd_argmax(g->logits, c.n_vocab);
             CHECKF(g->logits[gtop] - g->logits[top] <= 0.05f, "%s case %d top-1 %d (golden logit %.4f, max %.4f)",
                    name, k, top, g->logits[top], g->logits[gtop]);
         }
         fprintf(stderr, "%s: worst cosine %.6f over %d prompts\n", name, worst, n);
         free(logits);
-        ctx_close(&c);
+        fwd_close(&c);
         golden_free(gc, n);
     }
     closedir(d);
@@ -185,7 +141,7 @@ static void test_batch_invariance(const char *td) {
     int32_t tables[4][4];
     for (int s = 0; s < NS; s++)
         for (int b = 0; b < 4; b++) tables[s][b] = 63 - (b * NS + s); /* scattered */
-    for (int s = 0; s < NS; s++) run_seq(&c, tables[s], 4, gc[s].prompt_tokens, gc[s].n_prompt, 0, 256, alone + (size_t)s * c.n_vocab);
+    for (int s = 0; s < NS; s++) fwd_run_seq(&c, tables[s], 4, gc[s].prompt_tokens, gc[s].n_prompt, 0, 256, alone + (size_t)s * c.n_vocab);
     /* interleave all prompts' tokens in one batch */
     int32_t toks[256], pos[256], seq[256], out[4];
     pg_batch_seq seqs[4];
@@ -209,12 +165,12 @@ static void test_batch_invariance(const char *td) {
     CHECKF(!memcmp(alone, batched, (size_t)NS * c.n_vocab * 4), "batched logits differ from alone");
     /* chunked prefill */
     float *chunked = malloc((size_t)c.n_vocab * 4);
-    run_seq(&c, tables[0], 4, gc[0].prompt_tokens, gc[0].n_prompt, 0, 3, chunked);
+    fwd_run_seq(&c, tables[0], 4, gc[0].prompt_tokens, gc[0].n_prompt, 0, 3, chunked);
     CHECKF(!memcmp(alone, chunked, (size_t)c.n_vocab * 4), "chunked prefill differs from whole prefill");
     free(alone);
     free(batched);
     free(chunked);
-    ctx_close(&c);
+    fwd_close(&c);
     golden_free(gc, n);
 }
 
@@ -238,7 +194,7 @@ static void test_bad_batches(const char *td) {
     pg_batch b4 = {9, &tok, &pos0, &seq0, 1, &s, 1, &out0};
     CHECK(pg_forward_run(c.f, c.kv, &b4, logits, &err) == PG_EINVAL);
     free(logits);
-    ctx_close(&c);
+    fwd_close(&c);
     /* a file that is not a model */
     pg_model *m;
     CHECK(pg_model_load("/nonexistent.gguf", &m, &err) < 0 && strlen(err.msg) > 0);

@@ -8,6 +8,7 @@
  * threaded mode and destroy with requests in flight. Most tests drive the
  * engine by hand (cfg.manual) with the invariant checker after each step. */
 #include "test.h"
+#include "fwd_util.h"
 #include "golden.h"
 
 #include "engine/engine.h"
@@ -711,6 +712,48 @@ static void test_other_model(const char *td, const char *file) {
     }
     drain(e);
     for (int r = 0; r < NQ; r++) CHECKF(same_output(&alone[r], 0, &batch[r], 0), "%s: request %d differs", file, r);
+    if (pg_model_kv_window(m) > 0) {
+        /* every layer windowed: blocks behind the window return to the pool
+         * while the request runs, and its output does not change */
+        int32_t W = pg_model_kv_window(m), bs = 16, need_all = (44 + 20 + bs - 1) / bs;
+        int32_t bound = (W + bs - 1) / bs + 2; /* window span + the block being written */
+        int32_t prompt[44];
+        for (int i = 0; i < 44; i++) prompt[i] = 3 + (i * 7) % 200;
+        res one;
+        memset(&one, 0, sizeof one);
+        int32_t max_used = 0;
+        pg_request q;
+        base_req(&q, prompt, 44, 20, &one);
+        q.sampling.temperature = 0;
+        q.sampling.ignore_eos = 1;
+        q.cache_salt = 77; /* no prefix hit: everything is computed */
+        submit(e, &q);
+        while (pg_engine_step(e) > 0) {
+            pg_engine_stats st;
+            pg_engine_stats_get(e, &st);
+            if (st.kv_blocks_used > max_used) max_used = st.kv_blocks_used;
+        }
+        CHECKF(max_used <= bound && bound < need_all, "%s: window %d: %d blocks in use at most (bound %d, all %d)",
+               file, W, max_used, bound, need_all);
+        /* reference: greedy through the forward pass with every block kept */
+        fwd_ctx c;
+        REQUIRE(fwd_open(&c, path, need_all + 1, bs, PG_KV_F16, 64, 1) == 0);
+        int32_t table[8] = {0, 1, 2, 3, 4, 5, 6, 7}, toks[64];
+        float *lg = malloc((size_t)c.n_vocab * sizeof(float));
+        memcpy(toks, prompt, sizeof prompt);
+        fwd_run_seq(&c, table, need_all + 1, toks, 44, 0, 64, lg);
+        int same = one.n_tok[0] == 20;
+        for (int i = 0; i < 20 && same; i++) {
+            toks[44 + i] = fwd_argmax(lg, c.n_vocab);
+            same = one.toks[0][i] == toks[44 + i];
+            if (i + 1 < 20) fwd_run_seq(&c, table, need_all + 1, &toks[44 + i], 1, 44 + i, 1, lg);
+        }
+        CHECKF(same, "%s: windowed engine output differs from the full-KV forward pass", file);
+        free(lg);
+        fwd_close(&c);
+        char msg[512];
+        CHECKF(pg_engine_check(e, msg, sizeof msg) == 0, "%s", msg);
+    }
     pg_engine_destroy(e);
     free(alone);
     free(batch);

@@ -105,6 +105,7 @@ struct eng_seq {
     int32_t *blocks;        /* [cap_blocks] */
     uint64_t *hashes;       /* [cap_blocks] chain hash of each full block */
     int32_t n_blocks, cap_blocks, n_committed;
+    int32_t n_dropped;      /* leading blocks released because every layer's window passed them (-1 in blocks[]) */
     int no_commit;          /* a commit collided: stop committing descendants */
     int32_t n_gen, cached_tokens, preemptions;
     int admitted;           /* scheduled at least once */
@@ -146,6 +147,7 @@ struct pg_engine {
     const pg_vocab *v;
     pg_engine_config cfg;
     int32_t n_vocab, n_ctx, bs, n_blocks;
+    int32_t kv_window;      /* pg_model_kv_window: > 0 when every layer attends a sliding window */
     pg_pool *pool;
     pg_kv_store *kv;
     pg_kvb *kvb;
@@ -291,8 +293,9 @@ static void run_remove(pg_engine *e, eng_seq *s) {
 /* ------------------------------------------------------------- blocks */
 
 static void release_blocks(pg_engine *e, eng_seq *s) {
-    for (int32_t i = s->n_blocks - 1; i >= 0; i--) pg_kvb_unref(e->kvb, s->blocks[i]);
+    for (int32_t i = s->n_blocks - 1; i >= s->n_dropped; i--) pg_kvb_unref(e->kvb, s->blocks[i]);
     s->n_blocks = 0;
+    s->n_dropped = 0;
     s->n_committed = 0;
     s->n_computed = 0;
     s->no_commit = 0;
@@ -309,6 +312,25 @@ static int ensure_blocks(pg_engine *e, eng_seq *s, int32_t upto) {
         s->blocks[s->n_blocks++] = id;
     }
     return 0;
+}
+
+/* Sliding-window models (every layer windowed, window W): a query at
+ * position p >= n_computed reads positions >= p - W + 1, so a block whose
+ * last position is below n_computed - W + 1 is never read again by this
+ * sequence. Release it (it stays in the prefix cache when it was committed:
+ * refcounts, not this sequence, decide when it is reused or evicted). Runs
+ * after commit_full, so every dropped block is already committed. Results
+ * are unchanged: the forward pass never reads below the window. */
+static void drop_window_blocks(pg_engine *e, eng_seq *s) {
+    if (e->kv_window <= 0) return;
+    int32_t first_needed = s->n_computed - e->kv_window + 1;
+    if (first_needed <= 0) return;
+    int32_t limit = first_needed / e->bs; /* blocks [0, limit) end before first_needed */
+    if (limit > s->n_committed) limit = s->n_committed;
+    while (s->n_dropped < limit) {
+        pg_kvb_unref(e->kvb, s->blocks[s->n_dropped]);
+        s->blocks[s->n_dropped++] = -1;
+    }
 }
 
 /* Register the blocks that became full (their K/V are final). */
@@ -535,6 +557,7 @@ int pg_engine_create(pg_model *m, const pg_vocab *v, const pg_engine_config *cfg
     e->n_vocab = hp->n_vocab;
     e->n_ctx = n_ctx;
     e->bs = c.block_size;
+    e->kv_window = pg_model_kv_window(m);
     e->n_blocks = (int32_t)nb;
     e->next_id = 1;
     pthread_mutex_init(&e->mu, NULL);
@@ -1027,6 +1050,7 @@ static int step_impl(pg_engine *e) {
                 s->n_computed += s->sched_n;
                 s->sched_n = 0;
                 commit_full(e, s);
+                drop_window_blocks(e, s);
             }
             for (int32_t i = 0; i < ns; i++) {
                 eng_seq *s = e->sched[i];
@@ -1144,8 +1168,13 @@ static int check_seq(const pg_engine *e, const eng_seq *s, int32_t *refs, char *
     if (s->n_blocks < 0 || s->n_blocks > s->cap_blocks) return -4;
     if (s->n_committed > s->n_blocks || s->n_committed > s->n_computed / e->bs + 0) return -5;
     if (s->sched_n != 0) return -6;
+    if (s->n_dropped < 0 || s->n_dropped > s->n_committed) return -9;
     for (int32_t i = 0; i < s->n_blocks; i++) {
         int32_t id = s->blocks[i];
+        if (i < s->n_dropped) {
+            if (id != -1) return -10;
+            continue;
+        }
         if (id < 0 || id >= e->n_blocks) return -7;
         for (int32_t j = 0; j < i; j++)
             if (s->blocks[j] == id) return -8;

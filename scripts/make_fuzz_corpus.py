@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Write the seed corpus of the GGUF fuzzer (fuzz/corpus/).
 
-Small, deterministic files: `valid-*.gguf` must open, `bad-*.gguf` must be
+Small, deterministic files: `valid-*.seed` must open, `bad-*.seed` must be
 rejected (tests/test_gguf.c checks both). They cover every metadata value
 type, string arrays, nested arrays, several tensor types (float, legacy
 quants, k-quants, a type pagoda does not compute with), alignment 32/64,
@@ -119,51 +119,51 @@ def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "fuzz", "corpus")
     os.makedirs(out, exist_ok=True)
     files = {}
-    files["valid-empty.gguf"] = File().build()
-    files["valid-llama-tiny.gguf"] = llama_tiny().build()
-    files["valid-llama-tiny-v2.gguf"] = llama_tiny(version=2).build()
-    files["valid-align64.gguf"] = llama_tiny(alignment=64).build()
-    files["valid-all-types.gguf"] = all_types().build()
-    files["valid-vocab-only.gguf"] = File().kv("general.architecture", STRING, "gpt2").kv(
+    files["valid-empty.seed"] = File().build()
+    files["valid-llama-tiny.seed"] = llama_tiny().build()
+    files["valid-llama-tiny-v2.seed"] = llama_tiny(version=2).build()
+    files["valid-align64.seed"] = llama_tiny(alignment=64).build()
+    files["valid-all-types.seed"] = all_types().build()
+    files["valid-vocab-only.seed"] = File().kv("general.architecture", STRING, "gpt2").kv(
         "tokenizer.ggml.model", STRING, "gpt2").kv(
         "tokenizer.ggml.tokens", ARRAY, (STRING, ["!", "\"", "#", "\u0120the", ""])).kv(
         "tokenizer.ggml.merges", ARRAY, (STRING, ["\u0120 t", "h e"])).build()
-    files["valid-unsupported-type.gguf"] = File().kv("general.architecture", STRING, "llama").tensor(
+    files["valid-unsupported-type.seed"] = File().kv("general.architecture", STRING, "llama").tensor(
         "w", [256, 2], "iq2_xxs").tensor("v", [32], "iq4_nl").build()
 
     good = llama_tiny().build()
-    files["bad-truncated-header.gguf"] = good[:20]
-    files["bad-truncated-kv.gguf"] = good[:600]
-    files["bad-truncated-data.gguf"] = good[:-1]
-    files["bad-magic.gguf"] = b"GGUG" + good[4:]
-    files["bad-version1.gguf"] = good[:4] + struct.pack("<I", 1) + good[8:]
-    files["bad-version99.gguf"] = good[:4] + struct.pack("<I", 99) + good[8:]
-    files["bad-kv-count.gguf"] = good[:16] + struct.pack("<Q", 2**62) + good[24:]
-    files["bad-align3.gguf"] = llama_tiny(alignment=3).build()
-    files["bad-align0.gguf"] = File(alignment=0).build()
+    files["bad-truncated-header.seed"] = good[:20]
+    files["bad-truncated-kv.seed"] = good[:600]
+    files["bad-truncated-data.seed"] = good[:-1]
+    files["bad-magic.seed"] = b"GGUG" + good[4:]
+    files["bad-version1.seed"] = good[:4] + struct.pack("<I", 1) + good[8:]
+    files["bad-version99.seed"] = good[:4] + struct.pack("<I", 99) + good[8:]
+    files["bad-kv-count.seed"] = good[:16] + struct.pack("<Q", 2**62) + good[24:]
+    files["bad-align3.seed"] = llama_tiny(alignment=3).build()
+    files["bad-align0.seed"] = File(alignment=0).build()
     f = File().kv("k", U32, 1).kv("k", U32, 2)
-    files["bad-dup-key.gguf"] = f.build()
+    files["bad-dup-key.seed"] = f.build()
     f = File().tensor("a", [32], "f32").tensor("a", [32], "f32")
-    files["bad-dup-tensor.gguf"] = f.build()
+    files["bad-dup-tensor.seed"] = f.build()
     deep = (U8, [1])
     for _ in range(9):
         deep = (ARRAY, [deep])
-    files["bad-deep9.gguf"] = File().kv("deep", ARRAY, deep).build()
+    files["bad-deep9.seed"] = File().kv("deep", ARRAY, deep).build()
     # Tensor infos with patched fields: type 99, n_dims 5, dim 0, misaligned offset.
     base = File().tensor("x.weight", [32, 2], "f32").build()
     info_at = base.index(b"x.weight") + 8  # n_dims follows the name
     def patch(b, at, fmt, v):
         return b[:at] + struct.pack(fmt, v) + b[at + struct.calcsize(fmt):]
-    files["bad-type99.gguf"] = patch(base, info_at + 4 + 16, "<I", 99)
-    files["bad-ndims5.gguf"] = patch(base, info_at, "<I", 5)
-    files["bad-dim0.gguf"] = patch(base, info_at + 4 + 8, "<Q", 0)
-    files["bad-dims-overflow.gguf"] = patch(patch(base, info_at + 4, "<Q", 2**40), info_at + 12, "<Q", 2**40)
-    files["bad-offset-misaligned.gguf"] = patch(base, info_at + 4 + 16 + 4, "<Q", 8)
-    files["bad-offset-eof.gguf"] = patch(base, info_at + 4 + 16 + 4, "<Q", 2**20)
-    files["bad-block-multiple.gguf"] = File().tensor("q", [32, 1], "q4_0").build().replace(
+    files["bad-type99.seed"] = patch(base, info_at + 4 + 16, "<I", 99)
+    files["bad-ndims5.seed"] = patch(base, info_at, "<I", 5)
+    files["bad-dim0.seed"] = patch(base, info_at + 4 + 8, "<Q", 0)
+    files["bad-dims-overflow.seed"] = patch(patch(base, info_at + 4, "<Q", 2**40), info_at + 12, "<Q", 2**40)
+    files["bad-offset-misaligned.seed"] = patch(base, info_at + 4 + 16 + 4, "<Q", 8)
+    files["bad-offset-eof.seed"] = patch(base, info_at + 4 + 16 + 4, "<Q", 2**20)
+    files["bad-block-multiple.seed"] = File().tensor("q", [32, 1], "q4_0").build().replace(
         struct.pack("<QQ", 32, 1), struct.pack("<QQ", 16, 2))
-    files["bad-string-len.gguf"] = patch(File().kv("s", STRING, "abc").build(), 24 + 9 + 4, "<Q", 2**40)
-    files["bad-value-type.gguf"] = patch(File().kv("s", U32, 5).build(), 24 + 8 + 1, "<I", 13)
+    files["bad-string-len.seed"] = patch(File().kv("s", STRING, "abc").build(), 24 + 9 + 4, "<Q", 2**40)
+    files["bad-value-type.seed"] = patch(File().kv("s", U32, 5).build(), 24 + 8 + 1, "<I", 13)
 
     total = 0
     for name, data in sorted(files.items()):

@@ -171,6 +171,10 @@ int main(void) {
         /* AVX-512 q4_0/q8_0: K over several 4096-element panel slices (19
          * groups of 16 blocks, the last partial); M over one 64-row call */
         {PG_TYPE_Q4_0, 9600, 5}, {PG_TYPE_Q8_0, 8224, 3}, {PG_TYPE_Q4_0, 96, 150}, {PG_TYPE_Q8_0, 544, 131},
+        /* AVX-512 q4_K / q6_K (one lane per sub-block): K over several panel
+         * slices (q4_K with an odd super-block count); M over one 128-row call */
+        {PG_TYPE_Q4_K, 9472, 5}, {PG_TYPE_Q4_K, 512, 133},
+        {PG_TYPE_Q6_K, 4864, 6}, {PG_TYPE_Q6_K, 256, 131},
         /* per-element vec_dot path */
         {PG_TYPE_Q4_1, 96, 0},  {PG_TYPE_Q5_K, 512, 0}, {PG_TYPE_IQ4_NL, 96, 0},
     };

@@ -20,12 +20,16 @@
  * and reused by up to NXMAX activation rows in tiles of 4 x 4; the rows of
  * the next call are prefetched meanwhile. See the section below.
  *
- * K-quants: per 256-element super-block and element, an exact int32 vector
- * of scale-weighted sub-block dots (vpmaddubsw then vpdpwssd with the
- * 6-bit scales; Q6_K's -32 offset via the activation's bsums), converted
- * and multiplied into the float accumulator with d*yd; Q4_K's min term is
- * a second vector (mins x bsums) times dmin*yd. Weights of a tile are
- * unpacked once per super-block and reused across its activation rows. */
+ * K-quants (Q4_K, Q6_K against Q8_K-quantized activations): the same
+ * scheme with one int32 lane per sub-block (Q4_K: 32 elements, 16 per
+ * group = 2 super-blocks; Q6_K: 16 elements, 16 per group = 1 super-block).
+ * The weight values are unsigned (Q4_K nibbles, Q6_K's 6-bit 0..63), so
+ * they are vpdpbusd's unsigned operand and the activations its signed one:
+ * the lane dot is exact with no offset. The per-lane float factor
+ * (d * scale_j) * dx is applied once per group; Q4_K's min term is a
+ * second fma of the activation's d * bsum_j with -dmin * min_j, Q6_K's -32
+ * offset the integer start value -32 * bsum_j from the packed activation.
+ * Panel, tiles, prefetch and the M <= 2 direct path are the Q4_0 ones. */
 #include "tensor/blocks.h"
 #include "tensor/gemm.h"
 #include "tensor/types.h"
@@ -351,136 +355,312 @@ static void q32_pack(const float *x, int64_t K, void *dst) {
 
 AI float f16f(uint16_t h) { return _cvtsh_ss(h); }
 
-/* Each dword = its 16-bit scale in both halves (vpdpwssd operand). */
-AI __m512i dup32(__m512i s32) {
-    __m512i lo = _mm512_and_si512(s32, _mm512_set1_epi32(0xffff));
-    return _mm512_or_si512(lo, _mm512_slli_epi32(lo, 16));
-}
-AI __m512i idx2(int a, int b) {
-    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(a)), _mm256_set1_epi32(b), 1);
-}
+/* ------------------------------------- Q4_K: one int32 lane per sub-block */
 
-AI void tile_q4_K(int64_t K, const uint8_t *w, size_t ldw, const uint8_t *x, size_t ldx, float *y, int64_t ldy,
-                  const int RW, const int CX) {
-    const int nb = (int)(K / QK_K);
+/* The q4_0 scheme applied to Q4_K's 32-element sub-blocks: a group is 16
+ * sub-blocks (2 super-blocks, 512 elements), lane p = sub-block perm(p),
+ * operands as in the Q4_0 / Q8_0 groups. Weights are the nibbles 0..15
+ * (vpdpbusd's unsigned operand), activations x as int8 (signed operand),
+ * x the Q8_K quantization of the row (the vec_dot_type's, so the values
+ * match the reference). Per element and group: isum = 8 vpdpbusd = exact
+ * dot(q, x) per lane, then
+ *   acc = fma(cvt(isum), (d * sc_j) * dx, acc)
+ *   acc = fma(dx * bsum_j, -(dmin * mn_j), acc)
+ * and hsum16 at the end; the same on the M <= 2 path and in the tiles.
+ * Packed activation group (KQ_ACT = 640 bytes): 512 operand bytes, 16
+ * floats dx (the super-block's d), 16 floats dx * bsum_j (bsum_j exact).
+ * A missing second super-block (odd K / 256) is zero on both sides. */
+#define KQ_ACT 640
+
+typedef struct {
+    __m512i q[8];
+    __m512 ws, wm;
+} kgrp;
+
+/* Two super-blocks (b[1] may be an all-zero block) -> g. Operand source
+ * k (sub-blocks 4k .. 4k + 3, super-block k / 2): A = sub-blocks 4k, 4k + 1
+ * = low and high nibbles of 32-byte chunk 2 (k % 2), B the same of the
+ * next chunk; then the 4x4 dword transpose of the Q8_0 groups. */
+AI void kq_prep2(const block_q4_K *b0, const block_q4_K *b1, kgrp *g) {
     const __m512i m4 = _mm512_set1_epi8(15);
     const __m512i shift = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
-    __m512 acc[4][4];
+    __m512i zz[2][4];
 #pragma GCC unroll 4
-    for (int r = 0; r < RW; r++)
-#pragma GCC unroll 4
-        for (int c = 0; c < CX; c++) acc[r][c] = _mm512_setzero_ps();
-    for (int i = 0; i < nb; i++) {
-#pragma GCC unroll 4
-        for (int r = 0; r < RW; r++) {
-            const block_q4_K *b = (const block_q4_K *)(w + (size_t)r * ldw) + i;
-            uint64_t sc, mn;
-            pg_gemm_q4k_scales(b->scales, &sc, &mn);
-            const __m512i sd = dup32(_mm512_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc)));
-            const __m128i mv = _mm_cvtsi64_si128((long long)mn);
-            const __m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mv, mv)); /* m0 m0 m1 m1 .. m7 m7 */
-            __m512i wq[4], ws[4];
-#pragma GCC unroll 4
-            for (int k = 0; k < 4; k++) {
-                __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b->qs + 32 * k)));
-                wq[k] = _mm512_and_si512(_mm512_srlv_epi16(q, shift), m4);
-                ws[k] = _mm512_permutexvar_epi32(idx2(2 * k, 2 * k + 1), sd);
-            }
-            const float d = f16f(b->d), dmin = f16f(b->dmin);
-#pragma GCC unroll 4
-            for (int c = 0; c < CX; c++) {
-                const block_q8_K *xb = (const block_q8_K *)(x + (size_t)c * ldx) + i;
-                __m512i s = _mm512_setzero_si512();
-#pragma GCC unroll 4
-                for (int k = 0; k < 4; k++)
-                    s = _mm512_dpwssd_epi32(s, _mm512_maddubs_epi16(wq[k], _mm512_loadu_si512((const void *)(xb->qs + 64 * k))),
-                                            ws[k]);
-                __m256i ms = _mm256_madd_epi16(m16, _mm256_loadu_si256((const __m256i *)xb->bsums));
-                acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_set1_ps(d * xb->d), acc[r][c]);
-                acc[r][c] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(_mm512_zextsi256_si512(ms)), _mm512_set1_ps(dmin * xb->d),
-                                             acc[r][c]);
-            }
-        }
+    for (int k = 0; k < 4; k++) {
+        const uint8_t *qs = (k < 2 ? b0 : b1)->qs + 64 * (k % 2);
+        const __m512i A = _mm512_and_si512(
+            _mm512_srlv_epi16(_mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)qs)), shift), m4);
+        const __m512i B = _mm512_and_si512(
+            _mm512_srlv_epi16(_mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(qs + 32))), shift), m4);
+        zz[0][k] = _mm512_shuffle_i64x2(A, B, _MM_SHUFFLE(2, 0, 2, 0));
+        zz[1][k] = _mm512_shuffle_i64x2(A, B, _MM_SHUFFLE(3, 1, 3, 1));
     }
-#pragma GCC unroll 4
-    for (int r = 0; r < RW; r++)
-#pragma GCC unroll 4
-        for (int c = 0; c < CX; c++) y[(int64_t)c * ldy + r] = hsum16(acc[r][c]);
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; h++) {
+        const __m512i *z = zz[h];
+        const __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]), t1 = _mm512_unpackhi_epi32(z[0], z[1]);
+        const __m512i t2 = _mm512_unpacklo_epi32(z[2], z[3]), t3 = _mm512_unpackhi_epi32(z[2], z[3]);
+        g->q[0 + h] = _mm512_unpacklo_epi64(t0, t2), g->q[2 + h] = _mm512_unpackhi_epi64(t0, t2);
+        g->q[4 + h] = _mm512_unpacklo_epi64(t1, t3), g->q[6 + h] = _mm512_unpackhi_epi64(t1, t3);
+    }
+    /* scales and mins: bytes in sub-block order, then lane p <- perm(p);
+     * lanes with p % 4 < 2 belong to super-block 0 */
+    uint64_t sc0, mn0, sc1, mn1;
+    pg_gemm_q4k_scales(b0->scales, &sc0, &mn0);
+    pg_gemm_q4k_scales(b1->scales, &sc1, &mn1);
+    const __m512i ip = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    const __m512 sc = _mm512_cvtepi32_ps(_mm512_permutexvar_epi32(
+        ip, _mm512_cvtepu8_epi32(_mm_set_epi64x((long long)sc1, (long long)sc0))));
+    const __m512 mn = _mm512_cvtepi32_ps(_mm512_permutexvar_epi32(
+        ip, _mm512_cvtepu8_epi32(_mm_set_epi64x((long long)mn1, (long long)mn0))));
+    const __mmask16 m1 = 0xcccc; /* p % 4 >= 2: super-block 1 */
+    const __m512 d = _mm512_mask_blend_ps(m1, _mm512_set1_ps(f16f(b0->d)), _mm512_set1_ps(f16f(b1->d)));
+    const __m512 dmin = _mm512_mask_blend_ps(m1, _mm512_set1_ps(f16f(b0->dmin)), _mm512_set1_ps(f16f(b1->dmin)));
+    g->ws = _mm512_mul_ps(d, sc);
+    g->wm = _mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(dmin, mn));
 }
 
-AI void tile_q6_K(int64_t K, const uint8_t *w, size_t ldw, const uint8_t *x, size_t ldx, float *y, int64_t ldy,
-                  const int RW, const int CX) {
-    const int nb = (int)(K / QK_K);
+static const block_q4_K kq_zero; /* stands in for the missing last super-block */
+
+/* Group gi of a Q4_K weight row of nb super-blocks -> g. */
+AI void kq_prep(const uint8_t *w, int nb, int gi, kgrp *g) {
+    const block_q4_K *b = (const block_q4_K *)w + 2 * gi;
+    kq_prep2(b, 2 * gi + 1 < nb ? b + 1 : &kq_zero, g);
+}
+
+/* Q6_K group = one super-block, lane p = 16-element sub-block perm(p).
+ * The 6-bit values 0..63 unpack (as the old per-super-block kernel did)
+ * into 4 vectors of 64 elements in natural order, so 128-bit lane l of
+ * vector R is sub-block 4R + l; the 4x4 dword transpose then gives
+ * operand k = dwords k of each sub-block, lane p <-> sub-block perm(p).
+ * Weights are the unsigned operand (0..63), activations the signed one;
+ * the -32 offset is the activation's start value -32 * bsum (exact):
+ *   acc = fma(cvt(isum), (d * sc_j) * dx, acc). */
+#define Q6_ACT 384 /* 256 operand bytes, 16 floats dx, 16 int32 -32 * bsum */
+
+AI void q6_prep(const block_q6_K *b, kgrp *g) {
     const __m512i m4 = _mm512_set1_epi8(15), m30 = _mm512_set1_epi8(0x30);
     const __m512i sh01 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(4)), _mm256_set1_epi16(2), 1);
     const __m512i sh23 = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
-    const __m512i iq = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
-    __m512 acc[4][4];
-#pragma GCC unroll 4
-    for (int r = 0; r < RW; r++)
-#pragma GCC unroll 4
-        for (int c = 0; c < CX; c++) acc[r][c] = _mm512_setzero_ps();
-    for (int i = 0; i < nb; i++) {
-#pragma GCC unroll 4
-        for (int r = 0; r < RW; r++) {
-            const block_q6_K *b = (const block_q6_K *)(w + (size_t)r * ldw) + i;
-            const __m128i sc = _mm_loadu_si128((const __m128i *)b->scales);
-            const __m512i sd = dup32(_mm512_cvtepi8_epi32(sc));
-            const __m256i sc16 = _mm256_cvtepi8_epi16(sc);
-            __m512i wq[4], ws[4]; /* (h=0: u01, u23), (h=1: u01, u23) */
+    __m512i z[4];
 #pragma GCC unroll 2
-            for (int h = 0; h < 2; h++) {
-                __m512i ql = _mm512_loadu_si512((const void *)(b->ql + 64 * h));
-                __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b->qh + 32 * h)));
-                wq[2 * h] = _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_and_si512(_mm512_sllv_epi16(qh, sh01), m30));
-                wq[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
-                                                _mm512_and_si512(_mm512_srlv_epi16(qh, sh23), m30));
-                ws[2 * h] = _mm512_permutexvar_epi32(_mm512_add_epi32(iq, _mm512_set1_epi32(8 * h)), sd);
-                ws[2 * h + 1] = _mm512_permutexvar_epi32(_mm512_add_epi32(iq, _mm512_set1_epi32(8 * h + 4)), sd);
-            }
-            const float d = f16f(b->d);
+    for (int h = 0; h < 2; h++) {
+        const __m512i ql = _mm512_loadu_si512((const void *)(b->ql + 64 * h));
+        const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b->qh + 32 * h)));
+        z[2 * h] = _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_and_si512(_mm512_sllv_epi16(qh, sh01), m30));
+        z[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
+                                       _mm512_and_si512(_mm512_srlv_epi16(qh, sh23), m30));
+    }
+    const __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]), t1 = _mm512_unpackhi_epi32(z[0], z[1]);
+    const __m512i t2 = _mm512_unpacklo_epi32(z[2], z[3]), t3 = _mm512_unpackhi_epi32(z[2], z[3]);
+    g->q[0] = _mm512_unpacklo_epi64(t0, t2), g->q[1] = _mm512_unpackhi_epi64(t0, t2);
+    g->q[2] = _mm512_unpacklo_epi64(t1, t3), g->q[3] = _mm512_unpackhi_epi64(t1, t3);
+    const __m512i ip = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    const __m512 sc = _mm512_cvtepi32_ps(
+        _mm512_permutexvar_epi32(ip, _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)b->scales))));
+    g->ws = _mm512_mul_ps(_mm512_set1_ps(f16f(b->d)), sc);
+}
+
+/* Group gi of a weight row (nb super-blocks) of Q4_K (Q6 = 0) or Q6_K. */
+AI void kq_prep_any(const uint8_t *w, int nb, int gi, kgrp *g, const int Q6) {
+    if (Q6) q6_prep((const block_q6_K *)w + gi, g);
+    else kq_prep(w, nb, gi, g);
+}
+
+/* the per-group float update (one place, so both paths share it) */
+AI __m512 kq_fold(__m512 acc, __m512i is, const kgrp *g, const uint8_t *xg, const int Q6) {
+    const int qb = Q6 ? 256 : ACT_Q;
+    const __m512 dx = _mm512_loadu_ps((const float *)(xg + qb));
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_mul_ps(g->ws, dx), acc);
+    if (Q6) return acc;
+    return _mm512_fmadd_ps(_mm512_loadu_ps((const float *)(xg + qb + 64)), g->wm, acc);
+}
+
+/* integer start value of an activation group: 0, or Q6_K's -32 * bsum */
+AI __m512i kq_start(const uint8_t *xg, const int Q6) {
+    return Q6 ? _mm512_loadu_si512((const void *)(xg + 256 + 64)) : _mm512_setzero_si512();
+}
+
+AI void kq_tile(const kgrp *P, int ng, int g0, const uint8_t *x, size_t ldx, __m512 *ab, int first, int last, float *y,
+                int64_t ldy, const int RW, const int CX, const int Q6) {
+    const size_t gb = Q6 ? Q6_ACT : KQ_ACT;
+    const int nop = Q6 ? 4 : 8;
+    if (first)
+#pragma GCC unroll 4
+        for (int r = 0; r < RW; r++)
+#pragma GCC unroll 4
+            for (int c = 0; c < CX; c++) ab[c * Q32_RW + r] = _mm512_setzero_ps();
+    for (int g = 0; g < ng; g++) {
+        __m512i is[Q32_RW][Q32_CX];
+        const uint8_t *xg[Q32_CX];
+#pragma GCC unroll 4
+        for (int c = 0; c < CX; c++) xg[c] = x + (size_t)c * ldx + (size_t)(g0 + g) * gb;
+#pragma GCC unroll 4
+        for (int c = 0; c < CX; c++) {
+            const __m512i s0 = kq_start(xg[c], Q6);
+#pragma GCC unroll 4
+            for (int r = 0; r < RW; r++) is[r][c] = s0;
+        }
+#pragma GCC unroll 8
+        for (int j = 0; j < nop; j++) {
+            __m512i wv[Q32_RW];
+#pragma GCC unroll 4
+            for (int r = 0; r < RW; r++) wv[r] = _mm512_load_si512((const void *)&P[r * KS + g].q[j]);
 #pragma GCC unroll 4
             for (int c = 0; c < CX; c++) {
-                const block_q8_K *xb = (const block_q8_K *)(x + (size_t)c * ldx) + i;
-                /* start at -32 * sum(sc * bsums) (8 lanes), exact */
-                __m256i o = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)xb->bsums));
-                __m512i s = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_zextsi256_si512(_mm256_slli_epi32(o, 5)));
+                const __m512i xv = _mm512_loadu_si512((const void *)(xg[c] + 64 * j));
 #pragma GCC unroll 4
-                for (int k = 0; k < 4; k++)
-                    s = _mm512_dpwssd_epi32(s, _mm512_maddubs_epi16(wq[k], _mm512_loadu_si512((const void *)(xb->qs + 64 * k))),
-                                            ws[k]);
-                acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_set1_ps(d * xb->d), acc[r][c]);
+                for (int r = 0; r < RW; r++) is[r][c] = _mm512_dpbusd_epi32(is[r][c], wv[r], xv);
             }
         }
+#pragma GCC unroll 4
+        for (int c = 0; c < CX; c++)
+#pragma GCC unroll 4
+            for (int r = 0; r < RW; r++)
+                ab[c * Q32_RW + r] = kq_fold(ab[c * Q32_RW + r], is[r][c], &P[r * KS + g], xg[c], Q6);
     }
+    if (last) q32_store(ab, y, ldy, RW, CX);
+}
+
+AI void kq_rows(int64_t K, const uint8_t *w, size_t ldw, const uint8_t *x, size_t ldx, int nx, float *y, int64_t ldy,
+                const int RW, const int Q6) {
+    const int nb = (int)(K / QK_K), ngr = Q6 ? nb : (nb + 1) / 2;
+    kgrp P[Q32_RW * KS] __attribute__((aligned(64)));
+    __m512 ab[NXMAX * Q32_RW] __attribute__((aligned(64)));
+    for (int s0 = 0; s0 < ngr; s0 += KS) {
+        const int ng = ngr - s0 < KS ? ngr - s0 : KS;
+        const int first = s0 == 0, last = s0 + ng == ngr;
 #pragma GCC unroll 4
-    for (int r = 0; r < RW; r++)
-#pragma GCC unroll 4
-        for (int c = 0; c < CX; c++) y[(int64_t)c * ldy + r] = hsum16(acc[r][c]);
+        for (int r = 0; r < RW; r++)
+            for (int g = 0; g < ng; g++) kq_prep_any(w + (size_t)r * ldw, nb, s0 + g, &P[r * KS + g], Q6);
+        const int ntile = (nx + Q32_CX - 1) / Q32_CX;
+        const size_t pfb = last && nx > 2 ? (size_t)RW * ldw : 0, pft = (pfb / 64 + ntile - 1) / ntile * 64;
+        const uint8_t *pf = w + (size_t)RW * ldw;
+        size_t pfo = 0;
+        int c = 0;
+        for (; c + Q32_CX <= nx; c += Q32_CX) {
+            for (size_t e = pfo + pft; pfo < e && pfo < pfb; pfo += 64) _mm_prefetch((const char *)(pf + pfo), _MM_HINT_T0);
+            kq_tile(P, ng, s0, x + (size_t)c * ldx, ldx, ab + c * Q32_RW, first, last, y + (int64_t)c * ldy, ldy, RW, Q32_CX,
+                    Q6);
+        }
+        for (; pfo < pfb; pfo += 64) _mm_prefetch((const char *)(pf + pfo), _MM_HINT_T0);
+#define TAIL(n) \
+    kq_tile(P, ng, s0, x + (size_t)c * ldx, ldx, ab + c * Q32_RW, first, last, y + (int64_t)c * ldy, ldy, RW, n, Q6)
+        switch (nx - c) {
+        case 0: break;
+        case 1: TAIL(1); break;
+        case 2: TAIL(2); break;
+        case 3: TAIL(3); break;
+        default: __builtin_trap();
+        }
+#undef TAIL
+    }
+}
+
+AI void kq_row_direct(int64_t K, const uint8_t *w, const uint8_t *x, size_t ldx, float *y, int64_t ldy, const int CX,
+                      const int Q6) {
+    const int nb = (int)(K / QK_K), ngr = Q6 ? nb : (nb + 1) / 2;
+    const size_t gb = Q6 ? Q6_ACT : KQ_ACT;
+    __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int g = 0; g < ngr; g++) {
+        kgrp G;
+        kq_prep_any(w, nb, g, &G, Q6);
+#pragma GCC unroll 2
+        for (int c = 0; c < CX; c++) {
+            const uint8_t *xg = x + (size_t)c * ldx + (size_t)g * gb;
+            __m512i is = kq_start(xg, Q6);
+            const int nop = Q6 ? 4 : 8;
+#pragma GCC unroll 8
+            for (int j = 0; j < nop; j++)
+                is = _mm512_dpbusd_epi32(is, G.q[j], _mm512_loadu_si512((const void *)(xg + 64 * j)));
+            acc[c] = kq_fold(acc[c], is, &G, xg, Q6);
+        }
+    }
+#pragma GCC unroll 2
+    for (int c = 0; c < CX; c++) y[(int64_t)c * ldy] = hsum16(acc[c]);
+}
+
+AI void kq_kernel(int64_t K, const void *w, size_t ldw, int nw, const void *x, size_t ldx, int nx, float *y,
+                  int64_t ldy, const int Q6) {
+    if (nx < 1 || nx > NXMAX) __builtin_trap();
+    if (nw == 1 && nx <= 2) {
+        if (nx == 1) kq_row_direct(K, w, x, ldx, y, ldy, 1, Q6);
+        else kq_row_direct(K, w, x, ldx, y, ldy, 2, Q6);
+        return;
+    }
+    switch (nw) {
+    case 1: kq_rows(K, w, ldw, x, ldx, nx, y, ldy, 1, Q6); break;
+    case 2: kq_rows(K, w, ldw, x, ldx, nx, y, ldy, 2, Q6); break;
+    case 3: kq_rows(K, w, ldw, x, ldx, nx, y, ldy, 3, Q6); break;
+    case 4: kq_rows(K, w, ldw, x, ldx, nx, y, ldy, 4, Q6); break;
+    default: __builtin_trap();
+    }
+}
+
+static void gemm_q4_K(int64_t K, const void *w, size_t ldw, int nw, const void *x, size_t ldx, int nx, float *y,
+                      int64_t ldy) {
+    kq_kernel(K, w, ldw, nw, x, ldx, nx, y, ldy, 0);
+}
+static void gemm_q6_K(int64_t K, const void *w, size_t ldw, int nw, const void *x, size_t ldx, int nx, float *y,
+                      int64_t ldy) {
+    kq_kernel(K, w, ldw, nw, x, ldx, nx, y, ldy, 1);
+}
+
+static size_t q6_act_size(int64_t K) { return (size_t)(K / QK_K) * Q6_ACT; }
+
+/* One activation row for Q6_K: Q8_K quantization, then per super-block
+ * operand k lane p = elements 4k .. 4k + 3 of sub-block perm(p), the 16
+ * d's and the 16 start values -32 * bsum. */
+static void q6_pack(const float *x, int64_t K, void *dst) {
+    const pg_type_traits *t = pg_type_get(PG_TYPE_Q8_K);
+    const int nb = (int)(K / QK_K);
+    uint8_t *o = dst;
+    for (int i = 0; i < nb; i++, o += Q6_ACT) {
+        block_q8_K b;
+        t->from_float(x + (size_t)i * QK_K, &b, QK_K);
+        float dx[16];
+        int32_t st[16];
+        for (int p = 0; p < 16; p++) {
+            const int s = perm16(p);
+            dx[p] = b.d;
+            st[p] = -32 * (int32_t)b.bsums[s];
+            for (int k = 0; k < 4; k++)
+                for (int e = 0; e < 4; e++) o[64 * k + 4 * p + e] = (uint8_t)b.qs[16 * s + 4 * k + e];
+        }
+        memcpy(o + 256, dx, 64);
+        memcpy(o + 320, st, 64);
+    }
+}
+
+static size_t kq_act_size(int64_t K) { return (size_t)((K / QK_K + 1) / 2) * KQ_ACT; }
+
+/* One activation row: Q8_K quantization (the level's from_float, as the
+ * vec_dot path), then the group layout above. */
+static void kq_pack(const float *x, int64_t K, void *dst) {
+    const pg_type_traits *t = pg_type_get(PG_TYPE_Q8_K);
+    const int nb = (int)(K / QK_K), ng = (nb + 1) / 2;
+    uint8_t *o = dst;
+    for (int gi = 0; gi < ng; gi++, o += KQ_ACT) {
+        block_q8_K b[2];
+        const int n = nb - 2 * gi < 2 ? nb - 2 * gi : 2;
+        memset(b, 0, sizeof b);
+        t->from_float(x + (size_t)gi * 512, b, (int64_t)n * QK_K);
+        float *dx = (float *)(o + ACT_Q), *bs = dx + 16;
+        for (int p = 0; p < 16; p++) {
+            const int s = perm16(p), sb = s / 8, j = s % 8;
+            const block_q8_K *bb = &b[sb];
+            float dd;
+            memcpy(&dd, &bb->d, sizeof dd);
+            dx[p] = dd;
+            bs[p] = dd * (float)(bb->bsums[2 * j] + bb->bsums[2 * j + 1]);
+            for (int jj = 0; jj < 8; jj++)
+                for (int e = 0; e < 4; e++)
+                    o[64 * jj + 4 * p + e] = (uint8_t)bb->qs[32 * j + 16 * (jj & 1) + 4 * (jj >> 1) + e];
+        }
+    }
 }
 
 /* ------------------------------------------------------------ dispatch */
-
-#define SHAPES(CALL)                                                   \
-    switch ((nw - 1) * 4 + (nx - 1)) {                                 \
-    case 0: CALL(1, 1); break;                                         \
-    case 1: CALL(1, 2); break;                                         \
-    case 2: CALL(1, 3); break;                                         \
-    case 3: CALL(1, 4); break;                                         \
-    case 4: CALL(2, 1); break;                                         \
-    case 5: CALL(2, 2); break;                                         \
-    case 6: CALL(2, 3); break;                                         \
-    case 7: CALL(2, 4); break;                                         \
-    case 8: CALL(3, 1); break;                                         \
-    case 9: CALL(3, 2); break;                                         \
-    case 10: CALL(3, 3); break;                                        \
-    case 11: CALL(3, 4); break;                                        \
-    case 12: CALL(4, 1); break;                                        \
-    case 13: CALL(4, 2); break;                                        \
-    case 14: CALL(4, 3); break;                                        \
-    case 15: CALL(4, 4); break;                                        \
-    default: __builtin_trap();                                         \
-    }
 
 static void gemm_q4_0(int64_t K, const void *w, size_t ldw, int nw, const void *x, size_t ldx, int nx, float *y,
                       int64_t ldy) {
@@ -490,23 +670,10 @@ static void gemm_q8_0(int64_t K, const void *w, size_t ldw, int nw, const void *
                       int64_t ldy) {
     q32_kernel(K, w, ldw, nw, x, ldx, nx, y, ldy, 1);
 }
-static void gemm_q4_K(int64_t K, const void *w, size_t ldw, int nw, const void *x, size_t ldx, int nx, float *y,
-                      int64_t ldy) {
-#define C(a, b) tile_q4_K(K, w, ldw, x, ldx, y, ldy, a, b)
-    SHAPES(C)
-#undef C
-}
-static void gemm_q6_K(int64_t K, const void *w, size_t ldw, int nw, const void *x, size_t ldx, int nx, float *y,
-                      int64_t ldy) {
-#define C(a, b) tile_q6_K(K, w, ldw, x, ldx, y, ldy, a, b)
-    SHAPES(C)
-#undef C
-}
-
 static const pg_gemm_kernel k_q4_0 = {Q32_RW, NXMAX, 2, gemm_q4_0, q32_act_size, q32_pack};
 static const pg_gemm_kernel k_q8_0 = {Q32_RW, NXMAX, 2, gemm_q8_0, q32_act_size, q32_pack};
-static const pg_gemm_kernel k_q4_K = {4, 4, 4, gemm_q4_K, NULL, NULL};
-static const pg_gemm_kernel k_q6_K = {4, 4, 4, gemm_q6_K, NULL, NULL};
+static const pg_gemm_kernel k_q4_K = {Q32_RW, NXMAX, 2, gemm_q4_K, kq_act_size, kq_pack};
+static const pg_gemm_kernel k_q6_K = {Q32_RW, NXMAX, 2, gemm_q6_K, q6_act_size, q6_pack};
 
 const pg_gemm_kernel *pg_gemm_avx512_get(int wtype) {
     switch (wtype) {

@@ -973,6 +973,18 @@ static void reap(pg_engine *e, double t) {
     }
 }
 
+/* Moves a list of submitted groups (taken from the incoming list under the
+ * mutex) into the waiting queue, in submission order. Engine thread only. */
+static void enqueue_incoming(pg_engine *e, eng_group *in) {
+    while (in) {
+        eng_group *next = in->inext;
+        in->inext = NULL;
+        in->arrival = e->arrival_next++;
+        for (int32_t i = 0; i < in->n; i++) wait_insert(e, &in->seqs[i]);
+        in = next;
+    }
+}
+
 static int step_impl(pg_engine *e) {
     /* 1. intake */
     pthread_mutex_lock(&e->mu);
@@ -988,13 +1000,7 @@ static int step_impl(pg_engine *e) {
         e->n_cancel_req = 0;
     }
     pthread_mutex_unlock(&e->mu);
-    while (in) {
-        eng_group *next = in->inext;
-        in->inext = NULL;
-        in->arrival = e->arrival_next++;
-        for (int32_t i = 0; i < in->n; i++) wait_insert(e, &in->seqs[i]);
-        in = next;
-    }
+    enqueue_incoming(e, in);
 
     /* 2. cancels and deadlines */
     double t = now_s();
@@ -1089,13 +1095,7 @@ static void cancel_all(pg_engine *e) {
     }
     e->n_cancel_req = 0;
     pthread_mutex_unlock(&e->mu);
-    while (in) {
-        eng_group *next = in->inext;
-        in->inext = NULL;
-        in->arrival = e->arrival_next++;
-        for (int32_t i = 0; i < in->n; i++) wait_insert(e, &in->seqs[i]);
-        in = next;
-    }
+    enqueue_incoming(e, in);
     reap(e, now_s());
     PG_ASSERT(e->n_running == 0 && e->n_waiting == 0);
 }

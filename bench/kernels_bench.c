@@ -166,12 +166,20 @@ static int bench_type(pg_pool *pool, int type, int64_t K, int64_t N, int runs, d
     }
     for (int c = 1; c < copies; c++) memcpy(w + (size_t)c * mbytes, w, mbytes);
     for (int64_t i = 0; i < Mmax * K; i++) x[i] = frand();
+    /* weights repacked at load by the model are benchmarked repacked too */
+    pg_weight w0 = {type, K, N, rb, w, NULL, NULL};
+    char *pw = NULL;
+    if (pg_weight_pack_size(&w0, N) && (pw = aligned_alloc(64, (mbytes * (size_t)copies + 63) / 64 * 64))) {
+        pg_weight_pack(&w0, N, pw);
+        for (int c = 1; c < copies; c++) memcpy(pw + (size_t)c * mbytes, pw, mbytes);
+        printf("%-7s (weights repacked at load)\n", pg_type_name(type));
+    }
 
     static const int64_t Ms[] = {1, 8, 32, 128};
     for (size_t mi = 0; mi < sizeof Ms / sizeof Ms[0]; mi++) {
         const int64_t M = Ms[mi];
         const double ops = 2.0 * (double)M * (double)N * (double)K;
-        pg_qact q = pg_qact_make(pool, type, x, K, K, M, scratch);
+        pg_qact q = pg_qact_make(pool, &w0, x, K, K, M, scratch);
         /* matmuls per run: all copies for GEMV (memory-bound), else enough for ~0.2 s at 20 GOP/s */
         int per_run = M == 1 ? copies : (int)(0.2 * 20e9 / ops) + 1;
         if (per_run > copies) per_run = copies;
@@ -181,7 +189,7 @@ static int bench_type(pg_pool *pool, int type, int64_t K, int64_t N, int runs, d
         for (int r = 0; r < nr; r++) {
             double t0 = now_s();
             for (int k = 0; k < per_run; k++) {
-                pg_weight wt = {type, K, N, rb, w + (size_t)ci * mbytes};
+                pg_weight wt = {type, K, N, rb, w + (size_t)ci * mbytes, pw ? pw + (size_t)ci * mbytes : NULL, w0.pk};
                 ci = (ci + 1) % copies;
                 pg_matmul_q(pool, &wt, &q, y, N);
             }
@@ -197,7 +205,7 @@ static int bench_type(pg_pool *pool, int type, int64_t K, int64_t N, int runs, d
         printf("\n");
         fflush(stdout);
     }
-    free(w), free(rowf), free(x), free(y), free(scratch);
+    free(w), free(rowf), free(x), free(y), free(scratch), free(pw);
     return 0;
 }
 

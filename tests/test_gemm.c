@@ -71,7 +71,7 @@ typedef struct {
     int64_t M; /* 0: 37 */
 } tcase;
 
-static void run_case(tcase tc, pg_cpu_level level, pg_pool *pools[4]) {
+static void run_case(tcase tc, pg_cpu_level level, pg_pool *pools[4], int pack) {
     const int64_t K = tc.K, N = 133, M = tc.M ? tc.M : 37;
     const pg_type_traits *t = pg_type_get_level(tc.type, level);
     REQUIRE(t && t->from_float && t->to_float && t->vec_dot);
@@ -86,7 +86,17 @@ static void run_case(tcase tc, pg_cpu_level level, pg_pool *pools[4]) {
     }
     if (tc.type == PG_TYPE_F32) memcpy(wq, wf, rb * (size_t)N);
     else for (int64_t n = 0; n < N; n++) t->from_float(wf + n * K, wq + (size_t)n * rb, K);
-    pg_weight w = {tc.type, K, N, rb, wq};
+    pg_weight w = {tc.type, K, N, rb, wq, NULL, NULL};
+    void *pw = NULL;
+    if (pack) { /* the same checks over weights repacked as the model does at load */
+        const size_t ps = pg_weight_pack_size(&w, N);
+        REQUIRE(ps == rb * (size_t)N);
+        pw = aligned_alloc(64, (ps + 63) / 64 * 64);
+        REQUIRE(pw);
+        pg_weight_pack(&w, N, pw);
+        REQUIRE(w.pdata == pw && w.pk);
+    }
+    const char *tag = pack ? " packed" : "";
 
     const size_t qs = pg_qact_size(tc.type, K, M) + 64;
     void *scratch = malloc(qs);
@@ -96,7 +106,7 @@ static void run_case(tcase tc, pg_cpu_level level, pg_pool *pools[4]) {
 
     /* each row alone: M = 1, one thread */
     for (int64_t m = 0; m < M; m++) {
-        pg_qact q = pg_qact_make(NULL, tc.type, x + m * K, K, K, 1, scratch);
+        pg_qact q = pg_qact_make(NULL, &w, x + m * K, K, K, 1, scratch);
         pg_matmul_q(NULL, &w, &q, alone + m * ldy, ldy);
     }
 
@@ -128,37 +138,38 @@ static void run_case(tcase tc, pg_cpu_level level, pg_pool *pools[4]) {
             if (!(err <= lim)) bad++;
         }
     }
-    CHECKF(bad == 0, "%s@%s: %d elements off the reference (worst rel %.3g)", pg_type_name(tc.type),
-           pg_cpu_level_name(level), bad, worst);
+    CHECKF(bad == 0, "%s@%s%s K=%lld: %d elements off the reference (worst rel %.3g)", pg_type_name(tc.type),
+           pg_cpu_level_name(level), tag, (long long)K, bad, worst);
 
     /* whole batch, 1..3 threads: bit-identical to alone */
     for (int th = 1; th <= 3; th++) {
         memset(y, 0xff, (size_t)(M * ldy) * 4);
-        pg_qact q = pg_qact_make(pools[th], tc.type, x, K, K, M, scratch);
+        pg_qact q = pg_qact_make(pools[th], &w, x, K, K, M, scratch);
         pg_matmul_q(pools[th], &w, &q, y, ldy);
         int diff = 0;
         for (int64_t m = 0; m < M; m++) diff += memcmp(y + m * ldy, alone + m * ldy, (size_t)N * 4) != 0;
-        CHECKF(diff == 0, "%s@%s threads %d: %d rows differ from M=1", pg_type_name(tc.type), pg_cpu_level_name(level), th,
-               diff);
+        CHECKF(diff == 0, "%s@%s%s K=%lld threads %d: %d rows differ from M=1", pg_type_name(tc.type),
+               pg_cpu_level_name(level), tag, (long long)K, th, diff);
     }
     /* sub-batches at other offsets and sizes (the row's position changes) */
     const int64_t subs[][2] = {{3, 2}, {1, 5}, {7, 9}, {30, 7}, {0, 4}, {11, 3}};
     for (size_t s = 0; s < sizeof subs / sizeof subs[0]; s++) {
         int64_t off = subs[s][0], mm = subs[s][1];
         if (off + mm > M) continue;
-        pg_qact q = pg_qact_make(pools[2], tc.type, x + off * K, K, K, mm, scratch);
+        pg_qact q = pg_qact_make(pools[2], &w, x + off * K, K, K, mm, scratch);
         pg_matmul_q(pools[2], &w, &q, y, N); /* dense output stride this time */
         int diff = 0;
         for (int64_t m = 0; m < mm; m++) diff += memcmp(y + m * N, alone + (off + m) * ldy, (size_t)N * 4) != 0;
-        CHECKF(diff == 0, "%s@%s sub-batch %lld+%lld: %d rows differ", pg_type_name(tc.type), pg_cpu_level_name(level),
-               (long long)off, (long long)mm, diff);
+        CHECKF(diff == 0, "%s@%s%s sub-batch %lld+%lld: %d rows differ", pg_type_name(tc.type), pg_cpu_level_name(level),
+               tag, (long long)off, (long long)mm, diff);
     }
     /* the convenience entry point agrees too */
     pg_matmul(pools[3], &w, x, M, y, scratch);
     int diff = 0;
     for (int64_t m = 0; m < M; m++) diff += memcmp(y + m * N, alone + m * ldy, (size_t)N * 4) != 0;
-    CHECKF(diff == 0, "%s@%s pg_matmul: %d rows differ", pg_type_name(tc.type), pg_cpu_level_name(level), diff);
+    CHECKF(diff == 0, "%s@%s%s pg_matmul: %d rows differ", pg_type_name(tc.type), pg_cpu_level_name(level), tag, diff);
 
+    free(pw);
     free(wf), free(x), free(wq), free(scratch), free(alone), free(y), free(wrow), free(xrow), free(abuf);
 }
 
@@ -175,14 +186,25 @@ int main(void) {
          * slices (q4_K with an odd super-block count); M over one 128-row call */
         {PG_TYPE_Q4_K, 9472, 5}, {PG_TYPE_Q4_K, 512, 133},
         {PG_TYPE_Q6_K, 4864, 6}, {PG_TYPE_Q6_K, 256, 131},
+        /* the shapes of the 1.1B benchmark model (repacked kernels: whole
+         * groups only, tails of a partial group) */
+        {PG_TYPE_Q4_0, 2048, 0}, {PG_TYPE_Q4_0, 5632, 9}, {PG_TYPE_Q4_K, 2048, 0}, {PG_TYPE_Q4_K, 5632, 130},
         /* per-element vec_dot path */
         {PG_TYPE_Q4_1, 96, 0},  {PG_TYPE_Q5_K, 512, 0}, {PG_TYPE_IQ4_NL, 96, 0},
     };
     const pg_cpu_level max = pg_cpu_level_max();
+    int n_packed = 0;
     for (int l = PG_CPU_SCALAR; l <= (int)max; l++) {
         pg_cpu_level got = pg_cpu_level_set((pg_cpu_level)l);
         REQUIRE(got == (pg_cpu_level)l);
-        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(cases[i], (pg_cpu_level)l, pools);
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            run_case(cases[i], (pg_cpu_level)l, pools, 0);
+            const pg_weight probe = {cases[i].type, cases[i].K, 1, pg_row_size(cases[i].type, cases[i].K), NULL, NULL, NULL};
+            if (pg_weight_pack_size(&probe, 1)) {
+                run_case(cases[i], (pg_cpu_level)l, pools, 1);
+                n_packed++;
+            }
+        }
         fprintf(stderr, "level %s done\n", pg_cpu_level_name((pg_cpu_level)l));
     }
     /* the fast kernels are there where promised */
@@ -195,12 +217,12 @@ int main(void) {
         CHECK(pg_gemm_get(PG_TYPE_Q4_K, PG_CPU_AVX2) && pg_gemm_get(PG_TYPE_Q6_K, PG_CPU_AVX2));
     }
     CHECK(pg_gemm_get(PG_TYPE_Q4_0, PG_CPU_SCALAR) == NULL);
-    /* callers size activation scratch from Q8_0 rows (with a little
-     * slack): packed layouts need at most 32 bytes more per row when K is a
-     * multiple of 512 (64-byte row padding) */
+    fprintf(stderr, "%d cases with repacked weights\n", n_packed);
+    /* packed activation layouts stay close to the Q8_0 / Q8_K row size
+     * (scales and per-block sums ride along) */
     for (int64_t K = 512; K <= 16384; K += 512) {
-        CHECK(pg_qact_size(PG_TYPE_Q4_0, K, 3) <= (pg_row_size(PG_TYPE_Q8_0, K) + 32) * 3);
-        CHECK(pg_qact_size(PG_TYPE_Q8_0, K, 3) <= (pg_row_size(PG_TYPE_Q8_0, K) + 32) * 3);
+        CHECK(pg_qact_size(PG_TYPE_Q4_0, K, 3) <= (pg_row_size(PG_TYPE_Q8_0, K) * 9 / 8 + 64) * 3);
+        CHECK(pg_qact_size(PG_TYPE_Q8_0, K, 3) <= (pg_row_size(PG_TYPE_Q8_0, K) * 9 / 8 + 64) * 3);
     }
     for (int i = 1; i < 4; i++) pg_pool_destroy(pools[i]);
     return t_done("test_gemm");

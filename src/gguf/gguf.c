@@ -19,6 +19,7 @@
 #include "gguf/gguf.h"
 
 #include "base/arena.h"
+#include "base/error.h"
 #include "tensor/types.h"
 
 #include <errno.h>
@@ -561,6 +562,32 @@ void pg_gguf_close(pg_gguf *g) {
 uint32_t pg_gguf_version(const pg_gguf *g) { return g->version; }
 size_t pg_gguf_alignment(const pg_gguf *g) { return g->alignment; }
 size_t pg_gguf_data_offset(const pg_gguf *g) { return g->data_off; }
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22 /* Linux 5.14 */
+#endif
+
+void pg_gguf_prefault(const pg_gguf *g) {
+    if (!g->mapped || !g->size) return;
+    void *b = (void *)g->base;
+    if (madvise(b, g->size, MADV_POPULATE_READ) == 0) return;
+    /* older kernels: read-ahead, then touch one byte per page */
+    (void)madvise(b, g->size, MADV_WILLNEED);
+    const long pg = sysconf(_SC_PAGESIZE);
+    volatile uint8_t sink = 0;
+    for (size_t o = 0; o < g->size; o += (size_t)(pg > 0 ? pg : 4096)) sink ^= g->base[o];
+    (void)sink;
+}
+
+void pg_gguf_release(const pg_gguf *g, const void *p, size_t n) {
+    if (!g->mapped || !n) return;
+    const uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE), b = (uintptr_t)g->base;
+    uintptr_t lo = (uintptr_t)p, hi = lo + n;
+    PG_ASSERT(pg > 0 && lo >= b && hi <= b + g->size && hi >= lo);
+    lo = (lo + pg - 1) / pg * pg;
+    hi = hi / pg * pg;
+    if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_DONTNEED); /* read-only private mapping: nothing is lost */
+}
+
 const void *pg_gguf_base(const pg_gguf *g, size_t *size) {
     if (size) *size = g->size;
     return g->base;

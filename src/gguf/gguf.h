@@ -81,6 +81,13 @@ void pg_gguf_close(pg_gguf *g);
 uint32_t pg_gguf_version(const pg_gguf *g);
 size_t pg_gguf_alignment(const pg_gguf *g);
 const void *pg_gguf_base(const pg_gguf *g, size_t *size); /* whole file */
+/* Page residency of a file opened with pg_gguf_open (no-ops for memory
+ * GGUFs). prefault: map every page now (from the page cache, or read), so
+ * the first forward pass does not pay the faults. release: drop the whole
+ * pages inside [p, p + n) from this process (the model repacked them into
+ * its own copy); a later read faults them back in unchanged. */
+void pg_gguf_prefault(const pg_gguf *g);
+void pg_gguf_release(const pg_gguf *g, const void *p, size_t n);
 /* File offset of the data section: end of the tensor infos rounded up to
  * the alignment (may equal or exceed the file size when there are no
  * tensors). Tensor data lies at base + data_offset + tensor offset. */

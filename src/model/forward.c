@@ -206,7 +206,7 @@ static void matmul_into(pg_forward *f, const pg_weight *w, const float *x, int64
         /* float kernels read X in place and need dense rows */
         PG_PANIC("float-activation matmul needs dense rows");
     }
-    pg_qact q = pg_qact_make(f->pool, w->type, x, ldx, w->ne0, rows, f->qbuf);
+    pg_qact q = pg_qact_make(f->pool, w, x, ldx, w->ne0, rows, f->qbuf);
     pg_matmul_q(f->pool, w, &q, y, ldy);
 }
 
@@ -360,6 +360,7 @@ static void ffn_dense(pg_forward *f, const pg_weight *gate, const pg_weight *up,
 static pg_weight expert_view(const pg_weight *w, size_t bytes, int e) {
     pg_weight v = *w;
     v.data = (const char *)w->data + (size_t)e * bytes;
+    if (w->pdata) v.pdata = (const char *)w->pdata + (size_t)e * bytes; /* packed rows keep the stored offsets */
     return v;
 }
 

@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void repack_all(pg_model *m);
+
 static const pg_arch *const arch_table[] = {
     &pg_arch_llama, &pg_arch_qwen2, &pg_arch_qwen2moe, &pg_arch_qwen3, &pg_arch_qwen3moe,
     &pg_arch_phi3,  &pg_arch_gemma2, &pg_arch_gemma3,
@@ -302,6 +304,7 @@ int pg_model_load_gguf(pg_gguf *g, pg_model **out, pg_error *err) {
         if (hp->n_expert > 0) /* only the used experts are read per token */
             m->weight_bytes += (uint64_t)hp->n_expert_used * (L->gate_exp_bytes + L->up_exp_bytes + L->down_exp_bytes);
     }
+    repack_all(m);
     *out = m;
     return 0;
 fail:
@@ -309,11 +312,47 @@ fail:
     return rc < 0 ? rc : PG_EFORMAT;
 }
 
+/* Repacks w (nrows contiguous rows) for the tile kernel dispatched now, if
+ * that kernel reads a layout of its own, into an owned copy; the stored
+ * pages are then dropped from the process (they stay in the page cache and
+ * fault back in for the other paths), so resident memory stays about one
+ * copy of the weights. Allocation failure only leaves w as stored. */
+static void repack(pg_model *m, pg_weight *w, int64_t nrows) {
+    if (!w->data || w->pdata) return;
+    const size_t n = pg_weight_pack_size(w, nrows);
+    if (!n) return;
+    void *p = aligned_alloc(64, (n + 63) / 64 * 64);
+    if (!p) return;
+    if (own(m, p)) {
+        free(p);
+        return;
+    }
+    pg_weight_pack(w, nrows, p);
+    pg_gguf_release(m->g, w->data, n);
+}
+
+static void repack_all(pg_model *m) {
+    const int64_t ne = m->hp.n_expert > 0 ? m->hp.n_expert : 1;
+    for (int il = 0; il < m->hp.n_layer; il++) {
+        pg_layer_w *L = &m->layers[il];
+        pg_weight *two_d[] = {&L->wq,     &L->wk,        &L->wv,        &L->wo,          &L->wqkv,
+                              &L->w_gate, &L->w_up,      &L->w_down,    &L->gate_inp,    &L->gate_shexp,
+                              &L->up_shexp, &L->down_shexp, &L->gate_inp_shexp};
+        for (size_t i = 0; i < sizeof two_d / sizeof two_d[0]; i++) repack(m, two_d[i], two_d[i]->ne1);
+        pg_weight *exps[] = {&L->gate_exps, &L->up_exps, &L->down_exps};
+        for (size_t i = 0; i < 3; i++) repack(m, exps[i], exps[i]->ne1 * ne);
+    }
+    /* a tied output matrix keeps the embedding rows readable: release
+     * only drops pages, the bytes stay the file's */
+    repack(m, &m->output, m->output.ne1);
+}
+
 int pg_model_load(const char *path, pg_model **out, pg_error *err) {
     pg_gguf *g;
     *out = NULL;
     int rc = pg_gguf_open(path, &g, err);
     if (rc < 0) return rc;
+    pg_gguf_prefault(g);
     return pg_model_load_gguf(g, out, err);
 }
 

@@ -3,10 +3,24 @@
  * level have none, and matmul falls back to per-element vec_dot. */
 #include "tensor/gemm.h"
 
+#include "tensor/types.h"
+
 const pg_gemm_kernel *pg_gemm_get(int wtype, pg_cpu_level level) {
 #if defined(__x86_64__)
     if (level >= PG_CPU_AVX512) return pg_gemm_avx512_get(wtype);
     if (level == PG_CPU_AVX2) return pg_gemm_avx2_get(wtype);
+#endif
+    (void)wtype;
+    (void)level;
+    return 0;
+}
+
+const pg_gemm_kernel *pg_gemm_get_packed(int wtype, pg_cpu_level level) {
+#if defined(__x86_64__)
+    if (level >= PG_CPU_AVX512) {
+        if (wtype == PG_TYPE_Q4_0) return pg_gemm_pq4_0_avx512();
+        if (wtype == PG_TYPE_Q4_K) return pg_gemm_pq4_K_avx512();
+    }
 #endif
     (void)wtype;
     (void)level;

@@ -40,14 +40,30 @@ typedef struct pg_gemm_kernel {
      * packed row at dst. */
     size_t (*act_size)(int64_t K);
     void (*act_pack)(const float *x, int64_t K, void *dst);
+    /* Repacked weights (NULL for kernels that read rows as stored). A
+     * kernel with wpack reads its weight rows in its own layout, built once
+     * at model load (pg_weight_repack, tensor/matmul.h): wpack(src, K, dst)
+     * converts one stored row of K elements into exactly the same number
+     * of bytes (so row strides and expert offsets stay those of the file).
+     * wpack_ok(K): whether rows of K can be repacked. */
+    int (*wpack_ok)(int64_t K);
+    void (*wpack)(const void *src, int64_t K, void *dst);
 } pg_gemm_kernel;
 
 /* The tile kernel of weight type wtype at exactly `level`, or NULL (then
  * matmul uses one vec_dot call per element). */
 const pg_gemm_kernel *pg_gemm_get(int wtype, pg_cpu_level level);
 
+/* The kernel that reads weights of type wtype repacked for `level`, or
+ * NULL (then weights stay as stored). */
+const pg_gemm_kernel *pg_gemm_get_packed(int wtype, pg_cpu_level level);
+
 /* Per-file tables (x86 only), indexed by pg_type id; NULL entries. */
 const pg_gemm_kernel *pg_gemm_avx512_get(int wtype);
 const pg_gemm_kernel *pg_gemm_avx2_get(int wtype);
+/* Repacked-weight kernels (x86/gemm_pq4_0_avx512.c, x86/gemm_pq4_K_avx512.c);
+ * NULL when not available. */
+const pg_gemm_kernel *pg_gemm_pq4_0_avx512(void);
+const pg_gemm_kernel *pg_gemm_pq4_K_avx512(void);
 
 #endif

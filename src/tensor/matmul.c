@@ -23,6 +23,7 @@
 #include "tensor/gemm.h"
 #include "tensor/types.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,8 +43,48 @@ static int gemm_enabled(void) {
     return e;
 }
 
-static const pg_gemm_kernel *kernel_for(int wtype) {
-    return gemm_enabled() ? pg_gemm_get(wtype, pg_cpu_level_get()) : NULL;
+/* The kernel for w at the current level and the rows it reads: the packed
+ * copy when w was packed for exactly that kernel, else the stored rows. */
+static const pg_gemm_kernel *kernel_for(const pg_weight *w, const char **wdata) {
+    *wdata = w->data;
+    if (!gemm_enabled()) return NULL;
+    const pg_cpu_level l = pg_cpu_level_get();
+    if (w->pdata) {
+        const pg_gemm_kernel *pk = pg_gemm_get_packed(w->type, l);
+        if (pk && (const void *)pk == w->pk) {
+            *wdata = w->pdata;
+            return pk;
+        }
+    }
+    return pg_gemm_get(w->type, l);
+}
+
+static int repack_enabled(void) {
+    static int v = -1;
+    int e = __atomic_load_n(&v, __ATOMIC_RELAXED);
+    if (e < 0) {
+        const char *s = getenv("PAGODA_REPACK");
+        e = !(s && !strcmp(s, "off"));
+        __atomic_store_n(&v, e, __ATOMIC_RELAXED);
+    }
+    return e;
+}
+
+size_t pg_weight_pack_size(const pg_weight *w, int64_t nrows) {
+    if (!repack_enabled() || !gemm_enabled() || nrows <= 0) return 0;
+    const pg_gemm_kernel *pk = pg_gemm_get_packed(w->type, pg_cpu_level_get());
+    if (!pk || !pk->wpack || !pk->wpack_ok || !pk->wpack_ok(w->ne0)) return 0;
+    if ((uint64_t)nrows > SIZE_MAX / w->row_bytes) return 0;
+    return (size_t)nrows * w->row_bytes;
+}
+
+void pg_weight_pack(pg_weight *w, int64_t nrows, void *dst) {
+    const pg_gemm_kernel *pk = pg_gemm_get_packed(w->type, pg_cpu_level_get());
+    PG_ASSERT(pk && pk->wpack && pg_weight_pack_size(w, nrows) > 0);
+    for (int64_t r = 0; r < nrows; r++)
+        pk->wpack((const char *)w->data + (size_t)r * w->row_bytes, w->ne0, (char *)dst + (size_t)r * w->row_bytes);
+    w->pdata = dst;
+    w->pk = pk;
 }
 
 size_t pg_qact_size(int wtype, int64_t K, int64_t M) {
@@ -53,10 +94,11 @@ size_t pg_qact_size(int wtype, int64_t K, int64_t M) {
     size_t rb = pg_row_size(t->vec_dot_type, K);
     /* the largest layout of any level, so the size does not depend on the
      * level chosen later */
-    for (int l = PG_CPU_SCALAR; l <= PG_CPU_AVX512; l++) {
-        const pg_gemm_kernel *k = pg_gemm_get(wtype, (pg_cpu_level)l);
-        if (k && k->act_size && k->act_size(K) > rb) rb = k->act_size(K);
-    }
+    for (int l = PG_CPU_SCALAR; l <= PG_CPU_AVX512; l++)
+        for (int p = 0; p < 2; p++) {
+            const pg_gemm_kernel *k = p ? pg_gemm_get_packed(wtype, (pg_cpu_level)l) : pg_gemm_get(wtype, (pg_cpu_level)l);
+            if (k && k->act_size && k->act_size(K) > rb) rb = k->act_size(K);
+        }
     return rb * (size_t)M;
 }
 
@@ -79,8 +121,9 @@ static void quant_rows(void *arg, int ith, int nth) {
     }
 }
 
-pg_qact pg_qact_make(pg_pool *pool, int wtype, const float *x, int64_t ldx, int64_t K, int64_t M, void *scratch) {
-    const pg_type_traits *t = pg_type_get(wtype);
+pg_qact pg_qact_make(pg_pool *pool, const pg_weight *w, const float *x, int64_t ldx, int64_t K, int64_t M,
+                     void *scratch) {
+    const pg_type_traits *t = pg_type_get(w->type);
     PG_ASSERT(t);
     pg_qact q = {.type = t->vec_dot_type, .K = K, .M = M};
     if (t->vec_dot_type == PG_TYPE_F32) {
@@ -91,12 +134,14 @@ pg_qact pg_qact_make(pg_pool *pool, int wtype, const float *x, int64_t ldx, int6
     }
     const pg_type_traits *vt = pg_type_get(t->vec_dot_type);
     PG_ASSERT(vt && vt->from_float);
-    const pg_gemm_kernel *k = kernel_for(wtype);
+    const char *wdata;
+    const pg_gemm_kernel *k = kernel_for(w, &wdata);
     qjob j = {x, ldx, K, M, vt->from_float, NULL, pg_row_size(t->vec_dot_type, K), scratch};
     if (k && k->act_pack) {
         j.pack = k->act_pack;
         j.row_bytes = k->act_size(K);
         q.packed = 1;
+        q.pk = k;
     }
     if (M == 1) quant_rows(&j, 0, 1);
     else pg_pool_run(pool, quant_rows, &j);
@@ -134,6 +179,7 @@ static void mm_rows(void *arg, int ith, int nth) {
 typedef struct {
     const pg_gemm_kernel *k;
     const pg_weight *w;
+    const char *wdata; /* w's stored or packed rows, as k reads them */
     const pg_qact *xq;
     float *y;
     int64_t ldy;
@@ -149,7 +195,7 @@ static void gemm_rows(void *arg, int ith, int nth) {
      * all M activation rows at once. */
     const int rw = M <= j->k->m1 ? 1 : j->k->rw, cx = j->k->cx;
     const size_t wrb = j->w->row_bytes, xrb = j->xq->row_bytes;
-    const char *wbase = j->w->data, *xbase = j->xq->data;
+    const char *wbase = j->wdata, *xbase = j->xq->data;
     const long nitems = (long)((N + j->chunk - 1) / j->chunk);
     /* M in near-equal pieces of at most cx rows (129 = 65 + 64, not 128 + 1:
      * each call unpacks its weight rows once for all its activation rows) */
@@ -174,9 +220,10 @@ static void gemm_rows(void *arg, int ith, int nth) {
 void pg_matmul_q(pg_pool *pool, const pg_weight *w, const pg_qact *xq, float *y, int64_t ldy) {
     const pg_type_traits *t = pg_type_get(w->type);
     PG_ASSERT(t && t->vec_dot && xq->type == (int)t->vec_dot_type && xq->K == w->ne0);
-    const pg_gemm_kernel *k = kernel_for(w->type);
+    const char *wdata;
+    const pg_gemm_kernel *k = kernel_for(w, &wdata);
     /* packed activations only come with the kernel that packed them */
-    PG_ASSERT(xq->packed == (k && k->act_pack));
+    PG_ASSERT(xq->packed == (k && k->act_pack) && (!xq->packed || xq->pk == (const void *)k));
     if (k) {
         PG_ASSERT(NCHUNK % k->rw == 0 && k->rw >= 1 && k->cx >= 1);
         /* Work items are taken from a shared counter, so a thread slowed by
@@ -189,7 +236,7 @@ void pg_matmul_q(pg_pool *pool, const pg_weight *w, const pg_qact *xq, float *y,
             chunk = (w->ne1 + 8 * pg_pool_size(pool) - 1) / (8 * pg_pool_size(pool));
             chunk = chunk < 16 ? 16 : (chunk + 3) / 4 * 4;
         }
-        gjob g = {k, w, xq, y, ldy, chunk, 0};
+        gjob g = {k, w, wdata, xq, y, ldy, chunk, 0};
         pg_pool_run(pool, gemm_rows, &g);
         return;
     }
@@ -198,7 +245,7 @@ void pg_matmul_q(pg_pool *pool, const pg_weight *w, const pg_qact *xq, float *y,
 }
 
 void pg_matmul(pg_pool *pool, const pg_weight *w, const float *x, int64_t M, float *y, void *scratch) {
-    pg_qact q = pg_qact_make(pool, w->type, x, w->ne0, w->ne0, M, scratch);
+    pg_qact q = pg_qact_make(pool, w, x, w->ne0, w->ne0, M, scratch);
     pg_matmul_q(pool, w, &q, y, w->ne1);
 }
 

@@ -32,6 +32,12 @@ typedef struct pg_weight {
     int64_t ne0, ne1; /* K (row length), N (rows) */
     size_t row_bytes;
     const void *data;
+    /* The same rows repacked at load for one tile kernel (pg_weight_pack):
+     * row_bytes per row like data, owned by whoever packed them (the
+     * model). Used only while that kernel is the one dispatched; data stays
+     * valid for every other path (other levels, vec_dot, row reads). */
+    const void *pdata;
+    const void *pk; /* the kernel pdata is packed for */
 } pg_weight;
 
 /* Quantized activations: a view of M rows in vec_dot_type. */
@@ -39,6 +45,7 @@ typedef struct pg_qact {
     int type;          /* vec_dot_type */
     int64_t K, M;
     int packed;        /* rows in the tile kernel's own layout (tensor/gemm.h), not vec_dot_type blocks */
+    const void *pk;    /* that kernel (packed only) */
     size_t row_bytes;
     const void *data;  /* M * row_bytes (or the float rows themselves when type is F32) */
 } pg_qact;
@@ -48,13 +55,24 @@ typedef struct pg_qact {
  * over the Q8_0 / Q8_K row size, else up to 544). 64-byte aligned scratch
  * is fastest. */
 size_t pg_qact_size(int wtype, int64_t K, int64_t M);
-/* Convert X (M rows of K floats, row stride ldx) for weights of type wtype.
+/* Convert X (M rows of K floats, row stride ldx) for multiplying with w
+ * (its type and, for repacked weights, its kernel decide the layout).
  * Runs on the pool; scratch must hold pg_qact_size bytes. */
-pg_qact pg_qact_make(pg_pool *pool, int wtype, const float *x, int64_t ldx, int64_t K, int64_t M, void *scratch);
+pg_qact pg_qact_make(pg_pool *pool, const pg_weight *w, const float *x, int64_t ldx, int64_t K, int64_t M,
+                     void *scratch);
 /* Y[m][n] for all m < xq->M, n < w->ne1. */
 void pg_matmul_q(pg_pool *pool, const pg_weight *w, const pg_qact *xq, float *y, int64_t ldy);
 /* Convenience: quantize + multiply. */
 void pg_matmul(pg_pool *pool, const pg_weight *w, const float *x, int64_t M, float *y, void *scratch);
+
+/* Repacking at load. pg_weight_pack_size: bytes of the packed copy of the
+ * first nrows rows of w (nrows may exceed ne1 for expert tensors: rows are
+ * contiguous) for the kernel dispatched now, or 0 when there is none for
+ * w's type and K. pg_weight_pack fills dst (that many bytes, 64-byte
+ * aligned, outliving w) and points w->pdata at it. PAGODA_REPACK=off turns
+ * repacking off (A/B measurements). */
+size_t pg_weight_pack_size(const pg_weight *w, int64_t nrows);
+void pg_weight_pack(pg_weight *w, int64_t nrows, void *dst);
 
 /* Dequantize row r of w into dst (K floats). */
 void pg_weight_row(const pg_weight *w, int64_t r, float *dst);

@@ -670,10 +670,10 @@ static void gemm_q8_0(int64_t K, const void *w, size_t ldw, int nw, const void *
                       int64_t ldy) {
     q32_kernel(K, w, ldw, nw, x, ldx, nx, y, ldy, 1);
 }
-static const pg_gemm_kernel k_q4_0 = {Q32_RW, NXMAX, 2, gemm_q4_0, q32_act_size, q32_pack};
-static const pg_gemm_kernel k_q8_0 = {Q32_RW, NXMAX, 2, gemm_q8_0, q32_act_size, q32_pack};
-static const pg_gemm_kernel k_q4_K = {Q32_RW, NXMAX, 2, gemm_q4_K, kq_act_size, kq_pack};
-static const pg_gemm_kernel k_q6_K = {Q32_RW, NXMAX, 2, gemm_q6_K, q6_act_size, q6_pack};
+static const pg_gemm_kernel k_q4_0 = {Q32_RW, NXMAX, 2, gemm_q4_0, q32_act_size, q32_pack, NULL, NULL};
+static const pg_gemm_kernel k_q8_0 = {Q32_RW, NXMAX, 2, gemm_q8_0, q32_act_size, q32_pack, NULL, NULL};
+static const pg_gemm_kernel k_q4_K = {Q32_RW, NXMAX, 2, gemm_q4_K, kq_act_size, kq_pack, NULL, NULL};
+static const pg_gemm_kernel k_q6_K = {Q32_RW, NXMAX, 2, gemm_q6_K, q6_act_size, q6_pack, NULL, NULL};
 
 const pg_gemm_kernel *pg_gemm_avx512_get(int wtype) {
     switch (wtype) {

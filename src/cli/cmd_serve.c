@@ -55,7 +55,11 @@ static void usage(FILE *f) {
             "  --kv-f32                  store the KV cache in f32 (default f16)\n"
             "  --block-size N            KV block tokens (default 16)\n"
             "  --max-seqs N              running sequences per step (default 16)\n"
-            "  --max-batched-tokens N    tokens per step (default 256)\n"
+            "  --max-batched-tokens N    tokens per step (default 1024)\n"
+            "  --prefill-chunk-decoding N  prefill tokens per step while streams decode (default -1:\n"
+            "                            automatic, the step stays within ~2x a decode step; 0: no cap)\n"
+            "  --batch-wait-us N         from idle, wait N us for more arrivals before the first step\n"
+            "                            (default 3000; 0 off)\n"
             "  --seed N                  seed of requests that bring none (default: time-based)\n"
             "  --demo-seed N             weights seed of the demo model (default 1234)\n"
             "admission and limits:\n"
@@ -167,6 +171,8 @@ static int apply(serve_opts *so, const char *name, const char *v, int from_file,
     else if (!strcmp(name, "block-size")) INT(1, 1 << 16, c->engine.block_size);
     else if (!strcmp(name, "max-seqs")) INT(1, 1 << 16, c->engine.max_seqs);
     else if (!strcmp(name, "max-batched-tokens")) INT(1, 1 << 24, c->engine.max_batched_tokens);
+    else if (!strcmp(name, "prefill-chunk-decoding")) INT(-1, 1 << 24, c->engine.prefill_chunk_decoding);
+    else if (!strcmp(name, "batch-wait-us")) INT(0, 1000000, c->engine.batch_wait_us);
     else if (!strcmp(name, "max-queued-requests")) INT(1, 1 << 24, c->engine.max_queued_requests);
     else if (!strcmp(name, "max-queued-tokens")) INT(1, 1L << 40, c->engine.max_queued_tokens);
     else if (!strcmp(name, "max-connections")) INT(1, 1 << 20, c->max_connections);

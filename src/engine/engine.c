@@ -31,7 +31,10 @@
  * Scheduler (one step, budget = max_batched_tokens, at most max_seqs
  * running):
  *   1. running decodes (need 1 token), in priority then arrival order;
- *   2. running prefills, chunked to the remaining budget;
+ *   2. running prefills, chunked to the remaining budget, which is capped
+ *      while step 1 scheduled any decode (prefill_cap: the step stays
+ *      within ~2x a decode-only step, so prompts arriving mid-stream do
+ *      not stall the streams' inter-token latency);
  *   3. unless something was preempted this step, waiting sequences in
  *      priority then arrival order: look up the longest cached chain of full
  *      blocks of tokens[0, n_tokens - 1) (so the last token is always
@@ -44,6 +47,8 @@
  *   whose prompt + max_tokens exceed the pool, so progress is guaranteed.
  *   Preempted sequences go back to WAITING at their (priority, arrival)
  *   place, which is ahead of everything that arrived later.
+ * The engine thread, woken from idle by an arrival, waits batch_wait_us
+ * for the rest of a burst, so requests sent together start in one step.
  *
  * Prefix cache: when a position range fills a block, the block is
  * committed under H(parent hash, tokens, salt) (prompt and generated blocks
@@ -77,6 +82,7 @@
 #include "engine/kvblocks.h"
 #include "sample/stop.h"
 
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -171,6 +177,7 @@ struct pg_engine {
     uint64_t arrival_next;
     uint64_t st_preempt, st_steps, st_prompt, st_gen, st_pq, st_ph;
     int32_t last_bt, last_bs;
+    double dec_s, tok_s; /* step-time model of prefill_cap (engine thread) */
     int32_t dq_req;         /* queue counters to release at the next lock */
     int64_t dq_tok;
 
@@ -213,7 +220,9 @@ void pg_engine_config_default(pg_engine_config *c) {
     c->kv_type = PG_KV_F16;
     c->n_ctx = 0;
     c->max_seqs = 16;
-    c->max_batched_tokens = 256;
+    c->max_batched_tokens = 1024;
+    c->prefill_chunk_decoding = -1;
+    c->batch_wait_us = 3000;
     c->max_queued_requests = 256;
     c->max_queued_tokens = (int64_t)1 << 20;
     struct timespec ts;
@@ -822,6 +831,32 @@ static void preempt(pg_engine *e, eng_seq *s, int32_t *budget) {
              s->n_tokens);
 }
 
+/* Step-time model behind the prefill cap (cfg.prefill_chunk_decoding =
+ * -1): dec_s = recent decode-only step time, tok_s = recent cost of one
+ * prefill token (steps with at least 32 of them, the decode share taken
+ * out). The cap adds about 0.8 x dec_s of prefill to a decode step, so a
+ * decoding sequence sees at most ~1.8x its usual inter-token time while
+ * prompts still progress. Only the chunking changes, never the results
+ * (batch invariance). */
+static void note_step_time(pg_engine *e, int32_t n_prefill, int32_t n_dec, double dt) {
+    if (n_prefill == 0 && n_dec > 0) {
+        e->dec_s = e->dec_s > 0 ? 0.7 * e->dec_s + 0.3 * dt : dt;
+    } else if (n_prefill >= 32) {
+        double p = (dt - (n_dec > 0 ? e->dec_s : 0)) / n_prefill;
+        if (p > 0) e->tok_s = e->tok_s > 0 ? 0.7 * e->tok_s + 0.3 * p : p;
+    }
+}
+
+static int32_t prefill_cap(const pg_engine *e) {
+    const int32_t c = e->cfg.prefill_chunk_decoding, mbt = e->cfg.max_batched_tokens;
+    if (c == 0) return mbt;
+    if (c > 0) return c < mbt ? c : mbt;
+    if (e->dec_s <= 0 || e->tok_s <= 0) return mbt < 64 ? mbt : 64; /* nothing measured yet */
+    double k = 0.8 * e->dec_s / e->tok_s;
+    int32_t cap = k < 8 ? 8 : k > mbt ? mbt : (int32_t)k;
+    return cap;
+}
+
 /* Schedule running sequences whose need (tokens to compute) satisfies
  * decode (need == 1) or not. Returns the number of preemptions. */
 static int schedule_running(pg_engine *e, int decode, int32_t *budget) {
@@ -1013,6 +1048,14 @@ static int step_impl(pg_engine *e) {
         e->running[i]->sched_row = -1;
     }
     int pre = schedule_running(e, 1, &budget);
+    /* While sequences decode, prefill chunks are capped so that the step
+     * (and so their inter-token latency) stays near a decode-only step;
+     * with nothing decoding prefill gets the whole budget. */
+    const int32_t n_dec = e->cfg.max_batched_tokens - budget;
+    if (n_dec > 0) {
+        const int32_t cap = prefill_cap(e);
+        if (budget > cap) budget = cap;
+    }
     pre += schedule_running(e, 0, &budget);
     if (!pre) admit_waiting(e, &budget, t);
 
@@ -1042,9 +1085,11 @@ static int step_impl(pg_engine *e) {
     if (nt > 0) {
         pg_batch b = {nt, e->b_tok, e->b_pos, e->b_seq, ns, e->b_seqs, no, e->b_out};
         pg_error ferr = {0};
+        const double t1 = now_s();
         int rc = pg_forward_run(e->fwd, e->kv, &b, e->logits, &ferr);
         e->st_steps++;
         double t2 = now_s();
+        if (rc >= 0) note_step_time(e, nt - n_dec, n_dec, t2 - t1);
         if (rc < 0) {
             PG_ERROR("engine: forward pass failed: %s", ferr.msg);
             for (int32_t i = 0; i < ns; i++) finish_seq(e, e->sched[i], PG_FINISH_NONE, rc, ferr.msg, 0);
@@ -1104,9 +1149,27 @@ static void *engine_thread_main(void *arg) {
     pg_engine *e = arg;
     pthread_mutex_lock(&e->mu);
     for (;;) {
-        while (!e->stop && !e->in_head && !e->n_cancel_req && e->n_running + e->n_waiting == 0)
+        int idle = 0;
+        while (!e->stop && !e->in_head && !e->n_cancel_req && e->n_running + e->n_waiting == 0) {
             pthread_cond_wait(&e->cv, &e->mu);
+            idle = 1;
+        }
         if (e->stop) break;
+        if (idle && e->cfg.batch_wait_us > 0) {
+            /* Woken from idle by an arrival: requests sent together (a
+             * client's parallel calls, a benchmark's wave) usually land
+             * within a few ms; gathering them makes one prefill step
+             * instead of one request prefilling while the others wait and
+             * then stall its decode. Bounded, and only from idle. */
+            struct timespec dl;
+            clock_gettime(CLOCK_REALTIME, &dl);
+            long ns = dl.tv_nsec + (long)e->cfg.batch_wait_us * 1000L;
+            dl.tv_sec += ns / 1000000000L;
+            dl.tv_nsec = ns % 1000000000L;
+            while (!e->stop && pthread_cond_timedwait(&e->cv, &e->mu, &dl) != ETIMEDOUT) {
+            }
+            if (e->stop) break;
+        }
         pthread_mutex_unlock(&e->mu);
         step_impl(e);
         pthread_mutex_lock(&e->mu);

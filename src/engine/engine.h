@@ -32,7 +32,14 @@ typedef struct pg_engine_config {
     int kv_type;                 /* PG_KV_F16 (default) or PG_KV_F32 */
     int32_t n_ctx;               /* max positions per sequence; 0 = model's training context */
     int32_t max_seqs;            /* running sequences per step (default 16) */
-    int32_t max_batched_tokens;  /* tokens per step (default 256) */
+    int32_t max_batched_tokens;  /* tokens per step (default 1024) */
+    int32_t prefill_chunk_decoding; /* prefill tokens per step while sequences decode:
+                                    -1 auto (default: the step stays within about 2x a
+                                    decode-only step, from measured step times),
+                                    0 no limit (max_batched_tokens), N fixed */
+    int32_t batch_wait_us;       /* engine thread: after waking idle, wait this long for
+                                    more arrivals so requests sent together are prefilled
+                                    in one step (default 3000; 0 off) */
     int32_t max_queued_requests; /* waiting requests; beyond -> PG_EBUSY (default 256) */
     int64_t max_queued_tokens;   /* prompt tokens waiting; beyond -> PG_EBUSY (default 1<<20) */
     uint64_t default_seed;       /* seed of requests without one (default: time-based);

@@ -210,6 +210,22 @@ static void matmul_into(pg_forward *f, const pg_weight *w, const float *x, int64
     pg_matmul_q(f->pool, w, &q, y, ldy);
 }
 
+/* Several projections of the same rows (Q/K/V, gate/up): one activation
+ * quantization and one pool run when the weights share a kernel, else one
+ * matmul each. Results are those of separate matmuls (batch invariance is
+ * per element). */
+static void matmul_into_multi(pg_forward *f, const pg_weight *const *w, int n, const float *x, int64_t ldx,
+                              int32_t rows, float *const *y, int64_t ldy) {
+    if (!pg_matmul_multi_ok(w, n)) {
+        for (int i = 0; i < n; i++) matmul_into(f, w[i], x, ldx, rows, y[i], ldy);
+        return;
+    }
+    PG_ASSERT(pg_qact_size(w[0]->type, w[0]->ne0, rows) <= f->qbuf_size);
+    pg_qact q = pg_qact_make(f->pool, w[0], x, ldx, w[0]->ne0, rows, f->qbuf);
+    const int64_t ld[4] = {ldy, ldy, ldy, ldy};
+    pg_matmul_q_multi(f->pool, w, n, &q, y, ld);
+}
+
 /* ---------------- attention ---------------- */
 
 typedef struct {
@@ -282,10 +298,11 @@ static void attention(void *arg, int ith, int nth) {
     const pg_ops *ops = pg_ops_get();
     float *scores = f->scores + (size_t)ith * group * f->max_ctx; /* [group][max_ctx] */
     float *tmp = f->kvrow + (size_t)ith * 2 * hd;
-    long items = (long)j->b->n_tokens * Hkv, lo, hi;
-    pg_split_range(items, ith, nth, &lo, &hi);
+    const long items = (long)j->b->n_tokens * Hkv;
     const float cap = hp->attn_softcap;
-    for (long it = lo; it < hi; it++) {
+    /* Items are dealt round-robin: a prompt's later tokens attend to more
+     * positions, so contiguous ranges would leave the first thread idle. */
+    for (long it = ith; it < items; it += nth) {
         int t = (int)(it / Hkv), kh = (int)(it % Hkv);
         int32_t pos = j->b->pos[t];
         const pg_batch_seq *s = &j->b->seqs[j->b->seq[t]];
@@ -341,8 +358,9 @@ static void ffn_dense(pg_forward *f, const pg_weight *gate, const pg_weight *up,
     if (fused) {
         matmul_into(f, up, x, hp->n_embd, rows, f->hb, ld);
     } else {
-        matmul_into(f, gate, x, hp->n_embd, rows, f->hb, ld);
-        matmul_into(f, up, x, hp->n_embd, rows, f->hb + nff, ld);
+        const pg_weight *w2[2] = {gate, up};
+        float *const y2[2] = {f->hb, f->hb + nff};
+        matmul_into_multi(f, w2, 2, x, hp->n_embd, rows, y2, ld);
     }
     act_job aj = {f->hb, ld, nff, rows, hp->act};
     if ((int64_t)rows * nff < 8192) act_rows(&aj, 0, 1);
@@ -506,9 +524,9 @@ int pg_forward_run(pg_forward *f, pg_kv_store *kv, const pg_batch *b, float *log
         if (L->wqkv.data) {
             matmul_into(f, &L->wqkv, f->xb, E, T, f->qkv, f->Dqkv);
         } else {
-            matmul_into(f, &L->wq, f->xb, E, T, f->qkv, f->Dqkv);
-            matmul_into(f, &L->wk, f->xb, E, T, f->qkv + f->Dq, f->Dqkv);
-            matmul_into(f, &L->wv, f->xb, E, T, f->qkv + f->Dq + f->Dkv, f->Dqkv);
+            const pg_weight *w3[3] = {&L->wq, &L->wk, &L->wv};
+            float *const y3[3] = {f->qkv, f->qkv + f->Dq, f->qkv + f->Dq + f->Dkv};
+            matmul_into_multi(f, w3, 3, f->xb, E, T, y3, f->Dqkv);
         }
         add_bias(f->qkv, T, f->Dqkv, 0, L->bq, f->Dq);
         add_bias(f->qkv, T, f->Dqkv, f->Dq, L->bk, f->Dkv);

@@ -176,72 +176,120 @@ static void mm_rows(void *arg, int ith, int nth) {
     }
 }
 
+/* One matmul of a multi-matmul run: its weights, output and work items. */
 typedef struct {
-    const pg_gemm_kernel *k;
     const pg_weight *w;
     const char *wdata; /* w's stored or packed rows, as k reads them */
-    const pg_qact *xq;
     float *y;
     int64_t ldy;
-    int64_t chunk; /* weight rows per work item, a multiple of the row group */
-    long next;     /* next work item, atomic */
+    int64_t chunk;     /* weight rows per work item, a multiple of the row group */
+    long items, first; /* its items are [first, first + items) of the run */
+} gpart;
+
+#define MULTI_MAX 4
+
+typedef struct {
+    const pg_gemm_kernel *k;
+    const pg_qact *xq;
+    gpart p[MULTI_MAX];
+    int np;
+    long nitems;
+    long next; /* next work item, atomic */
 } gjob;
 
 static void gemm_rows(void *arg, int ith, int nth) {
     gjob *j = arg;
-    const int64_t N = j->w->ne1, M = j->xq->M, K = j->w->ne0;
+    const int64_t M = j->xq->M;
     /* Small M: one weight row per call (a single sequential stream per
      * thread; interleaving rw rows measurably slows streaming from DRAM),
      * all M activation rows at once. */
     const int rw = M <= j->k->m1 ? 1 : j->k->rw, cx = j->k->cx;
-    const size_t wrb = j->w->row_bytes, xrb = j->xq->row_bytes;
-    const char *wbase = j->wdata, *xbase = j->xq->data;
-    const long nitems = (long)((N + j->chunk - 1) / j->chunk);
+    const size_t xrb = j->xq->row_bytes;
+    const char *xbase = j->xq->data;
     /* M in near-equal pieces of at most cx rows (129 = 65 + 64, not 128 + 1:
      * each call unpacks its weight rows once for all its activation rows) */
     const int64_t mstep = (M + (M + cx - 1) / cx - 1) / ((M + cx - 1) / cx);
     (void)ith, (void)nth;
     for (;;) {
         const long it = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED);
-        if (it >= nitems) break;
-        const int64_t nc = (int64_t)it * j->chunk, nce = nc + j->chunk < N ? nc + j->chunk : N;
+        if (it >= j->nitems) break;
+        int pi = 0;
+        while (it >= j->p[pi].first + j->p[pi].items) pi++;
+        const gpart *P = &j->p[pi];
+        const int64_t N = P->w->ne1, K = P->w->ne0;
+        const size_t wrb = P->w->row_bytes;
+        const int64_t nc = (int64_t)(it - P->first) * P->chunk, nce = nc + P->chunk < N ? nc + P->chunk : N;
         for (int64_t m0 = 0; m0 < M; m0 += mstep) {
             const int nx = (int)(M - m0 < mstep ? M - m0 : mstep);
             const char *xr = xbase + (size_t)m0 * xrb;
-            float *yr = j->y + m0 * j->ldy;
+            float *yr = P->y + m0 * P->ldy;
             for (int64_t n = nc; n < nce; n += rw) {
                 const int nw = (int)(nce - n < rw ? nce - n : rw);
-                j->k->fn(K, wbase + (size_t)n * wrb, wrb, nw, xr, xrb, nx, yr + n, j->ldy);
+                j->k->fn(K, P->wdata + (size_t)n * wrb, wrb, nw, xr, xrb, nx, yr + n, P->ldy);
             }
         }
     }
 }
 
-void pg_matmul_q(pg_pool *pool, const pg_weight *w, const pg_qact *xq, float *y, int64_t ldy) {
-    const pg_type_traits *t = pg_type_get(w->type);
-    PG_ASSERT(t && t->vec_dot && xq->type == (int)t->vec_dot_type && xq->K == w->ne0);
-    const char *wdata;
-    const pg_gemm_kernel *k = kernel_for(w, &wdata);
-    /* packed activations only come with the kernel that packed them */
-    PG_ASSERT(xq->packed == (k && k->act_pack) && (!xq->packed || xq->pk == (const void *)k));
-    if (k) {
-        PG_ASSERT(NCHUNK % k->rw == 0 && k->rw >= 1 && k->cx >= 1);
+/* Whether pg_matmul_q_multi can run w[0..n) in one pass: one kernel (so one
+ * activation layout) for all. */
+int pg_matmul_multi_ok(const pg_weight *const *w, int n) {
+    if (n < 1 || n > MULTI_MAX) return 0;
+    const char *d;
+    const pg_gemm_kernel *k = kernel_for(w[0], &d);
+    if (!k) return 0;
+    for (int i = 1; i < n; i++)
+        if (w[i]->type != w[0]->type || w[i]->ne0 != w[0]->ne0 || kernel_for(w[i], &d) != k) return 0;
+    return 1;
+}
+
+void pg_matmul_q_multi(pg_pool *pool, const pg_weight *const *w, int n, const pg_qact *xq, float *const *y,
+                       const int64_t *ldy) {
+    PG_ASSERT(n >= 1 && n <= MULTI_MAX);
+    const pg_type_traits *t = pg_type_get(w[0]->type);
+    PG_ASSERT(t && t->vec_dot && xq->type == (int)t->vec_dot_type && xq->K == w[0]->ne0);
+    gjob g;
+    memset(&g, 0, sizeof g);
+    g.xq = xq;
+    for (int i = 0; i < n; i++) {
+        const char *wdata;
+        const pg_gemm_kernel *k = kernel_for(w[i], &wdata);
+        if (!k) { /* per-element path: one run each */
+            PG_ASSERT(!xq->packed);
+            mjob j = {w[i], xq, y[i], ldy[i], pg_type_get(w[i]->type)->vec_dot};
+            pg_pool_run(pool, mm_rows, &j);
+            continue;
+        }
+        PG_ASSERT(!g.k || g.k == k);
+        PG_ASSERT(w[i]->ne0 == xq->K && NCHUNK % k->rw == 0 && k->rw >= 1 && k->cx >= 1);
+        /* packed activations only come with the kernel that packed them */
+        PG_ASSERT(xq->packed == (k->act_pack != NULL) && (!xq->packed || xq->pk == (const void *)k));
+        g.k = k;
         /* Work items are taken from a shared counter, so a thread slowed by
          * other load on the machine takes fewer of them; results do not
          * depend on who computes what. Items: NCHUNK rows (cache blocking
-         * for GEMM); for small M about 8 items per thread (fewer atomics on
-         * the shared line), at least 16 rows, a multiple of 4. */
+         * for GEMM); for small M about 8 items per thread and matrix (fewer
+         * atomics on the shared line), at least 16 rows, a multiple of 4. */
         int64_t chunk = NCHUNK;
         if (xq->M <= k->m1) {
-            chunk = (w->ne1 + 8 * pg_pool_size(pool) - 1) / (8 * pg_pool_size(pool));
+            chunk = (w[i]->ne1 + 8 * pg_pool_size(pool) - 1) / (8 * pg_pool_size(pool));
             chunk = chunk < 16 ? 16 : (chunk + 3) / 4 * 4;
         }
-        gjob g = {k, w, wdata, xq, y, ldy, chunk, 0};
-        pg_pool_run(pool, gemm_rows, &g);
-        return;
+        gpart *P = &g.p[g.np++];
+        P->w = w[i];
+        P->wdata = wdata;
+        P->y = y[i];
+        P->ldy = ldy[i];
+        P->chunk = chunk;
+        P->items = (long)((w[i]->ne1 + chunk - 1) / chunk);
+        P->first = g.nitems;
+        g.nitems += P->items;
     }
-    mjob j = {w, xq, y, ldy, t->vec_dot};
-    pg_pool_run(pool, mm_rows, &j);
+    if (g.np) pg_pool_run(pool, gemm_rows, &g);
+}
+
+void pg_matmul_q(pg_pool *pool, const pg_weight *w, const pg_qact *xq, float *y, int64_t ldy) {
+    pg_matmul_q_multi(pool, &w, 1, xq, &y, &ldy);
 }
 
 void pg_matmul(pg_pool *pool, const pg_weight *w, const float *x, int64_t M, float *y, void *scratch) {

@@ -62,6 +62,13 @@ pg_qact pg_qact_make(pg_pool *pool, const pg_weight *w, const float *x, int64_t 
                      void *scratch);
 /* Y[m][n] for all m < xq->M, n < w->ne1. */
 void pg_matmul_q(pg_pool *pool, const pg_weight *w, const pg_qact *xq, float *y, int64_t ldy);
+/* Several matmuls of the same X in one pool run (Q/K/V, gate/up): the
+ * threads share one work counter over all of them, so small matrices do
+ * not each pay a start and an uneven end. Needs pg_matmul_multi_ok (same
+ * type, K and kernel; n <= 4); xq made for w[0]. Y as in pg_matmul_q. */
+int pg_matmul_multi_ok(const pg_weight *const *w, int n);
+void pg_matmul_q_multi(pg_pool *pool, const pg_weight *const *w, int n, const pg_qact *xq, float *const *y,
+                       const int64_t *ldy);
 /* Convenience: quantize + multiply. */
 void pg_matmul(pg_pool *pool, const pg_weight *w, const float *x, int64_t M, float *y, void *scratch);
 

@@ -6,6 +6,8 @@
  * All memory is allocated once at creation. */
 #include "model/kv_impl.h"
 
+#include "base/bigmem.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,13 +40,14 @@ int pg_kv_store_create(const pg_model *m, int32_t n_blocks, int32_t block_size, 
     }
     kv->layer_bytes = per_layer;
     size_t total = per_layer * 2 * (size_t)hp->n_layer;
-    if (posix_memalign(&kv->mem, 64, total) != 0) {
+    if (!(kv->mem = pg_bigmem_alloc(total))) {
         free(kv);
         return pg_error_set(err, PG_ENOMEM, "cannot allocate %zu bytes for the KV cache", total);
     }
-    /* Not cleared: attention only reads positions that were written first
+    /* Not touched: attention only reads positions that were written first
      * (by this sequence or by the cached block it shares), and leaving the
-     * pages untouched keeps start-up fast and RSS proportional to use. */
+     * pages untouched keeps start-up fast and RSS proportional to use
+     * (in 2 MiB steps: huge pages, base/bigmem.h). */
     kv->total_bytes = total;
     *out = kv;
     return 0;
@@ -52,7 +55,7 @@ int pg_kv_store_create(const pg_model *m, int32_t n_blocks, int32_t block_size, 
 
 void pg_kv_store_destroy(pg_kv_store *kv) {
     if (!kv) return;
-    free(kv->mem);
+    pg_bigmem_free(kv->mem, kv->total_bytes);
     free(kv);
 }
 

@@ -7,6 +7,7 @@
  * float buffers (freed with the model); f32 ones are used in place. */
 #include "model/model_impl.h"
 
+#include "base/bigmem.h"
 #include "tensor/ops.h"
 #include "tensor/types.h"
 
@@ -312,39 +313,46 @@ fail:
     return rc < 0 ? rc : PG_EFORMAT;
 }
 
-/* Repacks w (nrows contiguous rows) for the tile kernel dispatched now, if
- * that kernel reads a layout of its own, into an owned copy; the stored
- * pages are then dropped from the process (they stay in the page cache and
- * fault back in for the other paths), so resident memory stays about one
- * copy of the weights. Allocation failure only leaves w as stored. */
-static void repack(pg_model *m, pg_weight *w, int64_t nrows) {
-    if (!w->data || w->pdata) return;
+/* Repacking at load: every weight whose type has a kernel with its own
+ * layout at the dispatched level is copied, repacked, into one region
+ * (m->pack, huge pages); the stored pages are then dropped from the process
+ * (they stay in the page cache and fault back in for the other paths), so
+ * resident memory stays about one copy of the weights. Two passes over the
+ * same list: sizes, then packing. Allocation failure leaves the weights as
+ * stored. */
+static size_t repack_one(pg_model *m, pg_weight *w, int64_t nrows, size_t off) {
+    if (!w->data || w->pdata) return off;
     const size_t n = pg_weight_pack_size(w, nrows);
-    if (!n) return;
-    void *p = aligned_alloc(64, (n + 63) / 64 * 64);
-    if (!p) return;
-    if (own(m, p)) {
-        free(p);
-        return;
+    if (!n) return off;
+    if (m->pack) {
+        pg_weight_pack(w, nrows, (char *)m->pack + off);
+        pg_gguf_release(m->g, w->data, n);
     }
-    pg_weight_pack(w, nrows, p);
-    pg_gguf_release(m->g, w->data, n);
+    return off + (n + 63) / 64 * 64;
 }
 
-static void repack_all(pg_model *m) {
+static size_t repack_pass(pg_model *m) {
     const int64_t ne = m->hp.n_expert > 0 ? m->hp.n_expert : 1;
+    size_t off = 0;
     for (int il = 0; il < m->hp.n_layer; il++) {
         pg_layer_w *L = &m->layers[il];
         pg_weight *two_d[] = {&L->wq,     &L->wk,        &L->wv,        &L->wo,          &L->wqkv,
                               &L->w_gate, &L->w_up,      &L->w_down,    &L->gate_inp,    &L->gate_shexp,
                               &L->up_shexp, &L->down_shexp, &L->gate_inp_shexp};
-        for (size_t i = 0; i < sizeof two_d / sizeof two_d[0]; i++) repack(m, two_d[i], two_d[i]->ne1);
+        for (size_t i = 0; i < sizeof two_d / sizeof two_d[0]; i++) off = repack_one(m, two_d[i], two_d[i]->ne1, off);
         pg_weight *exps[] = {&L->gate_exps, &L->up_exps, &L->down_exps};
-        for (size_t i = 0; i < 3; i++) repack(m, exps[i], exps[i]->ne1 * ne);
+        for (size_t i = 0; i < 3; i++) off = repack_one(m, exps[i], exps[i]->ne1 * ne, off);
     }
     /* a tied output matrix keeps the embedding rows readable: release
      * only drops pages, the bytes stay the file's */
-    repack(m, &m->output, m->output.ne1);
+    return repack_one(m, &m->output, m->output.ne1, off);
+}
+
+static void repack_all(pg_model *m) {
+    const size_t total = repack_pass(m);
+    if (!total || !(m->pack = pg_bigmem_alloc(total))) return;
+    m->pack_size = total;
+    repack_pass(m);
 }
 
 int pg_model_load(const char *path, pg_model **out, pg_error *err) {
@@ -361,6 +369,7 @@ void pg_model_free(pg_model *m) {
     for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
     free(m->layers);
+    pg_bigmem_free(m->pack, m->pack_size);
     pg_gguf_close(m->g);
     free(m);
 }

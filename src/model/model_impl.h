@@ -45,6 +45,8 @@ struct pg_model {
     pg_layer_w *layers;
     void **owned;                 /* converted vectors, freed with the model */
     int n_owned, cap_owned;
+    void *pack;                   /* repacked weights (pg_weight.pdata point here), base/bigmem */
+    size_t pack_size;
     uint64_t weight_bytes;
 };
 

@@ -12,9 +12,11 @@
 #include "tensor/types.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void repack_all(pg_model *m);
 
@@ -317,42 +319,81 @@ fail:
  * layout at the dispatched level is copied, repacked, into one region
  * (m->pack, huge pages); the stored pages are then dropped from the process
  * (they stay in the page cache and fault back in for the other paths), so
- * resident memory stays about one copy of the weights. Two passes over the
- * same list: sizes, then packing. Allocation failure leaves the weights as
- * stored. */
-static size_t repack_one(pg_model *m, pg_weight *w, int64_t nrows, size_t off) {
-    if (!w->data || w->pdata) return off;
-    const size_t n = pg_weight_pack_size(w, nrows);
-    if (!n) return off;
-    if (m->pack) {
-        pg_weight_pack(w, nrows, (char *)m->pack + off);
-        pg_gguf_release(m->g, w->data, n);
-    }
-    return off + (n + 63) / 64 * 64;
+ * resident memory stays about one copy of the weights. The weights are
+ * listed with their offsets first, then packed by a few threads (each
+ * weight by one thread; the order does not matter). Any failure leaves
+ * the weights as stored. */
+typedef struct {
+    pg_weight *w;
+    int64_t nrows;
+    size_t off, n;
+} pack_item;
+
+typedef struct {
+    pg_model *m;
+    pack_item *it;
+    int n, nth, ith;
+} pack_job;
+
+static void list_one(pack_item *it, int *n, pg_weight *w, int64_t nrows, size_t *off) {
+    if (!w->data || w->pdata) return;
+    const size_t sz = pg_weight_pack_size(w, nrows);
+    if (!sz) return;
+    it[*n] = (pack_item){w, nrows, *off, sz};
+    (*n)++;
+    *off += (sz + 63) / 64 * 64;
 }
 
-static size_t repack_pass(pg_model *m) {
+static void *pack_thread(void *arg) {
+    pack_job *j = arg;
+    for (int i = j->ith; i < j->n; i += j->nth) {
+        pack_item *p = &j->it[i];
+        pg_weight_pack(p->w, p->nrows, (char *)j->m->pack + p->off);
+    }
+    return NULL;
+}
+
+static void repack_all(pg_model *m) {
     const int64_t ne = m->hp.n_expert > 0 ? m->hp.n_expert : 1;
+    const int per_layer = 16, cap = m->hp.n_layer * per_layer + 1;
+    pack_item *it = malloc((size_t)cap * sizeof *it);
+    if (!it) return;
+    int n = 0;
     size_t off = 0;
     for (int il = 0; il < m->hp.n_layer; il++) {
         pg_layer_w *L = &m->layers[il];
         pg_weight *two_d[] = {&L->wq,     &L->wk,        &L->wv,        &L->wo,          &L->wqkv,
                               &L->w_gate, &L->w_up,      &L->w_down,    &L->gate_inp,    &L->gate_shexp,
                               &L->up_shexp, &L->down_shexp, &L->gate_inp_shexp};
-        for (size_t i = 0; i < sizeof two_d / sizeof two_d[0]; i++) off = repack_one(m, two_d[i], two_d[i]->ne1, off);
+        for (size_t i = 0; i < sizeof two_d / sizeof two_d[0]; i++) list_one(it, &n, two_d[i], two_d[i]->ne1, &off);
         pg_weight *exps[] = {&L->gate_exps, &L->up_exps, &L->down_exps};
-        for (size_t i = 0; i < 3; i++) off = repack_one(m, exps[i], exps[i]->ne1 * ne, off);
+        for (size_t i = 0; i < 3; i++) list_one(it, &n, exps[i], exps[i]->ne1 * ne, &off);
     }
     /* a tied output matrix keeps the embedding rows readable: release
      * only drops pages, the bytes stay the file's */
-    return repack_one(m, &m->output, m->output.ne1, off);
-}
-
-static void repack_all(pg_model *m) {
-    const size_t total = repack_pass(m);
-    if (!total || !(m->pack = pg_bigmem_alloc(total))) return;
-    m->pack_size = total;
-    repack_pass(m);
+    list_one(it, &n, &m->output, m->output.ne1, &off);
+    PG_ASSERT(n <= cap);
+    if (n == 0 || !(m->pack = pg_bigmem_alloc(off))) {
+        free(it);
+        return;
+    }
+    m->pack_size = off;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int nth = ncpu < 1 ? 1 : ncpu > 8 ? 8 : (int)ncpu;
+    pack_job jobs[8];
+    pthread_t th[8];
+    int started[8] = {0};
+    for (int t = 0; t < nth; t++) jobs[t] = (pack_job){m, it, n, nth, t};
+    for (int t = 1; t < nth; t++) started[t] = pthread_create(&th[t], NULL, pack_thread, &jobs[t]) == 0;
+    pack_thread(&jobs[0]);
+    for (int t = 1; t < nth; t++) {
+        if (started[t]) pthread_join(th[t], NULL);
+        else pack_thread(&jobs[t]); /* no thread: do its share here */
+    }
+    /* dropping pages is done once all packers have stopped: unmapping
+     * while other threads run costs a TLB shootdown each */
+    for (int i = 0; i < n; i++) pg_gguf_release(m->g, it[i].w->data, it[i].n);
+    free(it);
 }
 
 int pg_model_load(const char *path, pg_model **out, pg_error *err) {

@@ -27,6 +27,7 @@
 #include "model/model_impl.h"
 
 #include "base/pool.h"
+#include "tensor/attn.h"
 #include "tensor/fp16.h"
 #include "tensor/kernels.h"
 #include "tensor/ops.h"
@@ -277,29 +278,36 @@ static void rope_store(void *arg, int ith, int nth) {
     }
 }
 
-static const float *kv_row(const pg_kv_store *kv, int il, int which, const pg_batch_seq *s, int32_t p, int kh,
-                           int hd, float *tmp) {
-    int32_t blk = s->block_table[p / kv->block_size], off = p % kv->block_size;
-    const char *src = pg_kv_slot(kv, il, which, blk, off) + (size_t)kh * hd * kv->elsize;
-    if (kv->type == PG_KV_F32) return (const float *)src;
-    pg_fp16_to_fp32_row((const uint16_t *)src, tmp, hd); /* exact at every level */
-    return tmp;
-}
+/* Attention of one item = (token, KV head), by runs of consecutive KV
+ * positions (one run per KV block: a block holds block_size consecutive
+ * positions, K/V rows of head kh at a fixed byte stride kv->row * elsize).
+ * The group's query rows are packed once per tile of PG_ATTN_RT rows; the
+ * attn kernels then compute every score as a fixed fma chain over d and
+ * every output element as a fixed fma chain over positions start..pos
+ * ascending (tensor/attn.h), each K/V row read (and converted from f16)
+ * once per tile for all rows. Softmax per row is the two-pass ops->softmax
+ * over exactly the row's positions. Nothing depends on the other tokens of
+ * the batch, the thread count or the block boundaries: batch invariant.
+ * Scratch per thread: scores [group][max_ctx]; the packed query tile
+ * (hd * PG_ATTN_RT floats) lives on the stack (hd <= ATT_HD_MAX). */
+enum { ATT_HD_MAX = 512 };
 
-/* One item = (token, KV head): each K/V row is read (and converted from
- * f16) once and used by all `group` query heads that share it. For every
- * query head the scores, softmax and V accumulation run over positions in
- * increasing order, exactly as for a lone query: batch invariant. */
 static void attention(void *arg, int ith, int nth) {
     att_job *j = arg;
     pg_forward *f = j->f;
     const pg_hparams *hp = &f->m->hp;
+    const pg_kv_store *kv = j->kv;
     const int hd = hp->head_dim, Hkv = hp->n_head_kv, group = hp->n_head / hp->n_head_kv;
+    PG_ASSERT(hd <= ATT_HD_MAX);
     const pg_ops *ops = pg_ops_get();
+    const pg_attn_kernels *ak = pg_attn_kernels_cur();
     float *scores = f->scores + (size_t)ith * group * f->max_ctx; /* [group][max_ctx] */
-    float *tmp = f->kvrow + (size_t)ith * 2 * hd;
+    float qt[ATT_HD_MAX * PG_ATTN_RT];                          /* [hd][PG_ATTN_RT] */
     const long items = (long)j->b->n_tokens * Hkv;
     const float cap = hp->attn_softcap;
+    const int f16 = kv->type == PG_KV_F16;
+    const size_t stride = kv->row * kv->elsize, ld = (size_t)f->max_ctx;
+    const int32_t bs = kv->block_size;
     /* Items are dealt round-robin: a prompt's later tokens attend to more
      * positions, so contiguous ranges would leave the first thread idle. */
     for (long it = ith; it < items; it += nth) {
@@ -310,20 +318,30 @@ static void attention(void *arg, int ith, int nth) {
         int32_t start = 0;
         if (j->L->window > 0 && pos - j->L->window + 1 > 0) start = pos - j->L->window + 1;
         int32_t n = pos - start + 1;
-        for (int32_t i = 0; i < n; i++) {
-            const float *k = kv_row(j->kv, j->il, 0, s, start + i, kh, hd, tmp);
-            for (int g = 0; g < group; g++) {
-                float sc = ops->dot(q0 + (size_t)g * hd, k, hd) * hp->attn_scale;
-                if (cap > 0) sc = cap * tanhf(sc / cap);
-                scores[(size_t)g * f->max_ctx + i] = sc;
+        const size_t hoff = (size_t)kh * hd * kv->elsize;
+        for (int r0 = 0; r0 < group; r0 += PG_ATTN_RT) {
+            const int R = group - r0 < PG_ATTN_RT ? group - r0 : PG_ATTN_RT;
+            pg_attn_pack_q(q0 + (size_t)r0 * hd, R, (size_t)hd, hd, qt);
+            for (int32_t p = start; p <= pos;) {
+                int32_t off = p % bs, cnt = bs - off < pos - p + 1 ? bs - off : pos - p + 1;
+                const char *k = pg_kv_slot(kv, j->il, 0, s->block_table[p / bs], off) + hoff;
+                ak->qk(qt, R, hd, k, stride, f16, cnt, hp->attn_scale, scores + (size_t)r0 * ld + (p - start), ld);
+                p += cnt;
             }
         }
+        for (int g = 0; g < group; g++) {
+            float *sg = scores + (size_t)g * ld;
+            if (cap > 0)
+                for (int32_t i = 0; i < n; i++) sg[i] = cap * tanhf(sg[i] / cap);
+            ops->softmax(sg, n);
+        }
         float *o0 = f->att + (size_t)t * f->Dq + (size_t)kh * group * hd;
-        for (int g = 0; g < group; g++) ops->softmax(scores + (size_t)g * f->max_ctx, n);
         memset(o0, 0, (size_t)group * hd * sizeof(float));
-        for (int32_t i = 0; i < n; i++) {
-            const float *v = kv_row(j->kv, j->il, 1, s, start + i, kh, hd, tmp + hd);
-            for (int g = 0; g < group; g++) ops->axpy(o0 + (size_t)g * hd, scores[(size_t)g * f->max_ctx + i], v, hd);
+        for (int32_t p = start; p <= pos;) {
+            int32_t off = p % bs, cnt = bs - off < pos - p + 1 ? bs - off : pos - p + 1;
+            const char *v = pg_kv_slot(kv, j->il, 1, s->block_table[p / bs], off) + hoff;
+            ak->pv(scores + (p - start), ld, group, v, stride, f16, cnt, hd, o0, (size_t)hd);
+            p += cnt;
         }
     }
 }

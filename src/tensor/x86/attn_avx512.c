@@ -1,0 +1,152 @@
+/* attn_avx512.c - AVX-512 attention kernels (tensor/attn.h).
+ *
+ * qk: lanes = query rows (16 per zmm, or 8 per ymm when R <= 8), one
+ * accumulator per key for a block of QK_KB keys. Per dimension d the packed
+ * query column qt[d][0..16) is loaded once and multiplied with the broadcast
+ * k_i[d] of each key: every lane is the reference chain
+ * acc = fma(q[r][d], k_i[d], acc), d ascending, so results equal the scalar
+ * reference bit for bit. f16 keys are converted once per block into a small
+ * stack buffer [QK_KB][QK_HDMAX] (f32 keys copied: a fixed stride keeps the
+ * 16 key streams on one base register). A short block pads its missing keys
+ * with key 0 and drops those lanes (lanes never mix).
+ *
+ * pv: lanes = dimensions d (PV_NC zmm = 64 dims per slice, masked at the
+ * end of the row), PV_RB rows share each converted V vector. Per element the
+ * chain runs over keys ascending, as in the reference. Missing rows of a
+ * group repeat row 0 into a sink buffer. */
+#include "tensor/attn.h"
+
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+/* Full unrolling keeps the accumulator arrays in registers. */
+#define PV_UNROLL _Pragma("GCC unroll 16")
+
+#define QK_UNROLL _Pragma("GCC unroll 16")
+
+enum { QK_KB = 16, QK_HDMAX = 512, PV_NC = 4, PV_RB = 4 };
+
+/* Scores of one block of QK_KB keys (kb[j]: f32 row of key j) for the row
+ * lanes [0,16) (zmm) or [0,8) (ymm, R <= 8): out[j][r]. QK_KB independent
+ * chains keep both FMA pipes busy at the 4-cycle FMA latency. */
+static inline void qk_block16(const float *qt, int hd, const float kb[QK_KB][QK_HDMAX], __m512 vs,
+                              float out[QK_KB][16]) {
+    __m512 a[QK_KB];
+    QK_UNROLL
+    for (int j = 0; j < QK_KB; j++) a[j] = _mm512_setzero_ps();
+    for (int d = 0; d < hd; d++) {
+        const __m512 q = _mm512_loadu_ps(qt + (size_t)d * PG_ATTN_RT);
+        QK_UNROLL
+        for (int j = 0; j < QK_KB; j++) a[j] = _mm512_fmadd_ps(q, _mm512_set1_ps(kb[j][d]), a[j]);
+    }
+    QK_UNROLL
+    for (int j = 0; j < QK_KB; j++) _mm512_storeu_ps(out[j], _mm512_mul_ps(a[j], vs));
+}
+
+static inline void qk_block8(const float *qt, int hd, const float kb[QK_KB][QK_HDMAX], __m256 vs,
+                             float out[QK_KB][16]) {
+    __m256 a[QK_KB];
+    QK_UNROLL
+    for (int j = 0; j < QK_KB; j++) a[j] = _mm256_setzero_ps();
+    for (int d = 0; d < hd; d++) {
+        const __m256 q = _mm256_loadu_ps(qt + (size_t)d * PG_ATTN_RT);
+        QK_UNROLL
+        for (int j = 0; j < QK_KB; j++) a[j] = _mm256_fmadd_ps(q, _mm256_set1_ps(kb[j][d]), a[j]);
+    }
+    QK_UNROLL
+    for (int j = 0; j < QK_KB; j++) _mm256_storeu_ps(out[j], _mm256_mul_ps(a[j], vs));
+}
+
+/* f16 row -> f32 (exact), hd elements. */
+static void cvt_row(const uint16_t *src, float *dst, int hd) {
+    int d = 0;
+    for (; d + 16 <= hd; d += 16)
+        _mm512_storeu_ps(dst + d, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(src + d))));
+    if (d < hd) {
+        const __mmask16 m = (__mmask16)((1u << (hd - d)) - 1);
+        _mm512_mask_storeu_ps(dst + d, m, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, src + d)));
+    }
+}
+
+static void qk_avx512(const float *qt, int R, int hd, const void *k, size_t kstride, int f16, int n, float scale,
+                      float *s, size_t lds) {
+    if (hd > QK_HDMAX) {
+        pg_attn_kernels_ref.qk(qt, R, hd, k, kstride, f16, n, scale, s, lds);
+        return;
+    }
+    float kbuf[QK_KB][QK_HDMAX]; /* the block's keys as f32 rows (fixed stride: one base register) */
+    float out[QK_KB][16];
+    for (int i0 = 0; i0 < n; i0 += QK_KB) {
+        const int nk = n - i0 < QK_KB ? n - i0 : QK_KB;
+        for (int j = 0; j < nk; j++) {
+            const char *row = (const char *)k + (size_t)(i0 + j) * kstride;
+            if (f16) cvt_row((const uint16_t *)row, kbuf[j], hd);
+            else memcpy(kbuf[j], row, (size_t)hd * sizeof(float));
+        }
+        for (int j = nk; j < QK_KB; j++) memcpy(kbuf[j], kbuf[0], (size_t)hd * sizeof(float));
+        if (R <= 8) qk_block8(qt, hd, (const float(*)[QK_HDMAX])kbuf, _mm256_set1_ps(scale), out);
+        else qk_block16(qt, hd, (const float(*)[QK_HDMAX])kbuf, _mm512_set1_ps(scale), out);
+        for (int r = 0; r < R; r++)
+            for (int j = 0; j < nk; j++) s[(size_t)r * lds + i0 + j] = out[j][r];
+    }
+}
+
+/* Rows pr[0..PV_RB) of probabilities, dims [d0, d0 + 64) masked by m[c] per
+ * chunk; o[r] points at dim d0 of its output row, whose chains continue. */
+static void pv_group(const float *const pr[PV_RB], float *const o[PV_RB], const void *v, size_t vstride, int f16,
+                     int n, int d0, const __mmask16 m[PV_NC]) {
+    __m512 acc[PV_RB][PV_NC];
+    PV_UNROLL
+    for (int r = 0; r < PV_RB; r++)
+        PV_UNROLL
+        for (int c = 0; c < PV_NC; c++) acc[r][c] = _mm512_maskz_loadu_ps(m[c], o[r] + 16 * c);
+    for (int i = 0; i < n; i++) {
+        const char *row = (const char *)v + (size_t)i * vstride;
+        __m512 x[PV_NC];
+        if (f16) {
+            const uint16_t *h = (const uint16_t *)row + d0;
+            PV_UNROLL
+            for (int c = 0; c < PV_NC; c++) x[c] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m[c], h + 16 * c));
+        } else {
+            const float *fr = (const float *)row + d0;
+            PV_UNROLL
+            for (int c = 0; c < PV_NC; c++) x[c] = _mm512_maskz_loadu_ps(m[c], fr + 16 * c);
+        }
+        PV_UNROLL
+        for (int r = 0; r < PV_RB; r++) {
+            const __m512 p = _mm512_set1_ps(pr[r][i]);
+            PV_UNROLL
+            for (int c = 0; c < PV_NC; c++) acc[r][c] = _mm512_fmadd_ps(p, x[c], acc[r][c]);
+        }
+    }
+    PV_UNROLL
+    for (int r = 0; r < PV_RB; r++)
+        PV_UNROLL
+        for (int c = 0; c < PV_NC; c++) _mm512_mask_storeu_ps(o[r] + 16 * c, m[c], acc[r][c]);
+}
+
+static void pv_avx512(const float *p, size_t ldp, int R, const void *v, size_t vstride, int f16, int n, int hd,
+                      float *out, size_t ldo) {
+    float sink[PV_NC * 16];
+    memset(sink, 0, sizeof(sink));
+    for (int d0 = 0; d0 < hd; d0 += 16 * PV_NC) {
+        __mmask16 m[PV_NC];
+        for (int c = 0; c < PV_NC; c++) {
+            int left = hd - d0 - 16 * c;
+            m[c] = left >= 16 ? (__mmask16)0xffff : left <= 0 ? (__mmask16)0 : (__mmask16)((1u << left) - 1);
+        }
+        for (int r0 = 0; r0 < R; r0 += PV_RB) {
+            const float *pr[PV_RB];
+            float *o[PV_RB];
+            for (int r = 0; r < PV_RB; r++) {
+                const int live = r0 + r < R;
+                pr[r] = p + (size_t)(live ? r0 + r : r0) * ldp;
+                o[r] = live ? out + (size_t)(r0 + r) * ldo + d0 : sink;
+            }
+            pv_group(pr, o, v, vstride, f16, n, d0, m);
+        }
+    }
+}
+
+const pg_attn_kernels pg_attn_kernels_avx512 = {qk_avx512, pv_avx512};

@@ -609,11 +609,12 @@ static void q6_pack(const float *x, int64_t K, void *dst) {
     }
 }
 
-static size_t kq_act_size(int64_t K) { return (size_t)((K / QK_K + 1) / 2) * KQ_ACT; }
+size_t pg_gemm_kq_act_size(int64_t K) { return (size_t)((K / QK_K + 1) / 2) * KQ_ACT; }
 
 /* One activation row: Q8_K quantization (the level's from_float, as the
- * vec_dot path), then the group layout above. */
-static void kq_pack(const float *x, int64_t K, void *dst) {
+ * vec_dot path), then the group layout above (also read by the repacked
+ * q4_K kernel, x86/gemm_pq4_K_avx512.c). */
+void pg_gemm_kq_pack(const float *x, int64_t K, void *dst) {
     const pg_type_traits *t = pg_type_get(PG_TYPE_Q8_K);
     const int nb = (int)(K / QK_K), ng = (nb + 1) / 2;
     uint8_t *o = dst;
@@ -649,7 +650,7 @@ static void gemm_q8_0(int64_t K, const void *w, size_t ldw, int nw, const void *
 }
 static const pg_gemm_kernel k_q4_0 = {Q32_RW, NXMAX, 2, gemm_q4_0, q32_act_size, q32_pack, NULL, NULL};
 static const pg_gemm_kernel k_q8_0 = {Q32_RW, NXMAX, 2, gemm_q8_0, q32_act_size, q32_pack, NULL, NULL};
-static const pg_gemm_kernel k_q4_K = {Q32_RW, NXMAX, 2, gemm_q4_K, kq_act_size, kq_pack, NULL, NULL};
+static const pg_gemm_kernel k_q4_K = {Q32_RW, NXMAX, 2, gemm_q4_K, pg_gemm_kq_act_size, pg_gemm_kq_pack, NULL, NULL};
 static const pg_gemm_kernel k_q6_K = {Q32_RW, NXMAX, 2, gemm_q6_K, q6_act_size, q6_pack, NULL, NULL};
 
 const pg_gemm_kernel *pg_gemm_avx512_get(int wtype) {

@@ -7,6 +7,17 @@
 #define PG_TENSOR_X86_GEMM_AVX512_UTIL_H
 
 #include <immintrin.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The Q8_K activation layout of the q4_K kernels (x86/gemm_avx512.c): per
+ * group of 2 super-blocks (512 elements) 640 bytes = 8 operands of 64 bytes
+ * (operand j = 2k + h, lane p: the 4 int8 elements 16h + 4k .. 16h + 4k + 3
+ * of sub-block perm(p) = 4 (p % 4) + p / 4 of the group), 16 floats dx
+ * (the sub-block's super-block d), 16 floats dx * bsum (the sub-block's
+ * exact element sum). A missing second super-block is all zero. */
+size_t pg_gemm_kq_act_size(int64_t K);
+void pg_gemm_kq_pack(const float *x, int64_t K, void *dst);
 
 #define AI static inline __attribute__((always_inline))
 

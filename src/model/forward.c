@@ -8,7 +8,8 @@
  *   tmp  [T][n_embd]      sub-layer output before the residual add
  *   hb   [T][2 n_ff']     gate | up (n_ff' = max of dense / expert / shared FFN widths)
  *   qact                  activations converted for the matmul kernels
- *   per thread: scores [max_ctx] and a float K/V row.
+ *   per thread: scores [group][max_ctx] (the attention kernels keep their
+ *   key block and packed queries on the stack).
  *
  * Order per layer: norm -> QKV matmul (fused or separate, +bias) -> per-head
  * q/k norm -> RoPE (the layer's base/scale; per-context frequency factors)
@@ -50,7 +51,6 @@ struct pg_forward {
     float rope_af;        /* RoPE cos/sin magnitude (LongRoPE), 1 otherwise */
     int32_t kv_window;    /* pg_model_kv_window: blocks below it need not exist */
     float *scores; /* [nth][group][max_ctx], group = n_head / n_head_kv */
-    float *kvrow;  /* [nth][2*head_dim] */
     /* MoE grouping scratch */
     int32_t *exp_rows, *tok_exp;               /* exp_rows: [T] rows of one expert; tok_exp [T][K] */
     float *tok_w, *exp_w;                      /* tok_w [T][K] routing weights; exp_w [T] of one expert */
@@ -133,7 +133,6 @@ int pg_forward_create(const pg_model *m, pg_pool *pool, int32_t max_tokens, int3
     f->qbuf_size = max_qact(f, max_tokens > max_out ? max_tokens : max_out);
     f->qbuf = xalloc(f->qbuf_size ? f->qbuf_size : 64, 1, &fail);
     f->scores = xalloc((size_t)f->nth * (size_t)(hp->n_head / hp->n_head_kv) * (size_t)max_ctx, 4, &fail);
-    f->kvrow = xalloc((size_t)f->nth * 2 * (size_t)hp->head_dim, 4, &fail);
     if (hp->n_expert > 0) {
         f->router = xalloc(T * (size_t)hp->n_expert, 4, &fail);
         f->exp_rows = xalloc(T, 4, &fail);
@@ -162,7 +161,6 @@ void pg_forward_destroy(pg_forward *f) {
     free(f->outx);
     free(f->qbuf);
     free(f->scores);
-    free(f->kvrow);
     free(f->router);
     free(f->exp_rows);
     free(f->tok_exp);

@@ -356,6 +356,60 @@ static void test_preemption(void) {
     pg_engine_destroy(e);
 }
 
+/* ------------------------------------------------------- prefill cap */
+
+/* While a stream decodes, a new prompt is prefilled in chunks of at most
+ * prefill_chunk_decoding tokens per step (so the stream keeps its pace);
+ * with the cap off it takes the whole budget in one step. Outputs are the
+ * same either way (only the chunking differs). */
+static void test_prefill_cap(void) {
+    int32_t pa[8], pb[40];
+    pa[0] = pb[0] = 1;
+    for (int i = 1; i < 8; i++) pa[i] = 3 + (int32_t)rnd(400);
+    for (int i = 1; i < 40; i++) pb[i] = 3 + (int32_t)rnd(400);
+    res ra[2], rb[2];
+    memset(ra, 0, sizeof ra);
+    memset(rb, 0, sizeof rb);
+    for (int capped = 0; capped < 2; capped++) {
+        pg_engine_config c;
+        pg_engine_config_default(&c);
+        c.manual = 1;
+        c.check_steps = 1;
+        c.threads = 1;
+        c.max_seqs = 4;
+        c.max_batched_tokens = 64;
+        c.prefill_chunk_decoding = capped ? 5 : 0;
+        c.default_seed = 1234;
+        pg_engine *e = NULL;
+        pg_error err = {0};
+        REQUIRE(pg_engine_create(g_model, g_vocab, &c, &e, &err) == 0 && e);
+        pg_request q;
+        base_req(&q, pa, 8, 40, &ra[capped]);
+        q.sampling.ignore_eos = 1;
+        submit(e, &q);
+        pg_engine_step(e); /* A's prompt and first token */
+        pg_engine_step(e); /* A decodes */
+        REQUIRE(ra[capped].n_tok[0] == 2);
+        base_req(&q, pb, 40, 4, &rb[capped]);
+        q.sampling.ignore_eos = 1;
+        submit(e, &q);
+        int steps = 0, over = 0;
+        while (rb[capped].n_tok[0] == 0) {
+            pg_engine_step(e);
+            pg_engine_stats st;
+            pg_engine_stats_get(e, &st);
+            if (st.last_batch_tokens > (capped ? 1 + 5 : 1 + 40)) over++;
+            REQUIRE(++steps < 100);
+        }
+        CHECKF(over == 0, "cap %d: %d steps over the prefill cap", capped, over);
+        CHECKF(steps == (capped ? 8 : 1), "cap %d: B's prompt took %d steps", capped, steps);
+        CHECKF(ra[capped].n_tok[0] == 2 + steps, "cap %d: A made %d tokens in %d steps", capped, ra[capped].n_tok[0], steps);
+        drain(e);
+        pg_engine_destroy(e);
+    }
+    CHECK(same_output(&ra[0], 0, &ra[1], 0) && same_output(&rb[0], 0, &rb[1], 0));
+}
+
 /* ---------------------------------------------------- random accounting */
 
 static void test_random_accounting(void) {
@@ -776,6 +830,7 @@ int main(void) {
     test_invariance();
     test_prefix();
     test_preemption();
+    test_prefill_cap();
     test_random_accounting();
     test_errors();
     test_stop_and_n(td);

@@ -65,5 +65,7 @@ const pg_gemm_kernel *pg_gemm_avx2_get(int wtype);
  * NULL when not available. */
 const pg_gemm_kernel *pg_gemm_pq4_0_avx512(void);
 const pg_gemm_kernel *pg_gemm_pq4_K_avx512(void);
+/* Q8_0 / Q6_K: the stored-layout kernels with wpack = copy (huge pages). */
+const pg_gemm_kernel *pg_gemm_avx512_copy_get(int wtype);
 
 #endif

@@ -47,8 +47,9 @@
  *   whose prompt + max_tokens exceed the pool, so progress is guaranteed.
  *   Preempted sequences go back to WAITING at their (priority, arrival)
  *   place, which is ahead of everything that arrived later.
- * The engine thread, woken from idle by an arrival, waits batch_wait_us
- * for the rest of a burst, so requests sent together start in one step.
+ * The engine thread, before a step that starts with nothing running, waits
+ * batch_wait_us for the rest of a burst, so requests sent together start
+ * in one step.
  *
  * Prefix cache: when a position range fills a block, the block is
  * committed under H(parent hash, tokens, salt) (prompt and generated blocks
@@ -222,7 +223,7 @@ void pg_engine_config_default(pg_engine_config *c) {
     c->max_seqs = 16;
     c->max_batched_tokens = 1024;
     c->prefill_chunk_decoding = -1;
-    c->batch_wait_us = 3000;
+    c->batch_wait_us = 5000;
     c->max_queued_requests = 256;
     c->max_queued_tokens = (int64_t)1 << 20;
     struct timespec ts;
@@ -1149,18 +1150,18 @@ static void *engine_thread_main(void *arg) {
     pg_engine *e = arg;
     pthread_mutex_lock(&e->mu);
     for (;;) {
-        int idle = 0;
-        while (!e->stop && !e->in_head && !e->n_cancel_req && e->n_running + e->n_waiting == 0) {
+        while (!e->stop && !e->in_head && !e->n_cancel_req && e->n_running + e->n_waiting == 0)
             pthread_cond_wait(&e->cv, &e->mu);
-            idle = 1;
-        }
         if (e->stop) break;
-        if (idle && e->cfg.batch_wait_us > 0) {
-            /* Woken from idle by an arrival: requests sent together (a
-             * client's parallel calls, a benchmark's wave) usually land
-             * within a few ms; gathering them makes one prefill step
-             * instead of one request prefilling while the others wait and
-             * then stall its decode. Bounded, and only from idle. */
+        if (e->n_running == 0 && e->cfg.batch_wait_us > 0) {
+            /* Starting from nothing running (idle, or the last streams
+             * just ended): requests sent together (a client's parallel
+             * calls, a benchmark's wave, clients that send their next
+             * request as the previous one ends) land within a few ms;
+             * gathering them makes one prefill step, instead of the first
+             * one prefilling and decoding while the others wait for
+             * prefill chunks capped behind its decode. Bounded; once per
+             * start. */
             struct timespec dl;
             clock_gettime(CLOCK_REALTIME, &dl);
             long ns = dl.tv_nsec + (long)e->cfg.batch_wait_us * 1000L;

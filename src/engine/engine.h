@@ -37,9 +37,10 @@ typedef struct pg_engine_config {
                                     -1 auto (default: the step stays within about 2x a
                                     decode-only step, from measured step times),
                                     0 no limit (max_batched_tokens), N fixed */
-    int32_t batch_wait_us;       /* engine thread: after waking idle, wait this long for
-                                    more arrivals so requests sent together are prefilled
-                                    in one step (default 3000; 0 off) */
+    int32_t batch_wait_us;       /* engine thread: before a step that starts from nothing
+                                    running, wait this long for more arrivals so requests
+                                    sent together are prefilled in one step (default 5000;
+                                    0 off) */
     int32_t max_queued_requests; /* waiting requests; beyond -> PG_EBUSY (default 256) */
     int64_t max_queued_tokens;   /* prompt tokens waiting; beyond -> PG_EBUSY (default 1<<20) */
     uint64_t default_seed;       /* seed of requests without one (default: time-based);

@@ -61,6 +61,7 @@
  * registers); also matmul's m1. Measured at M = 8: 4 x 4 tiles over a
  * panel beat 8 rows direct by 1.4x (the tile shares each operand load). */
 #define DMAX 2
+#define M1 4 /* batches up to M1 rows: direct path in passes of DMAX */
 /* direct path: software prefetch distance in bytes (best of 1..24 KiB) */
 #define PFD 8192
 
@@ -322,9 +323,11 @@ AI void rows_panel(int64_t K, const uint8_t *w, size_t ldw, const uint8_t *x, si
 static void gemm_pq4_K(int64_t K, const void *w, size_t ldw, int nw, const void *x, size_t ldx, int nx, float *y,
                        int64_t ldy) {
     if (nx < 1 || nx > NXMAX) __builtin_trap();
-    if (nw == 1 && nx <= DMAX) {
-        if (nx == 1) row_direct(K, w, x, ldx, y, ldy, 1);
-        else row_direct(K, w, x, ldx, y, ldy, 2);
+    if (nw == 1 && nx <= M1) { /* passes of DMAX rows over the weight row (L1 after the first) */
+        for (int c = 0; c < nx; c += DMAX) {
+            if (nx - c == 1) row_direct(K, w, x + (size_t)c * ldx, ldx, y + (int64_t)c * ldy, ldy, 1);
+            else row_direct(K, w, x + (size_t)c * ldx, ldx, y + (int64_t)c * ldy, ldy, 2);
+        }
         return;
     }
     switch (nw) {
@@ -336,8 +339,8 @@ static void gemm_pq4_K(int64_t K, const void *w, size_t ldw, int nw, const void 
     }
 }
 
-/* m1 = DMAX: decode batches stream one weight row per call (direct path) */
-static const pg_gemm_kernel k_pq4_K = {RWMAX, NXMAX, DMAX, gemm_pq4_K, pg_gemm_kq_act_size, pg_gemm_kq_pack,
+/* m1 = M1: small batches stream one weight row per call (direct path) */
+static const pg_gemm_kernel k_pq4_K = {RWMAX, NXMAX, M1, gemm_pq4_K, pg_gemm_kq_act_size, pg_gemm_kq_pack,
                                        pq4k_ok, pq4k_wpack};
 
 const pg_gemm_kernel *pg_gemm_pq4_K_avx512(void) { return &k_pq4_K; }

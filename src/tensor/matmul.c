@@ -30,17 +30,21 @@
 #define TILE_N 16
 #define NCHUNK 64 /* weight rows per cache block; a multiple of every kernel's rw */
 
-/* PAGODA_GEMM=off selects the per-element vec_dot path for every type (for
- * A/B measurements); read once. */
-static int gemm_enabled(void) {
-    static int v = -1;
-    int e = __atomic_load_n(&v, __ATOMIC_RELAXED);
+/* An A/B switch read once: 0 when the environment sets NAME=off. */
+static int env_on(const char *name, int *cache) {
+    int e = __atomic_load_n(cache, __ATOMIC_RELAXED);
     if (e < 0) {
-        const char *s = getenv("PAGODA_GEMM");
+        const char *s = getenv(name);
         e = !(s && !strcmp(s, "off"));
-        __atomic_store_n(&v, e, __ATOMIC_RELAXED);
+        __atomic_store_n(cache, e, __ATOMIC_RELAXED);
     }
     return e;
+}
+
+/* PAGODA_GEMM=off selects the per-element vec_dot path for every type. */
+static int gemm_enabled(void) {
+    static int v = -1;
+    return env_on("PAGODA_GEMM", &v);
 }
 
 /* The kernel for w at the current level and the rows it reads: the packed
@@ -59,15 +63,10 @@ static const pg_gemm_kernel *kernel_for(const pg_weight *w, const char **wdata) 
     return pg_gemm_get(w->type, l);
 }
 
+/* PAGODA_REPACK=off keeps every weight in its stored layout. */
 static int repack_enabled(void) {
     static int v = -1;
-    int e = __atomic_load_n(&v, __ATOMIC_RELAXED);
-    if (e < 0) {
-        const char *s = getenv("PAGODA_REPACK");
-        e = !(s && !strcmp(s, "off"));
-        __atomic_store_n(&v, e, __ATOMIC_RELAXED);
-    }
-    return e;
+    return env_on("PAGODA_REPACK", &v);
 }
 
 size_t pg_weight_pack_size(const pg_weight *w, int64_t nrows) {

@@ -234,17 +234,15 @@ AI void q32_rows(int64_t K, const uint8_t *w, size_t ldw, const uint8_t *x, size
         /* The weight rows of the next call (matmul walks rows in order)
          * are prefetched while this one computes: the panel fill above is
          * a burst of loads that would otherwise wait on DRAM each call. */
-        const int ntile = (nx + Q32_CX - 1) / Q32_CX;
-        const size_t pfb = last && nx > 2 ? (size_t)RW * ldw : 0, pft = (pfb / 64 + ntile - 1) / ntile * 64;
-        const uint8_t *pf = w + (size_t)RW * ldw;
-        size_t pfo = 0;
+        pg_pf_spread pfs;
+        pg_pf_init(&pfs, w + (size_t)RW * ldw, last && nx > 2 ? (size_t)RW * ldw : 0, (nx + Q32_CX - 1) / Q32_CX);
         int c = 0;
         for (; c + Q32_CX <= nx; c += Q32_CX) {
-            for (size_t e = pfo + pft; pfo < e && pfo < pfb; pfo += 64) _mm_prefetch((const char *)(pf + pfo), _MM_HINT_T0);
+            pg_pf_step(&pfs);
             q32_tile(P, ng, s0, ngr, x + (size_t)c * ldx, ldx, ab + c * Q32_RW, first, last, y + (int64_t)c * ldy, ldy, RW,
                      Q32_CX);
         }
-        for (; pfo < pfb; pfo += 64) _mm_prefetch((const char *)(pf + pfo), _MM_HINT_T0);
+        pg_pf_rest(&pfs);
 #define TAIL(n) q32_tile(P, ng, s0, ngr, x + (size_t)c * ldx, ldx, ab + c * Q32_RW, first, last, y + (int64_t)c * ldy, ldy, RW, n)
         switch (nx - c) {
         case 0: break;
@@ -510,17 +508,15 @@ AI void kq_rows(int64_t K, const uint8_t *w, size_t ldw, const uint8_t *x, size_
 #pragma GCC unroll 4
         for (int r = 0; r < RW; r++)
             for (int g = 0; g < ng; g++) kq_prep_any(w + (size_t)r * ldw, nb, s0 + g, &P[r * KS + g], Q6);
-        const int ntile = (nx + Q32_CX - 1) / Q32_CX;
-        const size_t pfb = last && nx > 2 ? (size_t)RW * ldw : 0, pft = (pfb / 64 + ntile - 1) / ntile * 64;
-        const uint8_t *pf = w + (size_t)RW * ldw;
-        size_t pfo = 0;
+        pg_pf_spread pfs;
+        pg_pf_init(&pfs, w + (size_t)RW * ldw, last && nx > 2 ? (size_t)RW * ldw : 0, (nx + Q32_CX - 1) / Q32_CX);
         int c = 0;
         for (; c + Q32_CX <= nx; c += Q32_CX) {
-            for (size_t e = pfo + pft; pfo < e && pfo < pfb; pfo += 64) _mm_prefetch((const char *)(pf + pfo), _MM_HINT_T0);
+            pg_pf_step(&pfs);
             kq_tile(P, ng, s0, x + (size_t)c * ldx, ldx, ab + c * Q32_RW, first, last, y + (int64_t)c * ldy, ldy, RW, Q32_CX,
                     Q6);
         }
-        for (; pfo < pfb; pfo += 64) _mm_prefetch((const char *)(pf + pfo), _MM_HINT_T0);
+        pg_pf_rest(&pfs);
 #define TAIL(n) \
     kq_tile(P, ng, s0, x + (size_t)c * ldx, ldx, ab + c * Q32_RW, first, last, y + (int64_t)c * ldy, ldy, RW, n, Q6)
         switch (nx - c) {

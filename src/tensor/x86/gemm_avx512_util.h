@@ -43,4 +43,28 @@ AI __m128 hsum16x4(__m512 a, __m512 b, __m512 c, __m512 d) {
     return _mm512_castps512_ps128(_mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), s));
 }
 
+/* Prefetch of the next call's weight rows (n bytes at p; matmul walks rows
+ * in order), spread over the ntile register tiles of this call so the
+ * panel fill of the next call does not wait on DRAM: pf_step before each
+ * tile, pf_rest after the last. n = 0: nothing. */
+typedef struct {
+    const char *p;
+    size_t n, per, o;
+} pg_pf_spread;
+
+AI void pg_pf_init(pg_pf_spread *s, const void *p, size_t n, int ntile) {
+    s->p = (const char *)p;
+    s->n = n;
+    s->per = (n / 64 + (size_t)ntile - 1) / (size_t)ntile * 64;
+    s->o = 0;
+}
+
+AI void pg_pf_step(pg_pf_spread *s) {
+    for (size_t e = s->o + s->per; s->o < e && s->o < s->n; s->o += 64) _mm_prefetch(s->p + s->o, _MM_HINT_T0);
+}
+
+AI void pg_pf_rest(pg_pf_spread *s) {
+    for (; s->o < s->n; s->o += 64) _mm_prefetch(s->p + s->o, _MM_HINT_T0);
+}
+
 #endif

@@ -231,16 +231,14 @@ AI void rows_panel(int nb, const uint8_t *w, size_t ldw, const uint8_t *x, size_
             }
         /* the next call's weight rows (matmul walks rows in order) are
          * prefetched while this slice computes */
-        const int ntile = (nx + CXT - 1) / CXT;
-        const size_t pfb = last ? (size_t)NR * ldw : 0, pft = (pfb / 64 + ntile - 1) / ntile * 64;
-        const uint8_t *pf = w + (size_t)NR * ldw;
-        size_t pfo = 0;
+        pg_pf_spread pfs;
+        pg_pf_init(&pfs, w + (size_t)NR * ldw, last ? (size_t)NR * ldw : 0, (nx + CXT - 1) / CXT);
         int c = 0;
         for (; c + CXT <= nx; c += CXT) {
-            for (size_t e = pfo + pft; pfo < e && pfo < pfb; pfo += 64) _mm_prefetch((const char *)(pf + pfo), _MM_HINT_T0);
+            pg_pf_step(&pfs);
             tile(P, gn, s0, ng, x + (size_t)c * ldx, ldx, ab + c * RW, first, last, y + (int64_t)c * ldy, ldy, NR, CXT);
         }
-        for (; pfo < pfb; pfo += 64) _mm_prefetch((const char *)(pf + pfo), _MM_HINT_T0);
+        pg_pf_rest(&pfs);
 #define TAIL(n) tile(P, gn, s0, ng, x + (size_t)c * ldx, ldx, ab + c * RW, first, last, y + (int64_t)c * ldy, ldy, NR, n)
         switch (nx - c) {
         case 0: break;

@@ -298,16 +298,14 @@ AI void rows_panel(int64_t K, const uint8_t *w, size_t ldw, const uint8_t *x, si
         for (int r = 0; r < RW; r++)
             for (int g = 0; g < ng; g++) grp_load(w + (size_t)r * ldw, nb, s0 + g, &P[r * KS + g]);
         /* the next call's weight rows are prefetched while this one computes */
-        const int ntile = (nx + CXT - 1) / CXT;
-        const size_t pfb = last ? (size_t)RW * ldw : 0, pft = (pfb / 64 + ntile - 1) / ntile * 64;
-        const uint8_t *pf = w + (size_t)RW * ldw;
-        size_t pfo = 0;
+        pg_pf_spread pfs;
+        pg_pf_init(&pfs, w + (size_t)RW * ldw, last ? (size_t)RW * ldw : 0, (nx + CXT - 1) / CXT);
         int c = 0;
         for (; c + CXT <= nx; c += CXT) {
-            for (size_t e = pfo + pft; pfo < e && pfo < pfb; pfo += 64) _mm_prefetch((const char *)(pf + pfo), _MM_HINT_T0);
+            pg_pf_step(&pfs);
             tile(P, ng, s0, x + (size_t)c * ldx, ldx, ab + c * RWMAX, first, last, y + (int64_t)c * ldy, ldy, RW, CXT);
         }
-        for (; pfo < pfb; pfo += 64) _mm_prefetch((const char *)(pf + pfo), _MM_HINT_T0);
+        pg_pf_rest(&pfs);
 #define TAIL(n) tile(P, ng, s0, x + (size_t)c * ldx, ldx, ab + c * RWMAX, first, last, y + (int64_t)c * ldy, ldy, RW, n)
         switch (nx - c) {
         case 0: break;

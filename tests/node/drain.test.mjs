@@ -31,13 +31,18 @@ test('SIGTERM during 8 streams: they finish within the grace period; new work ge
   await flowing;
   const t0 = Date.now();
   process.kill(PID, 'SIGTERM');
-  // new work is refused while the streams drain
-  let r;
+  // new work is refused while the streams drain. The signal is seen within
+  // one 50 ms tick: wait for /ready to say so first (a completion sent in
+  // that window is accepted and would queue behind the waiting streams)
   const t1 = Date.now();
+  let rd0;
   do {
-    r = await fetch(`${URL_}/v1/completions`, { method: 'POST', body: JSON.stringify({ model: MODEL, prompt: 'late', max_tokens: 2 }) });
-    if (r.status === 200) await r.json();
-  } while (r.status === 200 && Date.now() - t1 < 2000); // the signal is seen within one 50 ms tick
+    rd0 = await fetch(`${URL_}/ready`);
+    await rd0.text();
+    if (rd0.status !== 503) await new Promise((res) => setTimeout(res, 10));
+  } while (rd0.status !== 503 && Date.now() - t1 < 2000);
+  assert.equal(rd0.status, 503, '/ready still 200 two seconds after SIGTERM');
+  const r = await fetch(`${URL_}/v1/completions`, { method: 'POST', body: JSON.stringify({ model: MODEL, prompt: 'late', max_tokens: 2 }) });
   assert.equal(r.status, 503);
   assert.ok(Number(r.headers.get('retry-after')) >= 1);
   const e = (await r.json()).error;

@@ -199,7 +199,10 @@ AI void q32_tile(const wgrp *P, int ng, int g0, int ngr, const uint8_t *x, size_
         for (int j = 0; j < 8; j++) {
             __m512i wv[Q32_RW];
 #pragma GCC unroll 4
-            for (int r = 0; r < RW; r++) wv[r] = _mm512_load_si512((const void *)&P[r * KS + g].q[j]);
+            for (int r = 0; r < RW; r++) {
+                wv[r] = _mm512_load_si512((const void *)&P[r * KS + g].q[j]);
+                __asm__("" : "+v"(wv[r])); /* one load per operand, not one per activation row */
+            }
 #pragma GCC unroll 4
             for (int c = 0; c < CX; c++) {
                 const __m512i xv = _mm512_loadu_si512((const void *)(xg[c] + 64 * j));
@@ -480,7 +483,10 @@ AI void kq_tile(const kgrp *P, int ng, int g0, const uint8_t *x, size_t ldx, __m
         for (int j = 0; j < nop; j++) {
             __m512i wv[Q32_RW];
 #pragma GCC unroll 4
-            for (int r = 0; r < RW; r++) wv[r] = _mm512_load_si512((const void *)&P[r * KS + g].q[j]);
+            for (int r = 0; r < RW; r++) {
+                wv[r] = _mm512_load_si512((const void *)&P[r * KS + g].q[j]);
+                __asm__("" : "+v"(wv[r])); /* one load per operand, not one per activation row */
+            }
 #pragma GCC unroll 4
             for (int c = 0; c < CX; c++) {
                 const __m512i xv = _mm512_loadu_si512((const void *)(xg[c] + 64 * j));

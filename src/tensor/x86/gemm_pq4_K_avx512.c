@@ -261,7 +261,10 @@ AI void tile(const pgrp *P, int ng, int g0, const uint8_t *x, size_t ldx, __m512
         for (int j = 0; j < 8; j++) {
             __m512i wv[RWMAX];
 #pragma GCC unroll 4
-            for (int r = 0; r < RW; r++) wv[r] = _mm512_load_si512((const void *)&P[r * KS + g].q[j]);
+            for (int r = 0; r < RW; r++) {
+                wv[r] = _mm512_load_si512((const void *)&P[r * KS + g].q[j]);
+                __asm__("" : "+v"(wv[r])); /* kept in registers: see x86/gemm_pq4_0_avx512.c */
+            }
 #pragma GCC unroll 4
             for (int c = 0; c < CX; c++) {
                 const __m512i xv = _mm512_loadu_si512((const void *)(xg[c] + 64 * j));

@@ -58,7 +58,7 @@
 #define NXMAX 128 /* activation rows per call */
 #define RW 4      /* tile: weight rows (matmul's NCHUNK is a multiple) */
 #define CXT 4     /* tile: activation rows */
-#define M1 8      /* batches up to M1 rows take the direct path (in passes of CXD; measured best at M = 8 end to end) */
+#define M1 4      /* batches up to M1 rows take the direct path (in passes of CXD); larger ones the panel (measured end to end at M = 8) */
 #define CXD 4     /* direct path: activation rows per pass over the weight row */
 #define PFD 4096  /* direct path: software prefetch distance in bytes (about 3.5 us of DRAM streaming per core) */
 

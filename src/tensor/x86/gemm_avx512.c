@@ -70,6 +70,7 @@
 #define NXMAX 128 /* activation rows per call */
 #define Q32_RW 4  /* tile: weight rows (matmul's NCHUNK is a multiple) */
 #define Q32_CX 4  /* tile: activation rows (4 x 4 measured best of 4x2, 4x3, 2x4) */
+_Static_assert(Q32_CX == 4, "PG_TILE_SWEEP sweeps tiles of 4 activation rows");
 
 typedef struct {
     __m512i q[8];
@@ -239,22 +240,9 @@ AI void q32_rows(int64_t K, const uint8_t *w, size_t ldw, const uint8_t *x, size
          * a burst of loads that would otherwise wait on DRAM each call. */
         pg_pf_spread pfs;
         pg_pf_init(&pfs, w + (size_t)RW * ldw, last && nx > 2 ? (size_t)RW * ldw : 0, (nx + Q32_CX - 1) / Q32_CX);
-        int c = 0;
-        for (; c + Q32_CX <= nx; c += Q32_CX) {
-            pg_pf_step(&pfs);
-            q32_tile(P, ng, s0, ngr, x + (size_t)c * ldx, ldx, ab + c * Q32_RW, first, last, y + (int64_t)c * ldy, ldy, RW,
-                     Q32_CX);
-        }
-        pg_pf_rest(&pfs);
-#define TAIL(n) q32_tile(P, ng, s0, ngr, x + (size_t)c * ldx, ldx, ab + c * Q32_RW, first, last, y + (int64_t)c * ldy, ldy, RW, n)
-        switch (nx - c) {
-        case 0: break;
-        case 1: TAIL(1); break;
-        case 2: TAIL(2); break;
-        case 3: TAIL(3); break;
-        default: __builtin_trap();
-        }
-#undef TAIL
+#define TILE(c_, n) q32_tile(P, ng, s0, ngr, x + (size_t)c_ * ldx, ldx, ab + c_ * Q32_RW, first, last, y + (int64_t)c_ * ldy, ldy, RW, n)
+        PG_TILE_SWEEP(nx, &pfs, TILE);
+#undef TILE
     }
 }
 
@@ -292,13 +280,9 @@ AI void q32_kernel(int64_t K, const void *w, size_t ldw, int nw, const void *x, 
         else q32_row_direct(K, w, x, ldx, y, ldy, 2, Q8W);
         return;
     }
-    switch (nw) {
-    case 1: q32_rows(K, w, ldw, x, ldx, nx, y, ldy, 1, Q8W); break;
-    case 2: q32_rows(K, w, ldw, x, ldx, nx, y, ldy, 2, Q8W); break;
-    case 3: q32_rows(K, w, ldw, x, ldx, nx, y, ldy, 3, Q8W); break;
-    case 4: q32_rows(K, w, ldw, x, ldx, nx, y, ldy, 4, Q8W); break;
-    default: __builtin_trap();
-    }
+#define ROWS(n) q32_rows(K, w, ldw, x, ldx, nx, y, ldy, n, Q8W)
+    PG_SWITCH_NW(nw, ROWS);
+#undef ROWS
 }
 
 static size_t q32_act_size(int64_t K) {
@@ -516,23 +500,9 @@ AI void kq_rows(int64_t K, const uint8_t *w, size_t ldw, const uint8_t *x, size_
             for (int g = 0; g < ng; g++) kq_prep_any(w + (size_t)r * ldw, nb, s0 + g, &P[r * KS + g], Q6);
         pg_pf_spread pfs;
         pg_pf_init(&pfs, w + (size_t)RW * ldw, last && nx > 2 ? (size_t)RW * ldw : 0, (nx + Q32_CX - 1) / Q32_CX);
-        int c = 0;
-        for (; c + Q32_CX <= nx; c += Q32_CX) {
-            pg_pf_step(&pfs);
-            kq_tile(P, ng, s0, x + (size_t)c * ldx, ldx, ab + c * Q32_RW, first, last, y + (int64_t)c * ldy, ldy, RW, Q32_CX,
-                    Q6);
-        }
-        pg_pf_rest(&pfs);
-#define TAIL(n) \
-    kq_tile(P, ng, s0, x + (size_t)c * ldx, ldx, ab + c * Q32_RW, first, last, y + (int64_t)c * ldy, ldy, RW, n, Q6)
-        switch (nx - c) {
-        case 0: break;
-        case 1: TAIL(1); break;
-        case 2: TAIL(2); break;
-        case 3: TAIL(3); break;
-        default: __builtin_trap();
-        }
-#undef TAIL
+#define TILE(c_, n) kq_tile(P, ng, s0, x + (size_t)c_ * ldx, ldx, ab + c_ * Q32_RW, first, last, y + (int64_t)c_ * ldy, ldy, RW, n, Q6)
+        PG_TILE_SWEEP(nx, &pfs, TILE);
+#undef TILE
     }
 }
 
@@ -567,13 +537,9 @@ AI void kq_kernel(int64_t K, const void *w, size_t ldw, int nw, const void *x, s
         else kq_row_direct(K, w, x, ldx, y, ldy, 2, Q6);
         return;
     }
-    switch (nw) {
-    case 1: kq_rows(K, w, ldw, x, ldx, nx, y, ldy, 1, Q6); break;
-    case 2: kq_rows(K, w, ldw, x, ldx, nx, y, ldy, 2, Q6); break;
-    case 3: kq_rows(K, w, ldw, x, ldx, nx, y, ldy, 3, Q6); break;
-    case 4: kq_rows(K, w, ldw, x, ldx, nx, y, ldy, 4, Q6); break;
-    default: __builtin_trap();
-    }
+#define ROWS(n) kq_rows(K, w, ldw, x, ldx, nx, y, ldy, n, Q6)
+    PG_SWITCH_NW(nw, ROWS);
+#undef ROWS
 }
 
 static void gemm_q4_K(int64_t K, const void *w, size_t ldw, int nw, const void *x, size_t ldx, int nx, float *y,

@@ -67,4 +67,38 @@ AI void pg_pf_rest(pg_pf_spread *s) {
     for (; s->o < s->n; s->o += 64) _mm_prefetch(s->p + s->o, _MM_HINT_T0);
 }
 
+/* The activation-row sweep of every panel driver: TILE(c, n) for rows
+ * c .. c + n - 1, in tiles of 4 then one tail of 1 to 3, each n a
+ * compile-time constant so every tile shape is its own unrolled copy; the
+ * spread prefetch pfs is stepped before each full tile and finished before
+ * the tail. */
+#define PG_TILE_SWEEP(nx, pfs, TILE)                                                  \
+    do {                                                                              \
+        int c_ = 0;                                                                   \
+        for (; c_ + 4 <= (nx); c_ += 4) {                                             \
+            pg_pf_step(pfs);                                                          \
+            TILE(c_, 4);                                                              \
+        }                                                                             \
+        pg_pf_rest(pfs);                                                              \
+        switch ((nx) - c_) {                                                          \
+        case 0: break;                                                                \
+        case 1: TILE(c_, 1); break;                                                   \
+        case 2: TILE(c_, 2); break;                                                   \
+        case 3: TILE(c_, 3); break;                                                   \
+        default: __builtin_trap();                                                    \
+        }                                                                             \
+    } while (0)
+
+/* CALL(n) with n = nw (1 to 4 weight rows per tile call) as a constant. */
+#define PG_SWITCH_NW(nw, CALL)                                                        \
+    do {                                                                              \
+        switch (nw) {                                                                 \
+        case 1: CALL(1); break;                                                       \
+        case 2: CALL(2); break;                                                       \
+        case 3: CALL(3); break;                                                       \
+        case 4: CALL(4); break;                                                       \
+        default: __builtin_trap();                                                    \
+        }                                                                             \
+    } while (0)
+
 #endif

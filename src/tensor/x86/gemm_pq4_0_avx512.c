@@ -58,6 +58,7 @@
 #define NXMAX 128 /* activation rows per call */
 #define RW 4      /* tile: weight rows (matmul's NCHUNK is a multiple) */
 #define CXT 4     /* tile: activation rows */
+_Static_assert(CXT == 4, "PG_TILE_SWEEP sweeps tiles of 4 activation rows");
 #define M1 4      /* batches up to M1 rows take the direct path (in passes of CXD); larger ones the panel (measured end to end at M = 8) */
 #define CXD 4     /* direct path: activation rows per pass over the weight row */
 #define PFD 4096  /* direct path: software prefetch distance in bytes (about 3.5 us of DRAM streaming per core) */
@@ -240,21 +241,9 @@ AI void rows_panel(int nb, const uint8_t *w, size_t ldw, const uint8_t *x, size_
          * prefetched while this slice computes */
         pg_pf_spread pfs;
         pg_pf_init(&pfs, w + (size_t)NR * ldw, last ? (size_t)NR * ldw : 0, (nx + CXT - 1) / CXT);
-        int c = 0;
-        for (; c + CXT <= nx; c += CXT) {
-            pg_pf_step(&pfs);
-            tile(P, gn, s0, ng, x + (size_t)c * ldx, ldx, ab + c * RW, first, last, y + (int64_t)c * ldy, ldy, NR, CXT);
-        }
-        pg_pf_rest(&pfs);
-#define TAIL(n) tile(P, gn, s0, ng, x + (size_t)c * ldx, ldx, ab + c * RW, first, last, y + (int64_t)c * ldy, ldy, NR, n)
-        switch (nx - c) {
-        case 0: break;
-        case 1: TAIL(1); break;
-        case 2: TAIL(2); break;
-        case 3: TAIL(3); break;
-        default: __builtin_trap();
-        }
-#undef TAIL
+#define TILE(c_, n) tile(P, gn, s0, ng, x + (size_t)c_ * ldx, ldx, ab + c_ * RW, first, last, y + (int64_t)c_ * ldy, ldy, NR, n)
+        PG_TILE_SWEEP(nx, &pfs, TILE);
+#undef TILE
     }
 }
 
@@ -266,13 +255,9 @@ static void gemm_pq4_0(int64_t K, const void *w, size_t ldw, int nw, const void 
         direct(nb, w, x, ldx, nx, y, ldy);
         return;
     }
-    switch (nw) {
-    case 1: rows_panel(nb, w, ldw, x, ldx, nx, y, ldy, 1); break;
-    case 2: rows_panel(nb, w, ldw, x, ldx, nx, y, ldy, 2); break;
-    case 3: rows_panel(nb, w, ldw, x, ldx, nx, y, ldy, 3); break;
-    case 4: rows_panel(nb, w, ldw, x, ldx, nx, y, ldy, 4); break;
-    default: __builtin_trap();
-    }
+#define ROWS(n) rows_panel(nb, w, ldw, x, ldx, nx, y, ldy, n)
+    PG_SWITCH_NW(nw, ROWS);
+#undef ROWS
 }
 
 /* ----------------------------------------------------------- packing */

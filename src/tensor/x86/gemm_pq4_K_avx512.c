@@ -56,6 +56,7 @@
 #define NXMAX 128   /* activation rows per call */
 #define RWMAX 4     /* tile: weight rows */
 #define CXT 4       /* tile: activation rows */
+_Static_assert(CXT == 4, "PG_TILE_SWEEP sweeps tiles of 4 activation rows");
 #define HALF 0x3333 /* lanes of the first super-block (p % 4 < 2) */
 /* Direct path (one weight row x at most DMAX activation rows, all in
  * registers); also matmul's m1. Measured at M = 8: 4 x 4 tiles over a
@@ -303,21 +304,9 @@ AI void rows_panel(int64_t K, const uint8_t *w, size_t ldw, const uint8_t *x, si
         /* the next call's weight rows are prefetched while this one computes */
         pg_pf_spread pfs;
         pg_pf_init(&pfs, w + (size_t)RW * ldw, last ? (size_t)RW * ldw : 0, (nx + CXT - 1) / CXT);
-        int c = 0;
-        for (; c + CXT <= nx; c += CXT) {
-            pg_pf_step(&pfs);
-            tile(P, ng, s0, x + (size_t)c * ldx, ldx, ab + c * RWMAX, first, last, y + (int64_t)c * ldy, ldy, RW, CXT);
-        }
-        pg_pf_rest(&pfs);
-#define TAIL(n) tile(P, ng, s0, x + (size_t)c * ldx, ldx, ab + c * RWMAX, first, last, y + (int64_t)c * ldy, ldy, RW, n)
-        switch (nx - c) {
-        case 0: break;
-        case 1: TAIL(1); break;
-        case 2: TAIL(2); break;
-        case 3: TAIL(3); break;
-        default: __builtin_trap();
-        }
-#undef TAIL
+#define TILE(c_, n) tile(P, ng, s0, x + (size_t)c_ * ldx, ldx, ab + c_ * RWMAX, first, last, y + (int64_t)c_ * ldy, ldy, RW, n)
+        PG_TILE_SWEEP(nx, &pfs, TILE);
+#undef TILE
     }
 }
 
@@ -331,13 +320,9 @@ static void gemm_pq4_K(int64_t K, const void *w, size_t ldw, int nw, const void 
         }
         return;
     }
-    switch (nw) {
-    case 1: rows_panel(K, w, ldw, x, ldx, nx, y, ldy, 1); break;
-    case 2: rows_panel(K, w, ldw, x, ldx, nx, y, ldy, 2); break;
-    case 3: rows_panel(K, w, ldw, x, ldx, nx, y, ldy, 3); break;
-    case 4: rows_panel(K, w, ldw, x, ldx, nx, y, ldy, 4); break;
-    default: __builtin_trap();
-    }
+#define ROWS(n) rows_panel(K, w, ldw, x, ldx, nx, y, ldy, n)
+    PG_SWITCH_NW(nw, ROWS);
+#undef ROWS
 }
 
 /* m1 = M1: small batches stream one weight row per call (direct path) */

@@ -180,31 +180,32 @@ static void fmt_dur(char *b, size_t cap, double s) {
     }
 }
 
+/* One x-ratelimit-{limit,remaining,reset}-WHAT triple (WHAT: requests or
+ * tokens), for a configured limit. */
+static void rl_headers(struct MHD_Response *resp, const char *what, double lim, double rem, double reset_s) {
+    if (lim <= 0) return;
+    char name[48], b[64];
+    snprintf(name, sizeof name, "x-ratelimit-limit-%s", what);
+    snprintf(b, sizeof b, "%.0f", lim);
+    MHD_add_response_header(resp, name, b);
+    snprintf(name, sizeof name, "x-ratelimit-remaining-%s", what);
+    snprintf(b, sizeof b, "%.0f", rem > 0 ? floor(rem) : 0.0);
+    MHD_add_response_header(resp, name, b);
+    snprintf(name, sizeof name, "x-ratelimit-reset-%s", what);
+    fmt_dur(b, sizeof b, reset_s);
+    MHD_add_response_header(resp, name, b);
+}
+
 /* Headers every response of an admitted HTTP request carries: the request
  * id, the W3C traceparent and, for an authenticated key with limits, the
  * x-ratelimit-* family. */
 static void common_headers(srv_req *r, struct MHD_Response *resp) {
-    char b[64];
     MHD_add_response_header(resp, "x-request-id", r->x_request_id);
     if (r->traceparent[0]) MHD_add_response_header(resp, "traceparent", r->traceparent);
     if (!r->has_rl) return;
     const srv_rl *l = &r->rl;
-    if (l->lim_req > 0) {
-        snprintf(b, sizeof b, "%.0f", l->lim_req);
-        MHD_add_response_header(resp, "x-ratelimit-limit-requests", b);
-        snprintf(b, sizeof b, "%.0f", l->rem_req > 0 ? floor(l->rem_req) : 0.0);
-        MHD_add_response_header(resp, "x-ratelimit-remaining-requests", b);
-        fmt_dur(b, sizeof b, l->reset_req_s);
-        MHD_add_response_header(resp, "x-ratelimit-reset-requests", b);
-    }
-    if (l->lim_tok > 0) {
-        snprintf(b, sizeof b, "%.0f", l->lim_tok);
-        MHD_add_response_header(resp, "x-ratelimit-limit-tokens", b);
-        snprintf(b, sizeof b, "%.0f", l->rem_tok > 0 ? floor(l->rem_tok) : 0.0);
-        MHD_add_response_header(resp, "x-ratelimit-remaining-tokens", b);
-        fmt_dur(b, sizeof b, l->reset_tok_s);
-        MHD_add_response_header(resp, "x-ratelimit-reset-tokens", b);
-    }
+    rl_headers(resp, "requests", l->lim_req, l->rem_req, l->reset_req_s);
+    rl_headers(resp, "tokens", l->lim_tok, l->rem_tok, l->reset_tok_s);
 }
 
 static void count_status(pg_srv *s, srv_req *r, int status) {

@@ -55,6 +55,15 @@ void srv_hist_observe(srv_hist *h, double v) {
     pthread_mutex_unlock(&h->mu);
 }
 
+/* A counter family with one label: name{model_name, label=names[i]} v[i]. */
+static void print_counters(FILE *f, const char *model, const char *name, const char *help, const char *label,
+                           const char *const *names, atomic_uint_fast64_t *v, int n) {
+    fprintf(f, "# HELP pagoda:%s %s\n# TYPE pagoda:%s counter\n", name, help, name);
+    for (int i = 0; i < n; i++)
+        fprintf(f, "pagoda:%s{model_name=\"%s\",%s=\"%s\"} %llu\n", name, model, label, names[i],
+                (unsigned long long)atomic_load(&v[i]));
+}
+
 static void print_hist(FILE *f, const char *model, const char *name, const char *help, srv_hist *h) {
     srv_hist c;
     pthread_mutex_lock(&h->mu);
@@ -118,17 +127,11 @@ char *srv_metrics_text(pg_srv *s, size_t *len) {
         if (v) fprintf(f, "pagoda:http_requests_total{model_name=\"%s\",status=\"%d\"} %llu\n", m, c, (unsigned long long)v);
     }
     static const char *rej[REJ_COUNT] = {"queue_full", "rate_limit", "draining", "loading", "unavailable"};
-    fprintf(f, "# HELP pagoda:request_rejected_total Requests refused with 429 or 503, by reason.\n"
-               "# TYPE pagoda:request_rejected_total counter\n");
-    for (int i = 0; i < REJ_COUNT; i++)
-        fprintf(f, "pagoda:request_rejected_total{model_name=\"%s\",reason=\"%s\"} %llu\n", m, rej[i],
-                (unsigned long long)atomic_load(&mt->rejected[i]));
+    print_counters(f, m, "request_rejected_total", "Requests refused with 429 or 503, by reason.", "reason", rej,
+                   mt->rejected, REJ_COUNT);
     static const char *fin[FIN_COUNT] = {"stop", "length", "abort", "timeout", "error"};
-    fprintf(f, "# HELP pagoda:request_success_total Finished choices by finish reason.\n"
-               "# TYPE pagoda:request_success_total counter\n");
-    for (int i = 0; i < FIN_COUNT; i++)
-        fprintf(f, "pagoda:request_success_total{model_name=\"%s\",finished_reason=\"%s\"} %llu\n", m, fin[i],
-                (unsigned long long)atomic_load(&mt->finished[i]));
+    print_counters(f, m, "request_success_total", "Finished choices by finish reason.", "finished_reason", fin,
+                   mt->finished, FIN_COUNT);
     print_hist(f, m, "time_to_first_token_seconds", "Time to first token.", &mt->h[H_TTFT]);
     print_hist(f, m, "inter_token_latency_seconds", "Time between consecutive tokens of a choice.", &mt->h[H_ITL]);
     print_hist(f, m, "time_per_output_token_seconds", "Same data as inter_token_latency_seconds (vLLM's older name).",

@@ -48,6 +48,14 @@ typedef struct pg_gemm_kernel {
      * wpack_ok(K): whether rows of K can be repacked. */
     int (*wpack_ok)(int64_t K);
     void (*wpack)(const void *src, int64_t K, void *dst);
+    /* Panel-repacked weights (wpanel > 1, instead of wpack): rows are
+     * interleaved in panels of wpanel rows, counted from the first row of
+     * each matrix (the last panel of a matrix may hold fewer).
+     * wpackp(src, ld, K, n, dst) converts n <= wpanel stored rows (stride
+     * ld) into one panel of the same n * ld bytes at dst. Such a kernel has
+     * rw == wpanel and is always called on one whole panel. */
+    int wpanel;
+    void (*wpackp)(const void *src, size_t ld, int64_t K, int n, void *dst);
 } pg_gemm_kernel;
 
 /* The tile kernel of weight type wtype at exactly `level`, or NULL (then

@@ -72,16 +72,28 @@ static int repack_enabled(void) {
 size_t pg_weight_pack_size(const pg_weight *w, int64_t nrows) {
     if (!repack_enabled() || !gemm_enabled() || nrows <= 0) return 0;
     const pg_gemm_kernel *pk = pg_gemm_get_packed(w->type, pg_cpu_level_get());
-    if (!pk || !pk->wpack || !pk->wpack_ok || !pk->wpack_ok(w->ne0)) return 0;
+    if (!pk || !(pk->wpanel > 1 ? pk->wpackp != NULL : pk->wpack != NULL) || !pk->wpack_ok || !pk->wpack_ok(w->ne0))
+        return 0;
     if ((uint64_t)nrows > SIZE_MAX / w->row_bytes) return 0;
+    /* panels restart at each matrix (w->ne1 rows; several for experts) */
+    if (pk->wpanel > 1 && (w->ne1 < 1 || nrows % w->ne1)) return 0;
     return (size_t)nrows * w->row_bytes;
 }
 
 void pg_weight_pack(pg_weight *w, int64_t nrows, void *dst) {
     const pg_gemm_kernel *pk = pg_gemm_get_packed(w->type, pg_cpu_level_get());
-    PG_ASSERT(pk && pk->wpack && pg_weight_pack_size(w, nrows) > 0);
-    for (int64_t r = 0; r < nrows; r++)
-        pk->wpack((const char *)w->data + (size_t)r * w->row_bytes, w->ne0, (char *)dst + (size_t)r * w->row_bytes);
+    PG_ASSERT(pk && pg_weight_pack_size(w, nrows) > 0);
+    if (pk->wpanel > 1) {
+        for (int64_t r0 = 0; r0 < nrows; r0 += w->ne1)
+            for (int64_t r = r0; r < r0 + w->ne1; r += pk->wpanel) {
+                const int n = (int)(r0 + w->ne1 - r < pk->wpanel ? r0 + w->ne1 - r : pk->wpanel);
+                const size_t off = (size_t)r * w->row_bytes;
+                pk->wpackp((const char *)w->data + off, w->row_bytes, w->ne0, n, (char *)dst + off);
+            }
+    } else {
+        for (int64_t r = 0; r < nrows; r++)
+            pk->wpack((const char *)w->data + (size_t)r * w->row_bytes, w->ne0, (char *)dst + (size_t)r * w->row_bytes);
+    }
     w->pdata = dst;
     w->pk = pk;
 }
@@ -274,6 +286,7 @@ void pg_matmul_q_multi(pg_pool *pool, const pg_weight *const *w, int n, const pg
             chunk = (w[i]->ne1 + 8 * pg_pool_size(pool) - 1) / (8 * pg_pool_size(pool));
             chunk = chunk < 16 ? 16 : (chunk + 3) / 4 * 4;
         }
+        chunk = (chunk + k->rw - 1) / k->rw * k->rw; /* whole row groups (panels) from the matrix's first row */
         gpart *P = &g.p[g.np++];
         P->w = w[i];
         P->wdata = wdata;

@@ -234,10 +234,10 @@ static void gemm_q6_K(int64_t K, const void *w, size_t ldw, int nw, const void *
 #undef C
 }
 
-static const pg_gemm_kernel k_q4_0 = {4, 2, 2, gemm_q4_0, NULL, NULL, NULL, NULL};
-static const pg_gemm_kernel k_q8_0 = {4, 2, 2, gemm_q8_0, NULL, NULL, NULL, NULL};
-static const pg_gemm_kernel k_q4_K = {4, 2, 2, gemm_q4_K, NULL, NULL, NULL, NULL};
-static const pg_gemm_kernel k_q6_K = {4, 2, 2, gemm_q6_K, NULL, NULL, NULL, NULL};
+static const pg_gemm_kernel k_q4_0 = {4, 2, 2, gemm_q4_0, NULL, NULL, NULL, NULL, 0, NULL};
+static const pg_gemm_kernel k_q8_0 = {4, 2, 2, gemm_q8_0, NULL, NULL, NULL, NULL, 0, NULL};
+static const pg_gemm_kernel k_q4_K = {4, 2, 2, gemm_q4_K, NULL, NULL, NULL, NULL, 0, NULL};
+static const pg_gemm_kernel k_q6_K = {4, 2, 2, gemm_q6_K, NULL, NULL, NULL, NULL, 0, NULL};
 
 const pg_gemm_kernel *pg_gemm_avx2_get(int wtype) {
     switch (wtype) {

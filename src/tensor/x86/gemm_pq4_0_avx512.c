@@ -1,51 +1,44 @@
 /* gemm_pq4_0_avx512.c - AVX-512 VNNI tile kernel (tensor/gemm.h) over
- * Q4_0 weights repacked once at model load (wpack), against activations
- * packed once per matmul (act_pack).
+ * Q4_0 weights repacked once at model load into panels of 16 rows whose
+ * rows run in the 16 int32 lanes, against activations packed once per
+ * matmul (act_pack).
  *
- * Why: the stored-layout kernel (x86/gemm_avx512.c) re-transposes the
- * nibbles of every weight block and recomputes its -128 * sum(w) offset on
- * every call; in decode that work sits on the DRAM stream. Here the row is
- * rearranged at load so that a plain 64-byte load gives 16 blocks' bytes in
- * lane order and `v & 15`, `(v >> 4) & 15` are directly vpdpbusd operands.
+ * Why rows in lanes: a lane then accumulates one output element from the
+ * first block to the last, so there is no horizontal reduction at the end,
+ * the float accumulators of a whole tile (16 weight rows x up to 8
+ * activation rows) stay in registers for all of K, and each weight block
+ * is unpacked once into 8 registers and used by every activation row of
+ * the tile. The activation bytes come as vpdpbusd's embedded 32-bit
+ * broadcast memory operand. In cache this runs at ~600 GOP/s per core from
+ * M = 8 up (the earlier blocks-in-lanes layout needed M = 128 for that),
+ * which is what makes batched decode pay; M = 1 streams as fast.
  *
- * Lanes: a group is 16 consecutive blocks (512 elements); int32 lane p of a
- * vector stands for block p of the group. Operand j = 2k + h (k < 4, h < 2)
- * holds in lane p the 4 elements 16h + 4k .. 16h + 4k + 3 of block p. So
- * 8 vpdpbusd of weight operands with activation operands give 16 exact
- * block dots at once.
- *
- * Repacked weight row (exactly the stored row_bytes = 18 * nb, nb = K / 32):
- *   qs region, 16 * nb bytes: group g (n = min(16, nb - 16g) blocks) at
- *     256 * g; its raw vector k (k < 4) at + 4n * k holds in lane p < n the
- *     qs bytes 4k .. 4k + 3 of block 16g + p (low nibbles: operand 2k, high
- *     nibbles: operand 2k + 1). Full groups: 4 contiguous 64-byte vectors.
- *   d region, 2 * nb bytes at 16 * nb: group g's fp16 scales at + 32 * g,
- *     lane order.
- * The last group of a row whose nb is not a multiple of 16 is partial
- * (n < 16); it is read with masked loads (zero lanes, faults suppressed),
- * so every K % 32 == 0 is accepted and no byte outside the row is used.
+ * Panel (L = 16 lanes, or L = N % 16 rows for the last panel of a matrix;
+ * exactly the stored bytes of its L rows, 18 * nb per row, nb = K / 32):
+ * blocks go in pairs; pair p (blocks 2p, 2p + 1) starts at 36 * L * p and
+ * holds, for each of its two blocks, 4 raw vectors of 4L bytes (vector k,
+ * lane r: the stored qs bytes 4k .. 4k + 3 of row r's block; their low
+ * nibbles are elements 4k .. 4k + 3, their high nibbles 16 + 4k ..
+ * 16 + 4k + 3), then the two blocks' fp16 scales (2L bytes each, lane
+ * order). An odd last block is alone: 4 vectors, then its scales. For
+ * L = 16 a pair is 9 cache lines and every vector is 64-byte aligned
+ * (when the panel is); partial panels are read with masked loads.
  *
  * Weights are vpdpbusd's unsigned operand (nibbles 0..15), activations the
  * signed one (Q8_0 quantized by the level's from_float, so exactly the
  * vec_dot path's values). dot(n - 8, q) = dpbusd(n, q) - 8 * sum(q): the
- * per-block -8 * sum(q) is computed once in act_pack and is the integer
- * start value. Packed activation row (ng = ceil(nb / 16) groups, missing
- * blocks zero): ng x 8 operands (512 bytes per group), then ng x 16 int32
- * starts, then ng x 16 fp16 scales; act_size rounds up to 64.
+ * per-block -8 * sum(q) is computed in act_pack and is the integer start.
+ * Packed activation row: nb x 32 quant bytes (block b at 32b), nb floats
+ * d, nb int32 starts; act_size rounds up to 64.
  *
- * Per output element and group: isum = start + 8 vpdpbusd (exact integer;
- * the association of the adds is free), then
- * acc = fma(cvt(isum), cvt(dw) * cvt(dx), acc), groups in order; at the end
- * hsum16(acc) (or hsum16x4, bit-identical). Padded lanes add exact zeros.
- * This sequence depends only on K, never on M, the tile shape, the path
- * (direct or panel), the position or the thread: batch invariance.
- *
- * Paths: nw == 1 and nx <= M1 (decode, small batches): the direct path
- * streams one weight row (software prefetch PFD bytes ahead) and unpacks
- * each group into registers, used at once by up to CXD activation rows.
- * Otherwise a panel of up to 4 unpacked rows x KS groups on the stack is
- * reused by 4 x 4 register tiles over all nx activation rows. */
+ * Per output element (lane r, activation row c), blocks b ascending:
+ *   isum = start[c][b] + 8 dpbusd (exact integers; any association),
+ *   acc  = fma(cvt(isum) * dx[c][b], dw[r][b], acc)       (acc from 0)
+ * and the output is acc. This depends only on K, never on M, the tile
+ * shape, the panel's fullness, the position or the thread: batch
+ * invariance (tensor/gemm.h). */
 #include "tensor/blocks.h"
+#include "tensor/fp16.h"
 #include "tensor/gemm.h"
 #include "tensor/types.h"
 #include "tensor/x86/gemm_avx512_util.h"
@@ -53,266 +46,168 @@
 #include <immintrin.h>
 #include <string.h>
 
-#define ACT_Q 512 /* activation operand bytes per group */
-#define KS 8      /* groups per panel slice */
+#define PL 16     /* rows per panel (lanes) */
+#define CT 8      /* activation rows per register tile */
 #define NXMAX 128 /* activation rows per call */
-#define RW 4      /* tile: weight rows (matmul's NCHUNK is a multiple) */
-#define CXT 4     /* tile: activation rows */
-_Static_assert(CXT == 4, "PG_TILE_SWEEP sweeps tiles of 4 activation rows");
-#define M1 4      /* batches up to M1 rows take the direct path (in passes of CXD); larger ones the panel (measured end to end at M = 8) */
-#define CXD 4     /* direct path: activation rows per pass over the weight row */
-#define PFD 4096  /* direct path: software prefetch distance in bytes (about 3.5 us of DRAM streaming per core) */
+#define PFD 4096  /* software prefetch distance (bytes) on the first pass over a panel (2048..16384, T0/T1: no clear difference) */
 
-/* Activation row views: operands, starts, scales of group g (ng groups). */
-AI const uint8_t *act_q(const uint8_t *x, int g) { return x + (size_t)g * ACT_Q; }
-AI const uint8_t *act_s(const uint8_t *x, int ng, int g) { return x + (size_t)ng * ACT_Q + (size_t)g * 64; }
-AI const uint8_t *act_d(const uint8_t *x, int ng, int g) { return x + (size_t)ng * (ACT_Q + 64) + (size_t)g * 32; }
-
-/* Raw weight vectors and float scales of group g of a row of nb blocks. */
-typedef struct {
-    __m512i v[4];
-    __m512 d;
-} wraw;
-
-AI void load_group(const uint8_t *w, int nb, int g, wraw *r) {
-    const int n = nb - 16 * g < 16 ? nb - 16 * g : 16;
-    const uint8_t *q = w + (size_t)g * 256, *d = w + (size_t)nb * 16 + (size_t)g * 32;
-    if (n == 16) {
-#pragma GCC unroll 4
-        for (int k = 0; k < 4; k++) r->v[k] = _mm512_loadu_si512((const void *)(q + 64 * k));
-        r->d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)d));
-    } else {
-        const __mmask16 m = (__mmask16)((1u << n) - 1);
-#pragma GCC unroll 4
-        for (int k = 0; k < 4; k++) r->v[k] = _mm512_maskz_loadu_epi32(m, q + 4 * n * k);
-        r->d = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, d));
-    }
+/* Offsets in a panel of L lanes and nb blocks. */
+AI size_t blk_q(int L, int b) { return (size_t)36 * L * (b / 2) + (size_t)16 * L * (b % 2); }
+AI size_t blk_d(int L, int nb, int b) {
+    return (size_t)36 * L * (b / 2) + ((b == nb - 1 && nb % 2) ? (size_t)16 * L : (size_t)32 * L + (size_t)2 * L * (b % 2));
 }
 
 AI __m512i lo4(__m512i v) { return _mm512_and_si512(v, _mm512_set1_epi8(15)); }
 AI __m512i hi4(__m512i v) { return _mm512_and_si512(_mm512_srli_epi16(v, 4), _mm512_set1_epi8(15)); }
 
-/* ------------------------------------------------------------ direct path */
-
-/* One weight row x CX activation rows (CX <= CXD), accumulators in
- * registers. Per element: the sequence of the header comment. */
-AI void row_direct(int nb, const uint8_t *w, const uint8_t *x, size_t ldx, float *y, int64_t ldy, const int CX) {
-    const int ng = (nb + 15) / 16;
-    __m512 acc[CXD];
-#pragma GCC unroll 8
-    for (int c = 0; c < CX; c++) acc[c] = _mm512_setzero_ps();
-    for (int g = 0; g < ng; g++) {
-        wraw R;
-        /* the group PFD bytes ahead (rows are contiguous and matmul walks
-         * them in order): 288 bytes per group, read as 5 lines */
-        const uint8_t *pf = w + (size_t)g * 288 + PFD;
-#pragma GCC unroll 5
-        for (int l = 0; l < 5; l++) _mm_prefetch((const char *)(pf + 64 * l), _MM_HINT_T0);
-        load_group(w, nb, g, &R);
-        __m512i op[8];
-#pragma GCC unroll 4
-        for (int k = 0; k < 4; k++) op[2 * k] = lo4(R.v[k]), op[2 * k + 1] = hi4(R.v[k]);
-#pragma GCC unroll 8
-        for (int c = 0; c < CX; c++) {
-            const uint8_t *xr = x + (size_t)c * ldx;
-            const uint8_t *xq = act_q(xr, g);
-            /* two chains of 4 (exact integers: the split changes nothing) */
-            __m512i a = _mm512_loadu_si512((const void *)act_s(xr, ng, g)), b = _mm512_setzero_si512();
-#pragma GCC unroll 4
-            for (int j = 0; j < 4; j++) {
-                a = _mm512_dpbusd_epi32(a, op[j], _mm512_loadu_si512((const void *)(xq + 64 * j)));
-                b = _mm512_dpbusd_epi32(b, op[j + 4], _mm512_loadu_si512((const void *)(xq + 64 * (j + 4))));
-            }
-            const __m512 dx = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)act_d(xr, ng, g)));
-            acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(a, b)), _mm512_mul_ps(R.d, dx), acc[c]);
-        }
-    }
-    int c = 0;
-    for (; c + 4 <= CX; c += 4) {
-        float t[4];
-        _mm_storeu_ps(t, hsum16x4(acc[c], acc[c + 1], acc[c + 2], acc[c + 3]));
-        for (int e = 0; e < 4; e++) y[(int64_t)(c + e) * ldy] = t[e];
-    }
-    for (; c < CX; c++) y[(int64_t)c * ldy] = hsum16(acc[c]);
+/* a + dpbusd(w, broadcast of the 4 bytes at p): the broadcast is the
+ * instruction's {1to16} memory operand (GCC emits a separate vpbroadcastd
+ * for the intrinsic form). */
+AI __m512i dpb(__m512i a, __m512i w, const uint8_t *p) {
+    __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(a) : "v"(w), "m"(*(const int32_t *)p));
+    return a;
 }
 
-_Static_assert(CXD == 4, "direct(): one case per CX <= CXD");
+/* One panel of L lanes (FULL: L == 16) x NC <= CT activation rows, all of
+ * K; y[c * ldy + r] for r < L. pf: prefetch the panel stream ahead (first
+ * pass over the panel, when it still comes from DRAM). */
+AI void tile(int pf, int nb, int L, const uint8_t *w, const uint8_t *x, size_t ldx, float *y, int64_t ldy,
+             const int NC, const int FULL) {
+    /* integer chains per activation row: few rows need split chains to
+     * cover vpdpbusd's latency */
+    const int NCH = NC == 1 ? 4 : NC == 2 ? 2 : 1;
+    const __mmask16 m = FULL ? 0xffff : (__mmask16)((1u << L) - 1);
+    const size_t doff = (size_t)nb * 32, soff = (size_t)nb * 36;
+    __m512 acc[CT];
+#pragma GCC unroll 8
+    for (int c = 0; c < NC; c++) acc[c] = _mm512_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *pq = w + blk_q(L, b);
+        if (pf && !(b & 1)) {
+            const char *p = (const char *)w + (size_t)36 * L * (b / 2) + PFD;
+#pragma GCC unroll 9
+            for (int l = 0; l < 9; l++) _mm_prefetch(p + 64 * l, _MM_HINT_T0);
+        }
+        __m512i op[8];
+        __m512 dw;
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            const __m512i v = FULL ? _mm512_loadu_si512((const void *)(pq + 64 * k))
+                                   : _mm512_maskz_loadu_epi32(m, pq + (size_t)4 * L * k);
+            op[2 * k] = lo4(v), op[2 * k + 1] = hi4(v);
+            /* keep the operands in registers for all rows of the tile
+             * (GCC would rematerialize them from memory per row) */
+            __asm__("" : "+v"(op[2 * k]), "+v"(op[2 * k + 1]));
+        }
+        if (FULL) dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + blk_d(16, nb, b))));
+        else dw = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, w + blk_d(L, nb, b)));
+#pragma GCC unroll 8
+        for (int c = 0; c < NC; c++) {
+            const uint8_t *xr = x + (size_t)c * ldx, *xq = xr + (size_t)32 * b;
+            int32_t st;
+            float dx;
+            memcpy(&st, xr + soff + (size_t)4 * b, 4);
+            memcpy(&dx, xr + doff + (size_t)4 * b, 4);
+            __m512i s[4];
+            s[0] = _mm512_set1_epi32(st);
+#pragma GCC unroll 4
+            for (int h = 1; h < NCH; h++) s[h] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++) {
+                s[(2 * k) % NCH] = dpb(s[(2 * k) % NCH], op[2 * k], xq + 4 * k);
+                s[(2 * k + 1) % NCH] = dpb(s[(2 * k + 1) % NCH], op[2 * k + 1], xq + 16 + 4 * k);
+            }
+#pragma GCC unroll 4
+            for (int h = 1; h < NCH; h++) s[0] = _mm512_add_epi32(s[0], s[h]);
+            const __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(s[0]), _mm512_set1_ps(dx));
+            acc[c] = _mm512_fmadd_ps(f, dw, acc[c]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int c = 0; c < NC; c++) _mm512_mask_storeu_ps(y + (int64_t)c * ldy, m, acc[c]);
+}
 
-static void direct(int nb, const uint8_t *w, const uint8_t *x, size_t ldx, int nx, float *y, int64_t ldy) {
-    for (int c0 = 0; c0 < nx; c0 += CXD) {
+_Static_assert(CT == 8, "panel(): one case per NC <= CT");
+
+AI void panel(int nb, int L, const uint8_t *w, const uint8_t *x, size_t ldx, int nx, float *y, int64_t ldy,
+              const int FULL) {
+    for (int c0 = 0; c0 < nx; c0 += CT) {
         const uint8_t *xc = x + (size_t)c0 * ldx;
         float *yc = y + (int64_t)c0 * ldy;
-        switch (nx - c0 < CXD ? nx - c0 : CXD) {
-        case 1: row_direct(nb, w, xc, ldx, yc, ldy, 1); break;
-        case 2: row_direct(nb, w, xc, ldx, yc, ldy, 2); break;
-        case 3: row_direct(nb, w, xc, ldx, yc, ldy, 3); break;
-        case 4: row_direct(nb, w, xc, ldx, yc, ldy, 4); break;
+        const int pf = c0 == 0;
+        switch (nx - c0 < CT ? nx - c0 : CT) {
+        case 1: tile(pf, nb, L, w, xc, ldx, yc, ldy, 1, FULL); break;
+        case 2: tile(pf, nb, L, w, xc, ldx, yc, ldy, 2, FULL); break;
+        case 3: tile(pf, nb, L, w, xc, ldx, yc, ldy, 3, FULL); break;
+        case 4: tile(pf, nb, L, w, xc, ldx, yc, ldy, 4, FULL); break;
+        case 5: tile(pf, nb, L, w, xc, ldx, yc, ldy, 5, FULL); break;
+        case 6: tile(pf, nb, L, w, xc, ldx, yc, ldy, 6, FULL); break;
+        case 7: tile(pf, nb, L, w, xc, ldx, yc, ldy, 7, FULL); break;
+        case 8: tile(pf, nb, L, w, xc, ldx, yc, ldy, 8, FULL); break;
         default: __builtin_trap();
         }
     }
 }
 
-/* ------------------------------------------------------------- panel path */
-
-/* One unpacked weight group: the 8 unsigned operands and the float scales. */
-typedef struct {
-    __m512i q[8];
-    __m512 d;
-} wgrp;
-
-/* y[c][r] = hsum16(ab[c * RW + r]); out of line to keep the tile loop's
- * registers. */
-static __attribute__((noinline)) void tile_store(const __m512 *ab, float *y, int64_t ldy, int nr, int nc) {
-    for (int c = 0; c < nc; c++) {
-        const __m512 *a = ab + c * RW;
-        if (nr == 4)
-            _mm_storeu_ps(y + (int64_t)c * ldy, hsum16x4(a[0], a[1], a[2], a[3]));
-        else
-            for (int r = 0; r < nr; r++) y[(int64_t)c * ldy + r] = hsum16(a[r]);
-    }
-}
-
-/* Groups [g0, g0 + gn) of NR panel rows x NC activation rows (rows of ng
- * groups). Float accumulators in ab (L1): zeroed on the first slice,
- * reduced into y on the last. */
-AI void tile(const wgrp *P, int gn, int g0, int ng, const uint8_t *x, size_t ldx, __m512 *ab, int first, int last,
-             float *y, int64_t ldy, const int NR, const int NC) {
-    if (first)
-#pragma GCC unroll 4
-        for (int r = 0; r < NR; r++)
-#pragma GCC unroll 4
-            for (int c = 0; c < NC; c++) ab[c * RW + r] = _mm512_setzero_ps();
-    for (int g = 0; g < gn; g++) {
-        __m512i is[RW][CXT];
-#pragma GCC unroll 4
-        for (int c = 0; c < NC; c++) {
-            const __m512i s = _mm512_loadu_si512((const void *)act_s(x + (size_t)c * ldx, ng, g0 + g));
-#pragma GCC unroll 4
-            for (int r = 0; r < NR; r++) is[r][c] = s;
-        }
-#pragma GCC unroll 8
-        for (int j = 0; j < 8; j++) {
-            __m512i wv[RW];
-#pragma GCC unroll 4
-            for (int r = 0; r < NR; r++) {
-                wv[r] = _mm512_load_si512((const void *)&P[r * KS + g].q[j]);
-                /* keep the weight operands in registers: they are
-                 * vpdpbusd's unsigned operand, which cannot come from
-                 * memory, and without this GCC reloads them for every
-                 * activation row (measured 7% slower at M = 128) */
-                __asm__("" : "+v"(wv[r]));
-            }
-#pragma GCC unroll 4
-            for (int c = 0; c < NC; c++) {
-                const __m512i xv = _mm512_loadu_si512((const void *)(act_q(x + (size_t)c * ldx, g0 + g) + 64 * j));
-#pragma GCC unroll 4
-                for (int r = 0; r < NR; r++) is[r][c] = _mm512_dpbusd_epi32(is[r][c], wv[r], xv);
-            }
-        }
-#pragma GCC unroll 4
-        for (int c = 0; c < NC; c++) {
-            const __m512 dx = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)act_d(x + (size_t)c * ldx, ng, g0 + g)));
-#pragma GCC unroll 4
-            for (int r = 0; r < NR; r++)
-                ab[c * RW + r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is[r][c]), _mm512_mul_ps(P[r * KS + g].d, dx), ab[c * RW + r]);
-        }
-    }
-    if (last) tile_store(ab, y, ldy, NR, NC);
-}
-
-AI void rows_panel(int nb, const uint8_t *w, size_t ldw, const uint8_t *x, size_t ldx, int nx, float *y, int64_t ldy,
-                   const int NR) {
-    const int ng = (nb + 15) / 16;
-    wgrp P[RW * KS] __attribute__((aligned(64)));
-    __m512 ab[NXMAX * RW] __attribute__((aligned(64)));
-    for (int s0 = 0; s0 < ng; s0 += KS) {
-        const int gn = ng - s0 < KS ? ng - s0 : KS;
-        const int first = s0 == 0, last = s0 + gn == ng;
-#pragma GCC unroll 4
-        for (int r = 0; r < NR; r++)
-            for (int g = 0; g < gn; g++) {
-                wraw R;
-                wgrp *G = &P[r * KS + g];
-                load_group(w + (size_t)r * ldw, nb, s0 + g, &R);
-                for (int k = 0; k < 4; k++) G->q[2 * k] = lo4(R.v[k]), G->q[2 * k + 1] = hi4(R.v[k]);
-                G->d = R.d;
-            }
-        /* the next call's weight rows (matmul walks rows in order) are
-         * prefetched while this slice computes */
-        pg_pf_spread pfs;
-        pg_pf_init(&pfs, w + (size_t)NR * ldw, last ? (size_t)NR * ldw : 0, (nx + CXT - 1) / CXT);
-#define TILE(c_, n) tile(P, gn, s0, ng, x + (size_t)c_ * ldx, ldx, ab + c_ * RW, first, last, y + (int64_t)c_ * ldy, ldy, NR, n)
-        PG_TILE_SWEEP(nx, &pfs, TILE);
-#undef TILE
-    }
-}
-
+/* w: one panel of nw <= 16 rows (matmul hands out whole panels: its row
+ * groups are 16 rows from the start of each matrix). */
 static void gemm_pq4_0(int64_t K, const void *w, size_t ldw, int nw, const void *x, size_t ldx, int nx, float *y,
                        int64_t ldy) {
     const int nb = (int)(K / 32);
-    if (nx < 1 || nx > NXMAX || K % 32) __builtin_trap();
-    if (nw == 1 && nx <= M1) {
-        direct(nb, w, x, ldx, nx, y, ldy);
-        return;
-    }
-#define ROWS(n) rows_panel(nb, w, ldw, x, ldx, nx, y, ldy, n)
-    PG_SWITCH_NW(nw, ROWS);
-#undef ROWS
+    (void)ldw;
+    if (nx < 1 || nx > NXMAX || nw < 1 || nw > PL || K % 32) __builtin_trap();
+    if (nw == PL) panel(nb, PL, w, x, ldx, nx, y, ldy, 1);
+    else panel(nb, nw, w, x, ldx, nx, y, ldy, 0);
 }
 
 /* ----------------------------------------------------------- packing */
 
-static size_t pq_act_size(int64_t K) {
-    const size_t ng = (size_t)((K / 32 + 15) / 16);
-    return (ng * (ACT_Q + 64 + 32) + 63) / 64 * 64;
-}
+static size_t pq_act_size(int64_t K) { return ((size_t)(K / 32) * 40 + 63) / 64 * 64; }
 
 /* One activation row: Q8_0 quantization (the level's from_float, as the
  * vec_dot path), then the layout of the header comment. */
 static void pq_act_pack(const float *x, int64_t K, void *dst) {
     const pg_type_traits *t = pg_type_get(PG_TYPE_Q8_0);
-    const int nb = (int)(K / 32), ng = (nb + 15) / 16;
+    const int nb = (int)(K / 32);
     uint8_t *o = dst;
-    for (int g = 0; g < ng; g++) {
-        block_q8_0 b[16];
-        const int n = nb - 16 * g < 16 ? nb - 16 * g : 16;
-        memset(b, 0, sizeof b);
-        t->from_float(x + (size_t)g * 512, b, (int64_t)n * 32);
-        uint8_t *q = (uint8_t *)act_q(o, g);
-        int32_t st[16];
-        uint16_t dd[16];
-        for (int p = 0; p < 16; p++) {
-            int s = 0;
-            for (int e = 0; e < 32; e++) s += b[p].qs[e];
-            st[p] = -8 * s;
-            dd[p] = b[p].d;
-            /* dword 4h + k of the block's qs -> operand 2k + h, lane p */
-            for (int dw = 0; dw < 8; dw++) memcpy(q + 64 * (2 * (dw % 4) + dw / 4) + 4 * p, b[p].qs + 4 * dw, 4);
+    for (int b0 = 0; b0 < nb; b0 += 16) {
+        block_q8_0 q[16];
+        const int n = nb - b0 < 16 ? nb - b0 : 16;
+        t->from_float(x + (size_t)b0 * 32, q, (int64_t)n * 32);
+        for (int i = 0; i < n; i++) {
+            const int b = b0 + i;
+            int32_t s = 0;
+            for (int e = 0; e < 32; e++) s += q[i].qs[e];
+            s *= -8;
+            const float d = pg_fp16_to_fp32(q[i].d);
+            memcpy(o + (size_t)32 * b, q[i].qs, 32);
+            memcpy(o + (size_t)nb * 32 + (size_t)4 * b, &d, 4);
+            memcpy(o + (size_t)nb * 36 + (size_t)4 * b, &s, 4);
         }
-        memcpy((uint8_t *)act_s(o, ng, g), st, sizeof st);
-        memcpy((uint8_t *)act_d(o, ng, g), dd, sizeof dd);
     }
-    const size_t used = (size_t)ng * (ACT_Q + 64 + 32);
+    const size_t used = (size_t)nb * 40;
     memset(o + used, 0, pq_act_size(K) - used);
 }
 
 static int pq_wpack_ok(int64_t K) { return K > 0 && K % 32 == 0 && K / 32 <= (1 << 24); }
 
-/* One stored row of K elements -> the repacked row (same 18 * nb bytes). */
-static void pq_wpack(const void *src, int64_t K, void *dst) {
-    const block_q4_0 *b = src;
+/* n <= 16 stored rows of K elements (row stride ld) -> one panel of n
+ * lanes (n * 18 * nb bytes). */
+static void pq_wpack(const void *src, size_t ld, int64_t K, int n, void *dst) {
     const int nb = (int)(K / 32);
-    uint8_t *q = dst, *d = (uint8_t *)dst + (size_t)nb * 16;
-    for (int g = 0; g < (nb + 15) / 16; g++) {
-        const int n = nb - 16 * g < 16 ? nb - 16 * g : 16;
-        for (int p = 0; p < n; p++) {
-            const block_q4_0 *bp = &b[16 * g + p];
-            for (int k = 0; k < 4; k++) memcpy(q + (size_t)g * 256 + 4 * n * k + 4 * p, bp->qs + 4 * k, 4);
-            memcpy(d + (size_t)g * 32 + 2 * p, &bp->d, 2);
+    uint8_t *o = dst;
+    for (int r = 0; r < n; r++) {
+        const block_q4_0 *row = (const block_q4_0 *)((const uint8_t *)src + (size_t)r * ld);
+        for (int b = 0; b < nb; b++) {
+            for (int k = 0; k < 4; k++) memcpy(o + blk_q(n, b) + (size_t)4 * n * k + 4 * r, row[b].qs + 4 * k, 4);
+            memcpy(o + blk_d(n, nb, b) + 2 * r, &row[b].d, 2);
         }
     }
 }
 
-static const pg_gemm_kernel k_pq4_0 = {RW, NXMAX, M1, gemm_pq4_0, pq_act_size, pq_act_pack, pq_wpack_ok, pq_wpack};
+static const pg_gemm_kernel k_pq4_0 = {
+    .rw = PL, .cx = NXMAX, .m1 = 0, .fn = gemm_pq4_0, .act_size = pq_act_size, .act_pack = pq_act_pack,
+    .wpack_ok = pq_wpack_ok, .wpanel = PL, .wpackp = pq_wpack,
+};
 
 const pg_gemm_kernel *pg_gemm_pq4_0_avx512(void) { return &k_pq4_0; }

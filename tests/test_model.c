@@ -1,7 +1,8 @@
 /* test_model.c - the forward pass against the reference engine's outputs:
  * stories260K greedy tokens exactly, every syn-a type's last-position
  * logits by cosine >= 0.999 with a top-1 check, batch-of-many equals
- * one-by-one, chunked prefill equals whole prefill, and load errors. */
+ * one-by-one, chunked prefill equals whole prefill, batches laid out as runs
+ * of consecutive tokens equal token-by-token feeding, and load errors. */
 #include "test.h"
 #include "fwd_util.h"
 #include "golden.h"
@@ -174,6 +175,63 @@ static void test_batch_invariance(const char *td) {
     golden_free(gc, n);
 }
 
+/* Attention items cover runs of consecutive tokens of one sequence (up to
+ * 16 / group tokens share the query tile, forward.c). A batch whose runs
+ * start mid-block, cross KV block boundaries (BS = 16), abut the other
+ * sequence's tokens and resume a sequence later in the batch (not always
+ * in position order) gives every
+ * probed token the bits it gets when its sequence is fed one token at a
+ * time. file: group < 16 (stories260K 2, syn-a 4, gemma2 2 with a sliding
+ * window of 8 and a soft-cap). */
+static void test_runs(const char *td, const char *file, int kv_type) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/models/%s", td, file);
+    ctx c;
+    CHECKF(ctx_open(&c, path, 64, 256, 8, kv_type) == 0, "open %s", file);
+    if (!c.m) return;
+    enum { NB = 8, NP = 7, NSEG = 6 };
+    const int lens[2] = {37, 29};
+    int32_t toks[2][40], tables[2][NB];
+    uint32_t r = 12345;
+    for (int s = 0; s < 2; s++) {
+        for (int i = 0; i < 40; i++) {
+            r = r * 1664525u + 1013904223u;
+            toks[s][i] = (int32_t)((r >> 8) % (uint32_t)c.n_vocab);
+        }
+        for (int b = 0; b < NB; b++) tables[s][b] = 63 - (b * 2 + s); /* scattered */
+    }
+    /* (seq, first pos, count). Where one sequence's tokens meet the other's
+     * at the next position (1:4 | 0:5, 0:20 | 1:21) a run must still end. */
+    static const int segs[NSEG][3] = {{0, 0, 5}, {1, 0, 5}, {0, 5, 16}, {1, 21, 8}, {1, 5, 16}, {0, 21, 16}};
+    static const int probes[NP][2] = {{0, 36}, {1, 28}, {1, 4}, {0, 20}, {1, 17}, {0, 5}, {1, 21}};
+    size_t V = (size_t)c.n_vocab;
+    float *alone = malloc(NP * V * 4), *batched = malloc(NP * V * 4);
+    for (int k = 0; k < NP; k++)
+        fwd_run_seq(&c, tables[probes[k][0]], NB, toks[probes[k][0]], probes[k][1] + 1, 0, 1, alone + k * V);
+    int32_t tk[128], ps[128], sq[128], out[NP];
+    int T = 0;
+    for (int g = 0; g < NSEG; g++)
+        for (int i = 0; i < segs[g][2]; i++) {
+            sq[T] = segs[g][0];
+            ps[T] = segs[g][1] + i;
+            tk[T] = toks[sq[T]][ps[T]];
+            for (int k = 0; k < NP; k++)
+                if (probes[k][0] == sq[T] && probes[k][1] == ps[T]) out[k] = T;
+            T++;
+        }
+    REQUIRE(T == lens[0] + lens[1]);
+    pg_batch_seq seqs[2] = {{tables[0], NB}, {tables[1], NB}};
+    pg_batch b = {T, tk, ps, sq, 2, seqs, NP, out};
+    pg_error err = {0};
+    REQUIRE(pg_forward_run(c.f, c.kv, &b, batched, &err) == 0);
+    for (int k = 0; k < NP; k++)
+        CHECKF(!memcmp(alone + k * V, batched + k * V, V * 4), "%s: runs batch, seq %d pos %d differs from token by token",
+               file, probes[k][0], probes[k][1]);
+    free(alone);
+    free(batched);
+    fwd_close(&c);
+}
+
 static void test_bad_batches(const char *td) {
     char path[1024];
     snprintf(path, sizeof path, "%s/models/stories260K.gguf", td);
@@ -211,6 +269,9 @@ int main(void) {
     test_stories(td);
     test_syn(td, NULL);
     test_batch_invariance(td);
+    test_runs(td, "stories260K.gguf", PG_KV_F16);
+    test_runs(td, "syn-a-q4_k_m.gguf", PG_KV_F32);
+    test_runs(td, "arch-gemma2-q8_0.gguf", PG_KV_F16);
     test_bad_batches(td);
     /* the lower dispatch levels (what a CPU without AVX-512 runs) */
     static const char *const some[] = {"q4_0", "q8_0", "q4_k_m", "q6_k", "iq4_xs", "f16", "q2_k", NULL};
@@ -220,6 +281,8 @@ int main(void) {
         test_stories(td);
         test_syn(td, some);
         test_batch_invariance(td);
+        test_runs(td, "stories260K.gguf", PG_KV_F16);
+        test_runs(td, "arch-gemma2-q8_0.gguf", PG_KV_F32);
     }
     return t_done("test_model");
 }

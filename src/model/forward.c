@@ -8,7 +8,8 @@
  *   tmp  [T][n_embd]      sub-layer output before the residual add
  *   hb   [T][2 n_ff']     gate | up (n_ff' = max of dense / expert / shared FFN widths)
  *   qact                  activations converted for the matmul kernels
- *   per thread: scores [group][max_ctx] (the attention kernels keep their
+ *   per thread: scores [R][max_ctx], R = the query rows of one attention
+ *   item (att_rows: up to 16 / group tokens x group heads; the kernels keep their
  *   key block and packed queries on the stack).
  *
  * Order per layer: norm -> QKV matmul (fused or separate, +bias) -> per-head
@@ -50,13 +51,15 @@ struct pg_forward {
     const float *rope_ff; /* RoPE frequency factors for this context (Llama 3 / LongRoPE) or NULL */
     float rope_af;        /* RoPE cos/sin magnitude (LongRoPE), 1 otherwise */
     int32_t kv_window;    /* pg_model_kv_window: blocks below it need not exist */
-    float *scores; /* [nth][group][max_ctx], group = n_head / n_head_kv */
+    float *scores; /* [nth][att_rows][max_ctx] (attention()) */
     /* MoE grouping scratch */
     int32_t *exp_rows, *tok_exp;               /* exp_rows: [T] rows of one expert; tok_exp [T][K] */
     float *tok_w, *exp_w;                      /* tok_w [T][K] routing weights; exp_w [T] of one expert */
     float *ebuf; /* [T][n_embd] gathered rows for one expert */
     float *eout; /* [T][n_embd] */
 };
+
+static size_t att_rows(const pg_hparams *hp);
 
 static void *xalloc(size_t n, size_t sz, int *fail) {
     size_t tot;
@@ -132,7 +135,7 @@ int pg_forward_create(const pg_model *m, pg_pool *pool, int32_t max_tokens, int3
     f->outx = xalloc((size_t)max_out * E, 4, &fail);
     f->qbuf_size = max_qact(f, max_tokens > max_out ? max_tokens : max_out);
     f->qbuf = xalloc(f->qbuf_size ? f->qbuf_size : 64, 1, &fail);
-    f->scores = xalloc((size_t)f->nth * (size_t)(hp->n_head / hp->n_head_kv) * (size_t)max_ctx, 4, &fail);
+    f->scores = xalloc((size_t)f->nth * att_rows(hp) * (size_t)max_ctx, 4, &fail);
     if (hp->n_expert > 0) {
         f->router = xalloc(T * (size_t)hp->n_expert, 4, &fail);
         f->exp_rows = xalloc(T, 4, &fail);
@@ -276,71 +279,125 @@ static void rope_store(void *arg, int ith, int nth) {
     }
 }
 
-/* Attention of one item = (token, KV head), by runs of consecutive KV
- * positions (one run per KV block: a block holds block_size consecutive
- * positions, K/V rows of head kh at a fixed byte stride kv->row * elsize).
- * The group's query rows are packed once per tile of PG_ATTN_RT rows; the
- * attn kernels then compute every score as a fixed fma chain over d and
- * every output element as a fixed fma chain over positions start..pos
- * ascending (tensor/attn.h), each K/V row read (and converted from f16)
- * once per tile for all rows. Softmax per row is the two-pass ops->softmax
- * over exactly the row's positions. Nothing depends on the other tokens of
- * the batch, the thread count or the block boundaries: batch invariant.
- * Scratch per thread: scores [group][max_ctx]; the packed query tile
+/* Attention of one item = (run of tokens, KV head). A run is up to
+ * att_run_max(group) consecutive tokens of the batch from one sequence at
+ * consecutive positions p0, p0+1, ...; its nt * group query rows (token-
+ * major, then the group's heads) share the SIMD lanes of the packed tile,
+ * so a GQA group of 8 or an MHA head fills the 16 lanes instead of 8 or 1.
+ * Keys are walked by runs of consecutive KV positions (one run per KV
+ * block: a block holds block_size consecutive positions, K/V rows of head
+ * kh at a fixed byte stride kv->row * elsize), each K row read (and
+ * converted from f16) once per tile for all rows. qk covers the union
+ * window lo..p_last (lo = the first token's window start); every score is
+ * its own fixed fma chain over d (tensor/attn.h), so a token's scores over
+ * its own keys are the bits it would get alone, and the scores of keys a
+ * token does not see (beyond its position, or before its own window start)
+ * are computed and never read. Then per token, exactly as for a lone
+ * token: soft-cap, two-pass ops->softmax over its own positions
+ * start..pos, and pv as a fixed fma chain per output element over those
+ * positions ascending. Nothing depends on the other tokens of the batch,
+ * how the batch splits into runs, the thread count or the block
+ * boundaries: batch invariant. Groups wider than PG_ATTN_RT take one token
+ * per item and loop over row tiles.
+ * Scratch per thread: scores [att_rows][max_ctx] (row r = token r / group,
+ * head r % group; column c = position lo + c); the packed query tile
  * (hd * PG_ATTN_RT floats) lives on the stack (hd <= ATT_HD_MAX). */
 enum { ATT_HD_MAX = 512 };
+
+/* Tokens per attention item: as many whole groups as fill the tile, >= 1. */
+static int att_run_max(int group) {
+    return group >= PG_ATTN_RT ? 1 : PG_ATTN_RT / group;
+}
+
+/* Score rows per thread: every query row of one item. */
+static size_t att_rows(const pg_hparams *hp) {
+    const int group = hp->n_head / hp->n_head_kv;
+    return (size_t)att_run_max(group) * (size_t)group;
+}
+
+/* Length of the run starting at token t0: the following tokens of the same
+ * sequence at the following positions, at most maxlen. Runs depend only on
+ * the batch, so every thread finds the same ones. */
+static int32_t att_run_len(const pg_batch *b, int32_t t0, int32_t maxlen) {
+    int32_t n = 1;
+    while (n < maxlen && t0 + n < b->n_tokens && b->seq[t0 + n] == b->seq[t0] && b->pos[t0 + n] == b->pos[t0] + n)
+        n++;
+    return n;
+}
+
+/* First position a query at pos attends to (sliding window or 0). */
+static int32_t att_start(int32_t window, int32_t pos) {
+    return window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0;
+}
 
 static void attention(void *arg, int ith, int nth) {
     att_job *j = arg;
     pg_forward *f = j->f;
     const pg_hparams *hp = &f->m->hp;
     const pg_kv_store *kv = j->kv;
+    const pg_batch *b = j->b;
     const int hd = hp->head_dim, Hkv = hp->n_head_kv, group = hp->n_head / hp->n_head_kv;
     PG_ASSERT(hd <= ATT_HD_MAX);
     const pg_ops *ops = pg_ops_get();
     const pg_attn_kernels *ak = pg_attn_kernels_cur();
-    float *scores = f->scores + (size_t)ith * group * f->max_ctx; /* [group][max_ctx] */
+    const size_t ld = (size_t)f->max_ctx;
+    float *scores = f->scores + (size_t)ith * att_rows(hp) * ld; /* [att_rows][max_ctx] */
     float qt[ATT_HD_MAX * PG_ATTN_RT];                          /* [hd][PG_ATTN_RT] */
-    const long items = (long)j->b->n_tokens * Hkv;
     const float cap = hp->attn_softcap;
     const int f16 = kv->type == PG_KV_F16;
-    const size_t stride = kv->row * kv->elsize, ld = (size_t)f->max_ctx;
-    const int32_t bs = kv->block_size;
-    /* Items are dealt round-robin: a prompt's later tokens attend to more
-     * positions, so contiguous ranges would leave the first thread idle. */
-    for (long it = ith; it < items; it += nth) {
-        int t = (int)(it / Hkv), kh = (int)(it % Hkv);
-        int32_t pos = j->b->pos[t];
-        const pg_batch_seq *s = &j->b->seqs[j->b->seq[t]];
-        const float *q0 = f->qkv + (size_t)t * f->Dqkv + (size_t)kh * group * hd;
-        int32_t start = 0;
-        if (j->L->window > 0 && pos - j->L->window + 1 > 0) start = pos - j->L->window + 1;
-        int32_t n = pos - start + 1;
-        const size_t hoff = (size_t)kh * hd * kv->elsize;
-        for (int r0 = 0; r0 < group; r0 += PG_ATTN_RT) {
-            const int R = group - r0 < PG_ATTN_RT ? group - r0 : PG_ATTN_RT;
-            pg_attn_pack_q(q0 + (size_t)r0 * hd, R, (size_t)hd, hd, qt);
-            for (int32_t p = start; p <= pos;) {
-                int32_t off = p % bs, cnt = bs - off < pos - p + 1 ? bs - off : pos - p + 1;
-                const char *k = pg_kv_slot(kv, j->il, 0, s->block_table[p / bs], off) + hoff;
-                ak->qk(qt, R, hd, k, stride, f16, cnt, hp->attn_scale, scores + (size_t)r0 * ld + (p - start), ld);
-                p += cnt;
+    const size_t stride = kv->row * kv->elsize, hoff_unit = (size_t)hd * kv->elsize;
+    const int32_t bs = kv->block_size, window = j->L->window, run_max = att_run_max(group);
+    /* Items (run, kv head) are dealt round-robin: a prompt's later tokens
+     * attend to more positions, so contiguous ranges would leave the first
+     * thread idle. */
+    long it = 0;
+    for (int32_t t0 = 0; t0 < b->n_tokens;) {
+        const int32_t nt = att_run_len(b, t0, run_max);
+        const pg_batch_seq *s = &b->seqs[b->seq[t0]];
+        const int32_t p0 = b->pos[t0], plast = p0 + nt - 1, lo = att_start(window, p0);
+        const int rows = nt * group;
+        for (int kh = 0; kh < Hkv; kh++, it++) {
+            if (it % nth != ith) continue;
+            const size_t hoff = (size_t)kh * hoff_unit;
+            for (int r0 = 0; r0 < rows; r0 += PG_ATTN_RT) {
+                const int R = rows - r0 < PG_ATTN_RT ? rows - r0 : PG_ATTN_RT;
+                /* the layout of pg_attn_pack_q (lanes >= R zero), rows gathered across tokens */
+                for (int r = 0; r < R; r++) {
+                    const int row = r0 + r;
+                    const float *q = f->qkv + (size_t)(t0 + row / group) * f->Dqkv +
+                                     ((size_t)kh * group + (size_t)(row % group)) * hd;
+                    for (int d = 0; d < hd; d++) qt[(size_t)d * PG_ATTN_RT + r] = q[d];
+                }
+                if (R < PG_ATTN_RT)
+                    for (int d = 0; d < hd; d++)
+                        memset(qt + (size_t)d * PG_ATTN_RT + R, 0, (size_t)(PG_ATTN_RT - R) * sizeof(float));
+                for (int32_t p = lo; p <= plast;) {
+                    int32_t off = p % bs, cnt = bs - off < plast - p + 1 ? bs - off : plast - p + 1;
+                    const char *k = pg_kv_slot(kv, j->il, 0, s->block_table[p / bs], off) + hoff;
+                    ak->qk(qt, R, hd, k, stride, f16, cnt, hp->attn_scale, scores + (size_t)r0 * ld + (p - lo), ld);
+                    p += cnt;
+                }
+            }
+            for (int32_t i = 0; i < nt; i++) {
+                const int32_t pos = p0 + i, start = att_start(window, pos), n = pos - start + 1;
+                float *si = scores + (size_t)i * group * ld + (start - lo); /* token i's rows from its start */
+                for (int g = 0; g < group; g++) {
+                    float *sg = si + (size_t)g * ld;
+                    if (cap > 0)
+                        for (int32_t c = 0; c < n; c++) sg[c] = cap * tanhf(sg[c] / cap);
+                    ops->softmax(sg, n);
+                }
+                float *o0 = f->att + (size_t)(t0 + i) * f->Dq + (size_t)kh * group * hd;
+                memset(o0, 0, (size_t)group * hd * sizeof(float));
+                for (int32_t p = start; p <= pos;) {
+                    int32_t off = p % bs, cnt = bs - off < pos - p + 1 ? bs - off : pos - p + 1;
+                    const char *v = pg_kv_slot(kv, j->il, 1, s->block_table[p / bs], off) + hoff;
+                    ak->pv(si + (p - start), ld, group, v, stride, f16, cnt, hd, o0, (size_t)hd);
+                    p += cnt;
+                }
             }
         }
-        for (int g = 0; g < group; g++) {
-            float *sg = scores + (size_t)g * ld;
-            if (cap > 0)
-                for (int32_t i = 0; i < n; i++) sg[i] = cap * tanhf(sg[i] / cap);
-            ops->softmax(sg, n);
-        }
-        float *o0 = f->att + (size_t)t * f->Dq + (size_t)kh * group * hd;
-        memset(o0, 0, (size_t)group * hd * sizeof(float));
-        for (int32_t p = start; p <= pos;) {
-            int32_t off = p % bs, cnt = bs - off < pos - p + 1 ? bs - off : pos - p + 1;
-            const char *v = pg_kv_slot(kv, j->il, 1, s->block_table[p / bs], off) + hoff;
-            ak->pv(scores + (p - start), ld, group, v, stride, f16, cnt, hd, o0, (size_t)hd);
-            p += cnt;
-        }
+        t0 += nt;
     }
 }
 

@@ -8,7 +8,9 @@
  * reference bit for bit. f16 keys are converted once per block into a small
  * stack buffer [QK_KB][QK_HDMAX] (f32 keys copied: a fixed stride keeps the
  * 16 key streams on one base register). A short block pads its missing keys
- * with key 0 and drops those lanes (lanes never mix).
+ * with key 0 and drops those lanes (lanes never mix). The 16-lane variant
+ * transposes its [key][row] accumulators in registers and stores each row's
+ * scores with one masked vector store (the ymm variant stores element-wise).
  *
  * pv: lanes = dimensions d (PV_NC zmm = 64 dims per slice, masked at the
  * end of the row), PV_RB rows share each converted V vector. Per element the
@@ -30,8 +32,38 @@ enum { QK_KB = 16, QK_HDMAX = 512, PV_NC = 4, PV_RB = 4 };
 /* Scores of one block of QK_KB keys (kb[j]: f32 row of key j) for the row
  * lanes [0,16) (zmm) or [0,8) (ymm, R <= 8): out[j][r]. QK_KB independent
  * chains keep both FMA pipes busy at the 4-cycle FMA latency. */
-static inline void qk_block16(const float *qt, int hd, const float kb[QK_KB][QK_HDMAX], __m512 vs,
-                              float out[QK_KB][16]) {
+/* 16x16 transpose: on return t[r][j] = a[j][r] (register shuffles only). */
+static inline void transpose16(__m512 a[16]) {
+    __m512 b[16], c[16];
+    for (int i = 0; i < 8; i++) { /* per 128-bit lane: pairs of rows interleaved */
+        b[2 * i] = _mm512_unpacklo_ps(a[2 * i], a[2 * i + 1]);
+        b[2 * i + 1] = _mm512_unpackhi_ps(a[2 * i], a[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) { /* c[4i+e], lane L: rows 4i..4i+3 at column 4L+e */
+        const __m512d b0 = _mm512_castps_pd(b[4 * i]), b1 = _mm512_castps_pd(b[4 * i + 1]);
+        const __m512d b2 = _mm512_castps_pd(b[4 * i + 2]), b3 = _mm512_castps_pd(b[4 * i + 3]);
+        c[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(b0, b2));
+        c[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(b0, b2));
+        c[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b1, b3));
+        c[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b1, b3));
+    }
+    for (int e = 0; e < 4; e++) { /* column 4L+e = lane L of c[e], c[4+e], c[8+e], c[12+e] */
+        const __m512 d0 = _mm512_shuffle_f32x4(c[e], c[4 + e], 0x44), d1 = _mm512_shuffle_f32x4(c[e], c[4 + e], 0xEE);
+        const __m512 d2 = _mm512_shuffle_f32x4(c[8 + e], c[12 + e], 0x44);
+        const __m512 d3 = _mm512_shuffle_f32x4(c[8 + e], c[12 + e], 0xEE);
+        a[e] = _mm512_shuffle_f32x4(d0, d2, 0x88);
+        a[4 + e] = _mm512_shuffle_f32x4(d0, d2, 0xDD);
+        a[8 + e] = _mm512_shuffle_f32x4(d1, d3, 0x88);
+        a[12 + e] = _mm512_shuffle_f32x4(d1, d3, 0xDD);
+    }
+}
+
+/* Scores of one block of QK_KB keys for the 16 row lanes, written straight
+ * to s[r * lds + j] for rows r < R and keys j < nk: the key-major
+ * accumulators are transposed in registers (pure data movement) so each
+ * row's scores leave with one masked store. */
+static inline void qk_block16(const float *qt, int hd, const float kb[QK_KB][QK_HDMAX], __m512 vs, int R, int nk,
+                              float *s, size_t lds) {
     __m512 a[QK_KB];
     QK_UNROLL
     for (int j = 0; j < QK_KB; j++) a[j] = _mm512_setzero_ps();
@@ -41,7 +73,10 @@ static inline void qk_block16(const float *qt, int hd, const float kb[QK_KB][QK_
         for (int j = 0; j < QK_KB; j++) a[j] = _mm512_fmadd_ps(q, _mm512_set1_ps(kb[j][d]), a[j]);
     }
     QK_UNROLL
-    for (int j = 0; j < QK_KB; j++) _mm512_storeu_ps(out[j], _mm512_mul_ps(a[j], vs));
+    for (int j = 0; j < QK_KB; j++) a[j] = _mm512_mul_ps(a[j], vs);
+    transpose16(a);
+    const __mmask16 m = (__mmask16)(nk >= 16 ? 0xffffu : (1u << nk) - 1);
+    for (int r = 0; r < R; r++) _mm512_mask_storeu_ps(s + (size_t)r * lds, m, a[r]);
 }
 
 static inline void qk_block8(const float *qt, int hd, const float kb[QK_KB][QK_HDMAX], __m256 vs,
@@ -85,8 +120,11 @@ static void qk_avx512(const float *qt, int R, int hd, const void *k, size_t kstr
             else memcpy(kbuf[j], row, (size_t)hd * sizeof(float));
         }
         for (int j = nk; j < QK_KB; j++) memcpy(kbuf[j], kbuf[0], (size_t)hd * sizeof(float));
-        if (R <= 8) qk_block8(qt, hd, (const float(*)[QK_HDMAX])kbuf, _mm256_set1_ps(scale), out);
-        else qk_block16(qt, hd, (const float(*)[QK_HDMAX])kbuf, _mm512_set1_ps(scale), out);
+        if (R > 8) {
+            qk_block16(qt, hd, (const float(*)[QK_HDMAX])kbuf, _mm512_set1_ps(scale), R, nk, s + i0, lds);
+            continue;
+        }
+        qk_block8(qt, hd, (const float(*)[QK_HDMAX])kbuf, _mm256_set1_ps(scale), out);
         for (int r = 0; r < R; r++)
             for (int j = 0; j < nk; j++) s[(size_t)r * lds + i0 + j] = out[j][r];
     }

@@ -1,5 +1,6 @@
 /* gemm_avx512_util.h - float reductions shared by the AVX-512 tile kernels
- * (x86/gemm_avx512.c, x86/gemm_pq*_avx512.c). Only for files compiled with
+ * (x86/gemm_avx512.c; the repacked-panel kernels x86/gemm_pq*_avx512.c
+ * use only AI). Only for files compiled with
  * the AVX-512 flags. The reduction trees are part of the batch-invariance
  * contract (tensor/gemm.h): every kernel that must match another reduces
  * with these same trees. */

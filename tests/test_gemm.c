@@ -189,6 +189,7 @@ int main(void) {
         /* the shapes of the 1.1B benchmark model (repacked kernels: whole
          * groups only, tails of a partial group) */
         {PG_TYPE_Q4_0, 2048, 0}, {PG_TYPE_Q4_0, 5632, 9}, {PG_TYPE_Q4_K, 2048, 0}, {PG_TYPE_Q4_K, 5632, 130},
+        {PG_TYPE_Q6_K, 2048, 0}, {PG_TYPE_Q6_K, 5632, 11},
         /* per-element vec_dot path */
         {PG_TYPE_Q4_1, 96, 0},  {PG_TYPE_Q5_K, 512, 0}, {PG_TYPE_IQ4_NL, 96, 0},
     };

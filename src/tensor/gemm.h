@@ -69,11 +69,12 @@ const pg_gemm_kernel *pg_gemm_get_packed(int wtype, pg_cpu_level level);
 /* Per-file tables (x86 only), indexed by pg_type id; NULL entries. */
 const pg_gemm_kernel *pg_gemm_avx512_get(int wtype);
 const pg_gemm_kernel *pg_gemm_avx2_get(int wtype);
-/* Repacked-weight kernels (x86/gemm_pq4_0_avx512.c, x86/gemm_pq4_K_avx512.c);
- * NULL when not available. */
+/* Repacked-weight kernels (x86/gemm_pq4_0_avx512.c, x86/gemm_pq4_K_avx512.c,
+ * x86/gemm_pq6_K_avx512.c); NULL when not available. */
 const pg_gemm_kernel *pg_gemm_pq4_0_avx512(void);
 const pg_gemm_kernel *pg_gemm_pq4_K_avx512(void);
-/* Q8_0 / Q6_K: the stored-layout kernels with wpack = copy (huge pages). */
+const pg_gemm_kernel *pg_gemm_pq6_K_avx512(void);
+/* Q8_0: the stored-layout kernel with wpack = copy (huge pages). */
 const pg_gemm_kernel *pg_gemm_avx512_copy_get(int wtype);
 
 #endif

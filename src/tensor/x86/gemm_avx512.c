@@ -621,19 +621,17 @@ static const pg_gemm_kernel k_q8_0 = {Q32_RW, NXMAX, 2, gemm_q8_0, q32_act_size,
 static const pg_gemm_kernel k_q4_K = {Q32_RW, NXMAX, 2, gemm_q4_K, pg_gemm_kq_act_size, pg_gemm_kq_pack, NULL, NULL, 0, NULL};
 static const pg_gemm_kernel k_q6_K = {Q32_RW, NXMAX, 2, gemm_q6_K, q6_act_size, q6_pack, NULL, NULL, 0, NULL};
 
-/* Q8_0 and Q6_K keep their stored layout, but are still copied at load
+/* Q8_0 keeps its stored layout, but is still copied at load
  * (wpack = copy) into the model's huge-page region: streaming the weights
  * from 2 MiB pages instead of the file's 4 KiB page-cache pages measurably
  * speeds up decode (fewer TLB misses and page walks). Same tile kernels,
  * so results are those of the stored rows. */
 static int copy_ok(int64_t K) { return K > 0; }
 static void copy_q8_0(const void *src, int64_t K, void *dst) { memcpy(dst, src, (size_t)(K / 32) * sizeof(block_q8_0)); }
-static void copy_q6_K(const void *src, int64_t K, void *dst) { memcpy(dst, src, (size_t)(K / QK_K) * sizeof(block_q6_K)); }
 static const pg_gemm_kernel k_q8_0_hp = {Q32_RW, NXMAX, 2, gemm_q8_0, q32_act_size, q32_pack, copy_ok, copy_q8_0, 0, NULL};
-static const pg_gemm_kernel k_q6_K_hp = {Q32_RW, NXMAX, 2, gemm_q6_K, q6_act_size, q6_pack, copy_ok, copy_q6_K, 0, NULL};
 
 const pg_gemm_kernel *pg_gemm_avx512_copy_get(int wtype) {
-    return wtype == PG_TYPE_Q8_0 ? &k_q8_0_hp : wtype == PG_TYPE_Q6_K ? &k_q6_K_hp : NULL;
+    return wtype == PG_TYPE_Q8_0 ? &k_q8_0_hp : NULL;
 }
 
 const pg_gemm_kernel *pg_gemm_avx512_get(int wtype) {

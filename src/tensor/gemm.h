@@ -33,7 +33,11 @@ typedef void (*pg_gemm_tile_fn)(int64_t K, const void *w, size_t ldw, int nw, co
 
 typedef struct pg_gemm_kernel {
     int rw, cx;           /* largest tile: rw weight rows x cx activation rows */
-    int m1;               /* batches of M <= m1 rows take one weight row per call (DRAM streaming) */
+    /* M <= m1 is streaming-bound: matmul gives each thread a few large
+     * work items (one long sequential weight stream; measured 10-15% faster
+     * GEMV than 64-row items) and, for kernels without panels, one weight
+     * row per call */
+    int m1;
     pg_gemm_tile_fn fn;
     /* Packed activations (both NULL: rows in vec_dot_type). act_size: bytes
      * of one packed row of K (a multiple of 64); act_pack: K floats -> one

@@ -214,7 +214,7 @@ static void gemm_rows(void *arg, int ith, int nth) {
     /* Small M: one weight row per call (a single sequential stream per
      * thread; interleaving rw rows measurably slows streaming from DRAM),
      * all M activation rows at once. */
-    const int rw = M <= j->k->m1 ? 1 : j->k->rw, cx = j->k->cx;
+    const int rw = M <= j->k->m1 && j->k->wpanel <= 1 ? 1 : j->k->rw, cx = j->k->cx;
     const size_t xrb = j->xq->row_bytes;
     const char *xbase = j->xq->data;
     /* M in near-equal pieces of at most cx rows (129 = 65 + 64, not 128 + 1:

@@ -250,7 +250,7 @@ static void pq6k_wpack(const void *src, size_t ld, int64_t K, int n, void *dst) 
 }
 
 static const pg_gemm_kernel k_pq6_K = {
-    .rw = PL, .cx = NXMAX, .m1 = 0, .fn = gemm_pq6_K, .act_size = pq6k_act_size, .act_pack = pq6k_act_pack,
+    .rw = PL, .cx = NXMAX, .m1 = 8, .fn = gemm_pq6_K, .act_size = pq6k_act_size, .act_pack = pq6k_act_pack,
     .wpack_ok = pq6k_ok, .wpanel = PL, .wpackp = pq6k_wpack,
 };
 

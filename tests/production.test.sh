@@ -11,7 +11,7 @@
 #   C  deadlines, priority, drain: started from a --config file (a flag
 #      overrides one of its values); timeouts cut requests and free blocks,
 #      priority order and priority preemption on a small KV pool, then
-#      SIGTERM during 8 streams: they finish, new requests get 503, exit 0.
+#      SIGTERM during 24 streams: they finish, new requests get 503, exit 0.
 # Skips (77) without node >= 20, the SDK (installed by server.test.sh) or
 # the test data.
 . "$(dirname "$0")/server_lib.sh"

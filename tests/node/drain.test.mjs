@@ -1,4 +1,4 @@
-// drain.test.mjs - graceful shutdown: SIGTERM while 8 streams run. The
+// drain.test.mjs - graceful shutdown: SIGTERM while 24 streams run. The
 // streams finish normally, new requests get 503 (draining), /ready says 503
 // and /health 200 while draining; the server then exits by itself (its exit
 // status is checked by production.test.sh). Server C: --max-seqs 2,
@@ -12,9 +12,13 @@ const MODEL = process.env.PAGODA_MODEL;
 const PID = Number(process.env.PAGODA_PID);
 const client = new OpenAI({ baseURL: `${URL_}/v1`, apiKey: 'none', maxRetries: 0, timeout: 60000 });
 
-test('SIGTERM during 8 streams: they finish within the grace period; new work gets 503; then exit', async () => {
+test('SIGTERM during 24 streams: they finish within the grace period; new work gets 503; then exit', async () => {
   const MAXTOK = 450; // 2 running x 29 blocks fit the 64-block pool
-  const streams = await Promise.all(Array.from({ length: 8 }, (_, i) =>
+  // 24 streams (12 waves of 2): the drain must outlast the checks below
+  // even on a loaded machine (8 drained in 0.5 s and the late request
+  // sometimes found the server gone)
+  const NSTREAMS = 24;
+  const streams = await Promise.all(Array.from({ length: NSTREAMS }, (_, i) =>
     client.completions.create({ model: MODEL, prompt: `Story ${i}: Once upon a time`, max_tokens: MAXTOK, ignore_eos: true, seed: i, temperature: 0.7, stream: true, stream_options: { include_usage: true } })));
   // read them concurrently; signal once tokens are flowing
   let firstChunk;

@@ -74,11 +74,6 @@ AI void tile(int pf, int nsb, int L, const uint8_t *w, const uint8_t *x, size_t 
     for (int c = 0; c < NC; c++) acc[c] = _mm512_setzero_ps();
     for (int t = 0; t < nsb; t++) {
         const uint8_t *ws = w + (size_t)144 * L * t;
-        if (pf) {
-            const char *p = (const char *)ws + PFD;
-#pragma GCC unroll 36
-            for (int l = 0; l < 36; l++) _mm_prefetch(p + 64 * l, _MM_HINT_T0);
-        }
         /* scales and mins of the 8 sub-blocks, int32 per lane */
         const __m512i A = ld(ws + 32 * vb, m, FULL), B = ld(ws + 33 * vb, m, FULL), C = ld(ws + 34 * vb, m, FULL);
         __m512i sc[8], mp[4];
@@ -100,6 +95,11 @@ AI void tile(int pf, int nsb, int L, const uint8_t *w, const uint8_t *x, size_t 
 #pragma GCC unroll 8
         for (int c = 0; c < NC; c++) T[c] = _mm512_setzero_si512();
         for (int s = 0; s < 8; s++) {
+            /* the super-block's 36 lines (L = 16), PFD ahead, spread over
+             * its sub-blocks */
+            if (pf)
+                for (int l = 36 * s / 8; l < 36 * (s + 1) / 8; l++)
+                    _mm_prefetch((const char *)ws + PFD + 64 * l, _MM_HINT_T0);
             __m512i op[8];
             const uint8_t *pq = ws + (size_t)8 * (s / 2) * vb;
 #pragma GCC unroll 8

@@ -52,6 +52,7 @@ struct pg_forward {
     float rope_af;        /* RoPE cos/sin magnitude (LongRoPE), 1 otherwise */
     int32_t kv_window;    /* pg_model_kv_window: blocks below it need not exist */
     float *scores; /* [nth][att_rows][max_ctx] (attention()) */
+    float *rope_cs; /* [nth][n_rot] cos/sin of the token a thread is rotating (rope_store) */
     /* MoE grouping scratch */
     int32_t *exp_rows, *tok_exp;               /* exp_rows: [T] rows of one expert; tok_exp [T][K] */
     float *tok_w, *exp_w;                      /* tok_w [T][K] routing weights; exp_w [T] of one expert */
@@ -136,6 +137,7 @@ int pg_forward_create(const pg_model *m, pg_pool *pool, int32_t max_tokens, int3
     f->qbuf_size = max_qact(f, max_tokens > max_out ? max_tokens : max_out);
     f->qbuf = xalloc(f->qbuf_size ? f->qbuf_size : 64, 1, &fail);
     f->scores = xalloc((size_t)f->nth * att_rows(hp) * (size_t)max_ctx, 4, &fail);
+    f->rope_cs = xalloc((size_t)f->nth * (size_t)hp->n_rot, 4, &fail);
     if (hp->n_expert > 0) {
         f->router = xalloc(T * (size_t)hp->n_expert, 4, &fail);
         f->exp_rows = xalloc(T, 4, &fail);
@@ -164,6 +166,7 @@ void pg_forward_destroy(pg_forward *f) {
     free(f->outx);
     free(f->qbuf);
     free(f->scores);
+    free(f->rope_cs);
     free(f->router);
     free(f->exp_rows);
     free(f->tok_exp);
@@ -250,20 +253,28 @@ static void rope_store(void *arg, int ith, int nth) {
     pg_split_range(items, ith, nth, &lo, &hi);
     const float *ff = f->rope_ff;
     const pg_layer_w *L = j->L;
+    /* cos/sin depend only on the position (and the layer's base): computed
+     * once per token for all its heads (items run token-major) */
+    float *cs = f->rope_cs + (size_t)ith * hp->n_rot;
+    int cs_t = -1;
     for (long it = lo; it < hi; it++) {
         int t = (int)(it / (H + Hkv)), h = (int)(it % (H + Hkv));
         int32_t pos = j->b->pos[t];
+        if (t != cs_t) {
+            pg_rope_table(cs, hp->n_rot, pos, L->rope_base, L->rope_scale, ff, f->rope_af);
+            cs_t = t;
+        }
         float *row = f->qkv + (size_t)t * f->Dqkv;
         if (h < H) {
             float *q = row + (size_t)h * hd;
             if (L->q_norm) ops->rmsnorm(q, q, L->q_norm, hd, hp->rms_eps);
-            pg_rope(q, hd, hp->n_rot, pos, L->rope_base, L->rope_scale, ff, f->rope_af, hp->rope_mode);
+            pg_rope_apply(q, hp->n_rot, cs, hp->rope_mode);
         } else {
             int kh = h - H;
             float *k = row + f->Dq + (size_t)kh * hd;
             float *v = row + f->Dq + f->Dkv + (size_t)kh * hd;
             if (L->k_norm) ops->rmsnorm(k, k, L->k_norm, hd, hp->rms_eps);
-            pg_rope(k, hd, hp->n_rot, pos, L->rope_base, L->rope_scale, ff, f->rope_af, hp->rope_mode);
+            pg_rope_apply(k, hp->n_rot, cs, hp->rope_mode);
             const pg_batch_seq *s = &j->b->seqs[j->b->seq[t]];
             int32_t blk = s->block_table[pos / j->kv->block_size], off = pos % j->kv->block_size;
             char *kd = pg_kv_slot(j->kv, j->il, 0, blk, off) + (size_t)kh * hd * j->kv->elsize;

@@ -40,6 +40,13 @@ const pg_ops *pg_ops_get_level(pg_cpu_level level);
  * scales cos/sin (LongRoPE's magnitude correction; 1 otherwise). */
 void pg_rope(float *x, int head_dim, int n_rot, int32_t pos, float base, float freq_scale,
              const float *freq_factors, float attn_factor, int mode);
+/* pg_rope in two halves, for callers that rotate many heads of one position:
+ * pg_rope_table fills cs[2i] = cos, cs[2i + 1] = sin (n_rot floats) with
+ * exactly the values pg_rope uses, and pg_rope_apply rotates x with them;
+ * table + apply is bit-identical to pg_rope. */
+void pg_rope_table(float *cs, int n_rot, int32_t pos, float base, float freq_scale, const float *freq_factors,
+                   float attn_factor);
+void pg_rope_apply(float *x, int n_rot, const float *cs, int mode);
 
 /* Reference scalar implementations (tests compare against these). */
 void pg_rmsnorm_ref(float *y, const float *x, const float *w, int n, float eps);

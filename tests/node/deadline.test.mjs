@@ -118,7 +118,10 @@ test('priority preemption: when the KV pool runs short the lower priority is pre
   const m0 = await idle();
   const done = {};
   const low = complete(req(10)).then(async (r) => { const j = await r.json(); done.low = performance.now(); return j; });
-  await new Promise((r) => setTimeout(r, 80)); // low is running
+  // send high as soon as low runs (a fixed wait let low finish first once
+  // the model got faster: its 900 tokens take ~0.1 s here)
+  await until((x) => x('num_requests_running') === 1 || done.low);
+  assert.ok(!done.low, 'low finished before high was sent (machine too fast for this test?)');
   const high = complete({ ...req(-10), seed: 78 }).then(async (r) => { const j = await r.json(); done.high = performance.now(); return j; });
   const [l, h] = await Promise.all([low, high]);
   assert.equal(l.usage.completion_tokens, 900);

@@ -2,6 +2,7 @@
  * References use plain left-to-right float loops with double accumulation
  * where a long reduction would otherwise lose precision (rmsnorm). */
 #include "tensor/ops.h"
+#include "base/error.h"
 
 #include "tensor/kernels.h"
 
@@ -56,29 +57,37 @@ void pg_geglu_ref(float *g, const float *u, int n) {
     }
 }
 
-void pg_rope(float *x, int head_dim, int n_rot, int32_t pos, float base, float freq_scale,
-             const float *freq_factors, float attn_factor, int mode) {
-    (void)head_dim;
+void pg_rope_table(float *cs, int n_rot, int32_t pos, float base, float freq_scale, const float *freq_factors,
+                   float attn_factor) {
     const float theta_scale = powf(base, -2.0f / (float)n_rot);
     float theta = (float)pos;
-    const int half = n_rot / 2;
-    for (int i = 0; i < half; i++) {
+    for (int i = 0; i < n_rot / 2; i++) {
         float ff = freq_factors ? freq_factors[i] : 1.0f;
         float t = theta / ff * freq_scale;
-        float c = cosf(t) * attn_factor, s = sinf(t) * attn_factor;
-        int a, b;
-        if (mode == PG_ROPE_NEOX) {
-            a = i;
-            b = i + half;
-        } else {
-            a = 2 * i;
-            b = 2 * i + 1;
-        }
+        cs[2 * i] = cosf(t) * attn_factor;
+        cs[2 * i + 1] = sinf(t) * attn_factor;
+        theta *= theta_scale;
+    }
+}
+
+void pg_rope_apply(float *x, int n_rot, const float *cs, int mode) {
+    const int half = n_rot / 2;
+    for (int i = 0; i < half; i++) {
+        const float c = cs[2 * i], s = cs[2 * i + 1];
+        const int a = mode == PG_ROPE_NEOX ? i : 2 * i, b = mode == PG_ROPE_NEOX ? i + half : 2 * i + 1;
         float x0 = x[a], x1 = x[b];
         x[a] = x0 * c - x1 * s;
         x[b] = x0 * s + x1 * c;
-        theta *= theta_scale;
     }
+}
+
+void pg_rope(float *x, int head_dim, int n_rot, int32_t pos, float base, float freq_scale,
+             const float *freq_factors, float attn_factor, int mode) {
+    (void)head_dim;
+    float cs[2 * 512];
+    PG_ASSERT(n_rot <= 1024);
+    pg_rope_table(cs, n_rot, pos, base, freq_scale, freq_factors, attn_factor);
+    pg_rope_apply(x, n_rot, cs, mode);
 }
 
 static pg_ops tables[3];

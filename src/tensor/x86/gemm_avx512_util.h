@@ -22,6 +22,29 @@ void pg_gemm_kq_pack(const float *x, int64_t K, void *dst);
 
 #define AI static inline __attribute__((always_inline))
 
+/* The activation-row sweep of the repacked-panel kernels
+ * (x86/gemm_pq*_avx512.c): rows x[0..nx) (stride ldx bytes) in register
+ * tiles of up to CT_ <= 8 rows; TILE(pf, xc, yc, NC) computes one tile
+ * from rows xc into outputs yc with the compile-time row count NC; pf is
+ * set for the first tile (the pass that streams the panel from memory). */
+#define PG_PANEL_SWEEP(CT_, x, ldx, nx, y, ldy, TILE)                                                            \
+    for (int c0_ = 0; c0_ < (nx); c0_ += (CT_)) {                                                               \
+        const uint8_t *xc_ = (x) + (size_t)c0_ * (ldx);                                                         \
+        float *yc_ = (y) + (int64_t)c0_ * (ldy);                                                                \
+        const int pf_ = c0_ == 0;                                                                               \
+        switch ((nx) - c0_ < (CT_) ? (nx) - c0_ : (CT_)) {                                                      \
+        case 1: TILE(pf_, xc_, yc_, 1); break;                                                                  \
+        case 2: TILE(pf_, xc_, yc_, 2); break;                                                                  \
+        case 3: TILE(pf_, xc_, yc_, 3); break;                                                                  \
+        case 4: TILE(pf_, xc_, yc_, 4); break;                                                                  \
+        case 5: if ((CT_) >= 5) { TILE(pf_, xc_, yc_, ((CT_) >= 5 ? 5 : 1)); break; } __builtin_trap();         \
+        case 6: if ((CT_) >= 6) { TILE(pf_, xc_, yc_, ((CT_) >= 6 ? 6 : 1)); break; } __builtin_trap();         \
+        case 7: if ((CT_) >= 7) { TILE(pf_, xc_, yc_, ((CT_) >= 7 ? 7 : 1)); break; } __builtin_trap();         \
+        case 8: if ((CT_) >= 8) { TILE(pf_, xc_, yc_, ((CT_) >= 8 ? 8 : 1)); break; } __builtin_trap();         \
+        default: __builtin_trap();                                                                              \
+        }                                                                                                       \
+    }
+
 AI float hsum16(__m512 v) {
     __m256 t = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));

@@ -141,24 +141,11 @@ AI void tile(int pf, int nsb, int L, const uint8_t *w, const uint8_t *x, size_t 
     for (int c = 0; c < NC; c++) _mm512_mask_storeu_ps(y + (int64_t)c * ldy, m, acc[c]);
 }
 
-_Static_assert(CT == 6, "panel(): one case per NC <= CT");
-
 AI void panel(int nsb, int L, const uint8_t *w, const uint8_t *x, size_t ldx, int nx, float *y, int64_t ldy,
               const int FULL) {
-    for (int c0 = 0; c0 < nx; c0 += CT) {
-        const uint8_t *xc = x + (size_t)c0 * ldx;
-        float *yc = y + (int64_t)c0 * ldy;
-        const int pf = c0 == 0;
-        switch (nx - c0 < CT ? nx - c0 : CT) {
-        case 1: tile(pf, nsb, L, w, xc, ldx, yc, ldy, 1, FULL); break;
-        case 2: tile(pf, nsb, L, w, xc, ldx, yc, ldy, 2, FULL); break;
-        case 3: tile(pf, nsb, L, w, xc, ldx, yc, ldy, 3, FULL); break;
-        case 4: tile(pf, nsb, L, w, xc, ldx, yc, ldy, 4, FULL); break;
-        case 5: tile(pf, nsb, L, w, xc, ldx, yc, ldy, 5, FULL); break;
-        case 6: tile(pf, nsb, L, w, xc, ldx, yc, ldy, 6, FULL); break;
-        default: __builtin_trap();
-        }
-    }
+#define TILE(pf, xc, yc, n) tile(pf, nsb, L, w, xc, ldx, yc, ldy, n, FULL)
+    PG_PANEL_SWEEP(CT, x, ldx, nx, y, ldy, TILE);
+#undef TILE
 }
 
 /* w: one panel of nw <= 16 rows (see gemm_pq4_0_avx512.c). */

@@ -23,6 +23,11 @@ const pg_gemm_kernel *pg_gemm_get_packed(int wtype, pg_cpu_level level) {
         if (wtype == PG_TYPE_Q6_K) return pg_gemm_pq6_K_avx512();
         return pg_gemm_avx512_copy_get(wtype);
     }
+    if (level == PG_CPU_AVX2) {
+        if (wtype == PG_TYPE_Q4_0) return pg_gemm_pq4_0_avx2();
+        if (wtype == PG_TYPE_Q4_K) return pg_gemm_pq4_K_avx2();
+        if (wtype == PG_TYPE_Q6_K) return pg_gemm_pq6_K_avx2();
+    }
 #endif
     (void)wtype;
     (void)level;

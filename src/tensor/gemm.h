@@ -78,6 +78,12 @@ const pg_gemm_kernel *pg_gemm_avx2_get(int wtype);
 const pg_gemm_kernel *pg_gemm_pq4_0_avx512(void);
 const pg_gemm_kernel *pg_gemm_pq4_K_avx512(void);
 const pg_gemm_kernel *pg_gemm_pq6_K_avx512(void);
+/* The same at AVX2 (panels of 8 rows in the 8 int32 lanes of a ymm
+ * register: x86/gemm_pq4_0_avx2.c, x86/gemm_pq4_K_avx2.c,
+ * x86/gemm_pq6_K_avx2.c); NULL when not available. */
+const pg_gemm_kernel *pg_gemm_pq4_0_avx2(void);
+const pg_gemm_kernel *pg_gemm_pq4_K_avx2(void);
+const pg_gemm_kernel *pg_gemm_pq6_K_avx2(void);
 /* Q8_0: the stored-layout kernel with wpack = copy (huge pages). */
 const pg_gemm_kernel *pg_gemm_avx512_copy_get(int wtype);
 

@@ -13,23 +13,12 @@
  * M = 8 up (the earlier blocks-in-lanes layout needed M = 128 for that),
  * which is what makes batched decode pay; M = 1 streams as fast.
  *
- * Panel (L = 16 lanes, or L = N % 16 rows for the last panel of a matrix;
- * exactly the stored bytes of its L rows, 18 * nb per row, nb = K / 32):
- * blocks go in pairs; pair p (blocks 2p, 2p + 1) starts at 36 * L * p and
- * holds, for each of its two blocks, 4 raw vectors of 4L bytes (vector k,
- * lane r: the stored qs bytes 4k .. 4k + 3 of row r's block; their low
- * nibbles are elements 4k .. 4k + 3, their high nibbles 16 + 4k ..
- * 16 + 4k + 3), then the two blocks' fp16 scales (2L bytes each, lane
- * order). An odd last block is alone: 4 vectors, then its scales. For
- * L = 16 a pair is 9 cache lines and every vector is 64-byte aligned
- * (when the panel is); partial panels are read with masked loads.
+ * Panel and packed-activation layouts: x86/gemm_pq4_0.h (L = 16; a
+ * partial last panel is read with masked loads).
  *
  * Weights are vpdpbusd's unsigned operand (nibbles 0..15), activations the
- * signed one (Q8_0 quantized by the level's from_float, so exactly the
- * vec_dot path's values). dot(n - 8, q) = dpbusd(n, q) - 8 * sum(q): the
- * per-block -8 * sum(q) is computed in act_pack and is the integer start.
- * Packed activation row: nb x 32 quant bytes (block b at 32b), nb floats
- * d, nb int32 starts; act_size rounds up to 64.
+ * signed one; the per-block -8 * sum(q) of the packed activation row is
+ * the integer start.
  *
  * Per output element (lane r, activation row c), blocks b ascending:
  *   isum = start[c][b] + 8 dpbusd (exact integers; any association),
@@ -42,6 +31,7 @@
 #include "tensor/gemm.h"
 #include "tensor/types.h"
 #include "tensor/x86/gemm_avx512_util.h"
+#include "tensor/x86/gemm_pq4_0.h"
 
 #include <immintrin.h>
 #include <string.h>
@@ -51,11 +41,8 @@
 #define NXMAX 128 /* activation rows per call */
 #define PFD 4096 /* software prefetch distance in bytes on the first pass over a panel (4096 measured best of 2048..16384) */
 
-/* Offsets in a panel of L lanes and nb blocks. */
-AI size_t blk_q(int L, int b) { return (size_t)36 * L * (b / 2) + (size_t)16 * L * (b % 2); }
-AI size_t blk_d(int L, int nb, int b) {
-    return (size_t)36 * L * (b / 2) + ((b == nb - 1 && nb % 2) ? (size_t)16 * L : (size_t)32 * L + (size_t)2 * L * (b % 2));
-}
+#define blk_q pg_pq4_0_q
+#define blk_d pg_pq4_0_d
 
 AI __m512i lo4(__m512i v) { return _mm512_and_si512(v, _mm512_set1_epi8(15)); }
 AI __m512i hi4(__m512i v) { return _mm512_and_si512(_mm512_srli_epi16(v, 4), _mm512_set1_epi8(15)); }
@@ -145,54 +132,9 @@ static void gemm_pq4_0(int64_t K, const void *w, size_t ldw, int nw, const void 
     else panel(nb, nw, w, x, ldx, nx, y, ldy, 0);
 }
 
-/* ----------------------------------------------------------- packing */
-
-static size_t pq_act_size(int64_t K) { return ((size_t)(K / 32) * 40 + 63) / 64 * 64; }
-
-/* One activation row: Q8_0 quantization (the level's from_float, as the
- * vec_dot path), then the layout of the header comment. */
-static void pq_act_pack(const float *x, int64_t K, void *dst) {
-    const pg_type_traits *t = pg_type_get(PG_TYPE_Q8_0);
-    const int nb = (int)(K / 32);
-    uint8_t *o = dst;
-    for (int b0 = 0; b0 < nb; b0 += 16) {
-        block_q8_0 q[16];
-        const int n = nb - b0 < 16 ? nb - b0 : 16;
-        t->from_float(x + (size_t)b0 * 32, q, (int64_t)n * 32);
-        for (int i = 0; i < n; i++) {
-            const int b = b0 + i;
-            int32_t s = 0;
-            for (int e = 0; e < 32; e++) s += q[i].qs[e];
-            s *= -8;
-            const float d = pg_fp16_to_fp32(q[i].d);
-            memcpy(o + (size_t)32 * b, q[i].qs, 32);
-            memcpy(o + (size_t)nb * 32 + (size_t)4 * b, &d, 4);
-            memcpy(o + (size_t)nb * 36 + (size_t)4 * b, &s, 4);
-        }
-    }
-    const size_t used = (size_t)nb * 40;
-    memset(o + used, 0, pq_act_size(K) - used);
-}
-
-static int pq_wpack_ok(int64_t K) { return K > 0 && K % 32 == 0 && K / 32 <= (1 << 24); }
-
-/* n <= 16 stored rows of K elements (row stride ld) -> one panel of n
- * lanes (n * 18 * nb bytes). */
-static void pq_wpack(const void *src, size_t ld, int64_t K, int n, void *dst) {
-    const int nb = (int)(K / 32);
-    uint8_t *o = dst;
-    for (int r = 0; r < n; r++) {
-        const block_q4_0 *row = (const block_q4_0 *)((const uint8_t *)src + (size_t)r * ld);
-        for (int b = 0; b < nb; b++) {
-            for (int k = 0; k < 4; k++) memcpy(o + blk_q(n, b) + (size_t)4 * n * k + 4 * r, row[b].qs + 4 * k, 4);
-            memcpy(o + blk_d(n, nb, b) + 2 * r, &row[b].d, 2);
-        }
-    }
-}
-
 static const pg_gemm_kernel k_pq4_0 = {
-    .rw = PL, .cx = NXMAX, .m1 = 8, .fn = gemm_pq4_0, .act_size = pq_act_size, .act_pack = pq_act_pack,
-    .wpack_ok = pq_wpack_ok, .wpanel = PL, .wpackp = pq_wpack,
+    .rw = PL, .cx = NXMAX, .m1 = 8, .fn = gemm_pq4_0, .act_size = pg_pq4_0_act_size,
+    .act_pack = pg_pq4_0_act_pack, .wpack_ok = pg_pq4_0_wpack_ok, .wpanel = PL, .wpackp = pg_pq4_0_wpack,
 };
 
 const pg_gemm_kernel *pg_gemm_pq4_0_avx512(void) { return &k_pq4_0; }

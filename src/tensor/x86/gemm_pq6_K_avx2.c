@@ -1,0 +1,5 @@
+/* gemm_pq6_K_avx2.c - placeholder: no repacked AVX2 q6_K kernel yet
+ * (matmul then reads the stored rows with x86/gemm_avx2.c). */
+#include "tensor/gemm.h"
+
+const pg_gemm_kernel *pg_gemm_pq6_K_avx2(void) { return 0; }

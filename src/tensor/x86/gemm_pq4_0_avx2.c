@@ -1,20 +1,22 @@
 /* gemm_pq4_0_avx2.c - AVX2 tile kernel (tensor/gemm.h) over Q4_0 weights
- * repacked once at model load into panels of 8 rows whose rows run in the
- * 8 int32 lanes of a ymm register, against activations packed once per
- * matmul. The design of x86/gemm_pq4_0_avx512.c (which says why rows in
- * lanes) for machines without AVX-512 VNNI; the layouts are those of
- * x86/gemm_pq4_0.h with L = 8 (a partial last panel, L < 8, is read with
- * masked loads).
+ * repacked once at model load into panels of 16 rows whose rows run in
+ * the int32 lanes of two ymm registers (rows 0..7, 8..15), against
+ * activations packed once per matmul. The design of
+ * x86/gemm_pq4_0_avx512.c (which says why rows in lanes) for machines
+ * without AVX-512 VNNI, over the same layouts (x86/gemm_pq4_0.h, L = 16; a
+ * partial last panel is read with masked loads).
  *
  * Without vpdpbusd the int8 product is vpmaddubsw (unsigned nibble x
  * signed activation byte, int16 pair sums), and that instruction is the
- * bottleneck (one per cycle on Zen 3, two on recent Intel cores): per
- * block, register tile row and 8 weight rows, 8 vpmaddubsw against the
- * 4-byte activation broadcasts are summed in int16 (exact: a pair is at
- * most 2 * 15 * 127 = 3810 in magnitude, 8 of them 30480 < 2^15), then
- * one vpmaddwd with ones makes the int32 block dot of each lane. All else
- * (unpacking the nibbles once per block and tile, the float epilogue once
- * per block and row for 8 weight rows) runs on the other ports.
+ * bottleneck with the issue slots around it: per block, register tile row
+ * and 8 weight rows, 8 vpmaddubsw against the 4-byte activation broadcasts
+ * are summed in int16 (exact: a pair is at most 2 * 15 * 127 = 3810 in
+ * magnitude, 8 of them 30480 < 2^15), then one vpmaddwd with ones makes
+ * the int32 block dot of each lane. Each broadcast feeds both halves of
+ * the panel (16 rows: +17% over 8-row panels in cache, 1 thread); the
+ * nibbles are unpacked once per block and tile, the float epilogue runs
+ * once per block and row for 8 weight rows. On 2 Zen 3 cores: ~260 GOP/s
+ * from M = 8 up (the stored-layout kernel of x86/gemm_avx2.c: ~100).
  *
  * Per output element (lane r, activation row c), blocks b ascending:
  *   isum = start[c][b] + dot(n, q)   (exact integers),
@@ -31,12 +33,15 @@
 
 #define AI static inline __attribute__((always_inline))
 
-#define PL 8      /* rows per panel (lanes) */
-#ifndef CT
+#define PL 16     /* rows per panel: two ymm halves of 8 lanes */
+/* activation rows per register tile: 4 weight operands + 2 CT int16 sums
+ * + temporaries <= 16 ymm (the float accumulators live in L1); 3 measured
+ * the same */
 #define CT 4
-#endif
-#define CT_ 4      /* activation rows per register tile (8 weight operands + CT accumulators + temporaries <= 16) */
 #define NXMAX 128 /* activation rows per call */
+/* software prefetch distance (bytes) on the first pass over a panel:
+ * decode 27-30 tok/s without, 33-37 at 1024..4096 */
+#define PFD 4096
 
 AI __m256i bcast4(const uint8_t *p) {
     int32_t v;
@@ -50,59 +55,87 @@ AI float ldf(const uint8_t *p) {
     return v;
 }
 
-/* One panel of L lanes (FULL: L == 8) x NC <= CT activation rows, all of
- * K; y[c * ldy + r] for r < L. */
-AI void tile(int nb, int L, const uint8_t *w, const uint8_t *x, size_t ldx, float *y, int64_t ldy, const int NC,
+/* One panel of L lanes (FULL: L == 16) x NC <= CT activation rows, all
+ * of K; y[c * ldy + r] for r < L. Rows 0..7 are the low ymm half of each
+ * 16-lane vector, rows 8..15 the high one: each activation broadcast
+ * feeds both (the broadcasts cost issue slots that vpmaddubsw needs). */
+AI void tile(int pf, int nb, int L, const uint8_t *w, const uint8_t *x, size_t ldx, float *y, int64_t ldy, const int NC,
              const int FULL) {
     const __m256i m4 = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
-    const __m256i lanes = _mm256_cmpgt_epi32(_mm256_set1_epi32(L), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i lanes0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(L), idx);
+    const __m256i lanes1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(L - 8), idx);
     const size_t doff = (size_t)nb * 32, soff = (size_t)nb * 36;
-    __m256 acc[CT];
-#pragma GCC unroll 4
-    for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();
+    __m256 acc[2][CT];
+#pragma GCC unroll 8
+    for (int c = 0; c < NC; c++) acc[0][c] = acc[1][c] = _mm256_setzero_ps();
     for (int b = 0; b < nb; b++) {
         const uint8_t *pq = w + pg_pq4_0_q(L, b);
-        __m256 dw;
+        if (pf) { /* 288 bytes a block: 5 lines cover it whatever its alignment */
+#pragma GCC unroll 5
+            for (int l = 0; l < 5; l++) _mm_prefetch((const char *)pq + PFD + 64 * l, _MM_HINT_T0);
+        }
+        __m256 dw0, dw1;
         if (FULL) {
-            dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + pg_pq4_0_d(PL, nb, b))));
+            const uint8_t *pd = w + pg_pq4_0_d(PL, nb, b);
+            dw0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)pd));
+            dw1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(pd + 16)));
         } else {
             uint16_t h[PL] = {0};
             memcpy(h, w + pg_pq4_0_d(L, nb, b), (size_t)2 * L);
-            dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
+            dw0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
+            dw1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + 8)));
         }
-        /* raw vector by raw vector: its two operands (low, high nibbles)
-         * go to every row of the tile, so only 2 weight registers live */
-        __m256i s[CT];
+        /* raw vector by raw vector: its operands (low and high nibbles of
+         * both halves) go to every row of the tile, so only 4 weight
+         * registers live */
+        __m256i s0[CT], s1[CT];
 #pragma GCC unroll 4
         for (int k = 0; k < 4; k++) {
-            const __m256i v = FULL ? _mm256_loadu_si256((const __m256i *)(pq + 32 * k))
-                                   : _mm256_maskload_epi32((const int *)(pq + (size_t)4 * L * k), lanes);
-            const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            __m256i v0, v1;
+            if (FULL) {
+                v0 = _mm256_loadu_si256((const __m256i *)(pq + 64 * k));
+                v1 = _mm256_loadu_si256((const __m256i *)(pq + 64 * k + 32));
+            } else {
+                v0 = _mm256_maskload_epi32((const int *)(pq + (size_t)4 * L * k), lanes0);
+                v1 = _mm256_maskload_epi32((const int *)(pq + (size_t)4 * L * k + 32), lanes1);
+            }
+            const __m256i lo0 = _mm256_and_si256(v0, m4), hi0 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), m4);
+            const __m256i lo1 = _mm256_and_si256(v1, m4), hi1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), m4);
 #pragma GCC unroll 8
             for (int c = 0; c < NC; c++) {
                 const uint8_t *xq = x + (size_t)c * ldx + (size_t)32 * b + 4 * k;
-                const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, bcast4(xq)),
-                                                   _mm256_maddubs_epi16(hi, bcast4(xq + 16)));
-                s[c] = k ? _mm256_add_epi16(s[c], p) : p;
+                const __m256i xl = bcast4(xq), xh = bcast4(xq + 16);
+                const __m256i p0 = _mm256_add_epi16(_mm256_maddubs_epi16(lo0, xl), _mm256_maddubs_epi16(hi0, xh));
+                const __m256i p1 = _mm256_add_epi16(_mm256_maddubs_epi16(lo1, xl), _mm256_maddubs_epi16(hi1, xh));
+                s0[c] = k ? _mm256_add_epi16(s0[c], p0) : p0;
+                s1[c] = k ? _mm256_add_epi16(s1[c], p1) : p1;
                 /* keep the sums in order in registers (GCC otherwise
-                 * reassociates them into trees of 16 live products and
+                 * reassociates them into trees of live products and
                  * spills) */
-                __asm__("" : "+x"(s[c]));
+                __asm__("" : "+x"(s0[c]), "+x"(s1[c]));
             }
         }
 #pragma GCC unroll 8
         for (int c = 0; c < NC; c++) {
             const uint8_t *xr = x + (size_t)c * ldx;
-            const __m256i isum = _mm256_add_epi32(_mm256_madd_epi16(s[c], ones), bcast4(xr + soff + (size_t)4 * b));
-            const __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(ldf(xr + doff + (size_t)4 * b)));
-            acc[c] = _mm256_fmadd_ps(f, dw, acc[c]);
-            __asm__("" : "+x"(acc[c]));
+            const __m256i st = bcast4(xr + soff + (size_t)4 * b);
+            const __m256 dx = _mm256_set1_ps(ldf(xr + doff + (size_t)4 * b));
+            const __m256i i0 = _mm256_add_epi32(_mm256_madd_epi16(s0[c], ones), st);
+            const __m256i i1 = _mm256_add_epi32(_mm256_madd_epi16(s1[c], ones), st);
+            acc[0][c] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(i0), dx), dw0, acc[0][c]);
+            acc[1][c] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(i1), dx), dw1, acc[1][c]);
         }
     }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int c = 0; c < NC; c++) {
-        if (FULL) _mm256_storeu_ps(y + (int64_t)c * ldy, acc[c]);
-        else _mm256_maskstore_ps(y + (int64_t)c * ldy, lanes, acc[c]);
+        if (FULL) {
+            _mm256_storeu_ps(y + (int64_t)c * ldy, acc[0][c]);
+            _mm256_storeu_ps(y + (int64_t)c * ldy + 8, acc[1][c]);
+        } else {
+            _mm256_maskstore_ps(y + (int64_t)c * ldy, lanes0, acc[0][c]);
+            _mm256_maskstore_ps(y + (int64_t)c * ldy + 8, lanes1, acc[1][c]);
+        }
     }
 }
 
@@ -112,21 +145,17 @@ AI void panel(int nb, int L, const uint8_t *w, const uint8_t *x, size_t ldx, int
         const uint8_t *xc = x + (size_t)c0 * ldx;
         float *yc = y + (int64_t)c0 * ldy;
         switch (nx - c0 < CT ? nx - c0 : CT) {
-        case 1: tile(nb, L, w, xc, ldx, yc, ldy, 1, FULL); break;
-        case 2: tile(nb, L, w, xc, ldx, yc, ldy, 2, FULL); break;
-        case 3: tile(nb, L, w, xc, ldx, yc, ldy, 3, FULL); break;
-        case 4: tile(nb, L, w, xc, ldx, yc, ldy, 4, FULL); break;
-#if CT > 4
-        case 5: tile(nb, L, w, xc, ldx, yc, ldy, 5, FULL); break;
-        case 6: tile(nb, L, w, xc, ldx, yc, ldy, 6, FULL); break;
-#endif
+        case 1: tile(c0 == 0, nb, L, w, xc, ldx, yc, ldy, 1, FULL); break;
+        case 2: tile(c0 == 0, nb, L, w, xc, ldx, yc, ldy, 2, FULL); break;
+        case 3: tile(c0 == 0, nb, L, w, xc, ldx, yc, ldy, 3, FULL); break;
+        case 4: tile(c0 == 0, nb, L, w, xc, ldx, yc, ldy, 4, FULL); break;
         default: __builtin_trap();
         }
     }
 }
 
-/* w: one panel of nw <= 8 rows (matmul hands out whole panels: its row
- * groups are 8 rows from the start of each matrix). Any alignment; in the
+/* w: one panel of nw <= 16 rows (matmul hands out whole panels: its row
+ * groups are 16 rows from the start of each matrix). Any alignment; in the
  * model's page-aligned packed copy with nb even every load is aligned. */
 static void gemm_pq4_0(int64_t K, const void *w, size_t ldw, int nw, const void *x, size_t ldx, int nx, float *y,
                        int64_t ldy) {

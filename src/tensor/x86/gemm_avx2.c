@@ -42,6 +42,10 @@ AI float f16f(uint16_t h) { return _cvtsh_ss(h); }
 
 /* ------------------------------------------------ Q4_0 / Q8_0 x Q8_0 */
 
+/* software prefetch distance (bytes) of the one-row streaming path:
+ * q8_0 decode 17.2 tok/s without, ~20.5 at 2048 and 4096 */
+#define PFD32 4096
+
 AI void tile_q32(int64_t K, const uint8_t *w, size_t ldw, const uint8_t *x, size_t ldx, float *y, int64_t ldy,
                  const int RW, const int CX, const int Q8W) {
     const int nb = (int)(K / 32);
@@ -55,6 +59,9 @@ AI void tile_q32(int64_t K, const uint8_t *w, size_t ldw, const uint8_t *x, size
     for (int i = 0; i < nb; i++) {
         __m256i wv[4];
         float wd[4];
+        /* one weight row streamed from DRAM (the M <= m1 path): software
+         * prefetch PFD32 bytes ahead, one line per 64 bytes of blocks */
+        if (RW == 1 && (i * wbs) % 64 < wbs) _mm_prefetch((const char *)w + (size_t)i * wbs + PFD32, _MM_HINT_T0);
 #pragma GCC unroll 4
         for (int r = 0; r < RW; r++) {
             const uint8_t *wb = w + (size_t)r * ldw + (size_t)i * wbs;

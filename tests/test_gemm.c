@@ -222,7 +222,7 @@ int main(void) {
     /* packed activation layouts stay close to the Q8_0 / Q8_K row size
      * (scales and per-block sums ride along) */
     for (int64_t K = 512; K <= 16384; K += 512) {
-        CHECK(pg_qact_size(PG_TYPE_Q4_0, K, 3) <= (pg_row_size(PG_TYPE_Q8_0, K) * 5 / 4 + 64) * 3);
+        CHECK(pg_qact_size(PG_TYPE_Q4_0, K, 3) <= (pg_row_size(PG_TYPE_Q8_0, K) * 4 / 3 + 64) * 3);
         CHECK(pg_qact_size(PG_TYPE_Q8_0, K, 3) <= (pg_row_size(PG_TYPE_Q8_0, K) * 9 / 8 + 64) * 3);
     }
     for (int i = 1; i < 4; i++) pg_pool_destroy(pools[i]);

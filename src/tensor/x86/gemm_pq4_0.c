@@ -10,7 +10,7 @@
 
 #include <string.h>
 
-size_t pg_pq4_0_act_size(int64_t K) { return ((size_t)(K / 32) * 40 + 63) / 64 * 64; }
+size_t pg_pq4_0_act_size(int64_t K) { return ((size_t)(K / 32) * 44 + 63) / 64 * 64; }
 
 void pg_pq4_0_act_pack(const float *x, int64_t K, void *dst) {
     const pg_type_traits *t = pg_type_get(PG_TYPE_Q8_0);
@@ -29,9 +29,11 @@ void pg_pq4_0_act_pack(const float *x, int64_t K, void *dst) {
             memcpy(o + (size_t)32 * b, q[i].qs, 32);
             memcpy(o + (size_t)nb * 32 + (size_t)4 * b, &d, 4);
             memcpy(o + (size_t)nb * 36 + (size_t)4 * b, &s, 4);
+            const float ds = d * (float)s;
+            memcpy(o + (size_t)nb * 40 + (size_t)4 * b, &ds, 4);
         }
     }
-    const size_t used = (size_t)nb * 40;
+    const size_t used = (size_t)nb * 44;
     memset(o + used, 0, pg_pq4_0_act_size(K) - used);
 }
 

@@ -17,8 +17,9 @@
  * Packed activation row (act_pack): Q8_0 quantization by the level's
  * from_float (exactly the vec_dot path's values), then nb x 32 quant bytes
  * (block b at 32b), nb floats d, nb int32 starts -8 * sum(q) (the Q4_0
- * offset: dot(n - 8, q) = dot(n, q) - 8 * sum(q)); act_size rounds up to
- * 64. */
+ * offset: dot(n - 8, q) = dot(n, q) - 8 * sum(q)), nb floats d * start
+ * (the offset already scaled, for kernels that add it in float: one op
+ * less per block and row); act_size rounds up to 64. */
 #ifndef PG_TENSOR_X86_GEMM_PQ4_0_H
 #define PG_TENSOR_X86_GEMM_PQ4_0_H
 

@@ -125,7 +125,7 @@ static void test_matmul_invariance(void) {
         size_t rb = pg_row_size(types[ti], K);
         char *wd = malloc(rb * N);
         for (int n = 0; n < N; n++) tr->from_float(wf + (size_t)n * K, wd + rb * n, K);
-        pg_weight w = {types[ti], K, N, rb, wd};
+        pg_weight w = {types[ti], K, N, rb, wd, NULL, NULL};
         void *scr = malloc(pg_qact_size(types[ti], K, M) + 64);
         float *yall = malloc((size_t)M * N * 4), *yone = malloc((size_t)N * 4), *y3 = malloc((size_t)M * N * 4);
         pg_matmul(p2, &w, x, M, yall, scr);

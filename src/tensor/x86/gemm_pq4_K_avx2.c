@@ -63,6 +63,7 @@
 #include "tensor/blocks.h"
 #include "tensor/gemm.h"
 #include "tensor/types.h"
+#include "tensor/x86/gemm_pq4_K.h"
 
 #include <immintrin.h>
 #include <string.h>
@@ -356,53 +357,9 @@ static void gemm_pq4_K(int64_t K, const void *w, size_t ldw, int nw, const void 
     else panel(nsb, nw, w, x, ldx, nx, y, ldy, 0);
 }
 
-/* ----------------------------------------------------------- packing */
-
-static size_t pq4k_act_size(int64_t K) { return ((size_t)(K / QK_K) * 276 + 63) / 64 * 64; }
-
-static void pq4k_act_pack(const float *x, int64_t K, void *dst) {
-    const pg_type_traits *t = pg_type_get(PG_TYPE_Q8_K);
-    const int nsb = (int)(K / QK_K);
-    uint8_t *o = dst;
-    for (int b = 0; b < nsb; b++) {
-        block_q8_K q;
-        t->from_float(x + (size_t)b * QK_K, &q, QK_K);
-        memcpy(o + (size_t)256 * b, q.qs, 256);
-        memcpy(o + (size_t)nsb * 256 + (size_t)4 * b, &q.d, 4);
-        int16_t bs[8];
-        for (int s = 0; s < 8; s++) {
-            int v = 0;
-            for (int e = 0; e < 32; e++) v += q.qs[32 * s + e];
-            bs[s] = (int16_t)v;
-        }
-        memcpy(o + (size_t)nsb * 260 + (size_t)16 * b, bs, 16);
-    }
-    const size_t used = (size_t)nsb * 276;
-    memset(o + used, 0, pq4k_act_size(K) - used);
-}
-
-static int pq4k_ok(int64_t K) { return K > 0 && K % QK_K == 0 && K / QK_K <= (1 << 20); }
-
-/* n <= 8 stored rows (stride ld) -> one panel of n lanes. */
-static void pq4k_wpack(const void *src, size_t ld, int64_t K, int n, void *dst) {
-    const int nsb = (int)(K / QK_K);
-    const size_t vb = (size_t)4 * n;
-    uint8_t *o = dst;
-    for (int r = 0; r < n; r++) {
-        const block_q4_K *row = (const block_q4_K *)((const uint8_t *)src + (size_t)r * ld);
-        for (int t = 0; t < nsb; t++) {
-            uint8_t *ws = o + (size_t)144 * n * t;
-            for (int k = 0; k < 32; k++) memcpy(ws + k * vb + 4 * r, row[t].qs + 4 * k, 4);
-            for (int k = 0; k < 3; k++) memcpy(ws + (32 + k) * vb + 4 * r, row[t].scales + 4 * k, 4);
-            memcpy(ws + 35 * vb + 2 * r, &row[t].d, 2);
-            memcpy(ws + 35 * vb + 2 * n + 2 * r, &row[t].dmin, 2);
-        }
-    }
-}
-
 static const pg_gemm_kernel k_pq4_K = {
-    .rw = PL, .cx = NXMAX, .m1 = 8, .fn = gemm_pq4_K, .act_size = pq4k_act_size, .act_pack = pq4k_act_pack,
-    .wpack_ok = pq4k_ok, .wpanel = PL, .wpackp = pq4k_wpack,
+    .rw = PL, .cx = NXMAX, .m1 = 8, .fn = gemm_pq4_K, .act_size = pg_pq4_K_act_size,
+    .act_pack = pg_pq4_K_act_pack, .wpack_ok = pg_pq4_K_wpack_ok, .wpanel = PL, .wpackp = pg_pq4_K_wpack,
 };
 
 const pg_gemm_kernel *pg_gemm_pq4_K_avx2(void) { return &k_pq4_K; }

@@ -43,9 +43,6 @@
 /* software prefetch distance (bytes) on the first pass over a panel:
  * decode 27-30 tok/s without, 33-37 at 1024..4096 */
 #define PFD 4096
-/* blocks per unpacked slice (M > CT): 16 x 544 bytes stay in L1 with the
- * activation rows */
-#define SB 16
 
 AI __m256i bcast4(const uint8_t *p) {
     int32_t v;
@@ -59,95 +56,28 @@ AI float ldf(const uint8_t *p) {
     return v;
 }
 
-AI void lanes_of(int L, __m256i *lanes0, __m256i *lanes1) {
-    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    *lanes0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(L), idx);
-    *lanes1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(L - 8), idx);
-}
-
-/* The operands of block b of a panel: for raw vector k, op[4k + h] =
- * (low nibbles of half 0, high of half 0, low of half 1, high of half 1)[h],
- * and its scales as floats (dw[0]: rows 0..7, dw[1]: rows 8..15). pf:
- * prefetch the panel stream PFD bytes ahead. */
-AI void unpack_block(int pf, int nb, int L, const uint8_t *w, int b, __m256i op[16], __m256 dw[2], const int FULL) {
-    const __m256i m4 = _mm256_set1_epi8(15);
-    __m256i lanes0, lanes1;
-    lanes_of(L, &lanes0, &lanes1);
-    const uint8_t *pq = w + pg_pq4_0_q(L, b);
-    if (pf) { /* 288 bytes a block: 5 lines cover it whatever its alignment */
-#pragma GCC unroll 5
-        for (int l = 0; l < 5; l++) _mm_prefetch((const char *)pq + PFD + 64 * l, _MM_HINT_T0);
-    }
-    if (FULL) {
-        const uint8_t *pd = w + pg_pq4_0_d(PL, nb, b);
-        dw[0] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)pd));
-        dw[1] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(pd + 16)));
-    } else {
-        uint16_t h[PL] = {0};
-        memcpy(h, w + pg_pq4_0_d(L, nb, b), (size_t)2 * L);
-        dw[0] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
-        dw[1] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + 8)));
-    }
-#pragma GCC unroll 4
-    for (int k = 0; k < 4; k++) {
-        __m256i v0, v1;
-        if (FULL) {
-            v0 = _mm256_loadu_si256((const __m256i *)(pq + 64 * k));
-            v1 = _mm256_loadu_si256((const __m256i *)(pq + 64 * k + 32));
-        } else {
-            v0 = _mm256_maskload_epi32((const int *)(pq + (size_t)4 * L * k), lanes0);
-            v1 = _mm256_maskload_epi32((const int *)(pq + (size_t)4 * L * k + 32), lanes1);
-        }
-        op[4 * k] = _mm256_and_si256(v0, m4), op[4 * k + 1] = _mm256_and_si256(_mm256_srli_epi16(v0, 4), m4);
-        op[4 * k + 2] = _mm256_and_si256(v1, m4), op[4 * k + 3] = _mm256_and_si256(_mm256_srli_epi16(v1, 4), m4);
-    }
-}
-
-AI void tile_store(int L, __m256 acc[2][CT], float *y, int64_t ldy, const int nc, const int FULL) {
-    __m256i lanes0, lanes1;
-    lanes_of(L, &lanes0, &lanes1);
-    for (int c = 0; c < nc; c++) {
-        if (FULL) {
-            _mm256_storeu_ps(y + (int64_t)c * ldy, acc[0][c]);
-            _mm256_storeu_ps(y + (int64_t)c * ldy + 8, acc[1][c]);
-        } else {
-            _mm256_maskstore_ps(y + (int64_t)c * ldy, lanes0, acc[0][c]);
-            _mm256_maskstore_ps(y + (int64_t)c * ldy + 8, lanes1, acc[1][c]);
-        }
-    }
-}
-
-/* Blocks [b0, b1) of one panel of L lanes (FULL: L == 16) x NC <= CT
- * activation rows into the float accumulators acc[h][c] (h: rows 0..7,
- * 8..15). BUF: the operands come unpacked from ub/db (block b at b - b0,
- * unpack_block's order) instead of being unpacked here. Rows 0..7 are the
- * low ymm half of each 16-lane vector, rows 8..15 the high one: each
- * activation broadcast feeds both (the broadcasts cost issue slots that
- * vpmaddubsw needs). */
-AI void tile(int pf, int nb, int L, const uint8_t *w, int b0, int b1, const __m256i *ub, const __m256 *db,
-             const uint8_t *x, size_t ldx, __m256 acc_io[2][CT], float *y, int64_t ldy, const int NC, const int FULL,
-             const int BUF) {
+/* One panel of L lanes (FULL: L == 16) x NC <= CT activation rows, all
+ * of K; y[c * ldy + r] for r < L. Rows 0..7 are the low ymm half of each
+ * 16-lane vector, rows 8..15 the high one: each activation broadcast
+ * feeds both (the broadcasts cost issue slots that vpmaddubsw needs). */
+AI void tile(int pf, int nb, int L, const uint8_t *w, const uint8_t *x, size_t ldx, float *y, int64_t ldy, const int NC,
+             const int FULL) {
     const __m256i m4 = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
-    __m256 acc[2][CT]; /* BUF: a local copy of acc_io; else from 0, stored to y at the end */
-#pragma GCC unroll 8
-    for (int c = 0; c < NC; c++) {
-        acc[0][c] = BUF ? acc_io[0][c] : _mm256_setzero_ps();
-        acc[1][c] = BUF ? acc_io[1][c] : _mm256_setzero_ps();
-    }
-    __m256i lanes0, lanes1;
-    lanes_of(L, &lanes0, &lanes1);
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i lanes0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(L), idx);
+    const __m256i lanes1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(L - 8), idx);
     const size_t doff = (size_t)nb * 32, foff = (size_t)nb * 40;
-    for (int b = b0; b < b1; b++) {
+    __m256 acc[2][CT];
+#pragma GCC unroll 8
+    for (int c = 0; c < NC; c++) acc[0][c] = acc[1][c] = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++) {
         const uint8_t *pq = w + pg_pq4_0_q(L, b);
-        const __m256i *uo = ub + (size_t)16 * (b - b0);
-        if (!BUF && pf) {
+        if (pf) { /* 288 bytes a block: 5 lines cover it whatever its alignment */
 #pragma GCC unroll 5
             for (int l = 0; l < 5; l++) _mm_prefetch((const char *)pq + PFD + 64 * l, _MM_HINT_T0);
         }
         __m256 dw0, dw1;
-        if (BUF) {
-            dw0 = db[2 * (b - b0)], dw1 = db[2 * (b - b0) + 1];
-        } else if (FULL) {
+        if (FULL) {
             const uint8_t *pd = w + pg_pq4_0_d(PL, nb, b);
             dw0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)pd));
             dw1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(pd + 16)));
@@ -163,22 +93,16 @@ AI void tile(int pf, int nb, int L, const uint8_t *w, int b0, int b1, const __m2
         __m256i s0[CT], s1[CT];
 #pragma GCC unroll 4
         for (int k = 0; k < 4; k++) {
-            __m256i lo0, hi0, lo1, hi1;
-            if (BUF) {
-                lo0 = _mm256_load_si256(uo + 4 * k), hi0 = _mm256_load_si256(uo + 4 * k + 1);
-                lo1 = _mm256_load_si256(uo + 4 * k + 2), hi1 = _mm256_load_si256(uo + 4 * k + 3);
+            __m256i v0, v1;
+            if (FULL) {
+                v0 = _mm256_loadu_si256((const __m256i *)(pq + 64 * k));
+                v1 = _mm256_loadu_si256((const __m256i *)(pq + 64 * k + 32));
             } else {
-                __m256i v0, v1;
-                if (FULL) {
-                    v0 = _mm256_loadu_si256((const __m256i *)(pq + 64 * k));
-                    v1 = _mm256_loadu_si256((const __m256i *)(pq + 64 * k + 32));
-                } else {
-                    v0 = _mm256_maskload_epi32((const int *)(pq + (size_t)4 * L * k), lanes0);
-                    v1 = _mm256_maskload_epi32((const int *)(pq + (size_t)4 * L * k + 32), lanes1);
-                }
-                lo0 = _mm256_and_si256(v0, m4), hi0 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), m4);
-                lo1 = _mm256_and_si256(v1, m4), hi1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), m4);
+                v0 = _mm256_maskload_epi32((const int *)(pq + (size_t)4 * L * k), lanes0);
+                v1 = _mm256_maskload_epi32((const int *)(pq + (size_t)4 * L * k + 32), lanes1);
             }
+            const __m256i lo0 = _mm256_and_si256(v0, m4), hi0 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), m4);
+            const __m256i lo1 = _mm256_and_si256(v1, m4), hi1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), m4);
 #pragma GCC unroll 8
             for (int c = 0; c < NC; c++) {
                 const uint8_t *xq = x + (size_t)c * ldx + (size_t)32 * b + 4 * k;
@@ -204,62 +128,30 @@ AI void tile(int pf, int nb, int L, const uint8_t *w, int b0, int b1, const __m2
             acc[1][c] = _mm256_fmadd_ps(f1, dw1, acc[1][c]);
         }
     }
-    if (!BUF) {
-        tile_store(L, acc, y, ldy, NC, FULL);
-        return;
-    }
 #pragma GCC unroll 8
-    for (int c = 0; c < NC; c++) acc_io[0][c] = acc[0][c], acc_io[1][c] = acc[1][c];
+    for (int c = 0; c < NC; c++) {
+        if (FULL) {
+            _mm256_storeu_ps(y + (int64_t)c * ldy, acc[0][c]);
+            _mm256_storeu_ps(y + (int64_t)c * ldy + 8, acc[1][c]);
+        } else {
+            _mm256_maskstore_ps(y + (int64_t)c * ldy, lanes0, acc[0][c]);
+            _mm256_maskstore_ps(y + (int64_t)c * ldy + 8, lanes1, acc[1][c]);
+        }
+    }
 }
 
-/* TILE(n) with the tile's row count n (1 .. CT) as a constant. */
-#define SWITCH_NC(n, TILE)                                                                                        \
-    switch (n) {                                                                                                  \
-    case 1: TILE(1); break;                                                                                       \
-    case 2: TILE(2); break;                                                                                       \
-    case 3: TILE(3); break;                                                                                       \
-    case 4: TILE(4); break;                                                                                       \
-    default: __builtin_trap();                                                                                    \
-    }
-
-/* One panel x nx activation rows. Up to 2 CT rows (decode, small
- * batches): register tiles that unpack the nibbles themselves, the first
- * one streaming the panel. More rows: slices of SB blocks are unpacked once into an L1 buffer that
- * every tile reads (the unpack, 24 of ~180 vector ops per block and tile,
- * then costs nothing per tile: +7% in cache at 64 rows, none at 16, a
- * loss at 8); the float accumulators of all tiles wait
- * in accb between slices. Both paths apply the same float operations in
- * the same order to every output (batch invariance). */
 AI void panel(int nb, int L, const uint8_t *w, const uint8_t *x, size_t ldx, int nx, float *y, int64_t ldy,
               const int FULL) {
-    if (nx <= 2 * CT) {
-        for (int c0 = 0; c0 < nx; c0 += CT) {
-            const int n = nx - c0 < CT ? nx - c0 : CT;
-#define T(n) tile(c0 == 0, nb, L, w, 0, nb, NULL, NULL, x + (size_t)c0 * ldx, ldx, NULL, y + (int64_t)c0 * ldy, ldy, n, FULL, 0)
-            SWITCH_NC(n, T);
-#undef T
+    for (int c0 = 0; c0 < nx; c0 += CT) {
+        const uint8_t *xc = x + (size_t)c0 * ldx;
+        float *yc = y + (int64_t)c0 * ldy;
+        switch (nx - c0 < CT ? nx - c0 : CT) {
+        case 1: tile(c0 == 0, nb, L, w, xc, ldx, yc, ldy, 1, FULL); break;
+        case 2: tile(c0 == 0, nb, L, w, xc, ldx, yc, ldy, 2, FULL); break;
+        case 3: tile(c0 == 0, nb, L, w, xc, ldx, yc, ldy, 3, FULL); break;
+        case 4: tile(c0 == 0, nb, L, w, xc, ldx, yc, ldy, 4, FULL); break;
+        default: __builtin_trap();
         }
-        return;
-    }
-    __m256i ub[16 * SB];
-    __m256 db[2 * SB];
-    __m256 accb[(NXMAX + CT - 1) / CT][2][CT];
-    const int nt = (nx + CT - 1) / CT;
-    for (int t = 0; t < nt; t++)
-        for (int c = 0; c < CT; c++) accb[t][0][c] = accb[t][1][c] = _mm256_setzero_ps();
-    for (int b0 = 0; b0 < nb; b0 += SB) {
-        const int b1 = nb - b0 < SB ? nb : b0 + SB;
-        for (int b = b0; b < b1; b++) unpack_block(1, nb, L, w, b, ub + (size_t)16 * (b - b0), db + 2 * (b - b0), FULL);
-        for (int t = 0; t < nt; t++) {
-            const int c0 = t * CT, n = nx - c0 < CT ? nx - c0 : CT;
-#define T(n) tile(0, nb, L, w, b0, b1, ub, db, x + (size_t)c0 * ldx, ldx, accb[t], NULL, 0, n, FULL, 1)
-            SWITCH_NC(n, T);
-#undef T
-        }
-    }
-    for (int t = 0; t < nt; t++) {
-        const int c0 = t * CT, n = nx - c0 < CT ? nx - c0 : CT;
-        tile_store(L, accb[t], y + (int64_t)c0 * ldy, ldy, n, FULL);
     }
 }
 

@@ -28,11 +28,10 @@
  * thread (batch invariance, tensor/gemm.h). */
 #include "tensor/gemm.h"
 #include "tensor/x86/gemm_pq4_0.h"
+#include "tensor/x86/gemm_avx2_util.h"
 
 #include <immintrin.h>
 #include <string.h>
-
-#define AI static inline __attribute__((always_inline))
 
 #define PL 16     /* rows per panel: two ymm halves of 8 lanes */
 /* activation rows per register tile: 4 weight operands + 2 CT int16 sums
@@ -43,18 +42,6 @@
 /* software prefetch distance (bytes) on the first pass over a panel:
  * decode 27-30 tok/s without, 33-37 at 1024..4096 */
 #define PFD 4096
-
-AI __m256i bcast4(const uint8_t *p) {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return _mm256_set1_epi32(v);
-}
-
-AI float ldf(const uint8_t *p) {
-    float v;
-    memcpy(&v, p, 4);
-    return v;
-}
 
 /* One panel of L lanes (FULL: L == 16) x NC <= CT activation rows, all
  * of K; y[c * ldy + r] for r < L. Rows 0..7 are the low ymm half of each

@@ -64,11 +64,10 @@
 #include "tensor/gemm.h"
 #include "tensor/types.h"
 #include "tensor/x86/gemm_pq4_K.h"
+#include "tensor/x86/gemm_avx2_util.h"
 
 #include <immintrin.h>
 #include <string.h>
-
-#define AI static inline __attribute__((always_inline))
 
 #define PL 8      /* rows per panel (lanes) */
 #define CT 4      /* activation rows per register tile: 8 weight operands + CT int32 sums + 2 temporaries <= 16 */
@@ -76,18 +75,6 @@
 #define PFD 4096  /* software prefetch distance in bytes on the first pass over a panel */
 #define NXDIRECT 8 /* at most this many activation rows per call: tiles unpack the weights themselves */
 #define SL 8       /* super-blocks per unpacked slice (the buffered path's 20 KB L1 buffer) */
-
-AI __m256i bcast4(const uint8_t *p) {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return _mm256_set1_epi32(v);
-}
-
-AI float ldf(const uint8_t *p) {
-    float v;
-    memcpy(&v, p, 4);
-    return v;
-}
 
 /* The int16 pair sums of one sub-block of 8 lanes (unpacked nibbles
  * op[0..7]) against the 32 activation bytes at xq: 8 vpmaddubsw, each
@@ -132,10 +119,6 @@ AI __m256i sbdot(const __m256i op[8], const uint8_t *xq) {
 AI __m256i ctl(int a, int b) {
     const __m256i base = _mm256_setr_epi32(0, 0x04040404, 0x08080808, 0x0c0c0c0c, 0, 0x04040404, 0x08080808, 0x0c0c0c0c);
     return _mm256_add_epi8(_mm256_set1_epi32((int)(0x80008000u | (unsigned)a | (unsigned)b << 16)), base);
-}
-
-AI __m256i ld(const uint8_t *p, __m256i lanes, const int FULL) {
-    return FULL ? _mm256_loadu_si256((const __m256i *)p) : _mm256_maskload_epi32((const int *)p, lanes);
 }
 
 /* A super-block's scales and mins unpacked per lane (once per register tile). */

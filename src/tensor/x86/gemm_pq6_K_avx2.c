@@ -65,11 +65,10 @@
 #include "tensor/blocks.h"
 #include "tensor/gemm.h"
 #include "tensor/types.h"
+#include "tensor/x86/gemm_avx2_util.h"
 
 #include <immintrin.h>
 #include <string.h>
-
-#define AI static inline __attribute__((always_inline))
 
 #define PL 8      /* rows per panel (lanes) */
 #ifndef CT
@@ -90,16 +89,6 @@ AI size_t sb_q(int L, int t) { return (size_t)420 * L * (t / 2) + (size_t)4 * NV
 AI size_t sb_d(int L, int nsb, int t) {
     return (size_t)420 * L * (t / 2) +
            ((t == nsb - 1 && nsb % 2) ? (size_t)4 * NV * L : (size_t)8 * NV * L + (size_t)2 * L * (t % 2));
-}
-
-AI __m256i bcast4(const uint8_t *p) {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return _mm256_set1_epi32(v);
-}
-
-AI __m256i ld(const uint8_t *p, __m256i lanes, const int FULL) {
-    return FULL ? _mm256_loadu_si256((const __m256i *)p) : _mm256_maskload_epi32((const int *)p, lanes);
 }
 
 /* One panel of L lanes (FULL: L == 8) x NC <= CT activation rows, all of

@@ -27,6 +27,7 @@ const pg_gemm_kernel *pg_gemm_get_packed(int wtype, pg_cpu_level level) {
         if (wtype == PG_TYPE_Q4_0) return pg_gemm_pq4_0_avx2();
         if (wtype == PG_TYPE_Q4_K) return pg_gemm_pq4_K_avx2();
         if (wtype == PG_TYPE_Q6_K) return pg_gemm_pq6_K_avx2();
+        if (wtype == PG_TYPE_Q8_0) return pg_gemm_pq8_0_avx2();
     }
 #endif
     (void)wtype;

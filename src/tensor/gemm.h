@@ -78,13 +78,15 @@ const pg_gemm_kernel *pg_gemm_avx2_get(int wtype);
 const pg_gemm_kernel *pg_gemm_pq4_0_avx512(void);
 const pg_gemm_kernel *pg_gemm_pq4_K_avx512(void);
 const pg_gemm_kernel *pg_gemm_pq6_K_avx512(void);
-/* The same at AVX2 (rows in the int32 lanes of ymm registers: q4_0 in the
- * 16-row panels of the AVX-512 layout read as two 8-lane halves, q4_K and
- * q6_K in panels of 8 rows; x86/gemm_pq*_avx2.c, small loads shared in
+/* The same at AVX2 (rows in the int32 lanes of ymm registers, panels of
+ * 16 rows read as two 8-lane halves: q4_0 and q4_K in the AVX-512 layouts,
+ * q6_K in its own; x86/gemm_pq*_avx2.c, small loads shared in
  * x86/gemm_avx2_util.h); NULL when not available. */
 const pg_gemm_kernel *pg_gemm_pq4_0_avx2(void);
 const pg_gemm_kernel *pg_gemm_pq4_K_avx2(void);
 const pg_gemm_kernel *pg_gemm_pq6_K_avx2(void);
+/* Q8_0 in 16-row panels (x86/gemm_pq8_0_avx2.c; layout x86/gemm_pq8_0.h). */
+const pg_gemm_kernel *pg_gemm_pq8_0_avx2(void);
 /* Q8_0: the stored-layout kernel with wpack = copy (huge pages). */
 const pg_gemm_kernel *pg_gemm_avx512_copy_get(int wtype);
 

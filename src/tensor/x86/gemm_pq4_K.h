@@ -1,7 +1,7 @@
 /* gemm_pq4_K.h - the q4_K repacked-panel and packed-activation layouts
  * shared by the rows-in-lanes kernels of every x86 level
- * (x86/gemm_pq4_K_avx512.c: panels of L = 16 rows, x86/gemm_pq4_K_avx2.c:
- * L = 8; their header comments draw the layouts). Plain C
+ * (x86/gemm_pq4_K_avx512.c and x86/gemm_pq4_K_avx2.c, both with panels of
+ * L = 16 rows; their header comments draw the layouts). Plain C
  * (x86/gemm_pq4_K.c is built without ISA flags).
  *
  * Panel of L lanes: super-block t at 144 * L * t holds 32 raw vectors of

@@ -71,8 +71,8 @@ typedef struct {
     int64_t M; /* 0: 37 */
 } tcase;
 
-static void run_case(tcase tc, pg_cpu_level level, pg_pool *pools[4], int pack) {
-    const int64_t K = tc.K, N = 133, M = tc.M ? tc.M : 37;
+static void run_case(tcase tc, int64_t N, pg_cpu_level level, pg_pool *pools[4], int pack) {
+    const int64_t K = tc.K, M = tc.M ? tc.M : 37;
     const pg_type_traits *t = pg_type_get_level(tc.type, level);
     REQUIRE(t && t->from_float && t->to_float && t->vec_dot);
     const size_t rb = pg_row_size(tc.type, K);
@@ -86,6 +86,8 @@ static void run_case(tcase tc, pg_cpu_level level, pg_pool *pools[4], int pack) 
     }
     if (tc.type == PG_TYPE_F32) memcpy(wq, wf, rb * (size_t)N);
     else for (int64_t n = 0; n < N; n++) t->from_float(wf + n * K, wq + (size_t)n * rb, K);
+    if (tc.type == PG_TYPE_Q8_0) /* one -128 per block (valid, though this quantizer never makes it) */
+        for (int64_t i = 0; i < N * (K / 32); i++) ((block_q8_0 *)wq)[i].qs[i * 5 % 32] = -128;
     pg_weight w = {tc.type, K, N, rb, wq, NULL, NULL};
     void *pw = NULL;
     if (pack) { /* the same checks over weights repacked as the model does at load */
@@ -199,12 +201,21 @@ int main(void) {
         pg_cpu_level got = pg_cpu_level_set((pg_cpu_level)l);
         REQUIRE(got == (pg_cpu_level)l);
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-            run_case(cases[i], (pg_cpu_level)l, pools, 0);
+            run_case(cases[i], 133, (pg_cpu_level)l, pools, 0);
             const pg_weight probe = {cases[i].type, cases[i].K, 1, pg_row_size(cases[i].type, cases[i].K), NULL, NULL, NULL};
             if (pg_weight_pack_size(&probe, 1)) {
-                run_case(cases[i], (pg_cpu_level)l, pools, 1);
+                run_case(cases[i], 133, (pg_cpu_level)l, pools, 1);
                 n_packed++;
             }
+        }
+        /* N = 141: a last 16-row panel of 13 rows, so its second 8-lane
+         * half is the partial one (N = 133 above: 5 rows, all in the first
+         * half) */
+        const int t141[] = {PG_TYPE_Q4_0, PG_TYPE_Q8_0, PG_TYPE_Q4_K, PG_TYPE_Q6_K};
+        for (int k = 0; k < 4; k++) {
+            const pg_weight probe = {t141[k], 512, 1, pg_row_size(t141[k], 512), NULL, NULL, NULL};
+            for (int pack = 0; pack <= (pg_weight_pack_size(&probe, 1) != 0); pack++)
+                run_case((tcase){t141[k], 512, 11}, 141, (pg_cpu_level)l, pools, pack);
         }
         fprintf(stderr, "level %s done\n", pg_cpu_level_name((pg_cpu_level)l));
     }

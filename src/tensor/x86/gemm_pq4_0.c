@@ -1,37 +1,31 @@
 /* gemm_pq4_0.c - packing for the Q4_0 repacked-panel kernels (layouts in
  * x86/gemm_pq4_0.h). Runs once per weight row at load and once per
- * activation row per matmul, so plain C; the quantizer is the current
- * level's from_float. */
+ * activation row per matmul, so plain C. */
 #include "tensor/x86/gemm_pq4_0.h"
+#include "tensor/x86/gemm_pq8_0.h"
 
 #include "tensor/blocks.h"
-#include "tensor/fp16.h"
-#include "tensor/types.h"
 
 #include <string.h>
 
 size_t pg_pq4_0_act_size(int64_t K) { return ((size_t)(K / 32) * 44 + 63) / 64 * 64; }
 
+/* The Q8_0 packed row (quants at 32b, d at 32nb: x86/gemm_pq8_0.h) with
+ * the offset fields after it. */
 void pg_pq4_0_act_pack(const float *x, int64_t K, void *dst) {
-    const pg_type_traits *t = pg_type_get(PG_TYPE_Q8_0);
     const int nb = (int)(K / 32);
     uint8_t *o = dst;
-    for (int b0 = 0; b0 < nb; b0 += 16) {
-        block_q8_0 q[16];
-        const int n = nb - b0 < 16 ? nb - b0 : 16;
-        t->from_float(x + (size_t)b0 * 32, q, (int64_t)n * 32);
-        for (int i = 0; i < n; i++) {
-            const int b = b0 + i;
-            int32_t s = 0;
-            for (int e = 0; e < 32; e++) s += q[i].qs[e];
-            s *= -8;
-            const float d = pg_fp16_to_fp32(q[i].d);
-            memcpy(o + (size_t)32 * b, q[i].qs, 32);
-            memcpy(o + (size_t)nb * 32 + (size_t)4 * b, &d, 4);
-            memcpy(o + (size_t)nb * 36 + (size_t)4 * b, &s, 4);
-            const float ds = d * (float)s;
-            memcpy(o + (size_t)nb * 40 + (size_t)4 * b, &ds, 4);
-        }
+    pg_pq8_0_act_pack(x, K, dst);
+    for (int b = 0; b < nb; b++) {
+        const int8_t *q = (const int8_t *)(o + (size_t)32 * b);
+        int32_t s = 0;
+        for (int e = 0; e < 32; e++) s += q[e];
+        s *= -8;
+        float d;
+        memcpy(&d, o + (size_t)nb * 32 + (size_t)4 * b, 4);
+        memcpy(o + (size_t)nb * 36 + (size_t)4 * b, &s, 4);
+        const float ds = d * (float)s;
+        memcpy(o + (size_t)nb * 40 + (size_t)4 * b, &ds, 4);
     }
     const size_t used = (size_t)nb * 44;
     memset(o + used, 0, pg_pq4_0_act_size(K) - used);

@@ -14,12 +14,13 @@
  * 64-byte aligned (when the panel is); for L = 8 every vector is 32-byte
  * aligned, so no load splits a cache line.
  *
- * Packed activation row (act_pack): Q8_0 quantization by the level's
- * from_float (exactly the vec_dot path's values), then nb x 32 quant bytes
- * (block b at 32b), nb floats d, nb int32 starts -8 * sum(q) (the Q4_0
- * offset: dot(n - 8, q) = dot(n, q) - 8 * sum(q)), nb floats d * start
- * (the offset already scaled, for kernels that add it in float: one op
- * less per block and row); act_size rounds up to 64. */
+ * Packed activation row (act_pack): the Q8_0 packed row of
+ * x86/gemm_pq8_0.h (the level's from_float quantization, exactly the
+ * vec_dot path's values: nb x 32 quant bytes, block b at 32b, then nb
+ * floats d), followed by nb int32 starts -8 * sum(q) (the Q4_0 offset:
+ * dot(n - 8, q) = dot(n, q) - 8 * sum(q)) and nb floats d * start (the
+ * offset already scaled, for kernels that add it in float: one op less
+ * per block and row); act_size rounds up to 64. */
 #ifndef PG_TENSOR_X86_GEMM_PQ4_0_H
 #define PG_TENSOR_X86_GEMM_PQ4_0_H
 

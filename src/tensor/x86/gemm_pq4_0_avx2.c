@@ -50,9 +50,8 @@
 AI void tile(int pf, int nb, int L, const uint8_t *w, const uint8_t *x, size_t ldx, float *y, int64_t ldy, const int NC,
              const int FULL) {
     const __m256i m4 = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
-    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const __m256i lanes0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(L), idx);
-    const __m256i lanes1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(L - 8), idx);
+    __m256i lanes0, lanes1;
+    lanes16(L, &lanes0, &lanes1);
     const size_t doff = (size_t)nb * 32, foff = (size_t)nb * 40;
     __m256 acc[2][CT];
 #pragma GCC unroll 8
@@ -116,15 +115,7 @@ AI void tile(int pf, int nb, int L, const uint8_t *w, const uint8_t *x, size_t l
         }
     }
 #pragma GCC unroll 8
-    for (int c = 0; c < NC; c++) {
-        if (FULL) {
-            _mm256_storeu_ps(y + (int64_t)c * ldy, acc[0][c]);
-            _mm256_storeu_ps(y + (int64_t)c * ldy + 8, acc[1][c]);
-        } else {
-            _mm256_maskstore_ps(y + (int64_t)c * ldy, lanes0, acc[0][c]);
-            _mm256_maskstore_ps(y + (int64_t)c * ldy + 8, lanes1, acc[1][c]);
-        }
-    }
+    for (int c = 0; c < NC; c++) st16(y + (int64_t)c * ldy, acc[0][c], acc[1][c], lanes0, lanes1, FULL);
 }
 
 AI void panel(int nb, int L, const uint8_t *w, const uint8_t *x, size_t ldx, int nx, float *y, int64_t ldy,

@@ -211,15 +211,7 @@ AI void pf_sub(const uint8_t *ws, int s) {
 AI void store_out(float *y, int64_t ldy, __m256 (*acc)[CT], __m256i lanes0, __m256i lanes1, const int NC,
                   const int FULL) {
 #pragma GCC unroll 8
-    for (int c = 0; c < NC; c++) {
-        if (FULL) {
-            _mm256_storeu_ps(y + (int64_t)c * ldy, acc[0][c]);
-            _mm256_storeu_ps(y + (int64_t)c * ldy + 8, acc[1][c]);
-        } else {
-            _mm256_maskstore_ps(y + (int64_t)c * ldy, lanes0, acc[0][c]);
-            _mm256_maskstore_ps(y + (int64_t)c * ldy + 8, lanes1, acc[1][c]);
-        }
-    }
+    for (int c = 0; c < NC; c++) st16(y + (int64_t)c * ldy, acc[0][c], acc[1][c], lanes0, lanes1, FULL);
 }
 
 /* Direct path (few activation rows): one panel of L lanes (FULL: L == 16)
@@ -323,9 +315,8 @@ AI void tile_buf(const sbunp *u, int n, int nsb, int t0, const uint8_t *x, size_
  * slices: the same float sequence as the direct path). */
 AI void panel(int nsb, int L, const uint8_t *w, const uint8_t *x, size_t ldx, int nx, float *y, int64_t ldy,
               const int FULL) {
-    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const __m256i lanes0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(L), idx);
-    const __m256i lanes1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(L - 8), idx);
+    __m256i lanes0, lanes1;
+    lanes16(L, &lanes0, &lanes1);
     if (nx <= NXDIRECT) {
 #define TD(nc)                                                                                                         \
     tile(c0 == 0, nsb, L, w, x + (size_t)c0 * ldx, ldx, y + (int64_t)c0 * ldy, ldy, lanes0, lanes1, nc, FULL)

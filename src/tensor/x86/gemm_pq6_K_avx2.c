@@ -128,9 +128,8 @@ AI void unpack_half(__m256i A, __m256i B, __m256i C, __m256i op[4]) {
  * feeds both. pf: prefetch the panel stream ahead. */
 AI void tile(int pf, int nsb, int L, const uint8_t *w, const uint8_t *x, size_t ldx, float *y, int64_t ldy,
              const int NC, const int FULL) {
-    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const __m256i lanes0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(L), idx);
-    const __m256i lanes1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(L - 8), idx);
+    __m256i lanes0, lanes1;
+    lanes16(L, &lanes0, &lanes1);
     const size_t vb = (size_t)4 * L, doff = (size_t)nsb * XSB;
     __m256 acc[2][CTM];
 #pragma GCC unroll 8
@@ -196,15 +195,7 @@ AI void tile(int pf, int nsb, int L, const uint8_t *w, const uint8_t *x, size_t 
         }
     }
 #pragma GCC unroll 8
-    for (int c = 0; c < NC; c++) {
-        if (FULL) {
-            _mm256_storeu_ps(y + (int64_t)c * ldy, acc[0][c]);
-            _mm256_storeu_ps(y + (int64_t)c * ldy + 8, acc[1][c]);
-        } else {
-            _mm256_maskstore_ps(y + (int64_t)c * ldy, lanes0, acc[0][c]);
-            _mm256_maskstore_ps(y + (int64_t)c * ldy + 8, lanes1, acc[1][c]);
-        }
-    }
+    for (int c = 0; c < NC; c++) st16(y + (int64_t)c * ldy, acc[0][c], acc[1][c], lanes0, lanes1, FULL);
 }
 
 /* All nx rows of one panel: one tile when nx <= CT1, else tiles of CT

@@ -10,7 +10,7 @@
  * For each type, an N x K weight matrix is quantized from random floats and
  * copied until the copies hold >= 256 MiB, so every GEMV pass streams its
  * weights from memory rather than the caches. Kernels: GEMV (M = 1) and
- * GEMM at M = 8, 32, 128 through pg_matmul_q (activations quantized once,
+ * GEMM at M = 8, 16, 32, 128 through pg_matmul_q (activations quantized once,
  * outside the timing). Each run multiplies a round-robin sequence of the
  * copies; the figure is the median over runs of the per-matmul time, shown
  * as GB/s (weight bytes / time) and GOP/s (2*M*N*K / time). */
@@ -203,7 +203,7 @@ static int bench_type(pg_pool *pool, int type, int64_t K, int64_t N, int runs, d
         printf("%-7s (weights repacked at load)\n", pg_type_name(type));
     }
 
-    static const int64_t Ms[] = {1, 8, 32, 128};
+    static const int64_t Ms[] = {1, 8, 16, 32, 128};
     for (size_t mi = 0; mi < sizeof Ms / sizeof Ms[0]; mi++) {
         const int64_t M = Ms[mi];
         const double ops = 2.0 * (double)M * (double)N * (double)K;

@@ -45,16 +45,49 @@
  * decode 27-30 tok/s without, 33-37 at 1024..4096 */
 #define PFD 4096
 
+/* The float epilogue of block b for NC <= CT activation rows (both
+ * paths: their per-element sequences must agree):
+ * acc = fma(fma(cvt(S), dx, ds), dw, acc) per row and half. */
+AI void epilogue(int nb, int b, const uint8_t *x, size_t ldx, const __m256i *s0, const __m256i *s1, __m256 dw0,
+                 __m256 dw1, __m256 acc[2][CT], const int NC) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    const size_t doff = (size_t)nb * 32, foff = (size_t)nb * 40;
+#pragma GCC unroll 8
+    for (int c = 0; c < NC; c++) {
+        const uint8_t *xr = x + (size_t)c * ldx;
+        const __m256 dx = _mm256_set1_ps(ldf(xr + doff + (size_t)4 * b));
+        const __m256 ds = _mm256_set1_ps(ldf(xr + foff + (size_t)4 * b));
+        const __m256 f0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(s0[c], ones)), dx, ds);
+        const __m256 f1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(s1[c], ones)), dx, ds);
+        acc[0][c] = _mm256_fmadd_ps(f0, dw0, acc[0][c]);
+        acc[1][c] = _mm256_fmadd_ps(f1, dw1, acc[1][c]);
+    }
+}
+
+/* The fp16 scales of block b as floats: rows 0..7 in *dw0, 8..15 in *dw1
+ * (a partial panel's missing rows read as 0). */
+AI void scales(const uint8_t *w, int nb, int L, int b, __m256 *dw0, __m256 *dw1, const int FULL) {
+    if (FULL) {
+        const uint8_t *pd = w + pg_pq4_0_d(PL, nb, b);
+        *dw0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)pd));
+        *dw1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(pd + 16)));
+    } else {
+        uint16_t h[PL] = {0};
+        memcpy(h, w + pg_pq4_0_d(L, nb, b), (size_t)2 * L);
+        *dw0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
+        *dw1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + 8)));
+    }
+}
+
 /* One panel of L lanes (FULL: L == 16) x NC <= CT activation rows, all
  * of K; y[c * ldy + r] for r < L. Rows 0..7 are the low ymm half of each
  * 16-lane vector, rows 8..15 the high one: each activation broadcast
  * feeds both (the broadcasts cost issue slots that vpmaddubsw needs). */
 AI void tile(int pf, int nb, int L, const uint8_t *w, const uint8_t *x, size_t ldx, float *y, int64_t ldy, const int NC,
              const int FULL) {
-    const __m256i m4 = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
+    const __m256i m4 = _mm256_set1_epi8(15);
     __m256i lanes0, lanes1;
     lanes16(L, &lanes0, &lanes1);
-    const size_t doff = (size_t)nb * 32, foff = (size_t)nb * 40;
     __m256 acc[2][CT];
 #pragma GCC unroll 8
     for (int c = 0; c < NC; c++) acc[0][c] = acc[1][c] = _mm256_setzero_ps();
@@ -65,16 +98,7 @@ AI void tile(int pf, int nb, int L, const uint8_t *w, const uint8_t *x, size_t l
             for (int l = 0; l < 5; l++) _mm_prefetch((const char *)pq + PFD + 64 * l, _MM_HINT_T0);
         }
         __m256 dw0, dw1;
-        if (FULL) {
-            const uint8_t *pd = w + pg_pq4_0_d(PL, nb, b);
-            dw0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)pd));
-            dw1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(pd + 16)));
-        } else {
-            uint16_t h[PL] = {0};
-            memcpy(h, w + pg_pq4_0_d(L, nb, b), (size_t)2 * L);
-            dw0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
-            dw1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + 8)));
-        }
+        scales(w, nb, L, b, &dw0, &dw1, FULL);
         /* raw vector by raw vector: its operands (low and high nibbles of
          * both halves) go to every row of the tile, so only 4 weight
          * registers live */
@@ -105,16 +129,7 @@ AI void tile(int pf, int nb, int L, const uint8_t *w, const uint8_t *x, size_t l
                 __asm__("" : "+x"(s0[c]), "+x"(s1[c]));
             }
         }
-#pragma GCC unroll 8
-        for (int c = 0; c < NC; c++) {
-            const uint8_t *xr = x + (size_t)c * ldx;
-            const __m256 dx = _mm256_set1_ps(ldf(xr + doff + (size_t)4 * b));
-            const __m256 ds = _mm256_set1_ps(ldf(xr + foff + (size_t)4 * b));
-            const __m256 f0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(s0[c], ones)), dx, ds);
-            const __m256 f1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(s1[c], ones)), dx, ds);
-            acc[0][c] = _mm256_fmadd_ps(f0, dw0, acc[0][c]);
-            acc[1][c] = _mm256_fmadd_ps(f1, dw1, acc[1][c]);
-        }
+        epilogue(nb, b, x, ldx, s0, s1, dw0, dw1, acc, NC);
     }
 #pragma GCC unroll 8
     for (int c = 0; c < NC; c++) st16(y + (int64_t)c * ldy, acc[0][c], acc[1][c], lanes0, lanes1, FULL);
@@ -179,16 +194,7 @@ AI void unpack(int nb, int b0, int kc, int L, const uint8_t *w, ublk *u, const i
         const uint8_t *pq = w + pg_pq4_0_q(L, b);
 #pragma GCC unroll 5
         for (int l = 0; l < 5; l++) _mm_prefetch((const char *)pq + PFDC + 64 * l, _MM_HINT_T0);
-        if (FULL) {
-            const uint8_t *pd = w + pg_pq4_0_d(PL, nb, b);
-            u[j].dw[0] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)pd));
-            u[j].dw[1] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(pd + 16)));
-        } else {
-            uint16_t h[PL] = {0};
-            memcpy(h, w + pg_pq4_0_d(L, nb, b), (size_t)2 * L);
-            u[j].dw[0] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
-            u[j].dw[1] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + 8)));
-        }
+        scales(w, nb, L, b, &u[j].dw[0], &u[j].dw[1], FULL);
 #pragma GCC unroll 4
         for (int k = 0; k < 4; k++) {
             __m256i v0, v1;
@@ -209,14 +215,13 @@ AI void unpack(int nb, int b0, int kc, int L, const uint8_t *w, ublk *u, const i
 
 /* NC <= CT activation rows over the chunk's kc blocks from block b0;
  * a: their 2 * NC accumulator vectors between chunks (first: start from
- * 0; last: store the outputs instead). The k-loop and epilogue repeat
- * tile()'s on purpose and must stay in step with it (test_gemm's M = 1 vs
- * M = 37 bit-identity checks catch a drift): as shared always-inline
- * helpers GCC spilled more in the direct loop (M = 8: -7%). */
+ * 0; last: store the outputs instead). The k-loop repeats tile()'s on
+ * purpose and must stay in step with it (test_gemm's M = 1 vs M = 37
+ * bit-identity checks catch a drift): as a shared always-inline helper
+ * GCC spilled more in the direct loop (M = 8: -7%); the epilogue and the
+ * scale load are shared (scripts/kernel_mca.py: the same loops). */
 AI void tile_chunk(int b0, int kc, int nb, const ublk *u, const uint8_t *x, size_t ldx, __m256 *a, int first, int last,
                    float *y, int64_t ldy, __m256i lanes0, __m256i lanes1, const int NC, const int FULL) {
-    const __m256i ones = _mm256_set1_epi16(1);
-    const size_t doff = (size_t)nb * 32, foff = (size_t)nb * 40;
     __m256 acc[2][CT];
 #pragma GCC unroll 8
     for (int c = 0; c < NC; c++) {
@@ -240,17 +245,7 @@ AI void tile_chunk(int b0, int kc, int nb, const ublk *u, const uint8_t *x, size
                 __asm__("" : "+x"(s0[c]), "+x"(s1[c]));
             }
         }
-        const __m256 dw0 = u[j].dw[0], dw1 = u[j].dw[1];
-#pragma GCC unroll 8
-        for (int c = 0; c < NC; c++) {
-            const uint8_t *xr = x + (size_t)c * ldx;
-            const __m256 dx = _mm256_set1_ps(ldf(xr + doff + (size_t)4 * b));
-            const __m256 ds = _mm256_set1_ps(ldf(xr + foff + (size_t)4 * b));
-            const __m256 f0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(s0[c], ones)), dx, ds);
-            const __m256 f1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(s1[c], ones)), dx, ds);
-            acc[0][c] = _mm256_fmadd_ps(f0, dw0, acc[0][c]);
-            acc[1][c] = _mm256_fmadd_ps(f1, dw1, acc[1][c]);
-        }
+        epilogue(nb, b, x, ldx, s0, s1, u[j].dw[0], u[j].dw[1], acc, NC);
     }
 #pragma GCC unroll 8
     for (int c = 0; c < NC; c++) {

@@ -105,14 +105,7 @@ AI void tile(int pf, int nb, int L, const uint8_t *w, const uint8_t *x, size_t l
         __m256i s0[CT], s1[CT];
 #pragma GCC unroll 4
         for (int k = 0; k < 4; k++) {
-            __m256i v0, v1;
-            if (FULL) {
-                v0 = _mm256_loadu_si256((const __m256i *)(pq + 64 * k));
-                v1 = _mm256_loadu_si256((const __m256i *)(pq + 64 * k + 32));
-            } else {
-                v0 = _mm256_maskload_epi32((const int *)(pq + (size_t)4 * L * k), lanes0);
-                v1 = _mm256_maskload_epi32((const int *)(pq + (size_t)4 * L * k + 32), lanes1);
-            }
+            const __m256i v0 = ld(pq + (size_t)4 * L * k, lanes0, FULL), v1 = ld(pq + (size_t)4 * L * k + 32, lanes1, FULL);
             const __m256i lo0 = _mm256_and_si256(v0, m4), hi0 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), m4);
             const __m256i lo1 = _mm256_and_si256(v1, m4), hi1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), m4);
 #pragma GCC unroll 8
@@ -197,14 +190,7 @@ AI void unpack(int nb, int b0, int kc, int L, const uint8_t *w, ublk *u, const i
         scales(w, nb, L, b, &u[j].dw[0], &u[j].dw[1], FULL);
 #pragma GCC unroll 4
         for (int k = 0; k < 4; k++) {
-            __m256i v0, v1;
-            if (FULL) {
-                v0 = _mm256_loadu_si256((const __m256i *)(pq + 64 * k));
-                v1 = _mm256_loadu_si256((const __m256i *)(pq + 64 * k + 32));
-            } else {
-                v0 = _mm256_maskload_epi32((const int *)(pq + (size_t)4 * L * k), lanes0);
-                v1 = _mm256_maskload_epi32((const int *)(pq + (size_t)4 * L * k + 32), lanes1);
-            }
+            const __m256i v0 = ld(pq + (size_t)4 * L * k, lanes0, FULL), v1 = ld(pq + (size_t)4 * L * k + 32, lanes1, FULL);
             u[j].q[k][0] = _mm256_and_si256(v0, m4);
             u[j].q[k][1] = _mm256_and_si256(_mm256_srli_epi16(v0, 4), m4);
             u[j].q[k][2] = _mm256_and_si256(v1, m4);

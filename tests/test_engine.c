@@ -728,6 +728,57 @@ static void test_threaded(void) {
     free(thr);
 }
 
+/* The burst gather of a threaded engine: requests spread over more than
+ * one batch_wait_us window, but each within a window of the previous one,
+ * are all admitted to the first step (max_tokens 1: one step in all); a
+ * stream of arrivals cannot hold the first step back past 4 windows. */
+static void test_burst_gather(void) {
+    pg_engine_config c;
+    pg_engine_config_default(&c);
+    c.max_seqs = 8;
+    c.max_batched_tokens = 256;
+    c.threads = 1;
+    c.default_seed = 1234;
+    c.batch_wait_us = 200000; /* gaps of 80 ms: 120 ms of slack each for a loaded machine */
+    pg_engine *e = NULL;
+    pg_error err = {0};
+    REQUIRE(pg_engine_create(g_model, g_vocab, &c, &e, &err) == 0 && e);
+    static int32_t p[4][6] = {{1, 5, 6, 7, 8, 9}, {1, 9, 8, 7, 6, 5}, {1, 4, 4, 4, 4, 4}, {1, 3, 30, 300, 3, 33}};
+    res *r = calloc(12, sizeof *r);
+    pthread_mutex_lock(&g_mu);
+    g_done_requests = 0;
+    pthread_mutex_unlock(&g_mu);
+    for (int i = 0; i < 4; i++) { /* 240 ms from the first to the last: more than one window */
+        pg_request q;
+        base_req(&q, p[i], 6, 1, &r[i]);
+        submit(e, &q);
+        if (i < 3) usleep(80000);
+    }
+    pthread_mutex_lock(&g_mu);
+    while (g_done_requests < 4) pthread_cond_wait(&g_cv, &g_mu);
+    pthread_mutex_unlock(&g_mu);
+    pg_engine_stats st;
+    pg_engine_stats_get(e, &st);
+    CHECKF(st.steps == 1, "a burst spread over 240 ms took %llu steps, not 1", (unsigned long long)st.steps);
+    for (int i = 0; i < 4; i++) CHECK(r[i].done[0] && r[i].n_tok[0] == 1);
+    /* arrivals every 100 ms for 1.2 s: the first step still starts within
+     * 4 windows (800 ms) of the first arrival */
+    for (int i = 4; i < 12; i++) {
+        pg_request q;
+        base_req(&q, p[i % 4], 6, 1, &r[i]);
+        submit(e, &q);
+        usleep(150000);
+    }
+    pthread_mutex_lock(&g_mu);
+    while (g_done_requests < 12) pthread_cond_wait(&g_cv, &g_mu);
+    pthread_mutex_unlock(&g_mu);
+    CHECKF(r[4].usage[0].queue_s < 1.1, "the first of a stream of arrivals waited %.3f s", r[4].usage[0].queue_s);
+    pg_engine_stats_get(e, &st);
+    CHECK(st.steps >= 2);
+    pg_engine_destroy(e);
+    free(r);
+}
+
 /* -------------------------------------------------- quantized model */
 
 /* Batch invariance through the engine on another model file: the
@@ -835,6 +886,7 @@ int main(void) {
     test_errors();
     test_stop_and_n(td);
     test_threaded();
+    test_burst_gather();
     static const char *const others[] = {"syn-a-q4_0.gguf", "arch-qwen2-q8_0.gguf", "arch-phi3-q8_0.gguf",
                                          "arch-gemma2-q8_0.gguf", "arch-mixtral-q8_0.gguf",
                                          "arch-qwen2moe-q8_0.gguf"};

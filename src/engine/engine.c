@@ -48,8 +48,8 @@
  *   Preempted sequences go back to WAITING at their (priority, arrival)
  *   place, which is ahead of everything that arrived later.
  * The engine thread, before a step that starts with nothing running, waits
- * batch_wait_us for the rest of a burst, so requests sent together start
- * in one step.
+ * for the rest of a burst (until batch_wait_us pass without an arrival, at
+ * most 4 x batch_wait_us), so requests sent together start in one step.
  *
  * Prefix cache: when a position range fills a block, the block is
  * committed under H(parent hash, tokens, salt) (prompt and generated blocks
@@ -1146,6 +1146,18 @@ static void cancel_all(pg_engine *e) {
     PG_ASSERT(e->n_running == 0 && e->n_waiting == 0);
 }
 
+/* CLOCK_REALTIME deadlines of the burst gather (pthread_cond_timedwait). */
+static struct timespec ts_add(struct timespec t, long ns) {
+    long v = t.tv_nsec + ns;
+    t.tv_sec += v / 1000000000L;
+    t.tv_nsec = v % 1000000000L;
+    return t;
+}
+
+static int ts_before(struct timespec a, struct timespec b) {
+    return a.tv_sec < b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec < b.tv_nsec);
+}
+
 static void *engine_thread_main(void *arg) {
     pg_engine *e = arg;
     pthread_mutex_lock(&e->mu);
@@ -1159,15 +1171,28 @@ static void *engine_thread_main(void *arg) {
              * calls, a benchmark's wave, clients that send their next
              * request as the previous one ends) land within a few ms;
              * gathering them makes one prefill step, instead of the first
-             * one prefilling and decoding while the others wait for
-             * prefill chunks capped behind its decode. Bounded; once per
-             * start. */
-            struct timespec dl;
-            clock_gettime(CLOCK_REALTIME, &dl);
-            long ns = dl.tv_nsec + (long)e->cfg.batch_wait_us * 1000L;
-            dl.tv_sec += ns / 1000000000L;
-            dl.tv_nsec = ns % 1000000000L;
-            while (!e->stop && pthread_cond_timedwait(&e->cv, &e->mu, &dl) != ETIMEDOUT) {
+             * ones prefilling while a straggler waits the whole step and
+             * then gets prefill chunks capped behind their decode. The
+             * wait ends once batch_wait_us pass with no new arrival (a
+             * burst spread wider than one window is still gathered), and
+             * at most 4 x batch_wait_us after it began. Once per start. */
+            const long w = (long)e->cfg.batch_wait_us * 1000L;
+            struct timespec t0, dl, cap;
+            clock_gettime(CLOCK_REALTIME, &t0);
+            dl = ts_add(t0, w);
+            cap = ts_add(t0, 4 * w);
+            uint64_t seen = e->next_id;
+            while (!e->stop) {
+                int rc = pthread_cond_timedwait(&e->cv, &e->mu, &dl);
+                if (e->next_id != seen) { /* an arrival: the window restarts */
+                    struct timespec t;
+                    seen = e->next_id;
+                    clock_gettime(CLOCK_REALTIME, &t);
+                    dl = ts_add(t, w);
+                    if (ts_before(cap, dl)) dl = cap;
+                } else if (rc == ETIMEDOUT) {
+                    break;
+                }
             }
             if (e->stop) break;
         }

@@ -38,8 +38,9 @@ typedef struct pg_engine_config {
                                     decode-only step, from measured step times),
                                     0 no limit (max_batched_tokens), N fixed */
     int32_t batch_wait_us;       /* engine thread: before a step that starts from nothing
-                                    running, wait this long for more arrivals so requests
-                                    sent together are prefilled in one step (default 5000;
+                                    running, wait until this long passes with no new
+                                    arrival (at most 4x this in all) so requests sent
+                                    together are prefilled in one step (default 5000;
                                     0 off) */
     int32_t max_queued_requests; /* waiting requests; beyond -> PG_EBUSY (default 256) */
     int64_t max_queued_tokens;   /* prompt tokens waiting; beyond -> PG_EBUSY (default 1<<20) */

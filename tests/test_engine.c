@@ -79,22 +79,32 @@ static void on_event(const pg_engine_event *ev, void *user) {
 static pg_model *g_model;
 static pg_vocab *g_vocab;
 
-static pg_engine *mk_engine(int manual, int32_t max_seqs, int32_t mbt, uint64_t kv_mem) {
-    pg_engine_config c;
-    pg_engine_config_default(&c);
-    c.manual = manual;
-    c.check_steps = manual;
-    c.max_seqs = max_seqs;
-    c.max_batched_tokens = mbt;
-    c.kv_cache_mem = kv_mem;
-    c.threads = manual ? 1 : 2; /* thread count never changes results; 1 is kind to loaded CI */
-    c.default_seed = 1234;
+/* The tests' engine settings: manual mode steps in the test's thread and
+ * checks invariants every step. */
+static void cfg_base(pg_engine_config *c, int manual, int32_t max_seqs, int32_t mbt) {
+    pg_engine_config_default(c);
+    c->manual = manual;
+    c->check_steps = manual;
+    c->max_seqs = max_seqs;
+    c->max_batched_tokens = mbt;
+    c->threads = manual ? 1 : 2; /* thread count never changes results; 1 is kind to loaded CI */
+    c->default_seed = 1234;
+}
+
+static pg_engine *create(const pg_engine_config *c) {
     pg_engine *e = NULL;
     pg_error err = {0};
-    int rc = pg_engine_create(g_model, g_vocab, &c, &e, &err);
+    int rc = pg_engine_create(g_model, g_vocab, c, &e, &err);
     if (rc < 0) fprintf(stderr, "engine create: %s\n", err.msg);
     REQUIRE(rc == 0 && e);
     return e;
+}
+
+static pg_engine *mk_engine(int manual, int32_t max_seqs, int32_t mbt, uint64_t kv_mem) {
+    pg_engine_config c;
+    cfg_base(&c, manual, max_seqs, mbt);
+    c.kv_cache_mem = kv_mem;
+    return create(&c);
 }
 
 static uint64_t blocks_mem(int32_t n_blocks) { return (uint64_t)n_blocks * 16 * pg_kv_bytes_per_token(g_model, PG_KV_F16); }
@@ -372,17 +382,9 @@ static void test_prefill_cap(void) {
     memset(rb, 0, sizeof rb);
     for (int capped = 0; capped < 2; capped++) {
         pg_engine_config c;
-        pg_engine_config_default(&c);
-        c.manual = 1;
-        c.check_steps = 1;
-        c.threads = 1;
-        c.max_seqs = 4;
-        c.max_batched_tokens = 64;
+        cfg_base(&c, 1, 4, 64);
         c.prefill_chunk_decoding = capped ? 5 : 0;
-        c.default_seed = 1234;
-        pg_engine *e = NULL;
-        pg_error err = {0};
-        REQUIRE(pg_engine_create(g_model, g_vocab, &c, &e, &err) == 0 && e);
+        pg_engine *e = create(&c);
         pg_request q;
         base_req(&q, pa, 8, 40, &ra[capped]);
         q.sampling.ignore_eos = 1;
@@ -734,15 +736,10 @@ static void test_threaded(void) {
  * stream of arrivals cannot hold the first step back past 4 windows. */
 static void test_burst_gather(void) {
     pg_engine_config c;
-    pg_engine_config_default(&c);
-    c.max_seqs = 8;
-    c.max_batched_tokens = 256;
+    cfg_base(&c, 0, 8, 256);
     c.threads = 1;
-    c.default_seed = 1234;
     c.batch_wait_us = 200000; /* gaps of 80 ms: 120 ms of slack each for a loaded machine */
-    pg_engine *e = NULL;
-    pg_error err = {0};
-    REQUIRE(pg_engine_create(g_model, g_vocab, &c, &e, &err) == 0 && e);
+    pg_engine *e = create(&c);
     static int32_t p[4][6] = {{1, 5, 6, 7, 8, 9}, {1, 9, 8, 7, 6, 5}, {1, 4, 4, 4, 4, 4}, {1, 3, 30, 300, 3, 33}};
     res *r = calloc(12, sizeof *r);
     pthread_mutex_lock(&g_mu);

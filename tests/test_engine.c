@@ -76,6 +76,19 @@ static void on_event(const pg_engine_event *ev, void *user) {
     }
 }
 
+/* Completed requests of threaded engines (callbacks on the engine thread). */
+static void done_reset(void) {
+    pthread_mutex_lock(&g_mu);
+    g_done_requests = 0;
+    pthread_mutex_unlock(&g_mu);
+}
+
+static void done_wait(int n) {
+    pthread_mutex_lock(&g_mu);
+    while (g_done_requests < n) pthread_cond_wait(&g_cv, &g_mu);
+    pthread_mutex_unlock(&g_mu);
+}
+
 static pg_model *g_model;
 static pg_vocab *g_vocab;
 
@@ -700,17 +713,13 @@ static void test_threaded(void) {
     }
     pg_engine_destroy(e1);
     pg_engine *e = mk_engine(0, 8, 16, 0);
-    pthread_mutex_lock(&g_mu);
-    g_done_requests = 0;
-    pthread_mutex_unlock(&g_mu);
+    done_reset();
     for (int r = 0; r < 8; r++) {
         pg_request q;
         inv_req(&q, r, &thr[r], 0);
         submit(e, &q);
     }
-    pthread_mutex_lock(&g_mu);
-    while (g_done_requests < 8) pthread_cond_wait(&g_cv, &g_mu);
-    pthread_mutex_unlock(&g_mu);
+    done_wait(8);
     for (int r = 0; r < 8; r++) CHECKF(same_output(&alone[r], 0, &thr[r], 0), "threaded request %d differs", r);
     pg_engine_stats st;
     pg_engine_stats_get(e, &st);
@@ -753,23 +762,19 @@ static void test_burst_gather(void) {
     pg_engine *e = create(&c);
     static int32_t p[4][6] = {{1, 5, 6, 7, 8, 9}, {1, 9, 8, 7, 6, 5}, {1, 4, 4, 4, 4, 4}, {1, 3, 30, 300, 3, 33}};
     res *r = calloc(12, sizeof *r);
-    pthread_mutex_lock(&g_mu);
-    g_done_requests = 0;
-    pthread_mutex_unlock(&g_mu);
+    done_reset();
     for (int i = 0; i < 4; i++) { /* 240 ms from the first to the last: more than one window */
         pg_request q;
         base_req(&q, p[i], 6, 1, &r[i]);
         submit(e, &q);
         if (i < 3) usleep(80000);
     }
-    pthread_mutex_lock(&g_mu);
-    while (g_done_requests < 4) pthread_cond_wait(&g_cv, &g_mu);
-    pthread_mutex_unlock(&g_mu);
+    done_wait(4);
     pg_engine_stats st;
     stats_after(e, 4, &st);
     CHECKF(st.steps == 1, "a burst spread over 240 ms took %llu steps, not 1", (unsigned long long)st.steps);
     for (int i = 0; i < 4; i++) CHECK(r[i].done[0] && r[i].n_tok[0] == 1);
-    /* arrivals every 100 ms for 1.2 s: the first step still starts within
+    /* arrivals every 150 ms for 1.2 s: the first step still starts within
      * 4 windows (800 ms) of the first arrival */
     for (int i = 4; i < 12; i++) {
         pg_request q;
@@ -777,9 +782,7 @@ static void test_burst_gather(void) {
         submit(e, &q);
         usleep(150000);
     }
-    pthread_mutex_lock(&g_mu);
-    while (g_done_requests < 12) pthread_cond_wait(&g_cv, &g_mu);
-    pthread_mutex_unlock(&g_mu);
+    done_wait(12);
     CHECKF(r[4].usage[0].queue_s < 1.1, "the first of a stream of arrivals waited %.3f s", r[4].usage[0].queue_s);
     stats_after(e, 12, &st);
     CHECK(st.steps >= 2);

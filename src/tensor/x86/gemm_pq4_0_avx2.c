@@ -158,10 +158,13 @@ AI void panel(int nb, int L, const uint8_t *w, const uint8_t *x, size_t ldx, int
  * the direct path, so the output is bit-identical to it (batch invariance
  * between M = 1 and M > CHUNK_MIN). Prefill of 128 / 512 tokens on the
  * 1.1B q4_0 model: +6% / +9% (medians of 5 interleaved runs). */
-/* rows from which a call takes the chunked path: at M = 8 (two tiles) it
- * measured no faster, the unpack's 16 stores a block costing what it saves */
+/* calls of more rows than this take the chunked path. Up to it the direct
+ * path is faster, the unpack's 16 stores a block costing more than they
+ * save (bench kernels --types q4_0 --threads 1, 3 interleaved runs):
+ * M = 8 chunked no faster; M = 16 (4 tiles) direct 194-199 GOP/s against
+ * chunked 177-187; M = 32 chunked 202-207 against direct 193-195 */
 #ifndef CHUNK_MIN
-#define CHUNK_MIN 8
+#define CHUNK_MIN 16
 #endif
 /* blocks per chunk: 16 * 576 B = 9 KiB of unpacked weights */
 #ifndef KC

@@ -21,7 +21,16 @@
  * nibbles (w + 128 = 16h + l) and running two q4_0-style int16 chains,
  * needs the same number of multiplier ops (2 vpmaddubsw instead of
  * vpmaddubsw + vpmaddwd), more unpacking and a -128 * sum(x) term per
- * block and row (a larger activation row): ~15% more ops in all.
+ * block and row (a larger activation row): ~15% more ops in all. Plain
+ * int16 operands (vpmaddwd of sign-extended weights, widened once per
+ * chunk of the panel as in x86/gemm_pq4_0_avx2.c, against an int16 copy
+ * of the activation row; same exact S) drop the sign fix-up but keep 4
+ * vector ops per 4 elements, row and 8 lanes (2 vpmaddwd + 2 vpaddd), and
+ * on Zen 3 these loops issue ~3.2 vector ops a cycle whichever the mix (8
+ * vpmaddwd + 8 vpaddd: 4.9-5.3 cycles from L1). Measured, bench kernels
+ * --types q8_0 --threads 1, 2 interleaved runs: M = 16 106 against 122-123
+ * GOP/s, M = 32 118-120 against 123-125, M = 128 121-124 against 121-124;
+ * so not kept.
  *
  * Per output element (lane r, activation row c), blocks b ascending:
  *   S    = dot(w, q)   (exact integers),

@@ -14,6 +14,7 @@
  * (spm.c / bpe.c / wpm.c), then optional EOS. All memory is per call. */
 #include "tokenizer/tok_internal.h"
 
+#include "base/hash.h"
 #include "base/log.h"
 
 #include <stdio.h>
@@ -24,11 +25,11 @@
 
 uint32_t pg_tok_hash(const char *s, size_t n) {
     /* 8 bytes at a time, multiply-xorshift mixing; short keys dominate */
-    uint64_t h = 0x9E3779B97F4A7C15ull ^ (n * 0xff51afd7ed558ccdull);
+    uint64_t h = PG_HASH_GOLDEN ^ (n * 0xff51afd7ed558ccdull);
     while (n >= 8) {
         uint64_t w;
         memcpy(&w, s, 8);
-        h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
+        h = (h ^ w) * PG_HASH_MIX1;
         h ^= h >> 31;
         s += 8;
         n -= 8;
@@ -36,10 +37,10 @@ uint32_t pg_tok_hash(const char *s, size_t n) {
     if (n) {
         uint64_t w = 0;
         memcpy(&w, s, n);
-        h = (h ^ w) * 0x94d049bb133111ebull;
+        h = (h ^ w) * PG_HASH_MIX2;
         h ^= h >> 29;
     }
-    h *= 0xbf58476d1ce4e5b9ull;
+    h *= PG_HASH_MIX1;
     return (uint32_t)(h ^ (h >> 32));
 }
 
@@ -258,7 +259,7 @@ static int load_merges(pg_vocab *v, const pg_gguf *g, pg_error *err) {
         int32_t c = pg_vocab_find(v, tmp, ll + rl);
         if (a < 0 || b < 0 || c < 0) { skipped++; continue; }
         uint64_t key = (((uint64_t)(uint32_t)a << 32) | (uint32_t)b) + 1;
-        uint64_t j = (key * 0x9E3779B97F4A7C15ull >> 20) & v->mmask;
+        uint64_t j = (pg_hash_fib(key) >> 20) & v->mmask;
         while (v->mkey[j] && v->mkey[j] != key) j = (j + 1) & v->mmask;
         if (v->mkey[j]) continue; /* duplicate pair: the first (best) rank wins */
         v->mkey[j] = key;

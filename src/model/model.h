@@ -29,6 +29,12 @@ typedef struct pg_model pg_model;
 
 enum { PG_ACT_SILU = 0, PG_ACT_GELU = 1 };
 
+/* Largest head dimension a model may have: the attention path keeps one
+ * packed query tile of head_dim * PG_ATTN_RT floats on the stack and RoPE
+ * one cos/sin table of head_dim floats (forward.c, tensor/ops.h). The
+ * loader refuses larger ones (model.c). */
+enum { PG_MODEL_HEAD_DIM_MAX = 512 };
+
 typedef struct pg_hparams {
     char arch[32];
     char name[128];          /* general.name or "" */

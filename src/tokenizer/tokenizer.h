@@ -102,7 +102,10 @@ int64_t pg_detokenize(const pg_vocab *v, const int32_t *ids, size_t n, char *buf
  * U+FFFD) and resets. The concatenation of everything emitted by pushes and
  * the flush equals pg_detokenize of the same ids. If cap is too small the
  * rest is kept and emitted by the next push/flush (cap >= 4 guarantees
- * progress; 64+ is comfortable). Returns bytes written (>= 0). */
+ * progress; 64+ is comfortable). Returns bytes written (>= 0), or PG_ENOMEM
+ * when an internal buffer could not grow: nothing was written and the
+ * caller must fail the request (its text would be incomplete); a token is
+ * never dropped silently. */
 typedef struct pg_detok pg_detok;
 pg_detok *pg_detok_create(const pg_vocab *v, int special); /* NULL on OOM */
 void pg_detok_destroy(pg_detok *d);

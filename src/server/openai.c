@@ -17,7 +17,7 @@
 
 #include "base/arena.h"
 #include "base/log.h"
-#include "server/demo.h"
+#include "model/demo.h"
 #include "tokenizer/tokenizer.h"
 
 #include <errno.h>

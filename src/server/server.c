@@ -13,7 +13,7 @@
 #include "server/server.h"
 
 #include "base/log.h"
-#include "server/demo.h"
+#include "model/demo.h"
 #include "server/srv_internal.h"
 #include "tokenizer/tokenizer.h"
 

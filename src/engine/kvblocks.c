@@ -139,9 +139,6 @@ void pg_kvb_destroy(pg_kvb *k) {
     free(k);
 }
 
-int32_t pg_kvb_n_blocks(const pg_kvb *k) { return k->n_blocks; }
-int32_t pg_kvb_block_size(const pg_kvb *k) { return k->block_size; }
-
 /* ---- lists ---- */
 
 static void free_push(pg_kvb *k, int32_t id) {

@@ -427,7 +427,6 @@ void pg_model_free(pg_model *m) {
 
 const pg_hparams *pg_model_hparams(const pg_model *m) { return &m->hp; }
 const pg_gguf *pg_model_gguf(const pg_model *m) { return m->g; }
-uint64_t pg_model_weight_bytes(const pg_model *m) { return m->weight_bytes; }
 
 int32_t pg_model_layer_window(const pg_model *m, int il) {
     return il >= 0 && il < m->hp.n_layer ? m->layers[il].window : 0;

@@ -652,5 +652,4 @@ void pg_sampler_reset(pg_sampler *s) {
 }
 
 void pg_sampler_rng_get(const pg_sampler *s, uint64_t st[4]) { memcpy(st, s->rng, sizeof s->rng); }
-void pg_sampler_rng_set(pg_sampler *s, const uint64_t st[4]) { memcpy(s->rng, st, sizeof s->rng); }
 const pg_sampling_params *pg_sampler_params(const pg_sampler *s) { return &s->p; }

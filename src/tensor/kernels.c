@@ -8,10 +8,6 @@
 
 const pg_float_kernels *pg_float_kernels_get(pg_cpu_level level) { return pg_kernels_at(level)->flt; }
 
-void pg_fp16_to_fp32_row(const uint16_t *src, float *dst, int64_t n) { pg_kernels_cur()->flt->fp16_to_fp32(src, dst, n); }
-
 void pg_fp32_to_fp16_row(const float *src, uint16_t *dst, int64_t n) { pg_kernels_cur()->flt->fp32_to_fp16(src, dst, n); }
 
 float pg_dot_f32(const float *a, const float *b, int n) { return pg_kernels_cur()->flt->dot(a, b, n); }
-
-void pg_axpy_f32(float *y, float a, const float *x, int n) { pg_kernels_cur()->flt->axpy(y, a, x, n); }

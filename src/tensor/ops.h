@@ -46,12 +46,10 @@ void pg_rope_table(float *cs, int n_rot, int32_t pos, float base, float freq_sca
                    float attn_factor);
 void pg_rope_apply(float *x, int n_rot, const float *cs, int mode);
 
-/* Reference scalar implementations (tests compare against these). */
-void pg_rmsnorm_ref(float *y, const float *x, const float *w, int n, float eps);
+/* Scalar references used outside the ops table (the others are reached
+ * through pg_ops_get_level(PG_CPU_SCALAR)). */
 void pg_softmax_ref(float *x, int n);
 float pg_dot_ref(const float *a, const float *b, int n);
 void pg_axpy_ref(float *y, float a, const float *x, int n);
-void pg_swiglu_ref(float *g, const float *u, int n);
-void pg_geglu_ref(float *g, const float *u, int n);
 
 #endif

@@ -1,7 +1,7 @@
 /* types.c - the type table and the type kernels of each level.
  *
  * Static facts (name, block size, type size, vec_dot_type) live in `info`.
- * The kernels come from the kernel sets (dispatch.h): pg_types_init
+ * The kernels come from the kernel sets (dispatch.h): types_init
  * resolves them once (pthread_once) into `resolved[level][type]`, the
  * traits a caller sees at that level. */
 #include "tensor/types.h"
@@ -77,10 +77,10 @@ static void init_once(void) {
     }
 }
 
-void pg_types_init(void) { pthread_once(&once, init_once); }
+static void types_init(void) { pthread_once(&once, init_once); }
 
 const pg_type_traits *pg_type_get_level(int type, pg_cpu_level level) {
-    pg_types_init();
+    types_init();
     if (type < 0 || type >= PG_TYPE_COUNT || !info[type].known) return NULL;
     if ((int)level < 0) level = PG_CPU_SCALAR;
     if (level > PG_CPU_AVX512) level = PG_CPU_AVX512;

@@ -83,7 +83,5 @@ const char *pg_type_name(int type); /* "unknown" if not known */
  * or the type is unknown; SIZE_MAX on overflow. */
 size_t pg_row_size(int type, int64_t n);
 
-/* Resolves the kernels of every level (once; the getters call it). */
-void pg_types_init(void);
 
 #endif

@@ -44,7 +44,7 @@ uint32_t pg_tok_hash(const char *s, size_t n) {
     return (uint32_t)(h ^ (h >> 32));
 }
 
-int32_t pg_tok_find_h(const pg_vocab *v, const char *s, size_t n, uint32_t h) {
+static int32_t pg_tok_find_h(const pg_vocab *v, const char *s, size_t n, uint32_t h) {
     uint32_t i = h & v->slot_mask;
     for (;;) {
         int32_t id = v->slot[i];
@@ -392,9 +392,6 @@ const char *pg_vocab_pre(const pg_vocab *v) { return v->pre_name; }
 int32_t pg_vocab_bos(const pg_vocab *v) { return v->bos; }
 int32_t pg_vocab_eos(const pg_vocab *v) { return v->eos; }
 int32_t pg_vocab_eot(const pg_vocab *v) { return v->eot; }
-int32_t pg_vocab_eom(const pg_vocab *v) { return v->eom; }
-int32_t pg_vocab_unk(const pg_vocab *v) { return v->unk; }
-int32_t pg_vocab_pad(const pg_vocab *v) { return v->pad; }
 int pg_vocab_add_bos(const pg_vocab *v) { return v->add_bos && v->bos >= 0; }
 int pg_vocab_add_eos(const pg_vocab *v) { return v->add_eos && v->eos >= 0; }
 int pg_vocab_is_eog(const pg_vocab *v, int32_t id) { return id >= 0 && id < v->n && v->eog[id]; }
@@ -402,7 +399,6 @@ int pg_vocab_is_control(const pg_vocab *v, int32_t id) {
     return id >= 0 && id < v->n && v->type[id] == PG_TOKTYPE_CONTROL;
 }
 int pg_vocab_token_type(const pg_vocab *v, int32_t id) { return id >= 0 && id < v->n ? v->type[id] : -1; }
-float pg_vocab_score(const pg_vocab *v, int32_t id) { return id >= 0 && id < v->n ? v->score[id] : 0.0f; }
 
 const char *pg_vocab_token_text(const pg_vocab *v, int32_t id, size_t *len) {
     if (id < 0 || id >= v->n) {

@@ -9,7 +9,7 @@
 
 #include <math.h>
 
-void pg_rmsnorm_ref(float *y, const float *x, const float *w, int n, float eps) {
+static void rmsnorm_ref(float *y, const float *x, const float *w, int n, float eps) {
     double ss = 0;
     for (int i = 0; i < n; i++) ss += (double)x[i] * x[i];
     float scale = (float)(1.0 / sqrt(ss / n + eps));
@@ -42,14 +42,14 @@ void pg_axpy_ref(float *y, float a, const float *x, int n) {
     for (int i = 0; i < n; i++) y[i] += a * x[i];
 }
 
-void pg_swiglu_ref(float *g, const float *u, int n) {
+static void swiglu_ref(float *g, const float *u, int n) {
     for (int i = 0; i < n; i++) {
         float v = g[i];
         g[i] = v / (1.0f + expf(-v)) * u[i];
     }
 }
 
-void pg_geglu_ref(float *g, const float *u, int n) {
+static void geglu_ref(float *g, const float *u, int n) {
     const float c = 0.7978845608028654f; /* sqrt(2/pi) */
     for (int i = 0; i < n; i++) {
         float v = g[i];
@@ -90,4 +90,4 @@ void pg_rope(float *x, int head_dim, int n_rot, int32_t pos, float base, float f
     pg_rope_apply(x, n_rot, cs, mode);
 }
 
-const pg_ops pg_ops_ref = {pg_rmsnorm_ref, pg_softmax_ref, pg_swiglu_ref, pg_geglu_ref};
+const pg_ops pg_ops_ref = {rmsnorm_ref, pg_softmax_ref, swiglu_ref, geglu_ref};

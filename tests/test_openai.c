@@ -401,9 +401,11 @@ static void test_writer(void) {
     for (size_t i = 0; i < sizeof reals / sizeof reals[0]; i++) {
         srv_buf b = {0};
         srv_buf_real(&b, reals[i]);
-        char *j = json_dumps(json_real(reals[i]), JSON_ENCODE_ANY);
+        json_t *x = json_real(reals[i]);
+        char *j = json_dumps(x, JSON_ENCODE_ANY);
         check_bytes("real", b.p, b.len, j);
         free(j);
+        json_decref(x);
         srv_buf_free(&b);
     }
     static const char *strs[] = {"plain", "q\"b\\s/", "\x01\x1f\x7f\b\f\n\r\t", "caf\xc3\xa9 \xf0\x9f\x90\x8d",

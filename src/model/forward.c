@@ -312,8 +312,8 @@ static void rope_store(void *arg, int ith, int nth) {
  * per item and loop over row tiles.
  * Scratch per thread: scores [att_rows][max_ctx] (row r = token r / group,
  * head r % group; column c = position lo + c); the packed query tile
- * (hd * PG_ATTN_RT floats) lives on the stack (hd <= ATT_HD_MAX). */
-enum { ATT_HD_MAX = 512 };
+ * (hd * PG_ATTN_RT floats) lives on the stack (hd <= PG_MODEL_HEAD_DIM_MAX,
+ * checked at load). */
 
 /* Tokens per attention item: as many whole groups as fill the tile, >= 1. */
 static int att_run_max(int group) {
@@ -348,12 +348,12 @@ static void attention(void *arg, int ith, int nth) {
     const pg_kv_store *kv = j->kv;
     const pg_batch *b = j->b;
     const int hd = hp->head_dim, Hkv = hp->n_head_kv, group = hp->n_head / hp->n_head_kv;
-    PG_ASSERT(hd <= ATT_HD_MAX);
+    PG_ASSERT(hd <= PG_MODEL_HEAD_DIM_MAX);
     const pg_ops *ops = pg_ops_get();
     const pg_attn_kernels *ak = pg_attn_kernels_cur();
     const size_t ld = (size_t)f->max_ctx;
     float *scores = f->scores + (size_t)ith * att_rows(hp) * ld; /* [att_rows][max_ctx] */
-    float qt[ATT_HD_MAX * PG_ATTN_RT];                          /* [hd][PG_ATTN_RT] */
+    float qt[PG_MODEL_HEAD_DIM_MAX * PG_ATTN_RT];                          /* [hd][PG_ATTN_RT] */
     const float cap = hp->attn_softcap;
     const int f16 = kv->type == PG_KV_F16;
     const size_t stride = kv->row * kv->elsize, hoff_unit = (size_t)hd * kv->elsize;

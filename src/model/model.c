@@ -179,7 +179,7 @@ static int common_hparams(pg_model *m, pg_error *err) {
     if (vlen != hp->head_dim)
         return pg_error_set(err, PG_EUNSUPPORTED, "key_length %d != value_length %d is not supported", hp->head_dim,
                             vlen);
-    if (hp->head_dim <= 0 || hp->head_dim > 512 || hp->head_dim % 2) /* 512: the attention kernels' bound (ATT_HD_MAX) */
+    if (hp->head_dim <= 0 || hp->head_dim > PG_MODEL_HEAD_DIM_MAX || hp->head_dim % 2)
         return pg_error_set(err, PG_EFORMAT, "implausible head dimension %d", hp->head_dim);
     hp->n_rot = hp->head_dim;
     if ((rc = pg_model_key_u32(m, "rope.dimension_count", &hp->n_rot, 0, err)) < 0) return rc;
@@ -427,7 +427,6 @@ void pg_model_free(pg_model *m) {
 
 const pg_hparams *pg_model_hparams(const pg_model *m) { return &m->hp; }
 const pg_gguf *pg_model_gguf(const pg_model *m) { return m->g; }
-uint64_t pg_model_weight_bytes(const pg_model *m) { return m->weight_bytes; }
 
 int32_t pg_model_layer_window(const pg_model *m, int il) {
     return il >= 0 && il < m->hp.n_layer ? m->layers[il].window : 0;

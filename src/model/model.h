@@ -29,6 +29,12 @@ typedef struct pg_model pg_model;
 
 enum { PG_ACT_SILU = 0, PG_ACT_GELU = 1 };
 
+/* Largest head dimension a model may have: the attention path keeps one
+ * packed query tile of head_dim * PG_ATTN_RT floats on the stack and RoPE
+ * one cos/sin table of head_dim floats (forward.c, tensor/ops.h). The
+ * loader refuses larger ones (model.c). */
+enum { PG_MODEL_HEAD_DIM_MAX = 512 };
+
 typedef struct pg_hparams {
     char arch[32];
     char name[128];          /* general.name or "" */
@@ -74,8 +80,6 @@ int pg_model_load_gguf(pg_gguf *g, pg_model **out, pg_error *err);
 void pg_model_free(pg_model *m);
 const pg_hparams *pg_model_hparams(const pg_model *m);
 const pg_gguf *pg_model_gguf(const pg_model *m);
-/* Bytes of weights read for one token (all tensors used per token). */
-uint64_t pg_model_weight_bytes(const pg_model *m);
 /* Sliding-window size of layer il (0 = full attention). */
 int32_t pg_model_layer_window(const pg_model *m, int il);
 /* KV positions any layer can still read: the largest window over layers, or
@@ -92,10 +96,7 @@ size_t pg_kv_bytes_per_token(const pg_model *m, int kv_type);
 int pg_kv_store_create(const pg_model *m, int32_t n_blocks, int32_t block_size, int kv_type, pg_kv_store **out,
                        pg_error *err);
 void pg_kv_store_destroy(pg_kv_store *kv);
-int32_t pg_kv_store_block_size(const pg_kv_store *kv);
 int32_t pg_kv_store_n_blocks(const pg_kv_store *kv);
-/* Copy block src's K/V (all layers) into block dst (copy-on-write helpers). */
-void pg_kv_store_copy_block(pg_kv_store *kv, int32_t dst, int32_t src);
 
 /* ---- batched forward ---- */
 typedef struct pg_batch_seq {

@@ -11,44 +11,14 @@
  *    error) within a second.
  * Part 1 skips (others still run) when the shared data is absent. */
 #include "template/chat.h"
+#include "template/tpl_json.h"
 
 #include "test.h"
 
 #include <jansson.h>
 #include <time.h>
 
-/* ---- jansson -> pg_jv (the CLI has its own copy; the library has none) */
-static int j2v(pg_arena *a, const json_t *j, pg_jv *out) {
-    switch (json_typeof(j)) {
-    case JSON_NULL: *out = pg_jv_none(); return 0;
-    case JSON_TRUE: *out = pg_jv_bool(1); return 0;
-    case JSON_FALSE: *out = pg_jv_bool(0); return 0;
-    case JSON_INTEGER: *out = pg_jv_int((int64_t)json_integer_value(j)); return 0;
-    case JSON_REAL: *out = pg_jv_float(json_real_value(j)); return 0;
-    case JSON_STRING: *out = pg_jv_str(a, json_string_value(j), json_string_length(j)); return 0;
-    case JSON_ARRAY: {
-        pg_jv l = pg_jv_list_new(a, json_array_size(j));
-        for (size_t i = 0; i < json_array_size(j); i++) {
-            pg_jv x;
-            if (j2v(a, json_array_get(j, i), &x) || pg_jv_list_push(a, l, x)) return -1;
-        }
-        *out = l;
-        return 0;
-    }
-    case JSON_OBJECT: {
-        pg_jv d = pg_jv_dict_new(a);
-        const char *k;
-        json_t *v;
-        json_object_foreach((json_t *)j, k, v) {
-            pg_jv x;
-            if (j2v(a, v, &x) || pg_jv_dict_set_str(a, d, k, x)) return -1;
-        }
-        *out = d;
-        return 0;
-    }
-    }
-    return -1;
-}
+static int j2v(pg_arena *a, const json_t *j, pg_jv *out) { return pg_tpl_value_from_json(a, j, 512, out); }
 
 static time_t t_now(void) {
     struct tm tm = {0};

@@ -2,7 +2,8 @@
  *
  * A pg_tpl owns one arena holding the normalised source, tokens and AST;
  * it is never written after pg_tpl_compile returns, so renders can share
- * it. Rendering itself lives in eval.c. */
+ * it. Rendering itself lives in eval.c; calls go one way (chat.c ->
+ * eval.c): the render limits are resolved here and passed down. */
 #include "template/chat.h"
 
 #include "template/eval.h"
@@ -59,6 +60,11 @@ void pg_tpl_free(pg_tpl *t) {
 int pg_tpl_render(const pg_tpl *t, const pg_tpl_var *vars, size_t n_vars, time_t now,
                   const pg_tpl_limits *lim, char **out, size_t *out_len, pg_error *err) {
     PG_ASSERT(t && out);
+    pg_tpl_limits dl;
+    if (!lim) {
+        pg_tpl_limits_default(&dl);
+        lim = &dl;
+    }
     return pg_tpl_eval(&t->root, vars, n_vars, now, lim, out, out_len, err);
 }
 

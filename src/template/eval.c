@@ -152,8 +152,8 @@ static pg_jv binop(pg_tpl_rt *rt, int op, pg_jv a, pg_jv b) {
              * renders e.g. "..."|safe + name */
             int mk = a.aux || b.aux;
             if (mk) {
-                a = pg_tpl_escape(rt, a);
-                b = pg_tpl_escape(rt, b);
+                a = pg_ts_escape(rt, a);
+                b = pg_ts_escape(rt, b);
             }
             size_t n;
             if (pg_add_size(a.u.s.n, b.u.s.n, &n) || n > rt->lim.max_string)
@@ -649,10 +649,8 @@ int pg_tpl_eval(const pg_tpl_nodes *root, const pg_tpl_var *vars, size_t n_vars,
     pg_tpl_rt *rt = rtp;
     pg_error local;
     rt->err = err ? err : &local;
-    if (lim)
-        rt->lim = *lim;
-    else
-        pg_tpl_limits_default(&rt->lim);
+    PG_ASSERT(lim);
+    rt->lim = *lim;
     rt->now = now;
     rt->arena = pg_arena_create(64 * 1024);
     if (!rt->arena) {

@@ -175,6 +175,44 @@ int64_t pg_tpl_rt_int(pg_tpl_rt *rt, pg_jv v, const char *what) {
     pg_tpl_rt_fail(rt, PG_EINVAL, "%s must be an integer, not '%s'", what, pg_jv_type_name(v));
 }
 
+pg_jv pg_tpl_rt_need_str(pg_tpl_rt *rt, pg_jv v, const char *what) {
+    if (v.type == PG_JV_STRING) return v;
+    if (v.type == PG_JV_UNDEFINED) pg_tpl_rt_undefined_error(rt, v);
+    pg_tpl_rt_fail(rt, PG_EINVAL, "%s must be a string, not '%s'", what, pg_jv_type_name(v));
+}
+
+int pg_tpl_rt_cmp(pg_tpl_rt *rt, pg_jv a, pg_jv b) {
+    int c;
+    if (pg_jv_compare(a, b, &c) != PG_OK)
+        pg_tpl_rt_fail(rt, PG_EINVAL, "'<' not supported between instances of '%s' and '%s'", pg_jv_type_name(a),
+                       pg_jv_type_name(b));
+    return c;
+}
+
+static pg_jv make_pair(pg_tpl_rt *rt, pg_jv k, pg_jv v) {
+    pg_jv t = pg_jv_tuple_new(rt->arena, 2);
+    if (t.type != PG_JV_LIST) pg_tpl_rt_fail(rt, PG_ENOMEM, "out of memory");
+    pg_tpl_rt_push(rt, t, k);
+    pg_tpl_rt_push(rt, t, v);
+    return t;
+}
+
+pg_jv pg_tpl_rt_items(pg_tpl_rt *rt, pg_jv d) {
+    size_t n = pg_jv_dict_len(d);
+    pg_jv out = pg_tpl_rt_list(rt, n);
+    for (size_t i = 0; i < n; i++)
+        pg_tpl_rt_push(rt, out, make_pair(rt, pg_jv_dict_key_at(d, i), pg_jv_dict_val_at(d, i)));
+    return out;
+}
+
+pg_jv pg_tpl_rt_list_copy(pg_tpl_rt *rt, pg_jv v) {
+    pg_jv l = pg_tpl_rt_iter(rt, v);
+    size_t n = pg_jv_list_len(l);
+    pg_jv out = pg_tpl_rt_list(rt, n);
+    for (size_t i = 0; i < n; i++) pg_tpl_rt_push(rt, out, pg_jv_list_at(l, i));
+    return out;
+}
+
 pg_jv pg_tpl_arg(const pg_tpl_args *a, size_t i, const char *name, pg_jv dflt, int *found) {
     if (found) *found = 1;
     if (i < a->npos) return a->pos[i];

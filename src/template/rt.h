@@ -102,6 +102,14 @@ pg_jv pg_tpl_rt_to_str(pg_tpl_rt *rt, pg_jv v);
 pg_jv pg_tpl_rt_iter(pg_tpl_rt *rt, pg_jv v);
 /* Integer from int/bool, else fail with what. */
 int64_t pg_tpl_rt_int(pg_tpl_rt *rt, pg_jv v, const char *what);
+/* v itself if a string; else fail ("WHAT must be a string"). */
+pg_jv pg_tpl_rt_need_str(pg_tpl_rt *rt, pg_jv v, const char *what);
+/* Python a < b ordering: -1/0/1; fails for unorderable types. */
+int pg_tpl_rt_cmp(pg_tpl_rt *rt, pg_jv a, pg_jv b);
+/* dict.items() as a list of (key, value) tuples. */
+pg_jv pg_tpl_rt_items(pg_tpl_rt *rt, pg_jv d);
+/* A new list holding the items of iterable v (list(v)). */
+pg_jv pg_tpl_rt_list_copy(pg_tpl_rt *rt, pg_jv v);
 
 /* Argument helpers: positional index i or keyword name; *found says which. */
 pg_jv pg_tpl_arg(const pg_tpl_args *a, size_t i, const char *name, pg_jv dflt, int *found);

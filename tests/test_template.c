@@ -331,6 +331,18 @@ static const struct {
     {"{{ 1 is divisibleby 0 }}", NULL}, /* ZeroDivisionError: integer modulo by zero */
     {"{% if %}{% endif %}", NULL}, /* TemplateSyntaxError: Expected an expression, got 'end of statement block' */
     {"{% for x in y %}{% else %}{% else %}{% endfor %}", NULL}, /* TemplateSyntaxError: Encountered unknown tag 'else'. Jinja was looking for the following tags: 'endf */
+    /* generators: map/select/reject/selectattr/rejectattr/unique/batch/items */
+    {"{{ [1, 2]|map('string')|tojson }}", NULL}, /* TypeError: Object of type generator is not JSON serializable */
+    {"{{ [1, 2]|map('string')|list|tojson }}", "[\"1\", \"2\"]"},
+    {"{{ [1, 2]|select|length }}", NULL}, /* TypeError: object of type 'generator' has no len() */
+    {"{% if [0]|select %}t{% else %}f{% endif %}", "t"},
+    {"{{ ([1, 2]|map('string'))[0] is defined }}", "False"},
+    {"{{ [1, 2]|select is sequence }}|{{ [1, 2]|select is iterable }}", "False|True"},
+    {"{{ [3, 1]|reject('lt', 2)|join(',') }}|{{ [1, 2]|map('string')|reverse|join }}|{{ {'a': 1}|items|list }}",
+     "3|21|[('a', 1)]"},
+    {"{{ [1, 1, 2]|unique|first }}{{ [1, 2, 3]|batch(2)|list }}", "1[[1, 2], [3]]"},
+    {"{{ [1, 2]|select|last }}", NULL}, /* TypeError: 'generator' object is not reversible */
+    {"{{ '{!s:>4}|{!r:5}|'.format('a', 'b') }}", "   a|'b'  |"},
 };
 
 static pg_tpl_var ctx_vars[8];

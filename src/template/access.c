@@ -77,6 +77,7 @@ pg_jv pg_tpl_getitem(pg_tpl_rt *rt, pg_jv obj, pg_jv key) {
         if (key.type == PG_JV_STRING) return pg_tpl_getattr(rt, obj, key.u.s.p, key.u.s.n);
         return pg_tpl_undef_attr(obj, NULL, 0);
     case PG_JV_LIST:
+        if (pg_jv_list_is_gen(obj)) return pg_tpl_undef_attr(obj, NULL, 0); /* not subscriptable */
         if (key.type == PG_JV_INT || key.type == PG_JV_BOOL) {
             int64_t i = key.type == PG_JV_INT ? key.u.i : key.u.b;
             if (pg_tpl_norm_index(i, pg_jv_list_len(obj), &idx)) return pg_jv_list_at(obj, idx);
@@ -142,7 +143,7 @@ static void slice_indices(pg_tpl_rt *rt, pg_jv start, pg_jv stop, pg_jv step, si
 
 pg_jv pg_tpl_slice(pg_tpl_rt *rt, pg_jv obj, pg_jv start, pg_jv stop, pg_jv step) {
     if (obj.type == PG_JV_UNDEFINED) pg_tpl_rt_undefined_error(rt, obj);
-    if (obj.type == PG_JV_LIST) {
+    if (obj.type == PG_JV_LIST && !pg_jv_list_is_gen(obj)) {
         int64_t a, b, k;
         slice_indices(rt, start, stop, step, pg_jv_list_len(obj), &a, &b, &k);
         pg_jv out = pg_jv_list_is_tuple(obj) ? pg_jv_tuple_new(rt->arena, 0) : pg_tpl_rt_list(rt, 0);

@@ -84,7 +84,7 @@ static pg_jv select_impl(pg_tpl_rt *rt, pg_jv seq, const pg_tpl_args *a, int use
         int r = has_test ? pg_tpl_test_by_name(rt, tname, v, &rest) : pg_jv_truthy(v);
         if (r == want) pg_tpl_rt_push(rt, out, item);
     }
-    return out;
+    return pg_jv_as_generator(out);
 }
 
 /* ------------------------------------------------------------ tojson */
@@ -292,7 +292,7 @@ FILTER(batch) {
     }
     if (has_fill && fill.type != PG_JV_NONE && cur.type == PG_JV_LIST)
         while (pg_jv_list_len(cur) < (size_t)cnt) pg_tpl_rt_push(rt, cur, fill);
-    return out;
+    return pg_jv_as_generator(out);
 }
 
 FILTER(capitalize) {
@@ -317,7 +317,9 @@ FILTER(center) {
 FILTER(length) {
     switch (v.type) {
     case PG_JV_STRING: return pg_jv_int((int64_t)pg_jv_utf8_len(v.u.s.p, v.u.s.n));
-    case PG_JV_LIST: return pg_jv_int((int64_t)pg_jv_list_len(v));
+    case PG_JV_LIST:
+        if (pg_jv_list_is_gen(v)) FAIL("object of type 'generator' has no len()");
+        return pg_jv_int((int64_t)pg_jv_list_len(v));
     case PG_JV_DICT: return pg_jv_int((int64_t)pg_jv_dict_len(v));
     case PG_JV_UNDEFINED: return pg_jv_int(0);
     default: FAIL("object of type '%s' has no len()", pg_jv_type_name(v));
@@ -358,6 +360,7 @@ FILTER(first) {
 }
 
 FILTER(last) {
+    if (pg_jv_list_is_gen(v)) FAIL("'generator' object is not reversible");
     pg_jv l = pg_tpl_rt_iter(rt, v);
     size_t n = pg_jv_list_len(l);
     return n ? pg_jv_list_at(l, n - 1) : pg_tpl_rt_undef(PG_UNDEF_PLAIN, NULL, 0);
@@ -412,7 +415,7 @@ FILTER(indent) {
 FILTER(items) {
     if (v.type == PG_JV_UNDEFINED) return pg_tpl_rt_list(rt, 0);
     if (v.type != PG_JV_DICT && v.type != PG_JV_NAMESPACE) FAIL("Can only get item pairs from a mapping.");
-    return pg_tpl_rt_items(rt, v);
+    return pg_jv_as_generator(pg_tpl_rt_items(rt, v));
 }
 
 static pg_jv keys_or_values(pg_tpl_rt *rt, pg_jv v, int keys) {
@@ -474,7 +477,7 @@ FILTER(map) {
             if (x.type == PG_JV_UNDEFINED && dflt.type != PG_JV_UNDEFINED) x = dflt;
             pg_tpl_rt_push(rt, out, x);
         }
-        return out;
+        return pg_jv_as_generator(out);
     }
     if (a->npos == 0) FAIL("map requires a filter argument");
     pg_jv fname = pg_tpl_rt_need_str(rt, a->pos[0], "filter name");
@@ -485,7 +488,7 @@ FILTER(map) {
         pg_tpl_rt_tick(rt);
         pg_tpl_rt_push(rt, out, pg_tpl_filter_apply(rt, fid, pg_jv_list_at(l, i), &rest));
     }
-    return out;
+    return pg_jv_as_generator(out);
 }
 
 FILTER(max) {
@@ -529,7 +532,7 @@ FILTER(replace) {
 
 FILTER(reverse) {
     if (v.type == PG_JV_STRING) return pg_tpl_slice(rt, v, pg_jv_none(), pg_jv_none(), pg_jv_int(-1));
-    pg_jv l = pg_tpl_rt_iter(rt, v);
+    pg_jv l = pg_jv_list_is_gen(v) ? pg_tpl_rt_list_copy(rt, v) : pg_tpl_rt_iter(rt, v);
     return pg_tpl_slice(rt, l, pg_jv_none(), pg_jv_none(), pg_jv_int(-1));
 }
 
@@ -653,7 +656,7 @@ FILTER(unique) {
         pg_tpl_rt_dict_set(rt, seen, k, pg_jv_bool(1));
         pg_tpl_rt_push(rt, out, it);
     }
-    return out;
+    return pg_jv_as_generator(out);
 }
 
 FILTER(wordcount) {

@@ -38,7 +38,7 @@ TEST(mapping) { return v.type == PG_JV_DICT; }
 TEST(iterable) {
     return v.type == PG_JV_LIST || v.type == PG_JV_DICT || v.type == PG_JV_STRING || v.type == PG_JV_UNDEFINED;
 }
-#define t_sequence t_iterable
+TEST(sequence) { return t_iterable(rt, v, x) && !pg_jv_list_is_gen(v); }
 TEST(escaped) { return 0; }
 
 /* lower/upper: every cased char has that case and at least one is cased */

@@ -73,6 +73,7 @@ pg_jv pg_tpl_getitem(pg_tpl_rt *rt, pg_jv obj, pg_jv key) {
     case PG_JV_UNDEFINED: pg_tpl_rt_undefined_error(rt, obj);
     case PG_JV_DICT:
     case PG_JV_NAMESPACE:
+        pg_tpl_rt_charge_value(rt, key); /* hashed */
         if (pg_jv_dict_get(obj, key, &v)) return v;
         if (key.type == PG_JV_STRING) return pg_tpl_getattr(rt, obj, key.u.s.p, key.u.s.n);
         return pg_tpl_undef_attr(obj, NULL, 0);
@@ -88,6 +89,7 @@ pg_jv pg_tpl_getitem(pg_tpl_rt *rt, pg_jv obj, pg_jv key) {
     case PG_JV_STRING:
         if (key.type == PG_JV_INT || key.type == PG_JV_BOOL) {
             int64_t i = key.type == PG_JV_INT ? key.u.i : key.u.b;
+            pg_tpl_rt_charge(rt, (uint64_t)obj.u.s.n * PG_TPL_COST_WALK); /* code points counted */
             size_t len = pg_jv_utf8_len(obj.u.s.p, obj.u.s.n);
             if (!pg_tpl_norm_index(i, len, &idx)) return pg_tpl_undef_attr(obj, NULL, 0);
             size_t off = pg_ts_cp_offset(obj.u.s.p, obj.u.s.n, idx);
@@ -154,6 +156,7 @@ pg_jv pg_tpl_slice(pg_tpl_rt *rt, pg_jv obj, pg_jv start, pg_jv stop, pg_jv step
     if (obj.type == PG_JV_STRING) {
         const char *p = obj.u.s.p;
         size_t n = obj.u.s.n;
+        pg_tpl_rt_charge(rt, (uint64_t)n * PG_TPL_COST_WALK); /* code points counted */
         size_t len = pg_jv_utf8_len(p, n);
         int64_t a, b, k;
         slice_indices(rt, start, stop, step, len, &a, &b, &k);

@@ -128,8 +128,8 @@ static pg_jv tojson(pg_tpl_rt *rt, pg_jv v, const pg_tpl_args *a) {
     return pg_tpl_rt_buf_done(rt, &b);
 }
 
-static pg_jv parse_int_str(pg_jv s, int base, int *ok) {
-    pg_jv t = pg_ts_strip(s, pg_jv_none(), 3);
+static pg_jv parse_int_str(pg_tpl_rt *rt, pg_jv s, int base, int *ok) {
+    pg_jv t = pg_ts_strip(rt, s, pg_jv_none(), 3);
     const char *p = t.u.s.p;
     size_t n = t.u.s.n, i = 0;
     int neg = 0;
@@ -154,8 +154,8 @@ static pg_jv parse_int_str(pg_jv s, int base, int *ok) {
     return pg_jv_int(neg ? -(int64_t)v : (int64_t)v);
 }
 
-static int parse_float_str(pg_jv s, double *out) {
-    pg_jv t = pg_ts_strip(s, pg_jv_none(), 3);
+static int parse_float_str(pg_tpl_rt *rt, pg_jv s, double *out) {
+    pg_jv t = pg_ts_strip(rt, s, pg_jv_none(), 3);
     if (!t.u.s.n || t.u.s.n > 400) return 0;
     char buf[404];
     memcpy(buf, t.u.s.p, t.u.s.n);
@@ -301,6 +301,7 @@ FILTER(capitalize) {
 
 FILTER(center) {
     pg_jv s = str_of(rt, v);
+    pg_tpl_rt_charge(rt, (uint64_t)s.u.s.n * PG_TPL_COST_WALK);
     int64_t w = pg_tpl_rt_int(rt, pg_tpl_arg(a, 0, "width", pg_jv_int(80), NULL), "width");
     if (w > 100000) FAIL("width too large");
     size_t len = pg_jv_utf8_len(s.u.s.p, s.u.s.n);
@@ -316,7 +317,7 @@ FILTER(center) {
 
 FILTER(length) {
     switch (v.type) {
-    case PG_JV_STRING: return pg_jv_int((int64_t)pg_jv_utf8_len(v.u.s.p, v.u.s.n));
+    case PG_JV_STRING: pg_tpl_rt_charge(rt, (uint64_t)v.u.s.n * PG_TPL_COST_WALK); return pg_jv_int((int64_t)pg_jv_utf8_len(v.u.s.p, v.u.s.n));
     case PG_JV_LIST:
         if (pg_jv_list_is_gen(v)) FAIL("object of type 'generator' has no len()");
         return pg_jv_int((int64_t)pg_jv_list_len(v));
@@ -370,7 +371,7 @@ FILTER(float) {
     pg_jv dflt = pg_tpl_arg(a, 0, "default", pg_jv_float(0.0), NULL);
     double d;
     if (pg_jv_is_number(v)) return pg_jv_float(pg_jv_as_double(v));
-    if (v.type == PG_JV_STRING && parse_float_str(v, &d)) return pg_jv_float(d);
+    if (v.type == PG_JV_STRING && parse_float_str(rt, v, &d)) return pg_jv_float(d);
     return dflt;
 }
 
@@ -386,10 +387,10 @@ FILTER(int) {
     if (v.type == PG_JV_STRING) {
         int ok;
         if (base < 2 || base > 36) return dflt;
-        pg_jv r = parse_int_str(v, (int)base, &ok);
+        pg_jv r = parse_int_str(rt, v, (int)base, &ok);
         if (ok) return r;
         double d;
-        if (parse_float_str(v, &d) && fabs(d) < 9.2e18) return pg_jv_int((int64_t)d);
+        if (parse_float_str(rt, v, &d) && fabs(d) < 9.2e18) return pg_jv_int((int64_t)d);
     }
     return dflt;
 }
@@ -579,6 +580,7 @@ FILTER(string) {
 
 FILTER(striptags) {
     pg_jv s = str_of(rt, v);
+    pg_tpl_rt_charge(rt, (uint64_t)s.u.s.n * PG_TPL_COST_WALK);
     pg_jv_buf b;
     pg_tpl_rt_buf(rt, &b);
     int in_tag = 0, pend_space = 0;
@@ -630,7 +632,7 @@ FILTER(tojson) {
 FILTER(trim) {
     pg_jv chars = pg_tpl_arg(a, 0, "chars", pg_jv_none(), NULL);
     if (chars.type != PG_JV_NONE) chars = pg_tpl_rt_need_str(rt, chars, "chars");
-    return pg_ts_keep_markup(v, pg_ts_strip(str_of(rt, v), chars, 3));
+    return pg_ts_keep_markup(v, pg_ts_strip(rt, str_of(rt, v), chars, 3));
 }
 
 FILTER(unique) {
@@ -661,6 +663,7 @@ FILTER(unique) {
 
 FILTER(wordcount) {
     pg_jv s = str_of(rt, v);
+    pg_tpl_rt_charge(rt, (uint64_t)s.u.s.n * PG_TPL_COST_WALK);
     int64_t n = 0;
     int in = 0;
     for (size_t i = 0; i < s.u.s.n; i++) {

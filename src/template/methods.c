@@ -89,6 +89,7 @@ static void kwargs_into(pg_tpl_rt *rt, pg_jv d, const pg_tpl_args *a) {
 static size_t list_index_of(pg_tpl_rt *rt, pg_jv l, pg_jv x, int *found) {
     for (size_t i = 0; i < pg_jv_list_len(l); i++) {
         pg_tpl_rt_tick(rt);
+        pg_tpl_rt_charge_value(rt, x);
         if (pg_jv_equal(pg_jv_list_at(l, i), x)) {
             *found = 1;
             return i;
@@ -158,7 +159,7 @@ static pg_jv m_s_title(pg_tpl_rt *rt, int id, pg_jv self, const pg_tpl_args *a) 
 
 static pg_jv m_s_rstrip(pg_tpl_rt *rt, int id, pg_jv self, const pg_tpl_args *a) {
     pg_jv chars = ARG(0).type == PG_JV_UNDEFINED || ARG(0).type == PG_JV_NONE ? pg_jv_none() : pg_tpl_rt_need_str(rt, ARG(0), "chars");
-    return pg_ts_strip(self, chars, id == S_STRIP ? 3 : id == S_LSTRIP ? 1 : 2);
+    return pg_ts_strip(rt, self, chars, id == S_STRIP ? 3 : id == S_LSTRIP ? 1 : 2);
 }
 
 static pg_jv m_s_rsplit(pg_tpl_rt *rt, int id, pg_jv self, const pg_tpl_args *a) {
@@ -193,6 +194,7 @@ static pg_jv m_s_index(pg_tpl_rt *rt, int id, pg_jv self, const pg_tpl_args *a) 
 
 static pg_jv m_s_count(pg_tpl_rt *rt, int id, pg_jv self, const pg_tpl_args *a) {
     pg_jv sub = pg_tpl_rt_need_str(rt, ARG(0), "substring");
+    pg_tpl_rt_charge(rt, self.u.s.n);
     if (!sub.u.s.n) return pg_jv_int((int64_t)pg_jv_utf8_len(self.u.s.p, self.u.s.n) + 1);
     int64_t c = 0;
     size_t i = 0;
@@ -222,31 +224,32 @@ static pg_jv m_s_join(pg_tpl_rt *rt, int id, pg_jv self, const pg_tpl_args *a) {
 }
 
 static pg_jv m_s_isalnum(pg_tpl_rt *rt, int id, pg_jv self, const pg_tpl_args *a) {
-    return pg_jv_bool(pg_ts_all(self, 0));
+    return pg_jv_bool(pg_ts_all(rt, self, 0));
 }
 
 static pg_jv m_s_isalpha(pg_tpl_rt *rt, int id, pg_jv self, const pg_tpl_args *a) {
-    return pg_jv_bool(pg_ts_all(self, 1));
+    return pg_jv_bool(pg_ts_all(rt, self, 1));
 }
 
 static pg_jv m_s_isdigit(pg_tpl_rt *rt, int id, pg_jv self, const pg_tpl_args *a) {
-    return pg_jv_bool(pg_ts_all(self, 2));
+    return pg_jv_bool(pg_ts_all(rt, self, 2));
 }
 
 static pg_jv m_s_isspace(pg_tpl_rt *rt, int id, pg_jv self, const pg_tpl_args *a) {
-    return pg_jv_bool(pg_ts_all(self, 3));
+    return pg_jv_bool(pg_ts_all(rt, self, 3));
 }
 
 static pg_jv m_s_islower(pg_tpl_rt *rt, int id, pg_jv self, const pg_tpl_args *a) {
-    return pg_jv_bool(pg_ts_all(self, 4));
+    return pg_jv_bool(pg_ts_all(rt, self, 4));
 }
 
 static pg_jv m_s_isupper(pg_tpl_rt *rt, int id, pg_jv self, const pg_tpl_args *a) {
-    return pg_jv_bool(pg_ts_all(self, 5));
+    return pg_jv_bool(pg_ts_all(rt, self, 5));
 }
 
 static pg_jv m_d_get(pg_tpl_rt *rt, int id, pg_jv self, const pg_tpl_args *a) {
     pg_jv v;
+    pg_tpl_rt_charge_value(rt, ARG(0)); /* hashed */
     if (pg_jv_dict_get(self, ARG(0), &v)) return v;
     return a->npos > 1 ? ARG(1) : pg_jv_none();
 }
@@ -271,6 +274,7 @@ static pg_jv m_d_update(pg_tpl_rt *rt, int id, pg_jv self, const pg_tpl_args *a)
 
 static pg_jv m_d_pop(pg_tpl_rt *rt, int id, pg_jv self, const pg_tpl_args *a) {
     pg_jv v;
+    pg_tpl_rt_charge_value(rt, ARG(0)); /* hashed */
     if (pg_jv_dict_get(self, ARG(0), &v)) {
         pg_jv_dict_del(self, ARG(0));
         return v;
@@ -281,6 +285,7 @@ static pg_jv m_d_pop(pg_tpl_rt *rt, int id, pg_jv self, const pg_tpl_args *a) {
 
 static pg_jv m_d_setdefault(pg_tpl_rt *rt, int id, pg_jv self, const pg_tpl_args *a) {
     pg_jv v;
+    pg_tpl_rt_charge_value(rt, ARG(0)); /* hashed */
     if (pg_jv_dict_get(self, ARG(0), &v)) return v;
     pg_jv d = a->npos > 1 ? ARG(1) : pg_jv_none();
     pg_tpl_rt_dict_set(rt, self, ARG(0), d);
@@ -294,6 +299,7 @@ static pg_jv m_d_copy(pg_tpl_rt *rt, int id, pg_jv self, const pg_tpl_args *a) {
 }
 
 static pg_jv m_d_clear(pg_tpl_rt *rt, int id, pg_jv self, const pg_tpl_args *a) {
+    pg_tpl_rt_charge_value(rt, self);
     while (pg_jv_dict_len(self)) pg_jv_dict_del(self, pg_jv_dict_key_at(self, pg_jv_dict_len(self) - 1));
     return pg_jv_none();
 }
@@ -312,6 +318,7 @@ static pg_jv m_l_extend(pg_tpl_rt *rt, int id, pg_jv self, const pg_tpl_args *a)
 static pg_jv m_l_insert(pg_tpl_rt *rt, int id, pg_jv self, const pg_tpl_args *a) {
     int64_t i = pg_tpl_rt_int(rt, ARG(0), "index");
     int64_t n = (int64_t)pg_jv_list_len(self);
+    pg_tpl_rt_charge_value(rt, self); /* items moved */
     if (i < 0) i = i + n < 0 ? 0 : i + n;
     if (i > n) i = n;
     if ((size_t)n >= rt->lim.max_items) pg_tpl_rt_fail(rt, PG_ELIMIT, "list longer than the limit");
@@ -345,7 +352,11 @@ static pg_jv m_l_index(pg_tpl_rt *rt, int id, pg_jv self, const pg_tpl_args *a) 
 
 static pg_jv m_l_count(pg_tpl_rt *rt, int id, pg_jv self, const pg_tpl_args *a) {
     int64_t c = 0;
-    for (size_t i = 0; i < pg_jv_list_len(self); i++) c += pg_jv_equal(pg_jv_list_at(self, i), ARG(0));
+    pg_tpl_rt_charge_value(rt, self);
+    for (size_t i = 0; i < pg_jv_list_len(self); i++) {
+        pg_tpl_rt_charge_value(rt, ARG(0));
+        c += pg_jv_equal(pg_jv_list_at(self, i), ARG(0));
+    }
     return pg_jv_int(c);
 }
 
@@ -365,6 +376,7 @@ static pg_jv m_l_copy(pg_tpl_rt *rt, int id, pg_jv self, const pg_tpl_args *a) {
 }
 
 static pg_jv m_l_clear(pg_tpl_rt *rt, int id, pg_jv self, const pg_tpl_args *a) {
+    pg_tpl_rt_charge_value(rt, self);
     while (pg_jv_list_len(self)) pg_jv_list_remove(self, pg_jv_list_len(self) - 1);
     return pg_jv_none();
 }

@@ -44,6 +44,7 @@ TEST(escaped) { return 0; }
 /* lower/upper: every cased char has that case and at least one is cased */
 static int all_case(pg_tpl_rt *rt, pg_jv v, int upper) {
     pg_jv s = pg_tpl_rt_to_str(rt, v);
+    pg_tpl_rt_charge(rt, (uint64_t)s.u.s.n * PG_TPL_COST_MAP);
     int cased = 0;
     for (size_t i = 0; i < s.u.s.n;) {
         size_t l;
@@ -64,9 +65,12 @@ TEST(divisibleby) {
     if (d == -1) return 1;
     return i % d == 0;
 }
-TEST(eq) { return pg_jv_equal(v, x); }
+TEST(eq) {
+    pg_tpl_rt_charge_value(rt, v);
+    return pg_jv_equal(v, x);
+}
 #define t_equalto t_eq
-TEST(ne) { return !pg_jv_equal(v, x); }
+TEST(ne) { return !t_eq(rt, v, x); }
 TEST(lt) { return pg_tpl_rt_cmp(rt, v, x) < 0; }
 #define t_lessthan t_lt
 TEST(le) { return pg_tpl_rt_cmp(rt, v, x) <= 0; }
@@ -88,12 +92,16 @@ TEST(sameas) {
 TEST(in) {
     if (x.type == PG_JV_STRING) {
         pg_jv s = pg_tpl_rt_need_str(rt, v, "'in <string>' left operand");
+        pg_tpl_rt_charge(rt, x.u.s.n);
         return pg_ts_memmem(x.u.s.p, x.u.s.n, s.u.s.p, s.u.s.n) != NULL;
     }
+    pg_tpl_rt_charge_value(rt, v); /* hashed or compared */
     if (x.type == PG_JV_DICT || x.type == PG_JV_NAMESPACE) return pg_jv_dict_get(x, v, NULL);
     pg_jv l = pg_tpl_rt_iter(rt, x);
-    for (size_t i = 0; i < pg_jv_list_len(l); i++)
+    for (size_t i = 0; i < pg_jv_list_len(l); i++) {
+        pg_tpl_rt_charge_value(rt, v);
         if (pg_jv_equal(pg_jv_list_at(l, i), v)) return 1;
+    }
     return 0;
 }
 TEST(filter) {

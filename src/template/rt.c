@@ -3,6 +3,7 @@
 #include "template/rt.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -53,14 +54,46 @@ static void check_mem(pg_tpl_rt *rt) {
         pg_tpl_rt_fail(rt, PG_ELIMIT, "template exceeded its memory limit (%zu bytes)", rt->lim.max_memory);
 }
 
+/* The deadline and the cancel flag: polled, not checked on every step. */
+static void check_clock(pg_tpl_rt *rt) {
+    if (rt->cancel && atomic_load_explicit(rt->cancel, memory_order_relaxed))
+        pg_tpl_rt_fail(rt, PG_ECANCELED, "template rendering was cancelled");
+    if (rt->deadline_ns && pg_tpl_now_ns() > rt->deadline_ns)
+        pg_tpl_rt_fail(rt, PG_ELIMIT, "template exceeded its time limit (%u ms)", rt->lim.max_millis);
+}
+
+void pg_tpl_rt_charge(pg_tpl_rt *rt, uint64_t n) {
+    if (__builtin_add_overflow(rt->work, n, &rt->work)) rt->work = UINT64_MAX;
+    if (rt->work > rt->lim.max_work)
+        pg_tpl_rt_fail(rt, PG_ELIMIT,
+                       "template exceeded its cost budget (%llu bytes scanned, copied or allocated)",
+                       (unsigned long long)rt->lim.max_work);
+    if (rt->work >= rt->next_check) {
+        rt->next_check = rt->work + PG_TPL_CHECK_BYTES;
+        check_clock(rt);
+    }
+}
+
+void pg_tpl_rt_charge_value(pg_tpl_rt *rt, pg_jv v) {
+    switch (v.type) {
+    case PG_JV_STRING: pg_tpl_rt_charge(rt, v.u.s.n); break;
+    case PG_JV_LIST: pg_tpl_rt_charge(rt, (uint64_t)pg_jv_list_len(v) * sizeof(pg_jv)); break;
+    case PG_JV_DICT:
+    case PG_JV_NAMESPACE: pg_tpl_rt_charge(rt, (uint64_t)pg_jv_dict_len(v) * 2 * sizeof(pg_jv)); break;
+    default: break;
+    }
+}
+
 void pg_tpl_rt_tick(pg_tpl_rt *rt) {
     if (++rt->steps > rt->lim.max_steps)
         pg_tpl_rt_fail(rt, PG_ELIMIT, "template exceeded its work limit (%llu steps)",
                        (unsigned long long)rt->lim.max_steps);
+    if ((rt->steps & 1023) == 0) check_clock(rt);
     check_mem(rt);
 }
 
 void *pg_tpl_rt_alloc(pg_tpl_rt *rt, size_t n) {
+    pg_tpl_rt_charge(rt, n);
     void *p = pg_arena_calloc(rt->arena, 1, n);
     if (!p) pg_tpl_rt_fail(rt, PG_ENOMEM, "out of memory");
     check_mem(rt);
@@ -68,6 +101,7 @@ void *pg_tpl_rt_alloc(pg_tpl_rt *rt, size_t n) {
 }
 
 void *pg_tpl_rt_alloc_raw(pg_tpl_rt *rt, size_t n) {
+    pg_tpl_rt_charge(rt, n);
     void *p = pg_arena_alloc(rt->arena, n);
     if (!p) pg_tpl_rt_fail(rt, PG_ENOMEM, "out of memory");
     check_mem(rt);
@@ -85,6 +119,7 @@ pg_jv pg_tpl_rt_undef(int kind, const char *name, size_t n) {
 pg_jv pg_tpl_rt_str(pg_tpl_rt *rt, const char *p, size_t n) {
     if (n > rt->lim.max_string)
         pg_tpl_rt_fail(rt, PG_ELIMIT, "string longer than the limit (%zu bytes)", rt->lim.max_string);
+    pg_tpl_rt_charge(rt, n);
     pg_jv v = pg_jv_str(rt->arena, p, n);
     if (v.type != PG_JV_STRING) pg_tpl_rt_fail(rt, PG_ENOMEM, "out of memory");
     check_mem(rt);
@@ -94,6 +129,7 @@ pg_jv pg_tpl_rt_str(pg_tpl_rt *rt, const char *p, size_t n) {
 pg_jv pg_tpl_rt_list(pg_tpl_rt *rt, size_t cap) {
     if (cap > rt->lim.max_items)
         pg_tpl_rt_fail(rt, PG_ELIMIT, "list longer than the limit (%zu items)", rt->lim.max_items);
+    pg_tpl_rt_charge(rt, (uint64_t)cap * sizeof(pg_jv));
     pg_jv v = pg_jv_list_new(rt->arena, cap);
     if (v.type != PG_JV_LIST) pg_tpl_rt_fail(rt, PG_ENOMEM, "out of memory");
     check_mem(rt);
@@ -103,11 +139,13 @@ pg_jv pg_tpl_rt_list(pg_tpl_rt *rt, size_t cap) {
 void pg_tpl_rt_push(pg_tpl_rt *rt, pg_jv list, pg_jv v) {
     if (pg_jv_list_len(list) >= rt->lim.max_items)
         pg_tpl_rt_fail(rt, PG_ELIMIT, "list longer than the limit (%zu items)", rt->lim.max_items);
+    pg_tpl_rt_charge(rt, sizeof(pg_jv));
     if (pg_jv_list_push(rt->arena, list, v)) pg_tpl_rt_fail(rt, PG_ENOMEM, "out of memory");
     check_mem(rt);
 }
 
 pg_jv pg_tpl_rt_dict(pg_tpl_rt *rt) {
+    pg_tpl_rt_charge(rt, 64);
     pg_jv v = pg_jv_dict_new(rt->arena);
     if (v.type != PG_JV_DICT) pg_tpl_rt_fail(rt, PG_ENOMEM, "out of memory");
     return v;
@@ -116,6 +154,8 @@ pg_jv pg_tpl_rt_dict(pg_tpl_rt *rt) {
 void pg_tpl_rt_dict_set(pg_tpl_rt *rt, pg_jv d, pg_jv k, pg_jv v) {
     if (pg_jv_dict_len(d) >= rt->lim.max_items)
         pg_tpl_rt_fail(rt, PG_ELIMIT, "dict larger than the limit (%zu items)", rt->lim.max_items);
+    pg_tpl_rt_charge(rt, 2 * sizeof(pg_jv));
+    pg_tpl_rt_charge_value(rt, k); /* hashed and compared */
     int rc = pg_jv_dict_set(rt->arena, d, k, v);
     if (rc == PG_EINVAL) pg_tpl_rt_fail(rt, PG_EINVAL, "unhashable type: '%s'", pg_jv_type_name(k));
     if (rc) pg_tpl_rt_fail(rt, PG_ENOMEM, "out of memory");
@@ -129,6 +169,7 @@ pg_jv pg_tpl_rt_buf_done(pg_tpl_rt *rt, pg_jv_buf *b) {
         pg_tpl_rt_fail(rt, PG_ELIMIT, "string longer than the limit (%zu bytes) or nested too deeply",
                        b->max);
     if (b->err) pg_tpl_rt_fail(rt, PG_ENOMEM, "out of memory");
+    pg_tpl_rt_charge(rt, b->len);
     check_mem(rt);
     return pg_jv_str_ref(b->p, b->len);
 }

@@ -9,7 +9,9 @@
  * whitespace is recognised for strip/split/trim as Python does.
  *
  * Results that are substrings of the input borrow it (pg_jv_str_ref);
- * built strings live in the render arena. */
+ * built strings live in the render arena. Every scan charges the bytes
+ * it reads to the render's cost budget (pg_tpl_rt_charge) before reading
+ * them, so a loop of scans over a big string ends in PG_ELIMIT quickly. */
 #include "template/tstr.h"
 
 #include <string.h>
@@ -63,13 +65,16 @@ static int in_chars(const char *s, size_t n, size_t i, size_t *l, pg_jv chars) {
 }
 
 /* strip: which 1 = left, 2 = right, 3 = both. chars NONE = whitespace. */
-pg_jv pg_ts_strip(pg_jv s, pg_jv chars, int which) {
+pg_jv pg_ts_strip(pg_tpl_rt *rt, pg_jv s, pg_jv chars, int which) {
     const char *p = s.u.s.p;
     size_t b = 0, e = s.u.s.n;
     int ws = chars.type != PG_JV_STRING;
+    /* each char examined costs a scan of chars (1 for whitespace) */
+    uint64_t per = ws ? 1 : (uint64_t)chars.u.s.n + 1;
     if (which & 1)
         while (b < e) {
             size_t l;
+            pg_tpl_rt_charge(rt, per);
             if (ws) {
                 l = pg_ts_ws_at(p, e, b);
                 if (!l) break;
@@ -83,6 +88,7 @@ pg_jv pg_ts_strip(pg_jv s, pg_jv chars, int which) {
             size_t st = e - 1;
             while (st > b && ((unsigned char)p[st] & 0xC0) == 0x80) st--;
             size_t l;
+            pg_tpl_rt_charge(rt, per);
             if (ws) {
                 if (!pg_ts_ws_at(p, e, st)) break;
             } else if (!in_chars(p, e, st, &l, chars)) {
@@ -177,6 +183,7 @@ static void put_upper(pg_jv_buf *b, uint32_t c) {
 /* mode 0 lower, 1 upper, 2 str.capitalize, 3 str.title, 4 Jinja title
  * (words split at whitespace and "-({[<", first letter up, rest down) */
 pg_jv pg_ts_map_case(pg_tpl_rt *rt, pg_jv s, int mode) {
+    pg_tpl_rt_charge(rt, (uint64_t)s.u.s.n * PG_TPL_COST_MAP);
     pg_jv_buf b;
     pg_tpl_rt_buf(rt, &b);
     int prev_cased = 0, word_start = 1;
@@ -245,6 +252,7 @@ const char *pg_ts_memmem(const char *h, size_t hn, const char *nd, size_t nn) {
 }
 
 pg_jv pg_ts_replace(pg_tpl_rt *rt, pg_jv s, pg_jv old, pg_jv nw, int64_t count) {
+    pg_tpl_rt_charge(rt, s.u.s.n);
     pg_jv_buf b;
     pg_tpl_rt_buf(rt, &b);
     const char *p = s.u.s.p;
@@ -277,6 +285,8 @@ pg_jv pg_ts_replace(pg_tpl_rt *rt, pg_jv s, pg_jv old, pg_jv nw, int64_t count) 
 }
 
 pg_jv pg_ts_split(pg_tpl_rt *rt, pg_jv s, pg_jv sep, int64_t maxsplit, int right) {
+    /* a separator is found with memmem; whitespace (and rsplit) walk */
+    pg_tpl_rt_charge(rt, (uint64_t)s.u.s.n * (sep.type == PG_JV_STRING && !right ? 1 : PG_TPL_COST_WALK));
     pg_jv out = pg_tpl_rt_list(rt, 0);
     const char *p = s.u.s.p;
     size_t n = s.u.s.n;
@@ -329,7 +339,7 @@ pg_jv pg_ts_split(pg_tpl_rt *rt, pg_jv s, pg_jv sep, int64_t maxsplit, int right
         while (i < n && (l = pg_ts_ws_at(p, n, i))) i += l;
         if (i >= n) break;
         if (maxsplit >= 0 && k >= maxsplit) {
-            pg_jv rest = pg_ts_strip(pg_jv_str_ref(p + i, n - i), pg_jv_none(), 2);
+            pg_jv rest = pg_ts_strip(rt, pg_jv_str_ref(p + i, n - i), pg_jv_none(), 2);
             pg_tpl_rt_push(rt, out, rest);
             break;
         }
@@ -343,6 +353,7 @@ pg_jv pg_ts_split(pg_tpl_rt *rt, pg_jv s, pg_jv sep, int64_t maxsplit, int right
 
 /* Python str.splitlines (keepends=False) */
 pg_jv pg_ts_splitlines(pg_tpl_rt *rt, pg_jv s) {
+    pg_tpl_rt_charge(rt, (uint64_t)s.u.s.n * PG_TPL_COST_WALK);
     pg_jv out = pg_tpl_rt_list(rt, 0);
     const char *p = s.u.s.p;
     size_t n = s.u.s.n, st = 0, i = 0;
@@ -367,6 +378,7 @@ pg_jv pg_ts_splitlines(pg_tpl_rt *rt, pg_jv s) {
 /* markupsafe.escape: a Markup string is returned as is; the result is Markup. */
 pg_jv pg_ts_escape(pg_tpl_rt *rt, pg_jv s) {
     if (s.aux) return s;
+    pg_tpl_rt_charge(rt, (uint64_t)s.u.s.n * PG_TPL_COST_WALK);
     pg_jv_buf b;
     pg_tpl_rt_buf(rt, &b);
     for (size_t i = 0; i < s.u.s.n; i++) {
@@ -384,7 +396,7 @@ pg_jv pg_ts_escape(pg_tpl_rt *rt, pg_jv s) {
 }
 
 int64_t pg_ts_find(pg_tpl_rt *rt, pg_jv s, pg_jv sub, int rev) {
-    (void)rt;
+    pg_tpl_rt_charge(rt, (uint64_t)s.u.s.n * (rev ? PG_TPL_COST_WALK : 1));
     const char *p = s.u.s.p;
     size_t n = s.u.s.n;
     const char *f = NULL;
@@ -408,11 +420,13 @@ int pg_ts_affix(pg_tpl_rt *rt, pg_jv s, pg_jv x, int end) {
         return 0;
     }
     x = pg_tpl_rt_need_str(rt, x, end ? "endswith argument" : "startswith argument");
+    pg_tpl_rt_charge(rt, x.u.s.n + 1);
     if (x.u.s.n > s.u.s.n) return 0;
     return memcmp(end ? s.u.s.p + s.u.s.n - x.u.s.n : s.u.s.p, x.u.s.p, x.u.s.n) == 0;
 }
 
-int pg_ts_all(pg_jv s, int kind) {
+int pg_ts_all(pg_tpl_rt *rt, pg_jv s, int kind) {
+    pg_tpl_rt_charge(rt, (uint64_t)s.u.s.n * PG_TPL_COST_MAP);
     if (!s.u.s.n) return 0;
     int cased = 0;
     for (size_t i = 0; i < s.u.s.n;) {

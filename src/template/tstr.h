@@ -1,8 +1,9 @@
 /* tstr.h - Unicode (UTF-8) string helpers shared by the template builtins:
  * code point walking, Python's whitespace, simple case mapping, and the
  * str methods that scan or split (strip, split, replace, find, ...).
- * Functions taking a pg_tpl_rt allocate in the render arena and fail
- * through pg_tpl_rt_fail; the others never allocate. */
+ * Functions taking a pg_tpl_rt charge their scans to the render's cost
+ * budget, allocate in the render arena and fail through pg_tpl_rt_fail;
+ * the others never allocate and are O(1) or scan what the caller charged. */
 #ifndef PG_TEMPLATE_TSTR_H
 #define PG_TEMPLATE_TSTR_H
 
@@ -41,7 +42,7 @@ void pg_ts_put_cp(pg_jv_buf *b, uint32_t c); /* UTF-8 encode */
 const char *pg_ts_memmem(const char *h, size_t hn, const char *nd, size_t nn);
 
 /* which: 1 = left, 2 = right, 3 = both; chars NONE = whitespace. Borrows s. */
-pg_jv pg_ts_strip(pg_jv s, pg_jv chars, int which);
+pg_jv pg_ts_strip(pg_tpl_rt *rt, pg_jv s, pg_jv chars, int which);
 /* mode 0 lower, 1 upper, 2 str.capitalize, 3 str.title, 4 Jinja title
  * (words split at whitespace and "-({[<", first letter up, rest down). */
 pg_jv pg_ts_map_case(pg_tpl_rt *rt, pg_jv s, int mode);
@@ -57,6 +58,6 @@ int64_t pg_ts_find(pg_tpl_rt *rt, pg_jv s, pg_jv sub, int rev);
 /* startswith / endswith (end); x a string or a list of strings. */
 int pg_ts_affix(pg_tpl_rt *rt, pg_jv s, pg_jv x, int end);
 /* kind: 0 isalnum, 1 isalpha, 2 isdigit, 3 isspace, 4 islower, 5 isupper. */
-int pg_ts_all(pg_jv s, int kind);
+int pg_ts_all(pg_tpl_rt *rt, pg_jv s, int kind);
 
 #endif

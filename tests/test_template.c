@@ -625,6 +625,7 @@ static void test_cost_budget(void) {
         {"split loop", "s.split('b')"},  {"length loop", "s|length"},      {"index loop", "s[4000000]"},
         {"strip loop", "s.strip('bcd')"}, {"compare loop", "s == t"},      {"dict key loop", "d[s]"},
         {"upper loop", "s.upper()"},     {"startswith loop", "s.endswith(s)"},
+        {"max loop", "[s, t, s, t]|max"}, {"sort loop", "[s, t, s, t]|sort"}, {"less loop", "s < t"},
     };
     for (size_t i = 0; i < sizeof scans / sizeof scans[0]; i++) {
         char tpl[512];

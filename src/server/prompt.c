@@ -109,23 +109,33 @@ typedef struct range {
     size_t b, e;
 } range;
 
+/* Append [b, e) (b never before the previous range's start), merging it
+ * with the previous range when they touch or overlap; past cap the last
+ * range is widened instead. */
+static void push_range(range *r, size_t *nr, size_t cap, size_t b, size_t e) {
+    if (*nr && r[*nr - 1].e >= b) {
+        if (e > r[*nr - 1].e) r[*nr - 1].e = e;
+    } else if (*nr < cap) {
+        r[(*nr)++] = (range){b, e};
+    } else if (e > r[*nr - 1].e) {
+        r[*nr - 1].e = e;
+    }
+}
+
 static size_t find_ranges(const ctx *c, const char *s, size_t n, range *r, size_t cap, size_t *full) {
     size_t nr = 0;
     *full = 0;
-    /* leading suffix (longest), only if s does not start with a full token */
-    size_t lead = 0;
-    if (n && pg_vocab_special_at(c->v, s, n) < 0) {
-        size_t kmax = c->max_len ? c->max_len - 1 : 0;
-        if (kmax > n) kmax = n;
-        for (size_t k = kmax; k >= 1; k--)
-            if (is_special_suffix(c, s, k)) {
-                lead = k;
-                break;
-            }
-    }
-    if (lead) r[nr++] = (range){0, lead};
-    size_t i = lead;
-    while (i < n) {
+    /* leading proper suffix of a special token (the longest) */
+    size_t kmax = c->max_len ? c->max_len - 1 : 0;
+    if (kmax > n) kmax = n;
+    for (size_t k = kmax; k >= 1; k--)
+        if (is_special_suffix(c, s, k)) {
+            push_range(r, &nr, cap, 0, k);
+            break;
+        }
+    /* full occurrences, leftmost-longest as the tokenizer finds them; an
+     * occurrence starting inside one found overlaps it, so it is covered */
+    for (size_t i = 0; i < n;) {
         int32_t id = pg_vocab_special_at(c->v, s + i, n - i);
         if (id < 0) {
             i++;
@@ -134,27 +144,16 @@ static size_t find_ranges(const ctx *c, const char *s, size_t n, range *r, size_
         size_t l;
         pg_vocab_token_text(c->v, id, &l);
         (*full)++;
-        if (nr && r[nr - 1].e >= i) {
-            r[nr - 1].e = i + l; /* adjacent: one piece */
-        } else if (nr < cap) {
-            r[nr++] = (range){i, i + l};
-        } else {
-            r[nr - 1].e = i + l; /* table full: widen the last piece */
-        }
+        push_range(r, &nr, cap, i, i + l);
         i += l;
     }
-    /* trailing proper prefix (longest), after the last range */
+    /* trailing proper prefix of a special token (the longest) */
     size_t from = nr ? r[nr - 1].e : 0;
     size_t start = c->max_len && n > c->max_len - 1 ? n - (c->max_len - 1) : 0;
     if (start < from) start = from;
     for (size_t j = start; j < n; j++)
         if (pg_vocab_special_prefix(c->v, s + j, n - j)) {
-            if (nr && r[nr - 1].e >= j)
-                r[nr - 1].e = n;
-            else if (nr < cap)
-                r[nr++] = (range){j, n};
-            else
-                r[nr - 1].e = n;
+            push_range(r, &nr, cap, j, n);
             break;
         }
     return nr;

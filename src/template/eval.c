@@ -252,6 +252,7 @@ static int compare_op(pg_tpl_rt *rt, int op, pg_jv a, pg_jv b) {
     default:
         need_defined(rt, a);
         need_defined(rt, b);
+        pg_tpl_rt_charge_value(rt, a);
         if (pg_jv_compare(a, b, &c) != PG_OK)
             FAIL("'%s' not supported between instances of '%s' and '%s'", pg_tpl_op_str(op), pg_jv_type_name(a),
                  pg_jv_type_name(b));

@@ -648,6 +648,7 @@ FILTER(unique) {
             int dup = 0;
             for (size_t j = 0; j < pg_jv_list_len(out) && !dup; j++) {
                 pg_tpl_rt_tick(rt);
+                pg_tpl_rt_charge_value(rt, k);
                 pg_jv o = pg_jv_list_at(out, j);
                 dup = pg_jv_equal(sort_key(rt, attr.type == PG_JV_NONE ? o : pg_tpl_attr_path(rt, o, attr), cs), k);
             }

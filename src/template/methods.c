@@ -391,7 +391,10 @@ static pg_jv m_lp_changed(pg_tpl_rt *rt, int id, pg_jv self, const pg_tpl_args *
     pg_tpl_loop *l = self.u.ptr;
     pg_jv t = pg_jv_tuple_new(rt->arena, a->npos);
     if (t.type != PG_JV_LIST) pg_tpl_rt_fail(rt, PG_ENOMEM, "out of memory");
-    for (size_t i = 0; i < a->npos; i++) pg_tpl_rt_push(rt, t, a->pos[i]);
+    for (size_t i = 0; i < a->npos; i++) {
+        pg_tpl_rt_push(rt, t, a->pos[i]);
+        pg_tpl_rt_charge_value(rt, a->pos[i]); /* compared with the last call's */
+    }
     if (l->changed_init && pg_jv_equal(l->last_changed, t)) return pg_jv_bool(0);
     l->changed_init = 1;
     l->last_changed = t;

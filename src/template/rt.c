@@ -224,6 +224,7 @@ pg_jv pg_tpl_rt_need_str(pg_tpl_rt *rt, pg_jv v, const char *what) {
 
 int pg_tpl_rt_cmp(pg_tpl_rt *rt, pg_jv a, pg_jv b) {
     int c;
+    pg_tpl_rt_charge_value(rt, a); /* sort / min / max / < over long strings */
     if (pg_jv_compare(a, b, &c) != PG_OK)
         pg_tpl_rt_fail(rt, PG_EINVAL, "'<' not supported between instances of '%s' and '%s'", pg_jv_type_name(a),
                        pg_jv_type_name(b));

@@ -59,13 +59,6 @@ pg_jv pg_tpl_getattr(pg_tpl_rt *rt, pg_jv obj, const char *name, size_t n) {
     }
 }
 
-int pg_tpl_norm_index(int64_t i, size_t len, size_t *out) {
-    if (i < 0) i += (int64_t)len;
-    if (i < 0 || (uint64_t)i >= len) return 0;
-    *out = (size_t)i;
-    return 1;
-}
-
 pg_jv pg_tpl_getitem(pg_tpl_rt *rt, pg_jv obj, pg_jv key) {
     pg_jv v;
     size_t idx;

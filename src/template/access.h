@@ -14,7 +14,5 @@ pg_jv pg_tpl_slice(pg_tpl_rt *rt, pg_jv obj, pg_jv start, pg_jv stop, pg_jv step
 pg_jv pg_tpl_attr_path(pg_tpl_rt *rt, pg_jv v, pg_jv path);
 /* The undefined value "'T object' has no attribute 'name'". */
 pg_jv pg_tpl_undef_attr(pg_jv obj, const char *name, size_t n);
-/* Python index i (negative from the end) into len items: 1 and *out if valid. */
-int pg_tpl_norm_index(int64_t i, size_t len, size_t *out);
 
 #endif

@@ -4,6 +4,7 @@
  *   tstr.h       Unicode string helpers (strip, split, case mapping, ...)
  *   format.h     printf-style `%` and str.format
  *   access.h     obj.name, obj[key], slices, attribute paths
+ *   names.h      the FILTERS(X) and TESTS(X) name lists, name -> id
  *   filters.h    filters, a table generated from the FILTERS(X) list
  *   predicates.h tests (`is odd`, `in`), a table from the TESTS(X) list
  *   methods.h    range/dict/namespace/raise_exception/strftime_now and
@@ -17,6 +18,7 @@
 #include "template/filters.h"
 #include "template/format.h"
 #include "template/methods.h"
+#include "template/names.h"
 #include "template/predicates.h"
 #include "template/tstr.h"
 

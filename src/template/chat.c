@@ -37,11 +37,6 @@ void pg_tpl_render_opts_default(pg_tpl_render_opts *o) {
     pg_tpl_limits_default(&o->lim);
 }
 
-int64_t pg_tpl_now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 int pg_tpl_compile(const char *src, size_t len, pg_tpl **out, pg_error *err) {
     *out = NULL;

@@ -1,12 +1,14 @@
 /* filters.c - Jinja filters (`x | name(args)`) as a table of small
  * functions.
  *
- * FILTERS(X) lists the filter names in table order; each name n has a
+ * FILTERS(X) (names.h) lists the filter names in table order; each name n has a
  * static function f_n (aliases d, e and count are #defines to
  * f_default, f_escape and f_length), so a filter id resolved at parse time
  * is an index into the table and applying it is one indirect call.
  * Behaviour follows Jinja2 3.1 inside transformers' sandbox. */
 #include "template/filters.h"
+
+#include "template/names.h"
 
 #include "template/access.h"
 #include "template/format.h"
@@ -20,13 +22,6 @@
 #include <string.h>
 
 #define FAIL(...) pg_tpl_rt_fail(rt, PG_EINVAL, __VA_ARGS__)
-
-#define FILTERS(X)                                                                                      \
-    X(abs) X(attr) X(batch) X(capitalize) X(center) X(count) X(d) X(default) X(dictsort) X(e)           \
-    X(escape) X(first) X(float) X(forceescape) X(format) X(indent) X(int) X(items) X(join) X(keys)      \
-    X(last) X(length) X(list) X(lower) X(map) X(max) X(min) X(pprint) X(reject) X(rejectattr)           \
-    X(replace) X(reverse) X(round) X(safe) X(select) X(selectattr) X(sort) X(string) X(striptags)       \
-    X(sum) X(title) X(tojson) X(trim) X(unique) X(upper) X(values) X(wordcount)
 
 typedef pg_jv (*filter_fn)(pg_tpl_rt *rt, pg_jv v, const pg_tpl_args *a);
 #define FILTER(name) static pg_jv f_##name(pg_tpl_rt *rt, pg_jv v, const pg_tpl_args *a)
@@ -676,21 +671,12 @@ FILTER(wordcount) {
     return pg_jv_int(n);
 }
 
-#define ROW(n) {#n, f_##n},
-static const struct {
-    const char *name;
-    filter_fn fn;
-} filters[] = {FILTERS(ROW)};
+#define ROW(n) f_##n,
+static const filter_fn filters[] = {FILTERS(ROW)};
 #undef ROW
 #define N_FILTERS (int)(sizeof filters / sizeof filters[0])
 
-int pg_tpl_filter_id(const char *name, size_t n) {
-    for (int i = 0; i < N_FILTERS; i++)
-        if (strlen(filters[i].name) == n && memcmp(filters[i].name, name, n) == 0) return i;
-    return -1;
-}
-
 pg_jv pg_tpl_filter_apply(pg_tpl_rt *rt, int id, pg_jv v, const pg_tpl_args *a) {
     PG_ASSERT(id >= 0 && id < N_FILTERS);
-    return filters[id].fn(rt, v, a);
+    return filters[id](rt, v, a);
 }

@@ -4,12 +4,11 @@
 #ifndef PG_TEMPLATE_FILTERS_H
 #define PG_TEMPLATE_FILTERS_H
 
+#include "template/names.h"
 #include "template/rt.h"
 
 #include <stddef.h>
 
-/* -1 if unknown. */
-int pg_tpl_filter_id(const char *name, size_t n);
 pg_jv pg_tpl_filter_apply(pg_tpl_rt *rt, int id, pg_jv v, const pg_tpl_args *a);
 
 #endif

@@ -8,7 +8,6 @@
  * pop, ...) change the arena copy the render made, never caller data. */
 #include "template/methods.h"
 
-#include "template/access.h"
 #include "template/format.h"
 #include "template/tstr.h"
 

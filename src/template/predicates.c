@@ -1,23 +1,17 @@
 /* predicates.c - Jinja tests as a table of small functions.
  *
- * TESTS(X) lists the test names in table order; each name n has a static
+ * TESTS(X) (names.h) lists the test names in table order; each name n has a static
  * function t_n (aliases are #defines to another test's function), so an
  * id is an index into the table and applying a test is one indirect call.
  * Type tests follow Python's types as Jinja2 3.1 checks them. */
 #include "template/predicates.h"
 
-#include "template/filters.h"
+#include "template/names.h"
 #include "template/tstr.h"
 
 #include <string.h>
 
 #define FAIL(...) pg_tpl_rt_fail(rt, PG_EINVAL, __VA_ARGS__)
-
-#define TESTS(X)                                                                                        \
-    X(boolean) X(callable) X(defined) X(divisibleby) X(eq) X(equalto) X(escaped) X(even) X(false)       \
-    X(filter) X(float) X(ge) X(greaterthan) X(gt) X(in) X(integer) X(iterable) X(le) X(lessthan)        \
-    X(lower) X(lt) X(mapping) X(ne) X(none) X(number) X(odd) X(sameas) X(sequence) X(string) X(test)    \
-    X(true) X(undefined) X(upper)
 
 typedef int (*test_fn)(pg_tpl_rt *rt, pg_jv v, pg_jv x);
 
@@ -113,23 +107,14 @@ TEST(test) {
     return pg_tpl_test_id(s.u.s.p, s.u.s.n) >= 0;
 }
 
-#define ROW(n) {#n, t_##n},
-static const struct {
-    const char *name;
-    test_fn fn;
-} tests[] = {TESTS(ROW)};
+#define ROW(n) t_##n,
+static const test_fn tests[] = {TESTS(ROW)};
 #undef ROW
 #define N_TESTS (int)(sizeof tests / sizeof tests[0])
 
-int pg_tpl_test_id(const char *name, size_t n) {
-    for (int i = 0; i < N_TESTS; i++)
-        if (strlen(tests[i].name) == n && memcmp(tests[i].name, name, n) == 0) return i;
-    return -1;
-}
-
 int pg_tpl_test_apply(pg_tpl_rt *rt, int id, pg_jv v, const pg_tpl_args *a) {
     PG_ASSERT(id >= 0 && id < N_TESTS);
-    return tests[id].fn(rt, v, pg_tpl_arg(a, 0, NULL, pg_jv_undefined(), NULL));
+    return tests[id](rt, v, pg_tpl_arg(a, 0, NULL, pg_jv_undefined(), NULL));
 }
 
 int pg_tpl_contains(pg_tpl_rt *rt, pg_jv container, pg_jv item) { return t_in(rt, item, container); }

@@ -3,12 +3,11 @@
 #ifndef PG_TEMPLATE_PREDICATES_H
 #define PG_TEMPLATE_PREDICATES_H
 
+#include "template/names.h"
 #include "template/rt.h"
 
 #include <stddef.h>
 
-/* -1 if unknown. */
-int pg_tpl_test_id(const char *name, size_t n);
 int pg_tpl_test_apply(pg_tpl_rt *rt, int id, pg_jv v, const pg_tpl_args *a);
 /* A test named by a runtime string (select/reject): a test name or one of
  * the operator aliases == != < <= > >=; fails if unknown. */

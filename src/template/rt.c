@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 void pg_tpl_rt_fail(pg_tpl_rt *rt, int code, const char *fmt, ...) {
     char msg[480];
@@ -52,6 +53,14 @@ void pg_tpl_rt_undefined_error(pg_tpl_rt *rt, pg_jv v) {
 static void check_mem(pg_tpl_rt *rt) {
     if (pg_arena_used(rt->arena) > rt->lim.max_memory)
         pg_tpl_rt_fail(rt, PG_ELIMIT, "template exceeded its memory limit (%zu bytes)", rt->lim.max_memory);
+}
+
+/* Declared in chat.h (public: callers build absolute deadlines with it);
+ * defined here so chat.c -> eval.c -> rt.c stays one-way. */
+int64_t pg_tpl_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* The deadline and the cancel flag: polled, not checked on every step. */
@@ -214,6 +223,13 @@ int64_t pg_tpl_rt_int(pg_tpl_rt *rt, pg_jv v, const char *what) {
     if (v.type == PG_JV_BOOL) return v.u.b;
     if (v.type == PG_JV_UNDEFINED) pg_tpl_rt_undefined_error(rt, v);
     pg_tpl_rt_fail(rt, PG_EINVAL, "%s must be an integer, not '%s'", what, pg_jv_type_name(v));
+}
+
+int pg_tpl_norm_index(int64_t i, size_t len, size_t *out) {
+    if (i < 0) i += (int64_t)len;
+    if (i < 0 || (uint64_t)i >= len) return 0;
+    *out = (size_t)i;
+    return 1;
 }
 
 pg_jv pg_tpl_rt_need_str(pg_tpl_rt *rt, pg_jv v, const char *what) {

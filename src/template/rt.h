@@ -125,6 +125,8 @@ pg_jv pg_tpl_rt_to_str(pg_tpl_rt *rt, pg_jv v);
 pg_jv pg_tpl_rt_iter(pg_tpl_rt *rt, pg_jv v);
 /* Integer from int/bool, else fail with what. */
 int64_t pg_tpl_rt_int(pg_tpl_rt *rt, pg_jv v, const char *what);
+/* Python index i (negative from the end) into len items: 1 and *out if valid. */
+int pg_tpl_norm_index(int64_t i, size_t len, size_t *out);
 /* v itself if a string; else fail ("WHAT must be a string"). */
 pg_jv pg_tpl_rt_need_str(pg_tpl_rt *rt, pg_jv v, const char *what);
 /* Python a < b ordering: -1/0/1; fails for unorderable types. */

@@ -60,6 +60,7 @@ typedef struct ctx {
     pg_arena *a;
     spec *specs; /* CONTROL / UNKNOWN token texts (for the leading-suffix test) */
     size_t n_specs, max_len;
+    uint8_t tail_byte[256]; /* bytes at a non-first position of some special token */
     piece *pieces;
     size_t n_pieces, cap_pieces;
     int mark;       /* MARKS index */
@@ -70,22 +71,19 @@ typedef struct ctx {
 /* ------------------------------------------------------------ scanning */
 
 static int load_specs(ctx *c) {
-    int32_t n = pg_vocab_n_tokens(c->v);
-    size_t cnt = 0;
-    for (int32_t id = 0; id < n; id++) {
-        int t = pg_vocab_token_type(c->v, id);
-        size_t l;
-        if ((t == PG_TOKTYPE_CONTROL || t == PG_TOKTYPE_UNKNOWN) && pg_vocab_token_text(c->v, id, &l) && l) cnt++;
-    }
-    c->specs = pg_arena_alloc(c->a, (cnt + 1) * sizeof *c->specs);
+    size_t n;
+    const int32_t *ids = pg_vocab_special_ids(c->v, &n); /* a few hundred, not the whole vocabulary */
+    c->specs = pg_arena_alloc(c->a, (n + 1) * sizeof *c->specs);
     if (!c->specs) return PG_ENOMEM;
-    for (int32_t id = 0; id < n; id++) {
+    for (size_t k = 0; k < n; k++) {
+        int32_t id = ids[k];
         int t = pg_vocab_token_type(c->v, id);
         size_t l;
         const char *p = pg_vocab_token_text(c->v, id, &l);
         if ((t == PG_TOKTYPE_CONTROL || t == PG_TOKTYPE_UNKNOWN) && p && l) {
             c->specs[c->n_specs].p = p;
             c->specs[c->n_specs++].n = l;
+            for (size_t i = 1; i < l; i++) c->tail_byte[(uint8_t)p[i]] = 1;
             if (l > c->max_len) c->max_len = l;
         }
     }
@@ -94,9 +92,10 @@ static int load_specs(ctx *c) {
 
 /* s[0..k) is a proper suffix of a special token */
 static int is_special_suffix(const ctx *c, const char *s, size_t k) {
+    if (!c->tail_byte[(uint8_t)s[0]]) return 0;
     for (size_t i = 0; i < c->n_specs; i++) {
         const spec *t = &c->specs[i];
-        if (t->n > k && memcmp(t->p + t->n - k, s, k) == 0) return 1;
+        if (t->n > k && t->p[t->n - k] == s[0] && memcmp(t->p + t->n - k, s, k) == 0) return 1;
     }
     return 0;
 }
@@ -414,7 +413,7 @@ int pg_prompt_chat_tokens(const pg_vocab *v, const pg_tpl *t, const pg_jv *messa
     if (!v || !t || !messages || !o) return pg_error_set(err, PG_EINVAL, "pg_prompt_chat_tokens: NULL argument");
     ctx c = {0};
     c.v = v;
-    c.a = pg_arena_create(64 * 1024);
+    c.a = pg_arena_create(4096);
     if (!c.a) return pg_error_set(err, PG_ENOMEM, "out of memory");
     int rc = load_specs(&c);
     if (rc) {

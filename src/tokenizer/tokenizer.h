@@ -98,6 +98,9 @@ int64_t pg_tokenize_spans(const pg_vocab *v, const char *text, size_t len, int a
  * one whose text starts s[0..left), or -1. pg_vocab_special_prefix: 1 if
  * s[0..n) is a proper prefix of one (n < its length). */
 int32_t pg_vocab_special_at(const pg_vocab *v, const char *s, size_t left);
+/* Every token recognised as text by pg_tokenize (CONTROL, UNKNOWN and
+ * USER_DEFINED with non-empty text): *n ids, owned by the vocab. */
+const int32_t *pg_vocab_special_ids(const pg_vocab *v, size_t *n);
 int pg_vocab_special_prefix(const pg_vocab *v, const char *s, size_t n);
 
 /* Bytes of one token's text as it appears in output: byte tokens <0xNN> ->

@@ -438,6 +438,11 @@ int32_t pg_vocab_special_at(const pg_vocab *v, const char *s, size_t left) {
     return -1;
 }
 
+const int32_t *pg_vocab_special_ids(const pg_vocab *v, size_t *n) {
+    *n = (size_t)v->n_spec;
+    return v->spec_ids;
+}
+
 int pg_vocab_special_prefix(const pg_vocab *v, const char *s, size_t n) {
     if (!n) return 0;
     uint8_t b = (uint8_t)s[0];

@@ -347,6 +347,9 @@ static const struct {
     {"{{ [1, 1, 2]|unique|first }}{{ [1, 2, 3]|batch(2)|list }}", "1[[1, 2], [3]]"},
     {"{{ [1, 2]|select|last }}", NULL}, /* TypeError: 'generator' object is not reversible */
     {"{{ '{!s:>4}|{!r:5}|'.format('a', 'b') }}", "   a|'b'  |"},
+    {"{{ 'abcabc'.rfind('bc') }} {{ 'abc'.rfind('') }} {{ 'abc'.rfind('x') }} {{ 'aaa'.rfind('aa') }} "
+     "{{ 'h\u00e9llo'.rfind('l') }} {{ ''.rfind('') }}",
+     "4 3 -1 1 3 0"},
 };
 
 static pg_tpl_var ctx_vars[8];

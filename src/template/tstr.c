@@ -396,20 +396,29 @@ pg_jv pg_ts_escape(pg_tpl_rt *rt, pg_jv s) {
 }
 
 int64_t pg_ts_find(pg_tpl_rt *rt, pg_jv s, pg_jv sub, int rev) {
-    pg_tpl_rt_charge(rt, (uint64_t)s.u.s.n * (rev ? PG_TPL_COST_WALK : 1));
-    const char *p = s.u.s.p;
-    size_t n = s.u.s.n;
+    pg_tpl_rt_charge(rt, s.u.s.n);
+    const char *p = s.u.s.p, *q = sub.u.s.p;
+    size_t n = s.u.s.n, m = sub.u.s.n;
     const char *f = NULL;
     if (!rev) {
-        f = pg_ts_memmem(p, n, sub.u.s.p, sub.u.s.n);
-    } else if (sub.u.s.n <= n) {
-        for (size_t j = n - sub.u.s.n + 1; j-- > 0;)
-            if (memcmp(p + j, sub.u.s.p, sub.u.s.n) == 0) {
-                f = p + j;
+        f = pg_ts_memmem(p, n, q, m);
+    } else if (m == 0) {
+        f = p + n;
+    } else if (m <= n) {
+        /* candidates start in [0, end): the last one whose first byte matches */
+        size_t end = n - m + 1;
+        while (end > 0) {
+            const char *c = memrchr(p, (unsigned char)q[0], end);
+            if (!c) break;
+            if (memcmp(c, q, m) == 0) {
+                f = c;
                 break;
             }
+            end = (size_t)(c - p);
+        }
     }
     if (!f) return -1;
+    pg_tpl_rt_charge(rt, (uint64_t)(f - p) * PG_TPL_COST_WALK); /* code points before the hit */
     return (int64_t)pg_jv_utf8_len(p, (size_t)(f - p));
 }
 

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 static void repack_all(pg_model *m);
@@ -413,6 +414,16 @@ int pg_model_load(const char *path, pg_model **out, pg_error *err) {
     if (rc < 0) return rc;
     pg_gguf_prefault(g);
     return pg_model_load_gguf(g, out, err);
+}
+
+void pg_model_id_from_path(const char *path, char *out, size_t n) {
+    const char *b = strrchr(path, '/');
+    b = b ? b + 1 : path;
+    size_t l = strlen(b);
+    if (l > 5 && !strcasecmp(b + l - 5, ".gguf")) l -= 5;
+    if (l >= n) l = n - 1;
+    memcpy(out, b, l);
+    out[l] = 0;
 }
 
 void pg_model_free(pg_model *m) {

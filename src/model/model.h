@@ -72,6 +72,11 @@ int pg_model_load(const char *path, pg_model **out, pg_error *err);
 /* Same from an open gguf; takes ownership of g on success and on failure. */
 int pg_model_load_gguf(pg_gguf *g, pg_model **out, pg_error *err);
 void pg_model_free(pg_model *m);
+/* The default model id of a file: its base name without a ".gguf" suffix
+ * (any letter case): "/models/llama-3.2-1b-q8_0.gguf" -> "llama-3.2-1b-q8_0".
+ * Not general.name, which users would not guess (stories260K says "llama").
+ * Writes at most n - 1 bytes and a NUL; n > 0. */
+void pg_model_id_from_path(const char *path, char *out, size_t n);
 const pg_hparams *pg_model_hparams(const pg_model *m);
 const pg_gguf *pg_model_gguf(const pg_model *m);
 /* Bytes of weights read for one token (all tensors used per token). */

@@ -69,6 +69,14 @@ typedef struct pg_hparams {
 /* Load a model from a GGUF file (checks every required tensor's presence,
  * type and shape). Errors name the tensor or key. */
 int pg_model_load(const char *path, pg_model **out, pg_error *err);
+/* pg_model_load with progress: fn (may be NULL) is called on the loading
+ * thread with the bytes done so far of mapping the file and repacking
+ * weights, and their total (fixed for the whole load: done only grows and
+ * ends equal to total), at least every 64 MiB. Models over 1 GB also log a
+ * progress line through the logger at most once a second. For the server's
+ * /health: keep done/total in an atomic from fn. */
+typedef void (*pg_load_progress_fn)(void *ud, uint64_t done, uint64_t total);
+int pg_model_load_progress(const char *path, pg_load_progress_fn fn, void *ud, pg_model **out, pg_error *err);
 /* Same from an open gguf; takes ownership of g on success and on failure. */
 int pg_model_load_gguf(pg_gguf *g, pg_model **out, pg_error *err);
 void pg_model_free(pg_model *m);

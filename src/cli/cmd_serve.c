@@ -87,7 +87,7 @@ static const pg_cli_opt serve_flags[] = {
 };
 const pg_cli_cmd pg_cli_serve = {
     "serve", "[-m MODEL] [--host HOST] [--port N] [OPTIONS]",
-    "the OpenAI-compatible HTTP server (flags below; also from a --config file)",
+    "the OpenAI-compatible HTTP server; its flags can also come from a --config file",
     NULL, serve_flags, PG_CLI_N(serve_flags), 0, 0, NULL};
 
 static void usage(FILE *f) { pg_cli_print_help(f, &pg_cli_serve); }

@@ -16,9 +16,14 @@ static const struct {
 
 static int finish(int rc) { return fflush(stdout) == 0 ? rc : 1; }
 
-/* pagoda help [COMMAND [SUB]] | help --markdown [COMMAND [SUB]] | help --man */
+/* pagoda help [COMMAND [SUB]] | help --markdown [COMMAND [SUB]] | help --man
+ * | help --commands (every command name, one a line, for tests/help.test.sh) */
 static int cmd_help(int argc, char **argv) {
     int md = 0;
+    if (argc == 2 && !strcmp(argv[1], "--commands")) {
+        for (int i = 0; i < pg_cli_n_cmds; i++) puts(pg_cli_cmds[i]->name);
+        return finish(0);
+    }
     if (argc > 1 && !strcmp(argv[1], "--man")) {
         if (argc > 2) {
             fprintf(stderr, "pagoda help: --man takes no arguments\n");

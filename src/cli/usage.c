@@ -202,12 +202,32 @@ void pg_cli_print_usage(FILE *f) {
     fputs("usage: pagoda COMMAND [ARGS]\n"
           "       pagoda help [COMMAND]      usage of pagoda or of one command (also: pagoda COMMAND --help)\n"
           "       pagoda --version           version, git commit and CPU levels\n"
-          "       pagoda help --markdown [COMMAND] | --man   README tables / man page from these texts\n"
+          "       pagoda help --markdown [COMMAND] | --man | --commands   README tables, man page, command names\n"
           "commands:\n",
           f);
     for (int i = 0; i < pg_cli_n_cmds; i++) {
         const pg_cli_cmd *c = pg_cli_cmds[i];
         fprintf(f, "  pagoda %s %s\n      %s\n", c->name, c->synopsis, c->summary);
+        /* every flag, compactly (details: pagoda help COMMAND), wrapped at ~100 columns */
+        int col = 0;
+        for (int k = 0; k < c->n_opts; k++) {
+            char nm[64];
+            size_t o = 0;
+            for (const char *q = c->opts[k].names; *q && o + 1 < sizeof nm; q++) {
+                if (q[0] == ',' && q[1] == ' ') {
+                    nm[o++] = '/';
+                    q++;
+                } else {
+                    nm[o++] = *q;
+                }
+            }
+            nm[o] = 0;
+            int w = (int)o + 2;
+            if (col == 0) col = fprintf(f, "      flags: %s", nm);
+            else if (col + w > 100) col = fprintf(f, ",\n             %s", nm) - 2;
+            else col += fprintf(f, ", %s", nm);
+        }
+        if (col) fputc('\n', f);
     }
     fputs("environment:\n", f);
     for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++) fprintf(f, "  %-32s %s\n", envs[i].name, envs[i].help);

@@ -31,7 +31,7 @@ const pg_cli_cmd pg_cli_info = {
     "architecture, hyper-parameters, features, tokenizer, parameter count and tensors per type of a GGUF file",
     NULL, info_opts, PG_CLI_N(info_opts), 0, 1, NULL};
 
-static const char usage_line[] = "usage: pagoda info (MODEL | -m MODEL) [--json]\n";
+static const char usage_line[] = "(usage: pagoda info (MODEL | -m MODEL) [--json])\n";
 
 /* A string from the file as JSON (invalid UTF-8 is replaced byte-wise). */
 static json_t *json_str_bytes(const char *s, size_t n) {
@@ -332,25 +332,25 @@ int cmd_info(int argc, char **argv) {
             json = 1;
         } else if ((!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) && i + 1 < argc) {
             if (path) {
-                fprintf(stderr, "pagoda info: more than one MODEL given\n%s", usage_line);
+                fprintf(stderr, "pagoda info: more than one MODEL given %s", usage_line);
                 return 2;
             }
             path = argv[++i];
         } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            fputs(usage_line, stdout);
+            pg_cli_print_help(stdout, &pg_cli_info);
             return 0;
         } else if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "pagoda info: unknown option '%s'\n%s", argv[i], usage_line);
+            fprintf(stderr, "pagoda info: unknown option '%s' %s", argv[i], usage_line);
             return 2;
         } else if (path) {
-            fprintf(stderr, "pagoda info: more than one MODEL given\n%s", usage_line);
+            fprintf(stderr, "pagoda info: more than one MODEL given %s", usage_line);
             return 2;
         } else {
             path = argv[i];
         }
     }
     if (!path) {
-        fputs(usage_line, stderr);
+        fprintf(stderr, "pagoda info: no MODEL given %s", usage_line);
         return 2;
     }
     pg_gguf *g;

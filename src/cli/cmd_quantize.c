@@ -172,10 +172,10 @@ const pg_cli_cmd pg_cli_quantize = {
     "      q6_K -> q8_0, q2_K/q3_K/iq4_xs -> iq4_nl, then f16); each fallback and the resulting mix are printed.",
     quant_opts, PG_CLI_N(quant_opts), 3, 3, "needs IN.gguf OUT.gguf TYPE"};
 
-static int usage(void) {
-    fprintf(stderr, "usage: pagoda quantize IN.gguf OUT.gguf TYPE [-t N]\nTYPE:");
+static int usage(const char *why) {
+    fprintf(stderr, "pagoda quantize: %s (usage: pagoda quantize IN.gguf OUT.gguf TYPE [-t N]; TYPE:", why);
     for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++) fprintf(stderr, " %s", targets[i].name);
-    fprintf(stderr, " (any letter case)\n");
+    fprintf(stderr, ", any letter case)\n");
     return 2;
 }
 
@@ -183,7 +183,10 @@ int cmd_quantize(int argc, char **argv) {
     const char *pos[3] = {0};
     int npos = 0, threads = 2;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) return usage(), 0;
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            pg_cli_print_help(stdout, &pg_cli_quantize);
+            return 0;
+        }
         if ((!strcmp(argv[i], "--threads") || !strcmp(argv[i], "-t")) && i + 1 < argc) {
             long n;
             if (pg_cli_parse_long(argv[++i], 1, 256, &n)) {
@@ -194,16 +197,17 @@ int cmd_quantize(int argc, char **argv) {
         } else if (npos < 3) {
             pos[npos++] = argv[i];
         } else {
-            return usage();
+            return usage("too many arguments");
         }
     }
-    if (npos != 3) return usage();
+    if (npos != 3) return usage("needs IN.gguf OUT.gguf TYPE");
     int ti = -1;
     for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++)
         if (!strcasecmp(pos[2], targets[i].name)) ti = (int)i;
     if (ti < 0) {
-        fprintf(stderr, "pagoda quantize: unknown type '%s'\n", pos[2]);
-        return usage();
+        char why[160];
+        snprintf(why, sizeof why, "unknown type '%.100s'", pos[2]);
+        return usage(why);
     }
     const int base = targets[ti].type;
 

@@ -504,7 +504,7 @@ static void trace_route(const pg_forward *f, int il, const pg_batch *b, int32_t 
         if (!used && p[e] > best_out) best_out = p[e];
     }
     for (int k = 0; k < K; k++) PUT("%s%d:%.7f", k ? "," : "", sel[k], w[k]);
-    PUT(" margin=%.3g\n", best_out >= 0 ? p[sel[K - 1]] - best_out : 1.0);
+    PUT(" margin=%.7f\n", best_out >= 0 ? p[sel[K - 1]] - best_out : 1.0);
 #undef PUT
     fputs(line, stderr);
 }

@@ -127,6 +127,9 @@ expect_usage_error "config file non-number" "'many' is not an integer" "$BIN" se
 expect_usage_error "quantize --threads x" "not a non-negative integer" "$BIN" quantize a b q8_0 --threads x
 expect_usage_error "bench serve --requests lots" "not a non-negative integer" "$BIN" bench serve --url http://x:1 --requests lots
 expect_usage_error "bench kernels --k 1 --k 2" "more than once" "$BIN" bench kernels --k 1 --k 2
+expect_usage_error "run without -m" "-m, --model FILE is required" "$BIN" run -p x
+expect_usage_error "bench throughput without -m" "-m, --model FILE is required" "$BIN" bench throughput
+expect_usage_error "chat-template without --case" "--case CASE.json is required" "$BIN" chat-template --template x
 expect_usage_error "bench tokenize without a vocabulary" "needs at least one GGUF file" "$BIN" bench tokenize
 expect_usage_error "info without a model" "usage" "$BIN" info
 expect_usage_error "tokenize two texts" "more than one TEXT\|too many" "$BIN" tokenize -m x a b

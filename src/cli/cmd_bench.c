@@ -14,7 +14,7 @@
 #include <string.h>
 
 static const pg_cli_opt throughput_opts[] = {
-    {"-m, --model", "FILE", PG_ARG_STR, 0, NULL, "GGUF model (required)"},
+    {"-m, --model", "FILE", PG_ARG_STR | PG_ARG_REQ, 0, NULL, "GGUF model (required)"},
     {"--requests", "N", PG_ARG_UINT, 0, "64", "requests to run"},
     {"--input-len", "I", PG_ARG_UINT, 0, "128", "prompt tokens per request (random ordinary tokens)"},
     {"--output-len", "O", PG_ARG_UINT, 0, "128", "generated tokens per request (EOS ignored)"},
@@ -34,7 +34,7 @@ const pg_cli_cmd pg_cli_bench_throughput = {
     NULL, throughput_opts, PG_CLI_N(throughput_opts), 0, 0, NULL};
 
 static const pg_cli_opt bserve_opts[] = {
-    {"--url", "http://HOST:PORT", PG_ARG_STR, 0, NULL, "the server to load (required; no TLS)"},
+    {"--url", "http://HOST:PORT", PG_ARG_STR | PG_ARG_REQ, 0, NULL, "the server to load (required; no TLS)"},
     {"--concurrency", "C", PG_ARG_UINT, 0, "8", "requests in flight at once"},
     {"--requests", "N", PG_ARG_UINT, 0, "64", "requests to send"},
     {"--input-len", "I", PG_ARG_UINT, 0, "128", "prompt tokens per request (token-id prompts)"},

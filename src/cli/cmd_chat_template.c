@@ -115,7 +115,7 @@ static time_t parse_now(const char *s) {
 static const pg_cli_opt ct_opts[] = {
     {"--template", "FILE", PG_ARG_STR, 0, NULL, "a Jinja chat template"},
     {"-m, --model", "FILE", PG_ARG_STR, 0, NULL, "use this GGUF model's tokenizer.chat_template (ChatML when it has none)"},
-    {"--case", "CASE.json", PG_ARG_STR, 0, NULL,
+    {"--case", "CASE.json", PG_ARG_STR | PG_ARG_REQ, 0, NULL,
      "the case to render (required): {\"messages\", \"add_generation_prompt\", \"bos_token\", \"eos_token\", "
      "\"now\", \"tools\", any other key becomes a template variable}"},
 };

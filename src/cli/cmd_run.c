@@ -29,8 +29,8 @@ static double now_s(void) {
 }
 
 static const pg_cli_opt run_opts[] = {
-    {"-m, --model", "FILE", PG_ARG_STR, 0, NULL, "GGUF model (required)"},
-    {"-p, --prompt", "TEXT", PG_ARG_STR, 0, NULL, "the prompt (required; BOS added as the model's metadata says)"},
+    {"-m, --model", "FILE", PG_ARG_STR | PG_ARG_REQ, 0, NULL, "GGUF model (required)"},
+    {"-p, --prompt", "TEXT", PG_ARG_STR | PG_ARG_REQ, 0, NULL, "the prompt (required; BOS added as the model's metadata says)"},
     {"-n, --n-predict", "N", PG_ARG_UINT, 0, "64", "tokens to generate at most"},
     {"--temp", "T", PG_ARG_NUM, 0, "0 (greedy)", "sampling temperature in [0, 2]"},
     {"--seed", "S", PG_ARG_UINT, 0, "time-based", "sampling seed"},
@@ -44,9 +44,9 @@ const pg_cli_cmd pg_cli_run = {
     NULL, run_opts, PG_CLI_N(run_opts), 0, 0, NULL};
 
 static const pg_cli_opt logits_opts[] = {
-    {"-m, --model", "FILE", PG_ARG_STR, 0, NULL, "GGUF model (required)"},
-    {"-p, --prompt", "TEXT", PG_ARG_STR, 0, NULL, "the prompt (required; BOS added as the model's metadata says)"},
-    {"-o, --output", "FILE", PG_ARG_STR, 0, NULL, "where the logits go (required)"},
+    {"-m, --model", "FILE", PG_ARG_STR | PG_ARG_REQ, 0, NULL, "GGUF model (required)"},
+    {"-p, --prompt", "TEXT", PG_ARG_STR | PG_ARG_REQ, 0, NULL, "the prompt (required; BOS added as the model's metadata says)"},
+    {"-o, --output", "FILE", PG_ARG_STR | PG_ARG_REQ, 0, NULL, "where the logits go (required)"},
     {"-t, --threads", "N", PG_ARG_UINT, 0, "2", "compute threads"},
     {"-c, --ctx-size", "N", PG_ARG_UINT, 0, "the model's training context", "max positions"},
 };

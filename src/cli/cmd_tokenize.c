@@ -20,7 +20,7 @@
 #define MAX_INPUT ((size_t)256 << 20)
 
 static const pg_cli_opt tok_opts[] = {
-    {"-m, --model", "FILE", PG_ARG_STR, 0, NULL, "GGUF model or vocabulary-only file (required)"},
+    {"-m, --model", "FILE", PG_ARG_STR | PG_ARG_REQ, 0, NULL, "GGUF model or vocabulary-only file (required)"},
     {"-f, --file", "PATH", PG_ARG_STR, 0, NULL, "tokenize this file's text instead of TEXT"},
     {"--no-bos", NULL, PG_ARG_NONE, 0, NULL, "do not add BOS/EOS tokens"},
     {"--special", NULL, PG_ARG_NONE, 0, NULL, "recognise special-token text such as <|im_start|>"},

@@ -113,6 +113,11 @@ static const char *kind_word(int kind) {
     }
 }
 
+/* "-m, --model FILE" */
+static void opt_label(const pg_cli_opt *o, char *buf, size_t n) {
+    snprintf(buf, n, "%s%s%s", o->names, o->arg ? " " : "", o->arg ? o->arg : "");
+}
+
 int pg_cli_precheck(const pg_cli_cmd *c, int argc, char **argv) {
     int seen[64] = {0};
     int npos = 0;
@@ -126,7 +131,7 @@ int pg_cli_precheck(const pg_cli_cmd *c, int argc, char **argv) {
             return fflush(stdout) == 0 ? 0 : 1;
         }
         for (int k = 0; k < c->n_opts; k++)
-            if (names_match(c->opts[k].names, a) && c->opts[k].kind != PG_ARG_NONE) {
+            if (names_match(c->opts[k].names, a) && (c->opts[k].kind & PG_ARG_KIND) != PG_ARG_NONE) {
                 i++; /* skip its value */
                 break;
             }
@@ -152,17 +157,24 @@ int pg_cli_precheck(const pg_cli_cmd *c, int argc, char **argv) {
             fprintf(stderr, "pagoda %s: %s is given more than once\n", c->name, a);
             return 2;
         }
-        if (o->kind == PG_ARG_NONE) continue;
+        if ((o->kind & PG_ARG_KIND) == PG_ARG_NONE) continue;
         if (i + 1 >= argc) {
             fprintf(stderr, "pagoda %s: %s needs a value (%s)\n", c->name, a, o->arg ? o->arg : "VALUE");
             return 2;
         }
         const char *v = argv[++i];
-        if (!value_ok(o->kind, v)) {
-            fprintf(stderr, "pagoda %s: %s: '%s' is %s\n", c->name, a, v, kind_word(o->kind));
+        if (!value_ok(o->kind & PG_ARG_KIND, v)) {
+            fprintf(stderr, "pagoda %s: %s: '%s' is %s\n", c->name, a, v, kind_word(o->kind & PG_ARG_KIND));
             return 2;
         }
     }
+    for (int k = 0; k < c->n_opts; k++)
+        if ((c->opts[k].kind & PG_ARG_REQ) && !seen[k]) {
+            char label[128];
+            opt_label(&c->opts[k], label, sizeof label);
+            fprintf(stderr, "pagoda %s: %s is required (usage: pagoda %s %s)\n", c->name, label, c->name, c->synopsis);
+            return 2;
+        }
     if (npos < c->min_pos) {
         fprintf(stderr, "pagoda %s: %s (usage: pagoda %s %s)\n", c->name,
                 c->missing ? c->missing : "missing arguments", c->name, c->synopsis);
@@ -173,11 +185,6 @@ int pg_cli_precheck(const pg_cli_cmd *c, int argc, char **argv) {
         return 2;
     }
     return -1;
-}
-
-/* "-m, --model FILE" */
-static void opt_label(const pg_cli_opt *o, char *buf, size_t n) {
-    snprintf(buf, n, "%s%s%s", o->names, o->arg ? " " : "", o->arg ? o->arg : "");
 }
 
 void pg_cli_print_help(FILE *f, const pg_cli_cmd *c) {

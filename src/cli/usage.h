@@ -9,6 +9,7 @@
  *   an option that is not in the table      -> "unknown option", exit 2;
  *   a value missing                         -> "needs a value", exit 2;
  *   a numeric value that does not parse     -> "'abc' is not a number", exit 2;
+ *   a required option missing               -> "FLAG is required", exit 2;
  *   a single-value option given twice       -> "given more than once", exit 2
  *     (options marked repeat, such as serve's --api-key, may repeat).
  * Ranges and meaning stay with each command's parser. A value is never
@@ -25,12 +26,14 @@ enum {
     PG_ARG_UINT,     /* a non-negative decimal integer */
     PG_ARG_NUM,      /* a finite decimal number */
     PG_ARG_SIZE,     /* a number with an optional K/M/G suffix */
+    PG_ARG_KIND = 0xff,
+    PG_ARG_REQ = 0x100, /* or'ed into kind: the command fails without it (checked before its parser) */
 };
 
 typedef struct pg_cli_opt {
     const char *names; /* "-m, --model" or "--json": short and long spellings */
     const char *arg;   /* value placeholder shown in help ("FILE"), NULL for a switch */
-    int kind;          /* PG_ARG_* */
+    int kind;          /* PG_ARG_*, optionally | PG_ARG_REQ */
     int repeat;        /* may be given more than once */
     const char *def;   /* default shown in help and the README, NULL: none */
     const char *help;  /* one sentence, no trailing period */

@@ -187,8 +187,32 @@ int pg_cli_precheck(const pg_cli_cmd *c, int argc, char **argv) {
     return -1;
 }
 
+/* Prints text from column `indent` (the cursor is there), breaking lines
+ * at spaces before column `width`, continuing at `indent`. */
+static void wrap(FILE *f, const char *text, int indent, int width) {
+    int col = indent;
+    const char *p = text;
+    while (*p) {
+        const char *sp = strchr(p, ' ');
+        int w = sp ? (int)(sp - p) : (int)strlen(p);
+        if (col > indent && col + 1 + w > width) {
+            fprintf(f, "\n%*s", indent, "");
+            col = indent;
+        } else if (col > indent) {
+            fputc(' ', f);
+            col++;
+        }
+        fwrite(p, 1, (size_t)w, f);
+        col += w;
+        p += w;
+        while (*p == ' ') p++;
+    }
+    fputc('\n', f);
+}
+
 void pg_cli_print_help(FILE *f, const pg_cli_cmd *c) {
-    fprintf(f, "usage: pagoda %s %s\n%s\n", c->name, c->synopsis, c->summary);
+    fprintf(f, "usage: pagoda %s %s\n", c->name, c->synopsis);
+    wrap(f, c->summary, 0, 100);
     if (c->args) fprintf(f, "\n%s\n", c->args);
     if (c->n_opts) fputs("\noptions:\n", f);
     for (int k = 0; k < c->n_opts; k++) {
@@ -197,10 +221,10 @@ void pg_cli_print_help(FILE *f, const pg_cli_cmd *c) {
         opt_label(o, label, sizeof label);
         if (strlen(label) > 28) fprintf(f, "  %s\n  %-28s ", label, "");
         else fprintf(f, "  %-28s ", label);
-        fputs(o->help, f);
-        if (o->def) fprintf(f, " (default: %s)", o->def);
-        if (o->repeat) fputs(" [repeatable]", f);
-        fputc('\n', f);
+        char text[1024];
+        snprintf(text, sizeof text, "%s%s%s%s%s", o->help, o->def ? " (default: " : "", o->def ? o->def : "",
+                 o->def ? ")" : "", o->repeat ? " [repeatable]" : "");
+        wrap(f, text, 31, 100);
     }
     fputs("  -h, --help                   this text\n", f);
 }
@@ -214,7 +238,8 @@ void pg_cli_print_usage(FILE *f) {
           f);
     for (int i = 0; i < pg_cli_n_cmds; i++) {
         const pg_cli_cmd *c = pg_cli_cmds[i];
-        fprintf(f, "  pagoda %s %s\n      %s\n", c->name, c->synopsis, c->summary);
+        fprintf(f, "  pagoda %s %s\n      ", c->name, c->synopsis);
+        wrap(f, c->summary, 6, 100);
         /* every flag, compactly (details: pagoda help COMMAND), wrapped at ~100 columns */
         int col = 0;
         for (int k = 0; k < c->n_opts; k++) {

@@ -14,6 +14,34 @@ static int32_t *ints(json_t *a, int *n) {
     return v;
 }
 
+/* Replaces every byte that is not part of a valid UTF-8 sequence with '?'
+ * (in place). Some golden.jsonl lines carry the reference's greedy_text of
+ * random-weight models as raw bytes that are not UTF-8, which jansson
+ * rejects; no test reads that text, and skipping those lines silently hid
+ * prompts from the tests (qwen3moe's "A", all of gemma3's). */
+static void utf8_scrub(char *s) {
+    unsigned char *p = (unsigned char *)s;
+    while (*p) {
+        int n = 0;
+        unsigned char lo = 0x80, hi = 0xBF;
+        if (*p < 0x80) n = 0;
+        else if (*p >= 0xC2 && *p <= 0xDF) n = 1;
+        else if (*p >= 0xE0 && *p <= 0xEF) n = 2, lo = *p == 0xE0 ? 0xA0 : 0x80, hi = *p == 0xED ? 0x9F : 0xBF;
+        else if (*p >= 0xF0 && *p <= 0xF4) n = 3, lo = *p == 0xF0 ? 0x90 : 0x80, hi = *p == 0xF4 ? 0x8F : 0xBF;
+        else n = -1;
+        int ok = n >= 0;
+        for (int i = 1; ok && i <= n; i++) {
+            unsigned char c = p[i];
+            ok = i == 1 ? (c >= lo && c <= hi) : (c >= 0x80 && c <= 0xBF);
+        }
+        if (!ok) {
+            *p++ = '?';
+            continue;
+        }
+        p += n + 1;
+    }
+}
+
 int golden_load(const char *dir, golden_case **out) {
     char path[1024];
     snprintf(path, sizeof path, "%s/golden.jsonl", dir);
@@ -25,8 +53,15 @@ int golden_load(const char *dir, golden_case **out) {
     size_t cap = 0;
     while (getline(&line, &cap, f) > 0) {
         json_error_t je;
+        utf8_scrub(line);
         json_t *o = json_loads(line, 0, &je);
-        if (!o) continue;
+        if (!o) { /* say so: a skipped line would quietly shrink the test */
+            fprintf(stderr, "golden: %s/golden.jsonl line %d: %s\n", dir, n + 1, je.text);
+            golden_free(cs, n);
+            free(line);
+            fclose(f);
+            return -1;
+        }
         cs = realloc(cs, (size_t)(n + 1) * sizeof *cs);
         golden_case *c = &cs[n++];
         memset(c, 0, sizeof *c);

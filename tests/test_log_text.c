@@ -1,4 +1,4 @@
-/* test_log_text.c - the text format of structured log lines (key=value) and pg_log_msg; test_log.c covers levels, JSON lines, long messages and threads. */
+/* test_log_text.c - the text format of structured log lines (key=value) and
  * pg_log_msg in both formats, levels. Output is captured by pointing
  * stderr at a temporary file. */
 #include "test.h"

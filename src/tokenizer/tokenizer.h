@@ -75,6 +75,30 @@ int32_t pg_vocab_find(const pg_vocab *v, const char *text, size_t len);
 int64_t pg_tokenize(const pg_vocab *v, const char *text, size_t len, int add_special, int parse_special,
                     int32_t *out, size_t cap, pg_error *err);
 
+/* pg_tokenize with parse_special on everywhere except in the plain spans
+ * (byte ranges of text, sorted and disjoint): a CONTROL/UNKNOWN token is
+ * recognised only where its text overlaps no plain span; the text of a
+ * span is tokenized as ordinary text together with its neighbours (same
+ * fragments, same merges as pg_tokenize, so with no spans the ids equal
+ * pg_tokenize(..., parse_special=1) and with one span over everything
+ * pg_tokenize(..., parse_special=0)). For chat prompts: the spans are the
+ * bytes that came from message text (src/server/prompt.c). */
+typedef struct pg_tok_span {
+    size_t off, len;
+} pg_tok_span;
+int64_t pg_tokenize_spans(const pg_vocab *v, const char *text, size_t len, int add_special,
+                          const pg_tok_span *plain, size_t n_plain, int32_t *out, size_t cap, pg_error *err);
+
+/* Special-token text search (CONTROL / UNKNOWN tokens: the ones only
+ * parse_special recognises). pg_vocab_special_at: the id of the longest
+ * one whose text starts s[0..left), or -1. pg_vocab_special_prefix: 1 if
+ * s[0..n) is a proper prefix of one (n < its length). */
+int32_t pg_vocab_special_at(const pg_vocab *v, const char *s, size_t left);
+/* Every token recognised as text by pg_tokenize (CONTROL, UNKNOWN and
+ * USER_DEFINED with non-empty text): *n ids, owned by the vocab. */
+const int32_t *pg_vocab_special_ids(const pg_vocab *v, size_t *n);
+int pg_vocab_special_prefix(const pg_vocab *v, const char *s, size_t n);
+
 /* Bytes of one token's text as it appears in output: byte tokens <0xNN> ->
  * the byte, SPM "▁" -> " ", byte-level BPE unicode -> bytes, WordPiece
  * "##x" -> "x" and other words " word". special: render CONTROL/UNKNOWN

@@ -9,7 +9,8 @@
  * 2. Injection (phi-3 vocabulary of arch-phi3-q8_0.gguf): every CONTROL /
  *    UNKNOWN token's text placed at the start, middle and end of a message,
  *    alone (adjacent to the template's markers), in system, user, tool and
- *    tool-call-argument text: the prompt holds exactly the special ids the
+ *    tool-call-argument text (phi-3, Qwen 2.5, Hermes 2 Pro, Llama 3.1
+ *    templates): the prompt holds exactly the special ids the
  *    same conversation without that text holds (none from the message),
  *    and its ids equal an independent oracle: the text between the
  *    template's markers around the message tokenized as plain text, the
@@ -332,6 +333,17 @@ static void test_injection(const pg_vocab *v) {
          " \"arguments\": {\"city\": \"%s\"}}}]}]",
          "[{\"type\": \"function\", \"function\": {\"name\": \"get_weather\", \"description\": \"Get weather\","
          " \"parameters\": {\"type\": \"object\", \"properties\": {\"city\": {\"type\": \"string\"}}}}}]"},
+        /* a tool result in Hermes' and Llama 3.1's formats */
+        {"NousResearch-Hermes-2-Pro-Llama-3-8B-tool_use.jinja",
+         "[{\"role\": \"user\", \"content\": \"Weather?\"}, {\"role\": \"assistant\", \"content\": \"\","
+         " \"tool_calls\": [{\"id\": \"c1\", \"type\": \"function\", \"function\": {\"name\": \"get_weather\","
+         " \"arguments\": {\"city\": \"Paris\"}}}]}, {\"role\": \"tool\", \"tool_call_id\": \"c1\", \"name\": \"get_weather\","
+         " \"content\": \"%s\"}]",
+         NULL},
+        {"meta-llama-Llama-3.1-8B-Instruct.jinja",
+         "[{\"role\": \"system\", \"content\": \"Be brief.\"}, {\"role\": \"user\", \"content\": \"Weather?\"},"
+         " {\"role\": \"tool\", \"content\": \"%s\"}]",
+         NULL},
     };
     /* {prefix, suffix} around the special text: start, middle, end, alone */
     static const char *place[][2] = {{"", " is what I typed"}, {"Zq say ", " then more"}, {"ends with ", ""}, {"", ""}};

@@ -18,6 +18,8 @@ static const struct {
     {"serve", cmd_serve, "serve [-m MODEL] [--host H] [--port P] ... (see README)"},
     {"quantize", cmd_quantize, "quantize IN.gguf OUT.gguf TYPE [--threads N]"},
     {"bench", cmd_bench, "bench (kernels|throughput|serve) ..."},
+    {"embed", cmd_embed, "embed -m MODEL [--pooling P] [--normalize|--no-normalize] [--dimensions N] TEXT..."},
+    {"rerank", cmd_rerank, "rerank -m MODEL --query Q [--truncate] DOC..."},
 };
 
 static void usage(FILE *f) {

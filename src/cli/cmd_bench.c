@@ -25,6 +25,9 @@ static const struct {
      "serve --url http://HOST:PORT [--concurrency C] [--requests N] [--input-len I] [--output-len O]\n"
      "             [--shared-prefix P] [--model NAME] [--seed S] [--timeout SECONDS]"},
     {"kernels", pg_bench_kernels, "kernels [--threads N] [--types q4_0,q8_0,q4_K,q6_K] [--k K] [--n N] [--runs R]"},
+    {"embed", pg_bench_embed,
+     "embed -m MODEL [--texts N] [--words W] [--concurrency C] [--threads T] [--runs R]\n"
+     "             [--max-batched-tokens B] [--max-batch-inputs I] [--mode both|batched|single]"},
 };
 
 static void bench_usage(FILE *f) {

@@ -47,6 +47,7 @@ struct pg_encoder {
     int32_t D, F;
     /* encoder path */
     float *x, *tmp, *qkv, *att, *up, *gate, *scores, *head, *head2, *slopes;
+    float *ones; /* [F] 1.0: plain GELU as ops->geglu(x, ones) (x * 1 is exact) */
     void *qbuf;
     size_t qbuf_size;
     /* decoder path */
@@ -135,6 +136,8 @@ int pg_encoder_create(const pg_model *m, pg_pool *pool, int32_t max_tokens, int3
         e->head = zalloc((size_t)max_seqs * hw, 4, &fail);
         e->head2 = zalloc((size_t)max_seqs * hw, 4, &fail);
         e->slopes = zalloc((size_t)hp->n_head, 4, &fail);
+        e->ones = zalloc((size_t)e->F, 4, &fail);
+        for (int32_t i = 0; e->ones && i < e->F; i++) e->ones[i] = 1.0f;
         if (!fail && hp->alibi) alibi_slopes(e->slopes, hp->n_head, 8.0f);
     }
     if (fail) {
@@ -169,6 +172,7 @@ void pg_encoder_destroy(pg_encoder *e) {
     free(e->head);
     free(e->head2);
     free(e->slopes);
+    free(e->ones);
     free(e);
 }
 
@@ -196,11 +200,6 @@ static void layernorm(float *y, const float *x, const float *w, const float *b, 
         if (b) v += b[i];
         y[i] = v;
     }
-}
-
-static float gelu(float v) {
-    const float c = 0.7978845608028654f; /* sqrt(2/pi): the tanh form BERT's GGUF conversions run */
-    return 0.5f * v * (1.0f + tanhf(c * (v + 0.044715f * v * v * v)));
 }
 
 static void add_bias_rows(float *y, int64_t ld, int32_t rows, const float *b, int64_t n) {
@@ -289,7 +288,7 @@ static void rows_fn(void *arg, int ith, int nth) {
                 else pg_ops_get()->swiglu(g, u, F);
                 memcpy(u, g, (size_t)F * sizeof(float));
             } else {
-                for (int i = 0; i < F; i++) u[i] = gelu(u[i]);
+                pg_ops_get()->geglu(u, e->ones, F); /* GELU (tanh form), the dispatched kernel */
             }
             break;
         }

@@ -80,6 +80,11 @@ grep -q '"dim": 64' "$tmp/o" || fail "--dimensions 64 gave another size"
 [ $rc -eq 1 ] && grep -q "does not support reranking" "$tmp/e" || fail "rerank on an embedding model: $rc $(cat "$tmp/e")"
 "$BIN" embed -m "$RR" hello >"$tmp/o" 2>"$tmp/e"; rc=$?
 [ $rc -eq 1 ] && grep -q "reranker" "$tmp/e" || fail "embed on a reranker: $rc $(cat "$tmp/e")"
+# info reports what each model can serve
+"$BIN" info "$RR" | grep -qx "capabilities: rerank (pooling rank)" || fail "info rr-bert capabilities"
+"$BIN" info "$EMB" | grep -qx "capabilities: embed (pooling mean)" || fail "info emb-bert capabilities"
+"$BIN" info "$QW" | grep -qx "capabilities: generate" || fail "info qwen2 capabilities"
+"$BIN" info --json "$EMB" | python3 -c 'import json,sys; f=json.load(sys.stdin)["features"]; sys.exit(f["capabilities"] != ["embed"] or f["pooling"] != "mean")' || fail "info --json capabilities"
 # usage errors: exit 2
 "$BIN" embed -m "$EMB" >/dev/null 2>&1; [ $? -eq 2 ] || fail "embed without texts: not exit 2"
 "$BIN" embed -m "$EMB" --pooling bogus x >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad --pooling: not exit 2"

@@ -33,6 +33,7 @@ typedef struct {
 
 typedef struct {
     int jina; /* 0: nomic-bert, 1: jina-bert-v2 */
+    int head1; /* rank head: cls [E -> 1] alone (tanh(cls x + b)) instead of cls [E -> E] + cls.output */
     tensor t[64];
     int n;
 } model_src;
@@ -50,9 +51,10 @@ static const float *get(const model_src *s, const char *name) {
     return NULL;
 }
 
-static void build(model_src *s, int jina) {
+static void build(model_src *s, int jina, int head1) {
     memset(s, 0, sizeof *s);
     s->jina = jina;
+    s->head1 = head1;
     char nm[64];
     add(s, "token_embd.weight", E, V, 0.5f, 0);
     add(s, "token_types.weight", E, NT, 0.1f, 0);
@@ -86,6 +88,11 @@ static void build(model_src *s, int jina) {
         add(s, N("layer_output_norm.bias"), E, 1, 0.1f, 0);
 #undef N
     }
+    if (head1) {
+        add(s, "cls.weight", E, 1, 0.3f, 0);
+        add(s, "cls.bias", 1, 1, 0.1f, 0);
+        return;
+    }
     add(s, "cls.weight", E, E, 0.3f, 0);
     add(s, "cls.bias", E, 1, 0.1f, 0);
     add(s, "cls.output.weight", E, 1, 0.3f, 0);
@@ -113,7 +120,8 @@ static int write_model(const model_src *s, const char *path) {
     for (int i = 0; i < s->n; i++) {
         const tensor *t = &s->t[i];
         int64_t ne[2] = {t->ne0, t->ne1};
-        if (pg_gguf_writer_add_tensor(w, t->name, t->ne1 == 1 ? 1 : 2, ne, PG_TYPE_F32, t->data, &err) < 0) rc = -1;
+        const int is_vec = t->ne1 == 1 && (strstr(t->name, ".bias") || strstr(t->name, "norm"));
+        if (pg_gguf_writer_add_tensor(w, t->name, is_vec ? 1 : 2, ne, PG_TYPE_F32, t->data, &err) < 0) rc = -1;
     }
     if (rc == 0) rc = pg_gguf_writer_write(w, path, NULL, NULL, &err);
     if (rc < 0) fprintf(stderr, "write %s: %s\n", path, err.msg);
@@ -224,10 +232,10 @@ static double cosine(const float *a, const double *b, int n) {
     return d / sqrt(na * nb);
 }
 
-static void check_variant(int jina, pg_pool *pool) {
-    const char *what = jina ? "jina-bert-v2" : "nomic-bert";
+static void check_variant(int jina, int head1, pg_pool *pool) {
+    const char *what = jina ? "jina-bert-v2" : head1 ? "nomic-bert (one-layer head)" : "nomic-bert";
     model_src s;
-    build(&s, jina);
+    build(&s, jina, head1);
     char path[] = "/tmp/pagoda-test-encoder-XXXXXX";
     int fd = mkstemp(path);
     REQUIRE(fd >= 0);
@@ -271,9 +279,15 @@ static void check_variant(int jina, pg_pool *pool) {
         CHECK(!memcmp(cls + sq * E, none + (size_t)ss[sq] * E, E * 4));
         CHECK(!memcmp(last + sq * E, none + (size_t)(ss[sq + 1] - 1) * E, E * 4));
         /* the rank head: tanh(cls x + b) then cls.output */
-        double h[E], sc = get(&s, "cls.output.bias")[0];
-        mv(h, get(&s, "cls.weight"), get(&s, "cls.bias"), ref, E, E);
-        for (int d = 0; d < E; d++) sc += tanh(h[d]) * get(&s, "cls.output.weight")[d];
+        double h[E], sc;
+        if (head1) {
+            mv(h, get(&s, "cls.weight"), get(&s, "cls.bias"), ref, E, 1);
+            sc = tanh(h[0]);
+        } else {
+            sc = get(&s, "cls.output.bias")[0];
+            mv(h, get(&s, "cls.weight"), get(&s, "cls.bias"), ref, E, E);
+            for (int d = 0; d < E; d++) sc += tanh(h[d]) * get(&s, "cls.output.weight")[d];
+        }
         CHECKF(fabs(score[sq] - sc) < 1e-4, "%s seq %d: score %.6f, want %.6f", what, sq, score[sq], sc);
         /* alone = in the batch, bit for bit */
         int32_t s1[2] = {0, n};
@@ -304,8 +318,9 @@ static void check_variant(int jina, pg_pool *pool) {
 
 int main(void) {
     pg_pool *pool = pg_pool_create(2);
-    check_variant(0, pool);
-    check_variant(1, pool);
+    check_variant(0, 0, pool);
+    check_variant(1, 0, pool);
+    check_variant(0, 1, pool);
     pg_pool_destroy(pool);
     return t_done("test_encoder");
 }

@@ -132,7 +132,9 @@ int pg_encoder_create(const pg_model *m, pg_pool *pool, int32_t max_tokens, int3
         e->up = zalloc(T * (size_t)e->F, 4, &fail);
         e->gate = zalloc(T * (size_t)e->F, 4, &fail);
         e->scores = zalloc((size_t)e->nth * (size_t)e->max_seq, 4, &fail);
-        size_t hw = E > (size_t)hp->n_cls_out ? E : (size_t)hp->n_cls_out;
+        size_t hw = E;
+        if ((size_t)hp->n_cls_out > hw) hw = (size_t)hp->n_cls_out;
+        if (m->cls.data && (size_t)m->cls.ne1 > hw) hw = (size_t)m->cls.ne1;
         e->head = zalloc((size_t)max_seqs * hw, 4, &fail);
         e->head2 = zalloc((size_t)max_seqs * hw, 4, &fail);
         e->slopes = zalloc((size_t)hp->n_head, 4, &fail);
@@ -470,16 +472,17 @@ int pg_encoder_run(pg_encoder *e, const pg_enc_batch *b, int pooling, float *out
         memcpy(e->head + (size_t)s * E, e->x + (size_t)b->seq_start[s] * E, (size_t)E * sizeof(float));
     const float *h = e->head;
     if (m->cls.data) {
-        matmul(e, &m->cls, e->head, S, e->head2, E);
-        add_bias_rows(e->head2, E, S, m->cls_b, E);
-        for (size_t i = 0; i < (size_t)S * E; i++) e->head2[i] = tanhf(e->head2[i]);
+        const int64_t c1 = m->cls.ne1;
+        matmul(e, &m->cls, e->head, S, e->head2, c1);
+        add_bias_rows(e->head2, c1, S, m->cls_b, c1);
+        for (size_t i = 0; i < (size_t)S * c1; i++) e->head2[i] = tanhf(e->head2[i]);
         h = e->head2;
     }
     if (m->cls_out.data) {
         matmul(e, &m->cls_out, h, S, out, hp->n_cls_out);
         add_bias_rows(out, hp->n_cls_out, S, m->cls_out_b, hp->n_cls_out);
     } else {
-        memcpy(out, h, (size_t)S * E * sizeof(float));
+        memcpy(out, h, (size_t)S * hp->n_cls_out * sizeof(float));
     }
     return 0;
 }

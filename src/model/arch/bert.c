@@ -5,9 +5,9 @@
  * position_embd [n_embd, n_ctx] (absolute learned positions), and the
  * LayerNorm of their sum token_embd_norm.{weight,bias}. No output_norm and
  * no LM head; optionally a sequence-classification ("rank") head:
- * cls.{weight,bias} [n_embd -> n_embd] with tanh, then cls.output.{weight,bias}
- * [n_embd -> n_cls_out] (either part may be absent; cls.output alone is a
- * plain linear head).
+ * cls.{weight,bias} [n_embd -> C] with tanh, then cls.output.{weight,bias}
+ * [C -> n_cls_out] (either part may be absent: cls alone gives tanh(cls x + b),
+ * cls.output alone is a plain linear head), as the reference engine runs it.
  * Per layer (post-LayerNorm): attn_{q,k,v}.{weight,bias}, attn_output.{weight,
  * bias}, attn_output_norm.{weight,bias} (after the attention residual),
  * ffn_up.{weight,bias} -> GELU -> ffn_down.{weight,bias}, layer_output_norm.
@@ -54,18 +54,24 @@ int pg_arch_encoder_globals(pg_model *m, pg_error *err) {
     }
     if ((rc = pg_model_vec(m, "token_embd_norm.weight", E, 1, &m->embd_norm, err)) < 0) return rc;
     if ((rc = pg_model_vec(m, "token_embd_norm.bias", E, 1, &m->embd_norm_b, err)) < 0) return rc;
-    /* rank head */
-    if ((rc = pg_model_weight(m, "cls.weight", E, E, 0, &m->cls, err)) < 0) return rc;
-    if (rc > 0 && (rc = pg_model_vec(m, "cls.bias", E, 0, &m->cls_b, err)) < 0) return rc;
+    /* rank head: cls [E -> C1] + tanh, then cls.output [C1 -> C2]; either may be absent */
+    const pg_gguf_tensor *ct = pg_gguf_find_tensor(m->g, "cls.weight");
+    int64_t c1 = E;
+    if (ct) {
+        if (ct->ne[1] <= 0 || ct->ne[1] > 65536)
+            return pg_error_set(err, PG_EFORMAT, "tensor 'cls.weight' has %lld outputs", (long long)ct->ne[1]);
+        c1 = ct->ne[1];
+        if ((rc = pg_model_weight(m, "cls.weight", E, c1, 1, &m->cls, err)) < 0) return rc;
+        if ((rc = pg_model_vec(m, "cls.bias", c1, 0, &m->cls_b, err)) < 0) return rc;
+        hp->n_cls_out = (int32_t)c1;
+    }
     const pg_gguf_tensor *co = pg_gguf_find_tensor(m->g, "cls.output.weight");
     if (co) {
         if (co->ne[1] <= 0 || co->ne[1] > 4096)
             return pg_error_set(err, PG_EFORMAT, "tensor 'cls.output.weight' has %lld outputs", (long long)co->ne[1]);
-        if ((rc = pg_model_weight(m, "cls.output.weight", E, co->ne[1], 1, &m->cls_out, err)) < 0) return rc;
+        if ((rc = pg_model_weight(m, "cls.output.weight", c1, co->ne[1], 1, &m->cls_out, err)) < 0) return rc;
         if ((rc = pg_model_vec(m, "cls.output.bias", co->ne[1], 0, &m->cls_out_b, err)) < 0) return rc;
         hp->n_cls_out = (int32_t)co->ne[1];
-    } else if (m->cls.data) {
-        hp->n_cls_out = (int32_t)E; /* dense + tanh only */
     }
     if (hp->pooling == PG_POOL_RANK && !hp->n_cls_out)
         return pg_error_set(err, PG_EFORMAT, "pooling type rank without a classifier head (cls.output.weight)");

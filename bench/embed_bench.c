@@ -81,75 +81,56 @@ static int cmp_d(const void *a, const void *b) {
 }
 
 typedef struct {
-    double ips, tps, per_pass;
+    double ips[16], tps[16], pp[16], cpu[16]; /* per run */
     int64_t tokens;
 } eb_result;
 
-static int run_mode(const char *path, int threads, int conc, int runs, int32_t max_tokens, int32_t max_inputs,
-                    char **texts, int n, eb_result *res) {
-    pg_model *m = NULL;
-    pg_vocab *v = NULL;
-    pg_pool *pool = NULL;
-    pg_embedder *e = NULL;
-    pg_error err = {0};
-    int rc = pg_model_load(path, &m, &err);
-    if (rc == 0) rc = pg_vocab_load(pg_model_gguf(m), &v, &err);
-    if (rc == 0 && !(pool = pg_pool_create(threads))) rc = pg_error_set(&err, PG_ENOMEM, "no threads");
-    if (rc == 0) {
-        pg_embed_config c = {max_tokens, max_inputs, PG_POOL_UNSPEC, -1};
-        rc = pg_embedder_create(m, v, pool, &c, &e, &err);
-    }
-    if (rc < 0) {
-        fprintf(stderr, "bench embed: %s\n", err.msg);
-        goto out;
-    }
-    double ips[16], tps[16], pp[16];
-    for (int r = 0; r < runs; r++) {
-        eb_state s = {e, texts, n, 0, 0, 0, PTHREAD_MUTEX_INITIALIZER};
-        pg_embed_stats s0, s1;
-        pg_embedder_stats(e, &s0);
-        pthread_t th[256];
-        double t0 = now_s();
-        for (int c = 0; c < conc; c++) pthread_create(&th[c], NULL, client, &s);
-        for (int c = 0; c < conc; c++) pthread_join(th[c], NULL);
-        double dt = now_s() - t0;
-        pg_embedder_stats(e, &s1);
-        if (s.errors) {
-            rc = -1;
-            goto out;
-        }
-        ips[r] = n / dt;
-        tps[r] = (double)s.tokens / dt;
-        pp[r] = (double)(s1.inputs - s0.inputs) / (double)(s1.passes - s0.passes);
-        res->tokens = s.tokens;
-        printf("    run %d: %.2f s, %.1f inputs/s, %.0f tokens/s, %.2f inputs per pass\n", r + 1, dt, ips[r], tps[r],
-               pp[r]);
-    }
-    qsort(ips, (size_t)runs, sizeof(double), cmp_d);
-    qsort(tps, (size_t)runs, sizeof(double), cmp_d);
-    qsort(pp, (size_t)runs, sizeof(double), cmp_d);
-    res->ips = ips[runs / 2];
-    res->tps = tps[runs / 2];
-    res->per_pass = pp[runs / 2];
-out:
-    pg_embedder_destroy(e);
-    pg_pool_destroy(pool);
-    pg_vocab_free(v);
-    pg_model_free(m);
-    return rc < 0 ? -1 : 0;
+static double cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* One run of all texts through e by conc client threads. */
+static int run_once(pg_embedder *e, int conc, char **texts, int n, int r, eb_result *res) {
+    eb_state s = {e, texts, n, 0, 0, 0, PTHREAD_MUTEX_INITIALIZER};
+    pg_embed_stats s0, s1;
+    pg_embedder_stats(e, &s0);
+    pthread_t th[256];
+    double t0 = now_s(), c0 = cpu_s();
+    for (int c = 0; c < conc; c++) pthread_create(&th[c], NULL, client, &s);
+    for (int c = 0; c < conc; c++) pthread_join(th[c], NULL);
+    double dt = now_s() - t0, dc = cpu_s() - c0;
+    pg_embedder_stats(e, &s1);
+    if (s.errors) return -1;
+    res->ips[r] = n / dt;
+    res->tps[r] = (double)s.tokens / dt;
+    res->pp[r] = (double)(s1.inputs - s0.inputs) / (double)(s1.passes - s0.passes);
+    res->cpu[r] = dc * 1e3 / n;
+    res->tokens = s.tokens;
+    printf("    run %d: %.2f s, %.1f inputs/s, %.0f tokens/s, %.2f inputs per pass, %.2f CPU ms per input\n", r + 1, dt,
+           res->ips[r], res->tps[r], res->pp[r], res->cpu[r]);
+    fflush(stdout);
+    return 0;
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof(double), cmp_d);
+    return v[n / 2];
 }
 
 static int usage(const char *msg) {
     fprintf(stderr,
             "pagoda bench embed: %s (usage: pagoda bench embed -m MODEL [--texts N] [--words W] [--concurrency C] "
-            "[--threads T] [--runs R] [--max-batched-tokens B] [--max-batch-inputs I] [--mode both|batched|single])\n",
+            "[--threads T] [--runs R] [--max-batched-tokens B] [--max-batch-inputs I] [--batch-wait-us U] "
+            "[--mode both|batched|single])\n",
             msg);
     return 2;
 }
 
 int pg_bench_embed(int argc, char **argv) {
     const char *model = NULL, *mode = "both";
-    int n = 1000, words = 48, conc = 8, threads = 2, runs = 3, max_tokens = 2048, max_inputs = 64;
+    int n = 1000, words = 48, conc = 8, threads = 2, runs = 3, max_tokens = 2048, max_inputs = 64, wait_us = 500;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (i + 1 >= argc) return usage("every option needs a value");
@@ -161,6 +142,7 @@ int pg_bench_embed(int argc, char **argv) {
                    : !strcmp(a, "--runs") ? &runs
                    : !strcmp(a, "--max-batched-tokens") ? &max_tokens
                    : !strcmp(a, "--max-batch-inputs") ? &max_inputs
+                   : !strcmp(a, "--batch-wait-us") ? &wait_us
                                                       : NULL;
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) model = val;
         else if (!strcmp(a, "--mode")) mode = val;
@@ -195,23 +177,51 @@ int pg_bench_embed(int argc, char **argv) {
         }
         texts[i][o] = 0;
     }
-    printf("pagoda bench embed: %s, %d texts of %d words, concurrency %d, %d threads, median of %d runs\n", model, n,
-           words, conc, threads, runs);
+    printf("pagoda bench embed: %s, %d texts of %d words, concurrency %d, %d threads, median of %d runs "
+           "(modes interleaved run by run)\n",
+           model, n, words, conc, threads, runs);
+    pg_model *m = NULL;
+    pg_vocab *v = NULL;
+    pg_pool *pool = NULL;
+    pg_embedder *eb = NULL, *es = NULL;
+    pg_error err = {0};
+    int rc = pg_model_load(model, &m, &err);
+    if (rc == 0) rc = pg_vocab_load(pg_model_gguf(m), &v, &err);
+    if (rc == 0 && !(pool = pg_pool_create(threads))) rc = pg_error_set(&err, PG_ENOMEM, "no threads");
+    /* both embedders share the pool: only one runs at a time */
+    pg_embed_config cb = {max_tokens, max_inputs, PG_POOL_UNSPEC, -1, wait_us}, cs = {max_tokens, 1, PG_POOL_UNSPEC, -1, -1};
+    if (rc == 0 && do_b) rc = pg_embedder_create(m, v, pool, &cb, &eb, &err);
+    if (rc == 0 && do_s) rc = pg_embedder_create(m, v, pool, &cs, &es, &err);
+    if (rc < 0) fprintf(stderr, "bench embed: %s\n", err.msg);
     eb_result rb = {0}, rs = {0};
-    int rc = 0;
-    if (do_b) {
-        printf("  batched (up to %d tokens, %d inputs per pass):\n", max_tokens, max_inputs);
-        rc |= run_mode(model, threads, conc, runs, max_tokens, max_inputs, texts, n, &rb);
-        if (!rc)
-            printf("  batched: %.1f inputs/s, %.0f tokens/s (%.1f tokens per input), %.2f inputs per pass\n", rb.ips,
-                   rb.tps, (double)rb.tokens / n, rb.per_pass);
+    for (int r = 0; r < runs && rc == 0; r++) {
+        if (do_b) {
+            printf("  batched (up to %d tokens, %d inputs per pass, gather %d us):\n", max_tokens, max_inputs, wait_us);
+            rc |= run_once(eb, conc, texts, n, r, &rb);
+        }
+        if (do_s && rc == 0) {
+            printf("  one at a time (batching off):\n");
+            rc |= run_once(es, conc, texts, n, r, &rs);
+        }
     }
-    if (do_s && !rc) {
-        printf("  one at a time (batching off):\n");
-        rc |= run_mode(model, threads, conc, runs, max_tokens, 1, texts, n, &rs);
-        if (!rc) printf("  one at a time: %.1f inputs/s, %.0f tokens/s\n", rs.ips, rs.tps);
+    double bi = 0, si = 0;
+    if (rc == 0 && do_b) {
+        bi = median(rb.ips, runs);
+        printf("batched: %.1f inputs/s, %.0f tokens/s (%.1f tokens per input), %.2f inputs per pass, %.2f CPU ms per "
+               "input\n",
+               bi, median(rb.tps, runs), (double)rb.tokens / n, median(rb.pp, runs), median(rb.cpu, runs));
     }
-    if (do_b && do_s && !rc) printf("  batched / one at a time: %.2fx inputs/s\n", rb.ips / rs.ips);
+    if (rc == 0 && do_s) {
+        si = median(rs.ips, runs);
+        printf("one at a time: %.1f inputs/s, %.0f tokens/s, %.2f CPU ms per input\n", si, median(rs.tps, runs),
+               median(rs.cpu, runs));
+    }
+    if (rc == 0 && do_b && do_s) printf("batched / one at a time: %.2fx inputs/s\n", bi / si);
+    pg_embedder_destroy(eb);
+    pg_embedder_destroy(es);
+    pg_pool_destroy(pool);
+    pg_vocab_free(v);
+    pg_model_free(m);
     for (int i = 0; i < n; i++) free(texts[i]);
     free(texts);
     return rc ? 1 : 0;

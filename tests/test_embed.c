@@ -31,7 +31,7 @@ static int emb_open(emb *x, const char *path, int pooling, int32_t max_tokens, i
         return -1;
     }
     x->pool = pg_pool_create(2);
-    pg_embed_config c = {max_tokens, max_inputs, pooling, matryoshka};
+    pg_embed_config c = {max_tokens, max_inputs, pooling, matryoshka, 0};
     if (pg_embedder_create(x->m, x->v, x->pool, &c, &x->e, &err) < 0) {
         fprintf(stderr, "embedder %s: %s\n", path, err.msg);
         return -1;
@@ -315,7 +315,7 @@ static void decoder_kind(const char *path) {
     pg_embedder *e = NULL;
     CHECK(pg_embedder_create(m, v, NULL, NULL, &e, &err) == PG_EUNSUPPORTED && !e);
     CHECKF(strstr(err.msg, "does not support embeddings") != NULL, "%s", err.msg);
-    pg_embed_config c = {512, 8, PG_POOL_RANK, -1};
+    pg_embed_config c = {512, 8, PG_POOL_RANK, -1, 0};
     CHECK(pg_embedder_create(m, v, NULL, &c, &e, &err) == PG_EUNSUPPORTED && !e);
     pg_vocab_free(v);
     pg_model_free(m);

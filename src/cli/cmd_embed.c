@@ -131,7 +131,7 @@ static int load(const char *cmd, const opts *o, loaded *l) {
     if (rc == 0) rc = pg_vocab_load(pg_model_gguf(l->m), &l->v, &err);
     if (rc == 0 && !(l->pool = pg_pool_create(o->threads))) rc = pg_error_set(&err, PG_ENOMEM, "cannot start threads");
     if (rc == 0) {
-        pg_embed_config c = {o->max_batched, 0, o->pooling, o->matryoshka};
+        pg_embed_config c = {o->max_batched, 0, o->pooling, o->matryoshka, -1};
         rc = pg_embedder_create(l->m, l->v, l->pool, &c, &l->e, &err);
     }
     if (rc < 0) {

@@ -17,10 +17,12 @@
  * e->running is set; everything else is under e->mu. */
 #include "engine/embed.h"
 
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 enum { IT_QUEUED = 0, IT_RUNNING = 1, IT_DONE = 2 };
 
@@ -55,15 +57,27 @@ struct pg_embedder {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     item *head, *tail;
+    int32_t n_queued;
+    int64_t queued_tokens;
+    int64_t last_arrival_ns; /* CLOCK_MONOTONIC of the last enqueue */
+    int64_t wait_ns;         /* batch_wait_us in ns, 0 = no gathering */
     int running;
     pg_embed_stats stats;
 };
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 int pg_embedder_create(const pg_model *m, const pg_vocab *v, pg_pool *pool, const pg_embed_config *cfg,
                        pg_embedder **out, pg_error *err) {
     *out = NULL;
     const pg_hparams *hp = pg_model_hparams(m);
-    pg_embed_config c = cfg ? *cfg : (pg_embed_config){0, 0, PG_POOL_UNSPEC, -1};
+    pg_embed_config c = cfg ? *cfg : (pg_embed_config){0, 0, PG_POOL_UNSPEC, -1, 0};
+    if (c.batch_wait_us == 0) c.batch_wait_us = 500;
+    if (c.batch_wait_us > 1000000) return pg_error_set(err, PG_EINVAL, "batch_wait_us is over one second");
     if (c.max_batched_tokens == 0) c.max_batched_tokens = 2048;
     if (c.max_batch_inputs == 0) c.max_batch_inputs = 64;
     if (c.max_batched_tokens < 1 || c.max_batched_tokens > (1 << 20) || c.max_batch_inputs < 1 ||
@@ -95,8 +109,13 @@ int pg_embedder_create(const pg_model *m, const pg_vocab *v, pg_pool *pool, cons
     e->matryoshka = c.matryoshka < 0 ? hp->matryoshka : c.matryoshka != 0;
     e->max_tokens = c.max_batched_tokens;
     e->max_inputs = c.max_batch_inputs;
+    e->wait_ns = c.batch_wait_us > 0 && e->max_inputs > 1 ? (int64_t)c.batch_wait_us * 1000 : 0;
     pthread_mutex_init(&e->mu, NULL);
-    pthread_cond_init(&e->cv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&e->cv, &ca);
+    pthread_condattr_destroy(&ca);
     int rc = pg_encoder_create(m, pool, e->max_tokens, e->max_inputs, &e->enc, err);
     if (rc < 0) {
         pg_embedder_destroy(e);
@@ -144,12 +163,31 @@ void pg_embedder_stats(pg_embedder *e, pg_embed_stats *s) {
 /* ---------------- the queue ---------------- */
 
 static void check_locked(const pg_embedder *e) {
+    int32_t n = 0;
+    int64_t t = 0;
     for (const item *it = e->head; it; it = it->next) {
         PG_ASSERT(it->state == IT_QUEUED);
         PG_ASSERT(it->owner->left > 0);
         if (!it->next) PG_ASSERT(it == e->tail);
+        n++;
+        t += it->n;
     }
     if (!e->head) PG_ASSERT(!e->tail);
+    PG_ASSERT(n == e->n_queued && t == e->queued_tokens);
+}
+
+/* Runner, mu held: while the next pass is not full, wait until wait_ns
+ * passes with no new input (at most 4 x wait_ns in all). */
+static void gather(pg_embedder *e) {
+    if (!e->wait_ns) return;
+    const int64_t end = now_ns() + 4 * e->wait_ns;
+    while (e->n_queued < e->max_inputs && e->queued_tokens < e->max_tokens) {
+        int64_t until = e->last_arrival_ns + e->wait_ns, t = now_ns();
+        if (until > end) until = end;
+        if (t >= until) break;
+        struct timespec ts = {(time_t)(until / 1000000000), (long)(until % 1000000000)};
+        if (pthread_cond_timedwait(&e->cv, &e->mu, &ts) == ETIMEDOUT && now_ns() >= end) break;
+    }
 }
 
 /* One pass over a prefix of the queue (called with mu held by the runner;
@@ -162,6 +200,8 @@ static void run_pass(pg_embedder *e) {
         item *it = e->head;
         e->head = it->next;
         if (!e->head) e->tail = NULL;
+        e->n_queued--;
+        e->queued_tokens -= it->n;
         it->state = IT_RUNNING;
         batch[nb++] = it;
         memcpy(e->tok + nt, it->tokens, (size_t)it->n * sizeof *e->tok);
@@ -206,11 +246,16 @@ static int submit(pg_embedder *e, item *items, int32_t n, pg_error *err) {
         if (e->tail) e->tail->next = &items[i];
         else e->head = &items[i];
         e->tail = &items[i];
+        e->n_queued++;
+        e->queued_tokens += items[i].n;
     }
+    e->last_arrival_ns = now_ns();
+    pthread_cond_broadcast(&e->cv); /* a gathering runner counts the arrival */
     while (c.left > 0) {
         if (!e->running) {
             e->running = 1;
             while (c.left > 0 && e->head) {
+                gather(e);
                 run_pass(e);
                 pthread_cond_broadcast(&e->cv);
             }

@@ -7,7 +7,9 @@
  * max_batched_tokens tokens, runs them as one forward pass (each input
  * attends to itself only, nothing is cached), hands each input its output,
  * and repeats until its own inputs are done. So concurrent requests share
- * passes without a scheduler thread; max_batch_inputs = 1 turns batching off
+ * passes without a scheduler thread. Before a pass that is not full the
+ * runner gathers the rest of a burst (batch_wait_us, as the generation
+ * engine does); max_batch_inputs = 1 turns batching off
  * (one input per pass, as llama.cpp-style servers run embeddings).
  * Batch invariance (model/model.h): an input's vector is bit-identical
  * whatever it was batched with.
@@ -49,6 +51,9 @@ typedef struct pg_embed_config {
     int32_t max_batch_inputs;   /* inputs per pass; 0 = 64; 1 = no batching */
     int pooling;                /* PG_POOL_*; PG_POOL_UNSPEC = the model's {arch}.pooling_type */
     int matryoshka;             /* dimensions < full: -1 = as the model says ({arch}.is_matryoshka), 0 = refuse, 1 = allow */
+    int32_t batch_wait_us;      /* before a pass that is not full, wait until this long passes with no new
+                                   input (at most 4x in all) so inputs sent together share it; 0 = 500,
+                                   -1 = never wait. Unused without batching. */
 } pg_embed_config;
 
 /* Fails with PG_EUNSUPPORTED when the model has no usable pooling: a

@@ -92,6 +92,11 @@ int pg_encoder_create(const pg_model *m, pg_pool *pool, int32_t max_tokens, int3
     const pg_hparams *hp = &m->hp;
     if (max_tokens <= 0 || max_tokens > (1 << 20) || max_seqs <= 0 || max_seqs > max_tokens)
         return pg_error_set(err, PG_EINVAL, "invalid encoder limits (%d tokens, %d sequences)", max_tokens, max_seqs);
+    if (!hp->encoder && !hp->causal) /* pg_forward attends causally only */
+        return pg_error_set(err, PG_EUNSUPPORTED,
+                            "%s.attention.causal is false: bidirectional attention is only supported for encoder "
+                            "architectures",
+                            hp->arch);
     pg_encoder *e = calloc(1, sizeof *e);
     if (!e) return pg_error_set(err, PG_ENOMEM, "out of memory");
     e->m = m;

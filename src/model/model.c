@@ -232,8 +232,6 @@ static int embd_hparams(pg_model *m, pg_error *err) {
         if ((rc = pg_gguf_get_bool(m->g, k, &b, err)) < 0) return rc;
         hp->matryoshka = b != 0;
     }
-    if (!hp->encoder && !hp->causal)
-        return pg_error_set(err, PG_EUNSUPPORTED, "non-causal attention is only supported for encoder architectures");
     return 0;
 }
 

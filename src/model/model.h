@@ -66,7 +66,7 @@ typedef struct pg_hparams {
     float longrope_attn;     /* LongRoPE magnitude factor on cos/sin */
     /* embeddings and encoders (issue 23; see the "embeddings" section below) */
     int encoder;             /* bidirectional encoder (bert family): LayerNorm blocks, no LM head, no generation */
-    int causal;              /* {arch}.attention.causal (default 1; encoders 0) */
+    int causal;              /* {arch}.attention.causal (default 1; encoders 0); a decoder with 0 generates causally and cannot embed */
     int pooling;             /* {arch}.pooling_type (PG_POOL_*), PG_POOL_UNSPEC when absent */
     float norm_eps;          /* LayerNorm epsilon ({arch}.attention.layer_norm_epsilon) */
     int32_t n_cls_out;       /* rank head outputs (cls.output rows), 0 = no head */

@@ -464,7 +464,7 @@ const pg_hparams *pg_model_hparams(const pg_model *m) { return &m->hp; }
 int pg_model_caps(const pg_model *m) {
     const pg_hparams *hp = &m->hp;
     int c = hp->encoder ? 0 : PG_CAP_GENERATE;
-    if (hp->pooling == PG_POOL_RANK) c |= m->cls_out.data || m->cls.data ? PG_CAP_RERANK : 0;
+    if (hp->pooling == PG_POOL_RANK) c |= hp->encoder && hp->n_cls_out > 0 ? PG_CAP_RERANK : 0; /* decoder rerankers: not yet */
     else if (hp->pooling != PG_POOL_UNSPEC || hp->encoder) c |= PG_CAP_EMBED;
     return c;
 }

@@ -95,8 +95,9 @@ int32_t pg_model_kv_window(const pg_model *m);
 
 /* What a model can serve. GENERATE: decoders (pg_forward); EMBED: a pooling
  * type other than rank is set in the file ({arch}.pooling_type), or the
- * model is an encoder with pooling none/mean/cls/last; RERANK: pooling rank
- * and a classifier head (cls.*). A decoder served with a --pooling override
+ * model is an encoder with pooling none/mean/cls/last; RERANK: an encoder
+ * with pooling rank and a classifier head (cls.*; decoder rerankers are not
+ * supported). A decoder served with a --pooling override
  * also embeds: callers add PG_CAP_EMBED themselves in that case (see
  * engine/embed.h, pg_embedder_caps). */
 enum { PG_CAP_GENERATE = 1, PG_CAP_EMBED = 2, PG_CAP_RERANK = 4 };

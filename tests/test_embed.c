@@ -258,6 +258,42 @@ static void matryoshka(const char *path) {
     emb_close(&x);
 }
 
+/* Pooling overrides on an encoder: none gives one row per token (first_row
+ * bounds), and cls / mean are its first row / its mean, bit for bit. */
+static void pooling_overrides(const char *path) {
+    emb xn, xc, xm;
+    REQUIRE(emb_open(&xn, path, PG_POOL_NONE, 512, 8, -1) == 0);
+    REQUIRE(emb_open(&xc, path, PG_POOL_CLS, 512, 8, -1) == 0);
+    REQUIRE(emb_open(&xm, path, PG_POOL_MEAN, 512, 8, -1) == 0);
+    pg_embed_input in[2] = {text_in("hello world"), text_in("The quick brown fox jumps over the lazy dog.")};
+    pg_embed_opts raw = {0, 0, 0};
+    pg_embed_result rn, rc, rm;
+    pg_error err = {0};
+    REQUIRE(pg_embed(xn.e, in, 2, &raw, &rn, &err) == 0);
+    REQUIRE(pg_embed(xc.e, in, 2, &raw, &rc, &err) == 0);
+    REQUIRE(pg_embed(xm.e, in, 2, &raw, &rm, &err) == 0);
+    CHECK(rn.n == 2 && rn.first_row[0] == 0 && rn.first_row[1] == rn.n_tokens[0] &&
+          rn.first_row[2] == rn.n_tokens[0] + rn.n_tokens[1] && rn.n_rows == rn.first_row[2]);
+    CHECK(rc.n_rows == 2 && rm.n_rows == 2);
+    const int32_t d = rn.dim;
+    for (int i = 0; i < 2; i++) {
+        CHECK(!memcmp(rc.data + (size_t)i * d, rn.data + (size_t)rn.first_row[i] * d, (size_t)d * 4));
+        int ok = 1;
+        for (int32_t k = 0; k < d; k++) {
+            double acc = 0;
+            for (int32_t r = rn.first_row[i]; r < rn.first_row[i + 1]; r++) acc += rn.data[(size_t)r * d + k];
+            ok &= rm.data[(size_t)i * d + k] == (float)(acc / rn.n_tokens[i]);
+        }
+        CHECKF(ok, "mean pooling of input %d is not the mean of its token rows", i);
+    }
+    pg_embed_result_free(&rn);
+    pg_embed_result_free(&rc);
+    pg_embed_result_free(&rm);
+    emb_close(&xn);
+    emb_close(&xc);
+    emb_close(&xm);
+}
+
 static void rerank_golden(const char *path, json_t *rr, json_t *gold) {
     emb x;
     REQUIRE(emb_open(&x, path, PG_POOL_UNSPEC, 512, 16, -1) == 0);
@@ -353,6 +389,7 @@ int main(void) {
     refusals_bert(&x, td);
     emb_close(&x);
     matryoshka(path);
+    pooling_overrides(path);
 
     /* batching off: same vectors */
     REQUIRE(emb_open(&x, path, PG_POOL_UNSPEC, 2048, 1, -1) == 0);

@@ -80,6 +80,8 @@ grep -q '"dim": 64' "$tmp/o" || fail "--dimensions 64 gave another size"
 [ $rc -eq 1 ] && grep -q "does not support reranking" "$tmp/e" || fail "rerank on an embedding model: $rc $(cat "$tmp/e")"
 "$BIN" embed -m "$RR" hello >"$tmp/o" 2>"$tmp/e"; rc=$?
 [ $rc -eq 1 ] && grep -q "reranker" "$tmp/e" || fail "embed on a reranker: $rc $(cat "$tmp/e")"
+# --pooling none: one vector per token ([CLS] hello world [SEP])
+"$BIN" embed -m "$EMB" --pooling none "hello world" | python3 -c 'import json,sys; d=json.load(sys.stdin); e=d["data"][0]["embedding"]; sys.exit(d["pooling"] != "none" or len(e) != 4 or any(len(r) != 128 for r in e))' || fail "--pooling none output"
 # info reports what each model can serve
 "$BIN" info "$RR" | grep -qx "capabilities: rerank (pooling rank)" || fail "info rr-bert capabilities"
 "$BIN" info "$EMB" | grep -qx "capabilities: embed (pooling mean)" || fail "info emb-bert capabilities"

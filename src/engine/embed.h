@@ -61,6 +61,7 @@ typedef struct pg_embed_config {
  * support embeddings ..."), rank pooling without a classifier head. */
 int pg_embedder_create(const pg_model *m, const pg_vocab *v, pg_pool *pool, const pg_embed_config *cfg,
                        pg_embedder **out, pg_error *err);
+/* Only once no pg_embed / pg_rerank call is in progress (aborts otherwise). */
 void pg_embedder_destroy(pg_embedder *e);
 
 int pg_embedder_pooling(const pg_embedder *e);

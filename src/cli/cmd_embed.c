@@ -26,6 +26,39 @@
 #include <stdlib.h>
 #include <string.h>
 
+static const pg_cli_opt embed_opts[] = {
+    {"-m, --model", "FILE", PG_ARG_STR | PG_ARG_REQ, 0, NULL, "GGUF embedding model, or a chat model with --pooling (required)"},
+    {"--pooling", "P", PG_ARG_STR, 0, "the model's pooling_type", "none, mean, cls or last: how token vectors become one"},
+    {"--normalize", NULL, PG_ARG_NONE, 0, NULL, "L2-normalise the vectors (the default)"},
+    {"--no-normalize", NULL, PG_ARG_NONE, 0, NULL, "print the pooled vectors as they are"},
+    {"--dimensions", "N", PG_ARG_UINT, 0, "the model's size", "keep the first N values and renormalise (Matryoshka models only)"},
+    {"--matryoshka", NULL, PG_ARG_NONE, 0, NULL, "allow --dimensions for a model that does not say it is Matryoshka"},
+    {"--truncate", NULL, PG_ARG_NONE, 0, NULL, "cut a text longer than the limit instead of failing"},
+    {"--base64", NULL, PG_ARG_NONE, 0, NULL, "print each vector as base64 of little-endian float32"},
+    {"-t, --threads", "N", PG_ARG_UINT, 0, "2", "compute threads"},
+    {"--max-batched-tokens", "N", PG_ARG_UINT, 0, "2048", "tokens per forward pass (also caps one text)"},
+};
+const pg_cli_cmd pg_cli_embed = {
+    "embed", "-m MODEL [--pooling P] [--normalize|--no-normalize] [--dimensions N] [--truncate] [--base64] TEXT...",
+    "embeddings of the TEXTs as JSON {\"model\",\"pooling\",\"dim\",\"prompt_tokens\",\"data\":[{\"index\",\"tokens\","
+    "\"embedding\"}]}",
+    "TEXT...  the texts, embedded in one request (put -- before a text that starts with '-')",
+    embed_opts, PG_CLI_N(embed_opts), 1, -1, "no texts to embed"};
+
+static const pg_cli_opt rerank_opts[] = {
+    {"-m, --model", "FILE", PG_ARG_STR | PG_ARG_REQ, 0, NULL, "GGUF reranker (pooling rank, classifier head) (required)"},
+    {"--query", "Q", PG_ARG_STR | PG_ARG_REQ, 0, NULL, "the query (required)"},
+    {"--truncate", NULL, PG_ARG_NONE, 0, NULL, "cut a document whose pair is longer than the limit instead of failing"},
+    {"-t, --threads", "N", PG_ARG_UINT, 0, "2", "compute threads"},
+    {"--max-batched-tokens", "N", PG_ARG_UINT, 0, "2048", "tokens per forward pass (also caps one pair)"},
+};
+const pg_cli_cmd pg_cli_rerank = {
+    "rerank", "-m MODEL --query Q [--truncate] DOC...",
+    "relevance scores of the DOCs for the query as JSON {\"results\":[{\"index\",\"relevance_score\",\"tokens\"}],"
+    "\"usage\"}, highest first",
+    "DOC...  the documents (put -- before one that starts with '-')",
+    rerank_opts, PG_CLI_N(rerank_opts), 1, -1, "no documents to rank"};
+
 typedef struct {
     const char *model, *query;
     int pooling, normalize, base64, truncate, matryoshka, threads;

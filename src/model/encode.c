@@ -21,8 +21,8 @@
  *
  * Batch invariance: every row op (embedding sum, LayerNorm, bias, GELU,
  * matmul rows: tensor/matmul.h) depends only on that row; attention of a
- * query walks its own sequence's keys in increasing position with ops->dot
- * (a fixed order per length), a two-pass softmax and ops->axpy in the same
+ * query walks its own sequence's keys in increasing position with the f32 dot
+ * (a fixed order per length), a two-pass softmax and the f32 axpy in the same
  * order; pooling sums a sequence's rows in increasing position. So a
  * sequence's output is bit-identical whatever else shares the batch, and
  * whatever the thread count. */
@@ -30,6 +30,7 @@
 #include "model/model_impl.h"
 
 #include "base/pool.h"
+#include "tensor/kernels.h"
 #include "tensor/ops.h"
 #include "tensor/types.h"
 
@@ -321,6 +322,7 @@ static void attention(void *arg, int ith, int nth) {
     pg_encoder *e = j->e;
     const pg_hparams *hp = &e->m->hp;
     const pg_ops *ops = pg_ops_get();
+    const pg_float_kernels *fk = pg_float_kernels_get(pg_cpu_level_get()); /* dot / axpy: fixed order per length */
     const int H = hp->n_head, hd = hp->head_dim, D = e->D;
     const size_t ld = 3 * (size_t)D;
     float *sc = e->scores + (size_t)ith * e->max_seq;
@@ -335,7 +337,7 @@ static void attention(void *arg, int ith, int nth) {
                 const int32_t nk = hp->causal ? i + 1 : n;
                 for (int32_t k = 0; k < nk; k++) {
                     const float *kr = e->qkv + (size_t)(t0 + k) * ld + D + (size_t)h * hd;
-                    float v = ops->dot(q, kr, hd) * hp->attn_scale;
+                    float v = fk->dot(q, kr, hd) * hp->attn_scale;
                     if (hp->alibi) v -= slope * (float)abs(i - k);
                     sc[k] = v;
                 }
@@ -343,7 +345,7 @@ static void attention(void *arg, int ith, int nth) {
                 float *o = e->att + (size_t)(t0 + i) * D + (size_t)h * hd;
                 memset(o, 0, (size_t)hd * sizeof(float));
                 for (int32_t k = 0; k < nk; k++)
-                    ops->axpy(o, sc[k], e->qkv + (size_t)(t0 + k) * ld + 2 * (size_t)D + (size_t)h * hd, hd);
+                    fk->axpy(o, sc[k], e->qkv + (size_t)(t0 + k) * ld + 2 * (size_t)D + (size_t)h * hd, hd);
             }
         }
     }

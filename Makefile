@@ -27,6 +27,10 @@ endif
 CLI_SRC := $(filter src/cli/%,$(ALL_SRC))
 LIB_SRC := $(filter-out src/cli/%,$(ALL_SRC))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+# the web UI (webui/*) embedded as byte arrays (scripts/embed_webui.sh)
+WEBUI_FILES := $(sort $(wildcard webui/*))
+WEBUI_OBJ := $(BUILD)/obj/gen/webui_assets.o
+LIB_OBJ += $(WEBUI_OBJ)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
@@ -57,6 +61,14 @@ $(BUILD)/obj/%_avx2.o: %_avx2.c | $(DEPS_STAMP)
 $(BUILD)/obj/%_avx512.o: %_avx512.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) $(AVX512_FLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/gen/webui_assets.c: scripts/embed_webui.sh $(WEBUI_FILES)
+	@mkdir -p $(dir $@)
+	sh scripts/embed_webui.sh $@ $(WEBUI_FILES)
+
+$(WEBUI_OBJ): $(BUILD)/gen/webui_assets.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -MMD -MP -c $< -o $@
 
 $(BUILD)/libpagoda.a: $(LIB_OBJ)
 	@rm -f $@

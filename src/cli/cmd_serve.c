@@ -76,6 +76,7 @@ static void usage(FILE *f) {
             "  --max-connections-per-ip N  (default 256; 0 = unlimited)\n"
             "  --timeout SECONDS         idle connection timeout (default 120)\n"
             "  --http-threads N          HTTP worker threads (default 2)\n"
+            "  --no-webui                no web UI (chat page at /, metrics dashboard at /dashboard)\n"
             "security:\n"
             "  --api-key KEY             require this Bearer key (repeatable; prefer --api-key-file)\n"
             "  --api-key-file FILE       lines 'KEY [NAME [RPM [TPM]]]'; reloaded on SIGHUP\n"
@@ -129,7 +130,7 @@ typedef struct {
 } serve_opts;
 
 /* Options that take no value. */
-static int is_flag(const char *name) { return !strcmp(name, "kv-f32"); }
+static int is_flag(const char *name) { return !strcmp(name, "kv-f32") || !strcmp(name, "no-webui"); }
 
 /* Applies one option (name without dashes). from_file: api-key goes to the
  * file list. Returns 0, or 2 after printing a message. */
@@ -159,6 +160,11 @@ static int apply(serve_opts *so, const char *name, const char *v, int from_file,
     } while (0)
     if (!strcmp(name, "kv-f32")) {
         if (!v || !strcmp(v, "true") || !strcmp(v, "1")) c->engine.kv_type = 0;
+        else if (strcmp(v, "false") && strcmp(v, "0")) BAD("needs true or false");
+        return 0;
+    }
+    if (!strcmp(name, "no-webui")) {
+        if (!v || !strcmp(v, "true") || !strcmp(v, "1")) c->no_webui = 1;
         else if (strcmp(v, "false") && strcmp(v, "0")) BAD("needs true or false");
         return 0;
     }

@@ -28,6 +28,8 @@
 #include "server/srv_internal.h"
 
 #include "base/log.h"
+#include "server/stats.h"
+#include "server/webui.h"
 
 #include <errno.h>
 #include <math.h>
@@ -51,6 +53,8 @@ enum {
     ROUTE_CHAT,
     ROUTE_TOKENIZE,
     ROUTE_DETOKENIZE,
+    ROUTE_STATS,  /* GET /v1/stats (stats.c), the metrics key like /metrics */
+    ROUTE_WEBUI,  /* GET /, /dashboard, /webui/... (webui.c), no key */
 };
 
 static const struct {
@@ -66,6 +70,7 @@ static const struct {
     {"/v1/chat/completions", "POST", ROUTE_CHAT},
     {"/tokenize", "POST", ROUTE_TOKENIZE},
     {"/detokenize", "POST", ROUTE_DETOKENIZE},
+    {"/v1/stats", "GET", ROUTE_STATS},
 };
 
 /* ---------- engine access guarded against shutdown ---------- */
@@ -283,10 +288,30 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
 
 /* ---------- handlers ---------- */
 
+/* An embedded web UI file (webui.h): static bytes, its headers (CSP,
+ * ETag, Cache-Control), 304 without a body when If-None-Match matches. */
+static enum MHD_Result respond_asset(srv_req *r) {
+    const pg_asset *a = r->asset;
+    const char *inm = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+    int fresh = pg_webui_etag_match(inm, a->etag);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(fresh ? 0 : a->len, (void *)a->data, MHD_RESPMEM_PERSISTENT);
+    if (!resp) return MHD_NO;
+    const char *h[16][2];
+    int nh = pg_webui_headers(a, h, 16);
+    for (int i = 0; i < nh; i++) MHD_add_response_header(resp, h[i][0], h[i][1]);
+    common_headers(r, resp);
+    int status = fresh ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK;
+    enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    count_status(r->srv, r, status);
+    return rc;
+}
+
 static enum MHD_Result start_generation(srv_req *r) {
     pg_srv *s = r->srv;
     r->kind = r->route == ROUTE_CHAT ? RK_CHAT : RK_COMPLETION;
     srv_make_id(s, r->kind == RK_CHAT ? "chatcmpl-" : "cmpl-", r->id, sizeof r->id);
+    atomic_fetch_add(&s->m.requests, 1);
     json_t *ej = NULL;
     const char *retry = NULL;
     int st = srv_generate_start(r, &ej, &retry);
@@ -365,13 +390,18 @@ static enum MHD_Result handle(srv_req *r) {
                                                           : "{\"status\":\"unavailable\"}"),
                             "1");
     }
+    if (r->route == ROUTE_WEBUI) return respond_asset(r);
     size_t kl = 0;
     const char *key = bearer(r->conn, &kl);
-    if (r->route == ROUTE_METRICS) {
+    if (r->route == ROUTE_METRICS || r->route == ROUTE_STATS) {
         const char *mk = s->cfg.metrics_key;
         if (mk && *mk && !(key && srv_ct_equal(key, kl, mk, strlen(mk))))
             return respond_error(r, 401, "a valid metrics key is required (Authorization: Bearer <metrics key>)",
                                  "invalid_request_error", "invalid_api_key", NULL);
+        if (r->route == ROUTE_STATS) {
+            char *js = srv_stats_json(s);
+            return js ? respond_json(r, 200, js, NULL) : respond_error(r, 500, "out of memory", "server_error", NULL, NULL);
+        }
         size_t len = 0;
         char *out = srv_metrics_text(s, &len);
         if (!out) return respond_error(r, 500, "out of memory", "server_error", NULL, NULL);
@@ -493,6 +523,10 @@ static enum MHD_Result ahc(void *cls, struct MHD_Connection *c, const char *url,
                 r->route = routes[i].route;
                 r->bad_method = strcmp(method, routes[i].method) != 0;
             }
+        if (!r->route && !s->cfg.no_webui && (r->asset = pg_webui_find(url))) {
+            r->route = ROUTE_WEBUI;
+            r->bad_method = strcmp(method, "GET") && strcmp(method, "HEAD");
+        }
         const char *xid = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-request-id");
         if (xid && sane_request_id(xid)) snprintf(r->x_request_id, sizeof r->x_request_id, "%s", xid);
         else srv_make_id(s, "req-", r->x_request_id, sizeof r->x_request_id);
@@ -576,7 +610,8 @@ static const char *finish_label(int f) {
 /* One structured line per finished HTTP request (probes and scrapes only
  * at debug level). Never logs the key itself, only its name. */
 static void log_request(pg_srv *s, srv_req *r, int gone) {
-    int quiet = r->route == ROUTE_HEALTH || r->route == ROUTE_READY || r->route == ROUTE_METRICS;
+    int quiet = r->route == ROUTE_HEALTH || r->route == ROUTE_READY || r->route == ROUTE_METRICS ||
+                r->route == ROUTE_STATS || r->route == ROUTE_WEBUI;
     /* 503 (draining/loading) and 504 (a client's deadline) are expected: warn */
     int level = quiet                                        ? PG_LOG_DEBUG
                 : r->status == 503 || r->status == 504       ? PG_LOG_WARN

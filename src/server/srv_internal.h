@@ -52,11 +52,13 @@ typedef struct srv_metrics {
     atomic_uint_fast64_t rejected[REJ_COUNT];
     atomic_uint_fast64_t finished[FIN_COUNT]; /* finished choices by reason */
     atomic_uint_fast64_t disconnects;   /* requests cancelled because the client left */
+    atomic_uint_fast64_t requests;      /* generation requests that reached the endpoint (/v1/stats) */
 } srv_metrics;
 
 void srv_metrics_init(srv_metrics *m);
 void srv_metrics_free(srv_metrics *m);
 void srv_hist_observe(srv_hist *h, double v);
+const double *srv_hist_bounds(void); /* SRV_HIST_NB ascending upper bounds (s) */
 
 /* ---- auth.c: API keys and rate limits ---- */
 
@@ -182,6 +184,7 @@ struct srv_req {
 
     /* HTTP side */
     int route;             /* ROUTE_* of http.c */
+    const struct pg_asset *asset; /* ROUTE_WEBUI: the embedded file (webui.h) */
     int bad_method;
     char *body;
     size_t body_len, body_cap;

@@ -26,6 +26,13 @@ if [ $rc -ne 0 ]; then
 fi
 stop_server || exit 1
 
+# keys: the pages load without one; the API key entered in the chat's
+# settings and the metrics key entered in the dashboard unlock the rest
+start_server "$TMP/server3.log" -m "$MODEL" --api-key sk-webui-test --metrics-key mk-webui-test || exit 1
+timeout 90 node tests/node/webui.test.mjs "$URL" "$CHROME" "$OUT" auth sk-webui-test mk-webui-test || {
+    echo "FAIL: webui.test.mjs (auth) failed; server log:"; tail -n 20 "$TMP/server3.log"; exit 1; }
+stop_server || exit 1
+
 # --no-webui: the pages are gone (404), the API and /v1/stats stay
 start_server "$TMP/server2.log" -m "$MODEL" --no-webui || exit 1
 node -e '

@@ -255,7 +255,14 @@
     if (m.role === 'assistant') {
       if (m.content) window.PagodaMarkdown.render(m.content, e.content);
       else e.content.replaceChildren();
-      e.content.classList.toggle('cursor', !!m.pending);
+      if (m.pending) { /* a blinking cursor at the end of the last paragraph */
+        const last = e.content.lastElementChild;
+        const host = last && /^(P|LI|H[3-6])$/.test(last.tagName) ? last : e.content;
+        const c = document.createElement('span');
+        c.className = 'cursor';
+        c.setAttribute('aria-hidden', 'true');
+        host.appendChild(c);
+      }
       if (!m.content && !m.pending && !m.error) {
         const n = document.createElement('span');
         n.className = 'note';
@@ -285,7 +292,10 @@
     if (m.role === 'user') {
       e.tools.appendChild(toolButton('Edit', 'edit', () => startEdit(m, idx)));
     } else {
-      if (m.content) e.tools.appendChild(toolButton('Copy', 'copy', () => navigator.clipboard && navigator.clipboard.writeText(m.content)));
+      if (m.content) {
+        const b = toolButton('Copy', 'copy', () => window.PagodaMarkdown.copyText(m.content, b));
+        e.tools.appendChild(b);
+      }
       if (idx === lastIndex('assistant') && idx === cur.messages.length - 1)
         e.tools.appendChild(toolButton('Regenerate', 'regenerate', regenerate));
     }

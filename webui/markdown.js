@@ -12,10 +12,13 @@
  * code, **bold**, *italic*, ~~strike~~, [links](url) and bare URLs. Images
  * are shown as links (loading them could reach another origin).
  *
- * API: PagodaMarkdown.render(text, element) replaces element's children. */
+ * API: PagodaMarkdown.render(text, element) replaces element's children;
+ * copyText(text, button) copies to the clipboard and says so on the button. */
 'use strict';
 (function () {
-  const FENCE = /^ {0,3}(`{3,}|~{3,})[ \t]*([^\s`]*)/;
+  /* an opening fence: the fence and at most one word (the language); a line
+   * with more after the fence is text, so nothing the model wrote is hidden */
+  const FENCE = /^ {0,3}(`{3,}|~{3,})[ \t]*([^\s`]*)[ \t]*$/;
   const HEADING = /^ {0,3}(#{1,6})[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$/;
   const HR = /^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$/;
   const QUOTE = /^ {0,3}> ?/;
@@ -265,5 +268,5 @@
     root.replaceChildren(frag);
   }
 
-  window.PagodaMarkdown = { render: render, safeUrl: safeUrl };
+  window.PagodaMarkdown = { render: render, safeUrl: safeUrl, copyText: copyText };
 })();

@@ -110,11 +110,102 @@ static void test_quantile(void) {
     }
 }
 
+/* the /v1/stats body from a crafted input: every figure where stats.c
+ * documents it */
+static void test_stats_json(void) {
+    srv_metrics m;
+    srv_metrics_init(&m);
+    atomic_store(&m.requests, 7);
+    atomic_store(&m.status[200], 5);
+    atomic_store(&m.status[400], 2);
+    atomic_store(&m.status[401], 1);
+    atomic_store(&m.status[429], 3);
+    atomic_store(&m.status[500], 1);
+    atomic_store(&m.status[503], 4);
+    atomic_store(&m.rejected[REJ_QUEUE_FULL], 2);
+    atomic_store(&m.rejected[REJ_RATE_LIMIT], 1);
+    atomic_store(&m.rejected[REJ_DRAINING], 3);
+    atomic_store(&m.finished[FIN_ABORT], 2);
+    atomic_store(&m.finished[FIN_ERROR], 1);
+    atomic_store(&m.disconnects, 2);
+    for (int i = 0; i < 10; i++) srv_hist_observe(&m.h[H_TTFT], 0.03); /* bucket (0.025, 0.05] */
+    srv_stats_row rows[2];
+    memset(rows, 0, sizeof rows);
+    snprintf(rows[0].id, sizeof rows[0].id, "chatcmpl-old");
+    rows[0].age_s = 2.5;
+    rows[0].prompt_tokens = 11;
+    rows[0].generated_tokens = 4;
+    rows[0].state = "generating";
+    rows[0].stream = 1;
+    rows[0].choices = 1;
+    snprintf(rows[1].id, sizeof rows[1].id, "cmpl-new");
+    rows[1].state = "waiting";
+    rows[1].choices = 2;
+    srv_stats_in in;
+    memset(&in, 0, sizeof in);
+    in.model = "tiny";
+    in.status = "ready";
+    in.uptime_s = 42;
+    in.engine.running = 1;
+    in.engine.waiting = 1;
+    in.engine.kv_usage = 0.25;
+    in.engine.generated_tokens = 99;
+    in.n_ctx = 2048;
+    in.metrics = &m;
+    in.rows = rows;
+    in.n_rows = 2;
+    char *js = srv_stats_json(&in);
+    REQUIRE(js);
+    json_error_t je;
+    json_t *o = json_loads(js, 0, &je);
+    free(js);
+    REQUIRE(o);
+    json_t *c = json_object_get(o, "counters"), *e = json_object_get(o, "engine");
+    CHECK(!strcmp(json_string_value(json_object_get(o, "model")), "tiny"));
+    CHECK(!strcmp(json_string_value(json_object_get(o, "status")), "ready"));
+    CHECK(json_integer_value(json_object_get(o, "uptime_s")) == 42);
+    CHECK(json_integer_value(json_object_get(c, "requests")) == 7);
+    CHECK(json_integer_value(json_object_get(c, "http_responses")) == 16);
+    CHECK(json_integer_value(json_object_get(c, "rejected_429")) == 3); /* queue full + rate limit */
+    CHECK(json_integer_value(json_object_get(c, "rejected_503")) == 3); /* rejections, not /ready's 503s */
+    CHECK(json_integer_value(json_object_get(c, "errors_4xx")) == 3);   /* 400 + 401, not 429 */
+    CHECK(json_integer_value(json_object_get(c, "errors_5xx")) == 1);   /* 500, not 503 */
+    CHECK(json_integer_value(json_object_get(c, "generation_errors")) == 1);
+    CHECK(json_integer_value(json_object_get(c, "cancelled")) == 2);
+    CHECK(json_integer_value(json_object_get(c, "disconnects")) == 2);
+    CHECK(json_integer_value(json_object_get(e, "running")) == 1);
+    CHECK(json_integer_value(json_object_get(e, "generated_tokens")) == 99);
+    CHECK(json_integer_value(json_object_get(e, "n_ctx")) == 2048);
+    CHECK(fabs(json_real_value(json_object_get(e, "kv_usage")) - 0.25) < 1e-12);
+    CHECK(json_is_null(json_object_get(e, "prefix_cache_hit_rate"))); /* no query yet */
+    json_t *ttft = json_object_get(json_object_get(o, "histograms"), "ttft");
+    CHECK(json_integer_value(json_object_get(ttft, "count")) == 10);
+    CHECK(json_array_size(json_object_get(ttft, "counts")) == SRV_HIST_NB + 1);
+    CHECK(json_array_size(json_object_get(ttft, "bounds")) == SRV_HIST_NB);
+    double p50 = json_real_value(json_object_get(ttft, "p50"));
+    CHECKF(p50 > 0.025 && p50 <= 0.05, "%g", p50);
+    CHECK(json_is_null(json_object_get(json_object_get(json_object_get(o, "histograms"), "itl"), "p50")));
+    json_t *run = json_object_get(o, "running");
+    REQUIRE(json_array_size(run) == 2);
+    json_t *r0 = json_array_get(run, 0);
+    CHECK(!strcmp(json_string_value(json_object_get(r0, "id")), "chatcmpl-old"));
+    CHECK(!strcmp(json_string_value(json_object_get(r0, "model")), "tiny"));
+    CHECK(!strcmp(json_string_value(json_object_get(r0, "state")), "generating"));
+    CHECK(json_integer_value(json_object_get(r0, "prompt_tokens")) == 11);
+    CHECK(json_integer_value(json_object_get(r0, "generated_tokens")) == 4);
+    CHECK(json_is_true(json_object_get(r0, "stream")));
+    CHECK(!json_object_get(r0, "text") && !json_object_get(r0, "prompt"));
+    CHECK(json_integer_value(json_object_get(json_array_get(run, 1), "choices")) == 2);
+    json_decref(o);
+    srv_metrics_free(&m);
+}
+
 int main(void) {
     test_assets_match_files();
     test_routes();
     test_headers();
     test_etag_match();
     test_quantile();
+    test_stats_json();
     return t_done("test_webui");
 }

@@ -399,7 +399,7 @@ static enum MHD_Result handle(srv_req *r) {
             return respond_error(r, 401, "a valid metrics key is required (Authorization: Bearer <metrics key>)",
                                  "invalid_request_error", "invalid_api_key", NULL);
         if (r->route == ROUTE_STATS) {
-            char *js = srv_stats_json(s);
+            char *js = srv_stats_of_server(s);
             return js ? respond_json(r, 200, js, NULL) : respond_error(r, 500, "out of memory", "server_error", NULL, NULL);
         }
         size_t len = 0;

@@ -16,7 +16,9 @@
  *                   last = above the last bound), count, sum, p50, p90,
  *                   p99}},
  *    "running": [{id, model, age_s, prompt_tokens, generated_tokens, state,
- *                 stream}] (at most STATS_MAX_ROWS, oldest first)}
+ *                 stream}] (the newest SRV_STATS_MAX_ROWS, oldest first)}
+ * srv_stats_json knows only its srv_stats_in; srv_stats_of_server is the one
+ * function that reads the server's internals (srv_internal.h).
  * The dashboard derives rates (tokens/s) and windowed percentiles from the
  * differences between two polls; the p50/p90/p99 here cover the whole
  * uptime. */
@@ -26,8 +28,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#define STATS_MAX_ROWS 256
 
 double srv_hist_quantile(const uint64_t *counts, const double *bounds, double q) {
     uint64_t total = 0;
@@ -73,53 +73,33 @@ static json_t *hist_json(srv_hist *h) {
 
 #define U(x) json_integer((json_int_t)(x))
 
-static json_t *running_json(pg_srv *s) {
+static json_t *rows_json(const srv_stats_in *in) {
     json_t *a = json_array();
-    double now = srv_now();
-    pthread_mutex_lock(&s->mu);
-    /* the registry is newest first: collect, then reverse */
-    int n = 0;
-    for (srv_req *r = s->live; r && n < STATS_MAX_ROWS; r = r->next, n++) {
+    for (int i = 0; i < in->n_rows; i++) {
+        const srv_stats_row *r = &in->rows[i];
         json_t *o = json_object();
-        pthread_mutex_lock(&r->mu);
-        int64_t pt = 0, gen = 0;
-        for (int32_t i = 0; i < r->n_subs; i++) pt += r->subs[i].n_prompt;
-        for (size_t i = 0; i < r->n_recs; i++) gen += r->recs[i].token >= 0;
-        int done = r->n_subs > 0 && r->n_finished_subs == r->n_subs;
-        const char *state = r->disconnected ? "cancelling" : done ? "finishing" : gen ? "generating" : "waiting";
         json_object_set_new(o, "id", json_string(r->id));
-        json_object_set_new(o, "model", json_string(s->alias));
-        json_object_set_new(o, "age_s", json_real(now - r->t_start));
-        json_object_set_new(o, "prompt_tokens", U(pt));
-        json_object_set_new(o, "generated_tokens", U(gen));
-        json_object_set_new(o, "state", json_string(state));
+        json_object_set_new(o, "model", json_string(in->model));
+        json_object_set_new(o, "age_s", json_real(r->age_s));
+        json_object_set_new(o, "prompt_tokens", U(r->prompt_tokens));
+        json_object_set_new(o, "generated_tokens", U(r->generated_tokens));
+        json_object_set_new(o, "state", json_string(r->state));
         json_object_set_new(o, "stream", json_boolean(r->stream));
-        json_object_set_new(o, "choices", U(r->n_choices));
-        pthread_mutex_unlock(&r->mu);
-        json_array_insert_new(a, 0, o);
+        json_object_set_new(o, "choices", U(r->choices));
+        json_array_append_new(a, o);
     }
-    pthread_mutex_unlock(&s->mu);
     return a;
 }
 
-char *srv_stats_json(pg_srv *s) {
-    pg_engine_stats st;
-    memset(&st, 0, sizeof st);
-    pthread_rwlock_rdlock(&s->engine_lock);
-    if (s->engine_alive) pg_engine_stats_get(s->engine, &st);
-    pthread_rwlock_unlock(&s->engine_lock);
-    srv_metrics *m = &s->m;
+char *srv_stats_json(const srv_stats_in *in) {
+    const pg_engine_stats st = in->engine;
+    srv_metrics *m = in->metrics;
 
     json_t *o = json_object();
     json_object_set_new(o, "object", json_string("pagoda.stats"));
-    json_object_set_new(o, "model", json_string(s->alias));
-    int state = atomic_load(&s->state);
-    const char *status = atomic_load(&s->draining) ? "draining"
-                         : state == SRV_READY      ? "ready"
-                         : state == SRV_LOADING    ? "loading"
-                                                   : "failed";
-    json_object_set_new(o, "status", json_string(status));
-    json_object_set_new(o, "uptime_s", json_integer((json_int_t)(time(NULL) - s->created)));
+    json_object_set_new(o, "model", json_string(in->model));
+    json_object_set_new(o, "status", json_string(in->status));
+    json_object_set_new(o, "uptime_s", U(in->uptime_s));
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     json_object_set_new(o, "time", json_real((double)ts.tv_sec + ts.tv_nsec * 1e-9));
@@ -141,7 +121,7 @@ char *srv_stats_json(pg_srv *s) {
     json_object_set_new(e, "generated_tokens", U(st.generated_tokens));
     json_object_set_new(e, "batch_seqs", U(st.last_batch_seqs));
     json_object_set_new(e, "batch_tokens", U(st.last_batch_tokens));
-    json_object_set_new(e, "n_ctx", U(s->n_ctx));
+    json_object_set_new(e, "n_ctx", U(in->n_ctx));
     json_object_set_new(o, "engine", e);
 
     uint64_t http = 0, e4 = 0, e5 = 0;
@@ -182,6 +162,59 @@ char *srv_stats_json(pg_srv *s) {
     json_object_set_new(h, "queue", hist_json(&m->h[H_QUEUE]));
     json_object_set_new(o, "histograms", h);
 
-    json_object_set_new(o, "running", running_json(s));
+    json_object_set_new(o, "running", rows_json(in));
     return srv_dump(o, NULL);
+}
+
+/* ---------- from the running server ---------- */
+
+/* Rows of the live generation requests (the registry is newest first:
+ * filled from the end so that the oldest comes first). */
+static int collect_rows(pg_srv *s, srv_stats_row *rows, int cap) {
+    double now = srv_now();
+    pthread_mutex_lock(&s->mu);
+    int n = 0;
+    for (srv_req *r = s->live; r; r = r->next) n++;
+    if (n > cap) n = cap;
+    int i = n;
+    for (srv_req *r = s->live; r && i > 0; r = r->next) {
+        srv_stats_row *w = &rows[--i];
+        memset(w, 0, sizeof *w);
+        pthread_mutex_lock(&r->mu);
+        for (int32_t k = 0; k < r->n_subs; k++) w->prompt_tokens += r->subs[k].n_prompt;
+        for (size_t k = 0; k < r->n_recs; k++) w->generated_tokens += r->recs[k].token >= 0;
+        int done = r->n_subs > 0 && r->n_finished_subs == r->n_subs;
+        w->state = r->disconnected ? "cancelling" : done ? "finishing" : w->generated_tokens ? "generating" : "waiting";
+        snprintf(w->id, sizeof w->id, "%s", r->id);
+        w->age_s = now - r->t_start;
+        w->stream = r->stream;
+        w->choices = r->n_choices;
+        pthread_mutex_unlock(&r->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+char *srv_stats_of_server(pg_srv *s) {
+    srv_stats_in in;
+    memset(&in, 0, sizeof in);
+    pthread_rwlock_rdlock(&s->engine_lock);
+    if (s->engine_alive) pg_engine_stats_get(s->engine, &in.engine);
+    pthread_rwlock_unlock(&s->engine_lock);
+    int state = atomic_load(&s->state);
+    in.status = atomic_load(&s->draining) ? "draining"
+                : state == SRV_READY      ? "ready"
+                : state == SRV_LOADING    ? "loading"
+                                          : "failed";
+    in.model = s->alias;
+    in.uptime_s = (int64_t)(time(NULL) - s->created);
+    in.n_ctx = s->n_ctx;
+    in.metrics = &s->m;
+    srv_stats_row *rows = malloc(SRV_STATS_MAX_ROWS * sizeof *rows);
+    if (!rows) return NULL;
+    in.rows = rows;
+    in.n_rows = collect_rows(s, rows, SRV_STATS_MAX_ROWS);
+    char *out = srv_stats_json(&in);
+    free(rows);
+    return out;
 }

@@ -291,6 +291,7 @@
     if (m.pending) return;
     if (m.role === 'user') {
       e.tools.appendChild(toolButton('Edit', 'edit', () => startEdit(m, idx)));
+      if (idx === cur.messages.length - 1) e.tools.appendChild(toolButton('Answer', 'regenerate', regenerate));
     } else {
       if (m.content) {
         const b = toolButton('Copy', 'copy', () => window.PagodaMarkdown.copyText(m.content, b));
@@ -391,7 +392,7 @@
     input.value = '';
     save();
     renderList();
-    generate();
+    generate(true);
   }
 
   function regenerate() {
@@ -466,13 +467,25 @@
     }
   }
 
-  async function generate() {
+  /* fromSend: the last message was just typed; when the settings are
+   * unusable it goes back into the input box */
+  async function generate(fromSend) {
     banner('');
     let body;
     try {
       body = requestBody();
     } catch (e) {
       banner(e.message);
+      if (fromSend) {
+        const m = cur.messages.pop();
+        $('input').value = m.content;
+        if (!cur.messages.length) {
+          convs = convs.filter((c) => c !== cur);
+          cur = null;
+        }
+        save();
+        renderList();
+      }
       renderMessages();
       return;
     }

@@ -220,6 +220,16 @@ try {
     log('edit-and-resend ok');
 
     // ---------- 5. errors in plain words ----------
+    // settings the page cannot send: said at once, the message stays in the box
+    await setField(page, 'extra-json', '{nope');
+    await page.click(tid('chat-input'));
+    await page.keyboard.type('kept');
+    await page.keyboard.press('Enter');
+    const bad = await waitFor('the settings message', () => page.$eval(tid('banner'), (e) => (e.hidden ? null : e.textContent)), 5000);
+    assert.match(bad, /not valid JSON/);
+    assert.equal(await page.$eval(tid('chat-input'), (e) => e.value), 'kept');
+    assert.equal((await page.$$(tid('user-message'))).length, 1);
+    await page.$eval(tid('chat-input'), (e) => { e.value = ''; });
     await setField(page, 'extra-json', '{"top_p": 7}');
     expectHttpErrors++;
     await page.click(tid('chat-input'));

@@ -5,6 +5,8 @@
 #include "server/webui.h"
 #include "test.h"
 
+#include <jansson.h>
+
 #include <stdio.h>
 #include <string.h>
 

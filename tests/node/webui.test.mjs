@@ -63,6 +63,9 @@ if (MODE === 'main') {
   assert.match(js.headers.get('content-type'), /^text\/javascript/);
   assert.equal((await fetch(ORIGIN + '/webui/nope.js')).status, 404);
   assert.equal((await fetch(ORIGIN + '/', { method: 'POST' })).status, 405);
+  const head = await fetch(ORIGIN + '/dashboard', { method: 'HEAD' });
+  assert.equal(head.status, 200);
+  assert.equal((await head.text()).length, 0, 'HEAD has no body');
   const s = await stats();
   assert.equal(s.object, 'pagoda.stats');
   assert.equal(typeof s.counters.requests, 'number');

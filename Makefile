@@ -30,6 +30,10 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 # the web UI (webui/*) embedded as byte arrays (scripts/embed_webui.sh)
 WEBUI_FILES := $(sort $(wildcard webui/*))
 WEBUI_OBJ := $(BUILD)/obj/gen/webui_assets.o
+# the list of files, rewritten only when it changes, so that removing a
+# file regenerates the table too
+WEBUI_LIST := $(BUILD)/gen/webui.list
+$(shell mkdir -p $(BUILD)/gen && echo '$(WEBUI_FILES)' | cmp -s - $(WEBUI_LIST) 2>/dev/null || echo '$(WEBUI_FILES)' > $(WEBUI_LIST))
 LIB_OBJ += $(WEBUI_OBJ)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
@@ -62,7 +66,7 @@ $(BUILD)/obj/%_avx512.o: %_avx512.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) $(AVX512_FLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/gen/webui_assets.c: scripts/embed_webui.sh $(WEBUI_FILES)
+$(BUILD)/gen/webui_assets.c: scripts/embed_webui.sh $(WEBUI_FILES) $(WEBUI_LIST)
 	@mkdir -p $(dir $@)
 	sh scripts/embed_webui.sh $@ $(WEBUI_FILES)
 

@@ -17,12 +17,14 @@
  *                   p99}},
  *    "running": [{id, model, age_s, prompt_tokens, generated_tokens, state,
  *                 stream}] (the newest SRV_STATS_MAX_ROWS, oldest first)}
- * srv_stats_json knows only its srv_stats_in; srv_stats_of_server is the one
- * function that reads the server's internals (srv_internal.h).
+ * srv_stats_json knows only its srv_stats_in; http.c fills that from its
+ * registry of live requests, the engine snapshot and the metrics.
  * The dashboard derives rates (tokens/s) and windowed percentiles from the
  * differences between two polls; the p50/p90/p99 here cover the whole
  * uptime. */
 #include "server/stats.h"
+
+#include "server/util.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -164,57 +166,4 @@ char *srv_stats_json(const srv_stats_in *in) {
 
     json_object_set_new(o, "running", rows_json(in));
     return srv_dump(o, NULL);
-}
-
-/* ---------- from the running server ---------- */
-
-/* Rows of the live generation requests (the registry is newest first:
- * filled from the end so that the oldest comes first). */
-static int collect_rows(pg_srv *s, srv_stats_row *rows, int cap) {
-    double now = srv_now();
-    pthread_mutex_lock(&s->mu);
-    int n = 0;
-    for (srv_req *r = s->live; r; r = r->next) n++;
-    if (n > cap) n = cap;
-    int i = n;
-    for (srv_req *r = s->live; r && i > 0; r = r->next) {
-        srv_stats_row *w = &rows[--i];
-        memset(w, 0, sizeof *w);
-        pthread_mutex_lock(&r->mu);
-        for (int32_t k = 0; k < r->n_subs; k++) w->prompt_tokens += r->subs[k].n_prompt;
-        for (size_t k = 0; k < r->n_recs; k++) w->generated_tokens += r->recs[k].token >= 0;
-        int done = r->n_subs > 0 && r->n_finished_subs == r->n_subs;
-        w->state = r->disconnected ? "cancelling" : done ? "finishing" : w->generated_tokens ? "generating" : "waiting";
-        snprintf(w->id, sizeof w->id, "%s", r->id);
-        w->age_s = now - r->t_start;
-        w->stream = r->stream;
-        w->choices = r->n_choices;
-        pthread_mutex_unlock(&r->mu);
-    }
-    pthread_mutex_unlock(&s->mu);
-    return n;
-}
-
-char *srv_stats_of_server(pg_srv *s) {
-    srv_stats_in in;
-    memset(&in, 0, sizeof in);
-    pthread_rwlock_rdlock(&s->engine_lock);
-    if (s->engine_alive) pg_engine_stats_get(s->engine, &in.engine);
-    pthread_rwlock_unlock(&s->engine_lock);
-    int state = atomic_load(&s->state);
-    in.status = atomic_load(&s->draining) ? "draining"
-                : state == SRV_READY      ? "ready"
-                : state == SRV_LOADING    ? "loading"
-                                          : "failed";
-    in.model = s->alias;
-    in.uptime_s = (int64_t)(time(NULL) - s->created);
-    in.n_ctx = s->n_ctx;
-    in.metrics = &s->m;
-    srv_stats_row *rows = malloc(SRV_STATS_MAX_ROWS * sizeof *rows);
-    if (!rows) return NULL;
-    in.rows = rows;
-    in.n_rows = collect_rows(s, rows, SRV_STATS_MAX_ROWS);
-    char *out = srv_stats_json(&in);
-    free(rows);
-    return out;
 }

@@ -4,14 +4,16 @@
  * snapshot) plus the table of running requests (ids, age, token counts,
  * state; never their text).
  *
- * Two halves: srv_stats_json builds the body from a plain srv_stats_in (no
- * server internals: testable alone, and independent of how the server
- * keeps its requests); srv_stats_of_server fills that input from a running
- * pg_srv (its registry of live requests, its metrics, the engine). */
+ * srv_stats_json builds the body from a plain srv_stats_in (no server
+ * internals: testable alone); http.c fills the input from its registry of
+ * live requests, the engine snapshot and the metrics. */
 #ifndef PG_SERVER_STATS_H
 #define PG_SERVER_STATS_H
 
-#include "server/srv_internal.h"
+#include "engine/engine.h"
+#include "server/metrics.h"
+
+#include <stdint.h>
 
 #define SRV_STATS_MAX_ROWS 256 /* running requests listed at most */
 
@@ -38,10 +40,6 @@ typedef struct srv_stats_in {
 
 /* The body (malloc'd, compact JSON), or NULL when out of memory. */
 char *srv_stats_json(const srv_stats_in *in);
-
-/* srv_stats_json of the running server. Takes s->mu then each request's
- * mu (the registry lock order). */
-char *srv_stats_of_server(pg_srv *s);
 
 /* Estimated q-quantile (0 < q < 1) of a histogram given as non-cumulative
  * counts over SRV_HIST_NB finite bounds plus the overflow bucket: linear

@@ -21,7 +21,10 @@
  * (src/server/<proto>_parse.c + <proto>_format.c implementing
  * adapter.h) plus rows in routes[] below; nothing else here changes. A
  * route row is a path, a method and what serves it: a probe, /metrics, a
- * simple JSON endpoint (endpoints.h) or an adapter.
+ * simple JSON endpoint (endpoints.h) or an adapter. /v1/stats (stats.h) is
+ * answered beside /metrics under the same key; a path in no row may be a
+ * file of the embedded web UI (webui.h: /, /dashboard, /webui/...), served
+ * without a key right after the probes (off with --no-webui).
  *
  * The daemon runs MHD_USE_EPOLL_INTERNAL_THREAD with a small worker pool
  * and MHD_ALLOW_SUSPEND_RESUME. After submit:

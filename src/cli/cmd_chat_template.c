@@ -73,6 +73,18 @@ static time_t parse_now(const char *s) {
     return timegm(&tm);
 }
 
+static const pg_cli_opt ct_opts[] = {
+    {"--template", "FILE", PG_ARG_STR, 0, NULL, "a Jinja chat template"},
+    {"-m, --model", "FILE", PG_ARG_STR, 0, NULL, "use this GGUF model's tokenizer.chat_template (ChatML when it has none)"},
+    {"--case", "CASE.json", PG_ARG_STR | PG_ARG_REQ, 0, NULL,
+     "the case to render (required): {\"messages\", \"add_generation_prompt\", \"bos_token\", \"eos_token\", "
+     "\"now\", \"tools\", any other key becomes a template variable}"},
+};
+const pg_cli_cmd pg_cli_chat_tpl = {
+    "chat-template", "(--template FILE | -m MODEL) --case CASE.json",
+    "renders one chat-template case exactly (no added newline)",
+    NULL, ct_opts, PG_CLI_N(ct_opts), 0, 0, NULL};
+
 static int usage(void) {
     fprintf(stderr, "usage: pagoda chat-template (--template FILE | -m MODEL) --case CASE.json\n");
     return 2;

@@ -55,15 +55,11 @@ const char *pg_vocab_pre(const pg_vocab *v);  /* pre-tokenizer name in use ("def
 int32_t pg_vocab_bos(const pg_vocab *v);      /* -1 if none; likewise: */
 int32_t pg_vocab_eos(const pg_vocab *v);
 int32_t pg_vocab_eot(const pg_vocab *v);
-int32_t pg_vocab_eom(const pg_vocab *v);
-int32_t pg_vocab_unk(const pg_vocab *v);
-int32_t pg_vocab_pad(const pg_vocab *v);
 int pg_vocab_add_bos(const pg_vocab *v); /* add_bos_token (default: llama/bert 1, gpt2 0 except llama3-style pre) */
 int pg_vocab_add_eos(const pg_vocab *v); /* add_eos_token (default: bert 1 ([SEP]), else 0) */
 int pg_vocab_is_eog(const pg_vocab *v, int32_t id);     /* eos, eot, eom and known end-of-turn control tokens */
 int pg_vocab_is_control(const pg_vocab *v, int32_t id); /* token_type CONTROL */
 int pg_vocab_token_type(const pg_vocab *v, int32_t id); /* PG_TOKTYPE_*, -1 if id out of range */
-float pg_vocab_score(const pg_vocab *v, int32_t id);    /* 0 if none */
 /* Raw vocab string (not NUL-terminated, *len set); NULL if id out of range. */
 const char *pg_vocab_token_text(const pg_vocab *v, int32_t id, size_t *len);
 /* Exact vocab entry (raw vocab string), -1 if none. O(1). */
@@ -126,7 +122,10 @@ int64_t pg_detokenize(const pg_vocab *v, const int32_t *ids, size_t n, char *buf
  * U+FFFD) and resets. The concatenation of everything emitted by pushes and
  * the flush equals pg_detokenize of the same ids. If cap is too small the
  * rest is kept and emitted by the next push/flush (cap >= 4 guarantees
- * progress; 64+ is comfortable). Returns bytes written (>= 0). */
+ * progress; 64+ is comfortable). Returns bytes written (>= 0), or PG_ENOMEM
+ * when an internal buffer could not grow: nothing was written and the
+ * caller must fail the request (its text would be incomplete); a token is
+ * never dropped silently. */
 typedef struct pg_detok pg_detok;
 pg_detok *pg_detok_create(const pg_vocab *v, int special); /* NULL on OOM */
 void pg_detok_destroy(pg_detok *d);

@@ -14,6 +14,7 @@
  * (spm.c / bpe.c / wpm.c), then optional EOS. All memory is per call. */
 #include "tokenizer/tok_internal.h"
 
+#include "base/hash.h"
 #include "base/log.h"
 
 #include <stdio.h>
@@ -24,11 +25,11 @@
 
 uint32_t pg_tok_hash(const char *s, size_t n) {
     /* 8 bytes at a time, multiply-xorshift mixing; short keys dominate */
-    uint64_t h = 0x9E3779B97F4A7C15ull ^ (n * 0xff51afd7ed558ccdull);
+    uint64_t h = PG_HASH_GOLDEN ^ (n * 0xff51afd7ed558ccdull);
     while (n >= 8) {
         uint64_t w;
         memcpy(&w, s, 8);
-        h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
+        h = (h ^ w) * PG_HASH_MIX1;
         h ^= h >> 31;
         s += 8;
         n -= 8;
@@ -36,14 +37,14 @@ uint32_t pg_tok_hash(const char *s, size_t n) {
     if (n) {
         uint64_t w = 0;
         memcpy(&w, s, n);
-        h = (h ^ w) * 0x94d049bb133111ebull;
+        h = (h ^ w) * PG_HASH_MIX2;
         h ^= h >> 29;
     }
-    h *= 0xbf58476d1ce4e5b9ull;
+    h *= PG_HASH_MIX1;
     return (uint32_t)(h ^ (h >> 32));
 }
 
-int32_t pg_tok_find_h(const pg_vocab *v, const char *s, size_t n, uint32_t h) {
+static int32_t pg_tok_find_h(const pg_vocab *v, const char *s, size_t n, uint32_t h) {
     uint32_t i = h & v->slot_mask;
     for (;;) {
         int32_t id = v->slot[i];
@@ -258,7 +259,7 @@ static int load_merges(pg_vocab *v, const pg_gguf *g, pg_error *err) {
         int32_t c = pg_vocab_find(v, tmp, ll + rl);
         if (a < 0 || b < 0 || c < 0) { skipped++; continue; }
         uint64_t key = (((uint64_t)(uint32_t)a << 32) | (uint32_t)b) + 1;
-        uint64_t j = (key * 0x9E3779B97F4A7C15ull >> 20) & v->mmask;
+        uint64_t j = (pg_hash_fib(key) >> 20) & v->mmask;
         while (v->mkey[j] && v->mkey[j] != key) j = (j + 1) & v->mmask;
         if (v->mkey[j]) continue; /* duplicate pair: the first (best) rank wins */
         v->mkey[j] = key;
@@ -391,9 +392,6 @@ const char *pg_vocab_pre(const pg_vocab *v) { return v->pre_name; }
 int32_t pg_vocab_bos(const pg_vocab *v) { return v->bos; }
 int32_t pg_vocab_eos(const pg_vocab *v) { return v->eos; }
 int32_t pg_vocab_eot(const pg_vocab *v) { return v->eot; }
-int32_t pg_vocab_eom(const pg_vocab *v) { return v->eom; }
-int32_t pg_vocab_unk(const pg_vocab *v) { return v->unk; }
-int32_t pg_vocab_pad(const pg_vocab *v) { return v->pad; }
 int pg_vocab_add_bos(const pg_vocab *v) { return v->add_bos && v->bos >= 0; }
 int pg_vocab_add_eos(const pg_vocab *v) { return v->add_eos && v->eos >= 0; }
 int pg_vocab_is_eog(const pg_vocab *v, int32_t id) { return id >= 0 && id < v->n && v->eog[id]; }
@@ -401,7 +399,6 @@ int pg_vocab_is_control(const pg_vocab *v, int32_t id) {
     return id >= 0 && id < v->n && v->type[id] == PG_TOKTYPE_CONTROL;
 }
 int pg_vocab_token_type(const pg_vocab *v, int32_t id) { return id >= 0 && id < v->n ? v->type[id] : -1; }
-float pg_vocab_score(const pg_vocab *v, int32_t id) { return id >= 0 && id < v->n ? v->score[id] : 0.0f; }
 
 const char *pg_vocab_token_text(const pg_vocab *v, int32_t id, size_t *len) {
     if (id < 0 || id >= v->n) {

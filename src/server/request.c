@@ -51,6 +51,7 @@ struct srv_req {
 
     /* under mu */
     int32_t n_finished;
+    int64_t n_tokens;  /* TOKEN events so far (GET /v1/stats) */
     int error_code;
     char error_msg[512];
     int first_finish;
@@ -235,6 +236,7 @@ static void on_event(const pg_engine_event *ev, void *user) {
         double t = srv_now();
         if (r->last_tok_t[choice] > 0 && r->core->metrics) observe(r, &r->core->metrics->h[H_ITL], t - r->last_tok_t[choice]);
         r->last_tok_t[choice] = t;
+        r->n_tokens++;
         if (evq_push(r, choice, ev->token, ev->text, ev->text ? ev->text_len : 0, ev->sample, 0) < 0 && !r->error_code) {
             set_error(r, PG_ENOMEM, "out of memory");
             r->core->eng.cancel(r->core->eng.ctx, sb->engine_id); /* allowed from the callback */
@@ -398,6 +400,7 @@ void srv_req_usage(const srv_req *r, srv_usage *u) {
         u->ttft_s = r->subs[0].usage.ttft_s;
     }
     u->first_finish = r->first_finish;
+    u->generated_tokens = r->n_tokens;
     u->n_prompts = r->n_subs;
     u->n_finished = r->n_finished;
 }

@@ -41,8 +41,10 @@ int pg_error_set(pg_error *e, int code, const char *fmt, ...)
 void pg_error_clear(pg_error *e);
 const char *pg_error_code_name(int code);
 
+/* cold: the compiler moves the panic paths out of hot loops (the tile
+ * kernels check their shapes per call). */
 _Noreturn void pg_panic(const char *file, int line, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4), cold));
 
 #define PG_ASSERT(cond)                                                      \
     do {                                                                     \

@@ -382,7 +382,149 @@ static void test_matcher_api(void) {
     pg_gram_vocab_free(tv);
 }
 
+static pg_grammar *compile_text(char *gbnf) {
+    pg_grammar *g = gbnf ? compile(gbnf) : NULL;
+    free(gbnf);
+    return g;
+}
+
+static void test_regex_choice(void) {
+    pg_gram_vocab *tv = byte_vocab();
+    REQUIRE(tv);
+    pg_error err;
+    char *t;
+    const struct { const char *re; const char *s; int want; } cases[] = {
+        {"^\\d{3}-[A-Z]{2}$", "123-AB", 1}, {"^\\d{3}-[A-Z]{2}$", "12-AB", -1}, {"^\\d{3}-[A-Z]{2}$", "123-A", 0},
+        {"(a|bc)*d?", "abcbcd", 1}, {"(a|bc)*d?", "", 1}, {"(a|bc)*d?", "ac", -1},
+        {"[^\\D]+", "123", 1}, {"[^\\D]+", "1a", -1},
+        {"\\w+@\\w+\\.com", "me@x.com", 1}, {"\\w+@\\w+\\.com", "me@x,com", -1},
+        {"a.c", "abc", 1}, {"a.c", "a\nc", -1}, {"a.c", "a\xc3\xa9" "c", 1},
+        {"(?:ab){2,}", "abab", 1}, {"(?:ab){2,}", "ab", 0}, {"x{0,2}?y", "xxy", 1}, {"x{0,2}?y", "xxxy", -1},
+        {"[\\s\\d]", " ", 1}, {"[\\s\\d]", "\xc2\xa0", 1}, {"\\u00e9|\\x41", "\xc3\xa9", 1}, {"\\u00e9|\\x41", "A", 1},
+        {"a\\.b\\/c", "a.b/c", 1}, {"[a-c-]", "-", 1}, {"\"q\"", "\"q\"", 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int rc = pg_regex_to_gbnf(cases[i].re, strlen(cases[i].re), &t, &err);
+        CHECKF(rc == 0, "regex %s: %s", cases[i].re, err.msg);
+        if (rc) continue;
+        pg_grammar *g = compile_text(t);
+        CHECK(g != NULL);
+        if (g) {
+            int r = run_str(g, tv, cases[i].s, strlen(cases[i].s));
+            CHECKF(r == cases[i].want, "regex %s on '%s': got %d want %d", cases[i].re, cases[i].s, r, cases[i].want);
+        }
+        pg_grammar_free(g);
+    }
+    const char *bad[][2] = {{"(?=a)b", "lookahead"}, {"(a)\\1", "backreference"}, {"a^b", "'^'"}, {"a$b", "'$'"},
+                            {"(ab", "missing ')'"}, {"ab)", "unbalanced"}, {"*a", "nothing to repeat"},
+                            {"[z-a]", "out of order"}, {"\\bx", "word boundary"}, {"(?<=a)b", "lookbehind"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        pg_error_clear(&err);
+        int rc = pg_regex_to_gbnf(bad[i][0], strlen(bad[i][0]), &t, &err);
+        CHECKF(rc < 0 && strstr(err.msg, bad[i][1]), "regex %s: rc %d msg '%s'", bad[i][0], rc, err.msg);
+        if (!rc) free(t);
+    }
+    const char *ch[] = {"yes", "no", "say \"hi\"\n", "caf\xc3\xa9"};
+    size_t chl[4];
+    for (int i = 0; i < 4; i++) chl[i] = strlen(ch[i]);
+    REQUIRE(pg_choice_to_gbnf(ch, chl, 4, &t, &err) == 0);
+    pg_grammar *g = compile_text(t);
+    REQUIRE(g);
+    expect_lang(g, tv, "yes", 1);
+    expect_lang(g, tv, "no", 1);
+    expect_lang(g, tv, "say \"hi\"\n", 1);
+    expect_lang(g, tv, "caf\xc3\xa9", 1);
+    expect_lang(g, tv, "ye", 0);
+    expect_lang(g, tv, "yess", -1);
+    pg_grammar_free(g);
+    CHECK(pg_choice_to_gbnf(ch, chl, 0, &t, &err) < 0);
+    const char *badu[] = {"\xff"};
+    size_t bl = 1;
+    CHECK(pg_choice_to_gbnf(badu, &bl, 1, &t, &err) < 0);
+    pg_gram_vocab_free(tv);
+}
+
+/* Real vocabularies: masks of a JSON grammar match brute force over every
+ * token, and forced tokens come out of the tokenizer. */
+static void test_real_vocab(void) {
+    const char *dir = t_testdata();
+    if (!dir) { fprintf(stderr, "no test data: real-vocabulary checks skipped\n"); return; }
+    const char *names[] = {"ggml-vocab-gpt-2.gguf", "ggml-vocab-llama-spm.gguf"};
+    for (int f = 0; f < 2; f++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/tokenizer/%s", dir, names[f]);
+        pg_gguf *gg = NULL;
+        pg_error err;
+        if (pg_gguf_open(path, &gg, &err)) { fprintf(stderr, "skip %s: %s\n", path, err.msg); continue; }
+        pg_vocab *v = NULL;
+        REQUIRE(pg_vocab_load(gg, &v, &err) == 0);
+        pg_gguf_close(gg);
+        pg_gram_vocab *tv = pg_gram_vocab_create(v, &err);
+        REQUIRE(tv);
+        int32_t n = pg_gram_vocab_n(tv);
+        char **toks = calloc((size_t)n, sizeof *toks);
+        size_t *lens = calloc((size_t)n, sizeof *lens);
+        for (int32_t i = 0; i < n; i++) {
+            int ty = pg_vocab_token_type(v, i);
+            if (pg_vocab_is_eog(v, i) || ty == PG_TOKTYPE_CONTROL || ty == PG_TOKTYPE_UNKNOWN || ty == PG_TOKTYPE_UNUSED) continue;
+            char buf[512];
+            int64_t len = pg_token_to_piece(v, i, buf, sizeof buf, 0);
+            if (len <= 0 || len > 512) continue;
+            toks[i] = malloc((size_t)len);
+            memcpy(toks[i], buf, (size_t)len);
+            lens[i] = (size_t)len;
+        }
+        pg_grammar *g = compile("root ::= \"{\\\"name\\\": \" str \", \\\"n\\\": \" num \"}\"\n"
+                                "str ::= \"\\\"\" ([^\"\\\\\\x00-\\x1f] | \"\\\\\" [\"\\\\/nrt])* \"\\\"\"\n"
+                                "num ::= \"-\"? ([0-9] | [1-9] [0-9]+) (\".\" [0-9]+)?\n");
+        REQUIRE(g);
+        const char *text = "{\"name\": \"caf\xc3\xa9 \\\"x\\\"\", \"n\": -12.5}";
+        int32_t ids[256];
+        int64_t nt = pg_tokenize(v, text, strlen(text), 0, 0, ids, 256, &err);
+        REQUIRE(nt > 0 && nt < 256);
+        size_t words = pg_gram_vocab_mask_words(tv);
+        uint32_t *m1 = calloc(words, 4), *m2 = calloc(words, 4);
+        pg_gmatch *m = pg_gmatch_create(g, tv);
+        int32_t eos = pg_vocab_eos(v);
+        int start = 0;
+        if (!strcmp(pg_vocab_kind(v), "llama")) {
+            /* SPM prefixes a space to the first token: feed the text through the bytes API instead */
+            start = (int)nt;
+            CHECK(pg_gmatch_accept_bytes(m, text, strlen(text)) == PG_OK);
+        } else {
+            int32_t forced[8];
+            int32_t nf = pg_gmatch_forced_tokens(m, v, forced, 8);
+            CHECK(nf >= 1 && forced[0] == ids[0]);
+        }
+        for (int i = start; i <= nt; i++) {
+            pg_gmatch_mask(m, m1);
+            if (i == start || i == nt || i % 3 == 0) {
+                brute_mask(m, tv, toks, lens, n, eos, m2);
+                CHECKF(!memcmp(m1, m2, words * 4), "%s: mask %d differs from brute force", names[f], i);
+            }
+            if (i == nt) {
+                CHECK((m1[eos >> 5] >> (eos & 31)) & 1);
+                break;
+            }
+            CHECKF((m1[ids[i] >> 5] >> (ids[i] & 31)) & 1, "%s: token %d (%d) masked out", names[f], i, ids[i]);
+            CHECK(pg_gmatch_accept_token(m, ids[i]) == PG_OK);
+        }
+        CHECK(pg_gmatch_is_accepting(m));
+        pg_gmatch_destroy(m);
+        free(m1);
+        free(m2);
+        for (int32_t i = 0; i < n; i++) free(toks[i]);
+        free(toks);
+        free(lens);
+        pg_grammar_free(g);
+        pg_gram_vocab_free(tv);
+        pg_vocab_free(v);
+    }
+}
+
 int main(void) {
+    test_regex_choice();
+    test_real_vocab();
     test_parse_errors();
     test_languages();
     test_dfa();

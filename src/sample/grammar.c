@@ -29,7 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LEX_LIMIT 3000      /* NFA-size estimate up to which an expression is one lexeme */
+#define LEX_LIMIT 60000     /* NFA-size estimate up to which an expression is one lexeme */
 #define BIG (INT32_MAX / 4) /* saturated size */
 #define MAX_DEPTH 2000      /* nesting of parentheses / rule chains */
 
@@ -68,7 +68,7 @@ typedef struct gx {
 typedef struct grule {
     char *name;
     int32_t body; /* expr, -1 undefined */
-    int32_t ref_line, ref_col; /* first reference (for "undefined rule") */
+    size_t ref_pos;   /* first reference + 1, 0 = none (for "undefined rule") */
 } grule;
 
 typedef struct gb {
@@ -78,6 +78,8 @@ typedef struct gb {
     uint8_t *bytes; size_t nbytes, capbytes;
     uint32_t *rng; size_t nrng, caprng;
     grule *rules; size_t nrules, caprules;
+    int32_t *rh; size_t rh_cap; /* rule name hash (open addressing) */
+    int32_t *lh; size_t lh_cap; /* lexeme key hash */
     /* parser */
     const char *s; size_t n, pos;
     int depth;
@@ -151,18 +153,47 @@ static int32_t new_list(gb *b, int k, const int32_t *items, int32_t n) {
     return e;
 }
 
+static size_t name_hash(const char *s, size_t n) {
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) { h ^= (unsigned char)s[i]; h *= 1099511628211ull; }
+    return (size_t)(h ^ (h >> 31));
+}
+
 static int32_t find_rule(gb *b, const char *name, size_t len, int create) {
-    for (size_t i = 0; i < b->nrules; i++)
-        if (strlen(b->rules[i].name) == len && !memcmp(b->rules[i].name, name, len)) return (int32_t)i;
+    if (b->rh_cap) {
+        size_t h = name_hash(name, len) & (b->rh_cap - 1);
+        while (b->rh[h] >= 0) {
+            const char *rn = b->rules[b->rh[h]].name;
+            if (!strncmp(rn, name, len) && rn[len] == 0) return b->rh[h];
+            h = (h + 1) & (b->rh_cap - 1);
+        }
+    }
     if (!create) return -1;
     grule r;
     r.name = gram_xrealloc(NULL, len + 1);
     memcpy(r.name, name, len);
     r.name[len] = 0;
     r.body = -1;
-    r.ref_line = r.ref_col = 0;
+    r.ref_pos = 0;
     VPUSH(b->rules, b->nrules, b->caprules, r);
-    return (int32_t)(b->nrules - 1);
+    int32_t id = (int32_t)(b->nrules - 1);
+    if (b->nrules * 2 > b->rh_cap) {
+        size_t nc = b->rh_cap ? b->rh_cap * 2 : 256;
+        free(b->rh);
+        b->rh = gram_xrealloc(NULL, nc * sizeof *b->rh);
+        for (size_t i = 0; i < nc; i++) b->rh[i] = -1;
+        b->rh_cap = nc;
+        for (size_t i = 0; i < b->nrules; i++) {
+            size_t h = name_hash(b->rules[i].name, strlen(b->rules[i].name)) & (nc - 1);
+            while (b->rh[h] >= 0) h = (h + 1) & (nc - 1);
+            b->rh[h] = (int32_t)i;
+        }
+    } else {
+        size_t h = name_hash(name, len) & (b->rh_cap - 1);
+        while (b->rh[h] >= 0) h = (h + 1) & (b->rh_cap - 1);
+        b->rh[h] = id;
+    }
+    return id;
 }
 
 /* ---------------- GBNF parser ---------------- */
@@ -356,7 +387,7 @@ static int32_t parse_primary(gb *b) {
         size_t p0 = b->pos;
         while (b->pos < b->n && is_name_char(b->s[b->pos])) b->pos++;
         int32_t r = find_rule(b, b->s + p0, b->pos - p0, 1);
-        if (!b->rules[r].ref_line) line_col(b, p0, &b->rules[r].ref_line, &b->rules[r].ref_col);
+        if (!b->rules[r].ref_pos) b->rules[r].ref_pos = p0 + 1;
         int32_t e = new_x(b, GX_REF);
         b->x[e].a = r;
         return e;
@@ -614,8 +645,32 @@ static int32_t lexeme_of(gb *b, int32_t e) {
     char *key = NULL;
     size_t kn = 0, kc = 0;
     ser(b, e, &key, &kn, &kc);
-    for (size_t i = 0; i < b->nlex; i++)
-        if (b->lex_keylen[i] == kn && !memcmp(b->lex_key[i], key, kn)) { free(key); return (int32_t)i; }
+    size_t hk = name_hash(key, kn);
+    if (b->lh_cap) {
+        size_t h = hk & (b->lh_cap - 1);
+        while (b->lh[h] >= 0) {
+            int32_t i = b->lh[h];
+            if (b->lex_keylen[i] == kn && !memcmp(b->lex_key[i], key, kn)) { free(key); return i; }
+            h = (h + 1) & (b->lh_cap - 1);
+        }
+    }
+    if ((b->nlex + 1) * 2 > b->lh_cap) {
+        size_t nc = b->lh_cap ? b->lh_cap * 2 : 256;
+        free(b->lh);
+        b->lh = gram_xrealloc(NULL, nc * sizeof *b->lh);
+        for (size_t i = 0; i < nc; i++) b->lh[i] = -1;
+        b->lh_cap = nc;
+        for (size_t i = 0; i < b->nlex; i++) {
+            size_t h = name_hash(b->lex_key[i], b->lex_keylen[i]) & (nc - 1);
+            while (b->lh[h] >= 0) h = (h + 1) & (nc - 1);
+            b->lh[h] = (int32_t)i;
+        }
+    }
+    {
+        size_t h = hk & (b->lh_cap - 1);
+        while (b->lh[h] >= 0) h = (h + 1) & (b->lh_cap - 1);
+        b->lh[h] = (int32_t)b->nlex;
+    }
     size_t cap0 = b->caplex;
     VPUSH(b->lex_x, b->nlex, b->caplex, e);
     if (b->caplex != cap0) {
@@ -933,6 +988,7 @@ static int32_t frag(gb *b, int32_t e, int32_t s) {
 static void gb_free(gb *b) {
     for (size_t i = 0; i < b->nrules; i++) free(b->rules[i].name);
     for (size_t i = 0; i < b->nlex; i++) free(b->lex_key[i]);
+    free(b->rh); free(b->lh);
     free(b->x); free(b->kids); free(b->bytes); free(b->rng); free(b->rules);
     free(b->xsize); free(b->regular); free(b->rsize); free(b->rule_nt);
     free(b->plhs); free(b->pstart); free(b->plen); free(b->psym); free(b->pending_rules);
@@ -955,9 +1011,11 @@ static int build(gb *b, const char *root, pg_grammar **out) {
     int rc = parse_grammar(b);
     if (rc) return rc;
     for (size_t i = 0; i < b->nrules; i++)
-        if (b->rules[i].body < 0)
-            return gb_fail(b, PG_EINVAL, "grammar: line %d col %d: undefined rule '%s'", b->rules[i].ref_line,
-                           b->rules[i].ref_col, b->rules[i].name);
+        if (b->rules[i].body < 0) {
+            int32_t l, c;
+            line_col(b, b->rules[i].ref_pos ? b->rules[i].ref_pos - 1 : 0, &l, &c);
+            return gb_fail(b, PG_EINVAL, "grammar: line %d col %d: undefined rule '%s'", l, c, b->rules[i].name);
+        }
     int32_t rroot = find_rule(b, root, strlen(root), 0);
     if (rroot < 0) return gb_fail(b, PG_EINVAL, "grammar: no '%s' rule (the start rule)", root);
 

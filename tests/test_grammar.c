@@ -6,6 +6,7 @@
 #include "sample/gram_internal.h"
 #include "sample/grammar.h"
 #include "gguf/gguf.h"
+#include "sample/sampler.h"
 #include "test.h"
 
 #include <stdint.h>
@@ -145,6 +146,22 @@ static void test_languages(void) {
     expect_lang(g, tv, "12!", 1);
     expect_lang(g, tv, "1!", -1);
     expect_lang(g, tv, "1234!", 1);
+    pg_grammar_free(g);
+    /* a bounded repetition too large for one DFA (chunked into lexemes) */
+    g = compile("root ::= \"<\" [a-c]{3000,17000} \">\"");
+    REQUIRE(g);
+    {
+        static char buf[17100];
+        int lens[] = {2999, 3000, 3001, 9999, 17000, 17001};
+        int want[] = {-1, 1, 1, 1, 1, -1};
+        for (int k = 0; k < 6; k++) {
+            buf[0] = '<';
+            for (int j = 0; j < lens[k]; j++) buf[1 + j] = "abc"[j % 3];
+            buf[1 + lens[k]] = '>';
+            int r = run_str(g, tv, buf, (size_t)lens[k] + 2);
+            CHECKF(r == want[k], "chunked repetition, %d chars: got %d want %d", lens[k], r, want[k]);
+        }
+    }
     pg_grammar_free(g);
     /* the llama.cpp JSON grammar */
     g = compile("root   ::= object\n"
@@ -522,7 +539,47 @@ static void test_real_vocab(void) {
     }
 }
 
+/* The sampler hook: masked tokens are never sampled; NULL restores the
+ * unconstrained distribution bit for bit. */
+static void test_sampler_hook(void) {
+    enum { V = 70 };
+    float logits[V];
+    for (int i = 0; i < V; i++) logits[i] = (float)((i * 37) % 11) - (i == 5 ? -20.0f : 0.0f);
+    pg_sampling_params p = pg_sampling_params_default();
+    p.temperature = 0;
+    pg_sampler *s = pg_sampler_create(&p, V, 1);
+    REQUIRE(s);
+    CHECK(pg_sampler_sample(s, logits, NULL) == 5);
+    uint32_t mask[3] = {0, 0, 0};
+    mask[64 >> 5] |= 1u << (64 & 31);
+    mask[3 >> 5] |= 1u << 3;
+    pg_sampler_set_allowed(s, mask);
+    int32_t t = pg_sampler_sample(s, logits, NULL);
+    CHECK(t == 3 || t == 64);
+    CHECK(t == (logits[3] >= logits[64] ? 3 : 64));
+    pg_sampler_destroy(s);
+    p.temperature = 1.0f;
+    p.seed = 7;
+    p.has_seed = 1;
+    s = pg_sampler_create(&p, V, 1);
+    pg_sampler *u = pg_sampler_create(&p, V, 1);
+    pg_sampler_set_allowed(s, mask);
+    for (int k = 0; k < 200; k++) {
+        int32_t a = pg_sampler_sample(s, logits, NULL);
+        CHECK(a == 3 || a == 64);
+    }
+    pg_sampler_set_allowed(s, NULL);
+    pg_sampler_reset(s);
+    for (int k = 0; k < 50; k++) CHECK(pg_sampler_sample(s, logits, NULL) == pg_sampler_sample(u, logits, NULL));
+    memset(mask, 0, sizeof mask);
+    pg_sampler_set_allowed(s, mask);
+    CHECK(pg_sampler_sample(s, logits, NULL) == PG_EINVAL);
+    pg_sampler_destroy(s);
+    pg_sampler_destroy(u);
+}
+
 int main(void) {
+    test_sampler_hook();
     test_regex_choice();
     test_real_vocab();
     test_parse_errors();

@@ -203,6 +203,9 @@ struct pg_gram_vocab {
     int32_t *nd;      /* depth (1 = first byte) */
     int32_t *nskip;   /* index after the subtree */
     int32_t *nt0, *ntn; /* tokens ending here: toks[nt0 .. +ntn] */
+    int32_t *npar;    /* parent node, -1 at depth 1 */
+    int32_t bn0[257]; /* nodes by byte: bnodes[bn0[c] .. bn0[c+1]) in preorder */
+    int32_t *bnodes;
     int32_t *toks;
     int32_t *eog;
     int32_t n_eog;
@@ -216,6 +219,7 @@ size_t pg_gram_vocab_mask_words(const pg_gram_vocab *tv) { return ((size_t)tv->n
 
 void pg_gram_vocab_free(pg_gram_vocab *tv) {
     if (!tv) return;
+    free(tv->npar); free(tv->bnodes);
     free(tv->nb); free(tv->nd); free(tv->nskip); free(tv->nt0); free(tv->ntn); free(tv->toks);
     free(tv->eog); free(tv->toff); free(tv->tlen); free(tv->tbytes); free(tv->is_eog);
     free(tv);
@@ -253,7 +257,7 @@ static int build_trie(pg_gram_vocab *tv, pg_error *err) {
     tv->nt0 = malloc(cap * sizeof *tv->nt0);
     tv->ntn = calloc(cap, sizeof *tv->ntn);
     tv->toks = malloc(((size_t)m + 1) * sizeof *tv->toks);
-    int32_t *path = malloc((size_t)(4096 + 2) * sizeof *path); /* node index per depth */
+    int32_t *path = malloc((size_t)(4096 + 8) * sizeof *path); /* node index per depth */
     if (!tv->nb || !tv->nd || !tv->nskip || !tv->nt0 || !tv->ntn || !tv->toks || !path) {
         free(ord); free(path);
         return pg_error_set(err, PG_ENOMEM, "grammar vocab: out of memory");
@@ -288,6 +292,23 @@ static int build_trie(pg_gram_vocab *tv, pg_error *err) {
     }
     while (plen > 0) { tv->nskip[path[plen - 1]] = nn; plen--; }
     tv->n_nodes = nn;
+    tv->npar = malloc(((size_t)nn + 1) * sizeof *tv->npar);
+    tv->bnodes = malloc(((size_t)nn + 1) * sizeof *tv->bnodes);
+    if (!tv->npar || !tv->bnodes) { free(ord); free(path); return pg_error_set(err, PG_ENOMEM, "grammar vocab: out of memory"); }
+    {
+        int32_t *stack = path; /* reuse: node per depth */
+        memset(tv->bn0, 0, sizeof tv->bn0);
+        for (int32_t i = 0; i < nn; i++) {
+            int32_t d = tv->nd[i];
+            if (d <= 4096) stack[d] = i;
+            tv->npar[i] = d == 1 ? -1 : stack[d - 1];
+            tv->bn0[tv->nb[i] + 1]++;
+        }
+        for (int c = 0; c < 256; c++) tv->bn0[c + 1] += tv->bn0[c];
+        int32_t fill[256];
+        memcpy(fill, tv->bn0, sizeof fill);
+        for (int32_t i = 0; i < nn; i++) tv->bnodes[fill[tv->nb[i]]++] = i;
+    }
     tv->max_depth = maxd;
     free(ord);
     free(path);
@@ -369,6 +390,7 @@ typedef struct centry {
     uint32_t *data;
     int32_t n_bnd;
     int32_t *bnd;    /* trie nodes: DFA accepts there and the node has children */
+    uint64_t *bbits; /* the same as a bitset over trie nodes when n_bnd is large, else NULL */
 } centry;
 
 typedef struct gcache {
@@ -383,6 +405,7 @@ typedef struct gcache {
 
 static void centry_free(centry *e) {
     if (!e) return;
+    free(e->bbits);
     free(e->data);
     free(e->bnd);
     free(e);
@@ -449,11 +472,17 @@ static centry *centry_build(pg_grammar *g, const pg_gram_vocab *tv, int32_t st, 
     }
     e->n_bnd = (int32_t)nbd;
     e->bnd = bnd;
+    if (nbd > (size_t)nn / 256) {
+        e->bbits = calloc(((size_t)nn + 63) / 64, sizeof *e->bbits);
+        if (!e->bbits) PG_PANIC("grammar: out of memory");
+        for (size_t k = 0; k < nbd; k++) e->bbits[bnd[k] >> 6] |= 1ull << (bnd[k] & 63);
+    }
     return e;
 }
 
 static size_t centry_bytes(const centry *e, const pg_gram_vocab *tv) {
-    return sizeof *e + (e->dense ? pg_gram_vocab_mask_words(tv) * 4 : (size_t)e->n_tok * 4) + (size_t)e->n_bnd * 4;
+    return sizeof *e + (e->dense ? pg_gram_vocab_mask_words(tv) * 4 : (size_t)e->n_tok * 4) + (size_t)e->n_bnd * 4 +
+           (e->bbits ? ((size_t)tv->n_nodes + 63) / 64 * 8 : 0);
 }
 
 /* ---------------- matcher ---------------- */
@@ -778,10 +807,8 @@ static inline void set_tok_bits(const pg_gram_vocab *tv, int32_t node, uint32_t 
 
 /* General walk of the children subtries of trie node `root` (or the whole
  * trie if root < 0) from the scans sb[soff .. soff+ns). Restores sets/scans. */
-static void walk(pg_gmatch *m, int32_t root, size_t soff, int32_t ns, uint32_t *mask) {
+static void walk_range(pg_gmatch *m, int32_t i, int32_t end, int32_t d0, size_t soff, int32_t ns, uint32_t *mask) {
     const pg_gram_vocab *tv = m->tv;
-    int32_t d0 = root < 0 ? 0 : tv->nd[root];
-    int32_t i = root < 0 ? 0 : root + 1, end = root < 0 ? tv->n_nodes : tv->nskip[root];
     ensure_frames(m, tv->max_depth + 2);
     gframe *fr = m->fr;
     size_t nsb0 = m->nsb;
@@ -888,8 +915,35 @@ void pg_gmatch_mask(pg_gmatch *m, uint32_t *mask) {
             }
             close_set(m);
             int32_t ns = (int32_t)(m->nsb - so);
-            if (ns > 0)
-                for (int32_t k = 0; k < e->n_bnd; k++) walk(m, e->bnd[k], so, ns, mask);
+            if (ns > 0) {
+                /* bytes that can follow the completion */
+                uint8_t f[32];
+                memset(f, 0, sizeof f);
+                for (int32_t q = 0; q < ns; q++) {
+                    const uint8_t *ff = dfa_first(g, m->sb[so + (size_t)q].st);
+                    for (int k = 0; k < 32; k++) f[k] |= ff[k];
+                }
+                int nf = 0;
+                for (int k = 0; k < 32; k++) nf += __builtin_popcount(f[k]);
+                if (e->bbits && nf <= 24) {
+                    /* candidates: nodes with a following byte whose parent is a boundary */
+                    for (int c = 0; c < 256; c++) {
+                        if (!(f[c >> 3] & (1u << (c & 7)))) continue;
+                        for (int32_t k = tv->bn0[c]; k < tv->bn0[c + 1]; k++) {
+                            int32_t x = tv->bnodes[k], p = tv->npar[x];
+                            if (p >= 0 && ((e->bbits[p >> 6] >> (p & 63)) & 1))
+                                walk_range(m, x, tv->nskip[x], tv->nd[x] - 1, so, ns, mask);
+                        }
+                    }
+                } else {
+                    for (int32_t k = 0; k < e->n_bnd; k++) {
+                        int32_t nd = e->bnd[k];
+                        for (int32_t x = nd + 1; x < tv->nskip[nd]; x = tv->nskip[x])
+                            if (f[tv->nb[x] >> 3] & (1u << (tv->nb[x] & 7)))
+                                walk_range(m, x, tv->nskip[x], tv->nd[x] - 1, so, ns, mask);
+                    }
+                }
+            }
             m->nsb = so;
             pop_to(m, items0, sets0);
         }

@@ -30,6 +30,7 @@
 #include <string.h>
 
 #define LEX_LIMIT 60000     /* NFA-size estimate up to which an expression is one lexeme */
+#define CHUNK_LIMIT 20000   /* NFA-size target of one chunk lexeme of a huge bounded repetition */
 #define BIG (INT32_MAX / 4) /* saturated size */
 #define MAX_DEPTH 2000      /* nesting of parentheses / rule chains */
 
@@ -709,6 +710,56 @@ static int32_t sym_of(gb *b, int32_t e) {
             seq_syms(b, x.k == GX_ALT ? b->kids[x.kid0 + i] : e, &syms, &ns, &cs);
             add_prod(b, nt, syms, (int32_t)ns);
         }
+        free(syms);
+        return nt;
+    }
+    if (x.k == GX_REP && x.b >= 0 && lexable(b, b->kids[x.kid0])) {
+        /* A bounded repetition too large for one DFA (e.g. char{0,65535}):
+         * chunks of K kids are lexemes. x{m,n} = x{m} x{0,d}, d = n - m =
+         * qK + r; x{m} = (x{K})^(m/K) x{m%K}; x{0,d} = O_q with
+         * O_0 = x{0,r}, O_j ::= x{0,K-1} | x{K} O_{j-1} (unambiguous). */
+        int32_t kid = b->kids[x.kid0];
+        int32_t ks = xsize(b, kid) + 2;
+        int32_t K = CHUNK_LIMIT / (ks > 0 ? ks : 1);
+        if (K < 2) K = 2;
+        int32_t mn = x.a, d = x.b - x.a;
+        int32_t *syms = NULL;
+        size_t ns = 0, cs = 0;
+        int32_t full = -1; /* x{K} */
+#define REP_LEX(lo, hi)                                                             \
+    ({                                                                              \
+        int32_t r_ = new_x(b, GX_REP);                                              \
+        b->x[r_].a = (lo);                                                          \
+        b->x[r_].b = (hi);                                                          \
+        b->x[r_].kid0 = (int32_t)b->nkids;                                          \
+        b->x[r_].nk = 1;                                                            \
+        VPUSH(b->kids, b->nkids, b->capkids, kid);                                  \
+        SYM_LEX(lexeme_of(b, r_));                                                  \
+    })
+        if (mn >= K || d >= K) full = REP_LEX(K, K);
+        for (int32_t i = 0; i < mn / K; i++) VPUSH(syms, ns, cs, full);
+        if (mn % K) VPUSH(syms, ns, cs, REP_LEX(mn % K, mn % K));
+        if (d > 0) {
+            int32_t q = d / K, r = d % K;
+            int32_t o = new_nt(b);
+            if (r) { int32_t l = REP_LEX(0, r); add_prod(b, o, &l, 1); }
+            else add_prod(b, o, NULL, 0);
+            if (q) {
+                int32_t part = REP_LEX(0, K - 1);
+                for (int32_t j = 1; j <= q; j++) {
+                    int32_t oj = new_nt(b);
+                    add_prod(b, oj, &part, 1);
+                    int32_t two[2] = {full, o};
+                    add_prod(b, oj, two, 2);
+                    o = oj;
+                    if (b->total_syms > PG_GRAMMAR_MAX_SYMBOLS) break;
+                }
+            }
+            VPUSH(syms, ns, cs, o);
+        }
+#undef REP_LEX
+        int32_t nt = new_nt(b);
+        add_prod(b, nt, syms, (int32_t)ns);
         free(syms);
         return nt;
     }

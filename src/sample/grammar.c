@@ -643,6 +643,8 @@ static void ser(gb *b, int32_t e, char **s, size_t *n, size_t *cap) {
 }
 
 static int32_t lexeme_of(gb *b, int32_t e) {
+    /* a reference to a regular rule is its body: rules with equal bodies share one lexeme */
+    for (int hops = 0; b->x[e].k == GX_REF && b->regular[b->x[e].a] && hops < 1000; hops++) e = b->rules[b->x[e].a].body;
     char *key = NULL;
     size_t kn = 0, kc = 0;
     ser(b, e, &key, &kn, &kc);
@@ -892,14 +894,29 @@ static void enc(uint32_t cp, uint8_t *t, int n) {
     }
 }
 
+/* State from which exactly k continuation bytes (80..BF) lead to e; shared
+ * per class so every multi-byte range ends in one chain. */
+static int32_t utf8_tail(gb *b, int32_t *tails, int32_t e, int k) {
+    if (k == 0) return e;
+    if (tails[k] < 0) {
+        int32_t t = nnew(b);
+        nedge(b, t, 0x80, 0xBF, utf8_tail(b, tails, e, k - 1));
+        tails[k] = t;
+    }
+    return tails[k];
+}
+
 /* All byte sequences of length n between lo and hi (continuation bytes 80..BF). */
-static void utf8_seq(gb *b, int32_t s, int32_t e, const uint8_t *lo, const uint8_t *hi, int n) {
+static void utf8_seq(gb *b, int32_t *tails, int32_t s, int32_t e, const uint8_t *lo, const uint8_t *hi, int n) {
     static const uint8_t MN[4] = {0x80, 0x80, 0x80, 0x80}, MX[4] = {0xBF, 0xBF, 0xBF, 0xBF};
     if (n == 1) { nedge(b, s, lo[0], hi[0], e); return; }
     if (lo[0] == hi[0]) {
+        int lo_min = 1, hi_max = 1;
+        for (int i = 1; i < n; i++) { if (lo[i] != 0x80) lo_min = 0; if (hi[i] != 0xBF) hi_max = 0; }
+        if (lo_min && hi_max) { nedge(b, s, lo[0], lo[0], utf8_tail(b, tails, e, n - 1)); return; }
         int32_t m = nnew(b);
         nedge(b, s, lo[0], lo[0], m);
-        utf8_seq(b, m, e, lo + 1, hi + 1, n - 1);
+        utf8_seq(b, tails, m, e, lo + 1, hi + 1, n - 1);
         return;
     }
     int a = lo[0], z = hi[0];
@@ -908,23 +925,19 @@ static void utf8_seq(gb *b, int32_t s, int32_t e, const uint8_t *lo, const uint8
     if (!lo_min) {
         int32_t m = nnew(b);
         nedge(b, s, a, a, m);
-        utf8_seq(b, m, e, lo + 1, MX, n - 1);
+        utf8_seq(b, tails, m, e, lo + 1, MX, n - 1);
         a++;
     }
     if (!hi_max) {
         int32_t m = nnew(b);
         nedge(b, s, z, z, m);
-        utf8_seq(b, m, e, MN, hi + 1, n - 1);
+        utf8_seq(b, tails, m, e, MN, hi + 1, n - 1);
         z--;
     }
-    if (a <= z) {
-        int32_t m = nnew(b);
-        nedge(b, s, a, z, m);
-        utf8_seq(b, m, e, MN, MX, n - 1);
-    }
+    if (a <= z) nedge(b, s, a, z, utf8_tail(b, tails, e, n - 1));
 }
 
-static void cp_range(gb *b, int32_t s, int32_t e, uint32_t lo, uint32_t hi) {
+static void cp_range(gb *b, int32_t *tails, int32_t s, int32_t e, uint32_t lo, uint32_t hi) {
     static const uint32_t lmin[5] = {0, 0, 0x80, 0x800, 0x10000}, lmax[5] = {0, 0x7F, 0x7FF, 0xFFFF, 0x10FFFF};
     for (int n = 1; n <= 4; n++) {
         uint32_t a = lo > lmin[n] ? lo : lmin[n], z = hi < lmax[n] ? hi : lmax[n];
@@ -932,7 +945,7 @@ static void cp_range(gb *b, int32_t s, int32_t e, uint32_t lo, uint32_t hi) {
         uint8_t ta[4], tz[4];
         enc(a, ta, n);
         enc(z, tz, n);
-        utf8_seq(b, s, e, ta, tz, n);
+        utf8_seq(b, tails, s, e, ta, tz, n);
     }
 }
 
@@ -969,10 +982,11 @@ static int32_t frag_cls(gb *b, gx *x, int32_t s) {
         }
         if (next <= 0x10FFFF) { out[no++] = next; out[no++] = 0x10FFFF; }
     }
+    int32_t tails[4] = {-1, -1, -1, -1};
     for (size_t i = 0; i < no; i += 2) {
         uint32_t lo = out[i], hi = out[i + 1];
-        if (lo <= 0xD7FF) cp_range(b, s, e, lo, hi < 0xD7FF ? hi : 0xD7FF);
-        if (hi >= 0xE000) cp_range(b, s, e, lo > 0xE000 ? lo : 0xE000, hi);
+        if (lo <= 0xD7FF) cp_range(b, tails, s, e, lo, hi < 0xD7FF ? hi : 0xD7FF);
+        if (hi >= 0xE000) cp_range(b, tails, s, e, lo > 0xE000 ? lo : 0xE000, hi);
     }
     free(r);
     free(out);

@@ -147,22 +147,33 @@ static void test_languages(void) {
     expect_lang(g, tv, "1!", -1);
     expect_lang(g, tv, "1234!", 1);
     pg_grammar_free(g);
-    /* a bounded repetition too large for one DFA (chunked into lexemes) */
-    g = compile("root ::= \"<\" [a-c]{3000,17000} \">\"");
-    REQUIRE(g);
+    /* bounded repetitions too large for one DFA (chunked into lexemes of
+     * K = 4000 kids here): lengths around every chunk edge */
     {
-        static char buf[17100];
-        int lens[] = {2999, 3000, 3001, 9999, 17000, 17001};
-        int want[] = {-1, 1, 1, 1, 1, -1};
-        for (int k = 0; k < 6; k++) {
-            buf[0] = '<';
-            for (int j = 0; j < lens[k]; j++) buf[1 + j] = "abc"[j % 3];
-            buf[1 + lens[k]] = '>';
-            int r = run_str(g, tv, buf, (size_t)lens[k] + 2);
-            CHECKF(r == want[k], "chunked repetition, %d chars: got %d want %d", lens[k], r, want[k]);
+        static char buf[25100];
+        const struct { const char *src; int lo, hi; } reps[] = {
+            {"root ::= \"<\" [a-c]{3000,17000} \">\"", 3000, 17000},
+            {"root ::= \"<\" [a-c]{9000} \">\"", 9000, 9000},
+            {"root ::= \"<\" [a-c]{5000,12000} \">\"", 5000, 12000},
+            {"root ::= \"<\" [a-c]{0,25000} \">\"", 0, 25000},
+        };
+        for (int r = 0; r < 4; r++) {
+            g = compile(reps[r].src);
+            REQUIRE(g);
+            int lens[] = {0, 1, 999, 1000, 1001, 2999, 3000, 3001, 3999, 4000, 4001, 4999, 5000, 5001, 7999, 8000, 8001,
+                          8999, 9000, 9001, 11999, 12000, 12001, 16000, 17000, 17001, 24999, 25000, 25001};
+            for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
+                int n = lens[k];
+                buf[0] = '<';
+                for (int j = 0; j < n; j++) buf[1 + j] = "abc"[j % 3];
+                buf[1 + n] = '>';
+                int want = (n >= reps[r].lo && n <= reps[r].hi) ? 1 : -1;
+                int got = run_str(g, tv, buf, (size_t)n + 2);
+                CHECKF(got == want, "%s, %d chars: got %d want %d", reps[r].src, n, got, want);
+            }
+            pg_grammar_free(g);
         }
     }
-    pg_grammar_free(g);
     /* the llama.cpp JSON grammar */
     g = compile("root   ::= object\n"
                 "value  ::= object | array | string | number | (\"true\" | \"false\" | \"null\") ws\n"

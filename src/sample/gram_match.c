@@ -435,7 +435,7 @@ static gcache *cache_for(pg_grammar *g, const pg_gram_vocab *tv) {
 }
 
 /* DFA-only walk of the whole trie from DFA state st. */
-static centry *centry_build(pg_grammar *g, const pg_gram_vocab *tv, int32_t st, int32_t *stk) {
+__attribute__((noinline)) static centry *centry_build(pg_grammar *g, const pg_gram_vocab *tv, int32_t st, int32_t *stk) {
     centry *e = calloc(1, sizeof *e);
     if (!e) PG_PANIC("grammar: out of memory");
     uint32_t *list = NULL;
@@ -807,7 +807,7 @@ static inline void set_tok_bits(const pg_gram_vocab *tv, int32_t node, uint32_t 
 
 /* General walk of the children subtries of trie node `root` (or the whole
  * trie if root < 0) from the scans sb[soff .. soff+ns). Restores sets/scans. */
-static void walk_range(pg_gmatch *m, int32_t i, int32_t end, int32_t d0, size_t soff, int32_t ns, uint32_t *mask) {
+__attribute__((noinline)) static void walk_range(pg_gmatch *m, int32_t i, int32_t end, int32_t d0, size_t soff, int32_t ns, uint32_t *mask) {
     const pg_gram_vocab *tv = m->tv;
     ensure_frames(m, tv->max_depth + 2);
     gframe *fr = m->fr;

@@ -717,9 +717,9 @@ static int32_t sym_of(gb *b, int32_t e) {
     }
     if (x.k == GX_REP && x.b >= 0 && lexable(b, b->kids[x.kid0])) {
         /* A bounded repetition too large for one DFA (e.g. char{0,65535}):
-         * chunks of K kids are lexemes. x{m,n} = x{m} x{0,d}, d = n - m =
-         * qK + r; x{m} = (x{K})^(m/K) x{m%K}; x{0,d} = O_q with
-         * O_0 = x{0,r}, O_j ::= x{0,K-1} | x{K} O_{j-1} (unambiguous). */
+         * chunks of K kids are lexemes: x{m,n} = (x{K})^(m/K) x{m2,n2}
+         * with m2 = m%K, n2 = n - K(m/K) = qK + r, and x{m2,n2} a
+         * right-nested, unambiguous rule chain (see below). */
         int32_t kid = b->kids[x.kid0];
         int32_t ks = xsize(b, kid) + 2;
         int32_t K = CHUNK_LIMIT / (ks > 0 ? ks : 1);
@@ -738,26 +738,34 @@ static int32_t sym_of(gb *b, int32_t e) {
         VPUSH(b->kids, b->nkids, b->capkids, kid);                                  \
         SYM_LEX(lexeme_of(b, r_));                                                  \
     })
-        if (mn >= K || d >= K) full = REP_LEX(K, K);
-        for (int32_t i = 0; i < mn / K; i++) VPUSH(syms, ns, cs, full);
-        if (mn % K) VPUSH(syms, ns, cs, REP_LEX(mn % K, mn % K));
-        if (d > 0) {
-            int32_t q = d / K, r = d % K;
+        (void)d;
+        int32_t mfull = mn / K, m2 = mn % K, n2 = x.b - mfull * K; /* then x{m2,n2}, m2 < K */
+        if (mfull || n2 >= K) full = REP_LEX(K, K);
+        for (int32_t i = 0; i < mfull; i++) VPUSH(syms, ns, cs, full);
+        if (n2 < K) {
+            if (n2 > 0) VPUSH(syms, ns, cs, REP_LEX(m2, n2));
+        } else {
+            /* P_0 = x{0,r}; P_j ::= x{0,K-1} | x{K} P_{j-1}; Q ::= x{m2,K-1} | x{K} P_{q-1}:
+             * Q = [m2, K-1] + (K + [0, (q-1)K + r]) = [m2, n2]; no lexeme boundary inside the first chunk */
+            int32_t q = n2 / K, r = n2 % K;
             int32_t o = new_nt(b);
             if (r) { int32_t l = REP_LEX(0, r); add_prod(b, o, &l, 1); }
             else add_prod(b, o, NULL, 0);
-            if (q) {
-                int32_t part = REP_LEX(0, K - 1);
-                for (int32_t j = 1; j <= q; j++) {
-                    int32_t oj = new_nt(b);
-                    add_prod(b, oj, &part, 1);
-                    int32_t two[2] = {full, o};
-                    add_prod(b, oj, two, 2);
-                    o = oj;
-                    if (b->total_syms > PG_GRAMMAR_MAX_SYMBOLS) break;
-                }
+            int32_t part = q > 1 ? REP_LEX(0, K - 1) : 0;
+            for (int32_t j = 1; j < q; j++) {
+                int32_t oj = new_nt(b);
+                add_prod(b, oj, &part, 1);
+                int32_t two[2] = {full, o};
+                add_prod(b, oj, two, 2);
+                o = oj;
+                if (b->total_syms > PG_GRAMMAR_MAX_SYMBOLS) break;
             }
-            VPUSH(syms, ns, cs, o);
+            int32_t top = new_nt(b);
+            int32_t first = REP_LEX(m2, K - 1);
+            add_prod(b, top, &first, 1);
+            int32_t two[2] = {full, o};
+            add_prod(b, top, two, 2);
+            VPUSH(syms, ns, cs, top);
         }
 #undef REP_LEX
         int32_t nt = new_nt(b);

@@ -30,7 +30,8 @@
 #define DFA_DEAD (-1)
 
 typedef struct gdfa_state {
-    int32_t trans[256]; /* DFA_UNKNOWN until computed, DFA_DEAD, or a state */
+    int32_t toff;       /* transitions: g->tpool[toff + class], one per byte class of the
+                           lexeme; DFA_UNKNOWN until computed, DFA_DEAD, or a state */
     int32_t set0, nset; /* NFA state set in g->dset */
     int32_t lex;
     uint8_t acc;
@@ -65,6 +66,10 @@ struct pg_grammar {
     int32_t *dhash; /* open addressing of DFA state ids, cap_hash slots */
     size_t cap_hash;
     int32_t *lex_dfa0; /* start DFA state per lexeme */
+    uint8_t *lex_cls;  /* byte -> class, 256 per lexeme (bytes no edge tells apart share a class) */
+    int32_t *lex_ncls; /* classes per lexeme */
+    int32_t *tpool;    /* transition rows of all DFA states */
+    size_t n_tpool, cap_tpool;
     /* scratch for subset construction */
     int32_t *nmark, nmark_gen, *nstack, *nbuf;
     struct gcache *caches;

@@ -41,6 +41,24 @@ void gram_dfa_init(pg_grammar *g) {
     g->cap_hash = 1024;
     g->dhash = gram_xrealloc(NULL, g->cap_hash * sizeof *g->dhash);
     for (size_t i = 0; i < g->cap_hash; i++) g->dhash[i] = -1;
+    /* byte classes per lexeme: its NFA states are the contiguous range
+     * [lex_nfa[l], next lexeme's start) (built one lexeme after another) */
+    g->lex_cls = gram_xrealloc(NULL, ((size_t)g->n_lex + 1) * 256);
+    g->lex_ncls = gram_xrealloc(NULL, ((size_t)g->n_lex + 1) * sizeof *g->lex_ncls);
+    for (int32_t l = 0; l < g->n_lex; l++) {
+        uint8_t cut[257];
+        memset(cut, 0, sizeof cut);
+        int32_t a = g->lex_nfa[l], z = l + 1 < g->n_lex ? g->lex_nfa[l + 1] : g->n_nfa;
+        for (int32_t st = a; st < z; st++)
+            for (int32_t e = g->nfa_e0[st]; e < g->nfa_e0[st + 1]; e++)
+                if (g->nfa_lo[e] <= g->nfa_hi[e]) { cut[g->nfa_lo[e]] = 1; cut[g->nfa_hi[e] + 1] = 1; }
+        int32_t k = 0;
+        for (int c = 0; c < 256; c++) {
+            if (c && cut[c]) k++;
+            g->lex_cls[(size_t)l * 256 + (size_t)c] = (uint8_t)k;
+        }
+        g->lex_ncls[l] = k + 1;
+    }
     g->nmark = calloc((size_t)g->n_nfa + 1, sizeof *g->nmark);
     g->nstack = gram_xrealloc(NULL, ((size_t)g->n_nfa + 1) * sizeof *g->nstack);
     g->nbuf = gram_xrealloc(NULL, ((size_t)g->n_nfa + 1) * sizeof *g->nbuf);
@@ -53,6 +71,9 @@ static void caches_free(pg_grammar *g);
 void gram_dfa_free(pg_grammar *g) {
     caches_free(g);
     free(g->dfa);
+    free(g->tpool);
+    free(g->lex_cls);
+    free(g->lex_ncls);
     free(g->dset);
     free(g->dhash);
     free(g->lex_dfa0);
@@ -113,9 +134,17 @@ static int32_t intern(pg_grammar *g, int32_t n, int32_t lex) {
         while (g->n_dset + (size_t)n > g->cap_dset) g->cap_dset = g->cap_dset ? g->cap_dset * 2 : 1024;
         g->dset = gram_xrealloc(g->dset, g->cap_dset * sizeof *g->dset);
     }
+    size_t ncls = (size_t)g->lex_ncls[lex];
+    if (g->n_tpool + ncls > g->cap_tpool) {
+        while (g->n_tpool + ncls > g->cap_tpool) g->cap_tpool = g->cap_tpool ? g->cap_tpool * 2 : 4096;
+        g->tpool = gram_xrealloc(g->tpool, g->cap_tpool * sizeof *g->tpool);
+    }
+    if (g->n_tpool + ncls > (size_t)INT32_MAX) PG_PANIC("grammar: DFA too large");
     int32_t id = g->n_dfa++;
     gdfa_state *d = &g->dfa[id];
-    for (int c = 0; c < 256; c++) d->trans[c] = DFA_UNKNOWN;
+    d->toff = (int32_t)g->n_tpool;
+    for (size_t k = 0; k < ncls; k++) g->tpool[g->n_tpool + k] = DFA_UNKNOWN;
+    g->n_tpool += ncls;
     d->set0 = (int32_t)g->n_dset;
     d->nset = n;
     d->lex = lex;
@@ -168,12 +197,13 @@ static int32_t dfa_step_slow(pg_grammar *g, int32_t st, uint8_t c) {
         if (g->nmark[g->nstack[i]] != g->nmark_gen) { g->nmark[g->nstack[i]] = g->nmark_gen; g->nstack[m++] = g->nstack[i]; }
     int32_t n = closure(g, m);
     int32_t t = intern(g, n, g->dfa[st].lex);
-    g->dfa[st].trans[c] = t;
+    g->tpool[g->dfa[st].toff + g->lex_cls[(size_t)g->dfa[st].lex * 256 + c]] = t;
     return t;
 }
 
 static inline int32_t dstep(pg_grammar *g, int32_t st, uint8_t c) {
-    int32_t t = g->dfa[st].trans[c];
+    const gdfa_state *d = &g->dfa[st];
+    int32_t t = g->tpool[d->toff + g->lex_cls[(size_t)d->lex * 256 + c]];
     return t != DFA_UNKNOWN ? t : dfa_step_slow(g, st, c);
 }
 

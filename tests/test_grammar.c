@@ -251,9 +251,9 @@ static void rand_expr(char *out, size_t cap, int depth, int nrules) {
     }
     case 5: case 6: case 7: {
         rand_expr(out, cap, depth + 1, nrules);
-        static const char *ops[] = {"*", "+", "?", "{2}", "{1,3}", "{0,2}", "{2,}"};
+        static const char *ops[] = {"*", "+", "?", "{2}", "{1,3}", "{0,2}", "{2,}", "{0,12}", "{3,20}", "{9,9}"};
         n = strlen(out);
-        snprintf(out + n, cap - n, "%s", ops[rnd(7)]);
+        snprintf(out + n, cap - n, "%s", ops[rnd(10)]);
         return;
     }
     }
@@ -325,7 +325,7 @@ static void test_random_masks(void) {
         size_t words = pg_gram_vocab_mask_words(tv);
         uint32_t *m1 = calloc(words, 4), *m2 = calloc(words, 4);
         pg_gmatch *m = pg_gmatch_create(g, tv);
-        for (int step = 0; step < 12; step++) {
+        for (int step = 0; step < 24; step++) {
             pg_gmatch_mask(m, m1);
             brute_mask(m, tv, toks, lens, nv, eos, m2);
             nmasks++;
@@ -364,6 +364,37 @@ static void test_random_masks(void) {
         free(lens);
         pg_gram_vocab_free(tv);
         pg_grammar_free(g);
+    }
+    /* long bounded strings: positions deep inside share cache entries
+     * (copy regions); masks must still see the end of the budget */
+    {
+        const char *vt[] = {"a", "ab", "abc", "\"", "c\"", "bca\"", "abcabcab", "\"\"", NULL, "cc"};
+        size_t vl[10];
+        for (int i = 0; i < 10; i++) vl[i] = vt[i] ? strlen(vt[i]) : 0;
+        int32_t eos = 8;
+        pg_gram_vocab *tv = pg_gram_vocab_create_raw(vt, vl, 10, &eos, 1, NULL);
+        pg_grammar *g = compile("root ::= \"\\\"\" [a-c]{0,60} \"\\\"\" [a-c]{20,40}");
+        REQUIRE(tv && g);
+        for (int run = 0; run < 20; run++) {
+            pg_gmatch *m = pg_gmatch_create(g, tv);
+            uint32_t m1[1], m2[1];
+            for (int step = 0; step < 80; step++) {
+                pg_gmatch_mask(m, m1);
+                brute_mask(m, tv, (char **)vt, vl, 10, eos, m2);
+                CHECKF(m1[0] == m2[0], "bounded string run %d step %d: fast %x brute %x", run, step, m1[0], m2[0]);
+                int32_t cand[10], nc = 0;
+                for (int32_t i = 0; i < 10; i++)
+                    if (i != eos && ((m1[0] >> i) & 1)) cand[nc++] = i;
+                if (!nc) break;
+                /* prefer long tokens to reach the budget's end */
+                int32_t t = cand[rnd((uint32_t)nc)];
+                if (rnd(3) && ((m1[0] >> 6) & 1)) t = 6;
+                CHECK(pg_gmatch_accept_token(m, t) == PG_OK);
+            }
+            pg_gmatch_destroy(m);
+        }
+        pg_grammar_free(g);
+        pg_gram_vocab_free(tv);
     }
     fprintf(stderr, "random masks: %d grammars, %d masks, %d steps\n", ngram, nmasks, nsteps);
     CHECK(ngram > 100);

@@ -57,6 +57,10 @@ struct pg_grammar {
     int32_t n_nfa;
     int32_t *nfa_e0, *nfa_to;
     uint8_t *nfa_lo, *nfa_hi, *nfa_final;
+    /* copy regions of top-level bounded repetitions x{m,n} in lexemes:
+     * (base, stride, n) triples sorted by base; optional copy i of x is NFA
+     * states [base + i*stride, base + (i+1)*stride), isomorphic copies */
+    int32_t *reg, n_regs;
     /* lazy DFA (mutable under mu) */
     pthread_mutex_t mu;
     gdfa_state *dfa;

@@ -427,6 +427,8 @@ typedef struct gcache {
     const pg_gram_vocab *tv;
     centry **ent;    /* by DFA state */
     int32_t n_ent;
+    int32_t *canon;  /* by DFA state: canonical state + 1 (0 = not computed), see canon_state */
+    int32_t n_canon;
     size_t bytes;
     struct gcache *next;
 } gcache;
@@ -447,6 +449,7 @@ static void caches_free(pg_grammar *g) {
         gcache *n = c->next;
         for (int32_t i = 0; i < c->n_ent; i++) centry_free(c->ent[i]);
         free(c->ent);
+        free(c->canon);
         free(c);
         c = n;
     }
@@ -886,9 +889,61 @@ __attribute__((noinline)) static void walk_range(pg_gmatch *m, int32_t i, int32_
     pop_to(m, items0, sets0);
 }
 
-static centry *get_entry(pg_gmatch *m, int32_t st) {
+/* A DFA state whose NFA states lie inside a copy region of x{m,n} (see
+ * gram_internal.h) at copies k0..k1 behaves, for any D bytes, exactly like
+ * the same set shifted back by k0 copies, provided at least D copies remain
+ * after k1 (each copy eats at least one byte, so neither can reach the last
+ * copy's end within D bytes). D = the longest token, so both states have
+ * the same mask cache entry: positions deep inside a long bounded string
+ * share one entry instead of one full trie walk each. */
+static int32_t region_of(const pg_grammar *g, int32_t v) {
+    int32_t lo = 0, hi = g->n_regs - 1, r = -1;
+    while (lo <= hi) {
+        int32_t mid = (lo + hi) / 2;
+        if (g->reg[3 * mid] <= v) { r = mid; lo = mid + 1; }
+        else hi = mid - 1;
+    }
+    if (r < 0) return -1;
+    int64_t end = (int64_t)g->reg[3 * r] + (int64_t)g->reg[3 * r + 1] * g->reg[3 * r + 2];
+    return v < end ? r : -1;
+}
+
+static int32_t canon_state(pg_grammar *g, int32_t st, int32_t D) {
+    if (!g->n_regs) return st;
+    int32_t n = g->dfa[st].nset, lex = g->dfa[st].lex;
+    memcpy(g->nbuf, g->dset + g->dfa[st].set0, (size_t)n * sizeof *g->nbuf);
+    int changed = 0;
+    for (int32_t i = 0; i < n;) {
+        int32_t r = region_of(g, g->nbuf[i]);
+        if (r < 0) { i++; continue; }
+        int32_t base = g->reg[3 * r], S = g->reg[3 * r + 1], N = g->reg[3 * r + 2];
+        int64_t end = (int64_t)base + (int64_t)S * N;
+        int32_t j = i;
+        while (j < n && g->nbuf[j] < end) j++;
+        int32_t k0 = (g->nbuf[i] - base) / S, k1 = (g->nbuf[j - 1] - base) / S;
+        if (k0 > 0 && N - 1 - k1 >= D) {
+            for (int32_t t = i; t < j; t++) g->nbuf[t] -= k0 * S;
+            changed = 1;
+        }
+        i = j;
+    }
+    return changed ? intern(g, n, lex) : st;
+}
+
+static centry *get_entry(pg_gmatch *m, int32_t st, int *owned) {
+    *owned = 0;
     gcache *c = m->cache;
     pg_grammar *g = m->g;
+    if (g->n_regs) {
+        if (st >= c->n_canon) {
+            int32_t n = g->n_dfa + 64;
+            c->canon = gram_xrealloc(c->canon, (size_t)n * sizeof *c->canon);
+            for (int32_t i = c->n_canon; i < n; i++) c->canon[i] = 0;
+            c->n_canon = n;
+        }
+        if (!c->canon[st]) c->canon[st] = canon_state(g, st, m->tv->max_depth) + 1;
+        st = c->canon[st] - 1;
+    }
     if (st >= c->n_ent) {
         int32_t n = g->n_dfa + 64;
         c->ent = gram_xrealloc(c->ent, (size_t)n * sizeof *c->ent);
@@ -899,7 +954,7 @@ static centry *get_entry(pg_gmatch *m, int32_t st) {
     ensure_frames(m, m->tv->max_depth + 2);
     centry *e = centry_build(g, m->tv, st, m->stk);
     size_t sz = centry_bytes(e, m->tv);
-    if (c->bytes + sz > CACHE_MAX_BYTES) return e; /* caller frees (not cached) */
+    if (c->bytes + sz > CACHE_MAX_BYTES) { *owned = 1; return e; } /* caller frees (not cached) */
     c->bytes += sz;
     c->ent[st] = e;
     return e;
@@ -928,7 +983,8 @@ void pg_gmatch_mask(pg_gmatch *m, uint32_t *mask) {
     for (int32_t a = 0; a < n;) {
         int32_t st = m->sb[grp0 + (size_t)a].st, z = a;
         while (z < n && m->sb[grp0 + (size_t)z].st == st) z++;
-        centry *e = get_entry(m, st);
+        int owned;
+        centry *e = get_entry(m, st, &owned);
         if (e->dense) {
             for (size_t w = 0; w < words; w++) mask[w] |= e->data[w];
         } else {
@@ -977,7 +1033,7 @@ void pg_gmatch_mask(pg_gmatch *m, uint32_t *mask) {
             m->nsb = so;
             pop_to(m, items0, sets0);
         }
-        if (m->cache->ent[st] != e) centry_free(e);
+        if (owned) centry_free(e);
         a = z;
     }
     m->nsb = (size_t)n;

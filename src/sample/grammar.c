@@ -72,6 +72,8 @@ typedef struct grule {
     size_t ref_pos;   /* first reference + 1, 0 = none (for "undefined rule") */
 } grule;
 
+typedef struct grep_ { int32_t base, stride, n; } grep_;
+
 typedef struct gb {
     /* AST */
     gx *x; size_t nx, capx;
@@ -108,6 +110,8 @@ typedef struct gb {
     int32_t *ef, *et; uint8_t *elo, *ehi; size_t ne, cape;
     uint8_t *nfinal; size_t capfinal;
     size_t total_syms;
+    int in_rep;                 /* frag() nesting inside repetitions */
+    grep_ *regs; size_t nregs, capregs; /* copy regions (see frag) */
 } gb;
 
 static int gb_fail(gb *b, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -964,6 +968,25 @@ static int cmp_u32pair(const void *p, const void *q) {
 
 static int32_t frag(gb *b, int32_t e, int32_t s);
 
+static int x_nullable(gb *b, int32_t e) {
+    gx *x = &b->x[e];
+    switch (x->k) {
+    case GX_STR: return x->b == 0;
+    case GX_CLS: return 0;
+    case GX_REF: return x_nullable(b, b->rules[x->a].body);
+    case GX_SEQ:
+        for (int32_t i = 0; i < x->nk; i++)
+            if (!x_nullable(b, b->kids[x->kid0 + i])) return 0;
+        return 1;
+    case GX_ALT:
+        for (int32_t i = 0; i < x->nk; i++)
+            if (x_nullable(b, b->kids[x->kid0 + i])) return 1;
+        return 0;
+    case GX_REP: return x->a == 0 || x_nullable(b, b->kids[x->kid0]);
+    }
+    return 0;
+}
+
 static int32_t frag_cls(gb *b, gx *x, int32_t s) {
     int32_t e = nnew(b);
     size_t n = (size_t)x->b;
@@ -1028,28 +1051,43 @@ static int32_t frag(gb *b, int32_t e, int32_t s) {
     }
     case GX_REP: {
         int32_t kid = b->kids[x.kid0];
+        b->in_rep++;
         for (int32_t i = 0; i < x.a; i++) {
             int32_t st = nnew(b);
             EPS(b, s, st);
             s = frag(b, kid, st);
         }
+        b->in_rep--;
         if (x.b < 0) {
             int32_t loop = nnew(b);
             EPS(b, s, loop);
             int32_t st = nnew(b);
             EPS(b, loop, st);
+            b->in_rep++;
             int32_t en = frag(b, kid, st);
+            b->in_rep--;
             EPS(b, en, loop);
             return loop;
         }
         int32_t end = nnew(b);
+        int32_t first = b->n_nfa, top = b->in_rep == 0;
+        b->in_rep++;
         for (int32_t i = x.a; i < x.b; i++) {
             EPS(b, s, end);
             int32_t st = nnew(b);
             EPS(b, s, st);
             s = frag(b, kid, st);
         }
+        b->in_rep--;
         EPS(b, s, end);
+        /* a top-level run of optional copies of a non-empty kid: copy i is
+         * states [first + i*S, first + (i+1)*S), all isomorphic (used to
+         * share mask caches between positions, gram_match.c) */
+        int32_t nc = x.b - x.a;
+        if (top && nc >= 8 && !x_nullable(b, kid) && (b->n_nfa - first) % nc == 0) {
+            grep_ r = {first, (b->n_nfa - first) / nc, nc};
+            VPUSH(b->regs, b->nregs, b->capregs, r);
+        }
         return end;
     }
     }
@@ -1066,6 +1104,7 @@ static void gb_free(gb *b) {
     free(b->xsize); free(b->regular); free(b->rsize); free(b->rule_nt);
     free(b->plhs); free(b->pstart); free(b->plen); free(b->psym); free(b->pending_rules);
     free(b->lex_x); free(b->lex_key); free(b->lex_keylen);
+    free(b->regs);
     free(b->ef); free(b->et); free(b->elo); free(b->ehi); free(b->nfinal);
 }
 
@@ -1075,7 +1114,7 @@ void pg_grammar_free(pg_grammar *g) {
     pthread_mutex_destroy(&g->mu);
     free(g->prod_lhs); free(g->prod_dot0); free(g->dsym); free(g->dprod);
     free(g->nt_p0); free(g->nt_np); free(g->nt_prods); free(g->nt_nullable);
-    free(g->lex_nfa); free(g->lex_nullable);
+    free(g->lex_nfa); free(g->lex_nullable); free(g->reg);
     free(g->nfa_e0); free(g->nfa_to); free(g->nfa_lo); free(g->nfa_hi); free(g->nfa_final);
     free(g);
 }
@@ -1179,6 +1218,14 @@ static int build(gb *b, const char *root, pg_grammar **out) {
     memcpy(g->nfa_final, b->nfinal, (size_t)nn);
     g->n_lex = nlex;
     g->lex_nfa = lex_start;
+    /* copy regions, sorted by base (disjoint: only top-level ones are kept) */
+    g->n_regs = (int32_t)b->nregs;
+    g->reg = gram_xrealloc(NULL, (b->nregs + 1) * 3 * sizeof *g->reg);
+    for (size_t i = 0; i < b->nregs; i++) {
+        g->reg[3 * i] = b->regs[i].base;
+        g->reg[3 * i + 1] = b->regs[i].stride;
+        g->reg[3 * i + 2] = b->regs[i].n;
+    }
     uint8_t *lex_ok = calloc((size_t)nlex + 1, 1);
     for (int32_t l = 0; l < nlex; l++) lex_ok[l] = alive[lex_start[l]];
     free(alive);

@@ -91,6 +91,9 @@ typedef struct gb {
     /* analysis */
     int32_t *xsize;      /* per expr, -1 = not computed */
     size_t nxs;
+    int32_t *xbigm;      /* per expr memo of xbig, -1 = not computed */
+    int8_t *rloop;       /* per rule memo of has_loop, -1 = not computed */
+    size_t nxb;
     uint8_t *regular;    /* per rule */
     int32_t *rsize;      /* per rule */
     /* CFG under construction */
@@ -697,7 +700,58 @@ static int32_t rule_nt(gb *b, int32_t r) {
     return b->rule_nt[r];
 }
 
-static int lexable(gb *b, int32_t e) { return xsize(b, e) <= LEX_LIMIT; }
+/* Number of references to "big" regular rules (rules with a repetition:
+ * strings, numbers...) that would be inlined into e; rules of single
+ * characters (classes, escapes) are inlined freely. A big rule is kept as its own lexeme rather
+ * than merged into a larger one, so that e.g. every string value of an
+ * object shares one DFA (and its mask caches) instead of each position of
+ * the object being a distinct DFA state. */
+/* e contains a repetition with max > 1 (through regular rule references). */
+static int has_loop(gb *b, int32_t e) {
+    gx *x = &b->x[e];
+    switch (x->k) {
+    case GX_STR: case GX_CLS: return 0;
+    case GX_REF:
+        if (!b->regular[x->a]) return 1;
+        if (b->rloop[x->a] < 0) b->rloop[x->a] = (int8_t)has_loop(b, b->rules[x->a].body);
+        return b->rloop[x->a];
+    case GX_REP: return x->b < 0 || x->b > 1 || has_loop(b, b->kids[x->kid0]);
+    default:
+        for (int32_t i = 0; i < x->nk; i++)
+            if (has_loop(b, b->kids[x->kid0 + i])) return 1;
+        return 0;
+    }
+}
+
+static int32_t xbig_(gb *b, int32_t e);
+static int32_t xbig(gb *b, int32_t e) {
+    if ((size_t)e >= b->nxb) {
+        size_t nn = b->nx + 16;
+        b->xbigm = gram_xrealloc(b->xbigm, nn * sizeof *b->xbigm);
+        for (size_t i = b->nxb; i < nn; i++) b->xbigm[i] = -1;
+        b->nxb = nn;
+    }
+    if (b->xbigm[e] < 0) b->xbigm[e] = xbig_(b, e);
+    return b->xbigm[e];
+}
+
+static int32_t xbig_(gb *b, int32_t e) {
+    gx *x = &b->x[e];
+    switch (x->k) {
+    case GX_STR: case GX_CLS: return 0;
+    case GX_REF:
+        if (!b->regular[x->a]) return 0; /* xsize is infinite anyway */
+        return has_loop(b, b->rules[x->a].body) ? 1 : xbig(b, b->rules[x->a].body);
+    case GX_REP: return xbig(b, b->kids[x->kid0]);
+    default: {
+        int32_t n = 0;
+        for (int32_t i = 0; i < x->nk && n < 2; i++) n += xbig(b, b->kids[x->kid0 + i]);
+        return n;
+    }
+    }
+}
+
+static int lexable(gb *b, int32_t e) { return xsize(b, e) <= LEX_LIMIT && xbig(b, e) == 0; }
 
 static void seq_syms(gb *b, int32_t e, int32_t **out, size_t *n, size_t *cap);
 
@@ -705,6 +759,7 @@ static void seq_syms(gb *b, int32_t e, int32_t **out, size_t *n, size_t *cap);
 static int32_t sym_of(gb *b, int32_t e) {
     gx x = b->x[e];
     if (lexable(b, e)) return SYM_LEX(lexeme_of(b, e));
+    if (x.k == GX_REF && b->regular[x.a] && lexable(b, b->rules[x.a].body)) return SYM_LEX(lexeme_of(b, e));
     if (x.k == GX_REF) return rule_nt(b, x.a);
     if (x.k == GX_SEQ || x.k == GX_ALT) {
         int32_t nt = new_nt(b);
@@ -1101,7 +1156,7 @@ static void gb_free(gb *b) {
     for (size_t i = 0; i < b->nlex; i++) free(b->lex_key[i]);
     free(b->rh); free(b->lh);
     free(b->x); free(b->kids); free(b->bytes); free(b->rng); free(b->rules);
-    free(b->xsize); free(b->regular); free(b->rsize); free(b->rule_nt);
+    free(b->xsize); free(b->xbigm); free(b->rloop); free(b->regular); free(b->rsize); free(b->rule_nt);
     free(b->plhs); free(b->pstart); free(b->plen); free(b->psym); free(b->pending_rules);
     free(b->lex_x); free(b->lex_key); free(b->lex_keylen);
     free(b->regs);
@@ -1136,6 +1191,8 @@ static int build(gb *b, const char *root, pg_grammar **out) {
     b->xsize = gram_xrealloc(NULL, b->nxs * sizeof *b->xsize);
     for (size_t i = 0; i < b->nxs; i++) b->xsize[i] = -1;
     b->regular = calloc(nr + 1, 1);
+    b->rloop = gram_xrealloc(NULL, nr + 1);
+    memset(b->rloop, -1, nr + 1);
     b->rsize = gram_xrealloc(NULL, (nr + 1) * sizeof *b->rsize);
     tarjan t;
     t.idx = gram_xrealloc(NULL, (nr + 1) * sizeof *t.idx);

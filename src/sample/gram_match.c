@@ -236,6 +236,14 @@ struct pg_gram_vocab {
     int32_t *npar;    /* parent node, -1 at depth 1 */
     int32_t bn0[257]; /* nodes by byte: bnodes[bn0[c] .. bn0[c+1]) in preorder */
     int32_t *bnodes;
+    /* "plain" tokens: every byte printable ASCII other than '"' and '\\'.
+     * A second trie holds only the other tokens (np_main: its nodes' ids in
+     * the main trie), for DFA states that loop on every plain byte. */
+    uint32_t *plain_bits;
+    int32_t n_plain;
+    int32_t np_n;
+    uint8_t *np_nb;
+    int32_t *np_nd, *np_nskip, *np_nt0, *np_ntn, *np_toks, *np_main;
     int32_t *toks;
     int32_t *eog;
     int32_t n_eog;
@@ -249,7 +257,9 @@ size_t pg_gram_vocab_mask_words(const pg_gram_vocab *tv) { return ((size_t)tv->n
 
 void pg_gram_vocab_free(pg_gram_vocab *tv) {
     if (!tv) return;
-    free(tv->npar); free(tv->bnodes);
+    free(tv->npar); free(tv->bnodes); free(tv->plain_bits);
+    free(tv->np_nb); free(tv->np_nd); free(tv->np_nskip); free(tv->np_nt0); free(tv->np_ntn); free(tv->np_toks);
+    free(tv->np_main);
     free(tv->nb); free(tv->nd); free(tv->nskip); free(tv->nt0); free(tv->ntn); free(tv->toks);
     free(tv->eog); free(tv->toff); free(tv->tlen); free(tv->tbytes); free(tv->is_eog);
     free(tv);
@@ -340,6 +350,67 @@ static int build_trie(pg_gram_vocab *tv, pg_error *err) {
         for (int32_t i = 0; i < nn; i++) tv->bnodes[fill[tv->nb[i]]++] = i;
     }
     tv->max_depth = maxd;
+    /* second pass: plain tokens and the trie of the others */
+    size_t words = ((size_t)n + 31) / 32;
+    tv->plain_bits = calloc(words + 1, sizeof *tv->plain_bits);
+    tv->np_nb = malloc(cap);
+    tv->np_nd = malloc(cap * sizeof *tv->np_nd);
+    tv->np_nskip = malloc(cap * sizeof *tv->np_nskip);
+    tv->np_nt0 = malloc(cap * sizeof *tv->np_nt0);
+    tv->np_ntn = calloc(cap, sizeof *tv->np_ntn);
+    tv->np_toks = malloc(((size_t)m + 1) * sizeof *tv->np_toks);
+    tv->np_main = malloc(cap * sizeof *tv->np_main);
+    int32_t *npath = malloc((size_t)(4096 + 8) * sizeof *npath);
+    if (!tv->plain_bits || !tv->np_nb || !tv->np_nd || !tv->np_nskip || !tv->np_nt0 || !tv->np_ntn || !tv->np_toks ||
+        !tv->np_main || !npath) {
+        free(ord); free(path); free(npath);
+        return pg_error_set(err, PG_ENOMEM, "grammar vocab: out of memory");
+    }
+    {
+        int32_t mn = 0, np_nn = 0, npl = 0, mpl = 0, npt = 0;
+        const char *mprev = NULL, *nprev = NULL;
+        uint32_t mprevlen = 0, nprevlen = 0;
+        for (int32_t k = 0; k < m; k++) {
+            int32_t id = ord[k];
+            const char *s = tv->tbytes + tv->toff[id];
+            uint32_t len = tv->tlen[id];
+            if (len > 4096) len = 4096;
+            /* replay the main trie's node numbering */
+            uint32_t lcp = 0;
+            if (mprev) while (lcp < len && lcp < mprevlen && s[lcp] == mprev[lcp]) lcp++;
+            mpl = (int32_t)lcp;
+            for (uint32_t d = lcp; d < len; d++) path[mpl++] = mn++;
+            mprev = s;
+            mprevlen = len;
+            int plain = 1;
+            for (uint32_t d = 0; d < tv->tlen[id]; d++) {
+                unsigned char ch = (unsigned char)tv->tbytes[tv->toff[id] + d];
+                if (ch < 0x20 || ch > 0x7E || ch == '"' || ch == '\\') { plain = 0; break; }
+            }
+            if (plain) { tv->plain_bits[id >> 5] |= 1u << (id & 31); tv->n_plain++; continue; }
+            uint32_t nl = 0;
+            if (nprev) while (nl < len && nl < nprevlen && s[nl] == nprev[nl]) nl++;
+            while (npl > (int32_t)nl) { tv->np_nskip[npath[npl - 1]] = np_nn; npl--; }
+            for (uint32_t d = nl; d < len; d++) {
+                tv->np_nb[np_nn] = (uint8_t)s[d];
+                tv->np_nd[np_nn] = (int32_t)d + 1;
+                tv->np_nt0[np_nn] = 0;
+                tv->np_ntn[np_nn] = 0;
+                tv->np_main[np_nn] = path[d];
+                npath[npl++] = np_nn;
+                np_nn++;
+            }
+            int32_t node = npath[len - 1];
+            if (!tv->np_ntn[node]) tv->np_nt0[node] = npt;
+            tv->np_ntn[node]++;
+            tv->np_toks[npt++] = id;
+            nprev = s;
+            nprevlen = len;
+        }
+        while (npl > 0) { tv->np_nskip[npath[npl - 1]] = np_nn; npl--; }
+        tv->np_n = np_nn;
+    }
+    free(npath);
     free(ord);
     free(path);
     return 0;
@@ -468,45 +539,73 @@ static gcache *cache_for(pg_grammar *g, const pg_gram_vocab *tv) {
 }
 
 /* DFA-only walk of the whole trie from DFA state st. */
+/* DFA state st loops on every plain byte and is not accepting: all plain
+ * tokens stay inside the lexeme and none crosses a lexeme end. */
+static int plain_loop(pg_grammar *g, int32_t st) {
+    if (g->dfa[st].acc) return 0;
+    for (int c = 0x20; c <= 0x7E; c++)
+        if (c != '"' && c != '\\' && dstep(g, st, (uint8_t)c) != st) return 0;
+    return 1;
+}
+
+/* DFA-only walk of the trie from DFA state st: tokens that stay alive and
+ * the (main-trie) nodes where the DFA accepts and the node has children. */
 __attribute__((noinline)) static centry *centry_build(pg_grammar *g, const pg_gram_vocab *tv, int32_t st, int32_t *stk) {
     centry *e = calloc(1, sizeof *e);
     if (!e) PG_PANIC("grammar: out of memory");
-    uint32_t *list = NULL;
-    size_t nl = 0, cl = 0;
+    size_t words = pg_gram_vocab_mask_words(tv);
+    uint32_t *bits = calloc(words + 1, sizeof *bits);
+    if (!bits) PG_PANIC("grammar: out of memory");
+    size_t nl = 0;
     int32_t *bnd = NULL;
     size_t nbd = 0, cbd = 0;
+    /* the trie to walk: all tokens, or only the non-plain ones */
+    int plain = plain_loop(g, st);
+    int32_t nn = plain ? tv->np_n : tv->n_nodes;
+    const uint8_t *nb = plain ? tv->np_nb : tv->nb;
+    const int32_t *nd = plain ? tv->np_nd : tv->nd, *nskip = plain ? tv->np_nskip : tv->nskip;
+    const int32_t *nt0 = plain ? tv->np_nt0 : tv->nt0, *ntn = plain ? tv->np_ntn : tv->ntn;
+    const int32_t *toks = plain ? tv->np_toks : tv->toks;
+    if (plain) {
+        memcpy(bits, tv->plain_bits, words * sizeof *bits);
+        nl = (size_t)tv->n_plain;
+    }
     stk[0] = st;
-    int32_t i = 0, nn = tv->n_nodes;
+    int32_t i = 0;
     while (i < nn) {
-        int32_t d = tv->nd[i];
-        int32_t t = dstep(g, stk[d - 1], tv->nb[i]);
-        if (t < 0) { i = tv->nskip[i]; continue; }
+        int32_t d = nd[i];
+        int32_t t = dstep(g, stk[d - 1], nb[i]);
+        if (t < 0) { i = nskip[i]; continue; }
         stk[d] = t;
-        for (int32_t k = 0; k < tv->ntn[i]; k++) {
-            if (nl == cl) { cl = cl ? cl * 2 : 64; list = gram_xrealloc(list, cl * sizeof *list); }
-            list[nl++] = (uint32_t)tv->toks[tv->nt0[i] + k];
+        for (int32_t k = 0; k < ntn[i]; k++) {
+            uint32_t id = (uint32_t)toks[nt0[i] + k];
+            bits[id >> 5] |= 1u << (id & 31);
+            nl++;
         }
-        if (g->dfa[t].acc && tv->nskip[i] > i + 1) {
+        if (g->dfa[t].acc && nskip[i] > i + 1) {
             if (nbd == cbd) { cbd = cbd ? cbd * 2 : 16; bnd = gram_xrealloc(bnd, cbd * sizeof *bnd); }
-            bnd[nbd++] = i;
+            bnd[nbd++] = plain ? tv->np_main[i] : i;
         }
         i++;
     }
-    size_t words = pg_gram_vocab_mask_words(tv);
     e->n_tok = (int32_t)nl;
     if (nl > words / 4) {
         e->dense = 1;
-        e->data = calloc(words, sizeof *e->data);
-        if (!e->data) PG_PANIC("grammar: out of memory");
-        for (size_t k = 0; k < nl; k++) e->data[list[k] >> 5] |= 1u << (list[k] & 31);
-        free(list);
+        e->data = bits;
     } else {
+        uint32_t *list = gram_xrealloc(NULL, (nl + 1) * sizeof *list);
+        size_t k = 0;
+        for (size_t w = 0; w < words; w++)
+            for (uint32_t x = bits[w]; x; x &= x - 1) list[k++] = (uint32_t)(w * 32 + (size_t)__builtin_ctz(x));
+        e->n_tok = (int32_t)k;
         e->data = list;
+        free(bits);
     }
     e->n_bnd = (int32_t)nbd;
     e->bnd = bnd;
-    if (nbd > (size_t)nn / 256) {
-        e->bbits = calloc(((size_t)nn + 63) / 64, sizeof *e->bbits);
+    int32_t mn = tv->n_nodes;
+    if (nbd > (size_t)mn / 256) {
+        e->bbits = calloc(((size_t)mn + 63) / 64, sizeof *e->bbits);
         if (!e->bbits) PG_PANIC("grammar: out of memory");
         for (size_t k = 0; k < nbd; k++) e->bbits[bnd[k] >> 6] |= 1ull << (bnd[k] & 63);
     }

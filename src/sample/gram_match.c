@@ -504,7 +504,7 @@ typedef struct gcache {
     struct gcache *next;
 } gcache;
 
-#define CACHE_MAX_BYTES ((size_t)256 << 20)
+#define CACHE_MAX_BYTES ((size_t)64 << 20) /* per (grammar, vocab); beyond it entries are built per use and freed */
 
 static void centry_free(centry *e) {
     if (!e) return;

@@ -22,8 +22,18 @@
  *     the full parser from "scans in state s completed at n". This set is
  *     the same for every such n, so it is built once per distinct s.
  * The general walk visits the flat preorder trie, skipping a subtree as
- * soon as the parse state dies. Cost: a few bitset ORs plus small walks of
- * the tokens that cross a lexeme boundary.
+ * soon as the parse state dies; completion walks only visit children whose
+ * byte can follow the completion (nodes indexed by byte, boundary nodes as
+ * a bitset when many). Cost: a few bitset ORs plus small walks of the
+ * tokens that cross a lexeme boundary.
+ *
+ * Cache misses (a DFA state seen for the first time) cost one DFA-only walk
+ * of the trie. Two things keep them rare and cheap: a state that loops on
+ * every plain byte (printable ASCII but '"' and '\\') takes all plain tokens
+ * as a precomputed bitset and walks only the trie of the other tokens; and
+ * states deep inside a bounded repetition x{m,n} are mapped to the same
+ * state shifted back by whole copies (canon_state), valid while at least
+ * max-token-length copies remain.
  *
  * Threading: DFA states and caches grow lazily under g->mu, held for a
  * whole mask/accept call.

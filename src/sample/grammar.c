@@ -8,11 +8,14 @@
  *      it is on no cycle and refers only to regular rules. Every expression
  *      gets an NFA size estimate (saturating; a reference to a non-regular
  *      rule counts as infinite).
- *   3. CFG: an expression whose estimate is <= LEX_LIMIT becomes one
- *      lexeme (regular rule references are inlined into it); adjacent small
- *      literal/class/group elements of a sequence are merged into one
- *      lexeme; a reference to a small regular rule is its own lexeme (so the
- *      JSON string / number of a schema is one DFA shared by every use).
+ *   3. CFG: an expression whose estimate is <= LEX_LIMIT and that inlines
+ *      no regular rule with a repetition becomes one lexeme (single-
+ *      character rules such as `char` are inlined); adjacent literal/class/
+ *      group elements of a sequence are merged into one lexeme; a reference
+ *      to a regular rule is its own lexeme, and rules with equal bodies
+ *      share it (so the JSON string / number of a schema is one DFA shared
+ *      by every use). Bounded repetitions too big for one DFA become chunk
+ *      lexemes x{K} / x{m,K-1} under a right-nested rule chain.
  *      Everything else becomes nonterminals: groups get auxiliary rules,
  *      x* -> X ::= e | X x (left recursion, cheap for Earley), x+ -> x X,
  *      {m,n} -> m copies then nested optionals.

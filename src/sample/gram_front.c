@@ -21,7 +21,7 @@ typedef struct sbuf {
 } sbuf;
 
 static void sb_put(sbuf *s, const char *t, size_t n) {
-    if (s->oom) return;
+    if (s->oom || (n == 0 && s->p)) return;
     if (s->n + n + 1 > s->cap) {
         size_t c = s->cap ? s->cap : 256;
         while (s->n + n + 1 > c) c *= 2;
@@ -30,7 +30,7 @@ static void sb_put(sbuf *s, const char *t, size_t n) {
         s->p = q;
         s->cap = c;
     }
-    memcpy(s->p + s->n, t, n);
+    if (n) memcpy(s->p + s->n, t, n);
     s->n += n;
     s->p[s->n] = 0;
 }

@@ -861,7 +861,7 @@ pg_gmatch *pg_gmatch_clone(const pg_gmatch *m) {
     c->n_sets = m->n_sets;
     c->cap_sb = (size_t)m->ncs + 16;
     c->sb = gram_xrealloc(NULL, c->cap_sb * sizeof *c->sb);
-    memcpy(c->sb, m->sb, (size_t)m->ncs * sizeof *c->sb);
+    if (m->ncs) memcpy(c->sb, m->sb, (size_t)m->ncs * sizeof *c->sb);
     c->nsb = (size_t)m->ncs;
     c->ncs = m->ncs;
     c->at_set = m->at_set;
@@ -896,13 +896,13 @@ static int accept_bytes_locked(pg_gmatch *m, const uint8_t *b, size_t n) {
             m->nsb = base;
             return PG_EINVAL;
         }
-        memmove(m->sb + base, m->sb + out, (size_t)nn * sizeof *m->sb);
+        if (nn) memmove(m->sb + base, m->sb + out, (size_t)nn * sizeof *m->sb);
         m->nsb = base + (size_t)nn;
         cur = base;
         ncur = nn;
         at = pushed;
     }
-    memmove(m->sb, m->sb + cur, (size_t)ncur * sizeof *m->sb);
+    if (ncur) memmove(m->sb, m->sb + cur, (size_t)ncur * sizeof *m->sb);
     m->nsb = (size_t)ncur;
     m->ncs = ncur;
     m->at_set = at;
@@ -1088,7 +1088,7 @@ void pg_gmatch_mask(pg_gmatch *m, uint32_t *mask) {
     m->nsb = (size_t)n;
     for (int32_t i = 0; i < n; i++) push_scan(m, m->sb[i].st, m->sb[i].dot, m->sb[i].origin);
     size_t grp0 = (size_t)n;
-    qsort(m->sb + grp0, (size_t)n, sizeof *m->sb, cmp_scan_st);
+    if (n > 1) qsort(m->sb + grp0, (size_t)n, sizeof *m->sb, cmp_scan_st);
     for (int32_t a = 0; a < n;) {
         int32_t st = m->sb[grp0 + (size_t)a].st, z = a;
         while (z < n && m->sb[grp0 + (size_t)z].st == st) z++;

@@ -879,7 +879,7 @@ static void seq_syms(gb *b, int32_t e, int32_t **out, size_t *n, size_t *cap) {
     int32_t *copy = NULL;
     if (x.k == GX_SEQ) {
         copy = gram_xrealloc(NULL, (size_t)(x.nk ? x.nk : 1) * sizeof *copy);
-        memcpy(copy, b->kids + x.kid0, (size_t)x.nk * sizeof *copy);
+        if (x.nk) memcpy(copy, b->kids + x.kid0, (size_t)x.nk * sizeof *copy);
         els = copy;
         nel = x.nk;
     }
@@ -1049,7 +1049,7 @@ static int32_t frag_cls(gb *b, gx *x, int32_t s) {
     int32_t e = nnew(b);
     size_t n = (size_t)x->b;
     uint32_t *r = gram_xrealloc(NULL, (2 * n + 2) * sizeof *r);
-    memcpy(r, b->rng + x->a, 2 * n * sizeof *r);
+    if (n) memcpy(r, b->rng + x->a, 2 * n * sizeof *r);
     qsort(r, n, 2 * sizeof *r, cmp_u32pair);
     /* merge overlapping */
     size_t m = 0;
@@ -1275,7 +1275,7 @@ static int build(gb *b, const char *root, pg_grammar **out) {
         }
     free(fill);
     g->nfa_final = gram_xrealloc(NULL, (size_t)nn + 1);
-    memcpy(g->nfa_final, b->nfinal, (size_t)nn);
+    if (nn) memcpy(g->nfa_final, b->nfinal, (size_t)nn);
     g->n_lex = nlex;
     g->lex_nfa = lex_start;
     /* copy regions, sorted by base (disjoint: only top-level ones are kept) */

@@ -278,7 +278,8 @@ static void brute_mask(pg_gmatch *m, const pg_gram_vocab *tv, char **toks, size_
 
 static void test_random_masks(void) {
     int ngram = 0, nmasks = 0, nsteps = 0;
-    for (int iter = 0; iter < 300; iter++) {
+    int iters = getenv("PAGODA_SANITIZED") ? 100 : 300;
+    for (int iter = 0; iter < iters; iter++) {
         int nrules = 1 + (int)rnd(3);
         char src[4096] = "";
         for (int r = 0; r < nrules; r++) {
@@ -397,7 +398,7 @@ static void test_random_masks(void) {
         pg_gram_vocab_free(tv);
     }
     fprintf(stderr, "random masks: %d grammars, %d masks, %d steps\n", ngram, nmasks, nsteps);
-    CHECK(ngram > 100);
+    CHECK(ngram > iters / 3);
 }
 
 /* EOS, special tokens, clone, done, forced bytes */
@@ -620,7 +621,73 @@ static void test_sampler_hook(void) {
     pg_sampler_destroy(u);
 }
 
+/* Hostile text: mutated grammars and regexes never crash; a grammar that
+ * compiles gives a working matcher. */
+static void test_mutations(void) {
+    const char *seeds[] = {
+        "root ::= \"{\" ws (pair (\",\" ws pair)*)? \"}\"\npair ::= str \":\" ws [0-9]+ ws\nstr ::= \"\\\"\" [^\"\\\\]* \"\\\"\"\nws ::= [ \\t\\n]*\n",
+        "root ::= e\ne ::= e \"+\" t | t\nt ::= \"(\" e \")\" | [a-z\\u00e0-\\u00ff]{1,3}\n",
+        "root ::= (\"a\" | \"b\"){2,5} \"c\"? x\nx ::= [^\\x00-\\x1f]{0,40} | \"\"\n",
+    };
+    const char *rseeds[] = {"^[a-z]+(\\d{2,4}|x)*$", "(?:ab|c)+\\s[^\\W\\d]{1,3}", "\\u00e9.{0,3}\\.json"};
+    const char junk[] = "()[]{}|*+?^$\\\"#:=-,.0123456789az\n \xc3\xa9\xff";
+    pg_gram_vocab *tv = byte_vocab();
+    int ok = 0, total = 0;
+    int iters = getenv("PAGODA_SANITIZED") ? 400 : 1500; /* ASan/UBSan build: fewer */
+    for (int it = 0; it < iters; it++) {
+        int isre = it % 3 == 2;
+        const char *seed = isre ? rseeds[rnd(3)] : seeds[rnd(3)];
+        char buf[1024];
+        size_t n = strlen(seed);
+        memcpy(buf, seed, n);
+        int nm = 1 + (int)rnd(4);
+        for (int k = 0; k < nm && n > 1; k++) {
+            size_t at = rnd((uint32_t)n);
+            switch (rnd(3)) {
+            case 0: buf[at] = junk[rnd(sizeof junk - 1)]; break;                 /* replace */
+            case 1: memmove(buf + at, buf + at + 1, n - at - 1); n--; break;   /* delete */
+            default:
+                if (n + 1 < sizeof buf) { memmove(buf + at + 1, buf + at, n - at); buf[at] = junk[rnd(sizeof junk - 1)]; n++; }
+            }
+        }
+        buf[n] = 0;
+        pg_error err;
+        pg_error_clear(&err);
+        char *gbnf = NULL;
+        const char *src = buf;
+        size_t len = n;
+        if (isre) {
+            if (pg_regex_to_gbnf(buf, n, &gbnf, &err)) { CHECK(err.msg[0] != 0); continue; }
+            src = gbnf;
+            len = strlen(gbnf);
+        }
+        pg_grammar *g = NULL;
+        total++;
+        int rc = pg_grammar_compile(src, len, NULL, &g, &err);
+        CHECK(rc == 0 ? g != NULL : (g == NULL && err.msg[0] != 0));
+        if (!rc) {
+            ok++;
+            pg_gmatch *m = pg_gmatch_create(g, tv);
+            uint32_t mask[9];
+            for (int s2 = 0; s2 < 6; s2++) {
+                pg_gmatch_mask(m, mask);
+                int cand[257], nc = 0;
+                for (int i = 0; i < 256; i++) if ((mask[i >> 5] >> (i & 31)) & 1) cand[nc++] = i;
+                if (!nc) break;
+                CHECK(pg_gmatch_accept_token(m, cand[rnd((uint32_t)nc)]) == PG_OK);
+            }
+            pg_gmatch_destroy(m);
+        }
+        pg_grammar_free(g);
+        free(gbnf);
+    }
+    fprintf(stderr, "mutations: %d of %d compiled\n", ok, total);
+    CHECK(ok > iters / 30);
+    pg_gram_vocab_free(tv);
+}
+
 int main(void) {
+    test_mutations();
     test_sampler_hook();
     test_regex_choice();
     test_real_vocab();

@@ -154,7 +154,7 @@ static int cmp_pair(const void *x, const void *y) {
 }
 
 static void iv_norm(ivs *a) {
-    qsort(a->v, a->n / 2, 2 * sizeof *a->v, cmp_pair);
+    if (a->n > 2) qsort(a->v, a->n / 2, 2 * sizeof *a->v, cmp_pair);
     size_t m = 0;
     for (size_t i = 0; i < a->n; i += 2) {
         if (m && a->v[i] <= a->v[m - 1] + 1) {

@@ -34,9 +34,10 @@ static void refuse(const char *schema, const char *want) {
 }
 
 static void test_refusals(void) {
-    refuse("{\"not\":{\"type\":\"string\"}}", "unsupported keyword 'not' at /");
-    refuse("{\"type\":\"object\",\"properties\":{\"x\":{\"not\":{}}}}", "unsupported keyword 'not' at /properties/x");
-    refuse("{\"type\":\"object\",\"dependencies\":{\"a\":[\"b\"]}}", "'dependencies'");
+    refuse("{\"not\":{\"minLength\":2}}", "unsupported keyword 'not' at /not");
+    refuse("{\"type\":\"object\",\"properties\":{\"x\":{\"not\":{\"pattern\":\"a\"}}}}", "unsupported keyword 'not' at /properties/x/not");
+    refuse("{\"not\":{\"type\":\"integer\"}}", "'not' (numbers that are not integers)");
+    refuse("{\"type\":\"object\",\"dependencies\":{\"a\":[\"b\"],\"b\":[\"c\"],\"c\":[\"d\"],\"d\":[\"e\"],\"e\":[\"f\"],\"f\":[\"a\"]}}", "'dependencies' (more than 5");
     refuse("{\"type\":\"array\",\"uniqueItems\":true}", "'uniqueItems'");
     refuse("{\"if\":{\"type\":\"string\"},\"then\":{\"minLength\":2}}", "'if'");
     refuse("{\"type\":\"array\",\"contains\":{\"type\":\"string\"}}", "'contains'");
@@ -220,6 +221,22 @@ static const case_t CASES[] = {
     {"{\"allOf\":[{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}},\"required\":[\"a\"]},{\"properties\":{\"b\":{\"type\":\"string\"}},\"required\":[\"b\"]}]}", "{\"a\":1}", 0},
     {"{\"allOf\":[{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}},\"additionalProperties\":false},{\"properties\":{\"b\":{\"type\":\"string\"}}}]}", "{\"a\":1,\"b\":\"x\"}", 0},
     {"{\"allOf\":[{\"type\":\"integer\",\"minimum\":3},{\"maximum\":5}]}", "6", 0}, {"{\"allOf\":[{\"type\":\"integer\",\"minimum\":3},{\"maximum\":5}]}", "4", 1},
+    /* not, dependencies, oneOf made exact through not */
+    {"{\"not\":{\"type\":[\"string\",\"object\"]}}", "[1]", 1}, {"{\"not\":{\"type\":[\"string\",\"object\"]}}", "\"s\"", 0},
+    {"{\"type\":\"object\",\"properties\":{\"a\":{\"not\":{}}}}", "{\"b\":1}", 1},
+    {"{\"type\":\"object\",\"properties\":{\"a\":{\"not\":{}}}}", "{\"a\":1}", 0},
+    {"{\"type\":\"object\",\"not\":{\"required\":[\"x\"]}}", "{\"y\":1}", 1},
+    {"{\"type\":\"object\",\"not\":{\"required\":[\"x\"]}}", "{\"x\":1}", 0},
+    {"{\"type\":\"object\",\"properties\":{\"a\":{},\"b\":{},\"c\":{}},\"dependencies\":{\"a\":[\"c\"]}}", "{\"a\":1,\"c\":2}", 1},
+    {"{\"type\":\"object\",\"properties\":{\"a\":{},\"b\":{},\"c\":{}},\"dependencies\":{\"a\":[\"c\"]}}", "{\"b\":1}", 1},
+    {"{\"type\":\"object\",\"properties\":{\"a\":{},\"b\":{},\"c\":{}},\"dependencies\":{\"a\":[\"c\"]}}", "{\"a\":1,\"b\":2}", 0},
+    {"{\"type\":\"object\",\"properties\":{\"a\":{},\"b\":{}},\"dependencies\":{\"a\":{\"properties\":{\"b\":{\"type\":\"string\"}}}}}", "{\"a\":1,\"b\":\"s\"}", 1},
+    {"{\"type\":\"object\",\"properties\":{\"a\":{},\"b\":{}},\"dependencies\":{\"a\":{\"properties\":{\"b\":{\"type\":\"string\"}}}}}", "{\"a\":1,\"b\":2}", 0},
+    {"{\"type\":\"object\",\"properties\":{\"a\":{},\"b\":{}},\"dependencies\":{\"a\":{\"properties\":{\"b\":{\"type\":\"string\"}}}}}", "{\"b\":2}", 1},
+    {"{\"type\":\"object\",\"properties\":{\"p\":{},\"q\":{}},\"oneOf\":[{\"required\":[\"p\"]},{\"required\":[\"q\"]}]}", "{\"p\":1}", 1},
+    {"{\"type\":\"object\",\"properties\":{\"p\":{},\"q\":{}},\"oneOf\":[{\"required\":[\"p\"]},{\"required\":[\"q\"]}]}", "{\"q\":1}", 1},
+    {"{\"type\":\"object\",\"properties\":{\"p\":{},\"q\":{}},\"oneOf\":[{\"required\":[\"p\"]},{\"required\":[\"q\"]}]}", "{\"p\":1,\"q\":1}", 0},
+    {"{\"type\":\"object\",\"properties\":{\"p\":{},\"q\":{}},\"oneOf\":[{\"required\":[\"p\"]},{\"required\":[\"q\"]}]}", "{}", 0},
     /* $ref and recursion */
     {"{\"definitions\":{\"n\":{\"type\":\"object\",\"properties\":{\"v\":{\"type\":\"integer\"},\"next\":{\"$ref\":\"#/definitions/n\"}},\"required\":[\"v\"],\"additionalProperties\":false}},\"$ref\":\"#/definitions/n\"}", "{\"v\":1,\"next\":{\"v\":2,\"next\":{\"v\":3}}}", 1},
     {"{\"definitions\":{\"n\":{\"type\":\"object\",\"properties\":{\"v\":{\"type\":\"integer\"},\"next\":{\"$ref\":\"#/definitions/n\"}},\"required\":[\"v\"],\"additionalProperties\":false}},\"$ref\":\"#/definitions/n\"}", "{\"v\":1,\"next\":{\"next\":{\"v\":3}}}", 0},

@@ -1239,10 +1239,11 @@ static const char *const HANDLED[] = {
     "type", "enum", "const", "properties", "required", "additionalProperties", "patternProperties",
     "items", "prefixItems", "additionalItems", "minItems", "maxItems", "uniqueItems", "minLength",
     "maxLength", "pattern", "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
-    "multipleOf", "minProperties", "maxProperties", "allOf", "anyOf", "oneOf", "$ref", "if", NULL};
+    "multipleOf", "minProperties", "maxProperties", "allOf", "anyOf", "oneOf", "$ref", "if", "not",
+    "dependencies", "dependentRequired", "dependentSchemas", NULL};
 /* standard keywords that are refused */
 static const char *const REFUSED[] = {
-    "not", "dependencies", "dependentRequired", "dependentSchemas", "contains", "minContains",
+    "contains", "minContains",
     "maxContains", "propertyNames", "unevaluatedProperties", "unevaluatedItems", "$dynamicRef",
     "$recursiveRef", "extends", "disallow", "divisibleBy", NULL};
 
@@ -1527,6 +1528,9 @@ static json_t *merge(ctx_t *c, json_t *a, json_t *b, const char *path, int depth
             json_t *m = merge(c, va, vb, sp, depth + 1);
             if (!m) return NULL;
             json_object_set(r, k, m);
+        } else if (!strcmp(k, "not")) {
+            /* not A and not B = not anyOf [A, B] */
+            json_object_set_new(r, "not", json_pack("{s:[O,O]}", "anyOf", va, vb));
         } else if (!strcmp(k, "uniqueItems")) {
             json_object_set(r, k, json_true());
         } else if (!strcmp(k, "anyOf") && json_is_array(va) && json_is_array(vb)) {
@@ -2421,6 +2425,131 @@ static int disjoint(ctx_t *c, json_t *a, json_t *b, int depth) {
     return 0;
 }
 
+/* ---- not / dependencies, rewritten into supported keywords */
+
+static unsigned types_or_all(const json_t *s) {
+    unsigned t = schema_types(s);
+    return t == (unsigned)-1 ? T_ALL : t;
+}
+static json_t *types_json(unsigned t) {
+    static const char *nm[] = {"null", "boolean", "integer", "number", "string", "array", "object"};
+    json_t *arr = json_array();
+    for (int i = 0; i < 7; i++) {
+        unsigned bit = 1u << i;
+        if (bit == T_INT && (t & T_FRAC)) continue;
+        if (bit == T_FRAC) { if (t & T_FRAC) json_array_append_new(arr, json_string("number")); continue; }
+        if (t & bit) json_array_append_new(arr, json_string(nm[i]));
+    }
+    return arr;
+}
+static int n_constraints(const json_t *s) {
+    int n = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)s, k, v) n += is_constraint(k);
+    return n;
+}
+
+/* s has "not": returns an equivalent schema without it, or NULL (failed). */
+static json_t *apply_not(ctx_t *c, json_t *s, const char *path, int depth) {
+    char sp[512];
+    subpath(sp, sizeof sp, path, "not");
+    if (depth > 8) { fail(c, sp, "unsupported keyword 'not' (nested too deeply)"); return NULL; }
+    json_t *rest = own(c, json_copy(s));
+    json_object_del(rest, "not");
+    json_t *n = flatten(c, json_object_get(s, "not"), sp, 0);
+    if (!n) return NULL;
+    if (json_is_false(n)) return rest;
+    if (json_is_true(n) || (json_is_object(n) && !n_constraints(n))) return json_false();
+    if (!json_is_object(n)) { fail(c, sp, "schema must be an object or boolean"); return NULL; }
+    json_t *v;
+    if (n_constraints(n) == 1 && (v = json_object_get(n, "type"))) {
+        unsigned ex = schema_types(n);
+        if (ex == (unsigned)-1) { fail(c, sp, "bad value of 'type'"); return NULL; }
+        unsigned t = types_or_all(rest) & ~ex;
+        if ((t & T_FRAC) && !(t & T_INT)) { fail(c, sp, "unsupported keyword 'not' (numbers that are not integers)"); return NULL; }
+        json_object_set_new(rest, "type", types_json(t));
+        return rest;
+    }
+    if (n_constraints(n) == 1 && (v = json_object_get(n, "required")) && json_is_array(v) && json_array_size(v) == 1 &&
+        json_is_string(json_array_get(v, 0))) {
+        json_t *absent = own(c, json_pack("{s:{s:b}}", "properties", json_string_value(json_array_get(v, 0)), 0));
+        /* only objects are constrained */
+        return merge(c, rest, absent, path, 0);
+    }
+    if (n_constraints(n) == 1 && (v = json_object_get(n, "anyOf")) && json_is_array(v)) {
+        /* not anyOf [X...] = all of not X */
+        json_t *cur = rest;
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x) {
+            json_t *t = own(c, json_is_object(cur) ? json_copy(cur) : json_object());
+            if (json_is_false(cur)) return json_false();
+            json_object_set(t, "not", x);
+            cur = apply_not(c, t, path, depth + 1);
+            if (!cur) return NULL;
+        }
+        return cur;
+    }
+    if (n_constraints(n) == 1 && (v = json_object_get(n, "not"))) return merge(c, rest, v, path, 0);
+    fail(c, sp, "unsupported keyword 'not'");
+    return NULL;
+}
+
+/* s has dependencies / dependentRequired / dependentSchemas: an anyOf of the
+ * presence cases (disjoint, so exact). NULL on failure. */
+static json_t *apply_deps(ctx_t *c, json_t *s, const char *path) {
+    static const char *const keys[] = {"dependencies", "dependentRequired", "dependentSchemas"};
+    json_t *rest = own(c, json_copy(s));
+    const char *names[8];
+    json_t *deps[8];
+    int k = 0;
+    for (int i = 0; i < 3; i++) {
+        json_t *d = json_object_get(s, keys[i]);
+        json_object_del(rest, keys[i]);
+        if (!d) continue;
+        if (!json_is_object(d)) { fail(c, path, "bad value of '%s'", keys[i]); return NULL; }
+        const char *nm;
+        json_t *v;
+        json_object_foreach(d, nm, v) {
+            if (k == 5) { fail(c, path, "unsupported keyword '%s' (more than 5 dependencies)", keys[i]); return NULL; }
+            names[k] = nm;
+            deps[k++] = v;
+        }
+    }
+    json_t *alts = json_array();
+    for (int mask = 0; mask < (1 << k); mask++) {
+        json_t *cur = rest;
+        for (int i = 0; i < k && !json_is_false(cur); i++) {
+            json_t *add;
+            if (mask & (1 << i)) {
+                if (json_is_array(deps[i])) {
+                    add = json_pack("{s:[s]}", "required", names[i]);
+                    size_t j;
+                    json_t *e;
+                    json_array_foreach(deps[i], j, e) json_array_append(json_object_get(add, "required"), e);
+                } else {
+                    add = json_pack("{s:[s],s:[O]}", "required", names[i], "allOf", deps[i]);
+                }
+            } else add = json_pack("{s:{s:b}}", "properties", names[i], 0);
+            own(c, add);
+            /* constraints only apply to objects: keep other types through anyOf with a non-object branch */
+            cur = merge(c, cur, add, path, 0);
+            if (!cur) { json_decref(alts); return NULL; }
+        }
+        json_array_append(alts, cur);
+    }
+    /* non-object instances satisfy dependencies trivially */
+    json_t *nonobj = json_copy(rest);
+    unsigned t = types_or_all(rest) & ~(unsigned)T_OBJ;
+    json_object_set_new(nonobj, "type", types_json(t));
+    if (t) json_array_append_new(alts, nonobj);
+    else json_decref(nonobj);
+    json_t *r = own(c, json_object());
+    json_object_set_new(r, "anyOf", alts);
+    return r;
+}
+
 /* ---- main dispatch */
 
 static int gen_body(ctx_t *c, json_t *s, const char *path, sb_t *b) {
@@ -2462,6 +2591,20 @@ static int gen_body(ctx_t *c, json_t *s, const char *path, sb_t *b) {
         if (r == R_OK) sb_puts(b, nm);
         return r;
     }
+    if (json_object_get(s, "not")) {
+        json_t *m = apply_not(c, s, path, 0);
+        if (!m) return R_ERR;
+        int r = gen(c, m, path, nm);
+        if (r == R_OK) sb_puts(b, nm);
+        return r;
+    }
+    if (json_object_get(s, "dependencies") || json_object_get(s, "dependentRequired") || json_object_get(s, "dependentSchemas")) {
+        json_t *m = apply_deps(c, s, path);
+        if (!m) return R_ERR;
+        int r = gen(c, m, path, nm);
+        if (r == R_OK) sb_puts(b, nm);
+        return r;
+    }
     const char *comb = json_object_get(s, "anyOf") ? "anyOf" : json_object_get(s, "oneOf") ? "oneOf" : NULL;
     if (comb) {
         json_t *alts = json_object_get(s, comb);
@@ -2479,12 +2622,31 @@ static int gen_body(ctx_t *c, json_t *s, const char *path, sb_t *b) {
             if (!m[i]) { free(m); return R_ERR; }
         }
         if (comb[0] == 'o') {
-            for (size_t i = 0; i < na; i++)
-                for (size_t j = i + 1; j < na; j++)
-                    if (!disjoint(c, m[i], m[j], 0)) {
+            size_t bi = 0, bj = 0;
+            int overlap = 0;
+            for (size_t i = 0; i < na && !overlap; i++)
+                for (size_t j = i + 1; j < na && !overlap; j++)
+                    if (!disjoint(c, m[i], m[j], 0)) { overlap = 1; bi = i; bj = j; }
+            if (overlap) {
+                /* exactly one: alternative i and not any other (when 'not' can
+                 * express the others, e.g. required-only alternatives) */
+                char save = c->err && c->errlen ? c->err[0] : 0;
+                for (size_t i = 0; i < na; i++) {
+                    json_t *t = own(c, json_is_object(m[i]) ? json_copy(m[i]) : json_object());
+                    if (json_is_false(m[i])) continue;
+                    json_t *others = json_array();
+                    for (size_t j = 0; j < na; j++) if (j != i) json_array_append(others, json_array_get(alts, j));
+                    json_object_set_new(t, "not", json_pack("{s:o}", "anyOf", others));
+                    json_t *x = apply_not(c, t, path, 0);
+                    if (!x) {
+                        c->failed = 0;
+                        if (c->err && c->errlen) c->err[0] = save;
                         free(m);
-                        return fail(c, path, "unsupported keyword 'oneOf' (alternatives %zu and %zu may overlap)", i, j);
+                        return fail(c, path, "unsupported keyword 'oneOf' (alternatives %zu and %zu may overlap)", bi, bj);
                     }
+                    m[i] = x;
+                }
+            }
         }
         int n = 0;
         sb_t t = {0};

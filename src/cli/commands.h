@@ -11,5 +11,6 @@ int cmd_chat_template(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
+int cmd_schema_test(int argc, char **argv);
 
 #endif

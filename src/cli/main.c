@@ -18,6 +18,8 @@ static const struct {
     {"serve", cmd_serve, "serve [-m MODEL] [--host H] [--port P] ... (see README)"},
     {"quantize", cmd_quantize, "quantize IN.gguf OUT.gguf TYPE [--threads N]"},
     {"bench", cmd_bench, "bench (kernels|throughput|serve) ..."},
+    {"schema-test", cmd_schema_test,
+     "schema-test --vocab VOCAB.gguf [--json] [--whitespace compact|flexible] [--summary] FILE.json..."},
 };
 
 static void usage(FILE *f) {

@@ -221,6 +221,10 @@ typedef struct {
     int nrules;
     memo_t *memo;
     size_t nmemo, capmemo;
+    int *mhash; /* open addressing over memo indices (-1 empty), size mcap */
+    size_t mcap;
+    int *dhash; /* same for dedup texts */
+    size_t dcap;
     json_t *owned; /* synthetic schemas kept alive */
     char *err;
     size_t errlen;
@@ -264,9 +268,42 @@ static void rule_def(ctx_t *c, int id, const char *body) {
     sb_puts(&c->out, "\n");
 }
 /* A helper rule with the given body, shared when the same body recurs. */
+static uint64_t hash_str(const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+static uint64_t hash_ptr(const void *p) {
+    uint64_t h = (uint64_t)(uintptr_t)p;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    return h;
+}
+/* (re)build an index table of n entries with keys from key(i) */
+static void idx_rebuild(int **tab, size_t *cap, size_t n, uint64_t (*key)(void *, size_t), void *ctx) {
+    size_t nc = 64;
+    while (nc < 2 * n + 2) nc *= 2;
+    free(*tab);
+    *tab = malloc(nc * sizeof **tab);
+    if (!*tab) abort();
+    memset(*tab, 0xff, nc * sizeof **tab);
+    *cap = nc;
+    for (size_t i = 0; i < n; i++) {
+        size_t h = (size_t)key(ctx, i) & (nc - 1);
+        while ((*tab)[h] >= 0) h = (h + 1) & (nc - 1);
+        (*tab)[h] = (int)i;
+    }
+}
+static uint64_t dedup_key(void *cx, size_t i) { return hash_str(((ctx_t *)cx)->dedup_txt[i]); }
+static uint64_t memo_key(void *cx, size_t i) { return hash_ptr(((ctx_t *)cx)->memo[i].node); }
+
 static int rule_dedup(ctx_t *c, const char *body) {
-    for (size_t i = 0; i < c->ndedup; i++)
-        if (!strcmp(c->dedup_txt[i], body)) return c->dedup_id[i];
+    if (c->dcap) {
+        size_t h = (size_t)hash_str(body) & (c->dcap - 1);
+        for (; c->dhash[h] >= 0; h = (h + 1) & (c->dcap - 1))
+            if (!strcmp(c->dedup_txt[c->dhash[h]], body)) return c->dedup_id[c->dhash[h]];
+    }
     if (c->ndedup == c->capdedup) {
         c->capdedup = c->capdedup ? 2 * c->capdedup : 16;
         c->dedup_txt = realloc(c->dedup_txt, c->capdedup * sizeof *c->dedup_txt);
@@ -276,6 +313,12 @@ static int rule_dedup(ctx_t *c, const char *body) {
     int id = rule_new(c);
     c->dedup_txt[c->ndedup] = strdup(body);
     c->dedup_id[c->ndedup++] = id;
+    if (2 * c->ndedup + 2 > c->dcap) idx_rebuild(&c->dhash, &c->dcap, c->ndedup, dedup_key, c);
+    else {
+        size_t h = (size_t)hash_str(body) & (c->dcap - 1);
+        while (c->dhash[h] >= 0) h = (h + 1) & (c->dcap - 1);
+        c->dhash[h] = (int)(c->ndedup - 1);
+    }
     rule_def(c, id, body);
     return id;
 }
@@ -285,7 +328,7 @@ static const char *WS(ctx_t *c) { return (c->flags & PG_JS_FLEXIBLE_WS) ? " ws "
 /* Helper rules, emitted once on first use. */
 enum {
     B_WS = 1, B_CHAR = 2, B_STRING = 4, B_NUMBER = 8, B_INTEGER = 16, B_VALUE = 32, B_HEX = 64,
-    B_DATE = 128, B_TIME = 256, B_URI = 512, B_HOST = 1024, B_IPV4 = 2048, B_URIREF = 4096
+    B_DATE = 128, B_TIME = 256, B_URI = 512, B_HOST = 1024, B_IPV4 = 2048, B_URIREF = 4096, B_ESC = 8192
 };
 
 static void need(ctx_t *c, unsigned b) {
@@ -295,6 +338,7 @@ static void need(ctx_t *c, unsigned b) {
     switch (b) {
     case B_WS: sb_puts(o, "ws ::= [ \\t\\n\\r]*\n"); break;
     case B_HEX: sb_puts(o, "hex ::= [0-9a-fA-F]\n"); break;
+    case B_ESC: sb_puts(o, "esc ::= \"\\\\\" [\"\\\\bfnrt] | \"\\\\u00\" [01] [0-9a-fA-F]\n"); break;
     case B_CHAR:
         /* one canonical character of a JSON string body */
         sb_puts(o, "char ::= [^\"\\\\\\x00-\\x1F] | \"\\\\\" [\"\\\\/bfnrt] | \"\\\\u00\" [01] [0-9a-fA-F]\n");
@@ -502,7 +546,16 @@ static int enc_class(ctx_t *c, sb_t *b, const cpset *s) {
         }
     }
     cs_free(&raw);
-    for (uint32_t cp = 0; cp < 0x20; cp++) {
+    int allesc = cs_has(s, '"') && cs_has(s, '\\');
+    for (uint32_t cp = 0; cp < 0x20 && allesc; cp++)
+        if (!cs_has(s, cp)) allesc = 0;
+    if (allesc) {
+        /* every escaped character: one shared helper rule */
+        need(c, B_ESC);
+        if (nalt++) sb_puts(&e, " | ");
+        sb_puts(&e, "esc");
+    }
+    for (uint32_t cp = 0; cp < 0x20 && !allesc; cp++) {
         if (!cs_has(s, cp)) continue;
         /* group full high nibbles for compactness */
         if ((cp & 15) == 0) {
@@ -523,11 +576,11 @@ static int enc_class(ctx_t *c, sb_t *b, const cpset *s) {
         if (nalt++) sb_puts(&e, " | ");
         esc_alts(&e, cp);
     }
-    if (cs_has(s, '"')) {
+    if (cs_has(s, '"') && !allesc) {
         if (nalt++) sb_puts(&e, " | ");
         esc_alts(&e, '"');
     }
-    if (cs_has(s, '\\')) {
+    if (cs_has(s, '\\') && !allesc) {
         if (nalt++) sb_puts(&e, " | ");
         esc_alts(&e, '\\');
     }
@@ -2089,8 +2142,11 @@ static int trie_rule(ctx_t *c, trie *t) {
         cs_remove(&other, t->kid[i]->cp, t->kid[i]->cp);
     }
     if (n++) sb_puts(&body, " | ");
-    enc_class(c, &body, &other);
-    sb_puts(&body, " char* \"\\\"\"");
+    sb_t oc = {0};
+    enc_class(c, &oc, &other);
+    sb_puts(&oc, " char* \"\\\"\"");
+    sb_printf(&body, "r%d", rule_dedup(c, sb_str(&oc)));
+    sb_free(&oc);
     cs_free(&other);
     rule_def(c, id, sb_str(&body));
     sb_free(&body);
@@ -2731,8 +2787,8 @@ static int gen(ctx_t *c, json_t *s, const char *path, char *name) {
     if (c->failed) return R_ERR;
     if (json_is_true(s)) { need(c, B_VALUE); strcpy(name, "value"); return R_OK; }
     if (json_is_false(s)) return R_NEVER;
-    for (size_t i = 0; i < c->nmemo; i++) {
-        memo_t *m = &c->memo[i];
+    for (size_t h = c->mcap ? (size_t)hash_ptr(s) & (c->mcap - 1) : 0; c->mcap && c->mhash[h] >= 0; h = (h + 1) & (c->mcap - 1)) {
+        memo_t *m = &c->memo[c->mhash[h]];
         if (m->node != s) continue;
         if (m->state == 0) { m->used_early = 1; snprintf(name, 24, "r%d", m->id); return R_OK; }
         if (m->result == R_OK) snprintf(name, 24, "r%d", m->id);
@@ -2747,6 +2803,12 @@ static int gen(ctx_t *c, json_t *s, const char *path, char *name) {
     size_t mi = c->nmemo++;
     int id = rule_new(c);
     c->memo[mi] = (memo_t){s, id, 0, 0, 0};
+    if (2 * c->nmemo + 2 > c->mcap) idx_rebuild(&c->mhash, &c->mcap, c->nmemo, memo_key, c);
+    else {
+        size_t h = (size_t)hash_ptr(s) & (c->mcap - 1);
+        while (c->mhash[h] >= 0) h = (h + 1) & (c->mcap - 1);
+        c->mhash[h] = (int)mi;
+    }
     c->depth++;
     sb_t body = {0};
     int r = gen_body(c, s, path, &body);
@@ -2809,6 +2871,8 @@ int pg_jsonschema_to_gbnf(const char *schema_json, size_t len, unsigned flags, c
     }
     sb_free(&c.out);
     free(c.memo);
+    free(c.mhash);
+    free(c.dhash);
     for (size_t i = 0; i < c.ndedup; i++) free(c.dedup_txt[i]);
     free(c.dedup_txt);
     free(c.dedup_id);

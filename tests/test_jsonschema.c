@@ -34,9 +34,9 @@ static void refuse(const char *schema, const char *want) {
 }
 
 static void test_refusals(void) {
-    refuse("{\"not\":{\"minLength\":2}}", "unsupported keyword 'not' at /not");
-    refuse("{\"type\":\"object\",\"properties\":{\"x\":{\"not\":{\"pattern\":\"a\"}}}}", "unsupported keyword 'not' at /properties/x/not");
-    refuse("{\"not\":{\"type\":\"integer\"}}", "'not' (numbers that are not integers)");
+    refuse("{\"not\":{\"pattern\":\"a\"}}", "unsupported keyword 'not' (of 'pattern') at /not");
+    refuse("{\"type\":\"object\",\"properties\":{\"x\":{\"not\":{\"pattern\":\"a\"}}}}", "unsupported keyword 'not' (of 'pattern') at /properties/x/not");
+    refuse("{\"not\":{\"type\":\"integer\"}}", "unsupported keyword 'not' (of 'type')");
     refuse("{\"type\":\"object\",\"dependencies\":{\"a\":[\"b\"],\"b\":[\"c\"],\"c\":[\"d\"],\"d\":[\"e\"],\"e\":[\"f\"],\"f\":[\"a\"]}}", "'dependencies' (more than 5");
     refuse("{\"type\":\"array\",\"uniqueItems\":true}", "'uniqueItems'");
     refuse("{\"if\":{\"type\":\"string\"},\"then\":{\"minLength\":2}}", "'if'");
@@ -50,7 +50,8 @@ static void test_refusals(void) {
     refuse("{\"type\":\"number\",\"multipleOf\":0.01}", "'multipleOf'");
     refuse("{\"type\":\"integer\",\"multipleOf\":3,\"minimum\":1}", "'multipleOf'");
     refuse("{\"oneOf\":[{\"type\":\"integer\"},{\"type\":\"number\"}]}", "'oneOf'");
-    refuse("{\"oneOf\":[{\"type\":\"object\",\"properties\":{\"a\":{}}},{\"type\":\"object\"}]}", "'oneOf'");
+    refuse("{\"oneOf\":[{\"type\":\"object\",\"properties\":{\"a\":{}}},{\"type\":\"object\"}]}", "admits no value");
+    refuse("{\"oneOf\":[{\"type\":\"string\",\"pattern\":\"^a\"},{\"type\":\"string\",\"pattern\":\"b$\"}]}", "'oneOf' (alternatives 0 and 1 may overlap)");
     refuse("{\"$ref\":\"#/definitions/missing\"}", "'$ref'");
     refuse("{\"$ref\":\"other.json#/a\"}", "'$ref'");
     refuse("{\"type\":\"string\",\"pattern\":\"a\",\"maxLength\":3}", "'pattern'");
@@ -237,6 +238,18 @@ static const case_t CASES[] = {
     {"{\"type\":\"object\",\"properties\":{\"p\":{},\"q\":{}},\"oneOf\":[{\"required\":[\"p\"]},{\"required\":[\"q\"]}]}", "{\"q\":1}", 1},
     {"{\"type\":\"object\",\"properties\":{\"p\":{},\"q\":{}},\"oneOf\":[{\"required\":[\"p\"]},{\"required\":[\"q\"]}]}", "{\"p\":1,\"q\":1}", 0},
     {"{\"type\":\"object\",\"properties\":{\"p\":{},\"q\":{}},\"oneOf\":[{\"required\":[\"p\"]},{\"required\":[\"q\"]}]}", "{}", 0},
+    {"{\"not\":{\"minLength\":2}}", "\"a\"", 1}, {"{\"not\":{\"minLength\":2}}", "\"ab\"", 0}, {"{\"not\":{\"minLength\":2}}", "3", 0},
+    {"{\"type\":\"integer\",\"not\":{\"minimum\":3,\"maximum\":5}}", "4", 0}, {"{\"type\":\"integer\",\"not\":{\"minimum\":3,\"maximum\":5}}", "6", 1},
+    {"{\"type\":\"integer\",\"not\":{\"minimum\":3,\"maximum\":5}}", "2", 1},
+    {"{\"not\":{\"type\":\"object\",\"required\":[\"a\"]}}", "\"s\"", 1}, {"{\"not\":{\"type\":\"object\",\"required\":[\"a\"]}}", "{\"a\":1}", 0},
+    {"{\"not\":{\"type\":\"object\",\"required\":[\"a\"]}}", "{\"b\":1}", 1},
+    {"{\"not\":{\"required\":[\"a\"]}}", "\"s\"", 0},
+    {"{\"type\":\"object\",\"properties\":{\"r\":{\"type\":\"number\"},\"l\":{\"type\":\"number\"},\"w\":{\"type\":\"number\"}},\"oneOf\":[{\"required\":[\"r\"]},{\"properties\":{\"l\":{\"minimum\":1}},\"required\":[\"l\",\"w\"]}]}", "{\"r\":1,\"l\":0,\"w\":2}", 1},
+    {"{\"type\":\"object\",\"properties\":{\"r\":{\"type\":\"number\"},\"l\":{\"type\":\"number\"},\"w\":{\"type\":\"number\"}},\"oneOf\":[{\"required\":[\"r\"]},{\"properties\":{\"l\":{\"minimum\":1}},\"required\":[\"l\",\"w\"]}]}", "{\"r\":1,\"l\":5,\"w\":2}", 0},
+    {"{\"type\":\"object\",\"properties\":{\"r\":{\"type\":\"number\"},\"l\":{\"type\":\"number\"},\"w\":{\"type\":\"number\"}},\"oneOf\":[{\"required\":[\"r\"]},{\"properties\":{\"l\":{\"minimum\":1}},\"required\":[\"l\",\"w\"]}]}", "{\"l\":5,\"w\":2}", 1},
+    {"{\"type\":\"object\",\"properties\":{\"r\":{\"type\":\"number\"},\"l\":{\"type\":\"number\"},\"w\":{\"type\":\"number\"}},\"oneOf\":[{\"required\":[\"r\"]},{\"properties\":{\"l\":{\"minimum\":1}},\"required\":[\"l\",\"w\"]}]}", "{\"l\":5}", 0},
+    {"{\"type\":\"string\",\"oneOf\":[{\"maxLength\":0},{\"minLength\":1,\"pattern\":\"^a\"}]}", "\"\"", 1},
+    {"{\"type\":\"string\",\"oneOf\":[{\"maxLength\":0},{\"minLength\":1,\"pattern\":\"^a\"}]}", "\"b\"", 0},
     /* $ref and recursion */
     {"{\"definitions\":{\"n\":{\"type\":\"object\",\"properties\":{\"v\":{\"type\":\"integer\"},\"next\":{\"$ref\":\"#/definitions/n\"}},\"required\":[\"v\"],\"additionalProperties\":false}},\"$ref\":\"#/definitions/n\"}", "{\"v\":1,\"next\":{\"v\":2,\"next\":{\"v\":3}}}", 1},
     {"{\"definitions\":{\"n\":{\"type\":\"object\",\"properties\":{\"v\":{\"type\":\"integer\"},\"next\":{\"$ref\":\"#/definitions/n\"}},\"required\":[\"v\"],\"additionalProperties\":false}},\"$ref\":\"#/definitions/n\"}", "{\"v\":1,\"next\":{\"next\":{\"v\":3}}}", 0},

@@ -1085,10 +1085,11 @@ static int pattern_expr(ctx_t *c, const char *path, const char *pat, long lmin, 
         int fullanch = br[i].bol && br[i].eol;
         sb_t k = {0};
         if (has_len) {
-            if (!fullanch) { sb_free(&k); sb_free(&t); rx_free(r); return fail(c, path, "unsupported keyword 'pattern' combined with minLength/maxLength (unanchored pattern)"); }
-            /* the final "\n" that '$' tolerates counts too: only allow lengths that fit */
-            long mx2 = (mx < 0) ? -1 : mx + (br[i].eol == 1);
+            /* the final "\n" that '$' tolerates counts too; an unanchored side
+             * makes the length unbounded */
+            long mx2 = (mx < 0 || !fullanch) ? -1 : mx + (br[i].eol == 1);
             int inside = mn >= lmin && (lmax < 0 || (mx2 >= 0 && mx2 <= lmax));
+            if (!inside && !fullanch) { sb_free(&k); sb_free(&t); rx_free(r); return fail(c, path, "unsupported keyword 'pattern' combined with minLength/maxLength (unanchored pattern)"); }
             if (!inside) {
                 /* single repeated class: intersect bounds */
                 const rx *body = br[i].body;
@@ -2454,9 +2455,41 @@ static int disjoint(ctx_t *c, json_t *a, json_t *b, int depth) {
         json_decref(e);
         if (all_out) return 1;
     }
-    if (common & ~(unsigned)T_OBJ) return 0;
+    if (!json_is_object(a) || !json_is_object(b)) return 0;
+    /* per type: disjoint ranges of the keyword that applies to it */
+    unsigned proven = 0;
+    static const struct { unsigned bits; const char *lo, *hi; } rng[] = {
+        {T_STR, "minLength", "maxLength"}, {T_ARR, "minItems", "maxItems"}, {T_OBJ, "minProperties", "maxProperties"}};
+    for (size_t i = 0; i < 3; i++) {
+        double alo = 0, ahi = 1e300, blo = 0, bhi = 1e300;
+        json_t *x;
+        if ((x = json_object_get(a, rng[i].lo)) && json_is_number(x)) alo = json_number_value(x);
+        if ((x = json_object_get(a, rng[i].hi)) && json_is_number(x)) ahi = json_number_value(x);
+        if ((x = json_object_get(b, rng[i].lo)) && json_is_number(x)) blo = json_number_value(x);
+        if ((x = json_object_get(b, rng[i].hi)) && json_is_number(x)) bhi = json_number_value(x);
+        if (ahi < blo || bhi < alo) proven |= rng[i].bits;
+    }
+    {
+        /* numbers: [lo, hi] with exclusivity (draft-6 numeric forms only) */
+        double lo[2], hi[2];
+        int lox[2], hix[2], ok = 1;
+        json_t *sd[2] = {a, b};
+        for (int k = 0; k < 2; k++) {
+            json_t *mi = json_object_get(sd[k], "minimum"), *ma = json_object_get(sd[k], "maximum");
+            json_t *xmi = json_object_get(sd[k], "exclusiveMinimum"), *xma = json_object_get(sd[k], "exclusiveMaximum");
+            if (json_is_boolean(xmi) || json_is_boolean(xma)) ok = 0;
+            lo[k] = -1e300; hi[k] = 1e300; lox[k] = hix[k] = 0;
+            if (json_is_number(mi)) lo[k] = json_number_value(mi);
+            if (json_is_number(xmi) && json_number_value(xmi) >= lo[k]) { lo[k] = json_number_value(xmi); lox[k] = 1; }
+            if (json_is_number(ma)) hi[k] = json_number_value(ma);
+            if (json_is_number(xma) && json_number_value(xma) <= hi[k]) { hi[k] = json_number_value(xma); hix[k] = 1; }
+        }
+        if (ok && (hi[0] < lo[1] || (hi[0] == lo[1] && (hix[0] || lox[1])) || hi[1] < lo[0] ||
+                   (hi[1] == lo[0] && (hix[1] || lox[0]))))
+            proven |= T_INT | T_FRAC;
+    }
     /* objects: a required property whose schemas are disjoint or forbidden on the other side */
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 2 && (common & T_OBJ) && !(proven & T_OBJ); k++) {
         json_t *x = sides[k][0], *y = sides[k][1];
         if (!json_is_object(x) || !json_is_object(y)) continue;
         json_t *req = json_object_get(x, "required");
@@ -2466,7 +2499,7 @@ static int disjoint(ctx_t *c, json_t *a, json_t *b, int depth) {
             const char *p = json_string_value(json_array_get(req, i));
             if (!p) continue;
             json_t *sy = py ? json_object_get(py, p) : NULL;
-            if (!sy && json_is_false(apy) && !json_object_get(y, "patternProperties")) return 1;
+            if (!sy && json_is_false(apy) && !json_object_get(y, "patternProperties")) { proven |= T_OBJ; break; }
             if (!sy) continue;
             json_t *sx = px ? json_object_get(px, p) : NULL;
             if (!sx) continue;
@@ -2475,10 +2508,10 @@ static int disjoint(ctx_t *c, json_t *a, json_t *b, int depth) {
             for (size_t j = 0; json_is_array(ry) && j < json_array_size(ry); j++)
                 if (json_is_string(json_array_get(ry, j)) && !strcmp(json_string_value(json_array_get(ry, j)), p)) yreq = 1;
             (void)yreq; /* present in x's instances, so y's schema for it applies either way */
-            if (disjoint(c, sx, sy, depth + 1)) return 1;
+            if (disjoint(c, sx, sy, depth + 1)) { proven |= T_OBJ; break; }
         }
     }
-    return 0;
+    return (common & ~proven) == 0;
 }
 
 /* ---- not / dependencies, rewritten into supported keywords */
@@ -2506,7 +2539,63 @@ static int n_constraints(const json_t *s) {
     return n;
 }
 
-/* s has "not": returns an equivalent schema without it, or NULL (failed). */
+/* The complement of one keyword group of a schema, as schemas whose union
+ * is exactly the instances that violate it (keywords constrain only their
+ * own type, so each piece carries that type). Appends to out; 0 = cannot. */
+static int not_piece(ctx_t *c, const char *k, json_t *v, json_t *n, json_t *out) {
+    if (!strcmp(k, "type")) {
+        unsigned ex = schema_types(n);
+        if (ex == (unsigned)-1) return 0;
+        unsigned t = T_ALL & ~ex;
+        if ((t & T_FRAC) && !(t & T_INT)) return 0;
+        if (t) json_array_append_new(out, json_pack("{s:o}", "type", types_json(t)));
+        return 1;
+    }
+    if (!strcmp(k, "required")) {
+        if (!json_is_array(v)) return 0;
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e) {
+            if (!json_is_string(e)) return 0;
+            json_array_append_new(out, json_pack("{s:s,s:{s:b}}", "type", "object", "properties", json_string_value(e), 0));
+        }
+        return 1;
+    }
+    if (!strcmp(k, "properties")) {
+        if (!json_is_object(v)) return 0;
+        const char *pk;
+        json_t *pv;
+        json_object_foreach(v, pk, pv)
+            json_array_append_new(out, json_pack("{s:s,s:[s],s:{s:{s:O}}}", "type", "object", "required", pk, "properties", pk, "not", pv));
+        return 1;
+    }
+    static const struct { const char *k, *neg, *type; int delta; } cmp[] = {
+        {"minimum", "exclusiveMaximum", "number", 0}, {"maximum", "exclusiveMinimum", "number", 0},
+        {"exclusiveMinimum", "maximum", "number", 0}, {"exclusiveMaximum", "minimum", "number", 0},
+        {"minLength", "maxLength", "string", -1}, {"maxLength", "minLength", "string", 1},
+        {"minItems", "maxItems", "array", -1}, {"maxItems", "minItems", "array", 1},
+        {"minProperties", "maxProperties", "object", -1}, {"maxProperties", "minProperties", "object", 1}};
+    for (size_t i = 0; i < sizeof cmp / sizeof cmp[0]; i++) {
+        if (strcmp(k, cmp[i].k)) continue;
+        if (!json_is_number(v)) return 0;
+        if (json_object_get(n, "exclusiveMinimum") && json_is_boolean(json_object_get(n, "exclusiveMinimum"))) return 0;
+        if (json_object_get(n, "exclusiveMaximum") && json_is_boolean(json_object_get(n, "exclusiveMaximum"))) return 0;
+        double x = json_number_value(v) + cmp[i].delta;
+        if (x < 0 && cmp[i].delta) return 1; /* e.g. not minLength 0: nothing */
+        json_t *val = cmp[i].delta ? json_integer((json_int_t)x) : json_copy(v);
+        json_array_append_new(out, json_pack("{s:s,s:o}", "type", cmp[i].type, cmp[i].neg, val));
+        return 1;
+    }
+    if (!strcmp(k, "anyOf") || !strcmp(k, "not") || !strcmp(k, "allOf")) {
+        json_array_append_new(out, json_pack("{s:{s:O}}", "not", k, v));
+        return 1;
+    }
+    return 0;
+}
+
+/* s has "not": returns an equivalent schema without it, or NULL (failed).
+ * not (A and B ...) = anyOf (not A, not B, ...) per keyword; not anyOf =
+ * all of the nots; not not X = X. */
 static json_t *apply_not(ctx_t *c, json_t *s, const char *path, int depth) {
     char sp[512];
     subpath(sp, sizeof sp, path, "not");
@@ -2519,28 +2608,14 @@ static json_t *apply_not(ctx_t *c, json_t *s, const char *path, int depth) {
     if (json_is_true(n) || (json_is_object(n) && !n_constraints(n))) return json_false();
     if (!json_is_object(n)) { fail(c, sp, "schema must be an object or boolean"); return NULL; }
     json_t *v;
-    if (n_constraints(n) == 1 && (v = json_object_get(n, "type"))) {
-        unsigned ex = schema_types(n);
-        if (ex == (unsigned)-1) { fail(c, sp, "bad value of 'type'"); return NULL; }
-        unsigned t = types_or_all(rest) & ~ex;
-        if ((t & T_FRAC) && !(t & T_INT)) { fail(c, sp, "unsupported keyword 'not' (numbers that are not integers)"); return NULL; }
-        json_object_set_new(rest, "type", types_json(t));
-        return rest;
-    }
-    if (n_constraints(n) == 1 && (v = json_object_get(n, "required")) && json_is_array(v) && json_array_size(v) == 1 &&
-        json_is_string(json_array_get(v, 0))) {
-        json_t *absent = own(c, json_pack("{s:{s:b}}", "properties", json_string_value(json_array_get(v, 0)), 0));
-        /* only objects are constrained */
-        return merge(c, rest, absent, path, 0);
-    }
     if (n_constraints(n) == 1 && (v = json_object_get(n, "anyOf")) && json_is_array(v)) {
         /* not anyOf [X...] = all of not X */
         json_t *cur = rest;
         size_t i;
         json_t *x;
         json_array_foreach(v, i, x) {
-            json_t *t = own(c, json_is_object(cur) ? json_copy(cur) : json_object());
             if (json_is_false(cur)) return json_false();
+            json_t *t = own(c, json_copy(cur));
             json_object_set(t, "not", x);
             cur = apply_not(c, t, path, depth + 1);
             if (!cur) return NULL;
@@ -2548,8 +2623,47 @@ static json_t *apply_not(ctx_t *c, json_t *s, const char *path, int depth) {
         return cur;
     }
     if (n_constraints(n) == 1 && (v = json_object_get(n, "not"))) return merge(c, rest, v, path, 0);
-    fail(c, sp, "unsupported keyword 'not'");
-    return NULL;
+    if (n_constraints(n) == 1 && (v = json_object_get(n, "allOf")) && json_is_array(v)) {
+        json_t *alts = json_array();
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x) json_array_append_new(alts, json_pack("{s:O}", "not", x));
+        n = own(c, json_pack("{s:o}", "anyOf", alts));
+        json_t *pieces = json_array();
+        json_array_foreach(json_object_get(n, "anyOf"), i, x) json_array_append(pieces, x);
+        json_t *r = own(c, json_pack("{s:o}", "anyOf", json_array()));
+        json_array_foreach(pieces, i, x) {
+            json_t *m = merge(c, rest, x, path, 0);
+            if (!m) { json_decref(pieces); return NULL; }
+            json_array_append(json_object_get(r, "anyOf"), m);
+        }
+        json_decref(pieces);
+        return r;
+    }
+    json_t *pieces = json_array();
+    const char *k;
+    json_object_foreach(n, k, v) {
+        if (!is_constraint(k)) continue;
+        if (!not_piece(c, k, v, n, pieces)) {
+            json_decref(pieces);
+            fail(c, sp, "unsupported keyword 'not' (of '%s')", k);
+            return NULL;
+        }
+    }
+    if (json_array_size(pieces) > 64) { json_decref(pieces); fail(c, sp, "unsupported keyword 'not' (too many cases)"); return NULL; }
+    json_t *alts = json_array();
+    size_t i;
+    json_t *x;
+    json_array_foreach(pieces, i, x) {
+        json_t *m = merge(c, rest, x, path, 0);
+        if (!m) { json_decref(pieces); json_decref(alts); return NULL; }
+        json_array_append(alts, m);
+    }
+    json_decref(pieces);
+    if (!json_array_size(alts)) { json_decref(alts); return json_false(); }
+    json_t *r = own(c, json_object());
+    json_object_set_new(r, "anyOf", alts);
+    return r;
 }
 
 /* s has dependencies / dependentRequired / dependentSchemas: an anyOf of the

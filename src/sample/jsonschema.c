@@ -1472,6 +1472,22 @@ static json_t *deref(ctx_t *c, json_t *s, const char *path, int *sib) {
     return s;
 }
 
+/* Does Python-style pattern pat match (search) subj? PCRE2 with UTF/UCP is
+ * close enough to decide whether a property name falls under a pattern; an
+ * error counts as "cannot tell" (*err = 1). */
+static int pcre_matches(const char *pat, const char *subj, int *err) {
+    int ec;
+    PCRE2_SIZE eo;
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &ec, &eo, NULL);
+    if (!re) { *err = 1; return 0; }
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
+    int rc = pcre2_match(re, (PCRE2_SPTR)subj, strlen(subj), 0, 0, md, NULL);
+    pcre2_match_data_free(md);
+    pcre2_code_free(re);
+    if (rc < -1) { *err = 1; return 0; }
+    return rc >= 0;
+}
+
 /* ------------------------------------------------------------- allOf merge */
 
 static json_t *merge(ctx_t *c, json_t *a, json_t *b, const char *path, int depth);
@@ -1629,7 +1645,7 @@ static json_t *merge(ctx_t *c, json_t *a, json_t *b, const char *path, int depth
     json_t *ppa = json_object_get(a, "patternProperties"), *ppb = json_object_get(b, "patternProperties");
     if (pa || pb || apa || apb || ppa || ppb) {
         if (ppa || ppb) {
-            if ((ppa && (pb || apb)) || (ppb && (pa || apa)) || (ppa && ppb && !js_equal(ppa, ppb))) {
+            if ((ppa && apb) || (ppb && apa) || (ppa && ppb && !js_equal(ppa, ppb))) {
                 fail(c, path, "unsupported keyword 'patternProperties' (inside allOf with other object keywords)");
                 return NULL;
             }
@@ -1645,8 +1661,27 @@ static json_t *merge(ctx_t *c, json_t *a, json_t *b, const char *path, int depth
                 if (json_object_get(P, pk)) continue;
                 json_t *x = pa ? json_object_get(pa, pk) : NULL;
                 json_t *y = pb ? json_object_get(pb, pk) : NULL;
-                if (!x) x = apa ? apa : json_true();
-                if (!y) y = apb ? apb : json_true();
+                /* a key absent from one side's properties falls under its
+                 * matching patternProperties, else its additionalProperties */
+                json_t *pps[2] = {ppa, ppb}, *aps[2] = {apa, apb}, **xy[2] = {&x, &y};
+                for (int side = 0; side < 2; side++) {
+                    if (*xy[side]) continue;
+                    json_t *match = NULL;
+                    if (pps[side] && !(ppa && ppb)) {
+                        const char *pat;
+                        json_t *ps;
+                        json_object_foreach(pps[side], pat, ps) {
+                            int perr = 0;
+                            int hit = pcre_matches(pat, pk, &perr);
+                            if (perr) { json_decref(P); fail(c, path, "unsupported keyword 'patternProperties' (pattern \"%.60s\")", pat); return NULL; }
+                            if (hit) {
+                                if (!match) match = own(c, json_pack("{s:[]}", "allOf"));
+                                json_array_append(json_object_get(match, "allOf"), ps);
+                            }
+                        }
+                    }
+                    *xy[side] = match ? match : aps[side] ? aps[side] : json_true();
+                }
                 char sp[512];
                 subpath(sp, sizeof sp, path, pk);
                 json_t *m = merge(c, x, y, sp, depth + 1);
@@ -2152,22 +2187,6 @@ static int trie_rule(ctx_t *c, trie *t) {
     rule_def(c, id, sb_str(&body));
     sb_free(&body);
     return id;
-}
-
-/* Does Python-style pattern pat match (search) subj? PCRE2 with UTF/UCP is
- * close enough to decide whether a property name falls under a pattern; an
- * error counts as "cannot tell" (*err = 1). */
-static int pcre_matches(const char *pat, const char *subj, int *err) {
-    int ec;
-    PCRE2_SIZE eo;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &ec, &eo, NULL);
-    if (!re) { *err = 1; return 0; }
-    pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
-    int rc = pcre2_match(re, (PCRE2_SPTR)subj, strlen(subj), 0, 0, md, NULL);
-    pcre2_match_data_free(md);
-    pcre2_code_free(re);
-    if (rc < -1) { *err = 1; return 0; }
-    return rc >= 0;
 }
 
 static int gen_object(ctx_t *c, json_t *s, const char *path, sb_t *b) {

@@ -35,6 +35,7 @@ static void refuse(const char *schema, const char *want) {
 
 static void test_refusals(void) {
     refuse("{\"not\":{\"pattern\":\"a\"}}", "unsupported keyword 'not' (of 'pattern') at /not");
+    refuse("{\"not\":{\"enum\":[1,2]}}", "unsupported keyword 'not' (of 'enum') at /not");
     refuse("{\"type\":\"object\",\"properties\":{\"x\":{\"not\":{\"pattern\":\"a\"}}}}", "unsupported keyword 'not' (of 'pattern') at /properties/x/not");
     refuse("{\"not\":{\"type\":\"integer\"}}", "unsupported keyword 'not' (of 'type')");
     refuse("{\"type\":\"object\",\"dependencies\":{\"a\":[\"b\"],\"b\":[\"c\"],\"c\":[\"d\"],\"d\":[\"e\"],\"e\":[\"f\"],\"f\":[\"a\"]}}", "'dependencies' (more than 5");
@@ -250,6 +251,10 @@ static const case_t CASES[] = {
     {"{\"type\":\"object\",\"properties\":{\"r\":{\"type\":\"number\"},\"l\":{\"type\":\"number\"},\"w\":{\"type\":\"number\"}},\"oneOf\":[{\"required\":[\"r\"]},{\"properties\":{\"l\":{\"minimum\":1}},\"required\":[\"l\",\"w\"]}]}", "{\"l\":5}", 0},
     {"{\"type\":\"string\",\"oneOf\":[{\"maxLength\":0},{\"minLength\":1,\"pattern\":\"^a\"}]}", "\"\"", 1},
     {"{\"type\":\"string\",\"oneOf\":[{\"maxLength\":0},{\"minLength\":1,\"pattern\":\"^a\"}]}", "\"b\"", 0},
+    {"{\"not\":{\"enum\":[\"a\",\"b\",null]}}", "\"c\"", 1}, {"{\"not\":{\"enum\":[\"a\",\"b\",null]}}", "\"ab\"", 1},
+    {"{\"not\":{\"enum\":[\"a\",\"b\",null]}}", "\"a\"", 0}, {"{\"not\":{\"enum\":[\"a\",\"b\",null]}}", "null", 0},
+    {"{\"not\":{\"enum\":[\"a\",\"b\",null]}}", "[1]", 1},
+    {"{\"type\":\"boolean\",\"not\":{\"const\":true}}", "false", 1}, {"{\"type\":\"boolean\",\"not\":{\"const\":true}}", "true", 0},
     /* $ref and recursion */
     {"{\"definitions\":{\"n\":{\"type\":\"object\",\"properties\":{\"v\":{\"type\":\"integer\"},\"next\":{\"$ref\":\"#/definitions/n\"}},\"required\":[\"v\"],\"additionalProperties\":false}},\"$ref\":\"#/definitions/n\"}", "{\"v\":1,\"next\":{\"v\":2,\"next\":{\"v\":3}}}", 1},
     {"{\"definitions\":{\"n\":{\"type\":\"object\",\"properties\":{\"v\":{\"type\":\"integer\"},\"next\":{\"$ref\":\"#/definitions/n\"}},\"required\":[\"v\"],\"additionalProperties\":false}},\"$ref\":\"#/definitions/n\"}", "{\"v\":1,\"next\":{\"next\":{\"v\":3}}}", 0},

@@ -1294,7 +1294,7 @@ static const char *const HANDLED[] = {
     "items", "prefixItems", "additionalItems", "minItems", "maxItems", "uniqueItems", "minLength",
     "maxLength", "pattern", "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
     "multipleOf", "minProperties", "maxProperties", "allOf", "anyOf", "oneOf", "$ref", "if", "not",
-    "dependencies", "dependentRequired", "dependentSchemas", NULL};
+    "dependencies", "dependentRequired", "dependentSchemas", "x-pg-notin", NULL};
 /* standard keywords that are refused */
 static const char *const REFUSED[] = {
     "contains", "minContains",
@@ -1598,6 +1598,10 @@ static json_t *merge(ctx_t *c, json_t *a, json_t *b, const char *path, int depth
             json_t *m = merge(c, va, vb, sp, depth + 1);
             if (!m) return NULL;
             json_object_set(r, k, m);
+        } else if (!strcmp(k, "x-pg-notin") && json_is_array(va) && json_is_array(vb)) {
+            json_t *u = json_copy(va);
+            json_array_extend(u, vb);
+            json_object_set_new(r, k, u);
         } else if (!strcmp(k, "not")) {
             /* not A and not B = not anyOf [A, B] */
             json_object_set_new(r, "not", json_pack("{s:[O,O]}", "anyOf", va, vb));
@@ -1792,6 +1796,9 @@ static int validate(ctx_t *c, const json_t *v, json_t *s, int depth) {
             if (k[0] == 'a' && k[1] == 'l') { if ((size_t)nvalid + (size_t)nunk < n) return 0; if (nunk) unknown = 1; }
             else if (k[0] == 'a') { if (!nvalid && !nunk) return 0; if (!nvalid) unknown = 1; }
             else { if (nunk) unknown = 1; else if (nvalid != 1) return 0; }
+        } else if (!strcmp(k, "x-pg-notin") && json_is_array(x)) {
+            for (size_t i = 0; vt == T_STR && i < json_array_size(x); i++)
+                if (js_equal(v, json_array_get(x, i))) return 0;
         } else if (!strcmp(k, "format") || !strcmp(k, "pattern")) {
             if (vt == T_STR) unknown = 1;
         } else if (!strcmp(k, "multipleOf")) {
@@ -1882,6 +1889,59 @@ static int get_count(ctx_t *c, json_t *s, const char *k, const char *path, long 
     return 1;
 }
 
+typedef struct trie {
+    uint32_t cp;
+    int term;
+    struct trie **kid;
+    int nkid;
+} trie;
+
+static trie *trie_kid(trie *t, uint32_t cp) {
+    for (int i = 0; i < t->nkid; i++)
+        if (t->kid[i]->cp == cp) return t->kid[i];
+    t->kid = realloc(t->kid, (size_t)(t->nkid + 1) * sizeof *t->kid);
+    trie *k = calloc(1, sizeof *k);
+    if (!t->kid || !k) abort();
+    k->cp = cp;
+    t->kid[t->nkid++] = k;
+    return k;
+}
+static void trie_free(trie *t) {
+    for (int i = 0; i < t->nkid; i++) trie_free(t->kid[i]);
+    free(t->kid);
+    free(t);
+}
+/* rule: rest of a key string (after the opening quote and the prefix of t),
+ * closing quote included, such that the whole key is not a name */
+static int trie_rule(ctx_t *c, trie *t) {
+    int id = rule_new(c);
+    sb_t body = {0};
+    int n = 0;
+    if (!t->term) { sb_puts(&body, "\"\\\"\""); n++; }
+    cpset other = {0};
+    cs_add(&other, 0, CP_MAX);
+    for (int i = 0; i < t->nkid; i++) {
+        int kid = trie_rule(c, t->kid[i]);
+        cpset one = {0};
+        cs_add(&one, t->kid[i]->cp, t->kid[i]->cp);
+        if (n++) sb_puts(&body, " | ");
+        enc_class(c, &body, &one);
+        sb_printf(&body, " r%d", kid);
+        cs_free(&one);
+        cs_remove(&other, t->kid[i]->cp, t->kid[i]->cp);
+    }
+    if (n++) sb_puts(&body, " | ");
+    sb_t oc = {0};
+    enc_class(c, &oc, &other);
+    sb_puts(&oc, " char* \"\\\"\"");
+    sb_printf(&body, "r%d", rule_dedup(c, sb_str(&oc)));
+    sb_free(&oc);
+    cs_free(&other);
+    rule_def(c, id, sb_str(&body));
+    sb_free(&body);
+    return id;
+}
+
 /* ---- strings */
 
 static int fmt_known_refused(const char *f) {
@@ -1896,6 +1956,39 @@ static int gen_string(ctx_t *c, json_t *s, const char *path, sb_t *b) {
     if (mx >= 0 && mx < mn) return R_NEVER;
     json_t *pat = json_object_get(s, "pattern");
     json_t *fmt = json_object_get(s, "format");
+    json_t *notin = json_object_get(s, "x-pg-notin");
+    if (notin) {
+        const char *f0 = json_is_string(fmt) ? json_string_value(fmt) : NULL;
+        int fmt_active = f0 && (!strcmp(f0, "date") || !strcmp(f0, "time") || !strcmp(f0, "date-time") ||
+                                !strcmp(f0, "email") || !strcmp(f0, "idn-email") || !strcmp(f0, "uuid") ||
+                                !strcmp(f0, "uri") || !strcmp(f0, "uri-reference") || !strcmp(f0, "hostname") ||
+                                !strcmp(f0, "ipv4") || fmt_known_refused(f0));
+        if (pat || fmt_active || mn > 0 || mx >= 0)
+            return fail(c, path, "unsupported keyword 'not' (of 'enum' together with other string keywords)");
+        need(c, B_CHAR);
+        trie *root = calloc(1, sizeof *root);
+        if (!root) abort();
+        size_t i;
+        json_t *e;
+        json_array_foreach(notin, i, e) {
+            if (!json_is_string(e)) continue;
+            trie *t = root;
+            const unsigned char *p = (const unsigned char *)json_string_value(e);
+            size_t L = json_string_length(e);
+            for (size_t q = 0; q < L;) {
+                uint32_t cp;
+                int kk = utf8_dec(p + q, L - q, &cp);
+                if (kk < 0) { kk = 1; cp = p[q]; }
+                q += (size_t)kk;
+                t = trie_kid(t, cp);
+            }
+            t->term = 1;
+        }
+        int id = trie_rule(c, root);
+        trie_free(root);
+        sb_printf(b, "\"\\\"\" r%d", id);
+        return R_OK;
+    }
     const char *f = json_is_string(fmt) ? json_string_value(fmt) : NULL;
     const char *frule = NULL;
     long flen = -1;
@@ -2135,59 +2228,6 @@ static int gen_array(ctx_t *c, json_t *s, const char *path, sb_t *b) {
 }
 
 /* ---- objects */
-
-typedef struct trie {
-    uint32_t cp;
-    int term;
-    struct trie **kid;
-    int nkid;
-} trie;
-
-static trie *trie_kid(trie *t, uint32_t cp) {
-    for (int i = 0; i < t->nkid; i++)
-        if (t->kid[i]->cp == cp) return t->kid[i];
-    t->kid = realloc(t->kid, (size_t)(t->nkid + 1) * sizeof *t->kid);
-    trie *k = calloc(1, sizeof *k);
-    if (!t->kid || !k) abort();
-    k->cp = cp;
-    t->kid[t->nkid++] = k;
-    return k;
-}
-static void trie_free(trie *t) {
-    for (int i = 0; i < t->nkid; i++) trie_free(t->kid[i]);
-    free(t->kid);
-    free(t);
-}
-/* rule: rest of a key string (after the opening quote and the prefix of t),
- * closing quote included, such that the whole key is not a name */
-static int trie_rule(ctx_t *c, trie *t) {
-    int id = rule_new(c);
-    sb_t body = {0};
-    int n = 0;
-    if (!t->term) { sb_puts(&body, "\"\\\"\""); n++; }
-    cpset other = {0};
-    cs_add(&other, 0, CP_MAX);
-    for (int i = 0; i < t->nkid; i++) {
-        int kid = trie_rule(c, t->kid[i]);
-        cpset one = {0};
-        cs_add(&one, t->kid[i]->cp, t->kid[i]->cp);
-        if (n++) sb_puts(&body, " | ");
-        enc_class(c, &body, &one);
-        sb_printf(&body, " r%d", kid);
-        cs_free(&one);
-        cs_remove(&other, t->kid[i]->cp, t->kid[i]->cp);
-    }
-    if (n++) sb_puts(&body, " | ");
-    sb_t oc = {0};
-    enc_class(c, &oc, &other);
-    sb_puts(&oc, " char* \"\\\"\"");
-    sb_printf(&body, "r%d", rule_dedup(c, sb_str(&oc)));
-    sb_free(&oc);
-    cs_free(&other);
-    rule_def(c, id, sb_str(&body));
-    sb_free(&body);
-    return id;
-}
 
 static int gen_object(ctx_t *c, json_t *s, const char *path, sb_t *b) {
     long minp = 0, maxp = -1;
@@ -2607,6 +2647,31 @@ static int not_piece(ctx_t *c, const char *k, json_t *v, json_t *n, json_t *out)
     }
     if (!strcmp(k, "anyOf") || !strcmp(k, "not") || !strcmp(k, "allOf")) {
         json_array_append_new(out, json_pack("{s:{s:O}}", "not", k, v));
+        return 1;
+    }
+    if ((!strcmp(k, "enum") || !strcmp(k, "const")) && !json_object_get(n, k[0] == 'e' ? "const" : "enum")) {
+        /* values other than these: strings outside the set, the other
+         * boolean, and every type with no value in the set */
+        json_t *vals = enum_of(n);
+        json_t *strs = json_array();
+        int has_t = 0, has_f = 0, has_null = 0, other = 0;
+        size_t i;
+        json_t *e;
+        json_array_foreach(vals, i, e) {
+            if (json_is_string(e)) json_array_append(strs, e);
+            else if (json_is_true(e)) has_t = 1;
+            else if (json_is_false(e)) has_f = 1;
+            else if (json_is_null(e)) has_null = 1;
+            else other = 1;
+        }
+        json_decref(vals);
+        if (other) { json_decref(strs); return 0; }
+        unsigned t = T_INT | T_FRAC | T_ARR | T_OBJ | (has_null ? 0 : T_NULL) | (has_t || has_f ? 0 : T_BOOL) |
+                     (json_array_size(strs) ? 0 : T_STR);
+        json_array_append_new(out, json_pack("{s:o}", "type", types_json(t)));
+        if (json_array_size(strs)) json_array_append_new(out, json_pack("{s:s,s:O}", "type", "string", "x-pg-notin", strs));
+        if (has_t != has_f) json_array_append_new(out, json_pack("{s:b}", "const", !has_t));
+        json_decref(strs);
         return 1;
     }
     return 0;

@@ -57,7 +57,7 @@ static void test_refusals(void) {
     refuse("{\"$ref\":\"other.json#/a\"}", "'$ref'");
     refuse("{\"type\":\"string\",\"pattern\":\"a\",\"maxLength\":3}", "'pattern'");
     refuse("{\"type\":\"string\",\"format\":\"uri\",\"maxLength\":30}", "format \"uri\"");
-    refuse("{\"type\":\"number\",\"minimum\":0.5}", "fractional bound");
+    refuse("{\"type\":\"number\",\"minimum\":0.5,\"maximum\":0.7}", "fractional bounds within one integer");
     refuse("{\"type\":\"object\",\"properties\":{\"ab\":{}},\"patternProperties\":{\"^a\":{\"type\":\"string\"}}}", "'patternProperties'");
     refuse("{\"allOf\":[{\"pattern\":\"^a\"},{\"pattern\":\"b$\"}]}", "'pattern'");
     refuse("false", "admits no value");
@@ -209,6 +209,19 @@ static const case_t CASES[] = {
     {"{\"type\":\"number\",\"minimum\":0,\"maximum\":1}", "1.01", 0}, {"{\"type\":\"number\",\"minimum\":0,\"maximum\":1}", "-0.1", 0},
     {"{\"type\":\"number\",\"exclusiveMaximum\":1,\"minimum\":-2}", "-2", 1}, {"{\"type\":\"number\",\"exclusiveMaximum\":1,\"minimum\":-2}", "-1.5", 1},
     {"{\"type\":\"number\",\"exclusiveMaximum\":1,\"minimum\":-2}", "1", 0}, {"{\"type\":\"number\",\"exclusiveMaximum\":1,\"minimum\":-2}", "-2.5", 0},
+    {"{\"type\":\"number\",\"minimum\":0.5}", "0.5", 1}, {"{\"type\":\"number\",\"minimum\":0.5}", "0.49", 0},
+    {"{\"type\":\"number\",\"minimum\":0.5}", "3", 1}, {"{\"type\":\"number\",\"minimum\":0.5}", "-1", 0},
+    {"{\"type\":\"number\",\"minimum\":0.5}", "0.50001", 1}, {"{\"type\":\"number\",\"minimum\":0.5}", "0", 0},
+    {"{\"type\":\"number\",\"minimum\":0.01,\"maximum\":1.0}", "0.01", 1}, {"{\"type\":\"number\",\"minimum\":0.01,\"maximum\":1.0}", "0.009", 0},
+    {"{\"type\":\"number\",\"minimum\":0.01,\"maximum\":1.0}", "1.0", 1}, {"{\"type\":\"number\",\"minimum\":0.01,\"maximum\":1.0}", "1.01", 0},
+    {"{\"type\":\"number\",\"minimum\":0.01,\"maximum\":1.0}", "0.5", 1},
+    {"{\"type\":\"number\",\"minimum\":-1.5,\"exclusiveMaximum\":2.5}", "-1.5", 1}, {"{\"type\":\"number\",\"minimum\":-1.5,\"exclusiveMaximum\":2.5}", "-1.6", 0},
+    {"{\"type\":\"number\",\"minimum\":-1.5,\"exclusiveMaximum\":2.5}", "2.49", 1}, {"{\"type\":\"number\",\"minimum\":-1.5,\"exclusiveMaximum\":2.5}", "2.5", 0},
+    {"{\"type\":\"number\",\"minimum\":-1.5,\"exclusiveMaximum\":2.5}", "2.50", 0}, {"{\"type\":\"number\",\"minimum\":-1.5,\"exclusiveMaximum\":2.5}", "0", 1},
+    {"{\"type\":\"number\",\"maximum\":-0.5}", "-0.5", 1}, {"{\"type\":\"number\",\"maximum\":-0.5}", "-0.4", 0},
+    {"{\"type\":\"number\",\"maximum\":-0.5}", "0", 0}, {"{\"type\":\"number\",\"maximum\":-0.5}", "-3", 1},
+    {"{\"type\":\"number\",\"exclusiveMinimum\":0.25}", "0.25", 0}, {"{\"type\":\"number\",\"exclusiveMinimum\":0.25}", "0.2500001", 1},
+    {"{\"type\":\"number\",\"exclusiveMinimum\":0.25}", "0.250", 0},
     {"{\"type\":\"integer\",\"multipleOf\":7}", "49", 1}, {"{\"type\":\"integer\",\"multipleOf\":7}", "50", 0},
     {"{\"type\":\"integer\",\"multipleOf\":7}", "-14", 1}, {"{\"type\":\"integer\",\"multipleOf\":7}", "0", 1},
     /* combinators */

@@ -1065,8 +1065,8 @@ static int rx_branches(rx *r, rx_branch *out, int max, const char **why) {
 /* GBNF for the JSON string CONTENT (no quotes) of strings matching pattern
  * (Python re.search semantics). Optional length bounds [lmin, lmax] (lmax -1
  * none) are applied when they can be exactly. Returns R_OK / R_NEVER / R_ERR. */
-static int pattern_expr(ctx_t *c, const char *path, const char *pat, long lmin, long lmax, sb_t *b) {
-    rxp p = {(const unsigned char *)pat, strlen(pat), 0, NULL};
+static int pattern_expr(ctx_t *c, const char *path, const char *pat, size_t patlen, long lmin, long lmax, sb_t *b) {
+    rxp p = {(const unsigned char *)pat, patlen, 0, NULL};
     rx *r = rx_alt(&p, 0);
     if (r && p.i < p.n) { p.err = "unbalanced parenthesis"; rx_free(r); r = NULL; }
     if (!r) return fail(c, path, "unsupported keyword 'pattern' (%s in \"%.80s\")", p.err, pat);
@@ -1282,6 +1282,134 @@ static int num_range(sb_t *o, int has_lo, long long lo, int lo_x, int has_hi, lo
     sb_puts(o, ")");
     if (!k) return 0;
     return 1;
+}
+
+/* Decimal bounds with a fractional part. A bound is I.F with I >= 0 and F
+ * its fraction digits without trailing zeros (F may be empty). */
+typedef struct {
+    long long ip;
+    char fr[24];
+    int x; /* exclusive */
+} decb;
+
+/* fraction part (".digits" or absent) of values >= 0.F (> when x) */
+static void frac_ge(sb_t *o, const char *F, int x) {
+    size_t k = strlen(F);
+    if (!k) { sb_puts(o, x ? "\".\" [0-9]* [1-9] [0-9]*" : "(\".\" [0-9]+)?"); return; }
+    sb_puts(o, "\".\" (");
+    int n = 0;
+    for (size_t j = 0; j < k; j++) {
+        if (F[j] == '9') continue;
+        sb_printf(o, "%s\"%.*s\" [%c-9] [0-9]*", n++ ? " | " : "", (int)j, F, F[j] + 1);
+    }
+    sb_printf(o, "%s\"%s\" %s", n++ ? " | " : "", F, x ? "[0-9]* [1-9] [0-9]*" : "[0-9]*");
+    sb_puts(o, ")");
+}
+/* fraction part of values <= 0.F (< when x); returns 0 if none */
+static int frac_le(sb_t *o, const char *F, int x) {
+    size_t k = strlen(F);
+    if (!k) {
+        if (x) return 0;
+        sb_puts(o, "(\".\" \"0\"+)?");
+        return 1;
+    }
+    sb_puts(o, "(\".\" (");
+    int n = 0;
+    for (size_t j = 0; j < k; j++) {
+        if (F[j] != '0') sb_printf(o, "%s\"%.*s\" [0-%c] [0-9]*", n++ ? " | " : "", (int)j, F, F[j] - 1);
+        if (j + 1 < k || !x) sb_printf(o, "%s\"%.*s\" \"0\"*", n++ ? " | " : "", (int)(j + 1), F);
+    }
+    sb_puts(o, "))?");
+    return 1;
+}
+
+/* magnitudes m (no sign) with lo <= m <= hi (has_hi 0: unbounded above),
+ * lo.ip <= hi.ip. Returns 0 if empty or -1 if not expressible. */
+static int mag_range(sb_t *o, const decb *lo, int has_hi, const decb *hi) {
+    int n = 0;
+    sb_puts(o, "(");
+    if (has_hi && lo->ip == hi->ip) {
+        if (lo->fr[0] || lo->x) return -1;
+        sb_t t = {0};
+        if (frac_le(&t, hi->fr, hi->x)) { sb_printf(o, "\"%lld\" %s", lo->ip, sb_str(&t)); n++; }
+        sb_free(&t);
+        sb_puts(o, ")");
+        return n;
+    }
+    /* i == lo.ip */
+    sb_printf(o, "\"%lld\" ", lo->ip);
+    frac_ge(o, lo->fr, lo->x);
+    n++;
+    /* lo.ip < i < hi.ip */
+    if (!has_hi || lo->ip + 1 <= hi->ip - 1) {
+        sb_puts(o, " | ");
+        nn_range(o, lo->ip + 1, has_hi ? hi->ip - 1 : -1);
+        sb_puts(o, " (\".\" [0-9]+)?");
+    }
+    if (has_hi) {
+        sb_t t = {0};
+        if (frac_le(&t, hi->fr, hi->x)) sb_printf(o, " | \"%lld\" %s", hi->ip, sb_str(&t));
+        sb_free(&t);
+    }
+    sb_puts(o, ")");
+    return n;
+}
+
+static int to_decb(double v, int x, decb *d) {
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.15g", v);
+    if (strtod(buf, NULL) != v) snprintf(buf, sizeof buf, "%.17g", v);
+    if (strchr(buf, 'e') || strchr(buf, 'E') || buf[0] == '-') return 0;
+    char *dot = strchr(buf, '.');
+    d->x = x;
+    d->fr[0] = 0;
+    if (dot) {
+        *dot = 0;
+        snprintf(d->fr, sizeof d->fr, "%s", dot + 1);
+        size_t k = strlen(d->fr);
+        while (k && d->fr[k - 1] == '0') d->fr[--k] = 0;
+    }
+    d->ip = atoll(buf);
+    return 1;
+}
+
+/* numbers (no exponent) in the range; bounds may be fractional.
+ * Returns R_OK / R_NEVER, or -2 when not expressible. */
+static int dec_range(sb_t *o, int has_lo, double lo, int lo_x, int has_hi, double hi, int hi_x) {
+    if (has_lo && has_hi && (lo > hi || (lo == hi && (lo_x || hi_x)))) return R_NEVER;
+    int n = 0;
+    sb_t t = {0};
+    sb_puts(&t, "(");
+    /* m >= 0 side: [max(lo, 0), hi] */
+    if (!has_hi || hi >= 0) {
+        decb a, b;
+        if (!to_decb(has_lo && lo >= 0 ? lo : 0, has_lo && lo >= 0 ? lo_x : 0, &a)) goto bad;
+        if (has_hi && !to_decb(hi, hi_x, &b)) goto bad;
+        sb_t u = {0};
+        int r = mag_range(&u, &a, has_hi, &b);
+        if (r < 0) { sb_free(&u); goto bad; }
+        if (r > 0) { sb_printf(&t, "%s%s", n++ ? " | " : "", sb_str(&u)); }
+        sb_free(&u);
+    }
+    /* negative side: m = -x in [max(-hi, 0) (exclusive if hi >= 0), -lo] */
+    if (!has_lo || lo < 0) {
+        decb a, b;
+        int ax = has_hi && hi < 0 ? hi_x : 1;
+        if (!to_decb(has_hi && hi < 0 ? -hi : 0, ax, &a)) goto bad;
+        if (has_lo && !to_decb(-lo, lo_x, &b)) goto bad;
+        sb_t u = {0};
+        int r = mag_range(&u, &a, has_lo, &b);
+        if (r < 0) { sb_free(&u); goto bad; }
+        if (r > 0) sb_printf(&t, "%s\"-\" %s", n++ ? " | " : "", sb_str(&u));
+        sb_free(&u);
+    }
+    sb_puts(&t, ")");
+    if (n) sb_puts(o, sb_str(&t));
+    sb_free(&t);
+    return n ? R_OK : R_NEVER;
+bad:
+    sb_free(&t);
+    return -2;
 }
 
 /* ------------------------------------------------------ schema helpers */
@@ -2019,7 +2147,7 @@ static int gen_string(ctx_t *c, json_t *s, const char *path, sb_t *b) {
         sb_t e = {0};
         char sp[512];
         subpath(sp, sizeof sp, path, "pattern");
-        int r = pattern_expr(c, sp, json_string_value(pat), mn, mx, &e);
+        int r = pattern_expr(c, sp, json_string_value(pat), json_string_length(pat), mn, mx, &e);
         if (r == R_OK) sb_printf(b, "\"\\\"\" %s \"\\\"\"", sb_str(&e));
         sb_free(&e);
         return r;
@@ -2117,8 +2245,14 @@ static int gen_number(ctx_t *c, json_t *s, const char *path, unsigned types, sb_
         return r ? R_OK : R_NEVER;
     }
     if (!has_lo && !has_hi) { need(c, B_NUMBER); sb_puts(b, "number"); return R_OK; }
-    if ((has_lo && lo != floor(lo)) || (has_hi && hi != floor(hi)))
-        return fail(c, path, "unsupported keyword 'minimum'/'maximum' (fractional bound on a number)");
+    if ((has_lo && lo != floor(lo)) || (has_hi && hi != floor(hi))) {
+        sb_t t = {0};
+        int r = dec_range(&t, has_lo, lo, lo_x, has_hi, hi, hi_x);
+        if (r == R_OK) sb_puts(b, sb_str(&t));
+        sb_free(&t);
+        if (r == -2) return fail(c, path, "unsupported keyword 'minimum'/'maximum' (fractional bounds within one integer)");
+        return r;
+    }
     sb_t t = {0};
     int r = num_range(&t, has_lo, (long long)lo, lo_x, has_hi, (long long)hi, hi_x);
     if (r) sb_puts(b, sb_str(&t));
@@ -2261,6 +2395,7 @@ static int gen_object(ctx_t *c, json_t *s, const char *path, sb_t *b) {
         json_t *r = json_array_get(req, j);
         if (!json_is_string(r)) { n = i; ret = fail(c, path, "bad value of 'required'"); goto out; }
         const char *rn = json_string_value(r);
+        if (strlen(rn) != json_string_length(r)) { n = i; ret = fail(c, path, "unsupported keyword 'required' (name with a NUL character)"); goto out; }
         int dup = 0;
         for (size_t q = 0; q < i; q++) if (!strcmp(names[q], rn)) dup = 1;
         if (dup) continue;
@@ -2333,7 +2468,7 @@ static int gen_object(ctx_t *c, json_t *s, const char *path, sb_t *b) {
                     if (pcre_matches(k, names[j], &perr) || perr) { sb_free(&alts); ret = fail(c, path, "unsupported keyword 'patternProperties' (property \"%.60s\" also matches it)", names[j]); goto out; }
                 }
                 sb_t pe = {0};
-                int r = pattern_expr(c, sp, k, 0, -1, &pe);
+                int r = pattern_expr(c, sp, k, strlen(k), 0, -1, &pe);
                 if (r == R_ERR) { sb_free(&pe); sb_free(&alts); ret = R_ERR; goto out; }
                 if (r == R_OK) sb_printf(&alts, "%s%s", na++ ? " | " : "", sb_str(&pe));
                 sb_free(&pe);
@@ -3041,7 +3176,7 @@ int pg_jsonschema_to_gbnf(const char *schema_json, size_t len, unsigned flags, c
     *gbnf_out = NULL;
     if (err && errlen) err[0] = 0;
     json_error_t je;
-    json_t *root = json_loadb(schema_json, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
+    json_t *root = json_loadb(schema_json, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
     if (!root) {
         if (err && errlen) snprintf(err, errlen, "schema is not valid JSON: %s (line %d)", je.text, je.line);
         return -1;

@@ -230,6 +230,7 @@ typedef struct {
     size_t errlen;
     int failed;
     int depth;
+    long work; /* schema merges so far: bounds the 'not'/'oneOf' expansions */
     unsigned basics; /* emitted helper rules */
     /* deduplicated helper rules: text -> id */
     char **dedup_txt;
@@ -1661,6 +1662,7 @@ static json_t *enum_of(json_t *s) {
 }
 
 static json_t *merge(ctx_t *c, json_t *a, json_t *b, const char *path, int depth) {
+    if (++c->work > 20000) { fail(c, path, "schema too complex (combinator expansion over 20000 merges)"); return NULL; }
     if (json_is_true(a) || (json_is_object(a) && json_object_size(a) == 0)) return flatten(c, b, path, depth + 1);
     if (json_is_true(b) || (json_is_object(b) && json_object_size(b) == 0)) return flatten(c, a, path, depth + 1);
     if (json_is_false(a) || json_is_false(b)) return json_false();
@@ -3016,6 +3018,10 @@ static int gen_body(ctx_t *c, json_t *s, const char *path, sb_t *b) {
             for (size_t i = 0; i < na && !overlap; i++)
                 for (size_t j = i + 1; j < na && !overlap; j++)
                     if (!disjoint(c, m[i], m[j], 0)) { overlap = 1; bi = i; bj = j; }
+            if (overlap && na > 8) {
+                free(m);
+                return fail(c, path, "unsupported keyword 'oneOf' (alternatives %zu and %zu may overlap)", bi, bj);
+            }
             if (overlap) {
                 /* exactly one: alternative i and not any other (when 'not' can
                  * express the others, e.g. required-only alternatives) */

@@ -1672,6 +1672,7 @@ static json_t *merge(ctx_t *c, json_t *a, json_t *b, const char *path, int depth
     if (!b) return NULL;
     if (json_is_boolean(a) || json_is_boolean(b)) return merge(c, a, b, path, depth + 1);
     if (!json_is_object(a) || !json_is_object(b)) { fail(c, path, "schema must be an object or boolean"); return NULL; }
+    if (a == b || js_equal(a, b)) return a; /* X and X = X (also ends recursive self-merges) */
     json_t *r = own(c, json_copy(a));
     const char *k;
     json_t *vb;

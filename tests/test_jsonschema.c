@@ -58,7 +58,7 @@ static void test_refusals(void) {
     refuse("{\"type\":\"string\",\"pattern\":\"a\",\"maxLength\":3}", "'pattern'");
     refuse("{\"type\":\"string\",\"format\":\"uri\",\"maxLength\":30}", "format \"uri\"");
     refuse("{\"type\":\"number\",\"minimum\":0.5,\"maximum\":0.7}", "fractional bounds within one integer");
-    refuse("{\"type\":\"object\",\"properties\":{\"ab\":{}},\"patternProperties\":{\"^a\":{\"type\":\"string\"}}}", "'patternProperties'");
+    refuse("{\"type\":\"object\",\"properties\":{\"ab\":{\"type\":\"integer\"}},\"patternProperties\":{\"^a\":{\"type\":\"string\"}}}", "'patternProperties' (property \"ab\" also matches it)");
     refuse("{\"allOf\":[{\"pattern\":\"^a\"},{\"pattern\":\"b$\"}]}", "'pattern'");
     refuse("false", "admits no value");
     refuse("{\"type\":\"object\",\"properties\":{\"a\":false},\"required\":[\"a\"]}", "admits no value");
@@ -150,6 +150,12 @@ static const case_t CASES[] = {
     {"{\"type\":\"object\",\"properties\":{\"k\":{\"const\":1}},\"minProperties\":1}", "{}", 0},
     {"{\"type\":\"object\",\"patternProperties\":{\"^x-\":{\"type\":\"integer\"}},\"additionalProperties\":false}", "{\"x-a\":1}", 1},
     {"{\"type\":\"object\",\"patternProperties\":{\"^x-\":{\"type\":\"integer\"}},\"additionalProperties\":false}", "{\"y\":1}", 0},
+    {"{\"type\":\"object\",\"properties\":{\"x-a\":{}},\"required\":[\"x-b\"],\"patternProperties\":{\"^x-\":{\"type\":\"integer\"}},\"additionalProperties\":false}", "{\"x-a\":1,\"x-b\":2}", 1},
+    {"{\"type\":\"object\",\"properties\":{\"x-a\":{}},\"required\":[\"x-b\"],\"patternProperties\":{\"^x-\":{\"type\":\"integer\"}},\"additionalProperties\":false}", "{\"x-a\":\"s\",\"x-b\":2}", 0},
+    {"{\"type\":\"object\",\"properties\":{\"x-a\":{}},\"required\":[\"x-b\"],\"patternProperties\":{\"^x-\":{\"type\":\"integer\"}},\"additionalProperties\":false}", "{\"x-a\":1}", 0},
+    {"{\"type\":\"object\",\"properties\":{\"x-a\":{}},\"required\":[\"x-b\"],\"patternProperties\":{\"^x-\":{\"type\":\"integer\"}},\"additionalProperties\":false}", "{\"x-b\":2,\"x-c\":\"s\"}", 0},
+    {"{\"type\":\"object\",\"properties\":{\"ab\":{}},\"patternProperties\":{\"^a\":{\"type\":\"string\"}}}", "{\"ab\":\"s\"}", 1},
+    {"{\"type\":\"object\",\"properties\":{\"ab\":{}},\"patternProperties\":{\"^a\":{\"type\":\"string\"}}}", "{\"ab\":1}", 0},
     /* arrays */
     {"{\"type\":\"array\",\"items\":{\"type\":\"integer\"},\"minItems\":2,\"maxItems\":3}", "[1,2]", 1},
     {"{\"type\":\"array\",\"items\":{\"type\":\"integer\"},\"minItems\":2,\"maxItems\":3}", "[1]", 0},

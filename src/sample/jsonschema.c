@@ -1448,6 +1448,14 @@ static int has_constraints_except(const json_t *s, const char *skip1, const char
     return 0;
 }
 
+static int n_constraints(const json_t *s) {
+    int n = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)s, k, v) n += is_constraint(k);
+    return n;
+}
+
 static json_t *own(ctx_t *c, json_t *v) {
     json_array_append_new(c->owned, v);
     return v;
@@ -2402,13 +2410,42 @@ static int gen_object(ctx_t *c, json_t *s, const char *path, sb_t *b) {
         int dup = 0;
         for (size_t q = 0; q < i; q++) if (!strcmp(names[q], rn)) dup = 1;
         if (dup) continue;
-        if (pp && json_object_size(pp)) { n = i; ret = fail(c, path, "unsupported keyword 'required' (names a property not in 'properties', with patternProperties)"); goto out; }
-        if (json_is_false(ap)) { n = i; ret = R_NEVER; goto out; }
         names[i] = rn;
-        psch[i] = ap ? ap : json_true();
+        psch[i] = NULL; /* set below: matching pattern schemas or additionalProperties */
         i++;
     }
     n = i;
+    /* A name matching patternProperties takes allOf of the matching pattern
+     * schemas (and its own). Pattern keys generated as extras carry allOf of
+     * ALL pattern schemas, which is never weaker, so a declared name that
+     * also comes out as an extra is still valid; this is only sound when
+     * the name's own schema adds nothing, hence the refusal otherwise. */
+    for (i = 0; i < n; i++) {
+        json_t *match = NULL;
+        if (pp && json_is_object(pp)) {
+            const char *pat;
+            json_t *ps;
+            json_object_foreach(pp, pat, ps) {
+                int perr = 0;
+                int hit = pcre_matches(pat, names[i], &perr);
+                if (perr) { ret = fail(c, path, "unsupported keyword 'patternProperties' (pattern \"%.60s\")", pat); goto out; }
+                if (hit) {
+                    if (!match) match = own(c, json_pack("{s:[]}", "allOf"));
+                    json_array_append(json_object_get(match, "allOf"), ps);
+                }
+            }
+        }
+        if (match) {
+            if (psch[i] && !(json_is_true(psch[i]) || (json_is_object(psch[i]) && !n_constraints(psch[i])))) {
+                ret = fail(c, path, "unsupported keyword 'patternProperties' (property \"%.60s\" also matches it)", names[i]);
+                goto out;
+            }
+            psch[i] = match;
+        } else if (!psch[i]) {
+            if (json_is_false(ap)) { ret = R_NEVER; goto out; }
+            psch[i] = ap ? ap : json_true();
+        }
+    }
     for (i = 0; i < n; i++) {
         const char *k = names[i];
         json_t *v = psch[i];
@@ -2466,10 +2503,6 @@ static int gen_object(ctx_t *c, json_t *s, const char *path, sb_t *b) {
             sb_t alts = {0};
             int na = 0;
             json_object_foreach(pp, k, v) {
-                for (size_t j = 0; j < n; j++) {
-                    int perr = 0;
-                    if (pcre_matches(k, names[j], &perr) || perr) { sb_free(&alts); ret = fail(c, path, "unsupported keyword 'patternProperties' (property \"%.60s\" also matches it)", names[j]); goto out; }
-                }
                 sb_t pe = {0};
                 int r = pattern_expr(c, sp, k, strlen(k), 0, -1, &pe);
                 if (r == R_ERR) { sb_free(&pe); sb_free(&alts); ret = R_ERR; goto out; }
@@ -2727,13 +2760,6 @@ static json_t *types_json(unsigned t) {
         if (t & bit) json_array_append_new(arr, json_string(nm[i]));
     }
     return arr;
-}
-static int n_constraints(const json_t *s) {
-    int n = 0;
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)s, k, v) n += is_constraint(k);
-    return n;
 }
 
 /* The complement of one keyword group of a schema, as schemas whose union

@@ -19,12 +19,14 @@
  * positive, since its size is unknown before it runs. Entries are sorted by
  * id (a 64-bit digest of the key) for the bucket look-ups; a reload carries
  * the buckets of keys that stay. One mutex guards the set. */
-#include "server/srv_internal.h"
+#include "server/auth.h"
 
 #include "base/log.h"
+#include "server/util.h"
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

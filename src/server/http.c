@@ -1,170 +1,207 @@
-/* http.c - libmicrohttpd glue: daemon options, routing, body collection,
- * responses, suspend/resume for generation, and the disconnect watcher.
+/* http.c - the HTTP front: the only file that knows libmicrohttpd.
+ *
+ * Request path (one generation request):
+ *
+ *   socket -> MHD -> ahc(): route row, body collected, admission
+ *       |                 (probes, /metrics key, API key 401, body 413,
+ *       |                  loading/draining 503, per-key rate 429)
+ *       v
+ *   adapter->parse (openai_parse.c ...): JSON -> srv_gen + adapter state
+ *       v
+ *   request core (request.c): srv_req_submit -> engine (pg_engine_submit)
+ *       v
+ *   engine thread: events -> the core's per-request queue -> wake(conn)
+ *       v                     (conn_wake below resumes the connection)
+ *   adapter->body / adapter->stream (openai_format.c): events -> a JSON
+ *       body, or SSE frames into this connection's reused buffer
+ *       v
+ *   MHD -> socket (whole response, or chunked via stream_reader)
+ *
+ * A new protocol (Anthropic Messages, Responses, Ollama) is an adapter
+ * (src/server/<proto>_parse.c + <proto>_format.c implementing
+ * adapter.h) plus rows in routes[] below; nothing else here changes. A
+ * route row is a path, a method and what serves it: a probe, /metrics, a
+ * simple JSON endpoint (endpoints.h) or an adapter.
  *
  * The daemon runs MHD_USE_EPOLL_INTERNAL_THREAD with a small worker pool
- * and MHD_ALLOW_SUSPEND_RESUME. A generation request is submitted to the
- * engine from the access handler; then:
- *   - non-streaming: the connection is suspended; the engine callback
- *     resumes it once every submission finished; the access handler runs
- *     again and queues the whole JSON response;
- *   - streaming: a chunked response with a content-reader callback is
- *     queued at once; the reader drains formatted SSE bytes and, when there
- *     are none yet, suspends the connection (the engine callback resumes it
- *     on the next event), so tokens are flushed one by one.
- * Client disconnects: MHD reports a failed connection through
- * NOTIFY_COMPLETED (-> cancel). A *suspended* connection is invisible to
- * MHD, so the watcher thread poll()s the sockets of all in-flight requests
- * for POLLRDHUP/POLLHUP; on hang-up it cancels the engine request and
+ * and MHD_ALLOW_SUSPEND_RESUME. After submit:
+ *   - non-streaming: the connection is suspended; the core's wake-up
+ *     (every submission over) resumes it; ahc runs again and queues the
+ *     adapter's body;
+ *   - streaming: a chunked response whose reader (stream_reader) asks the
+ *     adapter for frames of the pending events; with none, it suspends the
+ *     connection until the core's next wake-up, so tokens leave one by one.
+ * Suspend and resume both happen under the request's mutex, and resume
+ * only when `suspended` is set (cleared by whoever resumes), so every
+ * MHD_resume_connection follows its suspend.
+ *
+ * Disconnects: MHD reports a failed connection through NOTIFY_COMPLETED
+ * (-> srv_req_detach cancels). A *suspended* connection is invisible to
+ * MHD, so the watcher thread poll()s the sockets of live generation
+ * requests for POLLRDHUP/POLLHUP; on hang-up it cancels the request and
  * resumes the connection so that MHD sees the failure and cleans up.
  *
- * Admission (handle(), in this order; docs/production.md has the contract):
- * route/method -> probes (/health liveness, /ready readiness: no key) ->
- * /metrics (its own key if configured) -> API key (401) -> body size (413)
- * -> loading/draining/failed (503) -> per-key rate limit (429) -> the
- * endpoint (400s; the engine's full queue -> 429). Every response carries
- * x-request-id, traceparent (W3C: incoming trace id kept, our span id) and,
- * for keys with limits, the x-ratelimit-* headers. NOTIFY_COMPLETED writes
- * one structured log line per request. */
-#include "server/srv_internal.h"
+ * Every response carries x-request-id, traceparent (W3C: incoming trace id
+ * kept, our span id) and, for keys with limits, the x-ratelimit-* headers.
+ * NOTIFY_COMPLETED writes one structured log line per request (README:
+ * production). Lock order: the registry (h->mu), a request's mutex, the
+ * key set's. */
+#include "server/http.h"
 
 #include "base/log.h"
+#include "server/endpoints.h"
+#include "server/openai_format.h"
 
 #include <errno.h>
-#include <math.h>
 #include <fcntl.h>
+#include <math.h>
+#include <microhttpd.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-enum {
-    ROUTE_NONE = 0,
-    ROUTE_HEALTH,
-    ROUTE_READY,
-    ROUTE_METRICS,
-    ROUTE_MODELS,
-    ROUTE_COMPLETIONS,
-    ROUTE_CHAT,
-    ROUTE_TOKENIZE,
-    ROUTE_DETOKENIZE,
-};
+/* ---------- the routing table ---------- */
 
-static const struct {
+enum { RT_HEALTH = 1, RT_READY, RT_METRICS, RT_SIMPLE, RT_GENERATE };
+
+typedef struct route {
     const char *path;
     const char *method;
-    int route;
-} routes[] = {
-    {"/health", "GET", ROUTE_HEALTH},
-    {"/ready", "GET", ROUTE_READY},
-    {"/metrics", "GET", ROUTE_METRICS},
-    {"/v1/models", "GET", ROUTE_MODELS},
-    {"/v1/completions", "POST", ROUTE_COMPLETIONS},
-    {"/v1/chat/completions", "POST", ROUTE_CHAT},
-    {"/tokenize", "POST", ROUTE_TOKENIZE},
-    {"/detokenize", "POST", ROUTE_DETOKENIZE},
+    int kind;                    /* RT_* */
+    int (*simple)(const srv_ctx *c, const char *body, size_t len, char **out); /* RT_SIMPLE */
+    const srv_adapter *ad;       /* RT_GENERATE */
+} route;
+
+static const route routes[] = {
+    {"/health", "GET", RT_HEALTH, NULL, NULL},
+    {"/ready", "GET", RT_READY, NULL, NULL},
+    {"/metrics", "GET", RT_METRICS, NULL, NULL},
+    {"/v1/models", "GET", RT_SIMPLE, srv_ep_models, NULL},
+    {"/v1/completions", "POST", RT_GENERATE, NULL, &srv_oai_completions},
+    {"/v1/chat/completions", "POST", RT_GENERATE, NULL, &srv_oai_chat},
+    {"/tokenize", "POST", RT_SIMPLE, srv_ep_tokenize, NULL},
+    {"/detokenize", "POST", RT_SIMPLE, srv_ep_detokenize, NULL},
+};
+#define N_ROUTES (sizeof routes / sizeof routes[0])
+
+/* ---------- objects ---------- */
+
+typedef struct hconn hconn;
+
+struct srv_http {
+    srv_http_env env;
+    struct MHD_Daemon *daemon;
+    int port;
+    /* registry of live generation requests (for the watcher and the drain) */
+    pthread_mutex_t mu;
+    hconn *live;
+    pthread_t watcher;
+    int watcher_started;
+    int wake[2]; /* pipe: wakes the watcher when the set changes */
 };
 
-/* ---------- engine access guarded against shutdown ---------- */
+/* One HTTP request (MHD's con_cls). Fields marked (req) are under the
+ * request's mutex once a srv_req exists; the rest belong to the MHD thread
+ * of the connection. */
+struct hconn {
+    srv_http *h;
+    struct MHD_Connection *conn;
+    const route *rt;       /* NULL: no such path (404) */
+    int bad_method;
+    char *body;
+    size_t body_len, body_cap;
+    int too_large;
+    int stage;             /* 0 receiving, 1 waiting on the engine, 2 responded */
+    char x_request_id[128];
+    double t_start;        /* monotonic seconds at the first header */
+    int status;            /* HTTP status sent (0 none yet) */
+    char trace_id[33];     /* W3C trace id (32 hex) */
+    char traceparent[64];  /* ours: 00-<trace>-<new span>-<flags> */
+    int authed;
+    uint64_t key_id;
+    char key_name[64];
+    int has_rl;
+    srv_rl rl;
+    /* generation */
+    srv_req *req;          /* owner reference */
+    void *ast;             /* the adapter's state (in the request's arena) */
+    int stream;
+    int suspended;         /* (req) */
+    int gone;              /* (req) NOTIFY_COMPLETED ran: conn is invalid */
+    int disconnected;      /* (req) the watcher saw the client go */
+    srv_buf out;           /* stream frames, reused */
+    size_t out_off;
+    int stream_ended;
+    /* registry (under h->mu) */
+    hconn *next, *prev;
+    int in_registry;
+    int fd;
+    uint64_t serial;
+};
 
-void srv_engine_cancel(pg_srv *s, int64_t id) {
-    if (id <= 0) return;
-    pthread_rwlock_rdlock(&s->engine_lock);
-    if (s->engine_alive) pg_engine_cancel(s->engine, (uint64_t)id);
-    pthread_rwlock_unlock(&s->engine_lock);
-}
-
-int64_t srv_engine_submit(pg_srv *s, const pg_request *q, pg_error *err) {
-    pthread_rwlock_rdlock(&s->engine_lock);
-    int64_t id = s->engine_alive ? pg_engine_submit(s->engine, q, err)
-                                 : pg_error_set(err, PG_ECANCELED, "the server is shutting down");
-    pthread_rwlock_unlock(&s->engine_lock);
-    return id;
-}
-
-/* ---------- ids ---------- */
-
-void srv_make_id(pg_srv *s, const char *prefix, char *out, size_t cap) {
-    /* splitmix64 of (per-process random key + counter): unique, unguessable enough */
-    uint64_t z = s->id_key + 0x9E3779B97F4A7C15ULL * (atomic_fetch_add(&s->id_seq, 1) + 1);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    z ^= z >> 31;
-    uint64_t w = z * 0xD6E8FEB86659FD93ULL + s->id_key;
-    snprintf(out, cap, "%s%016llx%08llx", prefix, (unsigned long long)z, (unsigned long long)(w >> 32));
-}
-
-/* ---------- request objects ---------- */
-
-static srv_req *req_new(pg_srv *s, struct MHD_Connection *c) {
-    srv_req *r = calloc(1, sizeof *r);
+static hconn *conn_new(srv_http *h, struct MHD_Connection *c) {
+    hconn *r = calloc(1, sizeof *r);
     if (!r) return NULL;
-    r->srv = s;
+    r->h = h;
     r->conn = c;
-    r->refs = 1;
     r->fd = -1;
-    r->logprobs = -1;
-    r->n = 1;
-    pthread_mutex_init(&r->mu, NULL);
-    r->serial = atomic_fetch_add(&s->id_seq, 1) + 1;
+    r->serial = srv_next_serial(h->env.ids);
     return r;
 }
 
-static void req_free(srv_req *r) {
-    for (int32_t i = 0; i < r->n_subs; i++) {
-        free(r->subs[i].prompt);
-        free(r->subs[i].echo_text);
-    }
-    free(r->subs);
+static void conn_free(hconn *r) {
+    if (r->req) srv_req_unref(r->req);
     free(r->body);
-    free(r->recs);
-    free(r->text);
-    free(r->top_id);
-    free(r->top_lp);
-    free(r->out);
-    free(r->choice_text_len);
-    free(r->last_tok_t);
-    free(r->model_name);
-    pthread_mutex_destroy(&r->mu);
+    srv_buf_free(&r->out);
     free(r);
 }
 
-void srv_req_unref(srv_req *r) {
-    pthread_mutex_lock(&r->mu);
-    int zero = --r->refs == 0;
-    pthread_mutex_unlock(&r->mu);
-    if (zero) req_free(r);
+/* The core's wake-up (under the request's mutex). */
+static void conn_wake(void *arg) {
+    hconn *r = arg;
+    if (r->suspended && !r->gone) {
+        r->suspended = 0;
+        MHD_resume_connection(r->conn);
+    }
 }
 
-static void registry_add(pg_srv *s, srv_req *r) {
+/* Under the request's mutex. */
+static void conn_suspend(hconn *r) {
+    r->suspended = 1;
+    MHD_suspend_connection(r->conn);
+}
+
+static void registry_add(srv_http *h, hconn *r) {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     r->fd = ci ? ci->connect_fd : -1;
-    pthread_mutex_lock(&s->mu);
-    r->next = s->live;
+    pthread_mutex_lock(&h->mu);
+    r->next = h->live;
     r->prev = NULL;
-    if (s->live) s->live->prev = r;
-    s->live = r;
+    if (h->live) h->live->prev = r;
+    h->live = r;
     r->in_registry = 1;
-    pthread_mutex_unlock(&s->mu);
-    if (s->wake[1] >= 0) {
+    pthread_mutex_unlock(&h->mu);
+    if (h->wake[1] >= 0) {
         char b = 1;
-        ssize_t w = write(s->wake[1], &b, 1);
+        ssize_t w = write(h->wake[1], &b, 1);
         (void)w;
     }
 }
 
-static void registry_remove(pg_srv *s, srv_req *r) {
-    pthread_mutex_lock(&s->mu);
+static void registry_remove(srv_http *h, hconn *r) {
+    pthread_mutex_lock(&h->mu);
     if (r->in_registry) {
         if (r->prev) r->prev->next = r->next;
-        else s->live = r->next;
+        else h->live = r->next;
         if (r->next) r->next->prev = r->prev;
         r->in_registry = 0;
     }
-    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_unlock(&h->mu);
 }
 
 /* ---------- responses ---------- */
@@ -180,8 +217,7 @@ static void fmt_dur(char *b, size_t cap, double s) {
     }
 }
 
-/* One x-ratelimit-{limit,remaining,reset}-WHAT triple (WHAT: requests or
- * tokens), for a configured limit. */
+/* One x-ratelimit-{limit,remaining,reset}-WHAT triple, for a set limit. */
 static void rl_headers(struct MHD_Response *resp, const char *what, double lim, double rem, double reset_s) {
     if (lim <= 0) return;
     char name[48], b[64];
@@ -196,10 +232,7 @@ static void rl_headers(struct MHD_Response *resp, const char *what, double lim, 
     MHD_add_response_header(resp, name, b);
 }
 
-/* Headers every response of an admitted HTTP request carries: the request
- * id, the W3C traceparent and, for an authenticated key with limits, the
- * x-ratelimit-* family. */
-static void common_headers(srv_req *r, struct MHD_Response *resp) {
+static void common_headers(hconn *r, struct MHD_Response *resp) {
     MHD_add_response_header(resp, "x-request-id", r->x_request_id);
     if (r->traceparent[0]) MHD_add_response_header(resp, "traceparent", r->traceparent);
     if (!r->has_rl) return;
@@ -208,15 +241,15 @@ static void common_headers(srv_req *r, struct MHD_Response *resp) {
     rl_headers(resp, "tokens", l->lim_tok, l->rem_tok, l->reset_tok_s);
 }
 
-static void count_status(pg_srv *s, srv_req *r, int status) {
+static void count_status(hconn *r, int status) {
     r->status = status;
     r->stage = 2;
-    if (status >= 100 && status < 600) atomic_fetch_add(&s->m.status[status], 1);
+    if (status >= 100 && status < 600) atomic_fetch_add(&r->h->env.metrics->status[status], 1);
 }
 
-static enum MHD_Result respond(srv_req *r, int status, const char *ctype, char *body, size_t len,
-                               const char *retry_after, const char *allow) {
-    pg_srv *s = r->srv;
+/* Queues body (malloc'd, taken) with the common headers. */
+static enum MHD_Result respond(hconn *r, int status, const char *ctype, char *body, size_t len, const char *retry_after,
+                               const char *allow) {
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(len, body ? body : (char *)"", body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
     if (!resp) {
@@ -228,101 +261,132 @@ static enum MHD_Result respond(srv_req *r, int status, const char *ctype, char *
     if (retry_after) MHD_add_response_header(resp, "Retry-After", retry_after);
     if (allow) MHD_add_response_header(resp, "Allow", allow);
     if (status == 401) MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
-    if (status == 503 && atomic_load(&s->draining)) MHD_add_response_header(resp, "Connection", "close");
+    if (status == 503 && atomic_load(r->h->env.draining)) MHD_add_response_header(resp, "Connection", "close");
     enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
-    count_status(s, r, status);
+    count_status(r, status);
     if (status >= 500 && status != 503 && status != 504) PG_ERROR("http %d for request %s", status, r->x_request_id);
     return rc;
 }
 
-static enum MHD_Result respond_json(srv_req *r, int status, char *body, const char *retry_after) {
+static enum MHD_Result respond_json(hconn *r, int status, char *body, const char *retry_after) {
     return respond(r, status, "application/json", body, body ? strlen(body) : 0, retry_after, NULL);
 }
 
-static enum MHD_Result respond_error(srv_req *r, int status, const char *msg, const char *type, const char *code,
-                                     const char *allow) {
-    char *b = srv_dump(srv_error_json(msg, type, NULL, code), NULL);
-    return respond(r, status, "application/json", b, b ? strlen(b) : 0, NULL, allow);
+/* An error in the route's protocol shape (OpenAI's where there is none). */
+static enum MHD_Result respond_error(hconn *r, int status, const char *msg, const char *type, const char *code,
+                                     const char *retry, const char *allow) {
+    size_t len = 0;
+    char *b = r->rt && r->rt->ad ? r->rt->ad->error(status, msg, type, code, &len)
+                                 : srv_dump(srv_error_json(msg, type, NULL, code), &len);
+    return respond(r, status, "application/json", b, b ? len : 0, retry, allow);
 }
 
-static enum MHD_Result respond_error_retry(srv_req *r, int status, const char *msg, const char *type, const char *code,
-                                           const char *retry) {
-    char *b = srv_dump(srv_error_json(msg, type, NULL, code), NULL);
-    return respond(r, status, "application/json", b, b ? strlen(b) : 0, retry, NULL);
-}
+/* ---------- generation ---------- */
 
-/* ---------- streaming reader ---------- */
-
+/* Streaming body: frames of the pending events, or a suspend until the
+ * next wake-up. */
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
-    srv_req *r = cls;
+    hconn *r = cls;
+    const srv_adapter *ad = r->rt->ad;
     (void)pos;
-    pthread_mutex_lock(&r->mu);
-    if (r->out_off == r->out_len && !r->stream_ended) {
-        r->out_off = r->out_len = 0;
-        if (srv_stream_format(r)) r->stream_ended = 1;
+    srv_req_lock(r->req);
+    if (r->out_off == r->out.len && !r->stream_ended) {
+        r->out_off = r->out.len = 0;
+        if (ad->stream(r->h->env.ctx, r->ast, r->req, &r->out)) r->stream_ended = 1;
+        srv_req_consume(r->req);
     }
-    if (r->out_off < r->out_len) {
-        size_t n = r->out_len - r->out_off;
+    if (r->out.err) {
+        srv_req_unlock(r->req);
+        PG_ERROR("request %s: out of memory while streaming", r->x_request_id);
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    if (r->out_off < r->out.len) {
+        size_t n = r->out.len - r->out_off;
         if (n > max) n = max;
-        memcpy(buf, r->out + r->out_off, n);
+        memcpy(buf, r->out.p + r->out_off, n);
         r->out_off += n;
-        pthread_mutex_unlock(&r->mu);
+        srv_req_unlock(r->req);
         return (ssize_t)n;
     }
     if (r->stream_ended || r->disconnected) {
         int ended = r->stream_ended;
-        pthread_mutex_unlock(&r->mu);
+        srv_req_unlock(r->req);
         return ended ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
     }
-    r->suspended = 1;
-    MHD_suspend_connection(r->conn);
-    pthread_mutex_unlock(&r->mu);
+    conn_suspend(r);
+    srv_req_unlock(r->req);
     return 0;
 }
 
-/* ---------- handlers ---------- */
-
-static enum MHD_Result start_generation(srv_req *r) {
-    pg_srv *s = r->srv;
-    r->kind = r->route == ROUTE_CHAT ? RK_CHAT : RK_COMPLETION;
-    srv_make_id(s, r->kind == RK_CHAT ? "chatcmpl-" : "cmpl-", r->id, sizeof r->id);
-    json_t *ej = NULL;
-    const char *retry = NULL;
-    int st = srv_generate_start(r, &ej, &retry);
-    if (st) {
-        if (st == 429) atomic_fetch_add(&s->m.rejected[REJ_QUEUE_FULL], 1);
-        else if (st == 503) atomic_fetch_add(&s->m.rejected[REJ_DRAINING], 1);
-        return respond_json(r, st, srv_dump(ej, NULL), retry);
+/* Non-streaming: the whole body once done, else suspend (or close when
+ * the client left). */
+static enum MHD_Result body_or_wait(hconn *r) {
+    srv_req_lock(r->req);
+    if (!srv_req_done(r->req)) {
+        if (r->disconnected) {
+            srv_req_unlock(r->req);
+            return MHD_NO; /* close now; the cancel is on its way */
+        }
+        conn_suspend(r);
+        srv_req_unlock(r->req);
+        return MHD_YES;
     }
-    registry_add(s, r);
+    char *body;
+    size_t len;
+    int status = r->rt->ad->body(r->h->env.ctx, r->ast, r->req, &body, &len);
+    srv_req_unlock(r->req);
+    return respond(r, status, "application/json", body, len, NULL, NULL);
+}
+
+static enum MHD_Result submit_failed(hconn *r, int rc, const pg_error *e) {
+    srv_metrics *m = r->h->env.metrics;
+    int st = srv_status_for(rc);
+    if (st == 429) atomic_fetch_add(&m->rejected[REJ_QUEUE_FULL], 1);
+    else if (st == 503) atomic_fetch_add(&m->rejected[REJ_DRAINING], 1);
+    if (st >= 500 && st != 503) PG_ERROR("engine rejected a request: %s", e->msg);
+    return respond_error(r, st, e->msg[0] ? e->msg : "the request was rejected",
+                         st == 429 ? "rate_limit_error" : st >= 500 ? "server_error" : "invalid_request_error",
+                         st == 429 ? "server_busy" : st == 503 ? "draining" : NULL,
+                         rc == PG_EBUSY || rc == PG_ECANCELED ? "1" : NULL, NULL);
+}
+
+static enum MHD_Result start_generation(hconn *r) {
+    srv_http *h = r->h;
+    const srv_adapter *ad = r->rt->ad;
+    r->req = srv_req_create(h->env.core);
+    if (!r->req) return respond_error(r, 500, "out of memory", "server_error", NULL, NULL, NULL);
+    srv_caller who = {r->authed, r->key_id};
+    if (r->authed) srv_req_set_caller(r->req, r->key_id);
+    srv_fail f;
+    int st = ad->parse(h->env.ctx, &who, r->body, r->body_len, r->req, &r->ast, &f);
+    if (st) {
+        if (st == 429) atomic_fetch_add(&h->env.metrics->rejected[REJ_QUEUE_FULL], 1);
+        else if (st == 503) atomic_fetch_add(&h->env.metrics->rejected[REJ_DRAINING], 1);
+        return respond(r, st, "application/json", f.body, f.len, f.retry_after, NULL);
+    }
+    r->stream = srv_req_gen(r->req)->stream;
+    srv_req_set_wake(r->req, conn_wake, r);
+    pg_error e = {0};
+    int rc = srv_req_submit(r->req, &e);
+    if (rc < 0) return submit_failed(r, rc, &e);
+    registry_add(h, r);
     if (r->stream) {
         struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_reader, r, NULL);
         if (!resp) return MHD_NO;
-        MHD_add_response_header(resp, "Content-Type", "text/event-stream; charset=utf-8");
+        MHD_add_response_header(resp, "Content-Type", ad->stream_content_type);
         MHD_add_response_header(resp, "Cache-Control", "no-cache");
         common_headers(r, resp);
-        enum MHD_Result rc = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
+        enum MHD_Result mrc = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
         MHD_destroy_response(resp);
-        count_status(s, r, 200);
-        return rc;
+        count_status(r, 200);
+        return mrc;
     }
     r->stage = 1;
-    pthread_mutex_lock(&r->mu);
-    int done = r->n_finished_subs == r->n_subs;
-    if (!done) {
-        r->suspended = 1;
-        MHD_suspend_connection(r->conn);
-    }
-    pthread_mutex_unlock(&r->mu);
-    if (!done) return MHD_YES;
-    char *body;
-    size_t len;
-    pthread_mutex_lock(&r->mu);
-    int status = srv_generate_body(r, &body, &len);
-    pthread_mutex_unlock(&r->mu);
-    return respond(r, status, "application/json", body, len, NULL, NULL);
+    return body_or_wait(r);
 }
+
+/* ---------- admission ---------- */
 
 /* "Bearer <token>" -> token (trimmed), or NULL. */
 static const char *bearer(struct MHD_Connection *c, size_t *len) {
@@ -339,100 +403,113 @@ static const char *bearer(struct MHD_Connection *c, size_t *len) {
     return h;
 }
 
-static enum MHD_Result handle(srv_req *r) {
-    pg_srv *s = r->srv;
-    if (r->route == ROUTE_NONE) return respond_error(r, 404, "not found", "invalid_request_error", "not_found", NULL);
-    if (r->bad_method) {
-        const char *allow = "GET";
-        for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
-            if (routes[i].route == r->route) allow = routes[i].method;
-        return respond_error(r, 405, "method not allowed", "invalid_request_error", "method_not_allowed", allow);
-    }
-    int state = atomic_load(&s->state);
-    int draining = atomic_load(&s->draining) || atomic_load(&s->stopping);
-    if (r->route == ROUTE_HEALTH) /* liveness: the process serves HTTP */
+/* /health (liveness) and /ready (readiness): no key needed. */
+static enum MHD_Result probe(hconn *r, int state, int draining) {
+    if (r->rt->kind == RT_HEALTH) /* liveness: the process serves HTTP */
         return respond_json(r, 200,
                             strdup(draining               ? "{\"status\":\"draining\"}"
                                    : state == SRV_LOADING ? "{\"status\":\"loading\"}"
                                    : state == SRV_READY   ? "{\"status\":\"ok\"}"
                                                           : "{\"status\":\"failed\"}"),
                             NULL);
-    if (r->route == ROUTE_READY) { /* readiness: new work is accepted */
-        if (state == SRV_READY && !draining) return respond_json(r, 200, strdup("{\"status\":\"ready\"}"), NULL);
-        return respond_json(r, 503,
-                            strdup(draining ? "{\"status\":\"draining\"}"
-                                   : state == SRV_LOADING ? "{\"status\":\"loading\"}"
-                                                          : "{\"status\":\"unavailable\"}"),
-                            "1");
-    }
+    if (state == SRV_READY && !draining) return respond_json(r, 200, strdup("{\"status\":\"ready\"}"), NULL);
+    return respond_json(r, 503,
+                        strdup(draining                ? "{\"status\":\"draining\"}"
+                               : state == SRV_LOADING ? "{\"status\":\"loading\"}"
+                                                      : "{\"status\":\"unavailable\"}"),
+                        "1");
+}
+
+static enum MHD_Result metrics(hconn *r, const char *key, size_t kl) {
+    const srv_http_env *env = &r->h->env;
+    const char *mk = env->cfg->metrics_key;
+    if (mk && *mk && !(key && srv_ct_equal(key, kl, mk, strlen(mk))))
+        return respond_error(r, 401, "a valid metrics key is required (Authorization: Bearer <metrics key>)",
+                             "invalid_request_error", "invalid_api_key", NULL, NULL);
+    pg_engine_stats st;
+    memset(&st, 0, sizeof st);
+    if (env->stats) env->stats(env->stats_arg, &st);
+    int draining = atomic_load(env->draining);
+    size_t len = 0;
+    char *out = srv_metrics_text(env->metrics, env->ctx->alias, &st, draining, &len);
+    if (!out) return respond_error(r, 500, "out of memory", "server_error", NULL, NULL, NULL);
+    return respond(r, 200, "text/plain; version=0.0.4; charset=utf-8", out, len, NULL, NULL);
+}
+
+/* Per-key rate limit: generation takes a request from the bucket, other
+ * routes only read it for the headers. MHD_YES/NO when answered (429),
+ * -1 to go on. */
+static int rate_limit(hconn *r, enum MHD_Result *res) {
+    srv_http *h = r->h;
+    int gen = r->rt->kind == RT_GENERATE;
+    int which = 0;
+    int wait = gen ? srv_keys_admit(h->env.keys, r->key_id, &r->rl, &which) : 0;
+    if (!gen) srv_keys_peek(h->env.keys, r->key_id, &r->rl);
+    r->has_rl = 1;
+    if (wait <= 0) return -1;
+    atomic_fetch_add(&h->env.metrics->rejected[REJ_RATE_LIMIT], 1);
+    char m[256], ra[16];
+    snprintf(m, sizeof m, "Rate limit reached for key '%s' on %s per minute: limit %.0f. Retry in %d s.", r->key_name,
+             which == 't' ? "tokens" : "requests", which == 't' ? r->rl.lim_tok : r->rl.lim_req, wait);
+    snprintf(ra, sizeof ra, "%d", wait);
+    *res = respond_error(r, 429, m, "rate_limit_error", which == 't' ? "rate_limit_exceeded_tokens" : "rate_limit_exceeded",
+                         ra, NULL);
+    return 0;
+}
+
+/* Admission in this order: route/method -> probes -> /metrics (its own
+ * key) -> API key (401) -> body size (413) -> loading/draining/failed
+ * (503) -> per-key rate limit (429) -> the endpoint (400s; the engine's
+ * full queue -> 429). */
+static enum MHD_Result handle(hconn *r) {
+    srv_http *h = r->h;
+    const srv_http_env *env = &h->env;
+    if (!r->rt) return respond_error(r, 404, "not found", "invalid_request_error", "not_found", NULL, NULL);
+    if (r->bad_method)
+        return respond_error(r, 405, "method not allowed", "invalid_request_error", "method_not_allowed", NULL,
+                             r->rt->method);
+    int state = atomic_load(env->state);
+    int draining = atomic_load(env->draining) || atomic_load(env->stopping);
+    if (r->rt->kind == RT_HEALTH || r->rt->kind == RT_READY) return probe(r, state, draining);
     size_t kl = 0;
     const char *key = bearer(r->conn, &kl);
-    if (r->route == ROUTE_METRICS) {
-        const char *mk = s->cfg.metrics_key;
-        if (mk && *mk && !(key && srv_ct_equal(key, kl, mk, strlen(mk))))
-            return respond_error(r, 401, "a valid metrics key is required (Authorization: Bearer <metrics key>)",
-                                 "invalid_request_error", "invalid_api_key", NULL);
-        size_t len = 0;
-        char *out = srv_metrics_text(s, &len);
-        if (!out) return respond_error(r, 500, "out of memory", "server_error", NULL, NULL);
-        return respond(r, 200, "text/plain; version=0.0.4; charset=utf-8", out, len, NULL, NULL);
-    }
-    if (srv_keys_enabled(s->keys)) {
+    if (r->rt->kind == RT_METRICS) return metrics(r, key, kl);
+    if (srv_keys_enabled(env->keys)) {
         if (!key)
             return respond_error(r, 401,
                                  "You didn't provide an API key. Send it in the Authorization header: "
                                  "'Authorization: Bearer YOUR_KEY'.",
-                                 "invalid_request_error", "invalid_api_key", NULL);
-        if (!srv_keys_lookup(s->keys, key, kl, &r->key_id, r->key_name, sizeof r->key_name))
-            return respond_error(r, 401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key", NULL);
+                                 "invalid_request_error", "invalid_api_key", NULL, NULL);
+        if (!srv_keys_lookup(env->keys, key, kl, &r->key_id, r->key_name, sizeof r->key_name))
+            return respond_error(r, 401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key", NULL,
+                                 NULL);
         r->authed = 1;
     }
     if (r->too_large) {
         char m[128];
-        snprintf(m, sizeof m, "the request body is larger than %zu bytes", s->cfg.max_body_bytes);
-        return respond_error(r, 413, m, "invalid_request_error", "request_too_large", NULL);
+        snprintf(m, sizeof m, "the request body is larger than %zu bytes", env->cfg->max_body_bytes);
+        return respond_error(r, 413, m, "invalid_request_error", "request_too_large", NULL, NULL);
     }
     if (state != SRV_READY || draining) {
         int why = draining ? REJ_DRAINING : state == SRV_LOADING ? REJ_LOADING : REJ_UNAVAILABLE;
-        atomic_fetch_add(&s->m.rejected[why], 1);
-        return respond_error_retry(r, 503,
-                                   why == REJ_DRAINING   ? "the server is shutting down; retry on another instance"
-                                   : why == REJ_LOADING ? "the model is loading; retry shortly"
-                                                        : "the server is unavailable",
-                                   "server_error", why == REJ_DRAINING ? "draining" : "unavailable", "1");
+        atomic_fetch_add(&env->metrics->rejected[why], 1);
+        return respond_error(r, 503,
+                             why == REJ_DRAINING   ? "the server is shutting down; retry on another instance"
+                             : why == REJ_LOADING ? "the model is loading; retry shortly"
+                                                  : "the server is unavailable",
+                             "server_error", why == REJ_DRAINING ? "draining" : "unavailable", "1", NULL);
     }
-    int gen = r->route == ROUTE_COMPLETIONS || r->route == ROUTE_CHAT;
-    if (r->authed) {
-        int which = 0;
-        int wait = gen ? srv_keys_admit(s->keys, r->key_id, &r->rl, &which) : 0;
-        if (!gen) { /* headers only: peek without taking a request */
-            srv_keys_peek(s->keys, r->key_id, &r->rl);
-        }
-        r->has_rl = 1;
-        if (wait > 0) {
-            atomic_fetch_add(&s->m.rejected[REJ_RATE_LIMIT], 1);
-            char m[256], ra[16];
-            snprintf(m, sizeof m, "Rate limit reached for key '%s' on %s per minute: limit %.0f. Retry in %d s.",
-                     r->key_name, which == 't' ? "tokens" : "requests", which == 't' ? r->rl.lim_tok : r->rl.lim_req,
-                     wait);
-            snprintf(ra, sizeof ra, "%d", wait);
-            return respond_error_retry(r, 429, m, "rate_limit_error",
-                                       which == 't' ? "rate_limit_exceeded_tokens" : "rate_limit_exceeded", ra);
-        }
-    }
-    char *out = NULL;
-    int st;
-    switch (r->route) {
-    case ROUTE_MODELS: return respond_json(r, 200, srv_models_json(s), NULL);
-    case ROUTE_TOKENIZE:
-        st = srv_tokenize(s, r->body, r->body_len, &out);
+    enum MHD_Result res;
+    if (r->authed && rate_limit(r, &res) >= 0) return res;
+    if (r->rt->kind == RT_SIMPLE) {
+        char *out = NULL;
+        int st = r->rt->simple(env->ctx, r->body, r->body_len, &out);
         return respond_json(r, st, out, NULL);
-    case ROUTE_DETOKENIZE:
-        st = srv_detokenize(s, r->body, r->body_len, &out);
-        return respond_json(r, st, out, NULL);
-    default: return start_generation(r);
     }
+    return start_generation(r);
 }
+
+/* ---------- request ids and trace context ---------- */
 
 static int sane_request_id(const char *v) {
     size_t n = strlen(v);
@@ -455,7 +532,7 @@ static int hexn(const char *p, size_t n) {
 /* W3C trace context: keep a valid incoming trace id (version 00 layout
  * "00-<32 hex>-<16 hex>-<2 hex>"; other versions are read by that prefix),
  * else start a new trace; our span gets a fresh id. */
-static void trace_init(pg_srv *s, srv_req *r) {
+static void trace_init(srv_http *h, hconn *r) {
     const char *tp = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "traceparent");
     char flags[3] = "01";
     int ok = 0;
@@ -470,97 +547,84 @@ static void trace_init(pg_srv *s, srv_req *r) {
     }
     char a[64], b[64];
     if (!ok) {
-        srv_make_id(s, "", a, sizeof a);
-        srv_make_id(s, "", b, sizeof b);
+        srv_make_id(h->env.ids, "", a, sizeof a);
+        srv_make_id(h->env.ids, "", b, sizeof b);
         snprintf(r->trace_id, sizeof r->trace_id, "%.16s%.16s", a, b);
     }
-    srv_make_id(s, "", a, sizeof a);
+    srv_make_id(h->env.ids, "", a, sizeof a);
     snprintf(r->traceparent, sizeof r->traceparent, "00-%s-%.16s-%s", r->trace_id, a, flags);
 }
 
-static enum MHD_Result ahc(void *cls, struct MHD_Connection *c, const char *url, const char *method, const char *version,
-                           const char *upload, size_t *upload_size, void **con_cls) {
-    pg_srv *s = cls;
-    srv_req *r = *con_cls;
-    (void)version;
-    if (!r) {
-        r = req_new(s, c);
-        if (!r) return MHD_NO;
-        *con_cls = r;
-        r->t_start = srv_now();
-        for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
-            if (!strcmp(url, routes[i].path)) {
-                r->route = routes[i].route;
-                r->bad_method = strcmp(method, routes[i].method) != 0;
-            }
-        const char *xid = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-request-id");
-        if (xid && sane_request_id(xid)) snprintf(r->x_request_id, sizeof r->x_request_id, "%s", xid);
-        else srv_make_id(s, "req-", r->x_request_id, sizeof r->x_request_id);
-        trace_init(s, r);
-        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl) {
-            char *end;
-            errno = 0;
-            unsigned long long v = strtoull(cl, &end, 10);
-            if (errno || *end || v > s->cfg.max_body_bytes) {
-                r->too_large = 1;
-                return handle(r); /* answer before reading the body; MHD closes afterwards */
-            }
+/* ---------- the MHD callbacks ---------- */
+
+/* First call of a request: route, ids, early 413 on Content-Length. */
+static enum MHD_Result first_call(srv_http *h, struct MHD_Connection *c, const char *url, const char *method,
+                                  void **con_cls) {
+    hconn *r = conn_new(h, c);
+    if (!r) return MHD_NO;
+    *con_cls = r;
+    r->t_start = srv_now();
+    for (size_t i = 0; i < N_ROUTES && !(r->rt && !r->bad_method); i++)
+        if (!strcmp(url, routes[i].path)) {
+            r->rt = &routes[i];
+            r->bad_method = strcmp(method, routes[i].method) != 0;
         }
-        return MHD_YES;
-    }
-    if (*upload_size) {
-        if (r->stage == 0 && !r->too_large) {
-            size_t need;
-            if (pg_add_size(r->body_len, *upload_size, &need) < 0 || need > s->cfg.max_body_bytes) {
-                r->too_large = 1;
-                free(r->body);
-                r->body = NULL;
-                r->body_len = r->body_cap = 0;
-            } else {
-                if (need + 1 > r->body_cap) {
-                    size_t nc = r->body_cap ? r->body_cap : 4096;
-                    while (nc < need + 1) nc *= 2;
-                    char *b = realloc(r->body, nc);
-                    if (!b) return MHD_NO;
-                    r->body = b;
-                    r->body_cap = nc;
-                }
-                memcpy(r->body + r->body_len, upload, *upload_size);
-                r->body_len = need;
-                r->body[need] = 0;
-            }
+    const char *xid = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-request-id");
+    if (xid && sane_request_id(xid)) snprintf(r->x_request_id, sizeof r->x_request_id, "%s", xid);
+    else srv_make_id(h->env.ids, "req-", r->x_request_id, sizeof r->x_request_id);
+    trace_init(h, r);
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(cl, &end, 10);
+        if (errno || *end || v > h->env.cfg->max_body_bytes) {
+            r->too_large = 1;
+            return handle(r); /* answer before reading the body; MHD closes afterwards */
         }
-        *upload_size = 0;
-        return MHD_YES;
-    }
-    if (r->stage == 0) return handle(r);
-    if (r->stage == 1) { /* resumed: the engine finished (or the client left) */
-        pthread_mutex_lock(&r->mu);
-        int done = r->n_finished_subs == r->n_subs;
-        if (!done) {
-            if (r->disconnected) {
-                pthread_mutex_unlock(&r->mu);
-                return MHD_NO; /* close now; the cancel is on its way */
-            }
-            r->suspended = 1;
-            MHD_suspend_connection(c);
-            pthread_mutex_unlock(&r->mu);
-            return MHD_YES;
-        }
-        char *body;
-        size_t len;
-        int status = srv_generate_body(r, &body, &len);
-        pthread_mutex_unlock(&r->mu);
-        return respond(r, status, "application/json", body, len, NULL, NULL);
     }
     return MHD_YES;
 }
 
-static const char *route_path(int route) {
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
-        if (routes[i].route == route) return routes[i].path;
-    return "other";
+static enum MHD_Result body_chunk(hconn *r, const char *upload, size_t n) {
+    size_t max = r->h->env.cfg->max_body_bytes;
+    if (r->stage != 0 || r->too_large) return MHD_YES;
+    size_t need;
+    if (pg_add_size(r->body_len, n, &need) < 0 || need > max) {
+        r->too_large = 1;
+        free(r->body);
+        r->body = NULL;
+        r->body_len = r->body_cap = 0;
+        return MHD_YES;
+    }
+    if (need + 1 > r->body_cap) {
+        size_t nc = r->body_cap ? r->body_cap : 4096;
+        while (nc < need + 1) nc *= 2;
+        char *b = realloc(r->body, nc);
+        if (!b) return MHD_NO;
+        r->body = b;
+        r->body_cap = nc;
+    }
+    memcpy(r->body + r->body_len, upload, n);
+    r->body_len = need;
+    r->body[need] = 0;
+    return MHD_YES;
+}
+
+static enum MHD_Result ahc(void *cls, struct MHD_Connection *c, const char *url, const char *method, const char *version,
+                           const char *upload, size_t *upload_size, void **con_cls) {
+    srv_http *h = cls;
+    hconn *r = *con_cls;
+    (void)version;
+    if (!r) return first_call(h, c, url, method, con_cls);
+    if (*upload_size) {
+        enum MHD_Result rc = body_chunk(r, upload, *upload_size);
+        *upload_size = 0;
+        return rc;
+    }
+    if (r->stage == 0) return handle(r);
+    if (r->stage == 1) return body_or_wait(r); /* resumed: the engine finished (or the client left) */
+    return MHD_YES;
 }
 
 static const char *finish_label(int f) {
@@ -573,47 +637,51 @@ static const char *finish_label(int f) {
     }
 }
 
+/* The generation fields of the request log line. */
+static void log_generation(srv_http *h, hconn *r, json_t *o) {
+    srv_usage u;
+    srv_req_lock(r->req);
+    srv_req_usage(r->req, &u);
+    const char *emsg;
+    int ecode = srv_req_error(r->req, &emsg);
+    if (u.n_prompts > 0) {
+        json_object_set_new(o, "model", json_string(h->env.ctx->alias));
+        json_object_set_new(o, "stream", json_boolean(r->stream));
+        json_object_set_new(o, "prompt_tokens", json_integer(u.prompt_tokens));
+        json_object_set_new(o, "completion_tokens", json_integer(u.completion_tokens));
+        json_object_set_new(o, "cached_tokens", json_integer(u.cached_tokens));
+        if (u.has_first) {
+            json_object_set_new(o, "queue_s", json_real(u.queue_s));
+            json_object_set_new(o, "ttft_s", json_real(u.ttft_s));
+        }
+        const char *fr = u.n_finished < u.n_prompts ? "disconnect" : finish_label(u.first_finish);
+        if (ecode) fr = "error";
+        if (fr) json_object_set_new(o, "finish_reason", json_string(fr));
+        if (ecode) json_object_set_new(o, "error", json_string(emsg));
+    }
+    srv_req_unlock(r->req);
+}
+
 /* One structured line per finished HTTP request (probes and scrapes only
  * at debug level). Never logs the key itself, only its name. */
-static void log_request(pg_srv *s, srv_req *r, int gone) {
-    int quiet = r->route == ROUTE_HEALTH || r->route == ROUTE_READY || r->route == ROUTE_METRICS;
+static void log_request(srv_http *h, hconn *r, int gone) {
+    int quiet = r->rt && (r->rt->kind == RT_HEALTH || r->rt->kind == RT_READY || r->rt->kind == RT_METRICS);
     /* 503 (draining/loading) and 504 (a client's deadline) are expected: warn */
-    int level = quiet                                        ? PG_LOG_DEBUG
-                : r->status == 503 || r->status == 504       ? PG_LOG_WARN
-                : r->status >= 500                           ? PG_LOG_ERROR
-                                                             : PG_LOG_INFO;
+    int level = quiet                                  ? PG_LOG_DEBUG
+                : r->status == 503 || r->status == 504 ? PG_LOG_WARN
+                : r->status >= 500                     ? PG_LOG_ERROR
+                                                       : PG_LOG_INFO;
     if (level < pg_log_get_level()) return;
     json_t *o = json_object();
     json_object_set_new(o, "msg", json_string("request"));
     json_object_set_new(o, "request_id", json_string(r->x_request_id));
-    if (r->id[0]) json_object_set_new(o, "id", json_string(r->id));
+    const char *id = r->rt && r->rt->ad ? r->rt->ad->id(r->ast) : NULL;
+    if (id && id[0]) json_object_set_new(o, "id", json_string(id));
     json_object_set_new(o, "trace_id", json_string(r->trace_id));
-    json_object_set_new(o, "route", json_string(route_path(r->route)));
+    json_object_set_new(o, "route", json_string(r->rt ? r->rt->path : "other"));
     json_object_set_new(o, "status", json_integer(r->status));
     if (r->authed) json_object_set_new(o, "key", json_string(r->key_name));
-    pthread_mutex_lock(&r->mu);
-    if (r->n_subs > 0) {
-        int64_t pt = 0, ct = 0, cached = 0;
-        for (int32_t i = 0; i < r->n_subs; i++) {
-            pt += r->subs[i].n_prompt;
-            ct += r->subs[i].completion_tokens;
-            cached += r->subs[i].usage.cached_tokens;
-        }
-        json_object_set_new(o, "model", json_string(s->alias));
-        json_object_set_new(o, "stream", json_boolean(r->stream));
-        json_object_set_new(o, "prompt_tokens", json_integer(pt));
-        json_object_set_new(o, "completion_tokens", json_integer(ct));
-        json_object_set_new(o, "cached_tokens", json_integer(cached));
-        if (r->subs[0].has_usage) {
-            json_object_set_new(o, "queue_s", json_real(r->subs[0].usage.queue_s));
-            json_object_set_new(o, "ttft_s", json_real(r->subs[0].usage.ttft_s));
-        }
-        const char *fr = r->n_finished_subs < r->n_subs ? "disconnect" : finish_label(r->first_finish);
-        if (r->error_code) fr = "error";
-        if (fr) json_object_set_new(o, "finish_reason", json_string(fr));
-        if (r->error_code) json_object_set_new(o, "error", json_string(r->error_msg));
-    }
-    pthread_mutex_unlock(&r->mu);
+    if (r->req) log_generation(h, r, o);
     if (gone) json_object_set_new(o, "client_gone", json_true());
     json_object_set_new(o, "total_s", json_real(srv_now() - r->t_start));
     char *f = json_dumps(o, JSON_COMPACT);
@@ -627,92 +695,118 @@ static void log_request(pg_srv *s, srv_req *r, int gone) {
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
-    pg_srv *s = cls;
-    srv_req *r = *con_cls;
+    srv_http *h = cls;
+    hconn *r = *con_cls;
     (void)c;
     if (!r) return;
     *con_cls = NULL;
-    registry_remove(s, r);
-    int64_t ids[SRV_MAX_PROMPTS];
-    int nid = 0;
-    pthread_mutex_lock(&r->mu);
-    r->conn_gone = 1;
-    r->suspended = 0;
-    for (int32_t i = 0; i < r->n_subs; i++)
-        if (r->subs[i].engine_id > 0 && !r->subs[i].finished) ids[nid++] = r->subs[i].engine_id;
-    int counted = r->disconnected;
-    pthread_mutex_unlock(&r->mu);
-    if (nid && !counted) atomic_fetch_add(&s->m.disconnects, 1);
-    for (int i = 0; i < nid; i++) srv_engine_cancel(s, ids[i]);
-    log_request(s, r, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
-    srv_req_unref(r);
+    registry_remove(h, r);
+    if (r->req) {
+        srv_req_lock(r->req);
+        r->gone = 1;
+        r->suspended = 0;
+        int counted = r->disconnected;
+        srv_req_unlock(r->req);
+        int running = srv_req_detach(r->req); /* no more wake-ups; cancels */
+        if (running && !counted) atomic_fetch_add(&h->env.metrics->disconnects, 1);
+    }
+    log_request(h, r, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
+    conn_free(r);
 }
 
 /* ---------- drain support ---------- */
 
-int srv_cancel_all(pg_srv *s) {
-    /* ids collected under the locks, cancelled outside them */
+int srv_http_live_count(srv_http *h) {
     int n = 0;
-    size_t nid = 0, cap = 0;
-    int64_t *ids = NULL;
-    pthread_mutex_lock(&s->mu);
-    for (srv_req *r = s->live; r; r = r->next) {
-        pthread_mutex_lock(&r->mu);
-        for (int32_t j = 0; j < r->n_subs; j++) {
-            if (r->subs[j].engine_id <= 0 || r->subs[j].finished) continue;
-            if (nid == cap) {
-                size_t nc = cap ? cap * 2 : 64;
-                int64_t *b = realloc(ids, nc * sizeof *ids);
-                if (!b) break;
-                ids = b;
-                cap = nc;
-            }
-            ids[nid++] = r->subs[j].engine_id;
-        }
-        pthread_mutex_unlock(&r->mu);
-        n++;
-    }
-    pthread_mutex_unlock(&s->mu);
-    for (size_t i = 0; i < nid; i++) srv_engine_cancel(s, ids[i]);
-    free(ids);
+    pthread_mutex_lock(&h->mu);
+    for (hconn *r = h->live; r; r = r->next) n++;
+    pthread_mutex_unlock(&h->mu);
     return n;
 }
 
-int srv_live_count(pg_srv *s) {
+int srv_http_cancel_all(srv_http *h) {
+    /* requests referenced under the registry lock, cancelled outside it */
     int n = 0;
-    pthread_mutex_lock(&s->mu);
-    for (srv_req *r = s->live; r; r = r->next) n++;
-    pthread_mutex_unlock(&s->mu);
+    size_t nr = 0, cap = 0;
+    srv_req **reqs = NULL;
+    pthread_mutex_lock(&h->mu);
+    for (hconn *r = h->live; r; r = r->next) {
+        n++;
+        if (nr == cap) {
+            size_t nc = cap ? cap * 2 : 64;
+            srv_req **b = realloc(reqs, nc * sizeof *reqs);
+            if (!b) continue;
+            reqs = b;
+            cap = nc;
+        }
+        srv_req_ref(r->req);
+        reqs[nr++] = r->req;
+    }
+    pthread_mutex_unlock(&h->mu);
+    for (size_t i = 0; i < nr; i++) {
+        srv_req_cancel(reqs[i]);
+        srv_req_unref(reqs[i]);
+    }
+    free(reqs);
     return n;
 }
 
 /* ---------- disconnect watcher ---------- */
 
+/* The client of the request with this serial hung up: cancel it and
+ * resume its connection so that MHD notices. */
+static void hung_up(srv_http *h, uint64_t serial) {
+    srv_req *req = NULL;
+    int running = 0;
+    pthread_mutex_lock(&h->mu);
+    for (hconn *r = h->live; r; r = r->next) {
+        if (r->serial != serial) continue;
+        srv_req_lock(r->req);
+        if (!r->disconnected) {
+            r->disconnected = 1;
+            running = srv_req_running(r->req);
+            conn_wake(r);
+        }
+        srv_req_unlock(r->req);
+        srv_req_ref(r->req);
+        req = r->req;
+        break;
+    }
+    pthread_mutex_unlock(&h->mu);
+    if (!req) return;
+    if (running) {
+        atomic_fetch_add(&h->env.metrics->disconnects, 1);
+        PG_DEBUG("client disconnected; cancelling %d engine request(s)", running);
+        srv_req_cancel(req);
+    }
+    srv_req_unref(req);
+}
+
 static void *watcher_main(void *arg) {
-    pg_srv *s = arg;
+    srv_http *h = arg;
     struct pollfd *pf = NULL;
     uint64_t *serial = NULL;
     size_t cap = 0;
-    while (!atomic_load(&s->stopping)) {
-        pthread_mutex_lock(&s->mu);
+    while (!atomic_load(h->env.stopping)) {
+        pthread_mutex_lock(&h->mu);
         size_t n = 1;
-        for (srv_req *r = s->live; r; r = r->next) n++;
+        for (hconn *r = h->live; r; r = r->next) n++;
         if (n > cap) {
             struct pollfd *p2 = realloc(pf, n * 2 * sizeof *pf);
             uint64_t *s2 = realloc(serial, n * 2 * sizeof *serial);
             if (p2) pf = p2;
             if (s2) serial = s2;
             if (!p2 || !s2) {
-                pthread_mutex_unlock(&s->mu);
+                pthread_mutex_unlock(&h->mu);
                 usleep(100000);
                 continue;
             }
             cap = n * 2;
         }
-        pf[0].fd = s->wake[0];
+        pf[0].fd = h->wake[0];
         pf[0].events = POLLIN;
         n = 1;
-        for (srv_req *r = s->live; r; r = r->next) {
+        for (hconn *r = h->live; r; r = r->next) {
             if (r->fd < 0 || r->disconnected) continue;
             pf[n].fd = r->fd;
             pf[n].events = POLLRDHUP;
@@ -720,41 +814,16 @@ static void *watcher_main(void *arg) {
             serial[n] = r->serial;
             n++;
         }
-        pthread_mutex_unlock(&s->mu);
+        pthread_mutex_unlock(&h->mu);
         pf[0].revents = 0;
         int k = poll(pf, n, 500);
         if (k <= 0) continue;
         if (pf[0].revents) {
             char b[64];
-            while (read(s->wake[0], b, sizeof b) > 0) {}
+            while (read(h->wake[0], b, sizeof b) > 0) {}
         }
-        for (size_t i = 1; i < n; i++) {
-            if (!(pf[i].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))) continue;
-            int64_t ids[SRV_MAX_PROMPTS];
-            int nid = 0;
-            pthread_mutex_lock(&s->mu);
-            for (srv_req *r = s->live; r; r = r->next) {
-                if (r->serial != serial[i]) continue;
-                pthread_mutex_lock(&r->mu);
-                if (!r->disconnected) {
-                    r->disconnected = 1;
-                    for (int32_t j = 0; j < r->n_subs; j++)
-                        if (r->subs[j].engine_id > 0 && !r->subs[j].finished) ids[nid++] = r->subs[j].engine_id;
-                    if (r->suspended && !r->conn_gone) {
-                        r->suspended = 0;
-                        MHD_resume_connection(r->conn);
-                    }
-                }
-                pthread_mutex_unlock(&r->mu);
-                break;
-            }
-            pthread_mutex_unlock(&s->mu);
-            if (nid) {
-                atomic_fetch_add(&s->m.disconnects, 1);
-                PG_DEBUG("client disconnected; cancelling %d engine request(s)", nid);
-            }
-            for (int j = 0; j < nid; j++) srv_engine_cancel(s, ids[j]);
-        }
+        for (size_t i = 1; i < n; i++)
+            if (pf[i].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) hung_up(h, serial[i]);
     }
     free(pf);
     free(serial);
@@ -763,49 +832,60 @@ static void *watcher_main(void *arg) {
 
 /* ---------- daemon ---------- */
 
-int srv_http_start(pg_srv *s, pg_error *err) {
-    if (getrandom(&s->id_key, sizeof s->id_key, 0) != (ssize_t)sizeof s->id_key) s->id_key = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
-    if (pipe2(s->wake, O_NONBLOCK | O_CLOEXEC) < 0) return pg_error_set(err, PG_EIO, "pipe: %s", strerror(errno));
+int srv_http_start(const srv_http_env *env, srv_http **out, pg_error *err) {
+    *out = NULL;
+    srv_http *h = calloc(1, sizeof *h);
+    if (!h) return pg_error_set(err, PG_ENOMEM, "out of memory");
+    h->env = *env;
+    h->wake[0] = h->wake[1] = -1;
+    pthread_mutex_init(&h->mu, NULL);
+    *out = h; /* srv_http_stop frees it, also after a failed start */
+    const pg_server_config *cfg = env->cfg;
+    if (pipe2(h->wake, O_NONBLOCK | O_CLOEXEC) < 0) return pg_error_set(err, PG_EIO, "pipe: %s", strerror(errno));
     struct addrinfo hints, *ai = NULL;
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE;
     char port[16];
-    snprintf(port, sizeof port, "%d", s->cfg.port);
-    int gai = getaddrinfo(s->cfg.host, port, &hints, &ai);
-    if (gai || !ai) return pg_error_set(err, PG_EINVAL, "cannot resolve host '%s': %s", s->cfg.host, gai_strerror(gai));
+    snprintf(port, sizeof port, "%d", cfg->port);
+    int gai = getaddrinfo(cfg->host, port, &hints, &ai);
+    if (gai || !ai) return pg_error_set(err, PG_EINVAL, "cannot resolve host '%s': %s", cfg->host, gai_strerror(gai));
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
-    unsigned threads = s->cfg.http_threads ? s->cfg.http_threads : 1;
-    s->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, ahc, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, threads,
-        MHD_OPTION_CONNECTION_LIMIT, s->cfg.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        s->cfg.max_connections_per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->cfg.connection_memory,
-        MHD_OPTION_CONNECTION_TIMEOUT, s->cfg.connection_timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+    unsigned threads = cfg->http_threads ? cfg->http_threads : 1;
+    h->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, ahc, h, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, threads,
+        MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        cfg->max_connections_per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->connection_memory,
+        MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
     freeaddrinfo(ai);
-    if (!s->daemon) return pg_error_set(err, PG_EIO, "cannot listen on %s:%d (address in use or not allowed?)", s->cfg.host, s->cfg.port);
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = di ? di->port : s->cfg.port;
-    snprintf(s->host, sizeof s->host, "%s", s->cfg.host);
-    if (pthread_create(&s->watcher, NULL, watcher_main, s) != 0) return pg_error_set(err, PG_ENOMEM, "cannot start a thread");
-    s->watcher_started = 1;
+    if (!h->daemon)
+        return pg_error_set(err, PG_EIO, "cannot listen on %s:%d (address in use or not allowed?)", cfg->host, cfg->port);
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = di ? di->port : cfg->port;
+    if (pthread_create(&h->watcher, NULL, watcher_main, h) != 0) return pg_error_set(err, PG_ENOMEM, "cannot start a thread");
+    h->watcher_started = 1;
     return 0;
 }
 
-void srv_http_stop(pg_srv *s) {
-    atomic_store(&s->stopping, 1);
-    if (s->watcher_started) {
+int srv_http_port(const srv_http *h) { return h->port; }
+
+void srv_http_stop(srv_http *h) {
+    if (!h) return;
+    atomic_store(h->env.stopping, 1);
+    if (h->watcher_started) {
         char b = 1;
-        ssize_t w = write(s->wake[1], &b, 1);
+        ssize_t w = write(h->wake[1], &b, 1);
         (void)w;
-        pthread_join(s->watcher, NULL);
-        s->watcher_started = 0;
+        pthread_join(h->watcher, NULL);
+        h->watcher_started = 0;
     }
-    if (s->daemon) MHD_stop_daemon(s->daemon);
-    s->daemon = NULL;
-    if (s->wake[0] >= 0) close(s->wake[0]);
-    if (s->wake[1] >= 0) close(s->wake[1]);
-    s->wake[0] = s->wake[1] = -1;
+    if (h->daemon) MHD_stop_daemon(h->daemon);
+    h->daemon = NULL;
+    if (h->wake[0] >= 0) close(h->wake[0]);
+    if (h->wake[1] >= 0) close(h->wake[1]);
+    pthread_mutex_destroy(&h->mu);
+    free(h);
 }

@@ -18,7 +18,7 @@
  *   request_queue_time    submit -> first scheduled
  *   request_prefill_time  first scheduled -> first token
  *   request_decode_time   first token -> done */
-#include "server/srv_internal.h"
+#include "server/metrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,12 +28,6 @@
 static const double hist_bounds[SRV_HIST_NB] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075,
                                                 0.1,    0.25,  0.5,    0.75,  1.0,  2.5,   5.0,  10.0,
                                                 20.0,   40.0,  80.0,   160.0, 320.0, 640.0};
-
-double srv_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 void srv_metrics_init(srv_metrics *m) {
     memset(m, 0, sizeof *m);
@@ -84,18 +78,12 @@ static void print_hist(FILE *f, const char *model, const char *name, const char 
     fprintf(f, "pagoda:%s_count{model_name=\"%s\"} %llu\n", name, model, (unsigned long long)c.count);
 }
 
-char *srv_metrics_text(pg_srv *s, size_t *len) {
-    pg_engine_stats st;
-    memset(&st, 0, sizeof st);
-    pthread_rwlock_rdlock(&s->engine_lock);
-    if (s->engine_alive) pg_engine_stats_get(s->engine, &st);
-    pthread_rwlock_unlock(&s->engine_lock);
+char *srv_metrics_text(srv_metrics *mt, const char *m, const pg_engine_stats *stp, int draining, size_t *len) {
+    pg_engine_stats st = *stp;
     char *buf = NULL;
     size_t n = 0;
     FILE *f = open_memstream(&buf, &n);
     if (!f) return NULL;
-    const char *m = s->alias;
-    srv_metrics *mt = &s->m;
 #define G(name, help, type, fmt, val)                                                                              \
     fprintf(f, "# HELP pagoda:" name " " help "\n# TYPE pagoda:" name " " type "\npagoda:" name "{model_name=\"%s\"} " fmt "\n", \
             m, val)
@@ -108,7 +96,7 @@ char *srv_metrics_text(pg_srv *s, size_t *len) {
     G("kv_blocks_cached", "Unused KV-cache blocks kept for prefix reuse.", "gauge", "%d", st.kv_blocks_cached);
     G("batch_size", "Sequences in the last engine step.", "gauge", "%d", st.last_batch_seqs);
     G("batch_tokens", "Tokens in the last engine step.", "gauge", "%d", st.last_batch_tokens);
-    G("draining", "1 while the server drains after a stop signal.", "gauge", "%d", atomic_load(&s->draining));
+    G("draining", "1 while the server drains after a stop signal.", "gauge", "%d", draining);
     G("prefix_cache_queries_total", "Prompt tokens looked up in the prefix cache.", "counter", "%llu",
       (unsigned long long)st.prefix_queries);
     G("prefix_cache_hits_total", "Prompt tokens served from the prefix cache.", "counter", "%llu",

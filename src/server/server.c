@@ -13,15 +13,45 @@
 #include "server/server.h"
 
 #include "base/log.h"
+#include "server/adapter.h"
+#include "server/auth.h"
 #include "server/demo.h"
-#include "server/srv_internal.h"
+#include "server/http.h"
+#include "server/metrics.h"
+#include "server/request.h"
 #include "tokenizer/tokenizer.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+/* The server: owned here, lent to the HTTP front (srv_http_env), the
+ * adapters (ctx) and the request core (core). */
+typedef struct pg_srv {
+    pg_server_config cfg;
+    atomic_int state;      /* SRV_* */
+    atomic_int draining;   /* stop signal seen: new work gets 503 */
+    atomic_int stopping;   /* tearing down */
+    pg_model *model;
+    void *demo_image;      /* GGUF bytes of the demo model (NULL for a file) */
+    pg_vocab *vocab;
+    pg_engine *engine;
+    pthread_rwlock_t engine_lock; /* read: any engine call; write: flipping engine_alive */
+    int engine_alive;
+    pg_tpl *tpl;
+    char *bos_text, *eos_text;
+    char alias[256];
+    srv_ctx ctx;
+    srv_core core;
+    srv_idgen ids;
+    srv_metrics m;
+    srv_keyset *keys;
+    srv_http *http;
+} pg_srv;
 
 void pg_server_config_default(pg_server_config *c) {
     memset(c, 0, sizeof *c);
@@ -50,6 +80,33 @@ static char *token_text_dup(const pg_vocab *v, int32_t id) {
     memcpy(s, t, n);
     s[n] = 0;
     return s;
+}
+
+/* ---------- engine access guarded against shutdown ---------- */
+
+static int64_t engine_submit(void *ctx, const pg_request *q, pg_error *err) {
+    pg_srv *s = ctx;
+    pthread_rwlock_rdlock(&s->engine_lock);
+    int64_t id = s->engine_alive ? pg_engine_submit(s->engine, q, err)
+                                 : pg_error_set(err, PG_ECANCELED, "the server is shutting down");
+    pthread_rwlock_unlock(&s->engine_lock);
+    return id;
+}
+
+static void engine_cancel(void *ctx, int64_t id) {
+    pg_srv *s = ctx;
+    if (id <= 0) return;
+    pthread_rwlock_rdlock(&s->engine_lock);
+    if (s->engine_alive) pg_engine_cancel(s->engine, (uint64_t)id);
+    pthread_rwlock_unlock(&s->engine_lock);
+}
+
+static void engine_stats(void *arg, pg_engine_stats *st) {
+    pg_srv *s = arg;
+    memset(st, 0, sizeof *st);
+    pthread_rwlock_rdlock(&s->engine_lock);
+    if (s->engine_alive) pg_engine_stats_get(s->engine, st);
+    pthread_rwlock_unlock(&s->engine_lock);
 }
 
 static int load_template(pg_srv *s, pg_error *err) {
@@ -96,7 +153,6 @@ static int load_template(pg_srv *s, pg_error *err) {
                 "(override with --chat-template FILE)");
     }
     const char *fb = pg_chat_fallback_template();
-    s->tpl_fallback = 1;
     return pg_tpl_compile(fb, strlen(fb), &s->tpl, err);
 }
 
@@ -128,7 +184,6 @@ static int load_all(pg_srv *s, pg_error *err) {
     } else {
         size_t sz;
         if ((rc = pg_demo_model_create(s->cfg.demo_seed, &s->model, &s->demo_image, &sz, err)) < 0) return rc;
-        s->demo = 1;
         PG_WARN("*****************************************************************");
         PG_WARN("* no -m given: serving the built-in DEMO model with RANDOM weights *");
         PG_WARN("* (its output is gibberish). Serve a real model with:            *");
@@ -140,7 +195,6 @@ static int load_all(pg_srv *s, pg_error *err) {
     if (pg_vocab_n_tokens(s->vocab) != hp->n_vocab)
         return pg_error_set(err, PG_EFORMAT, "the vocabulary has %d tokens but the model has %d rows",
                             pg_vocab_n_tokens(s->vocab), hp->n_vocab);
-    s->n_vocab = hp->n_vocab;
     set_alias(s);
     s->bos_text = token_text_dup(s->vocab, pg_vocab_bos(s->vocab));
     s->eos_text = token_text_dup(s->vocab, pg_vocab_eos(s->vocab));
@@ -148,12 +202,21 @@ static int load_all(pg_srv *s, pg_error *err) {
     if ((rc = pg_engine_create(s->model, s->vocab, &s->cfg.engine, &s->engine, err)) < 0) return rc;
     pg_engine_stats st;
     pg_engine_stats_get(s->engine, &st);
-    s->n_ctx = st.n_ctx > 0 ? st.n_ctx : (s->cfg.engine.n_ctx > 0 ? s->cfg.engine.n_ctx : hp->n_ctx_train);
+    int32_t n_ctx = st.n_ctx > 0 ? st.n_ctx : (s->cfg.engine.n_ctx > 0 ? s->cfg.engine.n_ctx : hp->n_ctx_train);
+    srv_ctx *c = &s->ctx; /* what the adapters see; the rest was set at start */
+    c->vocab = s->vocab;
+    c->tpl = s->tpl;
+    c->bos_text = s->bos_text;
+    c->eos_text = s->eos_text;
+    c->n_ctx = n_ctx;
+    c->n_vocab = hp->n_vocab;
+    c->demo = s->demo_image != NULL;
+    c->demo_notice = PG_DEMO_NOTICE;
     pthread_rwlock_wrlock(&s->engine_lock);
     s->engine_alive = 1;
     pthread_rwlock_unlock(&s->engine_lock);
     PG_INFO("model '%s' (%s, %d layers, vocab %d), context %d, KV blocks %d x %d", s->alias, hp->arch, hp->n_layer,
-            hp->n_vocab, s->n_ctx, st.kv_blocks_total, st.block_size);
+            hp->n_vocab, n_ctx, st.kv_blocks_total, st.block_size);
     return 0;
 }
 
@@ -165,7 +228,8 @@ static void free_all(pg_srv *s) {
     (void)alive;
     if (s->engine) pg_engine_destroy(s->engine);
     s->engine = NULL;
-    srv_http_stop(s);
+    srv_http_stop(s->http);
+    s->http = NULL;
     srv_keys_destroy(s->keys);
     s->keys = NULL;
     srv_metrics_free(&s->m);
@@ -175,7 +239,6 @@ static void free_all(pg_srv *s) {
     free(s->demo_image);
     free(s->bos_text);
     free(s->eos_text);
-    pthread_mutex_destroy(&s->mu);
     pthread_rwlock_destroy(&s->engine_lock);
 }
 
@@ -186,30 +249,27 @@ static void sleep_ms(int ms) {
 
 static int engine_busy(pg_srv *s) {
     pg_engine_stats st;
-    memset(&st, 0, sizeof st);
-    pthread_rwlock_rdlock(&s->engine_lock);
-    if (s->engine_alive) pg_engine_stats_get(s->engine, &st);
-    pthread_rwlock_unlock(&s->engine_lock);
+    engine_stats(s, &st);
     return st.running + st.waiting;
 }
 
 static void drain(pg_srv *s) {
     atomic_store(&s->draining, 1);
     double grace = s->cfg.shutdown_grace_s > 0 ? s->cfg.shutdown_grace_s : 0;
-    int live = srv_live_count(s), busy = engine_busy(s);
+    int live = srv_http_live_count(s->http), busy = engine_busy(s);
     PG_INFO("draining: %d request(s) in flight, up to %.1f s grace", live, grace);
     double t0 = srv_now();
     while ((live || busy) && srv_now() - t0 < grace) {
         sleep_ms(20);
-        live = srv_live_count(s);
+        live = srv_http_live_count(s->http);
         busy = engine_busy(s);
     }
     if (live || busy) {
-        int n = srv_cancel_all(s);
+        int n = srv_http_cancel_all(s->http);
         PG_WARN("grace period over: cancelling %d request(s)", n);
         /* let the cancelled responses reach their clients */
         double t1 = srv_now();
-        while (srv_live_count(s) && srv_now() - t1 < 2.0) sleep_ms(20);
+        while (srv_http_live_count(s->http) && srv_now() - t1 < 2.0) sleep_ms(20);
     }
     PG_INFO("drained in %.2f s", srv_now() - t0);
 }
@@ -218,17 +278,33 @@ int pg_server_run(const pg_server_config *c, volatile sig_atomic_t *stop, pg_err
     pg_srv *s = calloc(1, sizeof *s);
     if (!s) return pg_error_set(err, PG_ENOMEM, "out of memory");
     s->cfg = *c;
-    s->wake[0] = s->wake[1] = -1;
-    s->created = time(NULL);
-    pthread_mutex_init(&s->mu, NULL);
     pthread_rwlock_init(&s->engine_lock, NULL);
     srv_metrics_init(&s->m);
+    srv_idgen_init(&s->ids);
     atomic_store(&s->state, SRV_LOADING);
+    s->ctx = (srv_ctx){.alias = s->alias,
+                       .max_messages = c->max_messages,
+                       .max_tokens_limit = c->max_tokens_limit,
+                       .request_timeout_s = c->request_timeout_s,
+                       .created = time(NULL),
+                       .ids = &s->ids};
     int rc = srv_keys_create(c, &s->keys, err);
+    s->core = (srv_core){.eng = {engine_submit, engine_cancel, s}, .metrics = &s->m, .keys = s->keys};
+    srv_http_env env = {.cfg = &s->cfg,
+                        .ctx = &s->ctx,
+                        .core = &s->core,
+                        .metrics = &s->m,
+                        .keys = s->keys,
+                        .ids = &s->ids,
+                        .state = &s->state,
+                        .draining = &s->draining,
+                        .stopping = &s->stopping,
+                        .stats = engine_stats,
+                        .stats_arg = s};
     if (rc == 0 && srv_keys_enabled(s->keys)) PG_INFO("API keys required on every endpoint but /health, /ready%s",
                                                       c->metrics_key ? "" : " and /metrics");
     else if (rc == 0) PG_WARN("no API keys configured: the server is open to anyone who can reach it");
-    if (rc == 0) rc = srv_http_start(s, err);
+    if (rc == 0) rc = srv_http_start(&env, &s->http, err);
     if (rc == 0) rc = load_all(s, err);
     if (rc < 0) {
         atomic_store(&s->state, SRV_FAILED);
@@ -237,18 +313,19 @@ int pg_server_run(const pg_server_config *c, volatile sig_atomic_t *stop, pg_err
         return rc;
     }
     atomic_store(&s->state, SRV_READY);
-    const char *h = s->host;
+    const char *h = s->cfg.host;
+    int port = srv_http_port(s->http);
     int v6 = strchr(h, ':') != NULL;
     {
         char f[512];
         snprintf(f, sizeof f,
                  "\"msg\":\"ready\",\"port\":%d,\"max_seqs\":%d,\"max_queued_requests\":%d,\"request_timeout_s\":%g,"
                  "\"shutdown_grace_s\":%g,\"auth\":%s",
-                 s->port, s->cfg.engine.max_seqs, s->cfg.engine.max_queued_requests, s->cfg.request_timeout_s,
+                 port, s->cfg.engine.max_seqs, s->cfg.engine.max_queued_requests, s->cfg.request_timeout_s,
                  s->cfg.shutdown_grace_s, srv_keys_enabled(s->keys) ? "true" : "false");
         pg_log_json_fields(PG_LOG_INFO, f);
     }
-    fprintf(stderr, "pagoda: listening on http://%s%s%s:%d\n", v6 ? "[" : "", h, v6 ? "]" : "", s->port);
+    fprintf(stderr, "pagoda: listening on http://%s%s%s:%d\n", v6 ? "[" : "", h, v6 ? "]" : "", port);
     fflush(stderr);
     while (!*stop) {
         sleep_ms(50);

@@ -12,7 +12,7 @@
  * text), POST /tokenize, POST /detokenize. The server talks to the model
  * only through engine/engine.h.
  *
- * Production behaviour (docs/production.md): bounded admission (429 with
+ * Production behaviour (README.md, "Production behaviour"): bounded admission (429 with
  * Retry-After when the queue is full, 503 while loading or draining),
  * per-request deadlines, API keys with per-key token-bucket rate limits and
  * prefix-cache isolation, one JSON log line per request, W3C traceparent,

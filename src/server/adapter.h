@@ -1,0 +1,78 @@
+/* adapter.h - the interface of a protocol adapter (OpenAI completions and
+ * chat today; Anthropic Messages, Responses, Ollama beside them later).
+ *
+ * An adapter knows JSON and its protocol, never sockets or libmicrohttpd:
+ *   parse   request body -> the request core's generation spec (srv_gen)
+ *           and the adapter's own state (both in the request's arena);
+ *           a bad body -> an HTTP status and a protocol-shaped error body;
+ *   body    once the request is done: the whole response (non-streaming);
+ *   stream  the pending events -> bytes (SSE frames) appended to a buffer
+ *           the connection reuses; returns 1 once the stream is complete;
+ *   error   an error body in the protocol's shape, for the errors that
+ *           http.c raises itself on the adapter's routes (401, 413, 429,
+ *           503, ...).
+ * body and stream run under srv_req_lock. http.c lists adapters in its
+ * routing table: a new protocol is a new adapter (a parse and a format
+ * file) plus rows in that table. */
+#ifndef PG_SERVER_ADAPTER_H
+#define PG_SERVER_ADAPTER_H
+
+#include "server/request.h"
+#include "server/util.h"
+#include "template/chat.h"
+#include "tokenizer/tokenizer.h"
+
+#include <stdint.h>
+#include <time.h>
+
+/* What an adapter may know of the server: the model's facts and limits.
+ * Read-only after start-up. */
+typedef struct srv_ctx {
+    const pg_vocab *vocab;
+    const pg_tpl *tpl;           /* chat template */
+    const char *bos_text, *eos_text; /* may be NULL */
+    const char *alias;           /* the model id clients send */
+    int32_t n_ctx, n_vocab;
+    int32_t max_messages;        /* chat messages per request (0: no limit) */
+    int32_t max_tokens_limit;    /* 0: only the context bounds max_tokens */
+    double request_timeout_s;    /* cap of every deadline (0: none) */
+    time_t created;              /* server start (models list) */
+    int demo;                    /* the built-in demo model */
+    const char *demo_notice;     /* its description in the models list */
+    srv_idgen *ids;              /* response ids */
+} srv_ctx;
+
+/* Who is asking (after authentication). */
+typedef struct srv_caller {
+    int authed;
+    uint64_t key_id;             /* srv_keys_lookup digest; the prefix-cache tenant */
+} srv_caller;
+
+/* A parse failure: HTTP status, error body (malloc'd), Retry-After. */
+typedef struct srv_fail {
+    int status;
+    char *body;
+    size_t len;
+    const char *retry_after;     /* static or NULL */
+} srv_fail;
+
+typedef struct srv_adapter {
+    const char *name;            /* logs */
+    /* 0, or an HTTP status with *fail filled. The spec and the state live
+     * in srv_req_arena(r); *state is handed back to body/stream. */
+    int (*parse)(const srv_ctx *c, const srv_caller *who, const char *body, size_t len, srv_req *r, void **state,
+                 srv_fail *fail);
+    /* The response id, for the request log. */
+    const char *(*id)(const void *state);
+    /* HTTP status and the whole body (malloc'd). Under srv_req_lock, done. */
+    int (*body)(const srv_ctx *c, void *state, srv_req *r, char **out, size_t *len);
+    /* Appends the frames of the pending events (and the end, once done) to
+     * out; the caller then calls srv_req_consume. 1 when the stream is
+     * complete. Under srv_req_lock. */
+    int (*stream)(const srv_ctx *c, void *state, srv_req *r, srv_buf *out);
+    const char *stream_content_type;
+    /* Error body (malloc'd) in the protocol's shape; code may be NULL. */
+    char *(*error)(int status, const char *msg, const char *type, const char *code, size_t *len);
+} srv_adapter;
+
+#endif

@@ -1,0 +1,120 @@
+/* endpoints.c - /v1/models, /tokenize, /detokenize (see endpoints.h). */
+#include "server/endpoints.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int srv_ep_tokenize(const srv_ctx *s, const char *body, size_t len, char **out) {
+    json_error_t je;
+    json_t *o = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &je);
+    size_t n;
+    if (!o || !json_is_object(o)) {
+        json_decref(o);
+        *out = srv_dump(srv_error_json("the body must be a JSON object", "invalid_request_error", NULL, "invalid_json"), &n);
+        return 400;
+    }
+    json_t *p = json_object_get(o, "prompt"), *m = json_object_get(o, "model");
+    int st = 0;
+    if (m && !json_is_null(m) && (!json_is_string(m) || strcmp(json_string_value(m), s->alias))) {
+        *out = srv_dump(srv_error_json("unknown model", "invalid_request_error", "model", "model_not_found"), &n);
+        st = 404;
+    } else if (!json_is_string(p)) {
+        *out = srv_dump(srv_error_json("'prompt' must be a string", "invalid_request_error", "prompt", NULL), &n);
+        st = 400;
+    }
+    int add = 1;
+    json_t *ej = NULL;
+    if (!st && srv_get_bool(o, "add_special_tokens", &add, &ej)) {
+        *out = srv_dump(ej, &n);
+        st = 400;
+    }
+    if (st) {
+        json_decref(o);
+        return st;
+    }
+    int32_t *ids, k;
+    pg_error e = {0};
+    int rc = srv_tokenize_alloc(s->vocab, json_string_value(p), json_string_length(p), add, 1, &ids, &k, &e);
+    json_decref(o);
+    if (rc < 0) {
+        *out = srv_dump(srv_error_json(e.msg, "invalid_request_error", "prompt", NULL), &n);
+        return srv_status_for(rc);
+    }
+    json_t *r = json_object(), *a = json_array();
+    for (int32_t i = 0; i < k; i++) json_array_append_new(a, json_integer(ids[i]));
+    free(ids);
+    json_object_set_new(r, "tokens", a);
+    json_object_set_new(r, "count", json_integer(k));
+    json_object_set_new(r, "max_model_len", json_integer(s->n_ctx));
+    *out = srv_dump(r, &n);
+    return 200;
+}
+
+int srv_ep_detokenize(const srv_ctx *s, const char *body, size_t len, char **out) {
+    json_error_t je;
+    json_t *o = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &je);
+    size_t n;
+    json_t *t = o && json_is_object(o) ? json_object_get(o, "tokens") : NULL;
+    if (!json_is_array(t)) {
+        json_decref(o);
+        *out = srv_dump(srv_error_json("the body must be an object with 'tokens': [ids]", "invalid_request_error",
+                                       "tokens", NULL), &n);
+        return 400;
+    }
+    size_t k = json_array_size(t);
+    int32_t *ids = malloc((k + 1) * sizeof *ids);
+    if (!ids) {
+        json_decref(o);
+        *out = srv_dump(srv_error_json("out of memory", "server_error", NULL, NULL), &n);
+        return 500;
+    }
+    size_t i;
+    json_t *x;
+    json_array_foreach(t, i, x) {
+        if (!json_is_integer(x) || json_integer_value(x) < 0 || json_integer_value(x) >= s->n_vocab) {
+            free(ids);
+            json_decref(o);
+            char m[128];
+            snprintf(m, sizeof m, "'tokens' must be token ids in [0, %d)", s->n_vocab);
+            *out = srv_dump(srv_error_json(m, "invalid_request_error", "tokens", NULL), &n);
+            return 400;
+        }
+        ids[i] = (int32_t)json_integer_value(x);
+    }
+    json_decref(o);
+    size_t tl;
+    char *text = srv_detok_alloc(s->vocab, ids, k, 0, &tl);
+    free(ids);
+    if (!text) {
+        *out = srv_dump(srv_error_json("out of memory", "server_error", NULL, NULL), &n);
+        return 500;
+    }
+    json_t *r = json_object();
+    json_t *js = json_stringn(text, tl);
+    json_object_set_new(r, "prompt", js ? js : json_string(""));
+    free(text);
+    *out = srv_dump(r, &n);
+    return 200;
+}
+
+int srv_ep_models(const srv_ctx *s, const char *body, size_t len, char **out) {
+    (void)body;
+    (void)len;
+    json_t *m = json_object();
+    json_object_set_new(m, "id", json_string(s->alias));
+    json_object_set_new(m, "object", json_string("model"));
+    json_object_set_new(m, "created", json_integer(s->created));
+    json_object_set_new(m, "owned_by", json_string(s->demo ? "pagoda-demo" : "pagoda"));
+    json_object_set_new(m, "root", json_string(s->alias));
+    json_object_set_new(m, "max_model_len", json_integer(s->n_ctx));
+    json_object_set_new(m, "vocab_size", json_integer(s->n_vocab));
+    if (s->demo && s->demo_notice) json_object_set_new(m, "description", json_string(s->demo_notice));
+    json_t *o = json_object();
+    json_object_set_new(o, "object", json_string("list"));
+    json_t *a = json_array();
+    json_array_append_new(a, m);
+    json_object_set_new(o, "data", a);
+    *out = srv_dump(o, NULL);
+    return *out ? 200 : 500;
+}

@@ -1,0 +1,15 @@
+/* endpoints.h - the small JSON endpoints that do not generate: GET
+ * /v1/models, POST /tokenize, POST /detokenize (vLLM's extensions). Each
+ * returns the HTTP status and a malloc'd JSON body in *out. */
+#ifndef PG_SERVER_ENDPOINTS_H
+#define PG_SERVER_ENDPOINTS_H
+
+#include "server/adapter.h"
+
+#include <stddef.h>
+
+int srv_ep_models(const srv_ctx *c, const char *body, size_t len, char **out);
+int srv_ep_tokenize(const srv_ctx *c, const char *body, size_t len, char **out);
+int srv_ep_detokenize(const srv_ctx *c, const char *body, size_t len, char **out);
+
+#endif

@@ -1,0 +1,40 @@
+/* metrics.h - the server's counters and latency histograms, and their
+ * Prometheus text (GET /metrics). Written by the request core (per token
+ * and per finished choice) and by http.c (statuses, rejections); read by a
+ * scrape. No allocation when observing. */
+#ifndef PG_SERVER_METRICS_H
+#define PG_SERVER_METRICS_H
+
+#include "engine/engine.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SRV_HIST_NB 22 /* finite bucket bounds, +Inf implied */
+typedef struct srv_hist {
+    pthread_mutex_t mu;
+    uint64_t b[SRV_HIST_NB + 1]; /* non-cumulative; [SRV_HIST_NB] = above the last bound */
+    uint64_t count;
+    double sum;
+} srv_hist;
+enum { H_TTFT, H_ITL, H_E2E, H_QUEUE, H_PREFILL, H_DECODE, H_COUNT };
+enum { REJ_QUEUE_FULL, REJ_RATE_LIMIT, REJ_DRAINING, REJ_LOADING, REJ_UNAVAILABLE, REJ_COUNT };
+enum { FIN_STOP, FIN_LENGTH, FIN_ABORT, FIN_TIMEOUT, FIN_ERROR, FIN_COUNT };
+typedef struct srv_metrics {
+    srv_hist h[H_COUNT];
+    atomic_uint_fast64_t status[600];   /* HTTP responses by status code */
+    atomic_uint_fast64_t rejected[REJ_COUNT];
+    atomic_uint_fast64_t finished[FIN_COUNT]; /* finished choices by reason */
+    atomic_uint_fast64_t disconnects;   /* requests cancelled because the client left */
+} srv_metrics;
+
+void srv_metrics_init(srv_metrics *m);
+void srv_metrics_free(srv_metrics *m);
+void srv_hist_observe(srv_hist *h, double v);
+/* The Prometheus text (malloc'd, *len bytes) of m plus the engine gauges
+ * of one stats snapshot; every series is labelled model_name="model". */
+char *srv_metrics_text(srv_metrics *m, const char *model, const pg_engine_stats *st, int draining, size_t *len);
+
+#endif

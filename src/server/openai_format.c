@@ -1,0 +1,461 @@
+/* openai_format.c - OpenAI response bodies and SSE frames (see
+ * openai_format.h).
+ *
+ * Whole bodies are built once per request with jansson. Stream frames are
+ * written straight into the connection's reused buffer with util.h's JSON
+ * writer (the same bytes jansson would dump): the constant head of every
+ * chunk (`data: {"id":...,"created":...,"model":...,"choices":[`) is
+ * formatted once per request, so a token costs a few appends and no
+ * allocation once the buffer has grown to a frame's size. */
+#include "server/openai_format.h"
+
+#include "base/arena.h"
+#include "base/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *finish_name(int f) {
+    switch (f) {
+    case PG_FINISH_STOP: return "stop";
+    case PG_FINISH_LENGTH: return "length";
+    case PG_FINISH_CANCELLED: return "abort";
+    case PG_FINISH_TIMEOUT: return "length"; /* deadline: truncated output (README: production) */
+    default: return NULL;
+    }
+}
+
+char *oai_error(int status, const char *msg, const char *type, const char *code, size_t *len) {
+    (void)status;
+    return srv_dump(srv_error_json(msg, type, NULL, code), len);
+}
+
+/* The request's error as an OpenAI error object, and its status. */
+static json_t *error_json(const oai_req *o, srv_req *r, int *status) {
+    const char *msg;
+    int code = srv_req_error(r, &msg);
+    *status = srv_status_for(code);
+    if (*status == 504) return srv_error_json(msg, "timeout_error", NULL, "request_timeout");
+    if (*status >= 500) PG_ERROR("request %s failed: %s", o->id, msg);
+    return srv_error_json(msg, *status >= 500 ? "server_error" : "invalid_request_error", NULL, NULL);
+}
+
+static json_t *usage_json(srv_req *r) {
+    srv_usage u;
+    srv_req_usage(r, &u);
+    json_t *j = json_object();
+    json_object_set_new(j, "prompt_tokens", json_integer(u.prompt_tokens));
+    json_object_set_new(j, "completion_tokens", json_integer(u.completion_tokens));
+    json_object_set_new(j, "total_tokens", json_integer(u.prompt_tokens + u.completion_tokens));
+    json_t *d = json_object();
+    json_object_set_new(d, "cached_tokens", json_integer(u.cached_tokens));
+    json_object_set_new(j, "prompt_tokens_details", d);
+    return j;
+}
+
+/* ---------- token pieces ---------- */
+
+/* A token's text for logprobs: its raw bytes when valid UTF-8, else
+ * "bytes:\xNN..." (vLLM's convention). txt gets the string's bytes (cap
+ * >= 4 * 256 + 8), raw the token's bytes (cap >= 256). */
+static size_t piece(const pg_vocab *v, int32_t id, char *txt, unsigned char *raw, size_t *raw_len) {
+    char buf[256];
+    int64_t k = pg_token_to_piece(v, id, buf, sizeof buf, 1);
+    if (k < 0) k = 0;
+    if (k > (int64_t)sizeof buf) k = sizeof buf;
+    if (raw) {
+        memcpy(raw, buf, (size_t)k);
+        *raw_len = (size_t)k;
+    }
+    if (srv_utf8_valid(buf, (size_t)k)) {
+        memcpy(txt, buf, (size_t)k);
+        return (size_t)k;
+    }
+    size_t o = (size_t)sprintf(txt, "bytes:");
+    for (int64_t i = 0; i < k; i++) o += (size_t)sprintf(txt + o, "\\x%02x", (unsigned char)buf[i]);
+    return o;
+}
+#define PIECE_CAP (256 * 4 + 16)
+
+static json_t *piece_json(const pg_vocab *v, int32_t id, unsigned char *raw, size_t *raw_len) {
+    char t[PIECE_CAP];
+    size_t n = piece(v, id, t, raw, raw_len);
+    json_t *s = json_stringn(t, n);
+    return s ? s : json_string("");
+}
+
+/* ---------- whole bodies (jansson, once per request) ---------- */
+
+typedef struct {
+    json_t *tokens, *lps, *tops, *offs;
+} legacy_lp;
+
+static void legacy_init(legacy_lp *l) {
+    l->tokens = json_array();
+    l->lps = json_array();
+    l->tops = json_array();
+    l->offs = json_array();
+}
+
+static void legacy_add(const srv_ctx *c, const srv_events *v, legacy_lp *l, const srv_event *x, size_t text_offset) {
+    json_array_append_new(l->tokens, piece_json(c->vocab, x->token, NULL, NULL));
+    json_array_append_new(l->lps, json_real(x->logprob));
+    json_t *t = json_object();
+    for (int32_t k = 0; k < x->n_top; k++) {
+        json_t *ps = piece_json(c->vocab, v->top_id[x->top_off + (size_t)k], NULL, NULL);
+        const char *key = json_string_value(ps);
+        if (!json_object_get(t, key)) json_object_set_new(t, key, json_real(v->top_lp[x->top_off + (size_t)k]));
+        json_decref(ps);
+    }
+    if (x->n_top == 0) { /* logprobs 0: the sampled token only */
+        json_t *ps = piece_json(c->vocab, x->token, NULL, NULL);
+        json_object_set_new(t, json_string_value(ps), json_real(x->logprob));
+        json_decref(ps);
+    }
+    json_array_append_new(l->tops, t);
+    json_array_append_new(l->offs, json_integer((json_int_t)text_offset));
+}
+
+static json_t *legacy_json(legacy_lp *l) {
+    json_t *o = json_object();
+    json_object_set_new(o, "tokens", l->tokens);
+    json_object_set_new(o, "token_logprobs", l->lps);
+    json_object_set_new(o, "top_logprobs", l->tops);
+    json_object_set_new(o, "text_offset", l->offs);
+    return o;
+}
+
+static json_t *bytes_json(const unsigned char *raw, size_t n) {
+    json_t *b = json_array();
+    for (size_t i = 0; i < n; i++) json_array_append_new(b, json_integer(raw[i]));
+    return b;
+}
+
+static json_t *chat_lp_entry(const srv_ctx *c, const srv_events *v, const srv_event *x) {
+    unsigned char raw[256];
+    size_t rl;
+    json_t *e = json_object();
+    json_object_set_new(e, "token", piece_json(c->vocab, x->token, raw, &rl));
+    json_object_set_new(e, "logprob", json_real(x->logprob));
+    json_object_set_new(e, "bytes", bytes_json(raw, rl));
+    json_t *tops = json_array();
+    for (int32_t k = 0; k < x->n_top; k++) {
+        json_t *t = json_object();
+        json_object_set_new(t, "token", piece_json(c->vocab, v->top_id[x->top_off + (size_t)k], raw, &rl));
+        json_object_set_new(t, "logprob", json_real(v->top_lp[x->top_off + (size_t)k]));
+        json_object_set_new(t, "bytes", bytes_json(raw, rl));
+        json_array_append_new(tops, t);
+    }
+    json_object_set_new(e, "top_logprobs", tops);
+    return e;
+}
+
+/* One choice of a whole body: its text (echo + every event's text), its
+ * logprobs and finish reason. tmp is scratch reused across choices. */
+static json_t *body_choice(const srv_ctx *c, const oai_req *o, const srv_events *v, int32_t ci, srv_buf *tmp) {
+    int32_t prompt = ci / o->n;
+    int finish = PG_FINISH_NONE;
+    legacy_lp ll = {0};
+    json_t *chat_lp = NULL;
+    if (o->logprobs >= 0) {
+        if (o->kind == OAI_CHAT) chat_lp = json_array();
+        else legacy_init(&ll);
+    }
+    tmp->len = 0;
+    if (o->echo && o->echo_text && o->echo_text[prompt]) srv_buf_put(tmp, o->echo_text[prompt], o->echo_len[prompt]);
+    for (size_t i = 0; i < v->n; i++) {
+        const srv_event *x = &v->ev[i];
+        if (x->choice != ci) continue;
+        if (x->token >= 0 && o->logprobs >= 0) {
+            if (chat_lp) json_array_append_new(chat_lp, chat_lp_entry(c, v, x));
+            else legacy_add(c, v, &ll, x, tmp->len);
+        }
+        srv_buf_put(tmp, v->text + x->text_off, x->text_len);
+        if (x->token < 0) finish = x->finish;
+    }
+    json_t *ch = json_object();
+    json_object_set_new(ch, "index", json_integer(ci));
+    json_t *txt = json_stringn(tmp->p ? tmp->p : "", tmp->len);
+    if (!txt) txt = json_string(""); /* engine text is valid UTF-8; defensive */
+    if (o->kind == OAI_CHAT) {
+        json_t *m = json_object();
+        json_object_set_new(m, "role", json_string("assistant"));
+        json_object_set_new(m, "content", txt);
+        json_object_set_new(ch, "message", m);
+        if (chat_lp) {
+            json_t *l = json_object();
+            json_object_set_new(l, "content", chat_lp);
+            json_object_set_new(ch, "logprobs", l);
+        } else {
+            json_object_set_new(ch, "logprobs", json_null());
+        }
+    } else {
+        json_object_set_new(ch, "text", txt);
+        json_object_set_new(ch, "logprobs", o->logprobs >= 0 ? legacy_json(&ll) : json_null());
+    }
+    const char *fn = finish_name(finish);
+    json_object_set_new(ch, "finish_reason", fn ? json_string(fn) : json_null());
+    return ch;
+}
+
+int oai_body(const srv_ctx *c, oai_req *o, srv_req *r, char **out, size_t *len) {
+    int status = 200;
+    if (srv_req_error(r, NULL)) {
+        *out = srv_dump(error_json(o, r, &status), len);
+        return status;
+    }
+    srv_events v;
+    srv_req_events(r, &v);
+    json_t *j = json_object();
+    json_object_set_new(j, "id", json_string(o->id));
+    json_object_set_new(j, "object", json_string(o->kind == OAI_CHAT ? "chat.completion" : "text_completion"));
+    json_object_set_new(j, "created", json_integer(o->created));
+    json_object_set_new(j, "model", json_string(o->model ? o->model : ""));
+    json_t *choices = json_array();
+    srv_buf tmp = {0};
+    for (int32_t ci = 0; ci < o->n_choices; ci++) json_array_append_new(choices, body_choice(c, o, &v, ci, &tmp));
+    int oom = tmp.err;
+    srv_buf_free(&tmp);
+    json_object_set_new(j, "choices", choices);
+    json_object_set_new(j, "usage", usage_json(r));
+    if (oom) {
+        json_decref(j);
+        *out = srv_dump(srv_error_json("out of memory", "server_error", NULL, NULL), len);
+        return 500;
+    }
+    *out = srv_dump(j, len);
+    return 200;
+}
+
+/* ---------- SSE frames (no jansson per frame) ---------- */
+
+static int make_head(oai_req *o, srv_req *r, srv_buf *b) {
+    srv_buf h = {0};
+    srv_buf_puts(&h, "data: {\"id\":");
+    srv_buf_jstr(&h, o->id, strlen(o->id));
+    srv_buf_puts(&h, o->kind == OAI_CHAT ? ",\"object\":\"chat.completion.chunk\",\"created\":"
+                                         : ",\"object\":\"text_completion\",\"created\":");
+    srv_buf_int(&h, o->created);
+    srv_buf_puts(&h, ",\"model\":");
+    const char *m = o->model ? o->model : "";
+    srv_buf_jstr(&h, m, strlen(m));
+    srv_buf_puts(&h, ",\"choices\":[");
+    o->head = h.err ? NULL : pg_arena_strndup(srv_req_arena(r), h.p, h.len);
+    o->head_len = h.len;
+    srv_buf_free(&h);
+    if (!o->head) b->err = -1;
+    return o->head ? 0 : -1;
+}
+
+static void w_piece(srv_buf *b, const srv_ctx *c, int32_t id, unsigned char *raw, size_t *rl) {
+    char t[PIECE_CAP];
+    size_t n = piece(c->vocab, id, t, raw, rl);
+    srv_buf_jstr(b, t, n);
+}
+
+static void w_bytes(srv_buf *b, const unsigned char *raw, size_t n) {
+    srv_buf_putc(b, '[');
+    for (size_t i = 0; i < n; i++) {
+        if (i) srv_buf_putc(b, ',');
+        srv_buf_int(b, raw[i]);
+    }
+    srv_buf_putc(b, ']');
+}
+
+/* {"content":[{"token","logprob","bytes","top_logprobs":[...]}]} */
+static void w_chat_lp(srv_buf *b, const srv_ctx *c, const srv_events *v, const srv_event *x) {
+    unsigned char raw[256];
+    size_t rl;
+    srv_buf_puts(b, "{\"content\":[{\"token\":");
+    w_piece(b, c, x->token, raw, &rl);
+    srv_buf_puts(b, ",\"logprob\":");
+    srv_buf_real(b, x->logprob);
+    srv_buf_puts(b, ",\"bytes\":");
+    w_bytes(b, raw, rl);
+    srv_buf_puts(b, ",\"top_logprobs\":[");
+    for (int32_t k = 0; k < x->n_top; k++) {
+        srv_buf_puts(b, k ? ",{\"token\":" : "{\"token\":");
+        w_piece(b, c, v->top_id[x->top_off + (size_t)k], raw, &rl);
+        srv_buf_puts(b, ",\"logprob\":");
+        srv_buf_real(b, v->top_lp[x->top_off + (size_t)k]);
+        srv_buf_puts(b, ",\"bytes\":");
+        w_bytes(b, raw, rl);
+        srv_buf_putc(b, '}');
+    }
+    srv_buf_puts(b, "]}]}");
+}
+
+/* {"tokens":[..],"token_logprobs":[..],"top_logprobs":[{piece:lp,..}],"text_offset":[..]}
+ * The top object keeps the first of equal keys (keys end at a NUL byte,
+ * as jansson's do). */
+static void w_legacy_lp(srv_buf *b, const srv_ctx *c, const srv_events *v, const srv_event *x, size_t off) {
+    srv_buf_puts(b, "{\"tokens\":[");
+    w_piece(b, c, x->token, NULL, NULL);
+    srv_buf_puts(b, "],\"token_logprobs\":[");
+    srv_buf_real(b, x->logprob);
+    srv_buf_puts(b, "],\"top_logprobs\":[{");
+    char keys[PG_SAMPLER_MAX_LOGPROBS][PIECE_CAP];
+    size_t kl[PG_SAMPLER_MAX_LOGPROBS];
+    int nk = 0;
+    int32_t n = x->n_top ? x->n_top : 1;
+    for (int32_t k = 0; k < n && k < PG_SAMPLER_MAX_LOGPROBS; k++) {
+        int32_t id = x->n_top ? v->top_id[x->top_off + (size_t)k] : x->token;
+        float lp = x->n_top ? v->top_lp[x->top_off + (size_t)k] : x->logprob;
+        size_t len = piece(c->vocab, id, keys[nk], NULL, NULL);
+        len = strnlen(keys[nk], len);
+        int dup = 0;
+        for (int i = 0; i < nk && !dup; i++) dup = kl[i] == len && !memcmp(keys[i], keys[nk], len);
+        if (dup) continue;
+        if (nk) srv_buf_putc(b, ',');
+        srv_buf_jstr(b, keys[nk], len);
+        srv_buf_putc(b, ':');
+        srv_buf_real(b, lp);
+        kl[nk++] = len;
+    }
+    srv_buf_puts(b, "}],\"text_offset\":[");
+    srv_buf_int(b, (long long)off);
+    srv_buf_puts(b, "]}");
+}
+
+/* One chunk with one choice. text may be NULL (chat: no content key),
+ * x NULL (no logprobs), finish 0 (null); role: chat's first delta. */
+static void chunk(srv_buf *b, const srv_ctx *c, oai_req *o, const srv_events *v, int32_t ci, const char *text,
+                  size_t tl, const srv_event *x, int finish, int role) {
+    srv_buf_put(b, o->head, o->head_len);
+    srv_buf_puts(b, "{\"index\":");
+    srv_buf_int(b, ci);
+    if (o->kind == OAI_CHAT) {
+        srv_buf_puts(b, ",\"delta\":{");
+        if (role) srv_buf_puts(b, "\"role\":\"assistant\"");
+        if (text) {
+            srv_buf_puts(b, role ? ",\"content\":" : "\"content\":");
+            srv_buf_jstr(b, text, tl);
+        }
+        srv_buf_putc(b, '}');
+    } else {
+        srv_buf_puts(b, ",\"text\":");
+        srv_buf_jstr(b, text ? text : "", text ? tl : 0);
+    }
+    srv_buf_puts(b, ",\"logprobs\":");
+    if (x && o->logprobs >= 0) {
+        if (o->kind == OAI_CHAT) w_chat_lp(b, c, v, x);
+        else w_legacy_lp(b, c, v, x, o->choice_text_len[ci]);
+    } else {
+        srv_buf_puts(b, "null");
+    }
+    const char *fn = finish ? finish_name(finish) : NULL;
+    srv_buf_puts(b, ",\"finish_reason\":");
+    if (fn) srv_buf_jstr(b, fn, strlen(fn));
+    else srv_buf_puts(b, "null");
+    srv_buf_puts(b, o->include_usage ? "}],\"usage\":null}\n\n" : "}]}\n\n");
+    o->choice_text_len[ci] += tl;
+}
+
+static void put_event(srv_buf *b, json_t *j) {
+    size_t n;
+    char *s = srv_dump(j, &n);
+    if (!s) {
+        b->err = -1;
+        return;
+    }
+    srv_buf_puts(b, "data: ");
+    srv_buf_put(b, s, n);
+    srv_buf_puts(b, "\n\n");
+    free(s);
+}
+
+/* The stream's end: the error, or the usage chunk when asked; [DONE]. */
+static void stream_end(srv_buf *b, oai_req *o, srv_req *r) {
+    if (srv_req_error(r, NULL)) {
+        int st;
+        put_event(b, error_json(o, r, &st));
+    } else if (o->include_usage) {
+        size_t n;
+        char *u = srv_dump(usage_json(r), &n);
+        if (!u) b->err = -1;
+        srv_buf_put(b, o->head, o->head_len);
+        srv_buf_puts(b, "],\"usage\":");
+        srv_buf_put(b, u, u ? n : 0);
+        srv_buf_puts(b, "}\n\n");
+        free(u);
+    }
+    srv_buf_puts(b, "data: [DONE]\n\n");
+}
+
+int oai_stream(const srv_ctx *c, oai_req *o, srv_req *r, srv_buf *b) {
+    if (o->ended) return 1;
+    srv_events v;
+    srv_req_events(r, &v);
+    if (!o->started) {
+        if (!o->head && make_head(o, r, b) < 0) return 0;
+        o->started = 1;
+        for (int32_t ci = 0; ci < o->n_choices; ci++) {
+            int32_t p = ci / o->n;
+            if (o->kind == OAI_CHAT) chunk(b, c, o, &v, ci, "", 0, NULL, 0, 1);
+            else if (o->echo && o->echo_len[p]) chunk(b, c, o, &v, ci, o->echo_text[p], o->echo_len[p], NULL, 0, 0);
+        }
+    }
+    for (size_t i = 0; i < v.n; i++) {
+        const srv_event *x = &v.ev[i];
+        const char *t = v.text + x->text_off;
+        if (x->token >= 0) {
+            if (x->text_len || o->logprobs >= 0) chunk(b, c, o, &v, x->choice, t, x->text_len, x, 0, 0);
+        } else if (o->kind == OAI_CHAT) {
+            if (x->text_len) chunk(b, c, o, &v, x->choice, t, x->text_len, NULL, 0, 0);
+            chunk(b, c, o, &v, x->choice, NULL, 0, NULL, x->finish, 0);
+        } else {
+            chunk(b, c, o, &v, x->choice, t, x->text_len, NULL, x->finish, 0);
+        }
+    }
+    if (!srv_req_done(r)) return 0;
+    stream_end(b, o, r);
+    o->ended = 1;
+    return 1;
+}
+
+/* ---------- the adapters ---------- */
+
+static int parse_completions(const srv_ctx *c, const srv_caller *who, const char *body, size_t len, srv_req *r,
+                             void **state, srv_fail *fail) {
+    oai_req *o = NULL;
+    int st = oai_parse(c, who, OAI_COMPLETION, body, len, r, &o, fail);
+    *state = o;
+    return st;
+}
+
+static int parse_chat(const srv_ctx *c, const srv_caller *who, const char *body, size_t len, srv_req *r, void **state,
+                      srv_fail *fail) {
+    oai_req *o = NULL;
+    int st = oai_parse(c, who, OAI_CHAT, body, len, r, &o, fail);
+    *state = o;
+    return st;
+}
+
+static const char *state_id(const void *state) { return state ? ((const oai_req *)state)->id : NULL; }
+
+static int body_fn(const srv_ctx *c, void *state, srv_req *r, char **out, size_t *len) {
+    return oai_body(c, state, r, out, len);
+}
+
+static int stream_fn(const srv_ctx *c, void *state, srv_req *r, srv_buf *out) { return oai_stream(c, state, r, out); }
+
+const srv_adapter srv_oai_completions = {
+    .name = "openai.completions",
+    .parse = parse_completions,
+    .id = state_id,
+    .body = body_fn,
+    .stream = stream_fn,
+    .stream_content_type = "text/event-stream; charset=utf-8",
+    .error = oai_error,
+};
+
+const srv_adapter srv_oai_chat = {
+    .name = "openai.chat",
+    .parse = parse_chat,
+    .id = state_id,
+    .body = body_fn,
+    .stream = stream_fn,
+    .stream_content_type = "text/event-stream; charset=utf-8",
+    .error = oai_error,
+};

@@ -1,0 +1,48 @@
+/* openai_parse.h - the OpenAI adapter's request side: a /v1/completions or
+ * /v1/chat/completions body -> the request core's generation spec plus the
+ * options the response needs (oai_req). Strict about types and ranges (400
+ * with an OpenAI error object naming the field in "param"), lenient about
+ * unknown fields (ignored, as vLLM does). A prompt that does not fit the
+ * context with its max_tokens is a 400 ("context_length_exceeded"), never
+ * truncated. */
+#ifndef PG_SERVER_OPENAI_PARSE_H
+#define PG_SERVER_OPENAI_PARSE_H
+
+#include "server/adapter.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define OAI_MAX_PROMPTS 64  /* prompts in one /v1/completions list */
+#define OAI_MAX_CHOICES 128 /* prompts x n */
+#define OAI_MAX_N 64
+
+enum { OAI_COMPLETION = 1, OAI_CHAT = 2 };
+
+/* The adapter's state of one request (in the request's arena). */
+typedef struct oai_req {
+    int kind;              /* OAI_* */
+    int stream, include_usage, echo;
+    int parse_special;     /* completions: special-token text in string prompts (opt-in) */
+    int logprobs;          /* completions: k (>= 0) or -1; chat: top_logprobs or -1 */
+    int32_t n;             /* choices per prompt */
+    int32_t n_prompts, n_choices;
+    const char **echo_text; /* per prompt (echo only) */
+    size_t *echo_len;
+    char id[64];           /* cmpl-... / chatcmpl-... */
+    long long created;
+    const char *model;     /* echoed "model" */
+    /* streaming (openai_format.c) */
+    int started, ended;
+    size_t *choice_text_len; /* per choice: bytes emitted (text_offset) */
+    char *head;            /* `data: {"id":...,"model":...,"choices":[{"index":` */
+    size_t head_len;
+} oai_req;
+
+/* Parses body for kind into srv_req_gen(r) and a new oai_req (both in
+ * srv_req_arena(r)). 0, or an HTTP status with fail filled (body: an OpenAI
+ * error object). Nothing is submitted. */
+int oai_parse(const srv_ctx *c, const srv_caller *who, int kind, const char *body, size_t len, srv_req *r,
+              oai_req **out, srv_fail *fail);
+
+#endif

@@ -228,6 +228,8 @@ static const case_t CASES[] = {
     {"{\"type\":\"number\",\"maximum\":-0.5}", "0", 0}, {"{\"type\":\"number\",\"maximum\":-0.5}", "-3", 1},
     {"{\"type\":\"number\",\"exclusiveMinimum\":0.25}", "0.25", 0}, {"{\"type\":\"number\",\"exclusiveMinimum\":0.25}", "0.2500001", 1},
     {"{\"type\":\"number\",\"exclusiveMinimum\":0.25}", "0.250", 0},
+    {"{\"type\":\"integer\",\"allOf\":[{\"multipleOf\":4},{\"multipleOf\":6}]}", "12", 1},
+    {"{\"type\":\"integer\",\"allOf\":[{\"multipleOf\":4},{\"multipleOf\":6}]}", "8", 0},
     {"{\"type\":\"integer\",\"multipleOf\":7}", "49", 1}, {"{\"type\":\"integer\",\"multipleOf\":7}", "50", 0},
     {"{\"type\":\"integer\",\"multipleOf\":7}", "-14", 1}, {"{\"type\":\"integer\",\"multipleOf\":7}", "0", 1},
     /* combinators */

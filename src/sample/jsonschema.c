@@ -1737,6 +1737,12 @@ static json_t *merge(ctx_t *c, json_t *a, json_t *b, const char *path, int depth
             json_t *m = merge(c, va, vb, sp, depth + 1);
             if (!m) return NULL;
             json_object_set(r, k, m);
+        } else if (!strcmp(k, "multipleOf") && json_is_integer(va) && json_is_integer(vb) && json_integer_value(va) > 0 &&
+                   json_integer_value(vb) > 0 && json_integer_value(va) <= 1000000 && json_integer_value(vb) <= 1000000) {
+            /* multiples of both integers = multiples of their lcm */
+            long long x = json_integer_value(va), y = json_integer_value(vb), g = x, h = y;
+            while (h) { long long t = g % h; g = h; h = t; }
+            json_object_set_new(r, k, json_integer((json_int_t)(x / g * y)));
         } else if (!strcmp(k, "x-pg-notin") && json_is_array(va) && json_is_array(vb)) {
             json_t *u = json_copy(va);
             json_array_extend(u, vb);

@@ -1848,6 +1848,12 @@ static json_t *merge(ctx_t *c, json_t *a, json_t *b, const char *path, int depth
     return r;
 }
 
+static int fmt_known_refused(const char *f) {
+    static const char *const l[] = {"ipv6", "iri", "iri-reference", "idn-hostname", "uri-template", "json-pointer",
+                                    "relative-json-pointer", "regex", "duration", "color", NULL};
+    return in_list(f, l);
+}
+
 /* ------------------------------------------------------- mini validator */
 /* 1 valid, 0 invalid, -1 cannot tell */
 static int validate(ctx_t *c, const json_t *v, json_t *s, int depth) {
@@ -1907,19 +1913,61 @@ static int validate(ctx_t *c, const json_t *v, json_t *s, int depth) {
                 if (r == 0) return 0;
                 if (r < 0) unknown = 1;
             }
-        } else if (!strcmp(k, "additionalProperties")) {
+        } else if (!strcmp(k, "additionalProperties") || !strcmp(k, "patternProperties")) {
             if (vt != T_OBJ) continue;
-            if (json_object_get(s, "patternProperties")) { unknown = 1; continue; }
             json_t *props = json_object_get(s, "properties");
+            json_t *pp = json_object_get(s, "patternProperties");
+            json_t *ap = json_object_get(s, "additionalProperties");
+            if (pp && !json_is_object(pp)) return -1;
+            int is_ap = k[0] == 'a';
             const char *ik;
             json_t *iv;
             json_object_foreach((json_t *)v, ik, iv) {
-                if (props && json_object_get(props, ik)) continue;
-                int r = validate(c, iv, x, depth + 1);
+                int matched = 0;
+                if (pp) {
+                    const char *pat;
+                    json_t *ps;
+                    json_object_foreach(pp, pat, ps) {
+                        int perr = 0;
+                        int hit = pcre_matches(pat, ik, &perr);
+                        if (perr) return -1;
+                        if (!hit) continue;
+                        matched = 1;
+                        if (is_ap) continue; /* checked under patternProperties */
+                        int r = validate(c, iv, ps, depth + 1);
+                        if (r == 0) return 0;
+                        if (r < 0) unknown = 1;
+                    }
+                }
+                if (!is_ap || matched || (props && json_object_get(props, ik))) continue;
+                int r = validate(c, iv, ap, depth + 1);
+                if (r == 0) return 0;
+                if (r < 0) unknown = 1;
+            }
+        } else if (!strcmp(k, "not")) {
+            int r = validate(c, v, x, depth + 1);
+            if (r > 0) return 0;
+            if (r < 0) unknown = 1;
+        } else if ((!strcmp(k, "items") && json_is_array(x)) || !strcmp(k, "prefixItems") || !strcmp(k, "additionalItems")) {
+            if (vt != T_ARR) continue;
+            json_t *pre = json_object_get(s, "prefixItems");
+            json_t *it = json_object_get(s, "items");
+            json_t *tuple = json_is_array(it) && !pre ? it : pre;
+            json_t *rest = json_is_array(it) && !pre ? json_object_get(s, "additionalItems") : (json_is_array(it) ? NULL : it);
+            if (!tuple || !json_is_array(tuple)) {
+                if (!strcmp(k, "additionalItems")) continue; /* no tuple: additionalItems is ignored */
+                return -1;
+            }
+            if (!strcmp(k, "items") && pre) continue; /* handled with prefixItems */
+            for (size_t i = 0; i < json_array_size(v); i++) {
+                json_t *sch = i < json_array_size(tuple) ? json_array_get(tuple, i) : rest;
+                if (!sch) continue;
+                int r = validate(c, json_array_get(v, i), sch, depth + 1);
                 if (r == 0) return 0;
                 if (r < 0) unknown = 1;
             }
         } else if (!strcmp(k, "items") && (json_is_object(x) || json_is_boolean(x))) {
+            if (json_object_get(s, "prefixItems")) continue; /* handled with prefixItems */
             if (vt != T_ARR) continue;
             for (size_t i = 0; i < json_array_size(v); i++) {
                 int r = validate(c, json_array_get(v, i), x, depth + 1);
@@ -1944,7 +1992,13 @@ static int validate(ctx_t *c, const json_t *v, json_t *s, int depth) {
         } else if (!strcmp(k, "x-pg-notin") && json_is_array(x)) {
             for (size_t i = 0; vt == T_STR && i < json_array_size(x); i++)
                 if (js_equal(v, json_array_get(x, i))) return 0;
-        } else if (!strcmp(k, "format") || !strcmp(k, "pattern")) {
+        } else if (!strcmp(k, "format")) {
+            /* formats the validator does not know are annotations */
+            const char *f = json_string_value(x);
+            static const char *const known[] = {"date", "time", "date-time", "email", "idn-email", "uuid", "uri",
+                                                "uri-reference", "hostname", "ipv4", NULL};
+            if (vt == T_STR && f && (in_list(f, known) || fmt_known_refused(f))) unknown = 1;
+        } else if (!strcmp(k, "pattern")) {
             if (vt == T_STR) unknown = 1;
         } else if (!strcmp(k, "multipleOf")) {
             if (json_is_number(v)) unknown = 1;
@@ -2089,11 +2143,6 @@ static int trie_rule(ctx_t *c, trie *t) {
 
 /* ---- strings */
 
-static int fmt_known_refused(const char *f) {
-    static const char *const l[] = {"ipv6", "iri", "iri-reference", "idn-hostname", "uri-template", "json-pointer",
-                                    "relative-json-pointer", "regex", "duration", "color", NULL};
-    return in_list(f, l);
-}
 
 static int gen_string(ctx_t *c, json_t *s, const char *path, sb_t *b) {
     long mn = 0, mx = -1;
@@ -3015,6 +3064,40 @@ static int gen_body(ctx_t *c, json_t *s, const char *path, sb_t *b) {
         if (r == R_OK) sb_puts(b, nm);
         return r;
     }
+    /* enum/const first: the other keywords (combinators included) only
+     * filter its values */
+    {
+        json_t *en = enum_of(s);
+        if (en) {
+            /* keep the values the other keywords accept */
+            json_t *rest = own(c, json_copy(s));
+            json_object_del(rest, "enum");
+            json_object_del(rest, "const");
+            int n = 0;
+            sb_t t = {0};
+            for (size_t i = 0; i < json_array_size(en); i++) {
+                json_t *val = json_array_get(en, i);
+                int r = validate(c, val, rest, 0);
+                if (r < 0) {
+                    json_decref(en);
+                    sb_free(&t);
+                    if (json_object_get(s, "not") || json_object_get(s, "anyOf") || json_object_get(s, "oneOf") ||
+                        json_object_get(s, "dependencies") || json_object_get(s, "dependentRequired") ||
+                        json_object_get(s, "dependentSchemas"))
+                        goto combinators; /* they carry the enum into their branches */
+                    return fail(c, path, "unsupported keyword 'enum' combined with keywords that cannot be checked on its values");
+                }
+                if (!r) continue;
+                if (n++) sb_puts(&t, " | ");
+                emit_literal(c, &t, val);
+            }
+            json_decref(en);
+            if (n) sb_puts(b, sb_str(&t));
+            sb_free(&t);
+            return n ? R_OK : R_NEVER;
+        }
+    }
+combinators:
     if (json_object_get(s, "not")) {
         json_t *m = apply_not(c, s, path, 0);
         if (!m) return R_ERR;
@@ -3092,31 +3175,6 @@ static int gen_body(ctx_t *c, json_t *s, const char *path, sb_t *b) {
     }
     unsigned types = schema_types(s);
     if (types == (unsigned)-1) return fail(c, path, "bad value of 'type'");
-    json_t *en = enum_of(s);
-    if (en) {
-        /* keep the values the other keywords accept */
-        json_t *rest = own(c, json_copy(s));
-        json_object_del(rest, "enum");
-        json_object_del(rest, "const");
-        int n = 0;
-        sb_t t = {0};
-        for (size_t i = 0; i < json_array_size(en); i++) {
-            json_t *val = json_array_get(en, i);
-            int r = validate(c, val, rest, 0);
-            if (r < 0) {
-                json_decref(en);
-                sb_free(&t);
-                return fail(c, path, "unsupported keyword 'enum' combined with keywords that cannot be checked on its values");
-            }
-            if (!r) continue;
-            if (n++) sb_puts(&t, " | ");
-            emit_literal(c, &t, val);
-        }
-        json_decref(en);
-        if (n) sb_puts(b, sb_str(&t));
-        sb_free(&t);
-        return n ? R_OK : R_NEVER;
-    }
     int n = 0;
     sb_t t = {0};
     int r;

@@ -40,6 +40,8 @@ static void test_refusals(void) {
     refuse("{\"not\":{\"type\":\"integer\"}}", "unsupported keyword 'not' (of 'type')");
     refuse("{\"type\":\"object\",\"dependencies\":{\"a\":[\"b\"],\"b\":[\"c\"],\"c\":[\"d\"],\"d\":[\"e\"],\"e\":[\"f\"],\"f\":[\"a\"]}}", "'dependencies' (more than 5");
     refuse("{\"type\":\"array\",\"uniqueItems\":true}", "'uniqueItems'");
+    refuse("{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"uniqueItems\":true}", "'uniqueItems'");
+    refuse("{\"type\":\"array\",\"items\":{\"enum\":[1,2]},\"uniqueItems\":true,\"minItems\":3}", "admits no value");
     refuse("{\"if\":{\"type\":\"string\"},\"then\":{\"minLength\":2}}", "'if'");
     refuse("{\"type\":\"array\",\"contains\":{\"type\":\"string\"}}", "'contains'");
     refuse("{\"type\":\"object\",\"propertyNames\":{\"pattern\":\"^a\"}}", "'propertyNames'");
@@ -168,6 +170,14 @@ static const case_t CASES[] = {
     {"{\"type\":\"array\",\"items\":[{\"type\":\"string\"}],\"additionalItems\":{\"type\":\"null\"},\"minItems\":2}", "[\"a\",null,null]", 1},
     {"{\"type\":\"array\",\"items\":[{\"type\":\"string\"}],\"additionalItems\":{\"type\":\"null\"},\"minItems\":2}", "[\"a\"]", 0},
     {"{\"type\":\"array\",\"items\":[{\"type\":\"string\"}],\"additionalItems\":{\"type\":\"null\"},\"minItems\":2}", "[\"a\",1]", 0},
+    {"{\"type\":\"array\",\"items\":{\"enum\":[\"a\",\"b\",\"c\"]},\"uniqueItems\":true,\"minItems\":2}", "[\"c\",\"a\"]", 1},
+    {"{\"type\":\"array\",\"items\":{\"enum\":[\"a\",\"b\",\"c\"]},\"uniqueItems\":true,\"minItems\":2}", "[\"c\",\"c\"]", 0},
+    {"{\"type\":\"array\",\"items\":{\"enum\":[\"a\",\"b\",\"c\"]},\"uniqueItems\":true,\"minItems\":2}", "[\"c\"]", 0},
+    {"{\"type\":\"array\",\"items\":{\"enum\":[\"a\",\"b\",\"c\"]},\"uniqueItems\":true,\"minItems\":2}", "[\"a\",\"b\",\"c\"]", 1},
+    {"{\"type\":\"array\",\"items\":{\"type\":\"boolean\"},\"uniqueItems\":true,\"maxItems\":1}", "[true]", 1},
+    {"{\"type\":\"array\",\"items\":{\"type\":\"boolean\"},\"uniqueItems\":true}", "[true,false]", 1},
+    {"{\"type\":\"array\",\"items\":{\"type\":\"boolean\"},\"uniqueItems\":true}", "[true,true]", 0},
+    {"{\"type\":\"array\",\"items\":{\"type\":\"boolean\"},\"uniqueItems\":true}", "[]", 1},
     /* enum / const */
     {"{\"enum\":[\"red\",1,null,{\"a\":[true]}]}", "\"red\"", 1}, {"{\"enum\":[\"red\",1,null,{\"a\":[true]}]}", "1.0", 1},
     {"{\"enum\":[\"red\",1,null,{\"a\":[true]}]}", "{\"a\":[true]}", 1}, {"{\"enum\":[\"red\",1,null,{\"a\":[true]}]}", "\"blue\"", 0},

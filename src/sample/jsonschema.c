@@ -2328,12 +2328,84 @@ static int gen_number(ctx_t *c, json_t *s, const char *path, unsigned types, sb_
 
 /* ---- arrays */
 
+/* uniqueItems over a finite item domain (an enum of at most 6 values, or
+ * booleans): one rule per subset of values already used, any order. */
+static int unique_array(ctx_t *c, json_t *s, const char *path, long mn, long mx, sb_t *b) {
+    json_t *items = json_object_get(s, "items");
+    if (!items || json_is_array(items) || json_object_get(s, "prefixItems"))
+        return fail(c, path, "unsupported keyword 'uniqueItems'");
+    json_t *it = flatten(c, items, path, 0);
+    if (!it) return R_ERR;
+    if (!json_is_object(it)) return fail(c, path, "unsupported keyword 'uniqueItems'");
+    json_t *vals = enum_of(it);
+    if (!vals && schema_types(it) == T_BOOL) vals = json_pack("[bb]", 1, 0);
+    if (!vals) return fail(c, path, "unsupported keyword 'uniqueItems' (items are not a small enum)");
+    json_t *rest = own(c, json_copy(it));
+    json_object_del(rest, "enum");
+    json_object_del(rest, "const");
+    json_t *V[6];
+    int k = 0;
+    for (size_t i = 0; i < json_array_size(vals); i++) {
+        json_t *v = json_array_get(vals, i);
+        int r = validate(c, v, rest, 0);
+        if (r < 0) { json_decref(vals); return fail(c, path, "unsupported keyword 'uniqueItems' (items are not a small enum)"); }
+        if (!r) continue;
+        int dup = 0;
+        for (int j = 0; j < k; j++) if (js_equal(V[j], v)) dup = 1;
+        if (dup) continue;
+        if (k == 6) { json_decref(vals); return fail(c, path, "unsupported keyword 'uniqueItems' (more than 6 item values)"); }
+        V[k++] = v;
+    }
+    const char *w = WS(c);
+    int ids[64];
+    for (int m = 0; m < (1 << k); m++) ids[m] = rule_new(c);
+    char lit[6][4096];
+    for (int j = 0; j < k; j++) {
+        sb_t t = {0};
+        emit_literal(c, &t, V[j]);
+        snprintf(lit[j], sizeof lit[j], "%s", sb_str(&t));
+        sb_free(&t);
+    }
+    /* U(m): the items after the set m was used. alive[m]: some way on
+     * reaches at least mn items without exceeding mx. */
+    char alive[64];
+    for (int m = (1 << k) - 1; m >= 1; m--) {
+        int cnt = __builtin_popcount((unsigned)m);
+        alive[m] = cnt >= mn;
+        for (int j = 0; j < k && !alive[m]; j++)
+            if (!(m & (1 << j)) && (mx < 0 || cnt + 1 <= mx) && alive[m | (1 << j)]) alive[m] = 1;
+    }
+    for (int m = 1; m < (1 << k); m++) {
+        if (!alive[m]) continue;
+        sb_t t = {0};
+        int n = 0, cnt = __builtin_popcount((unsigned)m);
+        if (cnt >= mn) { sb_puts(&t, "\"\""); n++; }
+        for (int j = 0; j < k; j++) {
+            if (m & (1 << j)) continue;
+            if ((mx >= 0 && cnt + 1 > mx) || !alive[m | (1 << j)]) continue;
+            sb_printf(&t, "%s%s\",\"%s%s r%d", n++ ? " | " : "", w, w, lit[j], ids[m | (1 << j)]);
+        }
+        rule_def(c, ids[m], sb_str(&t));
+        sb_free(&t);
+    }
+    sb_t t = {0};
+    int n = 0;
+    for (int j = 0; j < k && mx != 0; j++)
+        if (alive[1 << j]) sb_printf(&t, "%s%s r%d", n++ ? " | " : "", lit[j], ids[1 << j]);
+    json_decref(vals);
+    if (!n && mn > 0) { sb_free(&t); return R_NEVER; }
+    if (n) sb_printf(b, "\"[\"%s(%s)%s%s\"]\"", w, sb_str(&t), mn == 0 ? "?" : "", w);
+    else sb_printf(b, "\"[\"%s\"]\"", w);
+    sb_free(&t);
+    return R_OK;
+}
+
 static int gen_array(ctx_t *c, json_t *s, const char *path, sb_t *b) {
     long mn = 0, mx = -1;
     if (!get_count(c, s, "minItems", path, &mn) || !get_count(c, s, "maxItems", path, &mx)) return R_ERR;
     if (mx >= 0 && mx < mn) return R_NEVER;
     if (json_is_true(json_object_get(s, "uniqueItems")) && (mx < 0 || mx > 1))
-        return fail(c, path, "unsupported keyword 'uniqueItems'");
+        return unique_array(c, s, path, mn, mx, b);
     json_t *items = json_object_get(s, "items");
     json_t *prefix = json_object_get(s, "prefixItems");
     json_t *addl = NULL;

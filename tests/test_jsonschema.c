@@ -34,10 +34,14 @@ static void refuse(const char *schema, const char *want) {
 }
 
 static void test_refusals(void) {
-    refuse("{\"not\":{\"type\":\"string\"}}", "unsupported keyword 'not' at /");
-    refuse("{\"type\":\"object\",\"properties\":{\"x\":{\"not\":{}}}}", "unsupported keyword 'not' at /properties/x");
-    refuse("{\"type\":\"object\",\"dependencies\":{\"a\":[\"b\"]}}", "'dependencies'");
+    refuse("{\"not\":{\"pattern\":\"a\"}}", "unsupported keyword 'not' (of 'pattern') at /not");
+    refuse("{\"not\":{\"enum\":[1,2]}}", "unsupported keyword 'not' (of 'enum') at /not");
+    refuse("{\"type\":\"object\",\"properties\":{\"x\":{\"not\":{\"pattern\":\"a\"}}}}", "unsupported keyword 'not' (of 'pattern') at /properties/x/not");
+    refuse("{\"not\":{\"type\":\"integer\"}}", "unsupported keyword 'not' (of 'type')");
+    refuse("{\"type\":\"object\",\"dependencies\":{\"a\":[\"b\"],\"b\":[\"c\"],\"c\":[\"d\"],\"d\":[\"e\"],\"e\":[\"f\"],\"f\":[\"a\"]}}", "'dependencies' (more than 5");
     refuse("{\"type\":\"array\",\"uniqueItems\":true}", "'uniqueItems'");
+    refuse("{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"uniqueItems\":true}", "'uniqueItems'");
+    refuse("{\"type\":\"array\",\"items\":{\"enum\":[1,2]},\"uniqueItems\":true,\"minItems\":3}", "admits no value");
     refuse("{\"if\":{\"type\":\"string\"},\"then\":{\"minLength\":2}}", "'if'");
     refuse("{\"type\":\"array\",\"contains\":{\"type\":\"string\"}}", "'contains'");
     refuse("{\"type\":\"object\",\"propertyNames\":{\"pattern\":\"^a\"}}", "'propertyNames'");
@@ -49,13 +53,14 @@ static void test_refusals(void) {
     refuse("{\"type\":\"number\",\"multipleOf\":0.01}", "'multipleOf'");
     refuse("{\"type\":\"integer\",\"multipleOf\":3,\"minimum\":1}", "'multipleOf'");
     refuse("{\"oneOf\":[{\"type\":\"integer\"},{\"type\":\"number\"}]}", "'oneOf'");
-    refuse("{\"oneOf\":[{\"type\":\"object\",\"properties\":{\"a\":{}}},{\"type\":\"object\"}]}", "'oneOf'");
+    refuse("{\"oneOf\":[{\"type\":\"object\",\"properties\":{\"a\":{}}},{\"type\":\"object\"}]}", "admits no value");
+    refuse("{\"oneOf\":[{\"type\":\"string\",\"pattern\":\"^a\"},{\"type\":\"string\",\"pattern\":\"b$\"}]}", "'oneOf' (alternatives 0 and 1 may overlap)");
     refuse("{\"$ref\":\"#/definitions/missing\"}", "'$ref'");
     refuse("{\"$ref\":\"other.json#/a\"}", "'$ref'");
     refuse("{\"type\":\"string\",\"pattern\":\"a\",\"maxLength\":3}", "'pattern'");
     refuse("{\"type\":\"string\",\"format\":\"uri\",\"maxLength\":30}", "format \"uri\"");
-    refuse("{\"type\":\"number\",\"minimum\":0.5}", "fractional bound");
-    refuse("{\"type\":\"object\",\"properties\":{\"ab\":{}},\"patternProperties\":{\"^a\":{\"type\":\"string\"}}}", "'patternProperties'");
+    refuse("{\"type\":\"number\",\"minimum\":0.5,\"maximum\":0.7}", "fractional bounds within one integer");
+    refuse("{\"type\":\"object\",\"properties\":{\"ab\":{\"type\":\"integer\"}},\"patternProperties\":{\"^a\":{\"type\":\"string\"}}}", "'patternProperties' (property \"ab\" also matches it)");
     refuse("{\"allOf\":[{\"pattern\":\"^a\"},{\"pattern\":\"b$\"}]}", "'pattern'");
     refuse("false", "admits no value");
     refuse("{\"type\":\"object\",\"properties\":{\"a\":false},\"required\":[\"a\"]}", "admits no value");
@@ -147,6 +152,12 @@ static const case_t CASES[] = {
     {"{\"type\":\"object\",\"properties\":{\"k\":{\"const\":1}},\"minProperties\":1}", "{}", 0},
     {"{\"type\":\"object\",\"patternProperties\":{\"^x-\":{\"type\":\"integer\"}},\"additionalProperties\":false}", "{\"x-a\":1}", 1},
     {"{\"type\":\"object\",\"patternProperties\":{\"^x-\":{\"type\":\"integer\"}},\"additionalProperties\":false}", "{\"y\":1}", 0},
+    {"{\"type\":\"object\",\"properties\":{\"x-a\":{}},\"required\":[\"x-b\"],\"patternProperties\":{\"^x-\":{\"type\":\"integer\"}},\"additionalProperties\":false}", "{\"x-a\":1,\"x-b\":2}", 1},
+    {"{\"type\":\"object\",\"properties\":{\"x-a\":{}},\"required\":[\"x-b\"],\"patternProperties\":{\"^x-\":{\"type\":\"integer\"}},\"additionalProperties\":false}", "{\"x-a\":\"s\",\"x-b\":2}", 0},
+    {"{\"type\":\"object\",\"properties\":{\"x-a\":{}},\"required\":[\"x-b\"],\"patternProperties\":{\"^x-\":{\"type\":\"integer\"}},\"additionalProperties\":false}", "{\"x-a\":1}", 0},
+    {"{\"type\":\"object\",\"properties\":{\"x-a\":{}},\"required\":[\"x-b\"],\"patternProperties\":{\"^x-\":{\"type\":\"integer\"}},\"additionalProperties\":false}", "{\"x-b\":2,\"x-c\":\"s\"}", 0},
+    {"{\"type\":\"object\",\"properties\":{\"ab\":{}},\"patternProperties\":{\"^a\":{\"type\":\"string\"}}}", "{\"ab\":\"s\"}", 1},
+    {"{\"type\":\"object\",\"properties\":{\"ab\":{}},\"patternProperties\":{\"^a\":{\"type\":\"string\"}}}", "{\"ab\":1}", 0},
     /* arrays */
     {"{\"type\":\"array\",\"items\":{\"type\":\"integer\"},\"minItems\":2,\"maxItems\":3}", "[1,2]", 1},
     {"{\"type\":\"array\",\"items\":{\"type\":\"integer\"},\"minItems\":2,\"maxItems\":3}", "[1]", 0},
@@ -159,11 +170,29 @@ static const case_t CASES[] = {
     {"{\"type\":\"array\",\"items\":[{\"type\":\"string\"}],\"additionalItems\":{\"type\":\"null\"},\"minItems\":2}", "[\"a\",null,null]", 1},
     {"{\"type\":\"array\",\"items\":[{\"type\":\"string\"}],\"additionalItems\":{\"type\":\"null\"},\"minItems\":2}", "[\"a\"]", 0},
     {"{\"type\":\"array\",\"items\":[{\"type\":\"string\"}],\"additionalItems\":{\"type\":\"null\"},\"minItems\":2}", "[\"a\",1]", 0},
+    {"{\"type\":\"array\",\"items\":{\"enum\":[\"a\",\"b\",\"c\"]},\"uniqueItems\":true,\"minItems\":2}", "[\"c\",\"a\"]", 1},
+    {"{\"type\":\"array\",\"items\":{\"enum\":[\"a\",\"b\",\"c\"]},\"uniqueItems\":true,\"minItems\":2}", "[\"c\",\"c\"]", 0},
+    {"{\"type\":\"array\",\"items\":{\"enum\":[\"a\",\"b\",\"c\"]},\"uniqueItems\":true,\"minItems\":2}", "[\"c\"]", 0},
+    {"{\"type\":\"array\",\"items\":{\"enum\":[\"a\",\"b\",\"c\"]},\"uniqueItems\":true,\"minItems\":2}", "[\"a\",\"b\",\"c\"]", 1},
+    {"{\"type\":\"array\",\"items\":{\"type\":\"boolean\"},\"uniqueItems\":true,\"maxItems\":1}", "[true]", 1},
+    {"{\"type\":\"array\",\"items\":{\"type\":\"boolean\"},\"uniqueItems\":true}", "[true,false]", 1},
+    {"{\"type\":\"array\",\"items\":{\"type\":\"boolean\"},\"uniqueItems\":true}", "[true,true]", 0},
+    {"{\"type\":\"array\",\"items\":{\"type\":\"boolean\"},\"uniqueItems\":true}", "[]", 1},
     /* enum / const */
     {"{\"enum\":[\"red\",1,null,{\"a\":[true]}]}", "\"red\"", 1}, {"{\"enum\":[\"red\",1,null,{\"a\":[true]}]}", "1.0", 1},
     {"{\"enum\":[\"red\",1,null,{\"a\":[true]}]}", "{\"a\":[true]}", 1}, {"{\"enum\":[\"red\",1,null,{\"a\":[true]}]}", "\"blue\"", 0},
     {"{\"type\":\"string\",\"enum\":[\"a\",1]}", "1", 0}, {"{\"const\":\"caf\xc3\xa9\"}", "\"caf\xc3\xa9\"", 1},
     {"{\"enum\":[\"a\\\"b\"]}", "\"a\\\"b\"", 1},
+    {"{\"type\":\"string\",\"format\":\"url\",\"enum\":[\"a\",\"b\"]}", "\"a\"", 1},
+    {"{\"type\":\"string\",\"format\":\"url\",\"enum\":[\"a\",\"b\"]}", "\"c\"", 0},
+    {"{\"enum\":[{\"foo\":1},{\"bar\":2}],\"patternProperties\":{\"^f\":{\"type\":\"string\"}}}", "{\"foo\":1}", 0},
+    {"{\"enum\":[{\"foo\":1},{\"bar\":2}],\"patternProperties\":{\"^f\":{\"type\":\"string\"}}}", "{\"bar\":2}", 1},
+    {"{\"enum\":[[1,\"a\"],[1,2]],\"items\":[{\"type\":\"integer\"}],\"additionalItems\":{\"type\":\"string\"}}", "[1,\"a\"]", 1},
+    {"{\"enum\":[[1,\"a\"],[1,2]],\"items\":[{\"type\":\"integer\"}],\"additionalItems\":{\"type\":\"string\"}}", "[1,2]", 0},
+    {"{\"enum\":[1,2,3],\"not\":{\"enum\":[2]}}", "1", 1}, {"{\"enum\":[1,2,3],\"not\":{\"enum\":[2]}}", "2", 0},
+    {"{\"enum\":[\"ab\",\"cd\",\"e\"],\"anyOf\":[{\"maxLength\":1},{\"not\":{\"const\":\"cd\"}}]}", "\"ab\"", 1},
+    {"{\"enum\":[\"ab\",\"cd\",\"e\"],\"anyOf\":[{\"maxLength\":1},{\"not\":{\"const\":\"cd\"}}]}", "\"cd\"", 0},
+    {"{\"enum\":[\"ab\",\"cd\",\"e\"],\"anyOf\":[{\"maxLength\":1},{\"not\":{\"const\":\"cd\"}}]}", "\"e\"", 1},
     /* strings */
     {"{\"type\":\"string\",\"minLength\":2,\"maxLength\":3}", "\"\xc3\xa9\xc3\xa9\"", 1},
     {"{\"type\":\"string\",\"minLength\":2,\"maxLength\":3}", "\"a\\nb\"", 1},
@@ -206,6 +235,21 @@ static const case_t CASES[] = {
     {"{\"type\":\"number\",\"minimum\":0,\"maximum\":1}", "1.01", 0}, {"{\"type\":\"number\",\"minimum\":0,\"maximum\":1}", "-0.1", 0},
     {"{\"type\":\"number\",\"exclusiveMaximum\":1,\"minimum\":-2}", "-2", 1}, {"{\"type\":\"number\",\"exclusiveMaximum\":1,\"minimum\":-2}", "-1.5", 1},
     {"{\"type\":\"number\",\"exclusiveMaximum\":1,\"minimum\":-2}", "1", 0}, {"{\"type\":\"number\",\"exclusiveMaximum\":1,\"minimum\":-2}", "-2.5", 0},
+    {"{\"type\":\"number\",\"minimum\":0.5}", "0.5", 1}, {"{\"type\":\"number\",\"minimum\":0.5}", "0.49", 0},
+    {"{\"type\":\"number\",\"minimum\":0.5}", "3", 1}, {"{\"type\":\"number\",\"minimum\":0.5}", "-1", 0},
+    {"{\"type\":\"number\",\"minimum\":0.5}", "0.50001", 1}, {"{\"type\":\"number\",\"minimum\":0.5}", "0", 0},
+    {"{\"type\":\"number\",\"minimum\":0.01,\"maximum\":1.0}", "0.01", 1}, {"{\"type\":\"number\",\"minimum\":0.01,\"maximum\":1.0}", "0.009", 0},
+    {"{\"type\":\"number\",\"minimum\":0.01,\"maximum\":1.0}", "1.0", 1}, {"{\"type\":\"number\",\"minimum\":0.01,\"maximum\":1.0}", "1.01", 0},
+    {"{\"type\":\"number\",\"minimum\":0.01,\"maximum\":1.0}", "0.5", 1},
+    {"{\"type\":\"number\",\"minimum\":-1.5,\"exclusiveMaximum\":2.5}", "-1.5", 1}, {"{\"type\":\"number\",\"minimum\":-1.5,\"exclusiveMaximum\":2.5}", "-1.6", 0},
+    {"{\"type\":\"number\",\"minimum\":-1.5,\"exclusiveMaximum\":2.5}", "2.49", 1}, {"{\"type\":\"number\",\"minimum\":-1.5,\"exclusiveMaximum\":2.5}", "2.5", 0},
+    {"{\"type\":\"number\",\"minimum\":-1.5,\"exclusiveMaximum\":2.5}", "2.50", 0}, {"{\"type\":\"number\",\"minimum\":-1.5,\"exclusiveMaximum\":2.5}", "0", 1},
+    {"{\"type\":\"number\",\"maximum\":-0.5}", "-0.5", 1}, {"{\"type\":\"number\",\"maximum\":-0.5}", "-0.4", 0},
+    {"{\"type\":\"number\",\"maximum\":-0.5}", "0", 0}, {"{\"type\":\"number\",\"maximum\":-0.5}", "-3", 1},
+    {"{\"type\":\"number\",\"exclusiveMinimum\":0.25}", "0.25", 0}, {"{\"type\":\"number\",\"exclusiveMinimum\":0.25}", "0.2500001", 1},
+    {"{\"type\":\"number\",\"exclusiveMinimum\":0.25}", "0.250", 0},
+    {"{\"type\":\"integer\",\"allOf\":[{\"multipleOf\":4},{\"multipleOf\":6}]}", "12", 1},
+    {"{\"type\":\"integer\",\"allOf\":[{\"multipleOf\":4},{\"multipleOf\":6}]}", "8", 0},
     {"{\"type\":\"integer\",\"multipleOf\":7}", "49", 1}, {"{\"type\":\"integer\",\"multipleOf\":7}", "50", 0},
     {"{\"type\":\"integer\",\"multipleOf\":7}", "-14", 1}, {"{\"type\":\"integer\",\"multipleOf\":7}", "0", 1},
     /* combinators */
@@ -220,6 +264,38 @@ static const case_t CASES[] = {
     {"{\"allOf\":[{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}},\"required\":[\"a\"]},{\"properties\":{\"b\":{\"type\":\"string\"}},\"required\":[\"b\"]}]}", "{\"a\":1}", 0},
     {"{\"allOf\":[{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}},\"additionalProperties\":false},{\"properties\":{\"b\":{\"type\":\"string\"}}}]}", "{\"a\":1,\"b\":\"x\"}", 0},
     {"{\"allOf\":[{\"type\":\"integer\",\"minimum\":3},{\"maximum\":5}]}", "6", 0}, {"{\"allOf\":[{\"type\":\"integer\",\"minimum\":3},{\"maximum\":5}]}", "4", 1},
+    /* not, dependencies, oneOf made exact through not */
+    {"{\"not\":{\"type\":[\"string\",\"object\"]}}", "[1]", 1}, {"{\"not\":{\"type\":[\"string\",\"object\"]}}", "\"s\"", 0},
+    {"{\"type\":\"object\",\"properties\":{\"a\":{\"not\":{}}}}", "{\"b\":1}", 1},
+    {"{\"type\":\"object\",\"properties\":{\"a\":{\"not\":{}}}}", "{\"a\":1}", 0},
+    {"{\"type\":\"object\",\"not\":{\"required\":[\"x\"]}}", "{\"y\":1}", 1},
+    {"{\"type\":\"object\",\"not\":{\"required\":[\"x\"]}}", "{\"x\":1}", 0},
+    {"{\"type\":\"object\",\"properties\":{\"a\":{},\"b\":{},\"c\":{}},\"dependencies\":{\"a\":[\"c\"]}}", "{\"a\":1,\"c\":2}", 1},
+    {"{\"type\":\"object\",\"properties\":{\"a\":{},\"b\":{},\"c\":{}},\"dependencies\":{\"a\":[\"c\"]}}", "{\"b\":1}", 1},
+    {"{\"type\":\"object\",\"properties\":{\"a\":{},\"b\":{},\"c\":{}},\"dependencies\":{\"a\":[\"c\"]}}", "{\"a\":1,\"b\":2}", 0},
+    {"{\"type\":\"object\",\"properties\":{\"a\":{},\"b\":{}},\"dependencies\":{\"a\":{\"properties\":{\"b\":{\"type\":\"string\"}}}}}", "{\"a\":1,\"b\":\"s\"}", 1},
+    {"{\"type\":\"object\",\"properties\":{\"a\":{},\"b\":{}},\"dependencies\":{\"a\":{\"properties\":{\"b\":{\"type\":\"string\"}}}}}", "{\"a\":1,\"b\":2}", 0},
+    {"{\"type\":\"object\",\"properties\":{\"a\":{},\"b\":{}},\"dependencies\":{\"a\":{\"properties\":{\"b\":{\"type\":\"string\"}}}}}", "{\"b\":2}", 1},
+    {"{\"type\":\"object\",\"properties\":{\"p\":{},\"q\":{}},\"oneOf\":[{\"required\":[\"p\"]},{\"required\":[\"q\"]}]}", "{\"p\":1}", 1},
+    {"{\"type\":\"object\",\"properties\":{\"p\":{},\"q\":{}},\"oneOf\":[{\"required\":[\"p\"]},{\"required\":[\"q\"]}]}", "{\"q\":1}", 1},
+    {"{\"type\":\"object\",\"properties\":{\"p\":{},\"q\":{}},\"oneOf\":[{\"required\":[\"p\"]},{\"required\":[\"q\"]}]}", "{\"p\":1,\"q\":1}", 0},
+    {"{\"type\":\"object\",\"properties\":{\"p\":{},\"q\":{}},\"oneOf\":[{\"required\":[\"p\"]},{\"required\":[\"q\"]}]}", "{}", 0},
+    {"{\"not\":{\"minLength\":2}}", "\"a\"", 1}, {"{\"not\":{\"minLength\":2}}", "\"ab\"", 0}, {"{\"not\":{\"minLength\":2}}", "3", 0},
+    {"{\"type\":\"integer\",\"not\":{\"minimum\":3,\"maximum\":5}}", "4", 0}, {"{\"type\":\"integer\",\"not\":{\"minimum\":3,\"maximum\":5}}", "6", 1},
+    {"{\"type\":\"integer\",\"not\":{\"minimum\":3,\"maximum\":5}}", "2", 1},
+    {"{\"not\":{\"type\":\"object\",\"required\":[\"a\"]}}", "\"s\"", 1}, {"{\"not\":{\"type\":\"object\",\"required\":[\"a\"]}}", "{\"a\":1}", 0},
+    {"{\"not\":{\"type\":\"object\",\"required\":[\"a\"]}}", "{\"b\":1}", 1},
+    {"{\"not\":{\"required\":[\"a\"]}}", "\"s\"", 0},
+    {"{\"type\":\"object\",\"properties\":{\"r\":{\"type\":\"number\"},\"l\":{\"type\":\"number\"},\"w\":{\"type\":\"number\"}},\"oneOf\":[{\"required\":[\"r\"]},{\"properties\":{\"l\":{\"minimum\":1}},\"required\":[\"l\",\"w\"]}]}", "{\"r\":1,\"l\":0,\"w\":2}", 1},
+    {"{\"type\":\"object\",\"properties\":{\"r\":{\"type\":\"number\"},\"l\":{\"type\":\"number\"},\"w\":{\"type\":\"number\"}},\"oneOf\":[{\"required\":[\"r\"]},{\"properties\":{\"l\":{\"minimum\":1}},\"required\":[\"l\",\"w\"]}]}", "{\"r\":1,\"l\":5,\"w\":2}", 0},
+    {"{\"type\":\"object\",\"properties\":{\"r\":{\"type\":\"number\"},\"l\":{\"type\":\"number\"},\"w\":{\"type\":\"number\"}},\"oneOf\":[{\"required\":[\"r\"]},{\"properties\":{\"l\":{\"minimum\":1}},\"required\":[\"l\",\"w\"]}]}", "{\"l\":5,\"w\":2}", 1},
+    {"{\"type\":\"object\",\"properties\":{\"r\":{\"type\":\"number\"},\"l\":{\"type\":\"number\"},\"w\":{\"type\":\"number\"}},\"oneOf\":[{\"required\":[\"r\"]},{\"properties\":{\"l\":{\"minimum\":1}},\"required\":[\"l\",\"w\"]}]}", "{\"l\":5}", 0},
+    {"{\"type\":\"string\",\"oneOf\":[{\"maxLength\":0},{\"minLength\":1,\"pattern\":\"^a\"}]}", "\"\"", 1},
+    {"{\"type\":\"string\",\"oneOf\":[{\"maxLength\":0},{\"minLength\":1,\"pattern\":\"^a\"}]}", "\"b\"", 0},
+    {"{\"not\":{\"enum\":[\"a\",\"b\",null]}}", "\"c\"", 1}, {"{\"not\":{\"enum\":[\"a\",\"b\",null]}}", "\"ab\"", 1},
+    {"{\"not\":{\"enum\":[\"a\",\"b\",null]}}", "\"a\"", 0}, {"{\"not\":{\"enum\":[\"a\",\"b\",null]}}", "null", 0},
+    {"{\"not\":{\"enum\":[\"a\",\"b\",null]}}", "[1]", 1},
+    {"{\"type\":\"boolean\",\"not\":{\"const\":true}}", "false", 1}, {"{\"type\":\"boolean\",\"not\":{\"const\":true}}", "true", 0},
     /* $ref and recursion */
     {"{\"definitions\":{\"n\":{\"type\":\"object\",\"properties\":{\"v\":{\"type\":\"integer\"},\"next\":{\"$ref\":\"#/definitions/n\"}},\"required\":[\"v\"],\"additionalProperties\":false}},\"$ref\":\"#/definitions/n\"}", "{\"v\":1,\"next\":{\"v\":2,\"next\":{\"v\":3}}}", 1},
     {"{\"definitions\":{\"n\":{\"type\":\"object\",\"properties\":{\"v\":{\"type\":\"integer\"},\"next\":{\"$ref\":\"#/definitions/n\"}},\"required\":[\"v\"],\"additionalProperties\":false}},\"$ref\":\"#/definitions/n\"}", "{\"v\":1,\"next\":{\"next\":{\"v\":3}}}", 0},

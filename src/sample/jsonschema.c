@@ -221,11 +221,16 @@ typedef struct {
     int nrules;
     memo_t *memo;
     size_t nmemo, capmemo;
+    int *mhash; /* open addressing over memo indices (-1 empty), size mcap */
+    size_t mcap;
+    int *dhash; /* same for dedup texts */
+    size_t dcap;
     json_t *owned; /* synthetic schemas kept alive */
     char *err;
     size_t errlen;
     int failed;
     int depth;
+    long work; /* schema merges so far: bounds the 'not'/'oneOf' expansions */
     unsigned basics; /* emitted helper rules */
     /* deduplicated helper rules: text -> id */
     char **dedup_txt;
@@ -264,9 +269,42 @@ static void rule_def(ctx_t *c, int id, const char *body) {
     sb_puts(&c->out, "\n");
 }
 /* A helper rule with the given body, shared when the same body recurs. */
+static uint64_t hash_str(const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+static uint64_t hash_ptr(const void *p) {
+    uint64_t h = (uint64_t)(uintptr_t)p;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    return h;
+}
+/* (re)build an index table of n entries with keys from key(i) */
+static void idx_rebuild(int **tab, size_t *cap, size_t n, uint64_t (*key)(void *, size_t), void *ctx) {
+    size_t nc = 64;
+    while (nc < 2 * n + 2) nc *= 2;
+    free(*tab);
+    *tab = malloc(nc * sizeof **tab);
+    if (!*tab) abort();
+    memset(*tab, 0xff, nc * sizeof **tab);
+    *cap = nc;
+    for (size_t i = 0; i < n; i++) {
+        size_t h = (size_t)key(ctx, i) & (nc - 1);
+        while ((*tab)[h] >= 0) h = (h + 1) & (nc - 1);
+        (*tab)[h] = (int)i;
+    }
+}
+static uint64_t dedup_key(void *cx, size_t i) { return hash_str(((ctx_t *)cx)->dedup_txt[i]); }
+static uint64_t memo_key(void *cx, size_t i) { return hash_ptr(((ctx_t *)cx)->memo[i].node); }
+
 static int rule_dedup(ctx_t *c, const char *body) {
-    for (size_t i = 0; i < c->ndedup; i++)
-        if (!strcmp(c->dedup_txt[i], body)) return c->dedup_id[i];
+    if (c->dcap) {
+        size_t h = (size_t)hash_str(body) & (c->dcap - 1);
+        for (; c->dhash[h] >= 0; h = (h + 1) & (c->dcap - 1))
+            if (!strcmp(c->dedup_txt[c->dhash[h]], body)) return c->dedup_id[c->dhash[h]];
+    }
     if (c->ndedup == c->capdedup) {
         c->capdedup = c->capdedup ? 2 * c->capdedup : 16;
         c->dedup_txt = realloc(c->dedup_txt, c->capdedup * sizeof *c->dedup_txt);
@@ -276,6 +314,12 @@ static int rule_dedup(ctx_t *c, const char *body) {
     int id = rule_new(c);
     c->dedup_txt[c->ndedup] = strdup(body);
     c->dedup_id[c->ndedup++] = id;
+    if (2 * c->ndedup + 2 > c->dcap) idx_rebuild(&c->dhash, &c->dcap, c->ndedup, dedup_key, c);
+    else {
+        size_t h = (size_t)hash_str(body) & (c->dcap - 1);
+        while (c->dhash[h] >= 0) h = (h + 1) & (c->dcap - 1);
+        c->dhash[h] = (int)(c->ndedup - 1);
+    }
     rule_def(c, id, body);
     return id;
 }
@@ -285,7 +329,7 @@ static const char *WS(ctx_t *c) { return (c->flags & PG_JS_FLEXIBLE_WS) ? " ws "
 /* Helper rules, emitted once on first use. */
 enum {
     B_WS = 1, B_CHAR = 2, B_STRING = 4, B_NUMBER = 8, B_INTEGER = 16, B_VALUE = 32, B_HEX = 64,
-    B_DATE = 128, B_TIME = 256, B_URI = 512, B_HOST = 1024, B_IPV4 = 2048, B_URIREF = 4096
+    B_DATE = 128, B_TIME = 256, B_URI = 512, B_HOST = 1024, B_IPV4 = 2048, B_URIREF = 4096, B_ESC = 8192
 };
 
 static void need(ctx_t *c, unsigned b) {
@@ -295,6 +339,7 @@ static void need(ctx_t *c, unsigned b) {
     switch (b) {
     case B_WS: sb_puts(o, "ws ::= [ \\t\\n\\r]*\n"); break;
     case B_HEX: sb_puts(o, "hex ::= [0-9a-fA-F]\n"); break;
+    case B_ESC: sb_puts(o, "esc ::= \"\\\\\" [\"\\\\bfnrt] | \"\\\\u00\" [01] [0-9a-fA-F]\n"); break;
     case B_CHAR:
         /* one canonical character of a JSON string body */
         sb_puts(o, "char ::= [^\"\\\\\\x00-\\x1F] | \"\\\\\" [\"\\\\/bfnrt] | \"\\\\u00\" [01] [0-9a-fA-F]\n");
@@ -502,7 +547,16 @@ static int enc_class(ctx_t *c, sb_t *b, const cpset *s) {
         }
     }
     cs_free(&raw);
-    for (uint32_t cp = 0; cp < 0x20; cp++) {
+    int allesc = cs_has(s, '"') && cs_has(s, '\\');
+    for (uint32_t cp = 0; cp < 0x20 && allesc; cp++)
+        if (!cs_has(s, cp)) allesc = 0;
+    if (allesc) {
+        /* every escaped character: one shared helper rule */
+        need(c, B_ESC);
+        if (nalt++) sb_puts(&e, " | ");
+        sb_puts(&e, "esc");
+    }
+    for (uint32_t cp = 0; cp < 0x20 && !allesc; cp++) {
         if (!cs_has(s, cp)) continue;
         /* group full high nibbles for compactness */
         if ((cp & 15) == 0) {
@@ -523,11 +577,11 @@ static int enc_class(ctx_t *c, sb_t *b, const cpset *s) {
         if (nalt++) sb_puts(&e, " | ");
         esc_alts(&e, cp);
     }
-    if (cs_has(s, '"')) {
+    if (cs_has(s, '"') && !allesc) {
         if (nalt++) sb_puts(&e, " | ");
         esc_alts(&e, '"');
     }
-    if (cs_has(s, '\\')) {
+    if (cs_has(s, '\\') && !allesc) {
         if (nalt++) sb_puts(&e, " | ");
         esc_alts(&e, '\\');
     }
@@ -1012,8 +1066,8 @@ static int rx_branches(rx *r, rx_branch *out, int max, const char **why) {
 /* GBNF for the JSON string CONTENT (no quotes) of strings matching pattern
  * (Python re.search semantics). Optional length bounds [lmin, lmax] (lmax -1
  * none) are applied when they can be exactly. Returns R_OK / R_NEVER / R_ERR. */
-static int pattern_expr(ctx_t *c, const char *path, const char *pat, long lmin, long lmax, sb_t *b) {
-    rxp p = {(const unsigned char *)pat, strlen(pat), 0, NULL};
+static int pattern_expr(ctx_t *c, const char *path, const char *pat, size_t patlen, long lmin, long lmax, sb_t *b) {
+    rxp p = {(const unsigned char *)pat, patlen, 0, NULL};
     rx *r = rx_alt(&p, 0);
     if (r && p.i < p.n) { p.err = "unbalanced parenthesis"; rx_free(r); r = NULL; }
     if (!r) return fail(c, path, "unsupported keyword 'pattern' (%s in \"%.80s\")", p.err, pat);
@@ -1032,10 +1086,11 @@ static int pattern_expr(ctx_t *c, const char *path, const char *pat, long lmin, 
         int fullanch = br[i].bol && br[i].eol;
         sb_t k = {0};
         if (has_len) {
-            if (!fullanch) { sb_free(&k); sb_free(&t); rx_free(r); return fail(c, path, "unsupported keyword 'pattern' combined with minLength/maxLength (unanchored pattern)"); }
-            /* the final "\n" that '$' tolerates counts too: only allow lengths that fit */
-            long mx2 = (mx < 0) ? -1 : mx + (br[i].eol == 1);
+            /* the final "\n" that '$' tolerates counts too; an unanchored side
+             * makes the length unbounded */
+            long mx2 = (mx < 0 || !fullanch) ? -1 : mx + (br[i].eol == 1);
             int inside = mn >= lmin && (lmax < 0 || (mx2 >= 0 && mx2 <= lmax));
+            if (!inside && !fullanch) { sb_free(&k); sb_free(&t); rx_free(r); return fail(c, path, "unsupported keyword 'pattern' combined with minLength/maxLength (unanchored pattern)"); }
             if (!inside) {
                 /* single repeated class: intersect bounds */
                 const rx *body = br[i].body;
@@ -1230,6 +1285,134 @@ static int num_range(sb_t *o, int has_lo, long long lo, int lo_x, int has_hi, lo
     return 1;
 }
 
+/* Decimal bounds with a fractional part. A bound is I.F with I >= 0 and F
+ * its fraction digits without trailing zeros (F may be empty). */
+typedef struct {
+    long long ip;
+    char fr[24];
+    int x; /* exclusive */
+} decb;
+
+/* fraction part (".digits" or absent) of values >= 0.F (> when x) */
+static void frac_ge(sb_t *o, const char *F, int x) {
+    size_t k = strlen(F);
+    if (!k) { sb_puts(o, x ? "\".\" [0-9]* [1-9] [0-9]*" : "(\".\" [0-9]+)?"); return; }
+    sb_puts(o, "\".\" (");
+    int n = 0;
+    for (size_t j = 0; j < k; j++) {
+        if (F[j] == '9') continue;
+        sb_printf(o, "%s\"%.*s\" [%c-9] [0-9]*", n++ ? " | " : "", (int)j, F, F[j] + 1);
+    }
+    sb_printf(o, "%s\"%s\" %s", n++ ? " | " : "", F, x ? "[0-9]* [1-9] [0-9]*" : "[0-9]*");
+    sb_puts(o, ")");
+}
+/* fraction part of values <= 0.F (< when x); returns 0 if none */
+static int frac_le(sb_t *o, const char *F, int x) {
+    size_t k = strlen(F);
+    if (!k) {
+        if (x) return 0;
+        sb_puts(o, "(\".\" \"0\"+)?");
+        return 1;
+    }
+    sb_puts(o, "(\".\" (");
+    int n = 0;
+    for (size_t j = 0; j < k; j++) {
+        if (F[j] != '0') sb_printf(o, "%s\"%.*s\" [0-%c] [0-9]*", n++ ? " | " : "", (int)j, F, F[j] - 1);
+        if (j + 1 < k || !x) sb_printf(o, "%s\"%.*s\" \"0\"*", n++ ? " | " : "", (int)(j + 1), F);
+    }
+    sb_puts(o, "))?");
+    return 1;
+}
+
+/* magnitudes m (no sign) with lo <= m <= hi (has_hi 0: unbounded above),
+ * lo.ip <= hi.ip. Returns 0 if empty or -1 if not expressible. */
+static int mag_range(sb_t *o, const decb *lo, int has_hi, const decb *hi) {
+    int n = 0;
+    sb_puts(o, "(");
+    if (has_hi && lo->ip == hi->ip) {
+        if (lo->fr[0] || lo->x) return -1;
+        sb_t t = {0};
+        if (frac_le(&t, hi->fr, hi->x)) { sb_printf(o, "\"%lld\" %s", lo->ip, sb_str(&t)); n++; }
+        sb_free(&t);
+        sb_puts(o, ")");
+        return n;
+    }
+    /* i == lo.ip */
+    sb_printf(o, "\"%lld\" ", lo->ip);
+    frac_ge(o, lo->fr, lo->x);
+    n++;
+    /* lo.ip < i < hi.ip */
+    if (!has_hi || lo->ip + 1 <= hi->ip - 1) {
+        sb_puts(o, " | ");
+        nn_range(o, lo->ip + 1, has_hi ? hi->ip - 1 : -1);
+        sb_puts(o, " (\".\" [0-9]+)?");
+    }
+    if (has_hi) {
+        sb_t t = {0};
+        if (frac_le(&t, hi->fr, hi->x)) sb_printf(o, " | \"%lld\" %s", hi->ip, sb_str(&t));
+        sb_free(&t);
+    }
+    sb_puts(o, ")");
+    return n;
+}
+
+static int to_decb(double v, int x, decb *d) {
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.15g", v);
+    if (strtod(buf, NULL) != v) snprintf(buf, sizeof buf, "%.17g", v);
+    if (strchr(buf, 'e') || strchr(buf, 'E') || buf[0] == '-') return 0;
+    char *dot = strchr(buf, '.');
+    d->x = x;
+    d->fr[0] = 0;
+    if (dot) {
+        *dot = 0;
+        snprintf(d->fr, sizeof d->fr, "%s", dot + 1);
+        size_t k = strlen(d->fr);
+        while (k && d->fr[k - 1] == '0') d->fr[--k] = 0;
+    }
+    d->ip = atoll(buf);
+    return 1;
+}
+
+/* numbers (no exponent) in the range; bounds may be fractional.
+ * Returns R_OK / R_NEVER, or -2 when not expressible. */
+static int dec_range(sb_t *o, int has_lo, double lo, int lo_x, int has_hi, double hi, int hi_x) {
+    if (has_lo && has_hi && (lo > hi || (lo == hi && (lo_x || hi_x)))) return R_NEVER;
+    int n = 0;
+    sb_t t = {0};
+    sb_puts(&t, "(");
+    /* m >= 0 side: [max(lo, 0), hi] */
+    if (!has_hi || hi >= 0) {
+        decb a, b;
+        if (!to_decb(has_lo && lo >= 0 ? lo : 0, has_lo && lo >= 0 ? lo_x : 0, &a)) goto bad;
+        if (has_hi && !to_decb(hi, hi_x, &b)) goto bad;
+        sb_t u = {0};
+        int r = mag_range(&u, &a, has_hi, &b);
+        if (r < 0) { sb_free(&u); goto bad; }
+        if (r > 0) { sb_printf(&t, "%s%s", n++ ? " | " : "", sb_str(&u)); }
+        sb_free(&u);
+    }
+    /* negative side: m = -x in [max(-hi, 0) (exclusive if hi >= 0), -lo] */
+    if (!has_lo || lo < 0) {
+        decb a, b;
+        int ax = has_hi && hi < 0 ? hi_x : 1;
+        if (!to_decb(has_hi && hi < 0 ? -hi : 0, ax, &a)) goto bad;
+        if (has_lo && !to_decb(-lo, lo_x, &b)) goto bad;
+        sb_t u = {0};
+        int r = mag_range(&u, &a, has_lo, &b);
+        if (r < 0) { sb_free(&u); goto bad; }
+        if (r > 0) sb_printf(&t, "%s\"-\" %s", n++ ? " | " : "", sb_str(&u));
+        sb_free(&u);
+    }
+    sb_puts(&t, ")");
+    if (n) sb_puts(o, sb_str(&t));
+    sb_free(&t);
+    return n ? R_OK : R_NEVER;
+bad:
+    sb_free(&t);
+    return -2;
+}
+
 /* ------------------------------------------------------ schema helpers */
 
 enum { T_NULL = 1, T_BOOL = 2, T_INT = 4, T_FRAC = 8, T_STR = 16, T_ARR = 32, T_OBJ = 64, T_ALL = 127 };
@@ -1239,10 +1422,11 @@ static const char *const HANDLED[] = {
     "type", "enum", "const", "properties", "required", "additionalProperties", "patternProperties",
     "items", "prefixItems", "additionalItems", "minItems", "maxItems", "uniqueItems", "minLength",
     "maxLength", "pattern", "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
-    "multipleOf", "minProperties", "maxProperties", "allOf", "anyOf", "oneOf", "$ref", "if", NULL};
+    "multipleOf", "minProperties", "maxProperties", "allOf", "anyOf", "oneOf", "$ref", "if", "not",
+    "dependencies", "dependentRequired", "dependentSchemas", "x-pg-notin", NULL};
 /* standard keywords that are refused */
 static const char *const REFUSED[] = {
-    "not", "dependencies", "dependentRequired", "dependentSchemas", "contains", "minContains",
+    "contains", "minContains",
     "maxContains", "propertyNames", "unevaluatedProperties", "unevaluatedItems", "$dynamicRef",
     "$recursiveRef", "extends", "disallow", "divisibleBy", NULL};
 
@@ -1262,6 +1446,14 @@ static int has_constraints_except(const json_t *s, const char *skip1, const char
         if (is_constraint(k)) return 1;
     }
     return 0;
+}
+
+static int n_constraints(const json_t *s) {
+    int n = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)s, k, v) n += is_constraint(k);
+    return n;
 }
 
 static json_t *own(ctx_t *c, json_t *v) {
@@ -1417,6 +1609,22 @@ static json_t *deref(ctx_t *c, json_t *s, const char *path, int *sib) {
     return s;
 }
 
+/* Does Python-style pattern pat match (search) subj? PCRE2 with UTF/UCP is
+ * close enough to decide whether a property name falls under a pattern; an
+ * error counts as "cannot tell" (*err = 1). */
+static int pcre_matches(const char *pat, const char *subj, int *err) {
+    int ec;
+    PCRE2_SIZE eo;
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &ec, &eo, NULL);
+    if (!re) { *err = 1; return 0; }
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
+    int rc = pcre2_match(re, (PCRE2_SPTR)subj, strlen(subj), 0, 0, md, NULL);
+    pcre2_match_data_free(md);
+    pcre2_code_free(re);
+    if (rc < -1) { *err = 1; return 0; }
+    return rc >= 0;
+}
+
 /* ------------------------------------------------------------- allOf merge */
 
 static json_t *merge(ctx_t *c, json_t *a, json_t *b, const char *path, int depth);
@@ -1462,6 +1670,7 @@ static json_t *enum_of(json_t *s) {
 }
 
 static json_t *merge(ctx_t *c, json_t *a, json_t *b, const char *path, int depth) {
+    if (++c->work > 20000) { fail(c, path, "schema too complex (combinator expansion over 20000 merges)"); return NULL; }
     if (json_is_true(a) || (json_is_object(a) && json_object_size(a) == 0)) return flatten(c, b, path, depth + 1);
     if (json_is_true(b) || (json_is_object(b) && json_object_size(b) == 0)) return flatten(c, a, path, depth + 1);
     if (json_is_false(a) || json_is_false(b)) return json_false();
@@ -1471,6 +1680,7 @@ static json_t *merge(ctx_t *c, json_t *a, json_t *b, const char *path, int depth
     if (!b) return NULL;
     if (json_is_boolean(a) || json_is_boolean(b)) return merge(c, a, b, path, depth + 1);
     if (!json_is_object(a) || !json_is_object(b)) { fail(c, path, "schema must be an object or boolean"); return NULL; }
+    if (a == b || js_equal(a, b)) return a; /* X and X = X (also ends recursive self-merges) */
     json_t *r = own(c, json_copy(a));
     const char *k;
     json_t *vb;
@@ -1527,6 +1737,19 @@ static json_t *merge(ctx_t *c, json_t *a, json_t *b, const char *path, int depth
             json_t *m = merge(c, va, vb, sp, depth + 1);
             if (!m) return NULL;
             json_object_set(r, k, m);
+        } else if (!strcmp(k, "multipleOf") && json_is_integer(va) && json_is_integer(vb) && json_integer_value(va) > 0 &&
+                   json_integer_value(vb) > 0 && json_integer_value(va) <= 1000000 && json_integer_value(vb) <= 1000000) {
+            /* multiples of both integers = multiples of their lcm */
+            long long x = json_integer_value(va), y = json_integer_value(vb), g = x, h = y;
+            while (h) { long long t = g % h; g = h; h = t; }
+            json_object_set_new(r, k, json_integer((json_int_t)(x / g * y)));
+        } else if (!strcmp(k, "x-pg-notin") && json_is_array(va) && json_is_array(vb)) {
+            json_t *u = json_copy(va);
+            json_array_extend(u, vb);
+            json_object_set_new(r, k, u);
+        } else if (!strcmp(k, "not")) {
+            /* not A and not B = not anyOf [A, B] */
+            json_object_set_new(r, "not", json_pack("{s:[O,O]}", "anyOf", va, vb));
         } else if (!strcmp(k, "uniqueItems")) {
             json_object_set(r, k, json_true());
         } else if (!strcmp(k, "anyOf") && json_is_array(va) && json_is_array(vb)) {
@@ -1571,7 +1794,7 @@ static json_t *merge(ctx_t *c, json_t *a, json_t *b, const char *path, int depth
     json_t *ppa = json_object_get(a, "patternProperties"), *ppb = json_object_get(b, "patternProperties");
     if (pa || pb || apa || apb || ppa || ppb) {
         if (ppa || ppb) {
-            if ((ppa && (pb || apb)) || (ppb && (pa || apa)) || (ppa && ppb && !js_equal(ppa, ppb))) {
+            if ((ppa && apb) || (ppb && apa) || (ppa && ppb && !js_equal(ppa, ppb))) {
                 fail(c, path, "unsupported keyword 'patternProperties' (inside allOf with other object keywords)");
                 return NULL;
             }
@@ -1587,8 +1810,27 @@ static json_t *merge(ctx_t *c, json_t *a, json_t *b, const char *path, int depth
                 if (json_object_get(P, pk)) continue;
                 json_t *x = pa ? json_object_get(pa, pk) : NULL;
                 json_t *y = pb ? json_object_get(pb, pk) : NULL;
-                if (!x) x = apa ? apa : json_true();
-                if (!y) y = apb ? apb : json_true();
+                /* a key absent from one side's properties falls under its
+                 * matching patternProperties, else its additionalProperties */
+                json_t *pps[2] = {ppa, ppb}, *aps[2] = {apa, apb}, **xy[2] = {&x, &y};
+                for (int side = 0; side < 2; side++) {
+                    if (*xy[side]) continue;
+                    json_t *match = NULL;
+                    if (pps[side] && !(ppa && ppb)) {
+                        const char *pat;
+                        json_t *ps;
+                        json_object_foreach(pps[side], pat, ps) {
+                            int perr = 0;
+                            int hit = pcre_matches(pat, pk, &perr);
+                            if (perr) { json_decref(P); fail(c, path, "unsupported keyword 'patternProperties' (pattern \"%.60s\")", pat); return NULL; }
+                            if (hit) {
+                                if (!match) match = own(c, json_pack("{s:[]}", "allOf"));
+                                json_array_append(json_object_get(match, "allOf"), ps);
+                            }
+                        }
+                    }
+                    *xy[side] = match ? match : aps[side] ? aps[side] : json_true();
+                }
                 char sp[512];
                 subpath(sp, sizeof sp, path, pk);
                 json_t *m = merge(c, x, y, sp, depth + 1);
@@ -1604,6 +1846,12 @@ static json_t *merge(ctx_t *c, json_t *a, json_t *b, const char *path, int depth
         }
     }
     return r;
+}
+
+static int fmt_known_refused(const char *f) {
+    static const char *const l[] = {"ipv6", "iri", "iri-reference", "idn-hostname", "uri-template", "json-pointer",
+                                    "relative-json-pointer", "regex", "duration", "color", NULL};
+    return in_list(f, l);
 }
 
 /* ------------------------------------------------------- mini validator */
@@ -1665,19 +1913,61 @@ static int validate(ctx_t *c, const json_t *v, json_t *s, int depth) {
                 if (r == 0) return 0;
                 if (r < 0) unknown = 1;
             }
-        } else if (!strcmp(k, "additionalProperties")) {
+        } else if (!strcmp(k, "additionalProperties") || !strcmp(k, "patternProperties")) {
             if (vt != T_OBJ) continue;
-            if (json_object_get(s, "patternProperties")) { unknown = 1; continue; }
             json_t *props = json_object_get(s, "properties");
+            json_t *pp = json_object_get(s, "patternProperties");
+            json_t *ap = json_object_get(s, "additionalProperties");
+            if (pp && !json_is_object(pp)) return -1;
+            int is_ap = k[0] == 'a';
             const char *ik;
             json_t *iv;
             json_object_foreach((json_t *)v, ik, iv) {
-                if (props && json_object_get(props, ik)) continue;
-                int r = validate(c, iv, x, depth + 1);
+                int matched = 0;
+                if (pp) {
+                    const char *pat;
+                    json_t *ps;
+                    json_object_foreach(pp, pat, ps) {
+                        int perr = 0;
+                        int hit = pcre_matches(pat, ik, &perr);
+                        if (perr) return -1;
+                        if (!hit) continue;
+                        matched = 1;
+                        if (is_ap) continue; /* checked under patternProperties */
+                        int r = validate(c, iv, ps, depth + 1);
+                        if (r == 0) return 0;
+                        if (r < 0) unknown = 1;
+                    }
+                }
+                if (!is_ap || matched || (props && json_object_get(props, ik))) continue;
+                int r = validate(c, iv, ap, depth + 1);
+                if (r == 0) return 0;
+                if (r < 0) unknown = 1;
+            }
+        } else if (!strcmp(k, "not")) {
+            int r = validate(c, v, x, depth + 1);
+            if (r > 0) return 0;
+            if (r < 0) unknown = 1;
+        } else if ((!strcmp(k, "items") && json_is_array(x)) || !strcmp(k, "prefixItems") || !strcmp(k, "additionalItems")) {
+            if (vt != T_ARR) continue;
+            json_t *pre = json_object_get(s, "prefixItems");
+            json_t *it = json_object_get(s, "items");
+            json_t *tuple = json_is_array(it) && !pre ? it : pre;
+            json_t *rest = json_is_array(it) && !pre ? json_object_get(s, "additionalItems") : (json_is_array(it) ? NULL : it);
+            if (!tuple || !json_is_array(tuple)) {
+                if (!strcmp(k, "additionalItems")) continue; /* no tuple: additionalItems is ignored */
+                return -1;
+            }
+            if (!strcmp(k, "items") && pre) continue; /* handled with prefixItems */
+            for (size_t i = 0; i < json_array_size(v); i++) {
+                json_t *sch = i < json_array_size(tuple) ? json_array_get(tuple, i) : rest;
+                if (!sch) continue;
+                int r = validate(c, json_array_get(v, i), sch, depth + 1);
                 if (r == 0) return 0;
                 if (r < 0) unknown = 1;
             }
         } else if (!strcmp(k, "items") && (json_is_object(x) || json_is_boolean(x))) {
+            if (json_object_get(s, "prefixItems")) continue; /* handled with prefixItems */
             if (vt != T_ARR) continue;
             for (size_t i = 0; i < json_array_size(v); i++) {
                 int r = validate(c, json_array_get(v, i), x, depth + 1);
@@ -1699,7 +1989,16 @@ static int validate(ctx_t *c, const json_t *v, json_t *s, int depth) {
             if (k[0] == 'a' && k[1] == 'l') { if ((size_t)nvalid + (size_t)nunk < n) return 0; if (nunk) unknown = 1; }
             else if (k[0] == 'a') { if (!nvalid && !nunk) return 0; if (!nvalid) unknown = 1; }
             else { if (nunk) unknown = 1; else if (nvalid != 1) return 0; }
-        } else if (!strcmp(k, "format") || !strcmp(k, "pattern")) {
+        } else if (!strcmp(k, "x-pg-notin") && json_is_array(x)) {
+            for (size_t i = 0; vt == T_STR && i < json_array_size(x); i++)
+                if (js_equal(v, json_array_get(x, i))) return 0;
+        } else if (!strcmp(k, "format")) {
+            /* formats the validator does not know are annotations */
+            const char *f = json_string_value(x);
+            static const char *const known[] = {"date", "time", "date-time", "email", "idn-email", "uuid", "uri",
+                                                "uri-reference", "hostname", "ipv4", NULL};
+            if (vt == T_STR && f && (in_list(f, known) || fmt_known_refused(f))) unknown = 1;
+        } else if (!strcmp(k, "pattern")) {
             if (vt == T_STR) unknown = 1;
         } else if (!strcmp(k, "multipleOf")) {
             if (json_is_number(v)) unknown = 1;
@@ -1789,13 +2088,61 @@ static int get_count(ctx_t *c, json_t *s, const char *k, const char *path, long 
     return 1;
 }
 
+typedef struct trie {
+    uint32_t cp;
+    int term;
+    struct trie **kid;
+    int nkid;
+} trie;
+
+static trie *trie_kid(trie *t, uint32_t cp) {
+    for (int i = 0; i < t->nkid; i++)
+        if (t->kid[i]->cp == cp) return t->kid[i];
+    t->kid = realloc(t->kid, (size_t)(t->nkid + 1) * sizeof *t->kid);
+    trie *k = calloc(1, sizeof *k);
+    if (!t->kid || !k) abort();
+    k->cp = cp;
+    t->kid[t->nkid++] = k;
+    return k;
+}
+static void trie_free(trie *t) {
+    for (int i = 0; i < t->nkid; i++) trie_free(t->kid[i]);
+    free(t->kid);
+    free(t);
+}
+/* rule: rest of a key string (after the opening quote and the prefix of t),
+ * closing quote included, such that the whole key is not a name */
+static int trie_rule(ctx_t *c, trie *t) {
+    int id = rule_new(c);
+    sb_t body = {0};
+    int n = 0;
+    if (!t->term) { sb_puts(&body, "\"\\\"\""); n++; }
+    cpset other = {0};
+    cs_add(&other, 0, CP_MAX);
+    for (int i = 0; i < t->nkid; i++) {
+        int kid = trie_rule(c, t->kid[i]);
+        cpset one = {0};
+        cs_add(&one, t->kid[i]->cp, t->kid[i]->cp);
+        if (n++) sb_puts(&body, " | ");
+        enc_class(c, &body, &one);
+        sb_printf(&body, " r%d", kid);
+        cs_free(&one);
+        cs_remove(&other, t->kid[i]->cp, t->kid[i]->cp);
+    }
+    if (n++) sb_puts(&body, " | ");
+    sb_t oc = {0};
+    enc_class(c, &oc, &other);
+    sb_puts(&oc, " char* \"\\\"\"");
+    sb_printf(&body, "r%d", rule_dedup(c, sb_str(&oc)));
+    sb_free(&oc);
+    cs_free(&other);
+    rule_def(c, id, sb_str(&body));
+    sb_free(&body);
+    return id;
+}
+
 /* ---- strings */
 
-static int fmt_known_refused(const char *f) {
-    static const char *const l[] = {"ipv6", "iri", "iri-reference", "idn-hostname", "uri-template", "json-pointer",
-                                    "relative-json-pointer", "regex", "duration", "color", NULL};
-    return in_list(f, l);
-}
 
 static int gen_string(ctx_t *c, json_t *s, const char *path, sb_t *b) {
     long mn = 0, mx = -1;
@@ -1803,6 +2150,39 @@ static int gen_string(ctx_t *c, json_t *s, const char *path, sb_t *b) {
     if (mx >= 0 && mx < mn) return R_NEVER;
     json_t *pat = json_object_get(s, "pattern");
     json_t *fmt = json_object_get(s, "format");
+    json_t *notin = json_object_get(s, "x-pg-notin");
+    if (notin) {
+        const char *f0 = json_is_string(fmt) ? json_string_value(fmt) : NULL;
+        int fmt_active = f0 && (!strcmp(f0, "date") || !strcmp(f0, "time") || !strcmp(f0, "date-time") ||
+                                !strcmp(f0, "email") || !strcmp(f0, "idn-email") || !strcmp(f0, "uuid") ||
+                                !strcmp(f0, "uri") || !strcmp(f0, "uri-reference") || !strcmp(f0, "hostname") ||
+                                !strcmp(f0, "ipv4") || fmt_known_refused(f0));
+        if (pat || fmt_active || mn > 0 || mx >= 0)
+            return fail(c, path, "unsupported keyword 'not' (of 'enum' together with other string keywords)");
+        need(c, B_CHAR);
+        trie *root = calloc(1, sizeof *root);
+        if (!root) abort();
+        size_t i;
+        json_t *e;
+        json_array_foreach(notin, i, e) {
+            if (!json_is_string(e)) continue;
+            trie *t = root;
+            const unsigned char *p = (const unsigned char *)json_string_value(e);
+            size_t L = json_string_length(e);
+            for (size_t q = 0; q < L;) {
+                uint32_t cp;
+                int kk = utf8_dec(p + q, L - q, &cp);
+                if (kk < 0) { kk = 1; cp = p[q]; }
+                q += (size_t)kk;
+                t = trie_kid(t, cp);
+            }
+            t->term = 1;
+        }
+        int id = trie_rule(c, root);
+        trie_free(root);
+        sb_printf(b, "\"\\\"\" r%d", id);
+        return R_OK;
+    }
     const char *f = json_is_string(fmt) ? json_string_value(fmt) : NULL;
     const char *frule = NULL;
     long flen = -1;
@@ -1833,7 +2213,7 @@ static int gen_string(ctx_t *c, json_t *s, const char *path, sb_t *b) {
         sb_t e = {0};
         char sp[512];
         subpath(sp, sizeof sp, path, "pattern");
-        int r = pattern_expr(c, sp, json_string_value(pat), mn, mx, &e);
+        int r = pattern_expr(c, sp, json_string_value(pat), json_string_length(pat), mn, mx, &e);
         if (r == R_OK) sb_printf(b, "\"\\\"\" %s \"\\\"\"", sb_str(&e));
         sb_free(&e);
         return r;
@@ -1931,8 +2311,14 @@ static int gen_number(ctx_t *c, json_t *s, const char *path, unsigned types, sb_
         return r ? R_OK : R_NEVER;
     }
     if (!has_lo && !has_hi) { need(c, B_NUMBER); sb_puts(b, "number"); return R_OK; }
-    if ((has_lo && lo != floor(lo)) || (has_hi && hi != floor(hi)))
-        return fail(c, path, "unsupported keyword 'minimum'/'maximum' (fractional bound on a number)");
+    if ((has_lo && lo != floor(lo)) || (has_hi && hi != floor(hi))) {
+        sb_t t = {0};
+        int r = dec_range(&t, has_lo, lo, lo_x, has_hi, hi, hi_x);
+        if (r == R_OK) sb_puts(b, sb_str(&t));
+        sb_free(&t);
+        if (r == -2) return fail(c, path, "unsupported keyword 'minimum'/'maximum' (fractional bounds within one integer)");
+        return r;
+    }
     sb_t t = {0};
     int r = num_range(&t, has_lo, (long long)lo, lo_x, has_hi, (long long)hi, hi_x);
     if (r) sb_puts(b, sb_str(&t));
@@ -1942,12 +2328,84 @@ static int gen_number(ctx_t *c, json_t *s, const char *path, unsigned types, sb_
 
 /* ---- arrays */
 
+/* uniqueItems over a finite item domain (an enum of at most 6 values, or
+ * booleans): one rule per subset of values already used, any order. */
+static int unique_array(ctx_t *c, json_t *s, const char *path, long mn, long mx, sb_t *b) {
+    json_t *items = json_object_get(s, "items");
+    if (!items || json_is_array(items) || json_object_get(s, "prefixItems"))
+        return fail(c, path, "unsupported keyword 'uniqueItems'");
+    json_t *it = flatten(c, items, path, 0);
+    if (!it) return R_ERR;
+    if (!json_is_object(it)) return fail(c, path, "unsupported keyword 'uniqueItems'");
+    json_t *vals = enum_of(it);
+    if (!vals && schema_types(it) == T_BOOL) vals = json_pack("[bb]", 1, 0);
+    if (!vals) return fail(c, path, "unsupported keyword 'uniqueItems' (items are not a small enum)");
+    json_t *rest = own(c, json_copy(it));
+    json_object_del(rest, "enum");
+    json_object_del(rest, "const");
+    json_t *V[6];
+    int k = 0;
+    for (size_t i = 0; i < json_array_size(vals); i++) {
+        json_t *v = json_array_get(vals, i);
+        int r = validate(c, v, rest, 0);
+        if (r < 0) { json_decref(vals); return fail(c, path, "unsupported keyword 'uniqueItems' (items are not a small enum)"); }
+        if (!r) continue;
+        int dup = 0;
+        for (int j = 0; j < k; j++) if (js_equal(V[j], v)) dup = 1;
+        if (dup) continue;
+        if (k == 6) { json_decref(vals); return fail(c, path, "unsupported keyword 'uniqueItems' (more than 6 item values)"); }
+        V[k++] = v;
+    }
+    const char *w = WS(c);
+    int ids[64];
+    for (int m = 0; m < (1 << k); m++) ids[m] = rule_new(c);
+    char lit[6][4096];
+    for (int j = 0; j < k; j++) {
+        sb_t t = {0};
+        emit_literal(c, &t, V[j]);
+        snprintf(lit[j], sizeof lit[j], "%s", sb_str(&t));
+        sb_free(&t);
+    }
+    /* U(m): the items after the set m was used. alive[m]: some way on
+     * reaches at least mn items without exceeding mx. */
+    char alive[64];
+    for (int m = (1 << k) - 1; m >= 1; m--) {
+        int cnt = __builtin_popcount((unsigned)m);
+        alive[m] = cnt >= mn;
+        for (int j = 0; j < k && !alive[m]; j++)
+            if (!(m & (1 << j)) && (mx < 0 || cnt + 1 <= mx) && alive[m | (1 << j)]) alive[m] = 1;
+    }
+    for (int m = 1; m < (1 << k); m++) {
+        if (!alive[m]) continue;
+        sb_t t = {0};
+        int n = 0, cnt = __builtin_popcount((unsigned)m);
+        if (cnt >= mn) { sb_puts(&t, "\"\""); n++; }
+        for (int j = 0; j < k; j++) {
+            if (m & (1 << j)) continue;
+            if ((mx >= 0 && cnt + 1 > mx) || !alive[m | (1 << j)]) continue;
+            sb_printf(&t, "%s%s\",\"%s%s r%d", n++ ? " | " : "", w, w, lit[j], ids[m | (1 << j)]);
+        }
+        rule_def(c, ids[m], sb_str(&t));
+        sb_free(&t);
+    }
+    sb_t t = {0};
+    int n = 0;
+    for (int j = 0; j < k && mx != 0; j++)
+        if (alive[1 << j]) sb_printf(&t, "%s%s r%d", n++ ? " | " : "", lit[j], ids[1 << j]);
+    json_decref(vals);
+    if (!n && mn > 0) { sb_free(&t); return R_NEVER; }
+    if (n) sb_printf(b, "\"[\"%s(%s)%s%s\"]\"", w, sb_str(&t), mn == 0 ? "?" : "", w);
+    else sb_printf(b, "\"[\"%s\"]\"", w);
+    sb_free(&t);
+    return R_OK;
+}
+
 static int gen_array(ctx_t *c, json_t *s, const char *path, sb_t *b) {
     long mn = 0, mx = -1;
     if (!get_count(c, s, "minItems", path, &mn) || !get_count(c, s, "maxItems", path, &mx)) return R_ERR;
     if (mx >= 0 && mx < mn) return R_NEVER;
     if (json_is_true(json_object_get(s, "uniqueItems")) && (mx < 0 || mx > 1))
-        return fail(c, path, "unsupported keyword 'uniqueItems'");
+        return unique_array(c, s, path, mn, mx, b);
     json_t *items = json_object_get(s, "items");
     json_t *prefix = json_object_get(s, "prefixItems");
     json_t *addl = NULL;
@@ -2043,72 +2501,6 @@ static int gen_array(ctx_t *c, json_t *s, const char *path, sb_t *b) {
 
 /* ---- objects */
 
-typedef struct trie {
-    uint32_t cp;
-    int term;
-    struct trie **kid;
-    int nkid;
-} trie;
-
-static trie *trie_kid(trie *t, uint32_t cp) {
-    for (int i = 0; i < t->nkid; i++)
-        if (t->kid[i]->cp == cp) return t->kid[i];
-    t->kid = realloc(t->kid, (size_t)(t->nkid + 1) * sizeof *t->kid);
-    trie *k = calloc(1, sizeof *k);
-    if (!t->kid || !k) abort();
-    k->cp = cp;
-    t->kid[t->nkid++] = k;
-    return k;
-}
-static void trie_free(trie *t) {
-    for (int i = 0; i < t->nkid; i++) trie_free(t->kid[i]);
-    free(t->kid);
-    free(t);
-}
-/* rule: rest of a key string (after the opening quote and the prefix of t),
- * closing quote included, such that the whole key is not a name */
-static int trie_rule(ctx_t *c, trie *t) {
-    int id = rule_new(c);
-    sb_t body = {0};
-    int n = 0;
-    if (!t->term) { sb_puts(&body, "\"\\\"\""); n++; }
-    cpset other = {0};
-    cs_add(&other, 0, CP_MAX);
-    for (int i = 0; i < t->nkid; i++) {
-        int kid = trie_rule(c, t->kid[i]);
-        cpset one = {0};
-        cs_add(&one, t->kid[i]->cp, t->kid[i]->cp);
-        if (n++) sb_puts(&body, " | ");
-        enc_class(c, &body, &one);
-        sb_printf(&body, " r%d", kid);
-        cs_free(&one);
-        cs_remove(&other, t->kid[i]->cp, t->kid[i]->cp);
-    }
-    if (n++) sb_puts(&body, " | ");
-    enc_class(c, &body, &other);
-    sb_puts(&body, " char* \"\\\"\"");
-    cs_free(&other);
-    rule_def(c, id, sb_str(&body));
-    sb_free(&body);
-    return id;
-}
-
-/* Does Python-style pattern pat match (search) subj? PCRE2 with UTF/UCP is
- * close enough to decide whether a property name falls under a pattern; an
- * error counts as "cannot tell" (*err = 1). */
-static int pcre_matches(const char *pat, const char *subj, int *err) {
-    int ec;
-    PCRE2_SIZE eo;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &ec, &eo, NULL);
-    if (!re) { *err = 1; return 0; }
-    pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
-    int rc = pcre2_match(re, (PCRE2_SPTR)subj, strlen(subj), 0, 0, md, NULL);
-    pcre2_match_data_free(md);
-    pcre2_code_free(re);
-    if (rc < -1) { *err = 1; return 0; }
-    return rc >= 0;
-}
-
 static int gen_object(ctx_t *c, json_t *s, const char *path, sb_t *b) {
     long minp = 0, maxp = -1;
     if (!get_count(c, s, "minProperties", path, &minp) || !get_count(c, s, "maxProperties", path, &maxp)) return R_ERR;
@@ -2141,16 +2533,46 @@ static int gen_object(ctx_t *c, json_t *s, const char *path, sb_t *b) {
         json_t *r = json_array_get(req, j);
         if (!json_is_string(r)) { n = i; ret = fail(c, path, "bad value of 'required'"); goto out; }
         const char *rn = json_string_value(r);
+        if (strlen(rn) != json_string_length(r)) { n = i; ret = fail(c, path, "unsupported keyword 'required' (name with a NUL character)"); goto out; }
         int dup = 0;
         for (size_t q = 0; q < i; q++) if (!strcmp(names[q], rn)) dup = 1;
         if (dup) continue;
-        if (pp && json_object_size(pp)) { n = i; ret = fail(c, path, "unsupported keyword 'required' (names a property not in 'properties', with patternProperties)"); goto out; }
-        if (json_is_false(ap)) { n = i; ret = R_NEVER; goto out; }
         names[i] = rn;
-        psch[i] = ap ? ap : json_true();
+        psch[i] = NULL; /* set below: matching pattern schemas or additionalProperties */
         i++;
     }
     n = i;
+    /* A name matching patternProperties takes allOf of the matching pattern
+     * schemas (and its own). Pattern keys generated as extras carry allOf of
+     * ALL pattern schemas, which is never weaker, so a declared name that
+     * also comes out as an extra is still valid; this is only sound when
+     * the name's own schema adds nothing, hence the refusal otherwise. */
+    for (i = 0; i < n; i++) {
+        json_t *match = NULL;
+        if (pp && json_is_object(pp)) {
+            const char *pat;
+            json_t *ps;
+            json_object_foreach(pp, pat, ps) {
+                int perr = 0;
+                int hit = pcre_matches(pat, names[i], &perr);
+                if (perr) { ret = fail(c, path, "unsupported keyword 'patternProperties' (pattern \"%.60s\")", pat); goto out; }
+                if (hit) {
+                    if (!match) match = own(c, json_pack("{s:[]}", "allOf"));
+                    json_array_append(json_object_get(match, "allOf"), ps);
+                }
+            }
+        }
+        if (match) {
+            if (psch[i] && !(json_is_true(psch[i]) || (json_is_object(psch[i]) && !n_constraints(psch[i])))) {
+                ret = fail(c, path, "unsupported keyword 'patternProperties' (property \"%.60s\" also matches it)", names[i]);
+                goto out;
+            }
+            psch[i] = match;
+        } else if (!psch[i]) {
+            if (json_is_false(ap)) { ret = R_NEVER; goto out; }
+            psch[i] = ap ? ap : json_true();
+        }
+    }
     for (i = 0; i < n; i++) {
         const char *k = names[i];
         json_t *v = psch[i];
@@ -2208,12 +2630,8 @@ static int gen_object(ctx_t *c, json_t *s, const char *path, sb_t *b) {
             sb_t alts = {0};
             int na = 0;
             json_object_foreach(pp, k, v) {
-                for (size_t j = 0; j < n; j++) {
-                    int perr = 0;
-                    if (pcre_matches(k, names[j], &perr) || perr) { sb_free(&alts); ret = fail(c, path, "unsupported keyword 'patternProperties' (property \"%.60s\" also matches it)", names[j]); goto out; }
-                }
                 sb_t pe = {0};
-                int r = pattern_expr(c, sp, k, 0, -1, &pe);
+                int r = pattern_expr(c, sp, k, strlen(k), 0, -1, &pe);
                 if (r == R_ERR) { sb_free(&pe); sb_free(&alts); ret = R_ERR; goto out; }
                 if (r == R_OK) sb_printf(&alts, "%s%s", na++ ? " | " : "", sb_str(&pe));
                 sb_free(&pe);
@@ -2394,9 +2812,41 @@ static int disjoint(ctx_t *c, json_t *a, json_t *b, int depth) {
         json_decref(e);
         if (all_out) return 1;
     }
-    if (common & ~(unsigned)T_OBJ) return 0;
+    if (!json_is_object(a) || !json_is_object(b)) return 0;
+    /* per type: disjoint ranges of the keyword that applies to it */
+    unsigned proven = 0;
+    static const struct { unsigned bits; const char *lo, *hi; } rng[] = {
+        {T_STR, "minLength", "maxLength"}, {T_ARR, "minItems", "maxItems"}, {T_OBJ, "minProperties", "maxProperties"}};
+    for (size_t i = 0; i < 3; i++) {
+        double alo = 0, ahi = 1e300, blo = 0, bhi = 1e300;
+        json_t *x;
+        if ((x = json_object_get(a, rng[i].lo)) && json_is_number(x)) alo = json_number_value(x);
+        if ((x = json_object_get(a, rng[i].hi)) && json_is_number(x)) ahi = json_number_value(x);
+        if ((x = json_object_get(b, rng[i].lo)) && json_is_number(x)) blo = json_number_value(x);
+        if ((x = json_object_get(b, rng[i].hi)) && json_is_number(x)) bhi = json_number_value(x);
+        if (ahi < blo || bhi < alo) proven |= rng[i].bits;
+    }
+    {
+        /* numbers: [lo, hi] with exclusivity (draft-6 numeric forms only) */
+        double lo[2], hi[2];
+        int lox[2], hix[2], ok = 1;
+        json_t *sd[2] = {a, b};
+        for (int k = 0; k < 2; k++) {
+            json_t *mi = json_object_get(sd[k], "minimum"), *ma = json_object_get(sd[k], "maximum");
+            json_t *xmi = json_object_get(sd[k], "exclusiveMinimum"), *xma = json_object_get(sd[k], "exclusiveMaximum");
+            if (json_is_boolean(xmi) || json_is_boolean(xma)) ok = 0;
+            lo[k] = -1e300; hi[k] = 1e300; lox[k] = hix[k] = 0;
+            if (json_is_number(mi)) lo[k] = json_number_value(mi);
+            if (json_is_number(xmi) && json_number_value(xmi) >= lo[k]) { lo[k] = json_number_value(xmi); lox[k] = 1; }
+            if (json_is_number(ma)) hi[k] = json_number_value(ma);
+            if (json_is_number(xma) && json_number_value(xma) <= hi[k]) { hi[k] = json_number_value(xma); hix[k] = 1; }
+        }
+        if (ok && (hi[0] < lo[1] || (hi[0] == lo[1] && (hix[0] || lox[1])) || hi[1] < lo[0] ||
+                   (hi[1] == lo[0] && (hix[1] || lox[0]))))
+            proven |= T_INT | T_FRAC;
+    }
     /* objects: a required property whose schemas are disjoint or forbidden on the other side */
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 2 && (common & T_OBJ) && !(proven & T_OBJ); k++) {
         json_t *x = sides[k][0], *y = sides[k][1];
         if (!json_is_object(x) || !json_is_object(y)) continue;
         json_t *req = json_object_get(x, "required");
@@ -2406,7 +2856,7 @@ static int disjoint(ctx_t *c, json_t *a, json_t *b, int depth) {
             const char *p = json_string_value(json_array_get(req, i));
             if (!p) continue;
             json_t *sy = py ? json_object_get(py, p) : NULL;
-            if (!sy && json_is_false(apy) && !json_object_get(y, "patternProperties")) return 1;
+            if (!sy && json_is_false(apy) && !json_object_get(y, "patternProperties")) { proven |= T_OBJ; break; }
             if (!sy) continue;
             json_t *sx = px ? json_object_get(px, p) : NULL;
             if (!sx) continue;
@@ -2415,10 +2865,234 @@ static int disjoint(ctx_t *c, json_t *a, json_t *b, int depth) {
             for (size_t j = 0; json_is_array(ry) && j < json_array_size(ry); j++)
                 if (json_is_string(json_array_get(ry, j)) && !strcmp(json_string_value(json_array_get(ry, j)), p)) yreq = 1;
             (void)yreq; /* present in x's instances, so y's schema for it applies either way */
-            if (disjoint(c, sx, sy, depth + 1)) return 1;
+            if (disjoint(c, sx, sy, depth + 1)) { proven |= T_OBJ; break; }
         }
     }
+    return (common & ~proven) == 0;
+}
+
+/* ---- not / dependencies, rewritten into supported keywords */
+
+static unsigned types_or_all(const json_t *s) {
+    unsigned t = schema_types(s);
+    return t == (unsigned)-1 ? T_ALL : t;
+}
+static json_t *types_json(unsigned t) {
+    static const char *nm[] = {"null", "boolean", "integer", "number", "string", "array", "object"};
+    json_t *arr = json_array();
+    for (int i = 0; i < 7; i++) {
+        unsigned bit = 1u << i;
+        if (bit == T_INT && (t & T_FRAC)) continue;
+        if (bit == T_FRAC) { if (t & T_FRAC) json_array_append_new(arr, json_string("number")); continue; }
+        if (t & bit) json_array_append_new(arr, json_string(nm[i]));
+    }
+    return arr;
+}
+
+/* The complement of one keyword group of a schema, as schemas whose union
+ * is exactly the instances that violate it (keywords constrain only their
+ * own type, so each piece carries that type). Appends to out; 0 = cannot. */
+static int not_piece(ctx_t *c, const char *k, json_t *v, json_t *n, json_t *out) {
+    if (!strcmp(k, "type")) {
+        unsigned ex = schema_types(n);
+        if (ex == (unsigned)-1) return 0;
+        unsigned t = T_ALL & ~ex;
+        if ((t & T_FRAC) && !(t & T_INT)) return 0;
+        if (t) json_array_append_new(out, json_pack("{s:o}", "type", types_json(t)));
+        return 1;
+    }
+    if (!strcmp(k, "required")) {
+        if (!json_is_array(v)) return 0;
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e) {
+            if (!json_is_string(e)) return 0;
+            json_array_append_new(out, json_pack("{s:s,s:{s:b}}", "type", "object", "properties", json_string_value(e), 0));
+        }
+        return 1;
+    }
+    if (!strcmp(k, "properties")) {
+        if (!json_is_object(v)) return 0;
+        const char *pk;
+        json_t *pv;
+        json_object_foreach(v, pk, pv)
+            json_array_append_new(out, json_pack("{s:s,s:[s],s:{s:{s:O}}}", "type", "object", "required", pk, "properties", pk, "not", pv));
+        return 1;
+    }
+    static const struct { const char *k, *neg, *type; int delta; } cmp[] = {
+        {"minimum", "exclusiveMaximum", "number", 0}, {"maximum", "exclusiveMinimum", "number", 0},
+        {"exclusiveMinimum", "maximum", "number", 0}, {"exclusiveMaximum", "minimum", "number", 0},
+        {"minLength", "maxLength", "string", -1}, {"maxLength", "minLength", "string", 1},
+        {"minItems", "maxItems", "array", -1}, {"maxItems", "minItems", "array", 1},
+        {"minProperties", "maxProperties", "object", -1}, {"maxProperties", "minProperties", "object", 1}};
+    for (size_t i = 0; i < sizeof cmp / sizeof cmp[0]; i++) {
+        if (strcmp(k, cmp[i].k)) continue;
+        if (!json_is_number(v)) return 0;
+        if (json_object_get(n, "exclusiveMinimum") && json_is_boolean(json_object_get(n, "exclusiveMinimum"))) return 0;
+        if (json_object_get(n, "exclusiveMaximum") && json_is_boolean(json_object_get(n, "exclusiveMaximum"))) return 0;
+        double x = json_number_value(v) + cmp[i].delta;
+        if (x < 0 && cmp[i].delta) return 1; /* e.g. not minLength 0: nothing */
+        json_t *val = cmp[i].delta ? json_integer((json_int_t)x) : json_copy(v);
+        json_array_append_new(out, json_pack("{s:s,s:o}", "type", cmp[i].type, cmp[i].neg, val));
+        return 1;
+    }
+    if (!strcmp(k, "anyOf") || !strcmp(k, "not") || !strcmp(k, "allOf")) {
+        json_array_append_new(out, json_pack("{s:{s:O}}", "not", k, v));
+        return 1;
+    }
+    if ((!strcmp(k, "enum") || !strcmp(k, "const")) && !json_object_get(n, k[0] == 'e' ? "const" : "enum")) {
+        /* values other than these: strings outside the set, the other
+         * boolean, and every type with no value in the set */
+        json_t *vals = enum_of(n);
+        json_t *strs = json_array();
+        int has_t = 0, has_f = 0, has_null = 0, other = 0;
+        size_t i;
+        json_t *e;
+        json_array_foreach(vals, i, e) {
+            if (json_is_string(e)) json_array_append(strs, e);
+            else if (json_is_true(e)) has_t = 1;
+            else if (json_is_false(e)) has_f = 1;
+            else if (json_is_null(e)) has_null = 1;
+            else other = 1;
+        }
+        json_decref(vals);
+        if (other) { json_decref(strs); return 0; }
+        unsigned t = T_INT | T_FRAC | T_ARR | T_OBJ | (has_null ? 0 : T_NULL) | (has_t || has_f ? 0 : T_BOOL) |
+                     (json_array_size(strs) ? 0 : T_STR);
+        json_array_append_new(out, json_pack("{s:o}", "type", types_json(t)));
+        if (json_array_size(strs)) json_array_append_new(out, json_pack("{s:s,s:O}", "type", "string", "x-pg-notin", strs));
+        if (has_t != has_f) json_array_append_new(out, json_pack("{s:b}", "const", !has_t));
+        json_decref(strs);
+        return 1;
+    }
     return 0;
+}
+
+/* s has "not": returns an equivalent schema without it, or NULL (failed).
+ * not (A and B ...) = anyOf (not A, not B, ...) per keyword; not anyOf =
+ * all of the nots; not not X = X. */
+static json_t *apply_not(ctx_t *c, json_t *s, const char *path, int depth) {
+    char sp[512];
+    subpath(sp, sizeof sp, path, "not");
+    if (depth > 8) { fail(c, sp, "unsupported keyword 'not' (nested too deeply)"); return NULL; }
+    json_t *rest = own(c, json_copy(s));
+    json_object_del(rest, "not");
+    json_t *n = flatten(c, json_object_get(s, "not"), sp, 0);
+    if (!n) return NULL;
+    if (json_is_false(n)) return rest;
+    if (json_is_true(n) || (json_is_object(n) && !n_constraints(n))) return json_false();
+    if (!json_is_object(n)) { fail(c, sp, "schema must be an object or boolean"); return NULL; }
+    json_t *v;
+    if (n_constraints(n) == 1 && (v = json_object_get(n, "anyOf")) && json_is_array(v)) {
+        /* not anyOf [X...] = all of not X */
+        json_t *cur = rest;
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x) {
+            if (json_is_false(cur)) return json_false();
+            json_t *t = own(c, json_copy(cur));
+            json_object_set(t, "not", x);
+            cur = apply_not(c, t, path, depth + 1);
+            if (!cur) return NULL;
+        }
+        return cur;
+    }
+    if (n_constraints(n) == 1 && (v = json_object_get(n, "not"))) return merge(c, rest, v, path, 0);
+    if (n_constraints(n) == 1 && (v = json_object_get(n, "allOf")) && json_is_array(v)) {
+        json_t *alts = json_array();
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x) json_array_append_new(alts, json_pack("{s:O}", "not", x));
+        n = own(c, json_pack("{s:o}", "anyOf", alts));
+        json_t *pieces = json_array();
+        json_array_foreach(json_object_get(n, "anyOf"), i, x) json_array_append(pieces, x);
+        json_t *r = own(c, json_pack("{s:o}", "anyOf", json_array()));
+        json_array_foreach(pieces, i, x) {
+            json_t *m = merge(c, rest, x, path, 0);
+            if (!m) { json_decref(pieces); return NULL; }
+            json_array_append(json_object_get(r, "anyOf"), m);
+        }
+        json_decref(pieces);
+        return r;
+    }
+    json_t *pieces = json_array();
+    const char *k;
+    json_object_foreach(n, k, v) {
+        if (!is_constraint(k)) continue;
+        if (!not_piece(c, k, v, n, pieces)) {
+            json_decref(pieces);
+            fail(c, sp, "unsupported keyword 'not' (of '%s')", k);
+            return NULL;
+        }
+    }
+    if (json_array_size(pieces) > 64) { json_decref(pieces); fail(c, sp, "unsupported keyword 'not' (too many cases)"); return NULL; }
+    json_t *alts = json_array();
+    size_t i;
+    json_t *x;
+    json_array_foreach(pieces, i, x) {
+        json_t *m = merge(c, rest, x, path, 0);
+        if (!m) { json_decref(pieces); json_decref(alts); return NULL; }
+        json_array_append(alts, m);
+    }
+    json_decref(pieces);
+    if (!json_array_size(alts)) { json_decref(alts); return json_false(); }
+    json_t *r = own(c, json_object());
+    json_object_set_new(r, "anyOf", alts);
+    return r;
+}
+
+/* s has dependencies / dependentRequired / dependentSchemas: an anyOf of the
+ * presence cases (disjoint, so exact). NULL on failure. */
+static json_t *apply_deps(ctx_t *c, json_t *s, const char *path) {
+    static const char *const keys[] = {"dependencies", "dependentRequired", "dependentSchemas"};
+    json_t *rest = own(c, json_copy(s));
+    const char *names[8];
+    json_t *deps[8];
+    int k = 0;
+    for (int i = 0; i < 3; i++) {
+        json_t *d = json_object_get(s, keys[i]);
+        json_object_del(rest, keys[i]);
+        if (!d) continue;
+        if (!json_is_object(d)) { fail(c, path, "bad value of '%s'", keys[i]); return NULL; }
+        const char *nm;
+        json_t *v;
+        json_object_foreach(d, nm, v) {
+            if (k == 5) { fail(c, path, "unsupported keyword '%s' (more than 5 dependencies)", keys[i]); return NULL; }
+            names[k] = nm;
+            deps[k++] = v;
+        }
+    }
+    json_t *alts = json_array();
+    for (int mask = 0; mask < (1 << k); mask++) {
+        json_t *cur = rest;
+        for (int i = 0; i < k && !json_is_false(cur); i++) {
+            json_t *add;
+            if (mask & (1 << i)) {
+                if (json_is_array(deps[i])) {
+                    add = json_pack("{s:[s]}", "required", names[i]);
+                    size_t j;
+                    json_t *e;
+                    json_array_foreach(deps[i], j, e) json_array_append(json_object_get(add, "required"), e);
+                } else {
+                    add = json_pack("{s:[s],s:[O]}", "required", names[i], "allOf", deps[i]);
+                }
+            } else add = json_pack("{s:{s:b}}", "properties", names[i], 0);
+            own(c, add);
+            /* constraints only apply to objects: keep other types through anyOf with a non-object branch */
+            cur = merge(c, cur, add, path, 0);
+            if (!cur) { json_decref(alts); return NULL; }
+        }
+        json_array_append(alts, cur);
+    }
+    /* non-object instances satisfy dependencies trivially */
+    json_t *nonobj = json_copy(rest);
+    unsigned t = types_or_all(rest) & ~(unsigned)T_OBJ;
+    json_object_set_new(nonobj, "type", types_json(t));
+    if (t) json_array_append_new(alts, nonobj);
+    else json_decref(nonobj);
+    json_t *r = own(c, json_object());
+    json_object_set_new(r, "anyOf", alts);
+    return r;
 }
 
 /* ---- main dispatch */
@@ -2462,6 +3136,54 @@ static int gen_body(ctx_t *c, json_t *s, const char *path, sb_t *b) {
         if (r == R_OK) sb_puts(b, nm);
         return r;
     }
+    /* enum/const first: the other keywords (combinators included) only
+     * filter its values */
+    {
+        json_t *en = enum_of(s);
+        if (en) {
+            /* keep the values the other keywords accept */
+            json_t *rest = own(c, json_copy(s));
+            json_object_del(rest, "enum");
+            json_object_del(rest, "const");
+            int n = 0;
+            sb_t t = {0};
+            for (size_t i = 0; i < json_array_size(en); i++) {
+                json_t *val = json_array_get(en, i);
+                int r = validate(c, val, rest, 0);
+                if (r < 0) {
+                    json_decref(en);
+                    sb_free(&t);
+                    if (json_object_get(s, "not") || json_object_get(s, "anyOf") || json_object_get(s, "oneOf") ||
+                        json_object_get(s, "dependencies") || json_object_get(s, "dependentRequired") ||
+                        json_object_get(s, "dependentSchemas"))
+                        goto combinators; /* they carry the enum into their branches */
+                    return fail(c, path, "unsupported keyword 'enum' combined with keywords that cannot be checked on its values");
+                }
+                if (!r) continue;
+                if (n++) sb_puts(&t, " | ");
+                emit_literal(c, &t, val);
+            }
+            json_decref(en);
+            if (n) sb_puts(b, sb_str(&t));
+            sb_free(&t);
+            return n ? R_OK : R_NEVER;
+        }
+    }
+combinators:
+    if (json_object_get(s, "not")) {
+        json_t *m = apply_not(c, s, path, 0);
+        if (!m) return R_ERR;
+        int r = gen(c, m, path, nm);
+        if (r == R_OK) sb_puts(b, nm);
+        return r;
+    }
+    if (json_object_get(s, "dependencies") || json_object_get(s, "dependentRequired") || json_object_get(s, "dependentSchemas")) {
+        json_t *m = apply_deps(c, s, path);
+        if (!m) return R_ERR;
+        int r = gen(c, m, path, nm);
+        if (r == R_OK) sb_puts(b, nm);
+        return r;
+    }
     const char *comb = json_object_get(s, "anyOf") ? "anyOf" : json_object_get(s, "oneOf") ? "oneOf" : NULL;
     if (comb) {
         json_t *alts = json_object_get(s, comb);
@@ -2479,12 +3201,35 @@ static int gen_body(ctx_t *c, json_t *s, const char *path, sb_t *b) {
             if (!m[i]) { free(m); return R_ERR; }
         }
         if (comb[0] == 'o') {
-            for (size_t i = 0; i < na; i++)
-                for (size_t j = i + 1; j < na; j++)
-                    if (!disjoint(c, m[i], m[j], 0)) {
+            size_t bi = 0, bj = 0;
+            int overlap = 0;
+            for (size_t i = 0; i < na && !overlap; i++)
+                for (size_t j = i + 1; j < na && !overlap; j++)
+                    if (!disjoint(c, m[i], m[j], 0)) { overlap = 1; bi = i; bj = j; }
+            if (overlap && na > 8) {
+                free(m);
+                return fail(c, path, "unsupported keyword 'oneOf' (alternatives %zu and %zu may overlap)", bi, bj);
+            }
+            if (overlap) {
+                /* exactly one: alternative i and not any other (when 'not' can
+                 * express the others, e.g. required-only alternatives) */
+                char save = c->err && c->errlen ? c->err[0] : 0;
+                for (size_t i = 0; i < na; i++) {
+                    json_t *t = own(c, json_is_object(m[i]) ? json_copy(m[i]) : json_object());
+                    if (json_is_false(m[i])) continue;
+                    json_t *others = json_array();
+                    for (size_t j = 0; j < na; j++) if (j != i) json_array_append(others, json_array_get(alts, j));
+                    json_object_set_new(t, "not", json_pack("{s:o}", "anyOf", others));
+                    json_t *x = apply_not(c, t, path, 0);
+                    if (!x) {
+                        c->failed = 0;
+                        if (c->err && c->errlen) c->err[0] = save;
                         free(m);
-                        return fail(c, path, "unsupported keyword 'oneOf' (alternatives %zu and %zu may overlap)", i, j);
+                        return fail(c, path, "unsupported keyword 'oneOf' (alternatives %zu and %zu may overlap)", bi, bj);
                     }
+                    m[i] = x;
+                }
+            }
         }
         int n = 0;
         sb_t t = {0};
@@ -2502,31 +3247,6 @@ static int gen_body(ctx_t *c, json_t *s, const char *path, sb_t *b) {
     }
     unsigned types = schema_types(s);
     if (types == (unsigned)-1) return fail(c, path, "bad value of 'type'");
-    json_t *en = enum_of(s);
-    if (en) {
-        /* keep the values the other keywords accept */
-        json_t *rest = own(c, json_copy(s));
-        json_object_del(rest, "enum");
-        json_object_del(rest, "const");
-        int n = 0;
-        sb_t t = {0};
-        for (size_t i = 0; i < json_array_size(en); i++) {
-            json_t *val = json_array_get(en, i);
-            int r = validate(c, val, rest, 0);
-            if (r < 0) {
-                json_decref(en);
-                sb_free(&t);
-                return fail(c, path, "unsupported keyword 'enum' combined with keywords that cannot be checked on its values");
-            }
-            if (!r) continue;
-            if (n++) sb_puts(&t, " | ");
-            emit_literal(c, &t, val);
-        }
-        json_decref(en);
-        if (n) sb_puts(b, sb_str(&t));
-        sb_free(&t);
-        return n ? R_OK : R_NEVER;
-    }
     int n = 0;
     sb_t t = {0};
     int r;
@@ -2569,8 +3289,8 @@ static int gen(ctx_t *c, json_t *s, const char *path, char *name) {
     if (c->failed) return R_ERR;
     if (json_is_true(s)) { need(c, B_VALUE); strcpy(name, "value"); return R_OK; }
     if (json_is_false(s)) return R_NEVER;
-    for (size_t i = 0; i < c->nmemo; i++) {
-        memo_t *m = &c->memo[i];
+    for (size_t h = c->mcap ? (size_t)hash_ptr(s) & (c->mcap - 1) : 0; c->mcap && c->mhash[h] >= 0; h = (h + 1) & (c->mcap - 1)) {
+        memo_t *m = &c->memo[c->mhash[h]];
         if (m->node != s) continue;
         if (m->state == 0) { m->used_early = 1; snprintf(name, 24, "r%d", m->id); return R_OK; }
         if (m->result == R_OK) snprintf(name, 24, "r%d", m->id);
@@ -2585,6 +3305,12 @@ static int gen(ctx_t *c, json_t *s, const char *path, char *name) {
     size_t mi = c->nmemo++;
     int id = rule_new(c);
     c->memo[mi] = (memo_t){s, id, 0, 0, 0};
+    if (2 * c->nmemo + 2 > c->mcap) idx_rebuild(&c->mhash, &c->mcap, c->nmemo, memo_key, c);
+    else {
+        size_t h = (size_t)hash_ptr(s) & (c->mcap - 1);
+        while (c->mhash[h] >= 0) h = (h + 1) & (c->mcap - 1);
+        c->mhash[h] = (int)mi;
+    }
     c->depth++;
     sb_t body = {0};
     int r = gen_body(c, s, path, &body);
@@ -2619,7 +3345,7 @@ int pg_jsonschema_to_gbnf(const char *schema_json, size_t len, unsigned flags, c
     *gbnf_out = NULL;
     if (err && errlen) err[0] = 0;
     json_error_t je;
-    json_t *root = json_loadb(schema_json, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
+    json_t *root = json_loadb(schema_json, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
     if (!root) {
         if (err && errlen) snprintf(err, errlen, "schema is not valid JSON: %s (line %d)", je.text, je.line);
         return -1;
@@ -2647,6 +3373,8 @@ int pg_jsonschema_to_gbnf(const char *schema_json, size_t len, unsigned flags, c
     }
     sb_free(&c.out);
     free(c.memo);
+    free(c.mhash);
+    free(c.dhash);
     for (size_t i = 0; i < c.ndedup; i++) free(c.dedup_txt[i]);
     free(c.dedup_txt);
     free(c.dedup_id);

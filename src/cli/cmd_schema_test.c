@@ -40,6 +40,21 @@
 
 #define COMPILE_TIMEOUT_US 10e6
 
+static const pg_cli_opt st_opts[] = {
+    {"--vocab", "VOCAB.gguf", PG_ARG_STR | PG_ARG_REQ, 0, NULL, "vocabulary (GGUF model or vocabulary-only file) (required)"},
+    {"--json", NULL, PG_ARG_NONE, 0, NULL, "one JSON line per file: {\"file\",\"status\",\"compile_us\",\"mask_us\":[...]}"},
+    {"--whitespace", "MODE", PG_ARG_STR, 0, "compact", "JSON whitespace allowed by the schema grammar: compact or flexible"},
+    {"--summary", NULL, PG_ARG_NONE, 0, NULL, "a last line with status counts and mask/compile p50/p99"},
+    {"--cpu-time", NULL, PG_ARG_NONE, 0, NULL, "time with the thread's CPU clock instead of the wall clock"},
+    {"--dump-gbnf", NULL, PG_ARG_NONE, 0, NULL, "print each schema's GBNF and misjudged instances on stderr"},
+};
+const pg_cli_cmd pg_cli_schema_test = {
+    "schema-test", "--vocab VOCAB.gguf [--json] [--whitespace compact|flexible] [--summary] FILE.json...",
+    "MaskBench check of structured outputs: compile each schema, walk its test instances token by token through the "
+    "grammar masks",
+    "FILE.json  MaskBench files (\"schema\" or \"grammar\"/\"regex\", plus \"tests\")",
+    st_opts, PG_CLI_N(st_opts), 1, -1, "no FILE.json given"};
+
 static clockid_t g_clock = CLOCK_MONOTONIC; /* --cpu-time: CLOCK_THREAD_CPUTIME_ID */
 
 static double now_us(void) {

@@ -1,6 +1,8 @@
 # pagoda build. `make` -> build/pagoda; `make test` -> all tests;
 # `make debug` -> build-debug/pagoda with ASan+UBSan; `make debug-test` runs
-# the tests in that build; `make fuzz-run` runs a bounded fuzz pass.
+# the tests in that build; `make fuzz-run` runs a bounded fuzz pass;
+# `make install` (PREFIX=/usr/local, DESTDIR) installs build/pagoda and its
+# man page, which is generated from the usage tables (`pagoda help --man`).
 #
 # Sources are discovered: every src/**/*.c except src/cli goes into
 # libpagoda.a; files named *_avx2.c / *_avx512.c get their ISA flags (they
@@ -16,6 +18,15 @@ CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Wno-unused-paramet
 PKG_LIBS = -lpcre2-8 -lutf8proc -ljansson -lmicrohttpd
 LDLIBS = $(PKG_LIBS) -lm -pthread
 ARCH := $(shell uname -m)
+VERSION = 0.1.0
+# the commit is embedded when building from a git checkout ("unknown" from a tarball)
+GIT_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+GIT_DIRTY := $(shell git diff --quiet HEAD -- 2>/dev/null || echo -dirty)
+VERSION_FLAGS = -DPG_VERSION='"$(VERSION)"' -DPG_GIT_COMMIT='"$(GIT_COMMIT)$(if $(filter unknown,$(GIT_COMMIT)),,$(GIT_DIRTY))"'
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR = $(PREFIX)/bin
+MANDIR = $(PREFIX)/share/man/man1
 
 AVX2_FLAGS = -mavx2 -mfma -mf16c
 AVX512_FLAGS = $(AVX2_FLAGS) -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
@@ -38,8 +49,8 @@ BENCH_OBJ := $(BENCH_SRC:%.c=$(BUILD)/obj/%.o)
 DEPS_STAMP := build/.deps-ok
 
 .SECONDARY:
-.PHONY: all test debug debug-test fuzz fuzz-run clean deps
-all: $(BUILD)/pagoda
+.PHONY: all test debug debug-test fuzz fuzz-run clean deps install uninstall FORCE
+all: $(BUILD)/pagoda $(BUILD)/pagoda.1
 
 deps: $(DEPS_STAMP)
 $(DEPS_STAMP): scripts/deps.sh
@@ -57,6 +68,24 @@ $(BUILD)/obj/%_avx2.o: %_avx2.c | $(DEPS_STAMP)
 $(BUILD)/obj/%_avx512.o: %_avx512.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) $(AVX512_FLAGS) -MMD -MP -c $< -o $@
+
+# usage.c carries the version and commit; its object is rebuilt when they change
+$(BUILD)/version.stamp: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(VERSION_FLAGS)' | cmp -s - $@ || echo '$(VERSION_FLAGS)' > $@
+$(BUILD)/obj/src/cli/usage.o: EXTRA_CFLAGS += $(VERSION_FLAGS)
+$(BUILD)/obj/src/cli/usage.o: $(BUILD)/version.stamp
+
+$(BUILD)/pagoda.1: $(BUILD)/pagoda
+	$(BUILD)/pagoda help --man > $@.tmp && mv $@.tmp $@
+
+install: $(BUILD)/pagoda $(BUILD)/pagoda.1
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)
+	install -m 755 $(BUILD)/pagoda $(DESTDIR)$(BINDIR)/pagoda
+	install -m 644 $(BUILD)/pagoda.1 $(DESTDIR)$(MANDIR)/pagoda.1
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/pagoda $(DESTDIR)$(MANDIR)/pagoda.1
 
 $(BUILD)/libpagoda.a: $(LIB_OBJ)
 	@rm -f $@

@@ -14,6 +14,8 @@
  * stay below 256). */
 #include "bench.h"
 
+#include "base/hash.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <netdb.h>
@@ -365,10 +367,7 @@ static int fetch_model(sb_cfg *c) {
 }
 
 static uint64_t rng_next(uint64_t *s) {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
+    return pg_splitmix64(s);
 }
 
 static int usage(void) {

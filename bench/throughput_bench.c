@@ -11,6 +11,7 @@
  * TPOT = (total - ttft) / (completion_tokens - 1). */
 #include "bench.h"
 
+#include "base/hash.h"
 #include "base/log.h"
 #include "engine/engine.h"
 #include "model/model.h"
@@ -186,7 +187,7 @@ int pg_bench_throughput(int argc, char **argv) {
         fprintf(stderr, "bench throughput: out of memory\n");
         goto done;
     }
-    uint64_t x = seed * 0x9E3779B97F4A7C15ULL + 1;
+    uint64_t x = pg_hash_fib(seed) + 1;
     for (long r = 0; r < n_req; r++)
         for (long i = 0; i < in_len; i++) {
             if (r > 0 && i < shared) {

@@ -1,6 +1,6 @@
 #!/bin/sh
 # `pagoda chat-template`: renders cases of shared/templates/golden.json
-# byte for byte, fails an expected-error case with exit 1 and the message on
+# byte for byte (and every case of golden-tools.json, with `tools`), fails an expected-error case with exit 1 and the message on
 # stderr, falls back to ChatML (with a warning) for a model without a chat
 # template, and rejects bad usage with exit 2. Needs $PAGODA_BIN, python3
 # (to cut cases out of golden.json) and the shared data (else skip, 77).
@@ -45,6 +45,37 @@ render_ok meta-llama-Llama-3.2-3B-Instruct.jinja unicode llama32
 render_ok CohereForAI-c4ai-command-r-plus-tool_use.jinja system_multi_turn cohere
 render_ok NousResearch-Hermes-2-Pro-Llama-3-8B-tool_use.jinja whitespace hermes
 render_ok test-ai-sage-GigaChat-20B-A3B-instruct.jinja system_user gigachat
+
+# every case of golden-tools.json (conversations with `tools`, tool_calls and
+# tool messages): byte for byte, or exit 1 for an expected error
+if [ -f "$TD/templates/golden-tools.json" ]; then
+    "$PY" - "$TD/templates" "$BIN" "$tmp" <<'PY' || fail "golden-tools.json cases"
+import json, os, subprocess, sys
+tdir, binary, tmp = sys.argv[1:4]
+cases = json.load(open(os.path.join(tdir, "golden-tools.json"), encoding="utf-8"))
+ok = bad = 0
+for i, c in enumerate(cases):
+    path = os.path.join(tmp, "tools%d.case.json" % i)
+    json.dump(c, open(path, "w", encoding="utf-8"), ensure_ascii=False)
+    r = subprocess.run([binary, "chat-template", "--template", os.path.join(tdir, c["template"]), "--case", path],
+                       capture_output=True)
+    name = "%s/%s" % (c["template"], c["conversation"])
+    if "expected_error" in c:
+        good = r.returncode == 1 and not r.stdout
+        why = "exit %d, want 1 (expected error %r)" % (r.returncode, c["expected_error"])
+    else:
+        good = r.returncode == 0 and r.stdout == c["expected"].encode("utf-8")
+        why = "exit %d: %s" % (r.returncode, r.stderr.decode("utf-8", "replace").strip()[:200]) \
+            if r.returncode else "output differs from golden-tools.json"
+    if good:
+        ok += 1
+    else:
+        bad += 1
+        print("FAIL: tools case %d %s: %s" % (i, name, why))
+print("golden-tools.json: %d of %d cases pass" % (ok, len(cases)))
+sys.exit(1 if bad or not ok else 0)
+PY
+fi
 
 # an expected error: exit 1, the template's message on stderr, nothing on stdout
 extract mistralai-Mistral-Nemo-Instruct-2407.jinja assistant_first nemo || fail "cannot extract error case"

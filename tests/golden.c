@@ -48,7 +48,13 @@ int golden_load(const char *dir, golden_case **out) {
         json_error_t je;
         utf8_sanitize(line);
         json_t *o = json_loads(line, 0, &je);
-        if (!o) continue;
+        if (!o) { /* say so: a skipped line would quietly shrink the test */
+            fprintf(stderr, "golden: %s/golden.jsonl line %d: %s\n", dir, n + 1, je.text);
+            golden_free(cs, n);
+            free(line);
+            fclose(f);
+            return -1;
+        }
         cs = realloc(cs, (size_t)(n + 1) * sizeof *cs);
         golden_case *c = &cs[n++];
         memset(c, 0, sizeof *c);

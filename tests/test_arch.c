@@ -18,6 +18,7 @@
 #include "base/cpu.h"
 #include "base/pool.h"
 #include "gguf/gguf.h"
+#include "gguf/gguf_write.h"
 #include "model/model.h"
 #include "tensor/types.h"
 
@@ -425,26 +426,6 @@ static void ref_forward(const pg_model *m, const int32_t *toks, int n, float *lo
 /* ---------------- synthetic models written here ---------------- */
 
 typedef struct {
-    uint8_t *p;
-    size_t n, cap;
-} wbuf;
-
-static void wb_put(wbuf *b, const void *d, size_t n) {
-    if (b->n + n > b->cap) {
-        b->cap = (b->n + n) * 2 + 4096;
-        b->p = realloc(b->p, b->cap);
-    }
-    memcpy(b->p + b->n, d, n);
-    b->n += n;
-}
-static void wb_u32(wbuf *b, uint32_t v) { wb_put(b, &v, 4); }
-static void wb_u64(wbuf *b, uint64_t v) { wb_put(b, &v, 8); }
-static void wb_str(wbuf *b, const char *s) {
-    wb_u64(b, strlen(s));
-    wb_put(b, s, strlen(s));
-}
-
-typedef struct {
     const char *arch;
     int E, H, Hkv, hd, F, L, V, window;
     float rope_base, acap, fcap;
@@ -465,7 +446,16 @@ static float rnd(void) { /* uniform in [-1, 1) */
     return (float)((rng_state >> 40) & 0xFFFFFF) / 8388608.0f - 1.0f;
 }
 
-/* A GGUF (f32 tensors) in memory in the layout the converters write. */
+static int synth_fill(void *vt, int64_t idx, void *dst, size_t nbytes, pg_error *err) {
+    const tdesc *t = (const tdesc *)vt + idx;
+    float *y = dst;
+    int64_t n = t->ne[0] * t->ne[1] * t->ne[2];
+    if ((size_t)n * 4 != nbytes) return pg_error_set(err, PG_EINVAL, "size mismatch");
+    for (int64_t j = 0; j < n; j++) y[j] = t->center + t->scale * rnd();
+    return 0;
+}
+
+/* A GGUF (f32 tensors) in memory, written by the GGUF writer. */
 static uint8_t *synth_gguf(const synth *sp, size_t *size) {
     static tdesc T[MAXT];
     int nt = 0;
@@ -505,24 +495,13 @@ static uint8_t *synth_gguf(const synth *sp, size_t *size) {
 #undef BLK
     }
 #undef ADD
-    wbuf b = {0};
+    pg_gguf_writer *w = pg_gguf_writer_create();
+    pg_error err = {0};
+    int rc = w ? 0 : PG_ENOMEM;
     char k[128];
-    int nkv = 0;
-    wbuf kv = {0};
-#define KU32(key, v) (snprintf(k, sizeof k, "%s." key, sp->arch), wb_str(&kv, k), wb_u32(&kv, 4), wb_u32(&kv, (uint32_t)(v)), nkv++)
-#define KF32(key, v)                                                                                        \
-    do {                                                                                                    \
-        float f_ = (v);                                                                                     \
-        snprintf(k, sizeof k, "%s." key, sp->arch);                                                         \
-        wb_str(&kv, k);                                                                                     \
-        wb_u32(&kv, 6);                                                                                     \
-        wb_put(&kv, &f_, 4);                                                                                \
-        nkv++;                                                                                              \
-    } while (0)
-    wb_str(&kv, "general.architecture");
-    wb_u32(&kv, 8);
-    wb_str(&kv, sp->arch);
-    nkv++;
+#define KU32(key, v) (snprintf(k, sizeof k, "%s." key, sp->arch), rc = rc ? rc : pg_gguf_writer_add_u32(w, k, (uint32_t)(v), &err))
+#define KF32(key, v) (snprintf(k, sizeof k, "%s." key, sp->arch), rc = rc ? rc : pg_gguf_writer_add_f32(w, k, (v), &err))
+    if (!rc) rc = pg_gguf_writer_add_str(w, "general.architecture", sp->arch, strlen(sp->arch), &err);
     KU32("context_length", 256);
     KU32("embedding_length", E);
     KU32("block_count", sp->L);
@@ -539,33 +518,16 @@ static uint8_t *synth_gguf(const synth *sp, size_t *size) {
     if (sp->fcap > 0) KF32("final_logit_softcapping", sp->fcap);
 #undef KU32
 #undef KF32
-    wb_put(&b, "GGUF", 4);
-    wb_u32(&b, 3);
-    wb_u64(&b, (uint64_t)nt);
-    wb_u64(&b, (uint64_t)nkv);
-    wb_put(&b, kv.p, kv.n);
-    free(kv.p);
-    uint64_t off = 0;
-    for (int i = 0; i < nt; i++) {
-        wb_str(&b, T[i].name);
-        wb_u32(&b, (uint32_t)T[i].nd);
-        for (int d = 0; d < T[i].nd; d++) wb_u64(&b, (uint64_t)T[i].ne[d]);
-        wb_u32(&b, 0); /* f32 */
-        wb_u64(&b, off);
-        off += ((uint64_t)T[i].ne[0] * T[i].ne[1] * T[i].ne[2] * 4 + 31) / 32 * 32;
+    /* tensor data drawn in tensor order, as before (fill callback) */
+    for (int i = 0; i < nt && !rc; i++) {
+        int64_t r = pg_gguf_writer_add_tensor(w, T[i].name, (uint32_t)T[i].nd, T[i].ne, 0 /* f32 */, NULL, &err);
+        if (r < 0) rc = (int)r;
     }
-    static const uint8_t zero[32];
-    wb_put(&b, zero, (32 - b.n % 32) % 32);
-    for (int i = 0; i < nt; i++) {
-        int64_t n = T[i].ne[0] * T[i].ne[1] * T[i].ne[2];
-        for (int64_t j = 0; j < n; j++) {
-            float v = T[i].center + T[i].scale * rnd();
-            wb_put(&b, &v, 4);
-        }
-        wb_put(&b, zero, (32 - b.n % 32) % 32);
-    }
-    *size = b.n;
-    return b.p;
+    void *img = NULL;
+    if (!rc) rc = pg_gguf_writer_write_mem(w, synth_fill, T, &img, size, &err);
+    pg_gguf_writer_destroy(w);
+    if (rc) fprintf(stderr, "synthetic %s: %s\n", sp->arch, err.msg);
+    return img;
 }
 
 static pg_model *synth_model(const synth *sp, uint8_t **buf) {

@@ -137,7 +137,7 @@ int main(void) {
     static kvrows K, V;
     fill_rows(&K, 1.0f);
     fill_rows(&V, 2.0f);
-    const pg_attn_kernels *ref = &pg_attn_kernels_ref;
+    const pg_attn_kernels *ref = pg_attn_kernels_get(PG_CPU_SCALAR);
     test_ref_pv(ref, &V);
     for (int lv = PG_CPU_SCALAR; lv <= (int)pg_cpu_level_max(); lv++) test_level((pg_cpu_level)lv, ref, &K, &V);
     return t_done("attn");

@@ -523,6 +523,16 @@ static void test_errors(void) {
     q.stop = empty_stop;
     q.n_stop = 1;
     CHECK(pg_engine_submit(e, &q, &err) == PG_EINVAL);
+    /* the shared request limits (engine.h): one past each is refused */
+    base_req(&q, p, 10, 5, &r);
+    q.n = PG_ENGINE_MAX_CHOICES + 1;
+    CHECK(pg_engine_submit(e, &q, &err) == PG_EINVAL && strstr(err.msg, "n must be"));
+    static int32_t many_ids[PG_ENGINE_MAX_STOP_IDS + 1];
+    for (int i = 0; i <= PG_ENGINE_MAX_STOP_IDS; i++) many_ids[i] = 3 + i;
+    base_req(&q, p, 10, 5, &r);
+    q.stop_ids = many_ids;
+    q.n_stop_ids = PG_ENGINE_MAX_STOP_IDS + 1;
+    CHECK(pg_engine_submit(e, &q, &err) == PG_EINVAL && strstr(err.msg, "stop token"));
     CHECK(r.n_last == 0 && r.done[0] == 0); /* no callback for rejected requests */
     CHECK(pg_engine_cancel(e, 12345) == PG_ENOTFOUND);
 

@@ -7,7 +7,7 @@
  * included. The vocabulary is the built-in demo model's (byte-level). */
 #include "test.h"
 
-#include "server/demo.h"
+#include "model/demo.h"
 #include "server/openai_format.h"
 #include "server/openai_parse.h"
 

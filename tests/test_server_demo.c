@@ -7,7 +7,7 @@
 
 #include "base/pool.h"
 #include "model/model.h"
-#include "server/demo.h"
+#include "model/demo.h"
 #include "tokenizer/tokenizer.h"
 
 int main(void) {

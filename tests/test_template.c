@@ -11,44 +11,16 @@
  *    error) within a second.
  * Part 1 skips (others still run) when the shared data is absent. */
 #include "template/chat.h"
+#include "template/tpl_json.h"
 
 #include "test.h"
 
 #include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <time.h>
 
-/* ---- jansson -> pg_jv (the CLI has its own copy; the library has none) */
-static int j2v(pg_arena *a, const json_t *j, pg_jv *out) {
-    switch (json_typeof(j)) {
-    case JSON_NULL: *out = pg_jv_none(); return 0;
-    case JSON_TRUE: *out = pg_jv_bool(1); return 0;
-    case JSON_FALSE: *out = pg_jv_bool(0); return 0;
-    case JSON_INTEGER: *out = pg_jv_int((int64_t)json_integer_value(j)); return 0;
-    case JSON_REAL: *out = pg_jv_float(json_real_value(j)); return 0;
-    case JSON_STRING: *out = pg_jv_str(a, json_string_value(j), json_string_length(j)); return 0;
-    case JSON_ARRAY: {
-        pg_jv l = pg_jv_list_new(a, json_array_size(j));
-        for (size_t i = 0; i < json_array_size(j); i++) {
-            pg_jv x;
-            if (j2v(a, json_array_get(j, i), &x) || pg_jv_list_push(a, l, x)) return -1;
-        }
-        *out = l;
-        return 0;
-    }
-    case JSON_OBJECT: {
-        pg_jv d = pg_jv_dict_new(a);
-        const char *k;
-        json_t *v;
-        json_object_foreach((json_t *)j, k, v) {
-            pg_jv x;
-            if (j2v(a, v, &x) || pg_jv_dict_set_str(a, d, k, x)) return -1;
-        }
-        *out = d;
-        return 0;
-    }
-    }
-    return -1;
-}
+static int j2v(pg_arena *a, const json_t *j, pg_jv *out) { return pg_tpl_value_from_json(a, j, 512, out); }
 
 static time_t t_now(void) {
     struct tm tm = {0};
@@ -58,6 +30,8 @@ static time_t t_now(void) {
     tm.tm_hour = 12;
     return timegm(&tm);
 }
+
+static double t_now_s(void) { return (double)pg_tpl_now_ns() * 1e-9; }
 
 /* CPU time: the limit is on work, not on how busy the machine is */
 static double cpu_secs(void) {
@@ -361,6 +335,21 @@ static const struct {
     {"{{ 1 is divisibleby 0 }}", NULL}, /* ZeroDivisionError: integer modulo by zero */
     {"{% if %}{% endif %}", NULL}, /* TemplateSyntaxError: Expected an expression, got 'end of statement block' */
     {"{% for x in y %}{% else %}{% else %}{% endfor %}", NULL}, /* TemplateSyntaxError: Encountered unknown tag 'else'. Jinja was looking for the following tags: 'endf */
+    /* generators: map/select/reject/selectattr/rejectattr/unique/batch/items */
+    {"{{ [1, 2]|map('string')|tojson }}", NULL}, /* TypeError: Object of type generator is not JSON serializable */
+    {"{{ [1, 2]|map('string')|list|tojson }}", "[\"1\", \"2\"]"},
+    {"{{ [1, 2]|select|length }}", NULL}, /* TypeError: object of type 'generator' has no len() */
+    {"{% if [0]|select %}t{% else %}f{% endif %}", "t"},
+    {"{{ ([1, 2]|map('string'))[0] is defined }}", "False"},
+    {"{{ [1, 2]|select is sequence }}|{{ [1, 2]|select is iterable }}", "False|True"},
+    {"{{ [3, 1]|reject('lt', 2)|join(',') }}|{{ [1, 2]|map('string')|reverse|join }}|{{ {'a': 1}|items|list }}",
+     "3|21|[('a', 1)]"},
+    {"{{ [1, 1, 2]|unique|first }}{{ [1, 2, 3]|batch(2)|list }}", "1[[1, 2], [3]]"},
+    {"{{ [1, 2]|select|last }}", NULL}, /* TypeError: 'generator' object is not reversible */
+    {"{{ '{!s:>4}|{!r:5}|'.format('a', 'b') }}", "   a|'b'  |"},
+    {"{{ 'abcabc'.rfind('bc') }} {{ 'abc'.rfind('') }} {{ 'abc'.rfind('x') }} {{ 'aaa'.rfind('aa') }} "
+     "{{ 'h\u00e9llo'.rfind('l') }} {{ ''.rfind('') }}",
+     "4 3 -1 1 3 0"},
 };
 
 static pg_tpl_var ctx_vars[8];
@@ -624,6 +613,118 @@ static void test_hostile(void) {
     hostile("extends", "{% extends 'base' %}", lim);
 }
 
+/* The cost budget: every scan of a big string is charged, so loops of
+ * cheap-looking calls over an 8 MB string end in PG_ELIMIT (each would
+ * run for hours: a million scans of 8 MB), within seconds of wall clock. */
+static void test_cost_budget(void) {
+    const char *san = getenv("PAGODA_SANITIZED");
+    int sanitized = san && *san && strcmp(san, "0");
+    double cpu_lim = sanitized ? 10.0 : 2.0, wall_lim = sanitized ? 60.0 : 15.0;
+    static const struct {
+        const char *name, *op;
+    } scans[] = {
+        {"find loop", "s.find('ab')"},   {"rfind loop", "s.rfind('b')"},    {"count loop", "s.count('ab')"},
+        {"in loop", "'ab' in s"},        {"replace loop", "s.replace('b', 'c')"},
+        {"split loop", "s.split('b')"},  {"length loop", "s|length"},      {"index loop", "s[4000000]"},
+        {"strip loop", "s.strip('bcd')"}, {"compare loop", "s == t"},      {"dict key loop", "d[s]"},
+        {"upper loop", "s.upper()"},     {"startswith loop", "s.endswith(s)"},
+        {"max loop", "[s, t, s, t]|max"}, {"sort loop", "[s, t, s, t]|sort"}, {"less loop", "s < t"},
+    };
+    for (size_t i = 0; i < sizeof scans / sizeof scans[0]; i++) {
+        char tpl[512];
+        snprintf(tpl, sizeof tpl,
+                 "{%% set s = 'a' * 8000000 %%}{%% set t = 'a' * 8000000 %%}{%% set d = {} %%}"
+                 "{%% for i in range(1000) %%}{%% for j in range(1000) %%}{%% set x = %s %%}"
+                 "{%% endfor %%}{%% endfor %%}done",
+                 scans[i].op);
+        double t0 = t_now_s(), c0 = cpu_secs();
+        char *out = NULL;
+        size_t len = 0;
+        pg_error err = {0};
+        int rc = render(tpl, NULL, 0, NULL, &out, &len, &err);
+        double dt = t_now_s() - t0, dc = cpu_secs() - c0;
+        CHECKF(rc == PG_ELIMIT, "%s: rc %d (%s), want PG_ELIMIT", scans[i].name, rc, err.msg);
+        /* the budget, the memory limit for loops that allocate 8 MB each, or
+         * (sanitizers on a busy host) the 5 s wall clock */
+        CHECKF(strstr(err.msg, "cost budget") || strstr(err.msg, "memory limit") || strstr(err.msg, "time limit"),
+               "%s: message '%s'", scans[i].name, err.msg);
+        CHECKF(dc < cpu_lim && dt < wall_lim, "%s: took %.2f s of CPU, %.2f s of wall clock", scans[i].name, dc, dt);
+        fprintf(stderr, "  budget %-16s %-10s %.3f s CPU %.3f s wall: %.90s\n", scans[i].name, pg_error_code_name(rc),
+                dc, dt, err.msg);
+        free(out);
+    }
+}
+
+/* The wall-clock deadline and the cancel flag of pg_tpl_render_opts. */
+static atomic_int cancel_flag;
+static void *cancel_later(void *arg) {
+    (void)arg;
+    struct timespec ts = {0, 100 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    atomic_store(&cancel_flag, 1);
+    return NULL;
+}
+
+static int render_opts(const char *src, const pg_tpl_render_opts *o, pg_error *err) {
+    pg_tpl *t = NULL;
+    char *out = NULL;
+    size_t len = 0;
+    int rc = pg_tpl_compile(src, strlen(src), &t, err);
+    if (rc == 0) rc = pg_tpl_render_opt(t, NULL, 0, t_now(), o, &out, &len, err);
+    free(out);
+    pg_tpl_free(t);
+    return rc;
+}
+
+static void test_deadline_cancel(void) {
+    /* cheap steps only: no budget but the clock can stop it */
+    const char *spin = "{% for i in range(100000) %}{% for j in range(100000) %}{% set x = i + j %}"
+                       "{% endfor %}{% endfor %}";
+    pg_tpl_render_opts o;
+    pg_tpl_render_opts_default(&o);
+    o.lim.max_steps = UINT64_MAX;
+    o.lim.max_iterations = UINT64_MAX;
+    o.lim.max_work = UINT64_MAX;
+    o.lim.max_millis = 300;
+    pg_error err = {0};
+    double t0 = t_now_s();
+    int rc = render_opts(spin, &o, &err);
+    double dt = t_now_s() - t0;
+    CHECKF(rc == PG_ELIMIT && strstr(err.msg, "time limit"), "deadline: rc %d '%s'", rc, err.msg);
+    CHECKF(dt >= 0.25 && dt < 2.0, "deadline of 300 ms ended after %.3f s", dt);
+    fprintf(stderr, "  deadline 300 ms: %s after %.3f s: %s\n", pg_error_code_name(rc), dt, err.msg);
+
+    /* an absolute deadline earlier than max_millis wins */
+    o.lim.max_millis = 60000;
+    o.deadline_ns = pg_tpl_now_ns() + 200 * 1000000LL;
+    t0 = t_now_s();
+    rc = render_opts(spin, &o, &err);
+    dt = t_now_s() - t0;
+    CHECKF(rc == PG_ELIMIT && dt < 2.0, "absolute deadline: rc %d after %.3f s", rc, dt);
+
+    /* cancel flag already set, then set by another thread mid-render */
+    o.deadline_ns = 0;
+    o.lim.max_millis = 0;
+    atomic_store(&cancel_flag, 1);
+    o.cancel = &cancel_flag;
+    rc = render_opts(spin, &o, &err);
+    CHECKF(rc == PG_ECANCELED, "cancel flag set: rc %d '%s'", rc, err.msg);
+    atomic_store(&cancel_flag, 0);
+    pthread_t th;
+    REQUIRE(pthread_create(&th, NULL, cancel_later, NULL) == 0);
+    t0 = t_now_s();
+    rc = render_opts(spin, &o, &err);
+    dt = t_now_s() - t0;
+    pthread_join(th, NULL);
+    CHECKF(rc == PG_ECANCELED && dt < 2.0, "cancel from a thread: rc %d after %.3f s", rc, dt);
+    fprintf(stderr, "  cancel from another thread: %s after %.3f s\n", pg_error_code_name(rc), dt);
+
+    /* an ordinary template with the flag clear is unaffected */
+    atomic_store(&cancel_flag, 0);
+    rc = render_opts("{% for i in range(3) %}{{ i }}{% endfor %}", &o, &err);
+    CHECKF(rc == 0, "normal render with options: rc %d '%s'", rc, err.msg);
+}
+
 /* Truncations and byte mutations of real templates must never crash. */
 static void test_mutations(void) {
     const char *dir = t_testdata();
@@ -680,6 +781,8 @@ int main(void) {
     test_pagoda_specific();
     test_chat_api();
     test_hostile();
+    test_cost_budget();
+    test_deadline_cancel();
     test_mutations();
     pg_arena_destroy(ctx_arena);
     return t_done("test_template");

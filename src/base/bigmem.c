@@ -3,6 +3,7 @@
  * the buffer just has 4 KiB pages). */
 #include "base/bigmem.h"
 
+#include <errno.h>
 #include <sys/mman.h>
 
 #define HUGE_SZ ((size_t)2 << 20)
@@ -11,7 +12,10 @@ static size_t round_len(size_t n) { return n > (size_t)-1 - HUGE_SZ ? 0 : (n + H
 
 void *pg_bigmem_alloc(size_t n) {
     const size_t len = round_len(n ? n : 1);
-    if (!len) return NULL;
+    if (!len) {
+        errno = ENOMEM; /* n too large to round up */
+        return NULL;
+    }
     void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return NULL;
 #ifdef MADV_HUGEPAGE

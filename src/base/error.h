@@ -4,8 +4,13 @@
  * negative PG_E* code and fill a pg_error whose message can go straight into
  * an error body or a one-line CLI error. Nothing aborts on bad input.
  *
- * Tier 2, broken invariants (bugs): PG_ASSERT / pg_panic abort with file:line.
- */
+ * Tier 2, broken invariants (bugs): PG_ASSERT / PG_PANIC abort with
+ * file:line. This includes the SIMD kernels: a tile kernel called with a
+ * shape it cannot handle (a dispatcher bug, never input) panics like any
+ * other broken invariant; there is no third tier (no bare traps).
+ *
+ * Out of memory is tier 1 (PG_ENOMEM, the request fails, the process
+ * lives), except at start-up where the CLI may exit. */
 #ifndef PG_BASE_ERROR_H
 #define PG_BASE_ERROR_H
 

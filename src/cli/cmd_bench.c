@@ -1,9 +1,11 @@
 /* cmd_bench.c - `pagoda bench SUBCOMMAND ...`: a table of benchmark
  * subcommands whose entry points live in bench/ (declared in bench/bench.h,
- * linked into build/pagoda). To add one (e.g. `kernels`, `serve`), declare
- * `int pg_bench_NAME(int argc, char **argv)` in bench/bench.h, implement it
- * in bench/NAME_bench.c and add a row below. Each entry receives argv
- * starting at its own name and returns the process exit code. */
+ * linked into build/pagoda). To add one, declare `int pg_bench_NAME(int
+ * argc, char **argv)` in bench/bench.h, implement it in bench/NAME_bench.c,
+ * write its usage table below (pg_cli_bench_NAME, listed in usage.c) and
+ * add a row to subs[]. Each entry receives argv starting at its own name,
+ * after pg_cli_precheck() has checked it against the table, and returns
+ * the process exit code. */
 #include "cli/commands.h"
 
 #include "bench/bench.h"
@@ -11,34 +13,98 @@
 #include <stdio.h>
 #include <string.h>
 
+static const pg_cli_opt throughput_opts[] = {
+    {"-m, --model", "FILE", PG_ARG_STR | PG_ARG_REQ, 0, NULL, "GGUF model (required)"},
+    {"--requests", "N", PG_ARG_UINT, 0, "64", "requests to run"},
+    {"--input-len", "I", PG_ARG_UINT, 0, "128", "prompt tokens per request (random ordinary tokens)"},
+    {"--output-len", "O", PG_ARG_UINT, 0, "128", "generated tokens per request (EOS ignored)"},
+    {"--concurrency", "C", PG_ARG_UINT, 0, "all requests", "requests in flight at once"},
+    {"--shared-prefix", "P", PG_ARG_UINT, 0, "0", "leading prompt tokens shared by all requests"},
+    {"--threads", "T", PG_ARG_UINT, 0, "the CPU count", "compute threads"},
+    {"--max-batched-tokens", "B", PG_ARG_UINT, 0, "the engine's", "tokens per engine step"},
+    {"--max-seqs", "S", PG_ARG_UINT, 0, "the engine's", "running sequences per step"},
+    {"--kv-cache-mem", "BYTES", PG_ARG_UINT, 0, "automatic", "KV cache bytes"},
+    {"--n-ctx", "N", PG_ARG_UINT, 0, "input + output length", "context per sequence"},
+    {"--seed", "X", PG_ARG_UINT, 0, "1", "seed of the random prompts"},
+};
+const pg_cli_cmd pg_cli_bench_throughput = {
+    "bench throughput",
+    "-m MODEL [--requests N] [--input-len I] [--output-len O] [--concurrency C] [--shared-prefix P] [--threads T]",
+    "offline engine throughput (requests/s, tokens/s) and TTFT/TPOT mean and percentiles",
+    NULL, throughput_opts, PG_CLI_N(throughput_opts), 0, 0, NULL};
+
+static const pg_cli_opt bserve_opts[] = {
+    {"--url", "http://HOST:PORT", PG_ARG_STR | PG_ARG_REQ, 0, NULL, "the server to load (required; no TLS)"},
+    {"--concurrency", "C", PG_ARG_UINT, 0, "8", "requests in flight at once"},
+    {"--requests", "N", PG_ARG_UINT, 0, "64", "requests to send"},
+    {"--input-len", "I", PG_ARG_UINT, 0, "128", "prompt tokens per request (token-id prompts)"},
+    {"--output-len", "O", PG_ARG_UINT, 0, "128", "generated tokens per request (ignore_eos)"},
+    {"--shared-prefix", "P", PG_ARG_UINT, 0, "0", "leading prompt tokens shared by all requests"},
+    {"--model", "NAME", PG_ARG_STR, 0, "the server's first model", "model id to send"},
+    {"--seed", "S", PG_ARG_UINT, 0, "1", "seed of the random prompts"},
+    {"--timeout", "SECONDS", PG_ARG_UINT, 0, "600", "per-request timeout"},
+};
+const pg_cli_cmd pg_cli_bench_serve = {
+    "bench serve",
+    "--url http://HOST:PORT [--concurrency C] [--requests N] [--input-len I] [--output-len O] [--shared-prefix P]",
+    "load generator against a running server: streaming /v1/completions; TTFT, TPOT, ITL and end-to-end latency",
+    NULL, bserve_opts, PG_CLI_N(bserve_opts), 0, 0, NULL};
+
+static const pg_cli_opt btok_opts[] = {
+    {"--runs", "N", PG_ARG_UINT, 0, "5", "runs per text, the median is reported (at most 64)"},
+    {"--size", "BYTES", PG_ARG_UINT, 0, "1048576", "bytes of each generated text"},
+    {"--file", "PATH", PG_ARG_STR, 0, "generated English and mixed-script texts", "tokenize this file's text instead"},
+};
+const pg_cli_cmd pg_cli_bench_tokenize = {
+    "bench tokenize",
+    "[--runs N] [--size BYTES] [--file PATH] VOCAB.gguf...",
+    "tokenization speed (tokens/s, MB/s) of each vocabulary on 1 MB texts",
+    "VOCAB.gguf...  one or more GGUF files whose tokenizer is measured: any model file, or a vocabulary-only\n"
+    "               file such as ../shared/tokenizer/ggml-vocab-llama-spm.gguf from the test data",
+    btok_opts, PG_CLI_N(btok_opts), 1, -1,
+    "needs at least one GGUF file to take the tokenizer from (a model, or a vocabulary-only file such as "
+    "../shared/tokenizer/ggml-vocab-llama-spm.gguf); --file only replaces the text"};
+
+static const pg_cli_opt kernels_opts[] = {
+    {"--threads", "N", PG_ARG_UINT, 0, "2", "compute threads"},
+    {"--types", "LIST", PG_ARG_STR, 0, "q4_0,q8_0,q4_K,q6_K", "weight types, comma separated"},
+    {"--k", "K", PG_ARG_UINT, 0, "2048", "row length (inner dimension)"},
+    {"--n", "N", PG_ARG_UINT, 0, "5632", "rows (65536 streams the weights from DRAM instead of the L3)"},
+    {"--runs", "R", PG_ARG_UINT, 0, "7", "runs per measurement, the median is reported"},
+};
+const pg_cli_cmd pg_cli_bench_kernels = {
+    "bench kernels",
+    "[--threads N] [--types q4_0,q8_0,q4_K,q6_K] [--k K] [--n N] [--runs R]",
+    "GEMV/GEMM GB/s and GOP/s per weight type beside this machine's bandwidth and int8 roofs",
+    NULL, kernels_opts, PG_CLI_N(kernels_opts), 0, 0, NULL};
+
 static const struct {
     const char *name;
     int (*fn)(int, char **);
-    const char *help;
+    const pg_cli_cmd *usage;
 } subs[] = {
-    {"throughput", pg_bench_throughput,
-     "throughput -m MODEL [--requests N] [--input-len I] [--output-len O] [--concurrency C]\n"
-     "             [--shared-prefix P] [--threads T] [--max-batched-tokens B] [--max-seqs S]\n"
-     "             [--kv-cache-mem BYTES]"},
-    {"tokenize", pg_bench_tokenize, "tokenize [--runs N] [--size BYTES] [--file PATH] VOCAB.gguf..."},
-    {"serve", pg_bench_serve,
-     "serve --url http://HOST:PORT [--concurrency C] [--requests N] [--input-len I] [--output-len O]\n"
-     "             [--shared-prefix P] [--model NAME] [--seed S] [--timeout SECONDS]"},
-    {"kernels", pg_bench_kernels, "kernels [--threads N] [--types q4_0,q8_0,q4_K,q6_K] [--k K] [--n N] [--runs R]"},
+    {"throughput", pg_bench_throughput, &pg_cli_bench_throughput},
+    {"serve", pg_bench_serve, &pg_cli_bench_serve},
+    {"tokenize", pg_bench_tokenize, &pg_cli_bench_tokenize},
+    {"kernels", pg_bench_kernels, &pg_cli_bench_kernels},
 };
 
 static void bench_usage(FILE *f) {
-    fprintf(f, "usage: pagoda bench SUBCOMMAND [ARGS]\nsubcommands:\n");
-    for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) fprintf(f, "  %s\n", subs[i].help);
+    fprintf(f, "usage: pagoda bench SUBCOMMAND [ARGS]   (pagoda bench SUBCOMMAND --help for its flags)\nsubcommands:\n");
+    for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
+        fprintf(f, "  %s %s\n      %s\n", subs[i].name, subs[i].usage->synopsis, subs[i].usage->summary);
 }
 
 int cmd_bench(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
         bench_usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+        return argc < 2 ? 2 : (fflush(stdout) == 0 ? 0 : 1);
     }
     for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
-        if (!strcmp(argv[1], subs[i].name)) return subs[i].fn(argc - 1, argv + 1);
+        if (!strcmp(argv[1], subs[i].name)) {
+            int rc = pg_cli_precheck(subs[i].usage, argc - 1, argv + 1);
+            return rc >= 0 ? rc : subs[i].fn(argc - 1, argv + 1);
+        }
     fprintf(stderr, "pagoda bench: unknown subcommand '%s'\n", argv[1]);
     bench_usage(stderr);
     return 2;

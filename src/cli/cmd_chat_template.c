@@ -17,6 +17,7 @@
 #include "base/error.h"
 #include "gguf/gguf.h"
 #include "template/chat.h"
+#include "template/tpl_json.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -24,48 +25,8 @@
 #include <string.h>
 #include <time.h>
 
-/* jansson -> pg_jv (values live in arena a). Depth-limited. */
-static int json_to_jv(pg_arena *a, const json_t *j, pg_jv *out, int depth) {
-    if (depth > 256) return PG_ELIMIT;
-    switch (json_typeof(j)) {
-    case JSON_NULL: *out = pg_jv_none(); return PG_OK;
-    case JSON_TRUE: *out = pg_jv_bool(1); return PG_OK;
-    case JSON_FALSE: *out = pg_jv_bool(0); return PG_OK;
-    case JSON_INTEGER: *out = pg_jv_int((int64_t)json_integer_value(j)); return PG_OK;
-    case JSON_REAL: *out = pg_jv_float(json_real_value(j)); return PG_OK;
-    case JSON_STRING:
-        *out = pg_jv_str(a, json_string_value(j), json_string_length(j));
-        return out->type == PG_JV_STRING ? PG_OK : PG_ENOMEM;
-    case JSON_ARRAY: {
-        size_t n = json_array_size(j);
-        pg_jv l = pg_jv_list_new(a, n);
-        if (l.type != PG_JV_LIST) return PG_ENOMEM;
-        for (size_t i = 0; i < n; i++) {
-            pg_jv x;
-            int rc = json_to_jv(a, json_array_get(j, i), &x, depth + 1);
-            if (!rc) rc = pg_jv_list_push(a, l, x);
-            if (rc) return rc;
-        }
-        *out = l;
-        return PG_OK;
-    }
-    case JSON_OBJECT: {
-        pg_jv d = pg_jv_dict_new(a);
-        if (d.type != PG_JV_DICT) return PG_ENOMEM;
-        const char *k;
-        json_t *v;
-        json_object_foreach((json_t *)j, k, v) {
-            pg_jv x;
-            int rc = json_to_jv(a, v, &x, depth + 1);
-            if (!rc) rc = pg_jv_dict_set_str(a, d, k, x);
-            if (rc) return rc;
-        }
-        *out = d;
-        return PG_OK;
-    }
-    }
-    return PG_EINVAL;
-}
+/* JSON nesting accepted in a case file (messages, tools, extra variables) */
+#define CASE_MAX_DEPTH 256
 
 static char *read_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
@@ -111,6 +72,18 @@ static time_t parse_now(const char *s) {
     tm.tm_sec = sec;
     return timegm(&tm);
 }
+
+static const pg_cli_opt ct_opts[] = {
+    {"--template", "FILE", PG_ARG_STR, 0, NULL, "a Jinja chat template"},
+    {"-m, --model", "FILE", PG_ARG_STR, 0, NULL, "use this GGUF model's tokenizer.chat_template (ChatML when it has none)"},
+    {"--case", "CASE.json", PG_ARG_STR | PG_ARG_REQ, 0, NULL,
+     "the case to render (required): {\"messages\", \"add_generation_prompt\", \"bos_token\", \"eos_token\", "
+     "\"now\", \"tools\", any other key becomes a template variable}"},
+};
+const pg_cli_cmd pg_cli_chat_tpl = {
+    "chat-template", "(--template FILE | -m MODEL) --case CASE.json",
+    "renders one chat-template case exactly (no added newline)",
+    NULL, ct_opts, PG_CLI_N(ct_opts), 0, 0, NULL};
 
 static int usage(void) {
     fprintf(stderr, "usage: pagoda chat-template (--template FILE | -m MODEL) --case CASE.json\n");
@@ -189,13 +162,13 @@ int cmd_chat_template(int argc, char **argv) {
     if (!arena) goto done;
     pg_jv messages = pg_jv_undefined(), tools = pg_jv_undefined();
     json_t *jm = json_object_get(cj, "messages");
-    if (jm && json_to_jv(arena, jm, &messages, 0)) {
+    if (jm && pg_tpl_value_from_json(arena, jm, CASE_MAX_DEPTH, &messages)) {
         fprintf(stderr, "pagoda chat-template: bad messages\n");
         goto done;
     }
     json_t *jt = json_object_get(cj, "tools");
     int have_tools = jt && !json_is_null(jt);
-    if (have_tools && json_to_jv(arena, jt, &tools, 0)) {
+    if (have_tools && pg_tpl_value_from_json(arena, jt, CASE_MAX_DEPTH, &tools)) {
         fprintf(stderr, "pagoda chat-template: bad tools\n");
         goto done;
     }
@@ -216,7 +189,7 @@ int cmd_chat_template(int argc, char **argv) {
         for (const char **q = known; *q; q++) skip |= !strcmp(*q, k);
         if (skip) continue;
         pg_jv x;
-        if (json_to_jv(arena, v, &x, 0)) {
+        if (pg_tpl_value_from_json(arena, v, CASE_MAX_DEPTH, &x)) {
             fprintf(stderr, "pagoda chat-template: bad value for %s\n", k);
             goto done;
         }

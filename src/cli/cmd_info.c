@@ -22,7 +22,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char usage_line[] = "usage: pagoda info MODEL [--json]\n";
+static const pg_cli_opt info_opts[] = {
+    {"-m, --model", "FILE", PG_ARG_STR, 0, NULL, "the GGUF file (or give it as MODEL)"},
+    {"--json", NULL, PG_ARG_NONE, 0, NULL, "print one JSON object"},
+};
+const pg_cli_cmd pg_cli_info = {
+    "info", "(MODEL | -m MODEL) [--json]",
+    "architecture, hyper-parameters, features, tokenizer, parameter count and tensors per type of a GGUF file",
+    NULL, info_opts, PG_CLI_N(info_opts), 0, 1, NULL};
+
+static const char usage_line[] = "(usage: pagoda info (MODEL | -m MODEL) [--json])\n";
 
 /* A string from the file as JSON (invalid UTF-8 is replaced byte-wise). */
 static json_t *json_str_bytes(const char *s, size_t n) {
@@ -218,6 +227,27 @@ static void print_features(FILE *f, json_t *o) {
 #undef R
 }
 
+/* A parameter count the way model cards write it: "1.10 B", "260.00 K",
+ * "6.74 B"; below a thousand, the number itself. */
+static void format_count(char *buf, size_t n, double v) {
+    static const char *units[] = {"K", "M", "B", "T"};
+    if (v < 1000) {
+        snprintf(buf, n, "%.0f", v);
+        return;
+    }
+    int u = -1;
+    while (v >= 1000 && u < 3) {
+        v /= 1000;
+        u++;
+    }
+    /* 999.995 M would print as "1000.00 M": round up a unit instead */
+    if (v >= 999.995 && u < 3) {
+        v /= 1000;
+        u++;
+    }
+    snprintf(buf, n, "%.2f %s", v, units[u]);
+}
+
 /* Text form of a JSON scalar; strings are escaped to stay on one line. */
 static void print_scalar(FILE *f, json_t *v) {
     if (!v || json_is_null(v)) {
@@ -275,7 +305,9 @@ static void print_text(FILE *f, json_t *o) {
     json_int_t bytes = json_integer_value(json_object_get(ts, "bytes"));
     json_int_t params = json_integer_value(json_object_get(ts, "parameters"));
     fprintf(f, "tensor bytes: %" JSON_INTEGER_FORMAT " (%.2f MiB)\n", bytes, (double)bytes / (1024.0 * 1024.0));
-    fprintf(f, "parameters: %" JSON_INTEGER_FORMAT " (%.3g M)\n", params, (double)params / 1e6);
+    char ps[32];
+    format_count(ps, sizeof ps, (double)params);
+    fprintf(f, "parameters: %" JSON_INTEGER_FORMAT " (%s)\n", params, ps);
     fputs("tensor types:", f);
     int first = 1;
     json_object_foreach(json_object_get(ts, "types"), k, v) {
@@ -298,21 +330,27 @@ int cmd_info(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json")) {
             json = 1;
+        } else if ((!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) && i + 1 < argc) {
+            if (path) {
+                fprintf(stderr, "pagoda info: more than one MODEL given %s", usage_line);
+                return 2;
+            }
+            path = argv[++i];
         } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            fputs(usage_line, stdout);
+            pg_cli_print_help(stdout, &pg_cli_info);
             return 0;
         } else if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "pagoda info: unknown option '%s'\n%s", argv[i], usage_line);
+            fprintf(stderr, "pagoda info: unknown option '%s' %s", argv[i], usage_line);
             return 2;
         } else if (path) {
-            fprintf(stderr, "pagoda info: more than one MODEL given\n%s", usage_line);
+            fprintf(stderr, "pagoda info: more than one MODEL given %s", usage_line);
             return 2;
         } else {
             path = argv[i];
         }
     }
     if (!path) {
-        fputs(usage_line, stderr);
+        fprintf(stderr, "pagoda info: no MODEL given %s", usage_line);
         return 2;
     }
     pg_gguf *g;

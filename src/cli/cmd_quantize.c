@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 /* llama.cpp's llama_ftype numbers for general.file_type */
@@ -80,8 +81,10 @@ typedef struct {
     int has_output;
 } model_info;
 
-/* Target type of tensor t under target `base` (-1: q4_K_M). */
-static int pick_type(const model_info *mi, const pg_gguf_tensor *t, int base) {
+/* Target type of tensor t under target `base` (-1: q4_K_M); *wanted gets
+ * the type chosen before the row-length fallback. */
+static int pick_type(const model_info *mi, const pg_gguf_tensor *t, int base, int *wanted) {
+    *wanted = -1;
     uint32_t nd = t->n_dims;
     while (nd > 1 && t->ne[nd - 1] == 1) nd--;
     if (nd == 1) return PG_TYPE_F32;
@@ -98,6 +101,7 @@ static int pick_type(const model_info *mi, const pg_gguf_tensor *t, int base) {
         else if (ends_with(t->name, "attn_qkv.weight"))
             type = PG_TYPE_Q5_K;
     }
+    *wanted = type;
     return fallback(type, t->ne[0]);
 }
 
@@ -156,10 +160,22 @@ static int fill(void *ctx, int64_t idx, void *dst, size_t nbytes, pg_error *err)
     return 0;
 }
 
-static int usage(void) {
-    fprintf(stderr, "usage: pagoda quantize IN.gguf OUT.gguf TYPE [--threads N]\nTYPE:");
+static const pg_cli_opt quant_opts[] = {
+    {"-t, --threads", "N", PG_ARG_UINT, 0, "2", "threads"},
+};
+const pg_cli_cmd pg_cli_quantize = {
+    "quantize", "IN.gguf OUT.gguf TYPE [-t N]",
+    "writes a copy of IN.gguf with its weights in TYPE (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_K, "
+    "q3_K, q4_K, q5_K, q6_K, iq4_nl, iq4_xs, or the q4_K_M mix; any letter case)",
+    "TYPE  f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q2_K q3_K q4_K q5_K q6_K iq4_nl iq4_xs q4_K_M (any letter case).\n"
+    "      A tensor whose row length does not fit the type's block falls back (q4_K -> q5_0, q5_K -> q5_1,\n"
+    "      q6_K -> q8_0, q2_K/q3_K/iq4_xs -> iq4_nl, then f16); each fallback and the resulting mix are printed.",
+    quant_opts, PG_CLI_N(quant_opts), 3, 3, "needs IN.gguf OUT.gguf TYPE"};
+
+static int usage(const char *why) {
+    fprintf(stderr, "pagoda quantize: %s (usage: pagoda quantize IN.gguf OUT.gguf TYPE [-t N]; TYPE:", why);
     for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++) fprintf(stderr, " %s", targets[i].name);
-    fprintf(stderr, "\n");
+    fprintf(stderr, ", any letter case)\n");
     return 2;
 }
 
@@ -167,23 +183,31 @@ int cmd_quantize(int argc, char **argv) {
     const char *pos[3] = {0};
     int npos = 0, threads = 2;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) return usage(), 0;
-        if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
-            threads = atoi(argv[++i]);
-            if (threads < 1 || threads > 256) return usage();
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            pg_cli_print_help(stdout, &pg_cli_quantize);
+            return 0;
+        }
+        if ((!strcmp(argv[i], "--threads") || !strcmp(argv[i], "-t")) && i + 1 < argc) {
+            long n;
+            if (pg_cli_parse_long(argv[++i], 1, 256, &n)) {
+                fprintf(stderr, "pagoda quantize: --threads must be in [1, 256], got '%s'\n", argv[i]);
+                return 2;
+            }
+            threads = (int)n;
         } else if (npos < 3) {
             pos[npos++] = argv[i];
         } else {
-            return usage();
+            return usage("too many arguments");
         }
     }
-    if (npos != 3) return usage();
+    if (npos != 3) return usage("needs IN.gguf OUT.gguf TYPE");
     int ti = -1;
     for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++)
-        if (!strcmp(pos[2], targets[i].name)) ti = (int)i;
+        if (!strcasecmp(pos[2], targets[i].name)) ti = (int)i;
     if (ti < 0) {
-        fprintf(stderr, "pagoda quantize: unknown type '%s'\n", pos[2]);
-        return usage();
+        char why[160];
+        snprintf(why, sizeof why, "unknown type '%.100s'", pos[2]);
+        return usage(why);
     }
     const int base = targets[ti].type;
 
@@ -233,9 +257,20 @@ int cmd_quantize(int argc, char **argv) {
     if (pg_gguf_writer_add_u32(w, "general.file_type", targets[ti].ftype, &err) < 0) goto fail;
 
     int64_t maxK = 1;
+    int n_fallback = 0;
+    int mix[PG_TYPE_COUNT] = {0};
     for (int64_t i = 0; i < nt; i++) {
         const pg_gguf_tensor *t = pg_gguf_tensor_at(g, i);
-        int type = pick_type(&mi, t, base);
+        int wanted;
+        int type = pick_type(&mi, t, base, &wanted);
+        if (wanted >= 0 && type != wanted) {
+            /* say it: a q4_K_M file whose rows do not fit 256-blocks holds no K-quant at all */
+            fprintf(stderr, "pagoda quantize: %s: row length %lld is not a multiple of %s's block of %d; using %s\n",
+                    t->name, (long long)t->ne[0], pg_type_name(wanted), (int)pg_type_get(wanted)->blck_size,
+                    pg_type_name(type));
+            n_fallback++;
+        }
+        if (type >= 0 && type < PG_TYPE_COUNT) mix[type]++;
         const pg_type_traits *st = pg_type_get(t->type), *dt = pg_type_get(type);
         if (type != t->type) {
             if (!st || (t->type != PG_TYPE_F32 && !st->to_float)) {
@@ -259,7 +294,25 @@ int cmd_quantize(int argc, char **argv) {
             goto fail;
         }
     if (pg_gguf_writer_write(w, pos[1], fill, &c, &err) < 0) goto fail;
-    fprintf(stderr, "%spagoda quantize: wrote %s (%s, %lld tensors)\n", c.progress ? "\n" : "", pos[1], targets[ti].name, (long long)nt);
+    {
+        /* the mix the file really holds, most tensors first */
+        char held[512];
+        size_t o = 0;
+        held[0] = 0;
+        for (;;) {
+            int best = -1;
+            for (int k = 0; k < PG_TYPE_COUNT; k++)
+                if (mix[k] && (best < 0 || mix[k] > mix[best])) best = k;
+            if (best < 0) break;
+            o += (size_t)snprintf(held + o, o < sizeof held ? sizeof held - o : 0, "%s%s x%d", o ? ", " : "",
+                                  pg_type_name(best), mix[best]);
+            if (o >= sizeof held) o = sizeof held - 1;
+            mix[best] = 0;
+        }
+        fprintf(stderr, "%spagoda quantize: wrote %s (%lld tensors; asked for %s, holds %s%s)\n", c.progress ? "\n" : "",
+                pos[1], (long long)nt, targets[ti].name, held,
+                n_fallback ? "; see the fallbacks above" : "");
+    }
     rc = 0;
     goto out;
 fail:

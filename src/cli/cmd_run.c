@@ -28,6 +28,33 @@ static double now_s(void) {
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+static const pg_cli_opt run_opts[] = {
+    {"-m, --model", "FILE", PG_ARG_STR | PG_ARG_REQ, 0, NULL, "GGUF model (required)"},
+    {"-p, --prompt", "TEXT", PG_ARG_STR | PG_ARG_REQ, 0, NULL, "the prompt (required; BOS added as the model's metadata says)"},
+    {"-n, --n-predict", "N", PG_ARG_UINT, 0, "64", "tokens to generate at most"},
+    {"--temp", "T", PG_ARG_NUM, 0, "0 (greedy)", "sampling temperature in [0, 2]"},
+    {"--seed", "S", PG_ARG_UINT, 0, "time-based", "sampling seed"},
+    {"-t, --threads", "N", PG_ARG_UINT, 0, "2", "compute threads"},
+    {"-c, --ctx-size", "N", PG_ARG_UINT, 0, "the model's training context", "max positions (prompt + generation)"},
+    {"--json", NULL, PG_ARG_NONE, 0, NULL, "print {\"prompt_tokens\":[...],\"tokens\":[...],\"text\":\"...\"}"},
+};
+const pg_cli_cmd pg_cli_run = {
+    "run", "-m MODEL -p TEXT [-n N] [--temp T] [--seed S] [-t N] [-c N] [--json]",
+    "prints the continuation of TEXT (greedy by default; --temp samples with the seed)",
+    NULL, run_opts, PG_CLI_N(run_opts), 0, 0, NULL};
+
+static const pg_cli_opt logits_opts[] = {
+    {"-m, --model", "FILE", PG_ARG_STR | PG_ARG_REQ, 0, NULL, "GGUF model (required)"},
+    {"-p, --prompt", "TEXT", PG_ARG_STR | PG_ARG_REQ, 0, NULL, "the prompt (required; BOS added as the model's metadata says)"},
+    {"-o, --output", "FILE", PG_ARG_STR | PG_ARG_REQ, 0, NULL, "where the logits go (required)"},
+    {"-t, --threads", "N", PG_ARG_UINT, 0, "2", "compute threads"},
+    {"-c, --ctx-size", "N", PG_ARG_UINT, 0, "the model's training context", "max positions"},
+};
+const pg_cli_cmd pg_cli_logits = {
+    "logits", "-m MODEL -p TEXT -o FILE [-t N] [-c N]",
+    "writes the last prompt position's logits (n_vocab little-endian float32)",
+    NULL, logits_opts, PG_CLI_N(logits_opts), 0, 0, NULL};
+
 typedef struct {
     const char *model, *prompt, *out;
     int n_predict, threads, json, has_seed, n_ctx;
@@ -51,35 +78,36 @@ static int parse_args(int argc, char **argv, run_args *a, int logits_mode, const
         }                                                                        \
         i++;                                                                     \
     } while (0)
-        char *end;
         if (!strcmp(o, "-m") || !strcmp(o, "--model")) { NEEDV(); a->model = v; }
         else if (!strcmp(o, "-p") || !strcmp(o, "--prompt")) { NEEDV(); a->prompt = v; }
         else if (logits_mode && (!strcmp(o, "-o") || !strcmp(o, "--output"))) { NEEDV(); a->out = v; }
         else if (!logits_mode && (!strcmp(o, "-n") || !strcmp(o, "--n-predict"))) {
             NEEDV();
-            long n = strtol(v, &end, 10);
-            if (*end || n < 0 || n > 1000000) { fprintf(stderr, "pagoda %s: bad -n '%s'\n", cmd, v); return 2; }
+            long n;
+            if (pg_cli_parse_long(v, 0, 1000000, &n)) { fprintf(stderr, "pagoda %s: -n must be in [0, 1000000], got '%s'\n", cmd, v); return 2; }
             a->n_predict = (int)n;
         } else if (!logits_mode && !strcmp(o, "--temp")) {
             NEEDV();
-            float t = strtof(v, &end);
-            if (*end || !(t >= 0 && t <= 2)) { fprintf(stderr, "pagoda %s: --temp must be in [0, 2]\n", cmd); return 2; }
-            a->temp = t;
+            double t;
+            int e = pg_cli_parse_double(v, 0, 2, &t);
+            if (e) { fprintf(stderr, "pagoda %s: --temp: '%s' is %s\n", cmd, v, e == -1 ? "not a number" : "outside [0, 2]"); return 2; }
+            a->temp = (float)t;
         } else if (!logits_mode && !strcmp(o, "--seed")) {
             NEEDV();
+            char *end;
             unsigned long long s = strtoull(v, &end, 10);
-            if (*end || !*v) { fprintf(stderr, "pagoda %s: bad --seed '%s'\n", cmd, v); return 2; }
+            if (*end || !*v || *v == '-') { fprintf(stderr, "pagoda %s: --seed: '%s' is not a non-negative integer\n", cmd, v); return 2; }
             a->seed = s;
             a->has_seed = 1;
         } else if (!strcmp(o, "--threads") || !strcmp(o, "-t")) {
             NEEDV();
-            long n = strtol(v, &end, 10);
-            if (*end || n < 1 || n > 256) { fprintf(stderr, "pagoda %s: bad --threads '%s'\n", cmd, v); return 2; }
+            long n;
+            if (pg_cli_parse_long(v, 1, 256, &n)) { fprintf(stderr, "pagoda %s: --threads must be in [1, 256], got '%s'\n", cmd, v); return 2; }
             a->threads = (int)n;
         } else if (!strcmp(o, "--ctx-size") || !strcmp(o, "-c")) {
             NEEDV();
-            long n = strtol(v, &end, 10);
-            if (*end || n < 1 || n > (1 << 22)) { fprintf(stderr, "pagoda %s: bad --ctx-size '%s'\n", cmd, v); return 2; }
+            long n;
+            if (pg_cli_parse_long(v, 1, 1 << 22, &n)) { fprintf(stderr, "pagoda %s: --ctx-size must be in [1, 4194304], got '%s'\n", cmd, v); return 2; }
             a->n_ctx = (int)n;
         } else if (!logits_mode && !strcmp(o, "--json")) {
             a->json = 1;

@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 
 #include "base/log.h"
+#include "model/model.h"
 #include "server/server.h"
 
 #include <errno.h>
@@ -40,53 +41,56 @@ static void on_hup(int sig) {
     g_reload = 1;
 }
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: pagoda serve [-m MODEL.gguf] [options]\n"
-            "  --config FILE             'name = value' lines with these long option names; flags override it\n"
-            "  -m, --model FILE          GGUF model (without it: a built-in demo model with random weights)\n"
-            "  --host HOST               address to listen on (default 127.0.0.1)\n"
-            "  --port N                  port (default 8080; 0 = pick a free port, printed)\n"
-            "  --model-alias NAME        model id clients send (default: general.name or the file name)\n"
-            "  --chat-template FILE      Jinja chat template overriding the model's\n"
-            "  -t, --threads N           compute threads (default 2)\n"
-            "  -c, --ctx-size N          max positions per sequence (default: the model's)\n"
-            "  --kv-cache-mem SIZE       bytes for the KV cache, suffix K/M/G (default: automatic)\n"
-            "  --kv-f32                  store the KV cache in f32 (default f16)\n"
-            "  --block-size N            KV block tokens (default 16)\n"
-            "  --max-seqs N              running sequences per step (default 16)\n"
-            "  --max-batched-tokens N    tokens per step (default 1024)\n"
-            "  --prefill-chunk-decoding N  prefill tokens per step while streams decode (default -1:\n"
-            "                            automatic, the step stays within ~2x a decode step; 0: no cap)\n"
-            "  --batch-wait-us N         with nothing running, gather a burst before a step: wait\n"
-            "                            until N us pass with no arrival, at most 4N (default 5000;\n"
-            "                            0 off)\n"
-            "  --seed N                  seed of requests that bring none (default: time-based)\n"
-            "  --demo-seed N             weights seed of the demo model (default 1234)\n"
-            "admission and limits:\n"
-            "  --max-queued-requests N   waiting requests before 429 (default 256)\n"
-            "  --max-queued-tokens N     waiting prompt tokens before 429 (default 1048576)\n"
-            "  --request-timeout SEC     deadline of a request, queue + generation (default 600; 0 = none);\n"
-            "                            a body field \"timeout\" may lower it\n"
-            "  --max-tokens-limit N      max_tokens above N -> 400 (default 0: only the context bounds it)\n"
-            "  --max-messages N          chat messages per request (default 1024)\n"
-            "  --max-body-bytes SIZE     larger request bodies get 413 (default 16M)\n"
-            "  --max-header-bytes SIZE   per-connection header memory; larger headers get 431 (default 64K)\n"
-            "  --max-connections N       concurrent connections (default 512)\n"
-            "  --max-connections-per-ip N  (default 256; 0 = unlimited)\n"
-            "  --timeout SECONDS         idle connection timeout (default 120)\n"
-            "  --http-threads N          HTTP worker threads (default 2)\n"
-            "security:\n"
-            "  --api-key KEY             require this Bearer key (repeatable; prefer --api-key-file)\n"
-            "  --api-key-file FILE       lines 'KEY [NAME [RPM [TPM]]]'; reloaded on SIGHUP\n"
-            "  --metrics-key KEY         protect /metrics with its own Bearer key (default: open)\n"
-            "  --rate-limit-rpm N        default requests per minute per key (default 0 = unlimited)\n"
-            "  --rate-limit-tpm N        default tokens per minute per key (default 0 = unlimited)\n"
-            "lifecycle and logs:\n"
-            "  --shutdown-grace SEC      on SIGTERM/SIGINT let running requests finish this long (default 30)\n"
-            "  --log-level LEVEL         debug|info|warn|error|off (default info)\n"
-            "  --log-format text|json\n");
-}
+static const pg_cli_opt serve_flags[] = {
+    {"--config", "FILE", PG_ARG_STR, 0, NULL, "'name = value' lines with these long option names; flags override it"},
+    {"-m, --model", "FILE", PG_ARG_STR, 0, "demo model", "GGUF model (without it: a built-in demo model with random weights)"},
+    {"--host", "HOST", PG_ARG_STR, 0, "127.0.0.1", "listen address (IPv4 or IPv6)"},
+    {"--port", "N", PG_ARG_UINT, 0, "8080", "port; 0 = pick a free port (printed)"},
+    {"--model-alias", "NAME", PG_ARG_STR, 0, "the file name without .gguf", "the model id clients send"},
+    {"--chat-template", "FILE", PG_ARG_STR, 0, "the model's tokenizer.chat_template", "Jinja chat template override"},
+    {"-t, --threads", "N", PG_ARG_UINT, 0, "2", "compute threads"},
+    {"-c, --ctx-size", "N", PG_ARG_UINT, 0, "the model's training context", "max positions per sequence"},
+    {"--kv-cache-mem", "SIZE", PG_ARG_SIZE, 0, "automatic",
+     "KV cache bytes (K/M/G suffix); automatic = min(25% of available memory, max-seqs x ctx)"},
+    {"--kv-f32", NULL, PG_ARG_NONE, 0, "f16", "store the KV cache in f32"},
+    {"--block-size", "N", PG_ARG_UINT, 0, "16", "KV block tokens"},
+    {"--max-seqs", "N", PG_ARG_UINT, 0, "16", "running sequences per step"},
+    {"--max-batched-tokens", "N", PG_ARG_UINT, 0, "1024", "tokens per step (decodes first, the rest to prefill chunks)"},
+    {"--prefill-chunk-decoding", "N", PG_ARG_INT, 0, "-1 (auto)",
+     "prefill tokens per step while other streams decode; auto keeps the step within ~2x a decode-only step "
+     "(from measured step times), 0 = no cap"},
+    {"--batch-wait-us", "N", PG_ARG_UINT, 0, "5000",
+     "before a step that starts with nothing running, wait for the rest of a burst (until N us pass with no new "
+     "arrival, at most 4N in all), so requests sent together are prefilled in one step (0 = off)"},
+    {"--seed", "N", PG_ARG_UINT, 0, "time-based", "seed of requests that send none"},
+    {"--demo-seed", "N", PG_ARG_UINT, 0, "1234", "weights seed of the demo model"},
+    {"--max-queued-requests", "N", PG_ARG_UINT, 0, "256", "waiting requests before 429"},
+    {"--max-queued-tokens", "N", PG_ARG_UINT, 0, "1048576", "waiting prompt tokens before 429"},
+    {"--request-timeout", "SECONDS", PG_ARG_NUM, 0, "600",
+     "deadline of a request, queue + generation (0 = none); a body field \"timeout\" may lower it"},
+    {"--max-tokens-limit", "N", PG_ARG_UINT, 0, "0", "max_tokens above N gets 400 (0: only the context bounds it)"},
+    {"--max-messages", "N", PG_ARG_UINT, 0, "1024", "chat messages per request"},
+    {"--max-body-bytes", "SIZE", PG_ARG_SIZE, 0, "16M", "larger bodies get 413"},
+    {"--max-header-bytes", "SIZE", PG_ARG_SIZE, 0, "64K", "per-connection header memory; larger headers get 431"},
+    {"--max-connections", "N", PG_ARG_UINT, 0, "512", "concurrent connections"},
+    {"--max-connections-per-ip", "N", PG_ARG_UINT, 0, "256", "0 = unlimited"},
+    {"--timeout", "SECONDS", PG_ARG_UINT, 0, "120", "idle connection timeout"},
+    {"--http-threads", "N", PG_ARG_UINT, 0, "2", "HTTP worker threads"},
+    {"--api-key", "KEY", PG_ARG_STR, 1, "none", "require this Bearer key (prefer --api-key-file)"},
+    {"--api-key-file", "FILE", PG_ARG_STR, 0, "none", "lines 'KEY [NAME [RPM [TPM]]]'; reloaded on SIGHUP"},
+    {"--metrics-key", "KEY", PG_ARG_STR, 0, "open", "protect /metrics with its own Bearer key"},
+    {"--rate-limit-rpm", "N", PG_ARG_NUM, 0, "0 = unlimited", "default requests per minute per key"},
+    {"--rate-limit-tpm", "N", PG_ARG_NUM, 0, "0 = unlimited", "default tokens per minute per key"},
+    {"--shutdown-grace", "SECONDS", PG_ARG_NUM, 0, "30", "on SIGTERM/SIGINT let running requests finish this long"},
+    {"--log-level", "LEVEL", PG_ARG_STR, 0, "info", "debug, info, warn, error or off"},
+    {"--log-format", "FORMAT", PG_ARG_STR, 0, "text", "text (key=value lines) or json (one object per line)"},
+};
+const pg_cli_cmd pg_cli_serve = {
+    "serve", "[-m MODEL] [--host HOST] [--port N] [OPTIONS]",
+    "the OpenAI-compatible HTTP server; its flags can also come from a --config file",
+    NULL, serve_flags, PG_CLI_N(serve_flags), 0, 0, NULL};
+
+static void usage(FILE *f) { pg_cli_print_help(f, &pg_cli_serve); }
 
 static int parse_size(const char *s, uint64_t *out) {
     char *end;
@@ -101,24 +105,6 @@ static int parse_size(const char *s, uint64_t *out) {
     if (*end == 'b' || *end == 'B') end++;
     if (*end || v * m > 1.8e19) return -1;
     *out = (uint64_t)(v * m);
-    return 0;
-}
-
-static int parse_int(const char *s, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
-}
-
-static int parse_num(const char *s, double lo, double hi, double *out) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v >= lo && v <= hi)) return -1;
-    *out = v;
     return 0;
 }
 
@@ -140,26 +126,30 @@ static int apply(serve_opts *so, const char *name, const char *v, int from_file,
     double d;
 #define BAD(what)                                                                  \
     do {                                                                           \
-        fprintf(stderr, "pagoda serve: %s%s: %s, got '%s'\n", where, name, what, v); \
+        fprintf(stderr, "pagoda serve: %s%s: '%s' is %s\n", where, name, v, what); \
         return 2;                                                                  \
     } while (0)
-#define INT(lo, hi, dst)                                                                      \
-    do {                                                                                      \
-        if (parse_int(v, lo, hi, &n) < 0) {                                                   \
-            fprintf(stderr, "pagoda serve: %s%s needs an integer in [%ld, %ld], got '%s'\n", where, name, (long)(lo), \
-                    (long)(hi), v);                                                           \
-            return 2;                                                                         \
-        }                                                                                     \
-        dst = n;                                                                              \
+#define INT(lo, hi, dst)                                                                          \
+    do {                                                                                          \
+        int e_ = pg_cli_parse_long(v, lo, hi, &n);                                                \
+        if (e_ == -1) BAD("not an integer");                                                      \
+        if (e_) {                                                                                 \
+            fprintf(stderr, "pagoda serve: %s%s needs an integer in [%ld, %ld], got '%s'\n", where, name, \
+                    (long)(lo), (long)(hi), v);                                                   \
+            return 2;                                                                             \
+        }                                                                                         \
+        dst = n;                                                                                  \
     } while (0)
-#define NUM(lo, hi, dst)                                              \
-    do {                                                              \
-        if (parse_num(v, lo, hi, &d) < 0) BAD("needs a number in range"); \
-        dst = d;                                                      \
+#define NUM(lo, hi, dst)                                                   \
+    do {                                                                   \
+        int e_ = pg_cli_parse_double(v, lo, hi, &d);                       \
+        if (e_ == -1) BAD("not a number");                                 \
+        if (e_) BAD("out of range");                                       \
+        dst = d;                                                           \
     } while (0)
     if (!strcmp(name, "kv-f32")) {
         if (!v || !strcmp(v, "true") || !strcmp(v, "1")) c->engine.kv_type = 0;
-        else if (strcmp(v, "false") && strcmp(v, "0")) BAD("needs true or false");
+        else if (strcmp(v, "false") && strcmp(v, "0")) BAD("not true or false");
         return 0;
     }
     if (!strcmp(name, "m") || !strcmp(name, "model")) c->model_path = v;
@@ -189,38 +179,38 @@ static int apply(serve_opts *so, const char *name, const char *v, int from_file,
     else if (!strcmp(name, "api-key-file")) c->api_key_file = v;
     else if (!strcmp(name, "metrics-key")) c->metrics_key = v;
     else if (!strcmp(name, "api-key")) {
-        if (!*v) BAD("needs a non-empty key");
+        if (!*v) BAD("empty (a key is needed)");
         if (from_file) {
-            if (so->n_file == MAX_KEYS) BAD("too many keys (use --api-key-file)");
+            if (so->n_file == MAX_KEYS) BAD("one key too many (use --api-key-file)");
             so->keys_file[so->n_file++] = v;
         } else {
-            if (so->n_cli == MAX_KEYS) BAD("too many keys (use --api-key-file)");
+            if (so->n_cli == MAX_KEYS) BAD("one key too many (use --api-key-file)");
             so->keys_cli[so->n_cli++] = v;
         }
     } else if (!strcmp(name, "seed") || !strcmp(name, "demo-seed")) {
         char *end;
         errno = 0;
         unsigned long long s = strtoull(v, &end, 10);
-        if (errno || !*v || *end || *v == '-') BAD("needs an unsigned integer");
+        if (errno || !*v || *end || *v == '-') BAD("not a non-negative integer");
         if (!strcmp(name, "seed")) c->engine.default_seed = s;
         else c->demo_seed = s;
     } else if (!strcmp(name, "kv-cache-mem")) {
-        if (parse_size(v, &sz) < 0) BAD("needs a size (e.g. 512M)");
+        if (parse_size(v, &sz) < 0) BAD("not a size (e.g. 512M)");
         c->engine.kv_cache_mem = sz;
     } else if (!strcmp(name, "max-body-bytes") || !strcmp(name, "max-header-bytes")) {
-        if (parse_size(v, &sz) < 0 || sz < 1 || sz > ((uint64_t)1 << 40)) BAD("needs a size (e.g. 16M)");
+        if (parse_size(v, &sz) < 0 || sz < 1 || sz > ((uint64_t)1 << 40)) BAD("not a size in [1, 1T] (e.g. 16M)");
         if (!strcmp(name, "max-body-bytes")) c->max_body_bytes = (size_t)sz;
         else c->connection_memory = (size_t)(sz < 4096 ? 4096 : sz);
     } else if (!strcmp(name, "log-level")) {
         int l = pg_log_level_parse(v);
-        if (l < 0) BAD("needs debug|info|warn|error|off");
+        if (l < 0) BAD("not one of debug|info|warn|error|off");
         pg_log_set_level(l);
     } else if (!strcmp(name, "log-format")) {
         if (!strcmp(v, "json")) pg_log_set_format(PG_LOG_JSON);
         else if (!strcmp(v, "text")) pg_log_set_format(PG_LOG_TEXT);
-        else BAD("needs text or json");
+        else BAD("not text or json");
     } else if (!strcmp(name, "config")) {
-        if (from_file) BAD("is not allowed inside a config file");
+        if (from_file) BAD("a config file (not allowed inside a config file)");
     } else {
         fprintf(stderr, "pagoda serve: %sunknown option '%s'\n", where, name);
         return 2;
@@ -277,6 +267,8 @@ static int load_config(serve_opts *so, const char *path, char **hold) {
     buf[len] = 0;
     *hold = buf;
     int lineno = 0;
+    const char *seen[256];
+    int n_seen = 0;
     for (char *save = NULL, *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         lineno++;
         char *l = trim(line);
@@ -294,6 +286,15 @@ static int load_config(serve_opts *so, const char *path, char **hold) {
                 val[vl - 1] = 0;
                 val++;
             }
+        }
+        /* a name given twice in the file is an error, except repeatable api-key */
+        if (strcmp(name, "api-key")) {
+            for (int q = 0; q < n_seen; q++)
+                if (!strcmp(seen[q], name)) {
+                    fprintf(stderr, "pagoda serve: %s'%s' is given more than once in the file\n", where, name);
+                    return 2;
+                }
+            if (n_seen < (int)(sizeof seen / sizeof seen[0])) seen[n_seen++] = name;
         }
         if (!eq && !is_flag(name)) {
             fprintf(stderr, "pagoda serve: %sexpected 'name = value'\n", where);
@@ -362,6 +363,13 @@ int cmd_serve(int argc, char **argv) {
             free(hold);
             return rc;
         }
+    }
+    /* default id: the file's name without .gguf (the server falls back to
+     * general.name only for the demo model) */
+    static char model_id[256];
+    if (so.c.model_path && (!so.c.model_alias || !*so.c.model_alias)) {
+        pg_model_id_from_path(so.c.model_path, model_id, sizeof model_id);
+        so.c.model_alias = model_id;
     }
     if (so.n_cli) {
         so.c.api_keys = so.keys_cli;

@@ -19,6 +19,19 @@
 
 #define MAX_INPUT ((size_t)256 << 20)
 
+static const pg_cli_opt tok_opts[] = {
+    {"-m, --model", "FILE", PG_ARG_STR | PG_ARG_REQ, 0, NULL, "GGUF model or vocabulary-only file (required)"},
+    {"-f, --file", "PATH", PG_ARG_STR, 0, NULL, "tokenize this file's text instead of TEXT"},
+    {"--no-bos", NULL, PG_ARG_NONE, 0, NULL, "do not add BOS/EOS tokens"},
+    {"--special", NULL, PG_ARG_NONE, 0, NULL, "recognise special-token text such as <|im_start|>"},
+    {"--json", NULL, PG_ARG_NONE, 0, NULL, "print {\"tokens\":[...],\"pieces\":[...]}"},
+};
+const pg_cli_cmd pg_cli_tokenize = {
+    "tokenize", "-m MODEL [--no-bos] [--special] [--json] (TEXT | --file PATH)",
+    "token ids, space separated (or tokens and pieces as JSON); works on vocabulary-only GGUF files",
+    "TEXT  the text to tokenize (put -- before a text that starts with '-')",
+    tok_opts, PG_CLI_N(tok_opts), 0, 1, NULL};
+
 static int usage_error(const char *msg) {
     fprintf(stderr, "pagoda tokenize: %s (usage: pagoda tokenize -m MODEL [--no-bos] [--special] [--json] "
                     "(TEXT | --file PATH))\n",

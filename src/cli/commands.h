@@ -1,7 +1,10 @@
 /* commands.h - subcommands of build/pagoda. Each returns a process exit code
- * (0 ok, 1 runtime error, 2 usage error); only main() calls exit(). */
+ * (0 ok, 1 runtime error, 2 usage error); only main() calls exit(). Each
+ * command's usage table (usage.h) lives beside its parser. */
 #ifndef PG_CLI_COMMANDS_H
 #define PG_CLI_COMMANDS_H
+
+#include "cli/usage.h"
 
 int cmd_run(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
@@ -12,5 +15,8 @@ int cmd_serve(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_schema_test(int argc, char **argv);
+
+extern const pg_cli_cmd pg_cli_run, pg_cli_logits, pg_cli_info, pg_cli_tokenize, pg_cli_chat_tpl, pg_cli_serve,
+    pg_cli_quantize, pg_cli_bench_throughput, pg_cli_bench_serve, pg_cli_bench_tokenize, pg_cli_bench_kernels;
 
 #endif

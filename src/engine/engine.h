@@ -104,6 +104,14 @@ typedef struct pg_engine_event {
 
 typedef void (*pg_engine_cb)(const pg_engine_event *ev, void *user);
 
+/* Request limits pg_engine_submit enforces. Protocol adapters validate
+ * against the same constants, so a request they accept is never refused
+ * by the engine for one of these. */
+enum {
+    PG_ENGINE_MAX_CHOICES = 64,   /* pg_request.n */
+    PG_ENGINE_MAX_STOP_IDS = 256, /* pg_request.n_stop_ids */
+};
+
 typedef struct pg_request {
     const int32_t *prompt;  /* copied at submit */
     int32_t n_prompt;

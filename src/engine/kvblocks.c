@@ -15,6 +15,8 @@
  */
 #include "engine/kvblocks.h"
 
+#include "base/hash.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,9 +139,6 @@ void pg_kvb_destroy(pg_kvb *k) {
     free(k);
 }
 
-int32_t pg_kvb_n_blocks(const pg_kvb *k) { return k->n_blocks; }
-int32_t pg_kvb_block_size(const pg_kvb *k) { return k->block_size; }
-
 /* ---- lists ---- */
 
 static void free_push(pg_kvb *k, int32_t id) {
@@ -182,7 +181,7 @@ static void lru_remove(pg_kvb *k, int32_t id) {
 /* ---- map ---- */
 
 static inline uint64_t home(const pg_kvb *k, uint64_t h) {
-    return (h * 0x9e3779b97f4a7c15ULL) >> (64 - k->map_bits);
+    return pg_hash_fib(h) >> (64 - k->map_bits);
 }
 
 /* Slot holding key h, or the empty slot where it would go (*found = 0). */

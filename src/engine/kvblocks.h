@@ -83,9 +83,6 @@ typedef struct pg_kvb_stats {
 pg_kvb *pg_kvb_create(int32_t n_blocks, int32_t block_size);
 void pg_kvb_destroy(pg_kvb *k);
 
-int32_t pg_kvb_n_blocks(const pg_kvb *k);
-int32_t pg_kvb_block_size(const pg_kvb *k);
-
 /* A block with refcount 1 (ACTIVE, unhashed): from the free list, else the
  * least recently used CACHED block is evicted. -1 when every block is ACTIVE. */
 int32_t pg_kvb_alloc(pg_kvb *k);

@@ -566,17 +566,23 @@ size_t pg_gguf_data_offset(const pg_gguf *g) { return g->data_off; }
 #define MADV_POPULATE_READ 22 /* Linux 5.14 */
 #endif
 
-void pg_gguf_prefault(const pg_gguf *g) {
-    if (!g->mapped || !g->size) return;
-    void *b = (void *)g->base;
-    if (madvise(b, g->size, MADV_POPULATE_READ) == 0) return;
+void pg_gguf_prefault_range(const pg_gguf *g, size_t off, size_t n) {
+    if (!g->mapped || !g->size || off >= g->size) return;
+    if (n > g->size - off) n = g->size - off;
+    const long pgs = sysconf(_SC_PAGESIZE);
+    const size_t ps = (size_t)(pgs > 0 ? pgs : 4096);
+    const size_t lo = off / ps * ps; /* madvise needs a page-aligned start */
+    void *b = (void *)(g->base + lo);
+    const size_t len = off + n - lo;
+    if (madvise(b, len, MADV_POPULATE_READ) == 0) return;
     /* older kernels: read-ahead, then touch one byte per page */
-    (void)madvise(b, g->size, MADV_WILLNEED);
-    const long pg = sysconf(_SC_PAGESIZE);
+    (void)madvise(b, len, MADV_WILLNEED);
     volatile uint8_t sink = 0;
-    for (size_t o = 0; o < g->size; o += (size_t)(pg > 0 ? pg : 4096)) sink ^= g->base[o];
+    for (size_t o = lo; o < off + n; o += ps) sink ^= g->base[o];
     (void)sink;
 }
+
+void pg_gguf_prefault(const pg_gguf *g) { pg_gguf_prefault_range(g, 0, g->size); }
 
 void pg_gguf_release(const pg_gguf *g, const void *p, size_t n) {
     if (!g->mapped || !n) return;

@@ -87,6 +87,9 @@ const void *pg_gguf_base(const pg_gguf *g, size_t *size); /* whole file */
  * pages inside [p, p + n) from this process (the model repacked them into
  * its own copy); a later read faults them back in unchanged. */
 void pg_gguf_prefault(const pg_gguf *g);
+/* The same for bytes [off, off + n) of the file (clamped to it), so a
+ * loader can map a large file in steps and report progress. */
+void pg_gguf_prefault_range(const pg_gguf *g, size_t off, size_t n);
 void pg_gguf_release(const pg_gguf *g, const void *p, size_t n);
 /* File offset of the data section: end of the tensor infos rounded up to
  * the alignment (may equal or exceed the file size when there are no

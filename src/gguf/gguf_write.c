@@ -262,27 +262,21 @@ static int fpad(FILE *f, uint64_t pos, size_t align) {
     return 0;
 }
 
-int pg_gguf_writer_write(pg_gguf_writer *w, const char *path, pg_gguf_fill_fn fill, void *ctx, pg_error *err) {
+/* The whole file to stream f (a file or an open_memstream buffer). Returns
+ * 0, the fill callback's or PG_ENOMEM's error (err set), or 1 when a write
+ * failed (the caller names the destination). */
+static int write_stream(pg_gguf_writer *w, FILE *f, pg_gguf_fill_fn fill, void *ctx, pg_error *err) {
     const size_t A = w->alignment;
     uint64_t off = 0;
     size_t maxfill = 0;
     for (int64_t i = 0; i < w->n_t; i++) {
         w->t[i].offset = off;
         off += (w->t[i].nbytes + A - 1) / A * A;
-        if (!w->t[i].data) {
-            if (!fill) return pg_error_set(err, PG_EINVAL, "gguf writer: tensor '%s' has no data", w->t[i].name);
-            if (w->t[i].nbytes > maxfill) maxfill = w->t[i].nbytes;
-        }
+        if (!w->t[i].data && w->t[i].nbytes > maxfill) maxfill = w->t[i].nbytes;
     }
-    FILE *f = fopen(path, "wb");
-    if (!f) return pg_error_set(err, PG_EIO, "%s: cannot create", path);
-    setvbuf(f, NULL, _IOFBF, 1 << 20);
     void *buf = maxfill ? malloc(maxfill) : NULL;
+    if (maxfill && !buf) return pg_error_set(err, PG_ENOMEM, "out of memory");
     int rc = 0, bad = 0;
-    if (maxfill && !buf) {
-        rc = pg_error_set(err, PG_ENOMEM, "out of memory");
-        goto done;
-    }
     uint32_t version = 3;
     uint64_t nt = (uint64_t)w->n_t, nkv = (uint64_t)w->n_kv, pos = 0;
     bad = fput(f, "GGUF", 4) || fput(f, &version, 4) || fput(f, &nt, 8) || fput(f, &nkv, 8) ||
@@ -310,10 +304,47 @@ int pg_gguf_writer_write(pg_gguf_writer *w, const char *path, pg_gguf_fill_fn fi
         }
         if (!rc) bad = fput(f, src, t->nbytes) || (i + 1 < w->n_t && fpad(f, t->nbytes, A));
     }
-done:
     free(buf);
-    if (fclose(f) != 0) bad = 1;
-    if (!rc && bad) rc = pg_error_set(err, PG_EIO, "%s: write failed", path);
+    return rc ? rc : bad;
+}
+
+static int check_fill(const pg_gguf_writer *w, pg_gguf_fill_fn fill, pg_error *err) {
+    for (int64_t i = 0; i < w->n_t; i++)
+        if (!w->t[i].data && !fill) return pg_error_set(err, PG_EINVAL, "gguf writer: tensor '%s' has no data", w->t[i].name);
+    return 0;
+}
+
+int pg_gguf_writer_write(pg_gguf_writer *w, const char *path, pg_gguf_fill_fn fill, void *ctx, pg_error *err) {
+    int rc = check_fill(w, fill, err);
+    if (rc < 0) return rc;
+    FILE *f = fopen(path, "wb");
+    if (!f) return pg_error_set(err, PG_EIO, "%s: cannot create", path);
+    setvbuf(f, NULL, _IOFBF, 1 << 20);
+    rc = write_stream(w, f, fill, ctx, err);
+    if (fclose(f) != 0 && rc == 0) rc = 1;
+    if (rc == 1) rc = pg_error_set(err, PG_EIO, "%s: write failed", path);
     if (rc) unlink(path);
     return rc;
+}
+
+int pg_gguf_writer_write_mem(pg_gguf_writer *w, pg_gguf_fill_fn fill, void *ctx, void **image, size_t *size,
+                             pg_error *err) {
+    *image = NULL;
+    *size = 0;
+    int rc = check_fill(w, fill, err);
+    if (rc < 0) return rc;
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    if (!f) return pg_error_set(err, PG_ENOMEM, "out of memory for the GGUF image");
+    rc = write_stream(w, f, fill, ctx, err);
+    if (fclose(f) != 0 && rc == 0) rc = 1;
+    if (rc == 1) rc = pg_error_set(err, PG_ENOMEM, "out of memory for the GGUF image");
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    *image = buf;
+    *size = n;
+    return PG_OK;
 }

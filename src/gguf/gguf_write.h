@@ -1,4 +1,4 @@
-/* gguf_write.h - GGUF v3 writer.
+/* gguf_write.h - GGUF v3 writer, to a file or to memory.
  *
  * Usage: create a writer, add metadata (scalars, strings, arrays, or values
  * copied from a reader), add tensor descriptions, then write the file in one
@@ -56,5 +56,11 @@ size_t pg_gguf_writer_tensor_size(const pg_gguf_writer *w, int64_t idx);
 /* Write everything to path (created or truncated). fill may be NULL when
  * every tensor has data. */
 int pg_gguf_writer_write(pg_gguf_writer *w, const char *path, pg_gguf_fill_fn fill, void *ctx, pg_error *err);
+
+/* The same bytes into memory: *image (malloc'd, the caller frees it) of
+ * *size bytes, ready for pg_gguf_open_mem. Used for models built in
+ * memory (the demo model, tests). */
+int pg_gguf_writer_write_mem(pg_gguf_writer *w, pg_gguf_fill_fn fill, void *ctx, void **image, size_t *size,
+                             pg_error *err);
 
 #endif

@@ -36,6 +36,7 @@
 #include "tensor/types.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,6 +45,7 @@ struct pg_forward {
     pg_pool *pool;
     int32_t max_tokens, max_out, max_ctx;
     int nth;
+    int trace_router; /* PAGODA_TRACE_ROUTER=1: every routing decision to stderr */
     int32_t Dq, Dkv, Dqkv, n_ff_max;
     float *x, *xb, *qkv, *att, *tmp, *hb, *outx, *router;
     void *qbuf;
@@ -110,6 +112,10 @@ int pg_forward_create(const pg_model *m, pg_pool *pool, int32_t max_tokens, int3
     f->max_tokens = max_tokens;
     f->max_out = max_out;
     f->max_ctx = max_ctx;
+    {
+        const char *tr = getenv("PAGODA_TRACE_ROUTER");
+        f->trace_router = tr && *tr && strcmp(tr, "0") != 0;
+    }
     f->nth = pg_pool_size(pool);
     f->rope_ff = m->rope_freqs;
     f->rope_af = 1.0f;
@@ -312,8 +318,8 @@ static void rope_store(void *arg, int ith, int nth) {
  * per item and loop over row tiles.
  * Scratch per thread: scores [att_rows][max_ctx] (row r = token r / group,
  * head r % group; column c = position lo + c); the packed query tile
- * (hd * PG_ATTN_RT floats) lives on the stack (hd <= ATT_HD_MAX). */
-enum { ATT_HD_MAX = 512 };
+ * (hd * PG_ATTN_RT floats) lives on the stack (hd <= PG_MODEL_HEAD_DIM_MAX,
+ * checked at load). */
 
 /* Tokens per attention item: as many whole groups as fill the tile, >= 1. */
 static int att_run_max(int group) {
@@ -348,12 +354,12 @@ static void attention(void *arg, int ith, int nth) {
     const pg_kv_store *kv = j->kv;
     const pg_batch *b = j->b;
     const int hd = hp->head_dim, Hkv = hp->n_head_kv, group = hp->n_head / hp->n_head_kv;
-    PG_ASSERT(hd <= ATT_HD_MAX);
+    PG_ASSERT(hd <= PG_MODEL_HEAD_DIM_MAX);
     const pg_ops *ops = pg_ops_get();
     const pg_attn_kernels *ak = pg_attn_kernels_cur();
     const size_t ld = (size_t)f->max_ctx;
     float *scores = f->scores + (size_t)ith * att_rows(hp) * ld; /* [att_rows][max_ctx] */
-    float qt[ATT_HD_MAX * PG_ATTN_RT];                          /* [hd][PG_ATTN_RT] */
+    float qt[PG_MODEL_HEAD_DIM_MAX * PG_ATTN_RT];                          /* [hd][PG_ATTN_RT] */
     const float cap = hp->attn_softcap;
     const int f16 = kv->type == PG_KV_F16;
     const size_t stride = kv->row * kv->elsize, hoff_unit = (size_t)hd * kv->elsize;
@@ -475,7 +481,36 @@ static pg_weight expert_view(const pg_weight *w, size_t bytes, int e) {
  * in increasing expert id over its own chosen experts -- a fixed order that
  * depends only on that row, which keeps the result batch invariant. A
  * shared expert (qwen2moe) is added last, scaled by sigmoid(gate_inp_shexp . x). */
-static void ffn_moe(pg_forward *f, const pg_layer_w *L, const float *x, int32_t rows, float *y) {
+/* PAGODA_TRACE_ROUTER=1: one stderr line per layer and token with the
+ * router's softmax over all experts, the chosen experts with their final
+ * weights, and the margin at the cut (k-th chosen minus the best unchosen
+ * probability: a near-tie there is where two engines can disagree). */
+static void trace_route(const pg_forward *f, int il, const pg_batch *b, int32_t r, const float *p, const int32_t *sel,
+                        const float *w) {
+    const int NE = f->m->hp.n_expert, K = f->m->hp.n_expert_used;
+    char line[4096];
+    size_t o = 0;
+#define PUT(...)                                                                               \
+    do {                                                                                       \
+        if (o < sizeof line) o += (size_t)snprintf(line + o, sizeof line - o, __VA_ARGS__);   \
+    } while (0)
+    PUT("router layer=%d seq=%d pos=%d probs=", il, b->seq[r], b->pos[r]);
+    for (int e = 0; e < NE; e++) PUT("%s%.7f", e ? "," : "", p[e]);
+    PUT(" chosen=");
+    float best_out = -1;
+    for (int e = 0; e < NE; e++) {
+        int used = 0;
+        for (int k = 0; k < K; k++) used |= sel[k] == e;
+        if (!used && p[e] > best_out) best_out = p[e];
+    }
+    for (int k = 0; k < K; k++) PUT("%s%d:%.7f", k ? "," : "", sel[k], w[k]);
+    PUT(" margin=%.7f\n", best_out >= 0 ? p[sel[K - 1]] - best_out : 1.0);
+#undef PUT
+    fputs(line, stderr);
+}
+
+static void ffn_moe(pg_forward *f, const pg_layer_w *L, int il, const pg_batch *b, const float *x, int32_t rows,
+                    float *y) {
     const pg_hparams *hp = &f->m->hp;
     const int NE = hp->n_expert, K = hp->n_expert_used;
     const int64_t E = hp->n_embd;
@@ -499,6 +534,7 @@ static void ffn_moe(pg_forward *f, const pg_layer_w *L, const float *x, int32_t 
         }
         if (hp->moe_norm_topk)
             for (int k = 0; k < K; k++) w[k] /= wsum;
+        if (f->trace_router) trace_route(f, il, b, r, lg, sel, w);
     }
     memset(y, 0, (size_t)rows * E * sizeof(float));
     for (int e = 0; e < NE; e++) {
@@ -623,7 +659,7 @@ int pg_forward_run(pg_forward *f, pg_kv_store *kv, const pg_batch *b, float *log
         add_rows(f->x, f->tmp, (size_t)T * E);
 
         rmsnorm_rows(f, f->xb, E, f->x, E, L->ffn_norm, E, T);
-        if (hp->n_expert > 0) ffn_moe(f, L, f->xb, T, f->tmp);
+        if (hp->n_expert > 0) ffn_moe(f, L, il, b, f->xb, T, f->tmp);
         else ffn_dense(f, &L->w_gate, &L->w_up, &L->w_down, L->fused_gate_up, f->xb, T, f->tmp);
         if (L->post_ffw_norm) rmsnorm_rows(f, f->tmp, E, f->tmp, E, L->post_ffw_norm, E, T);
         add_rows(f->x, f->tmp, (size_t)T * E);

@@ -59,15 +59,4 @@ void pg_kv_store_destroy(pg_kv_store *kv) {
     free(kv);
 }
 
-int32_t pg_kv_store_block_size(const pg_kv_store *kv) { return kv->block_size; }
 int32_t pg_kv_store_n_blocks(const pg_kv_store *kv) { return kv->n_blocks; }
-
-void pg_kv_store_copy_block(pg_kv_store *kv, int32_t dst, int32_t src) {
-    PG_ASSERT(dst >= 0 && dst < kv->n_blocks && src >= 0 && src < kv->n_blocks);
-    size_t bb = (size_t)kv->block_size * kv->row * kv->elsize;
-    for (int l = 0; l < kv->n_layer; l++)
-        for (int w = 0; w < 2; w++) {
-            char *base = pg_kv_layer(kv, l, w);
-            memcpy(base + (size_t)dst * bb, base + (size_t)src * bb, bb);
-        }
-}

@@ -8,6 +8,7 @@
 #include "model/model_impl.h"
 
 #include "base/bigmem.h"
+#include "base/log.h"
 #include "tensor/ops.h"
 #include "tensor/types.h"
 
@@ -16,9 +17,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
-static void repack_all(pg_model *m);
+typedef struct load_prog load_prog;
+static void repack_all(pg_model *m, load_prog *p);
+static int load_gguf(pg_gguf *g, load_prog *p, pg_model **out, pg_error *err);
 
 static const pg_arch *const arch_table[] = {
     &pg_arch_llama, &pg_arch_qwen2, &pg_arch_qwen2moe, &pg_arch_qwen3, &pg_arch_qwen3moe,
@@ -179,7 +184,7 @@ static int common_hparams(pg_model *m, pg_error *err) {
     if (vlen != hp->head_dim)
         return pg_error_set(err, PG_EUNSUPPORTED, "key_length %d != value_length %d is not supported", hp->head_dim,
                             vlen);
-    if (hp->head_dim <= 0 || hp->head_dim > 512 || hp->head_dim % 2) /* 512: the attention kernels' bound (ATT_HD_MAX) */
+    if (hp->head_dim <= 0 || hp->head_dim > PG_MODEL_HEAD_DIM_MAX || hp->head_dim % 2)
         return pg_error_set(err, PG_EFORMAT, "implausible head dimension %d", hp->head_dim);
     hp->n_rot = hp->head_dim;
     if ((rc = pg_model_key_u32(m, "rope.dimension_count", &hp->n_rot, 0, err)) < 0) return rc;
@@ -238,7 +243,52 @@ static int longrope(pg_model *m, pg_error *err) {
     return 0;
 }
 
-int pg_model_load_gguf(pg_gguf *g, pg_model **out, pg_error *err) {
+int pg_model_load_gguf(pg_gguf *g, pg_model **out, pg_error *err) { return load_gguf(g, NULL, out, err); }
+
+/* Load progress (pg_model_load_progress): bytes of the file mapped plus
+ * bytes repacked, against their sum, known once the tensors are listed
+ * (before either starts). */
+struct load_prog {
+    pg_load_progress_fn fn;
+    void *ud;
+    uint64_t done, total;
+    double last_log;
+    int log; /* total over 1 GB */
+};
+
+static double mono_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void prog_add(load_prog *p, uint64_t n) {
+    if (!p) return;
+    p->done += n;
+    if (p->done > p->total) p->done = p->total;
+    if (p->fn) p->fn(p->ud, p->done, p->total);
+    if (!p->log) return;
+    double t = mono_s();
+    if (t - p->last_log >= 1.0 || p->done == p->total) {
+        p->last_log = t;
+        PG_INFO("loading model: %.0f%% (%.2f of %.2f GB mapped/repacked)", 100.0 * (double)p->done / (double)p->total,
+                (double)p->done / 1e9, (double)p->total / 1e9);
+    }
+}
+
+/* Maps the whole file in steps of PREFAULT_STEP with progress. */
+#define PREFAULT_STEP ((size_t)64 << 20)
+static void prefault_progress(const pg_gguf *g, load_prog *p) {
+    size_t size;
+    pg_gguf_base(g, &size);
+    for (size_t off = 0; off < size; off += PREFAULT_STEP) {
+        size_t n = size - off < PREFAULT_STEP ? size - off : PREFAULT_STEP;
+        pg_gguf_prefault_range(g, off, n);
+        prog_add(p, n);
+    }
+}
+
+static int load_gguf(pg_gguf *g, load_prog *prog, pg_model **out, pg_error *err) {
     *out = NULL;
     pg_model *m = calloc(1, sizeof *m);
     if (!m) {
@@ -307,7 +357,7 @@ int pg_model_load_gguf(pg_gguf *g, pg_model **out, pg_error *err) {
         if (hp->n_expert > 0) /* only the used experts are read per token */
             m->weight_bytes += (uint64_t)hp->n_expert_used * (L->gate_exp_bytes + L->up_exp_bytes + L->down_exp_bytes);
     }
-    repack_all(m);
+    repack_all(m, prog);
     *out = m;
     return 0;
 fail:
@@ -358,11 +408,19 @@ static void *pack_thread(void *arg) {
     return NULL;
 }
 
-static void repack_all(pg_model *m) {
+static void repack_all(pg_model *m, load_prog *prog) {
     const int64_t ne = m->hp.n_expert > 0 ? m->hp.n_expert : 1;
     const int per_layer = 16, cap = m->hp.n_layer * per_layer + 1;
     pack_item *it = malloc((size_t)cap * sizeof *it);
-    if (!it) return;
+    if (!it) {
+        if (prog) { /* nothing repacked; the file is still mapped with progress */
+            size_t fsize;
+            pg_gguf_base(m->g, &fsize);
+            prog->total = fsize;
+            prefault_progress(m->g, prog);
+        }
+        return;
+    }
     int n = 0;
     size_t off = 0;
     for (int il = 0; il < m->hp.n_layer; il++) {
@@ -378,7 +436,18 @@ static void repack_all(pg_model *m) {
      * only drops pages, the bytes stay the file's */
     list_one(it, &n, &m->output, m->output.ne1, &off);
     PG_ASSERT(n <= cap);
+    if (prog) {
+        /* the total is fixed before any work: the file's bytes, then the stored bytes repacked */
+        size_t fsize, packed = 0;
+        pg_gguf_base(m->g, &fsize);
+        for (int i = 0; i < n; i++) packed += it[i].n;
+        prog->total = (uint64_t)fsize + packed;
+        prog->log = prog->total > 1000000000ull;
+        if (prog->log) PG_INFO("loading model: %.2f GB to map and repack", (double)prog->total / 1e9);
+        prefault_progress(m->g, prog);
+    }
     if (n == 0 || !(m->pack = pg_bigmem_alloc(off))) {
+        if (prog) prog_add(prog, prog->total - prog->done); /* nothing (more) to repack */
         free(it);
         return;
     }
@@ -400,19 +469,40 @@ static void repack_all(pg_model *m) {
         }
         /* dropping pages is done once the round's packers have stopped:
          * unmapping while other threads run costs a TLB shootdown each */
-        for (int i = i0; i < i1; i++) pg_gguf_release(m->g, it[i].w->data, it[i].n);
+        size_t round = 0;
+        for (int i = i0; i < i1; i++) {
+            pg_gguf_release(m->g, it[i].w->data, it[i].n);
+            round += it[i].n;
+        }
+        prog_add(prog, round);
         i0 = i1;
     }
     free(it);
 }
 
 int pg_model_load(const char *path, pg_model **out, pg_error *err) {
+    return pg_model_load_progress(path, NULL, NULL, out, err);
+}
+
+int pg_model_load_progress(const char *path, pg_load_progress_fn fn, void *ud, pg_model **out, pg_error *err) {
     pg_gguf *g;
     *out = NULL;
     int rc = pg_gguf_open(path, &g, err);
     if (rc < 0) return rc;
-    pg_gguf_prefault(g);
-    return pg_model_load_gguf(g, out, err);
+    /* the file is mapped (prefaulted) in repack_all once the total is known */
+    load_prog p = {fn, ud, 0, 0, 0, 0};
+    p.last_log = mono_s();
+    return load_gguf(g, &p, out, err);
+}
+
+void pg_model_id_from_path(const char *path, char *out, size_t n) {
+    const char *b = strrchr(path, '/');
+    b = b ? b + 1 : path;
+    size_t l = strlen(b);
+    if (l > 5 && !strcasecmp(b + l - 5, ".gguf")) l -= 5;
+    if (l >= n) l = n - 1;
+    memcpy(out, b, l);
+    out[l] = 0;
 }
 
 void pg_model_free(pg_model *m) {
@@ -427,7 +517,6 @@ void pg_model_free(pg_model *m) {
 
 const pg_hparams *pg_model_hparams(const pg_model *m) { return &m->hp; }
 const pg_gguf *pg_model_gguf(const pg_model *m) { return m->g; }
-uint64_t pg_model_weight_bytes(const pg_model *m) { return m->weight_bytes; }
 
 int32_t pg_model_layer_window(const pg_model *m, int il) {
     return il >= 0 && il < m->hp.n_layer ? m->layers[il].window : 0;

@@ -29,6 +29,12 @@ typedef struct pg_model pg_model;
 
 enum { PG_ACT_SILU = 0, PG_ACT_GELU = 1 };
 
+/* Largest head dimension a model may have: the attention path keeps one
+ * packed query tile of head_dim * PG_ATTN_RT floats on the stack and RoPE
+ * one cos/sin table of head_dim floats (forward.c, tensor/ops.h). The
+ * loader refuses larger ones (model.c). */
+enum { PG_MODEL_HEAD_DIM_MAX = 512 };
+
 typedef struct pg_hparams {
     char arch[32];
     char name[128];          /* general.name or "" */
@@ -69,13 +75,24 @@ typedef struct pg_hparams {
 /* Load a model from a GGUF file (checks every required tensor's presence,
  * type and shape). Errors name the tensor or key. */
 int pg_model_load(const char *path, pg_model **out, pg_error *err);
+/* pg_model_load with progress: fn (may be NULL) is called on the loading
+ * thread with the bytes done so far of mapping the file and repacking
+ * weights, and their total (fixed for the whole load: done only grows and
+ * ends equal to total), at least every 64 MiB. Models over 1 GB also log a
+ * progress line through the logger at most once a second. For the server's
+ * /health: keep done/total in an atomic from fn. */
+typedef void (*pg_load_progress_fn)(void *ud, uint64_t done, uint64_t total);
+int pg_model_load_progress(const char *path, pg_load_progress_fn fn, void *ud, pg_model **out, pg_error *err);
 /* Same from an open gguf; takes ownership of g on success and on failure. */
 int pg_model_load_gguf(pg_gguf *g, pg_model **out, pg_error *err);
 void pg_model_free(pg_model *m);
+/* The default model id of a file: its base name without a ".gguf" suffix
+ * (any letter case): "/models/llama-3.2-1b-q8_0.gguf" -> "llama-3.2-1b-q8_0".
+ * Not general.name, which users would not guess (stories260K says "llama").
+ * Writes at most n - 1 bytes and a NUL; n > 0. */
+void pg_model_id_from_path(const char *path, char *out, size_t n);
 const pg_hparams *pg_model_hparams(const pg_model *m);
 const pg_gguf *pg_model_gguf(const pg_model *m);
-/* Bytes of weights read for one token (all tensors used per token). */
-uint64_t pg_model_weight_bytes(const pg_model *m);
 /* Sliding-window size of layer il (0 = full attention). */
 int32_t pg_model_layer_window(const pg_model *m, int il);
 /* KV positions any layer can still read: the largest window over layers, or
@@ -92,10 +109,7 @@ size_t pg_kv_bytes_per_token(const pg_model *m, int kv_type);
 int pg_kv_store_create(const pg_model *m, int32_t n_blocks, int32_t block_size, int kv_type, pg_kv_store **out,
                        pg_error *err);
 void pg_kv_store_destroy(pg_kv_store *kv);
-int32_t pg_kv_store_block_size(const pg_kv_store *kv);
 int32_t pg_kv_store_n_blocks(const pg_kv_store *kv);
-/* Copy block src's K/V (all layers) into block dst (copy-on-write helpers). */
-void pg_kv_store_copy_block(pg_kv_store *kv, int32_t dst, int32_t src);
 
 /* ---- batched forward ---- */
 typedef struct pg_batch_seq {

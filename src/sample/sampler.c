@@ -24,6 +24,8 @@
  */
 #include "sample/sampler.h"
 
+#include "base/hash.h"
+
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
@@ -60,12 +62,7 @@ struct pg_sampler {
 
 /* ---- RNG: splitmix64 seeding, xoshiro256** generator ---- */
 
-static uint64_t splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
+static uint64_t splitmix64(uint64_t *x) { return pg_splitmix64(x); }
 
 static void rng_seed(uint64_t st[4], uint64_t seed) {
     uint64_t x = seed;
@@ -666,5 +663,4 @@ void pg_sampler_reset(pg_sampler *s) {
 }
 
 void pg_sampler_rng_get(const pg_sampler *s, uint64_t st[4]) { memcpy(st, s->rng, sizeof s->rng); }
-void pg_sampler_rng_set(pg_sampler *s, const uint64_t st[4]) { memcpy(s->rng, st, sizeof s->rng); }
 const pg_sampling_params *pg_sampler_params(const pg_sampler *s) { return &s->p; }

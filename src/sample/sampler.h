@@ -149,7 +149,6 @@ void pg_sampler_reset(pg_sampler *s);
 
 /* RNG state access (tests, snapshots). */
 void pg_sampler_rng_get(const pg_sampler *s, uint64_t st[4]);
-void pg_sampler_rng_set(pg_sampler *s, const uint64_t st[4]);
 const pg_sampling_params *pg_sampler_params(const pg_sampler *s);
 
 #endif

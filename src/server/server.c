@@ -13,9 +13,9 @@
 #include "server/server.h"
 
 #include "base/log.h"
+#include "model/demo.h"
 #include "server/adapter.h"
 #include "server/auth.h"
-#include "server/demo.h"
 #include "server/http.h"
 #include "server/metrics.h"
 #include "server/request.h"

@@ -4,8 +4,9 @@
  * templates use, rendered the way transformers' apply_chat_template does
  * (sandboxed, trim_blocks, lstrip_blocks, loopcontrols, raise_exception,
  * tojson = json.dumps(ensure_ascii=False), strftime_now). Templates are
- * untrusted: every render is bounded by pg_tpl_limits (work, output,
- * memory, nesting); a limit hit fails with PG_ELIMIT. Parse errors fail
+ * untrusted: every render is bounded by pg_tpl_limits (steps, a cost
+ * budget in bytes, a wall-clock deadline, output, memory, nesting); a
+ * limit hit fails with PG_ELIMIT, a cancelled render with PG_ECANCELED. Parse errors fail
  * with PG_EFORMAT ("line N: ..."), runtime errors with PG_EINVAL, and
  * raise_exception(msg) with PG_EINVAL and exactly msg as the message.
  *
@@ -18,6 +19,7 @@
 #include "base/error.h"
 #include "template/value.h"
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -33,11 +35,36 @@ typedef struct pg_tpl_limits {
     size_t max_memory;       /* bytes allocated by the render's arena */
     int max_depth;           /* evaluator recursion (nested calls, blocks, exprs) */
     int max_calls;           /* nested macro calls */
+    /* Cost budget: every string, list and dict operation charges the bytes
+     * it scans, copies or allocates (s.find over 1 MB costs 1 MB; a list
+     * item 16 bytes; code-point walks x4, case mapping x16), summed over
+     * the whole render. */
+    uint64_t max_work;
+    uint32_t max_millis;     /* wall clock of one render; 0 = no deadline */
 } pg_tpl_limits;
 
 /* Defaults: 20M steps, 1M iterations, 8 MiB output and strings, 1M items,
- * 64 MiB memory, depth 2000, 100 nested macro calls. */
+ * 64 MiB memory, depth 2000, 100 nested macro calls, a cost budget of
+ * 256 MiB (32 memmem passes over the largest string; real chat templates
+ * make a few passes over their input) and 5000 ms of wall clock. */
 void pg_tpl_limits_default(pg_tpl_limits *l);
+
+/* Everything that bounds one render. */
+typedef struct pg_tpl_render_opts {
+    pg_tpl_limits lim;
+    /* Absolute CLOCK_MONOTONIC deadline (pg_tpl_now_ns() + budget) or 0 =
+     * start of the render + lim.max_millis. The earlier of the two wins. */
+    int64_t deadline_ns;
+    /* When not NULL, the render fails with PG_ECANCELED soon after *cancel
+     * becomes non-zero (polled with the clock: every 1024 steps and every
+     * 1 MiB of charged work), e.g. set by a shutdown or a disconnect. */
+    const atomic_int *cancel;
+} pg_tpl_render_opts;
+
+/* lim = pg_tpl_limits_default, no explicit deadline, no cancel flag. */
+void pg_tpl_render_opts_default(pg_tpl_render_opts *o);
+/* CLOCK_MONOTONIC in nanoseconds (the clock deadline_ns is on). */
+int64_t pg_tpl_now_ns(void);
 
 /* Compile src (len bytes, at most 4 MiB). */
 int pg_tpl_compile(const char *src, size_t len, pg_tpl **out, pg_error *err);
@@ -56,6 +83,9 @@ typedef struct pg_tpl_var {
  * *out_len excludes the NUL. */
 int pg_tpl_render(const pg_tpl *t, const pg_tpl_var *vars, size_t n_vars, time_t now,
                   const pg_tpl_limits *lim, char **out, size_t *out_len, pg_error *err);
+/* The same with a deadline and a cancel flag (o NULL = defaults). */
+int pg_tpl_render_opt(const pg_tpl *t, const pg_tpl_var *vars, size_t n_vars, time_t now,
+                      const pg_tpl_render_opts *o, char **out, size_t *out_len, pg_error *err);
 
 /* The chat context transformers builds: messages, add_generation_prompt,
  * bos_token, eos_token (NULL = undefined), tools only when tools != NULL
@@ -66,6 +96,20 @@ int pg_chat_render(const pg_tpl *t, const pg_jv *messages, const pg_jv *tools,
                    int add_generation_prompt, const char *bos, const char *eos,
                    const pg_tpl_var *extra, size_t n_extra, time_t now, char **out,
                    size_t *out_len, pg_error *err);
+
+/* The chat context of pg_chat_render as one struct. */
+typedef struct pg_chat_args {
+    const pg_jv *messages;  /* NULL = undefined */
+    const pg_jv *tools;     /* NULL = `tools` undefined */
+    int add_generation_prompt;
+    const char *bos, *eos;  /* NULL = undefined */
+    const pg_tpl_var *extra;
+    size_t n_extra;
+    time_t now;
+} pg_chat_args;
+/* pg_chat_render with render options (o NULL = defaults). */
+int pg_chat_render_opt(const pg_tpl *t, const pg_chat_args *a, const pg_tpl_render_opts *o, char **out,
+                       size_t *out_len, pg_error *err);
 
 /* The fallback for a model without a (parsable) chat template: ChatML.
  * Each message renders as "<|im_start|>ROLE\nCONTENT<|im_end|>\n"; with

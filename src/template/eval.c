@@ -74,6 +74,7 @@ static pg_jv scope_get(pg_tpl_rt *rt, pg_tpl_scope *s, const char *name, size_t 
 /* ------------------------------------------------------------ output */
 
 static void out_put(pg_tpl_rt *rt, const char *p, size_t n) {
+    pg_tpl_rt_charge(rt, n);
     pg_jv_buf_put(rt->out, p, n);
     if (rt->out->err == PG_ELIMIT)
         pg_tpl_rt_fail(rt, PG_ELIMIT, "template output exceeds the limit (%zu bytes)", rt->out->max);
@@ -152,8 +153,8 @@ static pg_jv binop(pg_tpl_rt *rt, int op, pg_jv a, pg_jv b) {
              * renders e.g. "..."|safe + name */
             int mk = a.aux || b.aux;
             if (mk) {
-                a = pg_tpl_escape(rt, a);
-                b = pg_tpl_escape(rt, b);
+                a = pg_ts_escape(rt, a);
+                b = pg_ts_escape(rt, b);
             }
             size_t n;
             if (pg_add_size(a.u.s.n, b.u.s.n, &n) || n > rt->lim.max_string)
@@ -244,13 +245,14 @@ static pg_jv binop(pg_tpl_rt *rt, int op, pg_jv a, pg_jv b) {
 static int compare_op(pg_tpl_rt *rt, int op, pg_jv a, pg_jv b) {
     int c;
     switch (op) {
-    case PG_OP_EQ: return pg_jv_equal(a, b);
-    case PG_OP_NE: return !pg_jv_equal(a, b);
+    case PG_OP_EQ: pg_tpl_rt_charge_value(rt, a); return pg_jv_equal(a, b);
+    case PG_OP_NE: pg_tpl_rt_charge_value(rt, a); return !pg_jv_equal(a, b);
     case PG_OP_IN: return pg_tpl_contains(rt, b, a);
     case PG_OP_NOTIN: return !pg_tpl_contains(rt, b, a);
     default:
         need_defined(rt, a);
         need_defined(rt, b);
+        pg_tpl_rt_charge_value(rt, a);
         if (pg_jv_compare(a, b, &c) != PG_OK)
             FAIL("'%s' not supported between instances of '%s' and '%s'", pg_tpl_op_str(op), pg_jv_type_name(a),
                  pg_jv_type_name(b));
@@ -640,7 +642,7 @@ static int exec_body(pg_tpl_rt *rt, pg_tpl_scope *sc, const pg_tpl_nodes *body) 
 /* ------------------------------------------------------------ entry */
 
 int pg_tpl_eval(const pg_tpl_nodes *root, const pg_tpl_var *vars, size_t n_vars, time_t now,
-                const pg_tpl_limits *lim, char **out, size_t *out_len, pg_error *err) {
+                const pg_tpl_render_opts *o, char **out, size_t *out_len, pg_error *err) {
     *out = NULL;
     if (out_len) *out_len = 0;
     /* volatile: read after longjmp */
@@ -649,10 +651,15 @@ int pg_tpl_eval(const pg_tpl_nodes *root, const pg_tpl_var *vars, size_t n_vars,
     pg_tpl_rt *rt = rtp;
     pg_error local;
     rt->err = err ? err : &local;
-    if (lim)
-        rt->lim = *lim;
-    else
-        pg_tpl_limits_default(&rt->lim);
+    PG_ASSERT(o);
+    rt->lim = o->lim;
+    rt->cancel = o->cancel;
+    rt->deadline_ns = o->deadline_ns;
+    if (o->lim.max_millis) {
+        int64_t d = pg_tpl_now_ns() + (int64_t)o->lim.max_millis * 1000000;
+        if (!rt->deadline_ns || d < rt->deadline_ns) rt->deadline_ns = d;
+    }
+    rt->next_check = PG_TPL_CHECK_BYTES;
     rt->now = now;
     rt->arena = pg_arena_create(64 * 1024);
     if (!rt->arena) {

@@ -10,7 +10,8 @@
 #include "template/chat.h"
 #include "template/parser.h"
 
+/* o must not be NULL (chat.c resolves the defaults). */
 int pg_tpl_eval(const pg_tpl_nodes *root, const pg_tpl_var *vars, size_t n_vars, time_t now,
-                const pg_tpl_limits *lim, char **out, size_t *out_len, pg_error *err);
+                const pg_tpl_render_opts *o, char **out, size_t *out_len, pg_error *err);
 
 #endif

@@ -695,6 +695,68 @@ static void parse_signature(P *p, pg_tpl_node *n) {
     n->args = vdone(defs);
 }
 
+/* {% if %} ... {% elif %} ... {% else %} ... {% endif %}: elif chains nest as
+ * IF nodes in else_body. */
+static pg_tpl_node *parse_if(P *p, int line) {
+    next(p);
+    pg_tpl_node *n = mk(p, PG_N_IF, line);
+    pg_tpl_node *node = n;
+    for (;;) {
+        node->a = parse_tuple(p, 0, 0, NULL, 0);
+        static const char *ends[] = {"elif", "else", "endif", NULL};
+        node->body = parse_statements(p, ends, 0);
+        if (is_name(p, "elif")) {
+            int l2 = cur(p)->line;
+            next(p);
+            pg_tpl_node *e = mk(p, PG_N_IF, l2);
+            pg_tpl_node **one = alloc(p, sizeof *one);
+            one[0] = e;
+            node->else_body.v = one;
+            node->else_body.n = 1;
+            node = e;
+            continue;
+        }
+        if (is_name(p, "else")) {
+            next(p);
+            static const char *ende[] = {"endif", NULL};
+            node->else_body = parse_statements(p, ende, 1);
+        } else {
+            next(p);
+        }
+        break;
+    }
+    return n;
+}
+
+/* {% for target in iter [if cond] %} ... [{% else %} ...] {% endfor %} */
+static pg_tpl_node *parse_for(P *p, int line) {
+    next(p);
+    pg_tpl_node *n = mk(p, PG_N_FOR, line);
+    static const char *in_end[] = {"in", NULL};
+    n->a = parse_assign_target(p, 0, in_end);
+    if (!is_name(p, "in")) unexpected(p, "'in'");
+    next(p);
+    static const char *rec_end[] = {"recursive", NULL};
+    n->b = parse_tuple(p, 0, 0, rec_end, 0);
+    if (is_name(p, "if")) {
+        next(p);
+        n->c = parse_expression(p, 1);
+    }
+    if (is_name(p, "recursive")) fail(p, line, "recursive loops are not supported");
+    p->loop_depth++;
+    static const char *ends[] = {"endfor", "else", NULL};
+    n->body = parse_statements(p, ends, 0);
+    p->loop_depth--;
+    if (is_name(p, "else")) {
+        next(p);
+        static const char *endf[] = {"endfor", NULL};
+        n->else_body = parse_statements(p, endf, 1);
+    } else {
+        next(p);
+    }
+    return n;
+}
+
 static pg_tpl_node *parse_statement(P *p) {
     pg_tpl_tok *t = cur(p);
     int line = t->line;
@@ -702,58 +764,9 @@ static pg_tpl_node *parse_statement(P *p) {
     if (++p->stmt_depth > MAX_STMT_DEPTH) fail(p, line, "blocks nested too deeply");
     pg_tpl_node *n = NULL;
     if (tok_is_name(t, "if")) {
-        next(p);
-        n = mk(p, PG_N_IF, line);
-        pg_tpl_node *node = n;
-        for (;;) {
-            node->a = parse_tuple(p, 0, 0, NULL, 0);
-            static const char *ends[] = {"elif", "else", "endif", NULL};
-            node->body = parse_statements(p, ends, 0);
-            if (is_name(p, "elif")) {
-                int l2 = cur(p)->line;
-                next(p);
-                pg_tpl_node *e = mk(p, PG_N_IF, l2);
-                pg_tpl_node **one = alloc(p, sizeof *one);
-                one[0] = e;
-                node->else_body.v = one;
-                node->else_body.n = 1;
-                node = e;
-                continue;
-            }
-            if (is_name(p, "else")) {
-                next(p);
-                static const char *ende[] = {"endif", NULL};
-                node->else_body = parse_statements(p, ende, 1);
-            } else {
-                next(p);
-            }
-            break;
-        }
+        n = parse_if(p, line);
     } else if (tok_is_name(t, "for")) {
-        next(p);
-        n = mk(p, PG_N_FOR, line);
-        static const char *in_end[] = {"in", NULL};
-        n->a = parse_assign_target(p, 0, in_end);
-        if (!is_name(p, "in")) unexpected(p, "'in'");
-        next(p);
-        static const char *rec_end[] = {"recursive", NULL};
-        n->b = parse_tuple(p, 0, 0, rec_end, 0);
-        if (is_name(p, "if")) {
-            next(p);
-            n->c = parse_expression(p, 1);
-        }
-        if (is_name(p, "recursive")) fail(p, line, "recursive loops are not supported");
-        p->loop_depth++;
-        static const char *ends[] = {"endfor", "else", NULL};
-        n->body = parse_statements(p, ends, 0);
-        p->loop_depth--;
-        if (is_name(p, "else")) {
-            next(p);
-            static const char *endf[] = {"endfor", NULL};
-            n->else_body = parse_statements(p, endf, 1);
-        } else {
-            next(p);
-        }
+        n = parse_for(p, line);
     } else if (tok_is_name(t, "set")) {
         next(p);
         pg_tpl_node *target = parse_assign_target(p, 1, NULL);

@@ -74,7 +74,23 @@ typedef struct pg_tpl_rt {
     pg_jv_buf *out;    /* current output buffer */
     time_t now;
     pg_tpl_scope *globals;
+    /* cost budget (pg_tpl_rt_charge): bytes charged so far, the total at
+     * which the clock and the cancel flag are polled next */
+    uint64_t work, next_check;
+    int64_t deadline_ns;      /* CLOCK_MONOTONIC; 0 = none */
+    const atomic_int *cancel; /* NULL = none */
 } pg_tpl_rt;
+
+/* Charge weights per byte: a memchr/memmem/memcpy-class pass costs 1, a
+ * code-point-by-code-point walk (len, index, rfind, splitlines) WALK, a
+ * per-character transform (upper/lower/title, escape) MAP, so each unit
+ * of budget is roughly the same CPU time. */
+#define PG_TPL_COST_WALK 4
+#define PG_TPL_COST_MAP 16
+
+/* Poll the clock and the cancel flag every this many charged bytes (and
+ * every 1024 steps). */
+#define PG_TPL_CHECK_BYTES ((uint64_t)1 << 20)
 
 _Noreturn void pg_tpl_rt_fail(pg_tpl_rt *rt, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -82,6 +98,13 @@ _Noreturn void pg_tpl_rt_fail(pg_tpl_rt *rt, int code, const char *fmt, ...)
 _Noreturn void pg_tpl_rt_undefined_error(pg_tpl_rt *rt, pg_jv v);
 /* Count one step of work (fails past max_steps). */
 void pg_tpl_rt_tick(pg_tpl_rt *rt);
+/* Charge n bytes scanned, copied or allocated to the cost budget; fails
+ * with PG_ELIMIT past lim.max_work or the deadline, PG_ECANCELED once the
+ * cancel flag is set. Call it BEFORE the work (so one huge scan is
+ * refused, not done). */
+void pg_tpl_rt_charge(pg_tpl_rt *rt, uint64_t n);
+/* Charge what comparing or hashing v costs (string bytes, container items). */
+void pg_tpl_rt_charge_value(pg_tpl_rt *rt, pg_jv v);
 void *pg_tpl_rt_alloc(pg_tpl_rt *rt, size_t n);     /* zeroed */
 void *pg_tpl_rt_alloc_raw(pg_tpl_rt *rt, size_t n); /* not zeroed */
 
@@ -102,6 +125,16 @@ pg_jv pg_tpl_rt_to_str(pg_tpl_rt *rt, pg_jv v);
 pg_jv pg_tpl_rt_iter(pg_tpl_rt *rt, pg_jv v);
 /* Integer from int/bool, else fail with what. */
 int64_t pg_tpl_rt_int(pg_tpl_rt *rt, pg_jv v, const char *what);
+/* Python index i (negative from the end) into len items: 1 and *out if valid. */
+int pg_tpl_norm_index(int64_t i, size_t len, size_t *out);
+/* v itself if a string; else fail ("WHAT must be a string"). */
+pg_jv pg_tpl_rt_need_str(pg_tpl_rt *rt, pg_jv v, const char *what);
+/* Python a < b ordering: -1/0/1; fails for unorderable types. */
+int pg_tpl_rt_cmp(pg_tpl_rt *rt, pg_jv a, pg_jv b);
+/* dict.items() as a list of (key, value) tuples. */
+pg_jv pg_tpl_rt_items(pg_tpl_rt *rt, pg_jv d);
+/* A new list holding the items of iterable v (list(v)). */
+pg_jv pg_tpl_rt_list_copy(pg_tpl_rt *rt, pg_jv v);
 
 /* Argument helpers: positional index i or keyword name; *found says which. */
 pg_jv pg_tpl_arg(const pg_tpl_args *a, size_t i, const char *name, pg_jv dflt, int *found);

@@ -20,10 +20,13 @@
 
 #define PG_JV_MAX_DEPTH 512
 
+/* kind of a PG_JV_LIST (the `tuple` field) */
+enum { LK_LIST = 0, LK_TUPLE = 1, LK_GEN = 2 };
+
 struct pg_jv_list {
     pg_jv *items;
     size_t len, cap;
-    int tuple;
+    int tuple; /* LK_* */
 };
 
 struct pg_jv_dict {
@@ -97,7 +100,11 @@ static pg_jv list_make(pg_arena *a, size_t cap, int tuple) {
     return v;
 }
 pg_jv pg_jv_list_new(pg_arena *a, size_t cap_hint) { return list_make(a, cap_hint, 0); }
-pg_jv pg_jv_tuple_new(pg_arena *a, size_t cap_hint) { return list_make(a, cap_hint, 1); }
+pg_jv pg_jv_tuple_new(pg_arena *a, size_t cap_hint) { return list_make(a, cap_hint, LK_TUPLE); }
+pg_jv pg_jv_as_generator(pg_jv list) {
+    if (list.type == PG_JV_LIST) list.u.l->tuple = LK_GEN;
+    return list;
+}
 
 static int list_reserve(pg_arena *a, pg_jv_list *l, size_t need) {
     if (need <= l->cap) return PG_OK;
@@ -136,7 +143,8 @@ pg_jv pg_jv_list_at(pg_jv list, size_t i) {
     return list.u.l->items[i];
 }
 pg_jv *pg_jv_list_items(pg_jv list) { return list.u.l->items; }
-int pg_jv_list_is_tuple(pg_jv list) { return list.type == PG_JV_LIST && list.u.l->tuple; }
+int pg_jv_list_is_tuple(pg_jv list) { return list.type == PG_JV_LIST && list.u.l->tuple == LK_TUPLE; }
+int pg_jv_list_is_gen(pg_jv list) { return list.type == PG_JV_LIST && list.u.l->tuple == LK_GEN; }
 void pg_jv_list_remove(pg_jv list, size_t i) {
     pg_jv_list *l = list.u.l;
     PG_ASSERT(i < l->len);
@@ -334,7 +342,7 @@ int pg_jv_truthy(pg_jv v) {
     case PG_JV_INT: return v.u.i != 0;
     case PG_JV_FLOAT: return v.u.f != 0.0;
     case PG_JV_STRING: return v.u.s.n != 0;
-    case PG_JV_LIST: return v.u.l->len != 0;
+    case PG_JV_LIST: return v.u.l->len != 0 || v.u.l->tuple == LK_GEN; /* a generator is always true */
     case PG_JV_DICT: return v.u.d->len != 0;
     default: return 1;
     }
@@ -372,6 +380,7 @@ static int equal_d(pg_jv a, pg_jv b, int depth) {
     case PG_JV_STRING: return a.u.s.n == b.u.s.n && memcmp(a.u.s.p, b.u.s.p, a.u.s.n) == 0;
     case PG_JV_LIST: {
         if (a.u.l == b.u.l) return 1;
+        if (a.u.l->tuple == LK_GEN) return 0; /* generators compare by identity */
         if (a.u.l->len != b.u.l->len || a.u.l->tuple != b.u.l->tuple) return 0;
         for (size_t i = 0; i < a.u.l->len; i++)
             if (!equal_d(a.u.l->items[i], b.u.l->items[i], depth + 1)) return 0;
@@ -436,7 +445,7 @@ const char *pg_jv_type_name(pg_jv v) {
     case PG_JV_INT: return "int";
     case PG_JV_FLOAT: return "float";
     case PG_JV_STRING: return "str";
-    case PG_JV_LIST: return v.u.l->tuple ? "tuple" : "list";
+    case PG_JV_LIST: return v.u.l->tuple == LK_GEN ? "generator" : v.u.l->tuple ? "tuple" : "list";
     case PG_JV_DICT: return "dict";
     case PG_JV_NAMESPACE: return "Namespace";
     case PG_JV_MACRO: return "Macro";
@@ -650,6 +659,10 @@ static void write_repr_d(pg_jv_buf *b, pg_jv v, int depth) {
     case PG_JV_STRING: write_py_str_repr(b, v.u.s.p, v.u.s.n); return;
     case PG_JV_LIST: {
         pg_jv_list *l = v.u.l;
+        if (l->tuple == LK_GEN) {
+            pg_jv_buf_put(b, "<generator object>", 18);
+            return;
+        }
         pg_jv_buf_putc(b, l->tuple ? '(' : '[');
         for (size_t i = 0; i < l->len && !b->err; i++) {
             if (i) pg_jv_buf_put(b, ", ", 2);
@@ -784,6 +797,11 @@ static void json_d(pg_jv_buf *b, pg_jv v, const pg_jv_json_opts *o, int depth) {
     case PG_JV_STRING: json_str(b, v.u.s.p, v.u.s.n, o->ensure_ascii); return;
     case PG_JV_LIST: {
         pg_jv_list *l = v.u.l;
+        if (l->tuple == LK_GEN) {
+            b->err = PG_EINVAL;
+            b->bad_type = "generator";
+            return;
+        }
         if (!l->len) {
             pg_jv_buf_put(b, "[]", 2);
             return;

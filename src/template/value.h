@@ -27,7 +27,7 @@ typedef enum {
     PG_JV_INT,
     PG_JV_FLOAT,
     PG_JV_STRING,
-    PG_JV_LIST,      /* also tuples (list flag) */
+    PG_JV_LIST,      /* also tuples and generators (list kind) */
     PG_JV_DICT,
     PG_JV_NAMESPACE, /* Jinja namespace(): a dict with attribute assignment */
     PG_JV_MACRO,     /* interpreter objects: opaque pointers */
@@ -77,6 +77,12 @@ size_t pg_jv_list_len(pg_jv list);
 pg_jv pg_jv_list_at(pg_jv list, size_t i); /* i < len */
 pg_jv *pg_jv_list_items(pg_jv list);       /* contiguous; valid until next push */
 int pg_jv_list_is_tuple(pg_jv list);
+/* A generator (what Jinja's map/select/reject/... filters return): a list
+ * that iterates like one but is always true, has no len(), no indexing and
+ * is not JSON serializable, as in Python. Not consumed by iteration here. */
+/* Turns a list the caller just built (no other references) into one. */
+pg_jv pg_jv_as_generator(pg_jv list);
+int pg_jv_list_is_gen(pg_jv list);
 /* Remove item i (shifts the rest). */
 void pg_jv_list_remove(pg_jv list, size_t i);
 int pg_jv_list_insert(pg_arena *a, pg_jv list, size_t i, pg_jv item);

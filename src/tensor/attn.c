@@ -2,8 +2,11 @@
  * shared by every level. The packed layout qt[d][PG_ATTN_RT] puts the rows
  * of one dimension side by side, so a SIMD level loads the query values of
  * all rows for dimension d with one vector load and broadcasts the key
- * value: one lane per row, no horizontal sums. */
+ * value: one lane per row, no horizontal sums. The level tables are picked
+ * through the kernel sets of dispatch.h. */
 #include "tensor/attn.h"
+
+#include "tensor/dispatch.h"
 
 #include <string.h>
 
@@ -13,15 +16,6 @@ void pg_attn_pack_q(const float *q, int R, size_t ldq, int hd, float *qt) {
         for (int d = 0; d < hd; d++) qt[(size_t)d * PG_ATTN_RT + r] = q[(size_t)r * ldq + d];
 }
 
-const pg_attn_kernels *pg_attn_kernels_get(pg_cpu_level level) {
-#if defined(__x86_64__)
-    if (level >= PG_CPU_AVX512) return &pg_attn_kernels_avx512;
-    if (level == PG_CPU_AVX2) return &pg_attn_kernels_avx2;
-#endif
-    (void)level;
-    return &pg_attn_kernels_ref;
-}
+const pg_attn_kernels *pg_attn_kernels_get(pg_cpu_level level) { return pg_kernels_at(level)->attn; }
 
-const pg_attn_kernels *pg_attn_kernels_cur(void) {
-    return pg_attn_kernels_get(pg_cpu_level_get());
-}
+const pg_attn_kernels *pg_attn_kernels_cur(void) { return pg_kernels_cur()->attn; }

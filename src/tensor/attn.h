@@ -45,9 +45,4 @@ const pg_attn_kernels *pg_attn_kernels_get(pg_cpu_level level);
 /* The kernels of the current level (pg_cpu_level_get()). */
 const pg_attn_kernels *pg_attn_kernels_cur(void);
 
-/* Level tables (ref/attn_ref.c, x86/attn_avx2.c, x86/attn_avx512.c). */
-extern const pg_attn_kernels pg_attn_kernels_ref;
-extern const pg_attn_kernels pg_attn_kernels_avx2;
-extern const pg_attn_kernels pg_attn_kernels_avx512;
-
 #endif

@@ -18,6 +18,11 @@ typedef uint16_t pg_bf16;
 #define QK_K 256
 #define K_SCALE_SIZE 12
 
+/* The 16 levels of IQ4_NL and IQ4_XS (a fact of the format), ascending.
+ * static const in the header: every kernel file (scalar, AVX2, AVX-512)
+ * reads its own copy, so none depends on another for it. */
+static const int8_t pg_iq4nl_values[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
 typedef struct { pg_fp16 d; uint8_t qs[QK4_0 / 2]; } block_q4_0;            /* 18 */
 typedef struct { pg_fp16 d, m; uint8_t qs[QK4_1 / 2]; } block_q4_1;         /* 20 */
 typedef struct { pg_fp16 d; uint8_t qh[4]; uint8_t qs[QK5_0 / 2]; } block_q5_0;  /* 22 */

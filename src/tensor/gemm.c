@@ -1,36 +1,19 @@
-/* gemm.c - dispatch of the tile kernels (see gemm.h). The kernels live in
- * x86/gemm_avx512.c and x86/gemm_avx2.c; other architectures and the scalar
- * level have none, and matmul falls back to per-element vec_dot. */
+/* gemm.c - the tile kernels of a weight type at a level (see gemm.h): an
+ * index into the level's kernel set (dispatch.h). The kernels live in
+ * x86/gemm_*.c; other architectures and the scalar level have none, and
+ * matmul falls back to per-element vec_dot. */
 #include "tensor/gemm.h"
 
+#include "tensor/dispatch.h"
 #include "tensor/types.h"
 
-const pg_gemm_kernel *pg_gemm_get(int wtype, pg_cpu_level level) {
-#if defined(__x86_64__)
-    if (level >= PG_CPU_AVX512) return pg_gemm_avx512_get(wtype);
-    if (level == PG_CPU_AVX2) return pg_gemm_avx2_get(wtype);
-#endif
-    (void)wtype;
-    (void)level;
-    return 0;
+static const pg_gemm_kernel *pick(const pg_gemm_kernel *const *table, int wtype) {
+    if (!table || wtype < 0 || wtype >= PG_TYPE_COUNT) return NULL;
+    return table[wtype];
 }
 
+const pg_gemm_kernel *pg_gemm_get(int wtype, pg_cpu_level level) { return pick(pg_kernels_at(level)->gemm, wtype); }
+
 const pg_gemm_kernel *pg_gemm_get_packed(int wtype, pg_cpu_level level) {
-#if defined(__x86_64__)
-    if (level >= PG_CPU_AVX512) {
-        if (wtype == PG_TYPE_Q4_0) return pg_gemm_pq4_0_avx512();
-        if (wtype == PG_TYPE_Q4_K) return pg_gemm_pq4_K_avx512();
-        if (wtype == PG_TYPE_Q6_K) return pg_gemm_pq6_K_avx512();
-        return pg_gemm_avx512_copy_get(wtype);
-    }
-    if (level == PG_CPU_AVX2) {
-        if (wtype == PG_TYPE_Q4_0) return pg_gemm_pq4_0_avx2();
-        if (wtype == PG_TYPE_Q4_K) return pg_gemm_pq4_K_avx2();
-        if (wtype == PG_TYPE_Q6_K) return pg_gemm_pq6_K_avx2();
-        if (wtype == PG_TYPE_Q8_0) return pg_gemm_pq8_0_avx2();
-    }
-#endif
-    (void)wtype;
-    (void)level;
-    return 0;
+    return pick(pg_kernels_at(level)->gemm_packed, wtype);
 }

@@ -62,32 +62,13 @@ typedef struct pg_gemm_kernel {
     void (*wpackp)(const void *src, size_t ld, int64_t K, int n, void *dst);
 } pg_gemm_kernel;
 
-/* The tile kernel of weight type wtype at exactly `level`, or NULL (then
- * matmul uses one vec_dot call per element). */
+/* The tile kernel of weight type wtype at `level` (capped at the CPU's
+ * level, no fallback to a lower level), or NULL (then matmul uses one
+ * vec_dot call per element). */
 const pg_gemm_kernel *pg_gemm_get(int wtype, pg_cpu_level level);
 
 /* The kernel that reads weights of type wtype repacked for `level`, or
  * NULL (then weights stay as stored). */
 const pg_gemm_kernel *pg_gemm_get_packed(int wtype, pg_cpu_level level);
-
-/* Per-file tables (x86 only), indexed by pg_type id; NULL entries. */
-const pg_gemm_kernel *pg_gemm_avx512_get(int wtype);
-const pg_gemm_kernel *pg_gemm_avx2_get(int wtype);
-/* Repacked-weight kernels (x86/gemm_pq4_0_avx512.c, x86/gemm_pq4_K_avx512.c,
- * x86/gemm_pq6_K_avx512.c); NULL when not available. */
-const pg_gemm_kernel *pg_gemm_pq4_0_avx512(void);
-const pg_gemm_kernel *pg_gemm_pq4_K_avx512(void);
-const pg_gemm_kernel *pg_gemm_pq6_K_avx512(void);
-/* The same at AVX2 (rows in the int32 lanes of ymm registers, panels of
- * 16 rows read as two 8-lane halves: q4_0 and q4_K in the AVX-512 layouts,
- * q6_K in its own; x86/gemm_pq*_avx2.c, small loads shared in
- * x86/gemm_avx2_util.h); NULL when not available. */
-const pg_gemm_kernel *pg_gemm_pq4_0_avx2(void);
-const pg_gemm_kernel *pg_gemm_pq4_K_avx2(void);
-const pg_gemm_kernel *pg_gemm_pq6_K_avx2(void);
-/* Q8_0 in 16-row panels (x86/gemm_pq8_0_avx2.c; layout x86/gemm_pq8_0.h). */
-const pg_gemm_kernel *pg_gemm_pq8_0_avx2(void);
-/* Q8_0: the stored-layout kernel with wpack = copy (huge pages). */
-const pg_gemm_kernel *pg_gemm_avx512_copy_get(int wtype);
 
 #endif

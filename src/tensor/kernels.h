@@ -30,12 +30,7 @@ typedef struct pg_float_kernels {
 /* The kernels of one level (capped at what this build has; never NULL). */
 const pg_float_kernels *pg_float_kernels_get(pg_cpu_level level);
 
-void pg_fp16_to_fp32_row(const uint16_t *src, float *dst, int64_t n);
 void pg_fp32_to_fp16_row(const float *src, uint16_t *dst, int64_t n);
 float pg_dot_f32(const float *a, const float *b, int n);
-void pg_axpy_f32(float *y, float a, const float *x, int n);
-
-/* The 16 levels of IQ4_NL (a fact of the format), ascending. */
-extern const int8_t pg_iq4nl_values[16];
 
 #endif

@@ -18,16 +18,14 @@ typedef struct pg_ops {
     void (*rmsnorm)(float *y, const float *x, const float *w, int n, float eps);
     /* In-place softmax of x[0..n); returns nothing. */
     void (*softmax)(float *x, int n);
-    /* Dot product with a fixed reduction order (function of n only). */
-    float (*dot)(const float *a, const float *b, int n);
-    /* y[i] += a * x[i] */
-    void (*axpy)(float *y, float a, const float *x, int n);
     /* g[i] = silu(g[i]) * u[i] */
     void (*swiglu)(float *g, const float *u, int n);
     /* g[i] = gelu_tanh(g[i]) * u[i] */
     void (*geglu)(float *g, const float *u, int n);
 } pg_ops;
 
+/* The row ops of the current level / of a level (capped at the CPU's).
+ * Dot and axpy are the float helpers of tensor/kernels.h. */
 const pg_ops *pg_ops_get(void);
 const pg_ops *pg_ops_get_level(pg_cpu_level level);
 
@@ -48,16 +46,10 @@ void pg_rope_table(float *cs, int n_rot, int32_t pos, float base, float freq_sca
                    float attn_factor);
 void pg_rope_apply(float *x, int n_rot, const float *cs, int mode);
 
-/* Reference scalar implementations (tests compare against these). */
-void pg_rmsnorm_ref(float *y, const float *x, const float *w, int n, float eps);
+/* Scalar references used outside the ops table (the others are reached
+ * through pg_ops_get_level(PG_CPU_SCALAR)). */
 void pg_softmax_ref(float *x, int n);
 float pg_dot_ref(const float *a, const float *b, int n);
 void pg_axpy_ref(float *y, float a, const float *x, int n);
-void pg_swiglu_ref(float *g, const float *u, int n);
-void pg_geglu_ref(float *g, const float *u, int n);
-
-/* Provided by x86/ops_avx2.c (also used at the AVX-512 level: these ops are
- * memory-light and gain nothing measurable from 512-bit vectors). */
-void pg_ops_fill_avx2(pg_ops *o);
 
 #endif

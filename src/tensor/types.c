@@ -1,24 +1,19 @@
-/* types.c - the type table and the kernel dispatch.
+/* types.c - the type table and the type kernels of each level.
  *
  * Static facts (name, block size, type size, vec_dot_type) live in `info`.
- * Kernel files register their functions per level in pg_types_init (once,
- * pthread_once). `resolved[level][type]` is the traits a caller sees at that
- * level: each slot takes the highest registered level <= the requested one. */
+ * The kernels come from the kernel sets (dispatch.h): types_init
+ * resolves them once (pthread_once) into `resolved[level][type]`, the
+ * traits a caller sees at that level. */
 #include "tensor/types.h"
+
+#include "tensor/dispatch.h"
 
 #include "tensor/blocks.h"
 
 #include <pthread.h>
 #include <stdint.h>
 
-typedef struct {
-    pg_to_float_fn to_float;
-    pg_from_float_fn from_float;
-    pg_vec_dot_fn vec_dot;
-} slots;
-
 static pg_type_traits info[PG_TYPE_COUNT];
-static slots reg[3][PG_TYPE_COUNT];
 static pg_type_traits resolved[3][PG_TYPE_COUNT];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
@@ -59,50 +54,33 @@ static void fill_info(void) {
     T(PG_TYPE_F64, "f64", 1, 8, 0, PG_TYPE_F32);
 }
 
-void pg_type_register(pg_type type, pg_cpu_level level, pg_to_float_fn to_float,
-                      pg_from_float_fn from_float, pg_vec_dot_fn vec_dot) {
-    if ((int)type < 0 || type >= PG_TYPE_COUNT || (int)level < 0 || level > PG_CPU_AVX512) return;
-    slots *s = &reg[level][type];
-    if (to_float) s->to_float = to_float;
-    if (from_float) s->from_float = from_float;
-    if (vec_dot) s->vec_dot = vec_dot;
-}
-
-/* Provided by the kernel files (ref/ and x86/). */
-void pg_kernels_register_float(void);
-void pg_kernels_register_legacy(void);
-void pg_kernels_register_kquants(void);
-#if defined(__x86_64__)
-void pg_kernels_register_avx2(void);
-void pg_kernels_register_avx512(void);
-#endif
-
+/* Resolve every level once: a slot takes the kernel of the highest level
+ * <= l that has one (the scalar families have all of them). */
 static void init_once(void) {
     fill_info();
-    pg_kernels_register_float();
-    pg_kernels_register_legacy();
-    pg_kernels_register_kquants();
-#if defined(__x86_64__)
-    pg_kernels_register_avx2();
-    pg_kernels_register_avx512();
-#endif
-    for (int l = 0; l < 3; l++) {
-        for (int t = 0; t < PG_TYPE_COUNT; t++) {
-            pg_type_traits tr = info[t];
-            for (int k = 0; k <= l; k++) {
-                if (reg[k][t].to_float) tr.to_float = reg[k][t].to_float;
-                if (reg[k][t].from_float) tr.from_float = reg[k][t].from_float;
-                if (reg[k][t].vec_dot) tr.vec_dot = reg[k][t].vec_dot;
+    for (int l = 0; l <= (int)PG_CPU_AVX512; l++) {
+        for (int t = 0; t < PG_TYPE_COUNT; t++) resolved[l][t] = info[t];
+        for (int k = 0; k <= l; k++) {
+            const pg_kernel_set *ks = pg_kernels_at((pg_cpu_level)k);
+            if ((int)ks->level != k) continue; /* level not in this build / CPU */
+            for (int f = 0; f < PG_TYPE_FAMILIES; f++) {
+                if (!ks->types[f]) continue;
+                for (int t = 0; t < PG_TYPE_COUNT; t++) {
+                    const pg_type_kernels *tk = &ks->types[f][t];
+                    pg_type_traits *tr = &resolved[l][t];
+                    if (tk->to_float) tr->to_float = tk->to_float;
+                    if (tk->from_float) tr->from_float = tk->from_float;
+                    if (tk->vec_dot) tr->vec_dot = tk->vec_dot;
+                }
             }
-            resolved[l][t] = tr;
         }
     }
 }
 
-void pg_types_init(void) { pthread_once(&once, init_once); }
+static void types_init(void) { pthread_once(&once, init_once); }
 
 const pg_type_traits *pg_type_get_level(int type, pg_cpu_level level) {
-    pg_types_init();
+    types_init();
     if (type < 0 || type >= PG_TYPE_COUNT || !info[type].known) return NULL;
     if ((int)level < 0) level = PG_CPU_SCALAR;
     if (level > PG_CPU_AVX512) level = PG_CPU_AVX512;

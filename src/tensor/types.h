@@ -1,10 +1,11 @@
 /* types.h - the table of tensor types (ids are GGUF/ggml type ids).
  *
  * Each type has a block size (elements per block) and a type size (bytes per
- * block). Kernels are registered per dispatch level (base/cpu.h): a scalar
+ * block). Kernels are given per dispatch level (base/cpu.h): a scalar
  * reference is required; AVX2 / AVX-512 variants share its signature and are
  * optional. pg_type_get() returns the traits with the kernels of the current
- * level (falling back to the best lower level that has one).
+ * level (falling back to the best lower level that has one); the kernels
+ * come from the per-level tables of tensor/dispatch.h.
  *
  * Dot products follow ggml's scheme: the activation row is first converted to
  * the weight type's `vec_dot_type` (F32 for float weights, Q8_0 / Q8_1 for
@@ -82,10 +83,5 @@ const char *pg_type_name(int type); /* "unknown" if not known */
  * or the type is unknown; SIZE_MAX on overflow. */
 size_t pg_row_size(int type, int64_t n);
 
-/* Registration (called once from pg_types_init, under a lock). A kernel file
- * sets the slots of its types for one level; NULL leaves a slot as is. */
-void pg_type_register(pg_type type, pg_cpu_level level, pg_to_float_fn to_float,
-                      pg_from_float_fn from_float, pg_vec_dot_fn vec_dot);
-void pg_types_init(void);
 
 #endif

@@ -19,6 +19,8 @@
  * (words) to their ids. */
 #include "tokenizer/tok_internal.h"
 
+#include "base/hash.h"
+#include "base/heap.h"
 #include "base/log.h"
 
 #include <stdio.h>
@@ -207,7 +209,7 @@ static int split_piece(matcher *m, const pcre2_code *code, const char *text, siz
 static inline int32_t merge_find(const pg_vocab *v, int32_t a, int32_t b, int32_t *res) {
     if (a < 0 || b < 0) return NO_RANK;
     uint64_t key = (((uint64_t)(uint32_t)a << 32) | (uint32_t)b) + 1;
-    uint64_t j = (key * 0x9E3779B97F4A7C15ull >> 20) & v->mmask;
+    uint64_t j = (pg_hash_fib(key) >> 20) & v->mmask;
     for (;;) {
         uint64_t k = v->mkey[j];
         if (k == key) {
@@ -272,31 +274,7 @@ static void ws_free(bpe_ws *w) {
     free(w->enc);
 }
 
-static void hpush(mcand *h, size_t *n, mcand x) {
-    size_t i = (*n)++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!mc_before(&x, &h[p])) break;
-        h[i] = h[p];
-        i = p;
-    }
-    h[i] = x;
-}
-
-static mcand hpop(mcand *h, size_t *n) {
-    mcand top = h[0], x = h[--(*n)];
-    size_t i = 0, m = *n;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= m) break;
-        if (c + 1 < m && mc_before(&h[c + 1], &h[c])) c++;
-        if (!mc_before(&h[c], &x)) break;
-        h[i] = h[c];
-        i = c;
-    }
-    if (m) h[i] = x;
-    return top;
-}
+PG_HEAP_DEFINE(mheap, mcand, mc_before)
 
 static void heap_pair(const pg_vocab *v, bpe_ws *w, size_t *hn, int32_t l) {
     if (l < 0) return;
@@ -304,7 +282,7 @@ static void heap_pair(const pg_vocab *v, bpe_ws *w, size_t *hn, int32_t l) {
     if (r < 0) return;
     int32_t res;
     int32_t rank = merge_find(v, w->id[l], w->id[r], &res);
-    if (rank != NO_RANK) hpush(w->heap, hn, (mcand){rank, l, w->id[l], w->id[r]});
+    if (rank != NO_RANK) mheap_push(w->heap, hn, (mcand){rank, l, w->id[l], w->id[r]});
 }
 
 #define SHORT_PIECE 48
@@ -344,7 +322,7 @@ static size_t bpe_merge(const pg_vocab *v, bpe_ws *w, size_t m, int *linked) {
     size_t hn = 0;
     for (size_t i = 0; i + 1 < m; i++) heap_pair(v, w, &hn, (int32_t)i);
     while (hn) {
-        mcand c = hpop(w->heap, &hn);
+        mcand c = mheap_pop(w->heap, &hn);
         int32_t l = c.left, r = w->next[l];
         if (id[l] != c.lid || r < 0 || id[r] != c.rid) continue; /* stale */
         int32_t res = -1;

@@ -266,7 +266,7 @@ int64_t pg_detok_push(pg_detok *d, int32_t id, char *out, size_t cap) {
     if (!d) return 0;
     if (!out) cap = 0;
     int64_t l = pg_token_to_piece(d->v, id, NULL, 0, d->special);
-    if (reserve(&d->pend, &d->pcap, d->pn + (size_t)l + 1)) return emit(d, out, cap); /* OOM: token dropped */
+    if (reserve(&d->pend, &d->pcap, d->pn + (size_t)l + 1)) return PG_ENOMEM; /* the token was not taken */
     pg_token_to_piece(d->v, id, d->pend + d->pn, (size_t)l, d->special);
     if (d->strip && !(d->first && id == d->v->bos)) {
         if (l > 0 && d->pend[d->pn] == ' ') {
@@ -277,14 +277,14 @@ int64_t pg_detok_push(pg_detok *d, int32_t id, char *out, size_t cap) {
     }
     d->first = 0;
     d->pn += (size_t)l;
-    if (drain_pending(d, 0)) return emit(d, out, cap);
+    if (drain_pending(d, 0)) return PG_ENOMEM; /* the token stays pending */
     return emit(d, out, cap);
 }
 
 int64_t pg_detok_flush(pg_detok *d, char *out, size_t cap) {
     if (!d) return 0;
     if (!out) cap = 0;
-    drain_pending(d, 1);
+    if (drain_pending(d, 1)) return PG_ENOMEM; /* nothing lost: a retry may succeed */
     int64_t k = emit(d, out, cap);
     d->first = 1;
     d->strip = strips_leading_space(d->v);

@@ -20,6 +20,8 @@
  * answered from a per-call cache. Memory: a few arrays per call. */
 #include "tokenizer/tok_internal.h"
 
+#include "base/heap.h"
+
 typedef struct {
     int32_t prev, next;
     uint32_t start, n; /* bytes in the escaped text; n == 0: merged away */
@@ -36,31 +38,7 @@ static inline int bg_before(const bigram *a, const bigram *b) {
     return a->score > b->score || (a->score == b->score && a->left < b->left);
 }
 
-static void heap_push(bigram *h, size_t *n, bigram x) {
-    size_t i = (*n)++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!bg_before(&x, &h[p])) break;
-        h[i] = h[p];
-        i = p;
-    }
-    h[i] = x;
-}
-
-static bigram heap_pop(bigram *h, size_t *n) {
-    bigram top = h[0], x = h[--(*n)];
-    size_t i = 0, m = *n;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= m) break;
-        if (c + 1 < m && bg_before(&h[c + 1], &h[c])) c++;
-        if (!bg_before(&h[c], &x)) break;
-        h[i] = h[c];
-        i = c;
-    }
-    if (m) h[i] = x;
-    return top;
-}
+PG_HEAP_DEFINE(heap, bigram, bg_before)
 
 static void try_pair(const pg_vocab *v, const char *t, const sym *s, int32_t l, int32_t r, bigram *h, size_t *hn,
                      size_t hcap) {

@@ -83,8 +83,6 @@ static inline void pg_tok_push(pg_tok_ids *o, int32_t id) {
 }
 
 uint32_t pg_tok_hash(const char *s, size_t n);
-/* pg_vocab_find with a precomputed hash */
-int32_t pg_tok_find_h(const pg_vocab *v, const char *s, size_t n, uint32_t h);
 
 /* Length of the UTF-8 sequence a lead byte announces (1 for invalid bytes),
  * clipped to the bytes left: the way llama.cpp steps through text. */

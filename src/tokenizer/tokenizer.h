@@ -55,15 +55,11 @@ const char *pg_vocab_pre(const pg_vocab *v);  /* pre-tokenizer name in use ("def
 int32_t pg_vocab_bos(const pg_vocab *v);      /* -1 if none; likewise: */
 int32_t pg_vocab_eos(const pg_vocab *v);
 int32_t pg_vocab_eot(const pg_vocab *v);
-int32_t pg_vocab_eom(const pg_vocab *v);
-int32_t pg_vocab_unk(const pg_vocab *v);
-int32_t pg_vocab_pad(const pg_vocab *v);
 int pg_vocab_add_bos(const pg_vocab *v); /* add_bos_token (default: llama/bert 1, gpt2 0 except llama3-style pre) */
 int pg_vocab_add_eos(const pg_vocab *v); /* add_eos_token (default: bert 1 ([SEP]), else 0) */
 int pg_vocab_is_eog(const pg_vocab *v, int32_t id);     /* eos, eot, eom and known end-of-turn control tokens */
 int pg_vocab_is_control(const pg_vocab *v, int32_t id); /* token_type CONTROL */
 int pg_vocab_token_type(const pg_vocab *v, int32_t id); /* PG_TOKTYPE_*, -1 if id out of range */
-float pg_vocab_score(const pg_vocab *v, int32_t id);    /* 0 if none */
 /* Raw vocab string (not NUL-terminated, *len set); NULL if id out of range. */
 const char *pg_vocab_token_text(const pg_vocab *v, int32_t id, size_t *len);
 /* Exact vocab entry (raw vocab string), -1 if none. O(1). */
@@ -78,6 +74,30 @@ int32_t pg_vocab_find(const pg_vocab *v, const char *text, size_t len);
  * call again with a bigger buffer) or a negative PG_E* code. */
 int64_t pg_tokenize(const pg_vocab *v, const char *text, size_t len, int add_special, int parse_special,
                     int32_t *out, size_t cap, pg_error *err);
+
+/* pg_tokenize with parse_special on everywhere except in the plain spans
+ * (byte ranges of text, sorted and disjoint): a CONTROL/UNKNOWN token is
+ * recognised only where its text overlaps no plain span; the text of a
+ * span is tokenized as ordinary text together with its neighbours (same
+ * fragments, same merges as pg_tokenize, so with no spans the ids equal
+ * pg_tokenize(..., parse_special=1) and with one span over everything
+ * pg_tokenize(..., parse_special=0)). For chat prompts: the spans are the
+ * bytes that came from message text (src/server/prompt.c). */
+typedef struct pg_tok_span {
+    size_t off, len;
+} pg_tok_span;
+int64_t pg_tokenize_spans(const pg_vocab *v, const char *text, size_t len, int add_special,
+                          const pg_tok_span *plain, size_t n_plain, int32_t *out, size_t cap, pg_error *err);
+
+/* Special-token text search (CONTROL / UNKNOWN tokens: the ones only
+ * parse_special recognises). pg_vocab_special_at: the id of the longest
+ * one whose text starts s[0..left), or -1. pg_vocab_special_prefix: 1 if
+ * s[0..n) is a proper prefix of one (n < its length). */
+int32_t pg_vocab_special_at(const pg_vocab *v, const char *s, size_t left);
+/* Every token recognised as text by pg_tokenize (CONTROL, UNKNOWN and
+ * USER_DEFINED with non-empty text): *n ids, owned by the vocab. */
+const int32_t *pg_vocab_special_ids(const pg_vocab *v, size_t *n);
+int pg_vocab_special_prefix(const pg_vocab *v, const char *s, size_t n);
 
 /* Bytes of one token's text as it appears in output: byte tokens <0xNN> ->
  * the byte, SPM "▁" -> " ", byte-level BPE unicode -> bytes, WordPiece
@@ -102,7 +122,10 @@ int64_t pg_detokenize(const pg_vocab *v, const int32_t *ids, size_t n, char *buf
  * U+FFFD) and resets. The concatenation of everything emitted by pushes and
  * the flush equals pg_detokenize of the same ids. If cap is too small the
  * rest is kept and emitted by the next push/flush (cap >= 4 guarantees
- * progress; 64+ is comfortable). Returns bytes written (>= 0). */
+ * progress; 64+ is comfortable). Returns bytes written (>= 0), or PG_ENOMEM
+ * when an internal buffer could not grow: nothing was written and the
+ * caller must fail the request (its text would be incomplete); a token is
+ * never dropped silently. */
 typedef struct pg_detok pg_detok;
 pg_detok *pg_detok_create(const pg_vocab *v, int special); /* NULL on OOM */
 void pg_detok_destroy(pg_detok *d);

@@ -14,6 +14,7 @@
  * (spm.c / bpe.c / wpm.c), then optional EOS. All memory is per call. */
 #include "tokenizer/tok_internal.h"
 
+#include "base/hash.h"
 #include "base/log.h"
 
 #include <stdio.h>
@@ -24,11 +25,11 @@
 
 uint32_t pg_tok_hash(const char *s, size_t n) {
     /* 8 bytes at a time, multiply-xorshift mixing; short keys dominate */
-    uint64_t h = 0x9E3779B97F4A7C15ull ^ (n * 0xff51afd7ed558ccdull);
+    uint64_t h = PG_HASH_GOLDEN ^ (n * 0xff51afd7ed558ccdull);
     while (n >= 8) {
         uint64_t w;
         memcpy(&w, s, 8);
-        h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
+        h = (h ^ w) * PG_HASH_MIX1;
         h ^= h >> 31;
         s += 8;
         n -= 8;
@@ -36,14 +37,14 @@ uint32_t pg_tok_hash(const char *s, size_t n) {
     if (n) {
         uint64_t w = 0;
         memcpy(&w, s, n);
-        h = (h ^ w) * 0x94d049bb133111ebull;
+        h = (h ^ w) * PG_HASH_MIX2;
         h ^= h >> 29;
     }
-    h *= 0xbf58476d1ce4e5b9ull;
+    h *= PG_HASH_MIX1;
     return (uint32_t)(h ^ (h >> 32));
 }
 
-int32_t pg_tok_find_h(const pg_vocab *v, const char *s, size_t n, uint32_t h) {
+static int32_t pg_tok_find_h(const pg_vocab *v, const char *s, size_t n, uint32_t h) {
     uint32_t i = h & v->slot_mask;
     for (;;) {
         int32_t id = v->slot[i];
@@ -258,7 +259,7 @@ static int load_merges(pg_vocab *v, const pg_gguf *g, pg_error *err) {
         int32_t c = pg_vocab_find(v, tmp, ll + rl);
         if (a < 0 || b < 0 || c < 0) { skipped++; continue; }
         uint64_t key = (((uint64_t)(uint32_t)a << 32) | (uint32_t)b) + 1;
-        uint64_t j = (key * 0x9E3779B97F4A7C15ull >> 20) & v->mmask;
+        uint64_t j = (pg_hash_fib(key) >> 20) & v->mmask;
         while (v->mkey[j] && v->mkey[j] != key) j = (j + 1) & v->mmask;
         if (v->mkey[j]) continue; /* duplicate pair: the first (best) rank wins */
         v->mkey[j] = key;
@@ -391,9 +392,6 @@ const char *pg_vocab_pre(const pg_vocab *v) { return v->pre_name; }
 int32_t pg_vocab_bos(const pg_vocab *v) { return v->bos; }
 int32_t pg_vocab_eos(const pg_vocab *v) { return v->eos; }
 int32_t pg_vocab_eot(const pg_vocab *v) { return v->eot; }
-int32_t pg_vocab_eom(const pg_vocab *v) { return v->eom; }
-int32_t pg_vocab_unk(const pg_vocab *v) { return v->unk; }
-int32_t pg_vocab_pad(const pg_vocab *v) { return v->pad; }
 int pg_vocab_add_bos(const pg_vocab *v) { return v->add_bos && v->bos >= 0; }
 int pg_vocab_add_eos(const pg_vocab *v) { return v->add_eos && v->eos >= 0; }
 int pg_vocab_is_eog(const pg_vocab *v, int32_t id) { return id >= 0 && id < v->n && v->eog[id]; }
@@ -401,7 +399,6 @@ int pg_vocab_is_control(const pg_vocab *v, int32_t id) {
     return id >= 0 && id < v->n && v->type[id] == PG_TOKTYPE_CONTROL;
 }
 int pg_vocab_token_type(const pg_vocab *v, int32_t id) { return id >= 0 && id < v->n ? v->type[id] : -1; }
-float pg_vocab_score(const pg_vocab *v, int32_t id) { return id >= 0 && id < v->n ? v->score[id] : 0.0f; }
 
 const char *pg_vocab_token_text(const pg_vocab *v, int32_t id, size_t *len) {
     if (id < 0 || id >= v->n) {
@@ -412,16 +409,46 @@ const char *pg_vocab_token_text(const pg_vocab *v, int32_t id, size_t *len) {
     return v->blob + v->off[id];
 }
 
-/* Longest special token starting at s[0..left) that may be matched, or -1. */
-static int32_t match_special(const pg_vocab *v, const char *s, size_t left, int parse_special) {
+/* Longest special token starting at s[0..left) that may be matched, or -1.
+ * USER_DEFINED tokens may be up to left bytes long; CONTROL / UNKNOWN ones
+ * (parse_special only) up to ctl_left bytes (0 = none of them). */
+static int32_t match_special(const pg_vocab *v, const char *s, size_t left, size_t ctl_left) {
     uint8_t b = (uint8_t)s[0];
     for (int32_t k = v->spec_start[b]; k < v->spec_start[b + 1]; k++) {
         int32_t id = v->spec_ids[k];
-        if (!parse_special && v->type[id] != PG_TOKTYPE_USER_DEFINED) continue;
         size_t l = v->len[id];
-        if (l <= left && memcmp(v->blob + v->off[id], s, l) == 0) return id;
+        if (l > (v->type[id] == PG_TOKTYPE_USER_DEFINED ? left : ctl_left)) continue;
+        if (memcmp(v->blob + v->off[id], s, l) == 0) return id;
     }
     return -1;
+}
+
+int32_t pg_vocab_special_at(const pg_vocab *v, const char *s, size_t left) {
+    if (!left) return -1;
+    uint8_t b = (uint8_t)s[0];
+    for (int32_t k = v->spec_start[b]; k < v->spec_start[b + 1]; k++) {
+        int32_t id = v->spec_ids[k];
+        size_t l = v->len[id];
+        if (v->type[id] != PG_TOKTYPE_USER_DEFINED && l <= left && memcmp(v->blob + v->off[id], s, l) == 0)
+            return id;
+    }
+    return -1;
+}
+
+const int32_t *pg_vocab_special_ids(const pg_vocab *v, size_t *n) {
+    *n = (size_t)v->n_spec;
+    return v->spec_ids;
+}
+
+int pg_vocab_special_prefix(const pg_vocab *v, const char *s, size_t n) {
+    if (!n) return 0;
+    uint8_t b = (uint8_t)s[0];
+    for (int32_t k = v->spec_start[b]; k < v->spec_start[b + 1]; k++) {
+        int32_t id = v->spec_ids[k];
+        if (v->type[id] != PG_TOKTYPE_USER_DEFINED && v->len[id] > n && memcmp(v->blob + v->off[id], s, n) == 0)
+            return 1;
+    }
+    return 0;
 }
 
 static int run_fragment(const pg_vocab *v, const char *s, size_t n, int prev_special, pg_tok_ids *ids,
@@ -437,22 +464,46 @@ static int run_fragment(const pg_vocab *v, const char *s, size_t n, int prev_spe
     }
 }
 
+/* Special-token matching limit at byte i: CONTROL tokens may not overlap a
+ * plain span (spans sorted, disjoint; *k is the first span not wholly
+ * before i, advanced as i grows). */
+static size_t ctl_limit(const pg_tok_span *plain, size_t n_plain, size_t *k, size_t i, size_t left) {
+    while (*k < n_plain && plain[*k].off + plain[*k].len <= i) (*k)++;
+    if (*k >= n_plain) return left;
+    if (plain[*k].off <= i) return 0; /* inside a plain span */
+    size_t room = plain[*k].off - i;
+    return room < left ? room : left;
+}
+
 int64_t pg_tokenize(const pg_vocab *v, const char *text, size_t len, int add_special, int parse_special,
                     int32_t *out, size_t cap, pg_error *err) {
-    if (!v || (!text && len) || (!out && cap))
+    if (!parse_special) {
+        /* no CONTROL token anywhere: the whole text is one plain span */
+        pg_tok_span all = {0, len};
+        return pg_tokenize_spans(v, text, len, add_special, &all, 1, out, cap, err);
+    }
+    return pg_tokenize_spans(v, text, len, add_special, NULL, 0, out, cap, err);
+}
+
+int64_t pg_tokenize_spans(const pg_vocab *v, const char *text, size_t len, int add_special,
+                          const pg_tok_span *plain, size_t n_plain, int32_t *out, size_t cap, pg_error *err) {
+    if (!v || (!text && len) || (!out && cap) || (!plain && n_plain))
         return pg_error_set(err, PG_EINVAL, "pg_tokenize: NULL argument");
+    for (size_t k = 1; k < n_plain; k++)
+        if (plain[k].off < plain[k - 1].off + plain[k - 1].len)
+            return pg_error_set(err, PG_EINVAL, "pg_tokenize_spans: plain spans overlap or are not sorted");
     if (len > MAX_TEXT)
         return pg_error_set(err, PG_ELIMIT, "text of %zu bytes is longer than the tokenizer limit (%zu)", len,
                             MAX_TEXT);
     pg_tok_ids ids = {0};
     int rc = PG_OK;
     if (add_special && v->add_bos && v->bos >= 0) pg_tok_push(&ids, v->bos);
-    size_t start = 0, i = 0;
+    size_t start = 0, i = 0, span_k = 0;
     int prev_special = 1;
     while (i < len && rc == PG_OK) {
         int32_t sid = -1;
         if (v->spec_start[(uint8_t)text[i]] != v->spec_start[(uint8_t)text[i] + 1])
-            sid = match_special(v, text + i, len - i, parse_special);
+            sid = match_special(v, text + i, len - i, ctl_limit(plain, n_plain, &span_k, i, len - i));
         if (sid < 0) {
             i++;
             continue;

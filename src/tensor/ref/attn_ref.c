@@ -4,7 +4,7 @@
  * score over d ascending, one fmaf chain per output element over keys
  * ascending. The SIMD levels must reproduce these bits exactly; fmaf is the
  * single-rounded fused multiply-add of C99, so no contraction flag matters. */
-#include "tensor/attn.h"
+#include "tensor/dispatch.h"
 
 #include "tensor/fp16.h"
 

@@ -4,26 +4,55 @@
  * vec_dot keeps 8 partial sums like pg_dot_f32's scalar version (lane k takes
  * i % 8 == k over the multiple-of-8 prefix), combines them in a fixed tree and
  * adds the tail in order, so the result depends on n and the data only. */
-#include "tensor/kernels.h"
-#include "tensor/types.h"
+#include "tensor/dispatch.h"
 
 #include "tensor/fp16.h"
 
 #include <string.h>
 
-void pg_kernels_register_float(void);
+/* ---- the scalar float helpers (tensor/kernels.h) ----
+ * Plain C, no FMA (the build runs in ISO C mode, so the compiler does not
+ * contract a*b+c). dot keeps 8 partial sums (lane k takes elements i with
+ * i % 8 == k over the multiple-of-8 prefix), adds them in a fixed tree, then
+ * adds the tail in order: the order is a function of n only. */
+
+static float dot_scalar(const float *a, const float *b, int n) {
+    float acc[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) acc[k] += a[i + k] * b[i + k];
+    float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+static void axpy_scalar(float *y, float a, const float *x, int n) {
+    for (int i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+static void fp16_to_fp32_scalar(const uint16_t *src, float *dst, int64_t n) {
+    for (int64_t i = 0; i < n; i++) dst[i] = pg_fp16_to_fp32(src[i]);
+}
+
+static void fp32_to_fp16_scalar(const float *src, uint16_t *dst, int64_t n) {
+    for (int64_t i = 0; i < n; i++) dst[i] = pg_fp32_to_fp16(src[i]);
+}
+
+const pg_float_kernels pg_float_kernels_ref = {dot_scalar, axpy_scalar, fp16_to_fp32_scalar, fp32_to_fp16_scalar};
+
+/* ---- F32 / F16 / BF16 weights ---- */
 
 static void f32_to_float(const void *src, float *dst, int64_t n) { memcpy(dst, src, (size_t)n * sizeof(float)); }
 static void f32_from_float(const float *src, void *dst, int64_t n) { memcpy(dst, src, (size_t)n * sizeof(float)); }
 static void f32_vec_dot(int n, float *s, const void *w, const void *x) {
-    *s = pg_float_kernels_get(PG_CPU_SCALAR)->dot(w, x, n);
+    *s = dot_scalar(w, x, n);
 }
 
 static void f16_to_float(const void *src, float *dst, int64_t n) {
-    pg_float_kernels_get(PG_CPU_SCALAR)->fp16_to_fp32(src, dst, n);
+    fp16_to_fp32_scalar(src, dst, n);
 }
 static void f16_from_float(const float *src, void *dst, int64_t n) {
-    pg_float_kernels_get(PG_CPU_SCALAR)->fp32_to_fp16(src, dst, n);
+    fp32_to_fp16_scalar(src, dst, n);
 }
 
 /* One body for both 16-bit float types: CONV turns a uint16 into a float. */
@@ -51,8 +80,8 @@ static void bf16_from_float(const float *src, void *dst, int64_t n) {
     for (int64_t i = 0; i < n; i++) h[i] = pg_fp32_to_bf16(src[i]);
 }
 
-void pg_kernels_register_float(void) {
-    pg_type_register(PG_TYPE_F32, PG_CPU_SCALAR, f32_to_float, f32_from_float, f32_vec_dot);
-    pg_type_register(PG_TYPE_F16, PG_CPU_SCALAR, f16_to_float, f16_from_float, f16_vec_dot);
-    pg_type_register(PG_TYPE_BF16, PG_CPU_SCALAR, bf16_to_float, bf16_from_float, bf16_vec_dot);
-}
+const pg_type_kernels pg_types_float_ref[PG_TYPE_COUNT] = {
+    [PG_TYPE_F32] = {f32_to_float, f32_from_float, f32_vec_dot},
+    [PG_TYPE_F16] = {f16_to_float, f16_from_float, f16_vec_dot},
+    [PG_TYPE_BF16] = {bf16_to_float, bf16_from_float, bf16_vec_dot},
+};

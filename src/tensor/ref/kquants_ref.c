@@ -17,11 +17,9 @@
 #include "tensor/ref/kquants_ref.h"
 
 #include "base/error.h"
-#include "tensor/types.h"
+#include "tensor/dispatch.h"
 
 #include <math.h>
-
-void pg_kernels_register_kquants(void);
 
 /* ---------------------------------------------------------------- decode */
 
@@ -109,8 +107,8 @@ static void decode_q6_K(const block_q6_K *b, uint8_t u[QK_K], int sc[16]) {
 static void decode_iq4_xs(const block_iq4_xs *b, int8_t v[QK_K], int sc[8]) {
     for (int ib = 0; ib < 8; ib++) {
         for (int l = 0; l < 16; l++) {
-            v[32 * ib + l] = pg_kq_iq4_values[b->qs[16 * ib + l] & 0x0f];
-            v[32 * ib + 16 + l] = pg_kq_iq4_values[b->qs[16 * ib + l] >> 4];
+            v[32 * ib + l] = pg_iq4nl_values[b->qs[16 * ib + l] & 0x0f];
+            v[32 * ib + 16 + l] = pg_iq4nl_values[b->qs[16 * ib + l] >> 4];
         }
         sc[ib] = pg_kq_iq4xs_scale(b, ib);
     }
@@ -389,9 +387,9 @@ static void q6_K_from_float(const float *x, void *dst, int64_t n) {
 
 static int iq4_nearest(float t) {
     int best = 0;
-    float bd = fabsf(t - pg_kq_iq4_values[0]);
+    float bd = fabsf(t - pg_iq4nl_values[0]);
     for (int k = 1; k < 16; k++) {
-        float dd = fabsf(t - pg_kq_iq4_values[k]);
+        float dd = fabsf(t - pg_iq4nl_values[k]);
         if (dd < bd) {
             bd = dd;
             best = k;
@@ -541,12 +539,12 @@ static void iq4_xs_vec_dot(int n, float *s, const void *w, const void *x) {
     *s = acc;
 }
 
-void pg_kernels_register_kquants(void) {
-    pg_type_register(PG_TYPE_Q2_K, PG_CPU_SCALAR, q2_K_to_float, q2_K_from_float, q2_K_vec_dot);
-    pg_type_register(PG_TYPE_Q3_K, PG_CPU_SCALAR, q3_K_to_float, q3_K_from_float, q3_K_vec_dot);
-    pg_type_register(PG_TYPE_Q4_K, PG_CPU_SCALAR, q4_K_to_float, q4_K_from_float, q4_K_vec_dot);
-    pg_type_register(PG_TYPE_Q5_K, PG_CPU_SCALAR, q5_K_to_float, q5_K_from_float, q5_K_vec_dot);
-    pg_type_register(PG_TYPE_Q6_K, PG_CPU_SCALAR, q6_K_to_float, q6_K_from_float, q6_K_vec_dot);
-    pg_type_register(PG_TYPE_Q8_K, PG_CPU_SCALAR, q8_K_to_float, q8_K_from_float, NULL);
-    pg_type_register(PG_TYPE_IQ4_XS, PG_CPU_SCALAR, iq4_xs_to_float, iq4_xs_from_float, iq4_xs_vec_dot);
-}
+const pg_type_kernels pg_types_kquants_ref[PG_TYPE_COUNT] = {
+    [PG_TYPE_Q2_K] = {q2_K_to_float, q2_K_from_float, q2_K_vec_dot},
+    [PG_TYPE_Q3_K] = {q3_K_to_float, q3_K_from_float, q3_K_vec_dot},
+    [PG_TYPE_Q4_K] = {q4_K_to_float, q4_K_from_float, q4_K_vec_dot},
+    [PG_TYPE_Q5_K] = {q5_K_to_float, q5_K_from_float, q5_K_vec_dot},
+    [PG_TYPE_Q6_K] = {q6_K_to_float, q6_K_from_float, q6_K_vec_dot},
+    [PG_TYPE_Q8_K] = {q8_K_to_float, q8_K_from_float, NULL},
+    [PG_TYPE_IQ4_XS] = {iq4_xs_to_float, iq4_xs_from_float, iq4_xs_vec_dot},
+};

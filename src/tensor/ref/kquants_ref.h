@@ -17,10 +17,6 @@
 #include <stdint.h>
 #include <string.h>
 
-/* The 16 levels of IQ4_NL / IQ4_XS (ggml's kvalues_iq4nl). */
-static const int8_t pg_kq_iq4_values[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
-                                            1,    13,   25,  38,  53,  69,  89,  113};
-
 /* Round to nearest, ties to even, for |f| < 2^22 (ggml's nearest_int). */
 static inline int pg_kq_nearest_int(float f) {
     float v = f + 12582912.f; /* 1.5 * 2^23: the mantissa then holds the integer */

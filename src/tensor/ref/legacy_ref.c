@@ -16,16 +16,12 @@
  * exactly; they may differ in float summation order. */
 #include "tensor/blocks.h"
 #include "tensor/fp16.h"
-#include "tensor/kernels.h"
-#include "tensor/types.h"
+#include "tensor/dispatch.h"
 
 #include <float.h>
 #include <math.h>
 #include <string.h>
 
-void pg_kernels_register_legacy(void);
-
-const int8_t pg_iq4nl_values[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 
 #define F16(h) pg_fp16_to_fp32(h)
 
@@ -400,12 +396,12 @@ static void iq4_nl_vec_dot(int n, float *s, const void *wv, const void *xv) {
     *s = sum;
 }
 
-void pg_kernels_register_legacy(void) {
-    pg_type_register(PG_TYPE_Q4_0, PG_CPU_SCALAR, q4_0_to_float, q4_0_from_float, q4_0_vec_dot);
-    pg_type_register(PG_TYPE_Q4_1, PG_CPU_SCALAR, q4_1_to_float, q4_1_from_float, q4_1_vec_dot);
-    pg_type_register(PG_TYPE_Q5_0, PG_CPU_SCALAR, q5_0_to_float, q5_0_from_float, q5_0_vec_dot);
-    pg_type_register(PG_TYPE_Q5_1, PG_CPU_SCALAR, q5_1_to_float, q5_1_from_float, q5_1_vec_dot);
-    pg_type_register(PG_TYPE_Q8_0, PG_CPU_SCALAR, q8_0_to_float, q8_0_from_float, q8_0_vec_dot);
-    pg_type_register(PG_TYPE_Q8_1, PG_CPU_SCALAR, q8_1_to_float, q8_1_from_float, NULL);
-    pg_type_register(PG_TYPE_IQ4_NL, PG_CPU_SCALAR, iq4_nl_to_float, iq4_nl_from_float, iq4_nl_vec_dot);
-}
+const pg_type_kernels pg_types_legacy_ref[PG_TYPE_COUNT] = {
+    [PG_TYPE_Q4_0] = {q4_0_to_float, q4_0_from_float, q4_0_vec_dot},
+    [PG_TYPE_Q4_1] = {q4_1_to_float, q4_1_from_float, q4_1_vec_dot},
+    [PG_TYPE_Q5_0] = {q5_0_to_float, q5_0_from_float, q5_0_vec_dot},
+    [PG_TYPE_Q5_1] = {q5_1_to_float, q5_1_from_float, q5_1_vec_dot},
+    [PG_TYPE_Q8_0] = {q8_0_to_float, q8_0_from_float, q8_0_vec_dot},
+    [PG_TYPE_Q8_1] = {q8_1_to_float, q8_1_from_float, NULL},
+    [PG_TYPE_IQ4_NL] = {iq4_nl_to_float, iq4_nl_from_float, iq4_nl_vec_dot},
+};

@@ -1,15 +1,15 @@
-/* ops_ref.c - scalar reference kernels of ops.h and the dispatch table.
+/* ops_ref.c - scalar reference kernels of ops.h (the scalar level's table;
+ * the levels are picked in ops.c through dispatch.h).
  * References use plain left-to-right float loops with double accumulation
  * where a long reduction would otherwise lose precision (rmsnorm). */
 #include "tensor/ops.h"
-#include "base/error.h"
 
-#include "tensor/kernels.h"
+#include "base/error.h"
+#include "tensor/dispatch.h"
 
 #include <math.h>
-#include <pthread.h>
 
-void pg_rmsnorm_ref(float *y, const float *x, const float *w, int n, float eps) {
+static void rmsnorm_ref(float *y, const float *x, const float *w, int n, float eps) {
     double ss = 0;
     for (int i = 0; i < n; i++) ss += (double)x[i] * x[i];
     float scale = (float)(1.0 / sqrt(ss / n + eps));
@@ -42,14 +42,14 @@ void pg_axpy_ref(float *y, float a, const float *x, int n) {
     for (int i = 0; i < n; i++) y[i] += a * x[i];
 }
 
-void pg_swiglu_ref(float *g, const float *u, int n) {
+static void swiglu_ref(float *g, const float *u, int n) {
     for (int i = 0; i < n; i++) {
         float v = g[i];
         g[i] = v / (1.0f + expf(-v)) * u[i];
     }
 }
 
-void pg_geglu_ref(float *g, const float *u, int n) {
+static void geglu_ref(float *g, const float *u, int n) {
     const float c = 0.7978845608028654f; /* sqrt(2/pi) */
     for (int i = 0; i < n; i++) {
         float v = g[i];
@@ -90,30 +90,4 @@ void pg_rope(float *x, int head_dim, int n_rot, int32_t pos, float base, float f
     pg_rope_apply(x, n_rot, cs, mode);
 }
 
-static pg_ops tables[3];
-static pthread_once_t once = PTHREAD_ONCE_INIT;
-
-static void init(void) {
-    pg_ops ref = {pg_rmsnorm_ref, pg_softmax_ref, pg_dot_ref, pg_axpy_ref, pg_swiglu_ref, pg_geglu_ref};
-    for (int l = 0; l <= PG_CPU_AVX512; l++) {
-        tables[l] = ref;
-        /* dot/axpy: the dispatched float kernels of tensor/kernels.h */
-        const pg_float_kernels *fk = pg_float_kernels_get((pg_cpu_level)l);
-        tables[l].dot = fk->dot;
-        tables[l].axpy = fk->axpy;
-    }
-#if defined(__x86_64__)
-    pg_ops_fill_avx2(&tables[PG_CPU_AVX2]);
-    pg_ops_fill_avx2(&tables[PG_CPU_AVX512]);
-#endif
-}
-
-const pg_ops *pg_ops_get_level(pg_cpu_level level) {
-    pthread_once(&once, init);
-    if ((int)level < 0) level = PG_CPU_SCALAR;
-    if (level > PG_CPU_AVX512) level = PG_CPU_AVX512;
-    if (level > pg_cpu_level_max()) level = pg_cpu_level_max();
-    return &tables[level];
-}
-
-const pg_ops *pg_ops_get(void) { return pg_ops_get_level(pg_cpu_level_get()); }
+const pg_ops pg_ops_ref = {rmsnorm_ref, pg_softmax_ref, swiglu_ref, geglu_ref};

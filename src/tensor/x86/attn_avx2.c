@@ -8,7 +8,7 @@
  * PV_RB rows per converted V vector; dims past the last multiple of 8 run
  * the same chain with scalar fmaf (a single-rounded fma as well). Padding
  * (missing keys, rows or chunks) repeats valid data and is never stored. */
-#include "tensor/attn.h"
+#include "tensor/dispatch.h"
 
 #include "tensor/fp16.h"
 

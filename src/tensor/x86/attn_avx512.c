@@ -16,7 +16,7 @@
  * end of the row), PV_RB rows share each converted V vector. Per element the
  * chain runs over keys ascending, as in the reference. Missing rows of a
  * group repeat row 0 into a sink buffer. */
-#include "tensor/attn.h"
+#include "tensor/dispatch.h"
 
 #include <immintrin.h>
 #include <stdint.h>

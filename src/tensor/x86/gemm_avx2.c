@@ -21,8 +21,9 @@
  * Weights are unpacked per (row, activation row): with 16 registers
  * keeping unpacked super-blocks is not possible, and the unpack is a few
  * ALU ops on L1-resident bytes. */
+#include "base/error.h"
 #include "tensor/blocks.h"
-#include "tensor/gemm.h"
+#include "tensor/dispatch.h"
 #include "tensor/types.h"
 #include "tensor/x86/gemm_x86.h"
 
@@ -213,7 +214,7 @@ AI void tile_q6_K(int64_t K, const uint8_t *w, size_t ldw, const uint8_t *x, siz
     case 5: CALL(3, 2); break;                                         \
     case 6: CALL(4, 1); break;                                         \
     case 7: CALL(4, 2); break;                                         \
-    default: __builtin_trap();                                         \
+    default: PG_PANIC("tile kernel called with an impossible shape");                                         \
     }
 
 static void gemm_q4_0(int64_t K, const void *w, size_t ldw, int nw, const void *x, size_t ldx, int nx, float *y,
@@ -246,12 +247,9 @@ static const pg_gemm_kernel k_q8_0 = {4, 2, 2, gemm_q8_0, NULL, NULL, NULL, NULL
 static const pg_gemm_kernel k_q4_K = {4, 2, 2, gemm_q4_K, NULL, NULL, NULL, NULL, 0, NULL};
 static const pg_gemm_kernel k_q6_K = {4, 2, 2, gemm_q6_K, NULL, NULL, NULL, NULL, 0, NULL};
 
-const pg_gemm_kernel *pg_gemm_avx2_get(int wtype) {
-    switch (wtype) {
-    case PG_TYPE_Q4_0: return &k_q4_0;
-    case PG_TYPE_Q8_0: return &k_q8_0;
-    case PG_TYPE_Q4_K: return &k_q4_K;
-    case PG_TYPE_Q6_K: return &k_q6_K;
-    default: return NULL;
-    }
-}
+const pg_gemm_kernel *const pg_gemm_stored_avx2[PG_TYPE_COUNT] = {
+    [PG_TYPE_Q4_0] = &k_q4_0,
+    [PG_TYPE_Q8_0] = &k_q8_0,
+    [PG_TYPE_Q4_K] = &k_q4_K,
+    [PG_TYPE_Q6_K] = &k_q6_K,
+};

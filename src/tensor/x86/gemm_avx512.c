@@ -30,8 +30,9 @@
  * second fma of the activation's d * bsum_j with -dmin * min_j, Q6_K's -32
  * offset the integer start value -32 * bsum_j from the packed activation.
  * Panel, tiles, prefetch and the M <= 2 direct path are the Q4_0 ones. */
+#include "base/error.h"
 #include "tensor/blocks.h"
-#include "tensor/gemm.h"
+#include "tensor/dispatch.h"
 #include "tensor/types.h"
 #include "tensor/x86/gemm_x86.h"
 #include "tensor/x86/gemm_avx512_util.h"
@@ -274,7 +275,7 @@ AI void q32_row_direct(int64_t K, const uint8_t *w, const uint8_t *x, size_t ldx
 
 AI void q32_kernel(int64_t K, const void *w, size_t ldw, int nw, const void *x, size_t ldx, int nx, float *y,
                    int64_t ldy, const int Q8W) {
-    if (nx < 1 || nx > NXMAX) __builtin_trap();
+    if (nx < 1 || nx > NXMAX) PG_PANIC("tile kernel called with an impossible shape");
     if (nw == 1 && nx <= 2) {
         if (nx == 1) q32_row_direct(K, w, x, ldx, y, ldy, 1, Q8W);
         else q32_row_direct(K, w, x, ldx, y, ldy, 2, Q8W);
@@ -531,7 +532,7 @@ AI void kq_row_direct(int64_t K, const uint8_t *w, const uint8_t *x, size_t ldx,
 
 AI void kq_kernel(int64_t K, const void *w, size_t ldw, int nw, const void *x, size_t ldx, int nx, float *y,
                   int64_t ldy, const int Q6) {
-    if (nx < 1 || nx > NXMAX) __builtin_trap();
+    if (nx < 1 || nx > NXMAX) PG_PANIC("tile kernel called with an impossible shape");
     if (nw == 1 && nx <= 2) {
         if (nx == 1) kq_row_direct(K, w, x, ldx, y, ldy, 1, Q6);
         else kq_row_direct(K, w, x, ldx, y, ldy, 2, Q6);
@@ -628,18 +629,12 @@ static const pg_gemm_kernel k_q6_K = {Q32_RW, NXMAX, 2, gemm_q6_K, q6_act_size, 
  * so results are those of the stored rows. */
 static int copy_ok(int64_t K) { return K > 0; }
 static void copy_q8_0(const void *src, int64_t K, void *dst) { memcpy(dst, src, (size_t)(K / 32) * sizeof(block_q8_0)); }
-static const pg_gemm_kernel k_q8_0_hp = {Q32_RW, NXMAX, 2, gemm_q8_0, q32_act_size, q32_pack, copy_ok, copy_q8_0, 0, NULL};
+const pg_gemm_kernel pg_gemm_q8_0_copy_avx512 = {Q32_RW, NXMAX, 2, gemm_q8_0, q32_act_size, q32_pack,
+                                                  copy_ok, copy_q8_0, 0, NULL};
 
-const pg_gemm_kernel *pg_gemm_avx512_copy_get(int wtype) {
-    return wtype == PG_TYPE_Q8_0 ? &k_q8_0_hp : NULL;
-}
-
-const pg_gemm_kernel *pg_gemm_avx512_get(int wtype) {
-    switch (wtype) {
-    case PG_TYPE_Q4_0: return &k_q4_0;
-    case PG_TYPE_Q8_0: return &k_q8_0;
-    case PG_TYPE_Q4_K: return &k_q4_K;
-    case PG_TYPE_Q6_K: return &k_q6_K;
-    default: return NULL;
-    }
-}
+const pg_gemm_kernel *const pg_gemm_stored_avx512[PG_TYPE_COUNT] = {
+    [PG_TYPE_Q4_0] = &k_q4_0,
+    [PG_TYPE_Q8_0] = &k_q8_0,
+    [PG_TYPE_Q4_K] = &k_q4_K,
+    [PG_TYPE_Q6_K] = &k_q6_K,
+};

@@ -7,6 +7,7 @@
 #ifndef PG_TENSOR_X86_GEMM_AVX512_UTIL_H
 #define PG_TENSOR_X86_GEMM_AVX512_UTIL_H
 
+#include "base/error.h"
 #include <immintrin.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -37,11 +38,11 @@ void pg_gemm_kq_pack(const float *x, int64_t K, void *dst);
         case 2: TILE(pf_, xc_, yc_, 2); break;                                                                  \
         case 3: TILE(pf_, xc_, yc_, 3); break;                                                                  \
         case 4: TILE(pf_, xc_, yc_, 4); break;                                                                  \
-        case 5: if ((CT_) >= 5) { TILE(pf_, xc_, yc_, ((CT_) >= 5 ? 5 : 1)); break; } __builtin_trap();         \
-        case 6: if ((CT_) >= 6) { TILE(pf_, xc_, yc_, ((CT_) >= 6 ? 6 : 1)); break; } __builtin_trap();         \
-        case 7: if ((CT_) >= 7) { TILE(pf_, xc_, yc_, ((CT_) >= 7 ? 7 : 1)); break; } __builtin_trap();         \
-        case 8: if ((CT_) >= 8) { TILE(pf_, xc_, yc_, ((CT_) >= 8 ? 8 : 1)); break; } __builtin_trap();         \
-        default: __builtin_trap();                                                                              \
+        case 5: if ((CT_) >= 5) { TILE(pf_, xc_, yc_, ((CT_) >= 5 ? 5 : 1)); break; } PG_PANIC("tile kernel called with an impossible shape");         \
+        case 6: if ((CT_) >= 6) { TILE(pf_, xc_, yc_, ((CT_) >= 6 ? 6 : 1)); break; } PG_PANIC("tile kernel called with an impossible shape");         \
+        case 7: if ((CT_) >= 7) { TILE(pf_, xc_, yc_, ((CT_) >= 7 ? 7 : 1)); break; } PG_PANIC("tile kernel called with an impossible shape");         \
+        case 8: if ((CT_) >= 8) { TILE(pf_, xc_, yc_, ((CT_) >= 8 ? 8 : 1)); break; } PG_PANIC("tile kernel called with an impossible shape");         \
+        default: PG_PANIC("tile kernel called with an impossible shape");                                                                              \
         }                                                                                                       \
     }
 
@@ -109,7 +110,7 @@ AI void pg_pf_rest(pg_pf_spread *s) {
         case 1: TILE(c_, 1); break;                                                   \
         case 2: TILE(c_, 2); break;                                                   \
         case 3: TILE(c_, 3); break;                                                   \
-        default: __builtin_trap();                                                    \
+        default: PG_PANIC("tile kernel called with an impossible shape");                                                    \
         }                                                                             \
     } while (0)
 
@@ -121,7 +122,7 @@ AI void pg_pf_rest(pg_pf_spread *s) {
         case 2: CALL(2); break;                                                       \
         case 3: CALL(3); break;                                                       \
         case 4: CALL(4); break;                                                       \
-        default: __builtin_trap();                                                    \
+        default: PG_PANIC("tile kernel called with an impossible shape");                                                    \
         }                                                                             \
     } while (0)
 

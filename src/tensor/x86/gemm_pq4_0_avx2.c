@@ -28,7 +28,8 @@
  * AVX-512 kernel rounds differently). The output is acc: it depends only
  * on K, never on M, the tile, the panel's fullness, the position or the
  * thread (batch invariance, tensor/gemm.h). */
-#include "tensor/gemm.h"
+#include "base/error.h"
+#include "tensor/dispatch.h"
 #include "tensor/x86/gemm_pq4_0.h"
 #include "tensor/x86/gemm_avx2_util.h"
 
@@ -138,7 +139,7 @@ AI void panel(int nb, int L, const uint8_t *w, const uint8_t *x, size_t ldx, int
         case 2: tile(c0 == 0, nb, L, w, xc, ldx, yc, ldy, 2, FULL); break;
         case 3: tile(c0 == 0, nb, L, w, xc, ldx, yc, ldy, 3, FULL); break;
         case 4: tile(c0 == 0, nb, L, w, xc, ldx, yc, ldy, 4, FULL); break;
-        default: __builtin_trap();
+        default: PG_PANIC("tile kernel called with an impossible shape");
         }
     }
 }
@@ -261,7 +262,7 @@ AI void panel_chunked(int nb, int L, const uint8_t *w, const uint8_t *x, size_t 
             case 2: tile_chunk(b0, kc, nb, u, xc, ldx, ac, first, last, yc, ldy, lanes0, lanes1, 2, FULL); break;
             case 3: tile_chunk(b0, kc, nb, u, xc, ldx, ac, first, last, yc, ldy, lanes0, lanes1, 3, FULL); break;
             case 4: tile_chunk(b0, kc, nb, u, xc, ldx, ac, first, last, yc, ldy, lanes0, lanes1, 4, FULL); break;
-            default: __builtin_trap();
+            default: PG_PANIC("tile kernel called with an impossible shape");
             }
         }
     }
@@ -274,7 +275,7 @@ static void gemm_pq4_0(int64_t K, const void *w, size_t ldw, int nw, const void 
                        int64_t ldy) {
     const int nb = (int)(K / 32);
     (void)ldw;
-    if (nx < 1 || nx > NXMAX || nw < 1 || nw > PL || K % 32) __builtin_trap();
+    if (nx < 1 || nx > NXMAX || nw < 1 || nw > PL || K % 32) PG_PANIC("tile kernel called with an impossible shape");
     if (nx <= CHUNK_MIN) {
         if (nw == PL) panel(nb, PL, w, x, ldx, nx, y, ldy, 1);
         else panel(nb, nw, w, x, ldx, nx, y, ldy, 0);
@@ -282,9 +283,8 @@ static void gemm_pq4_0(int64_t K, const void *w, size_t ldw, int nw, const void 
     else panel_chunked(nb, nw, w, x, ldx, nx, y, ldy, 0);
 }
 
-static const pg_gemm_kernel k_pq4_0 = {
+const pg_gemm_kernel pg_gemm_pq4_0_avx2 = {
     .rw = PL, .cx = NXMAX, .m1 = 8, .fn = gemm_pq4_0, .act_size = pg_pq4_0_act_size,
     .act_pack = pg_pq4_0_act_pack, .wpack_ok = pg_pq4_0_wpack_ok, .wpanel = PL, .wpackp = pg_pq4_0_wpack,
 };
 
-const pg_gemm_kernel *pg_gemm_pq4_0_avx2(void) { return &k_pq4_0; }

@@ -26,9 +26,10 @@
  * and the output is acc. This depends only on K, never on M, the tile
  * shape, the panel's fullness, the position or the thread: batch
  * invariance (tensor/gemm.h). */
+#include "base/error.h"
 #include "tensor/blocks.h"
 #include "tensor/fp16.h"
-#include "tensor/gemm.h"
+#include "tensor/dispatch.h"
 #include "tensor/types.h"
 #include "tensor/x86/gemm_avx512_util.h"
 #include "tensor/x86/gemm_pq4_0.h"
@@ -127,14 +128,13 @@ static void gemm_pq4_0(int64_t K, const void *w, size_t ldw, int nw, const void 
                        int64_t ldy) {
     const int nb = (int)(K / 32);
     (void)ldw;
-    if (nx < 1 || nx > NXMAX || nw < 1 || nw > PL || K % 32) __builtin_trap();
+    if (nx < 1 || nx > NXMAX || nw < 1 || nw > PL || K % 32) PG_PANIC("tile kernel called with an impossible shape");
     if (nw == PL) panel(nb, PL, w, x, ldx, nx, y, ldy, 1);
     else panel(nb, nw, w, x, ldx, nx, y, ldy, 0);
 }
 
-static const pg_gemm_kernel k_pq4_0 = {
+const pg_gemm_kernel pg_gemm_pq4_0_avx512 = {
     .rw = PL, .cx = NXMAX, .m1 = 8, .fn = gemm_pq4_0, .act_size = pg_pq4_0_act_size,
     .act_pack = pg_pq4_0_act_pack, .wpack_ok = pg_pq4_0_wpack_ok, .wpanel = PL, .wpackp = pg_pq4_0_wpack,
 };
 
-const pg_gemm_kernel *pg_gemm_pq4_0_avx512(void) { return &k_pq4_0; }

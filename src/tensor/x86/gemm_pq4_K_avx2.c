@@ -70,8 +70,9 @@
  * so both levels give bit-identical results, and the same sequence
  * whatever M, the tile, the panel's fullness or the thread (batch
  * invariance, tensor/gemm.h). */
+#include "base/error.h"
 #include "tensor/blocks.h"
-#include "tensor/gemm.h"
+#include "tensor/dispatch.h"
 #include "tensor/types.h"
 #include "tensor/x86/gemm_pq4_K.h"
 #include "tensor/x86/gemm_avx2_util.h"
@@ -304,7 +305,7 @@ AI void tile_buf(const sbunp *u, int n, int nsb, int t0, const uint8_t *x, size_
         case 2: TILE(2); break;                                                                                        \
         case 3: TILE(3); break;                                                                                        \
         case 4: TILE(4); break;                                                                                        \
-        default: __builtin_trap();                                                                                     \
+        default: PG_PANIC("tile kernel called with an impossible shape");                                                                                     \
         }                                                                                                              \
     }
 
@@ -354,14 +355,13 @@ static void gemm_pq4_K(int64_t K, const void *w, size_t ldw, int nw, const void 
                        int64_t ldy) {
     const int nsb = (int)(K / QK_K);
     (void)ldw;
-    if (nx < 1 || nx > NXMAX || nw < 1 || nw > PL || K % QK_K) __builtin_trap();
+    if (nx < 1 || nx > NXMAX || nw < 1 || nw > PL || K % QK_K) PG_PANIC("tile kernel called with an impossible shape");
     if (nw == PL) panel(nsb, PL, w, x, ldx, nx, y, ldy, 1);
     else panel(nsb, nw, w, x, ldx, nx, y, ldy, 0);
 }
 
-static const pg_gemm_kernel k_pq4_K = {
+const pg_gemm_kernel pg_gemm_pq4_K_avx2 = {
     .rw = PL, .cx = NXMAX, .m1 = 8, .fn = gemm_pq4_K, .act_size = pg_pq4_K_act_size,
     .act_pack = pg_pq4_K_act_pack, .wpack_ok = pg_pq4_K_wpack_ok, .wpanel = PL, .wpackp = pg_pq4_K_wpack,
 };
 
-const pg_gemm_kernel *pg_gemm_pq4_K_avx2(void) { return &k_pq4_K; }

@@ -32,8 +32,9 @@
  *   acc = fma(cvt(T) * dx, d, acc);  acc = fma(-(cvt(Mi) * dx), dmin, acc)
  * from acc = 0, and the output is acc: the same sequence whatever M, the
  * tile, the panel's fullness or the thread (batch invariance). */
+#include "base/error.h"
 #include "tensor/blocks.h"
-#include "tensor/gemm.h"
+#include "tensor/dispatch.h"
 #include "tensor/types.h"
 #include "tensor/x86/gemm_avx512_util.h"
 #include "tensor/x86/gemm_pq4_K.h"
@@ -154,14 +155,13 @@ static void gemm_pq4_K(int64_t K, const void *w, size_t ldw, int nw, const void 
                        int64_t ldy) {
     const int nsb = (int)(K / QK_K);
     (void)ldw;
-    if (nx < 1 || nx > NXMAX || nw < 1 || nw > PL || K % QK_K) __builtin_trap();
+    if (nx < 1 || nx > NXMAX || nw < 1 || nw > PL || K % QK_K) PG_PANIC("tile kernel called with an impossible shape");
     if (nw == PL) panel(nsb, PL, w, x, ldx, nx, y, ldy, 1);
     else panel(nsb, nw, w, x, ldx, nx, y, ldy, 0);
 }
 
-static const pg_gemm_kernel k_pq4_K = {
+const pg_gemm_kernel pg_gemm_pq4_K_avx512 = {
     .rw = PL, .cx = NXMAX, .m1 = 8, .fn = gemm_pq4_K, .act_size = pg_pq4_K_act_size,
     .act_pack = pg_pq4_K_act_pack, .wpack_ok = pg_pq4_K_wpack_ok, .wpanel = PL, .wpackp = pg_pq4_K_wpack,
 };
 
-const pg_gemm_kernel *pg_gemm_pq4_K_avx512(void) { return &k_pq4_K; }

@@ -69,8 +69,9 @@
  * and the output is acc. cvt(T') * (-dx) = cvt(T) * dx exactly, so this is
  * the AVX-512 kernel's formula; it depends only on K, never on M, the tile,
  * the panel's fullness or the thread (batch invariance, tensor/gemm.h). */
+#include "base/error.h"
 #include "tensor/blocks.h"
-#include "tensor/gemm.h"
+#include "tensor/dispatch.h"
 #include "tensor/types.h"
 #include "tensor/x86/gemm_avx2_util.h"
 
@@ -216,7 +217,7 @@ AI void panel(int nsb, int L, const uint8_t *w, const uint8_t *x, size_t ldx, in
         case 6: tile(pf, nsb, L, w, xc, ldx, yc, ldy, 6, FULL); break;
         case 7: tile(pf, nsb, L, w, xc, ldx, yc, ldy, 7, FULL); break;
         case 8: tile(pf, nsb, L, w, xc, ldx, yc, ldy, 8, FULL); break;
-        default: __builtin_trap();
+        default: PG_PANIC("tile kernel called with an impossible shape");
         }
     }
 }
@@ -227,7 +228,7 @@ static void gemm_pq6_K(int64_t K, const void *w, size_t ldw, int nw, const void 
                        int64_t ldy) {
     const int nsb = (int)(K / QK_K);
     (void)ldw;
-    if (nx < 1 || nx > NXMAX || nw < 1 || nw > PL || K % QK_K) __builtin_trap();
+    if (nx < 1 || nx > NXMAX || nw < 1 || nw > PL || K % QK_K) PG_PANIC("tile kernel called with an impossible shape");
     if (nw == PL) panel(nsb, PL, w, x, ldx, nx, y, ldy, 1);
     else panel(nsb, nw, w, x, ldx, nx, y, ldy, 0);
 }
@@ -296,9 +297,8 @@ static void pq6k_wpack(const void *src, size_t ld, int64_t K, int n, void *dst) 
     }
 }
 
-static const pg_gemm_kernel k_pq6_K = {
+const pg_gemm_kernel pg_gemm_pq6_K_avx2 = {
     .rw = PL, .cx = NXMAX, .m1 = 8, .fn = gemm_pq6_K, .act_size = pq6k_act_size, .act_pack = pq6k_act_pack,
     .wpack_ok = pq6k_ok, .wpanel = PL, .wpackp = pq6k_wpack,
 };
 
-const pg_gemm_kernel *pg_gemm_pq6_K_avx2(void) { return &k_pq6_K; }

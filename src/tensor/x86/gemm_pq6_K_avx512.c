@@ -41,8 +41,9 @@
  *   acc = fma(cvt(T) * dx, d, acc)
  * from acc = 0, and the output is acc: the same sequence whatever M, the
  * tile, the panel's fullness or the thread (batch invariance). */
+#include "base/error.h"
 #include "tensor/blocks.h"
-#include "tensor/gemm.h"
+#include "tensor/dispatch.h"
 #include "tensor/types.h"
 #include "tensor/x86/gemm_avx512_util.h"
 
@@ -178,7 +179,7 @@ static void gemm_pq6_K(int64_t K, const void *w, size_t ldw, int nw, const void 
                        int64_t ldy) {
     const int nsb = (int)(K / QK_K);
     (void)ldw;
-    if (nx < 1 || nx > NXMAX || nw < 1 || nw > PL || K % QK_K) __builtin_trap();
+    if (nx < 1 || nx > NXMAX || nw < 1 || nw > PL || K % QK_K) PG_PANIC("tile kernel called with an impossible shape");
     if (nw == PL) panel(nsb, PL, w, x, ldx, nx, y, ldy, 1);
     else panel(nsb, nw, w, x, ldx, nx, y, ldy, 0);
 }
@@ -234,9 +235,8 @@ static void pq6k_wpack(const void *src, size_t ld, int64_t K, int n, void *dst) 
     }
 }
 
-static const pg_gemm_kernel k_pq6_K = {
+const pg_gemm_kernel pg_gemm_pq6_K_avx512 = {
     .rw = PL, .cx = NXMAX, .m1 = 8, .fn = gemm_pq6_K, .act_size = pq6k_act_size, .act_pack = pq6k_act_pack,
     .wpack_ok = pq6k_ok, .wpanel = PL, .wpackp = pq6k_wpack,
 };
 
-const pg_gemm_kernel *pg_gemm_pq6_K_avx512(void) { return &k_pq6_K; }

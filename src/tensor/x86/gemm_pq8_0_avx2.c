@@ -38,7 +38,8 @@
  * The output is acc: it depends only on K, never on M, the tile, the
  * panel's fullness, the position or the thread (batch invariance,
  * tensor/gemm.h). */
-#include "tensor/gemm.h"
+#include "base/error.h"
+#include "tensor/dispatch.h"
 #include "tensor/x86/gemm_pq8_0.h"
 #include "tensor/x86/gemm_avx2_util.h"
 
@@ -124,7 +125,7 @@ AI void panel(int nb, int L, const uint8_t *w, const uint8_t *x, size_t ldx, int
         case 2: tile(c0 == 0, nb, L, w, xc, ldx, yc, ldy, 2, FULL); break;
         case 3: tile(c0 == 0, nb, L, w, xc, ldx, yc, ldy, 3, FULL); break;
         case 4: tile(c0 == 0, nb, L, w, xc, ldx, yc, ldy, 4, FULL); break;
-        default: __builtin_trap();
+        default: PG_PANIC("tile kernel called with an impossible shape");
         }
     }
 }
@@ -136,14 +137,13 @@ static void gemm_pq8_0(int64_t K, const void *w, size_t ldw, int nw, const void 
                        int64_t ldy) {
     const int nb = (int)(K / 32);
     (void)ldw;
-    if (nx < 1 || nx > NXMAX || nw < 1 || nw > PL || K % 32) __builtin_trap();
+    if (nx < 1 || nx > NXMAX || nw < 1 || nw > PL || K % 32) PG_PANIC("tile kernel called with an impossible shape");
     if (nw == PL) panel(nb, PL, w, x, ldx, nx, y, ldy, 1);
     else panel(nb, nw, w, x, ldx, nx, y, ldy, 0);
 }
 
-static const pg_gemm_kernel k_pq8_0 = {
+const pg_gemm_kernel pg_gemm_pq8_0_avx2 = {
     .rw = PL, .cx = NXMAX, .m1 = 8, .fn = gemm_pq8_0, .act_size = pg_pq8_0_act_size,
     .act_pack = pg_pq8_0_act_pack, .wpack_ok = pg_pq8_0_wpack_ok, .wpanel = PL, .wpackp = pg_pq8_0_wpack,
 };
 
-const pg_gemm_kernel *pg_gemm_pq8_0_avx2(void) { return &k_pq8_0; }

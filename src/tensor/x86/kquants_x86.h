@@ -267,7 +267,7 @@ static void kq_iq4_xs_vec_dot(int n, float *s, const void *w, const void *x) {
     const block_iq4_xs *b = w;
     const block_q8_K *y = x;
     const __m256i m4 = _mm256_set1_epi8(15);
-    const __m256i tbl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)pg_kq_iq4_values));
+    const __m256i tbl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)pg_iq4nl_values));
     float acc = 0;
     for (int i = 0; i < n / QK_K; i++) {
         int sc[8];

@@ -5,7 +5,7 @@
  * ~2e-7, tested against the scalar reference with named tolerances.
  * Reductions use 8 lane accumulators combined in a fixed tree, then a scalar
  * tail: the order depends only on n. */
-#include "tensor/ops.h"
+#include "tensor/dispatch.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -125,9 +125,5 @@ static void geglu_avx2(float *g, const float *u, int n) {
     }
 }
 
-void pg_ops_fill_avx2(pg_ops *o) {
-    o->rmsnorm = rmsnorm_avx2;
-    o->softmax = softmax_avx2;
-    o->swiglu = swiglu_avx2;
-    o->geglu = geglu_avx2;
-}
+/* Also the AVX-512 level's table (dispatch.h). */
+const pg_ops pg_ops_avx2 = {rmsnorm_avx2, softmax_avx2, swiglu_avx2, geglu_avx2};

@@ -1,11 +1,12 @@
-/* demo.h - the built-in demo model of `pagoda serve` without -m: a tiny
+/* demo.h - the built-in demo model (`pagoda serve` without -m; tests): a tiny
  * Llama (n_embd 64, 2 layers, 4 heads, byte-level SentencePiece vocabulary
  * of 256 byte tokens plus <unk> <s> </s> "▁" <|im_start|> <|im_end|>, a
  * ChatML chat template) with seeded random weights. It is written as a GGUF
- * image in memory and loaded through pg_gguf_open_mem + pg_model_load_gguf,
- * so it goes through the real loader and tokenizer. */
-#ifndef PG_SERVER_DEMO_H
-#define PG_SERVER_DEMO_H
+ * image in memory by the GGUF writer (gguf/gguf_write.h) and loaded
+ * through pg_gguf_open_mem + pg_model_load_gguf, so it goes through the
+ * real loader and tokenizer. */
+#ifndef PG_MODEL_DEMO_H
+#define PG_MODEL_DEMO_H
 
 #include "base/error.h"
 #include "model/model.h"

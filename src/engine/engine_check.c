@@ -1,0 +1,85 @@
+/* engine_check.c - pg_engine_check: the engine's invariants (lists
+ * ordered and consistent with the states, block tables consistent with the
+ * block pool's refcounts), checked from the outside in tests or after
+ * every step (cfg.check_steps). */
+#include "engine/engine_impl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#define CHECK_FAIL(...)                                                                                                \
+    do {                                                                                                               \
+        snprintf(msg, cap, __VA_ARGS__);                                                                               \
+        free(refs);                                                                                                    \
+        return -1;                                                                                                     \
+    } while (0)
+
+static int check_seq(const pg_engine *e, const eng_seq *s, int32_t *refs, char *msg, size_t cap) {
+    (void)msg;
+    (void)cap;
+    if (s->n_tokens < s->g->n_prompt || s->n_tokens > s->cap_tokens) return -1;
+    if (s->n_gen != s->n_tokens - s->g->n_prompt) return -2;
+    if (s->n_computed < 0 || s->n_computed > s->n_tokens - 1) return -3;
+    if (s->n_blocks < 0 || s->n_blocks > s->cap_blocks) return -4;
+    if (s->n_committed > s->n_blocks || s->n_committed > s->n_computed / e->bs + 0) return -5;
+    if (s->sched_n != 0) return -6;
+    if (s->n_dropped < 0 || s->n_dropped > s->n_committed) return -9;
+    for (int32_t i = 0; i < s->n_blocks; i++) {
+        int32_t id = s->blocks[i];
+        if (i < s->n_dropped) {
+            if (id != -1) return -10;
+            continue;
+        }
+        if (id < 0 || id >= e->n_blocks) return -7;
+        for (int32_t j = 0; j < i; j++)
+            if (s->blocks[j] == id) return -8;
+        refs[id]++;
+    }
+    return 0;
+}
+
+int pg_engine_check(pg_engine *e, char *msg, size_t cap) {
+    int32_t *refs = calloc((size_t)e->n_blocks, sizeof(int32_t));
+    if (!refs) {
+        snprintf(msg, cap, "out of memory");
+        return -1;
+    }
+    if (pg_kvb_check(e->kvb, msg, cap) < 0) {
+        free(refs);
+        return -1;
+    }
+    if (e->n_running < 0 || e->n_running > e->cfg.max_seqs) CHECK_FAIL("running count %d", e->n_running);
+    for (int32_t i = 0; i < e->n_running; i++) {
+        const eng_seq *s = e->running[i];
+        if (s->state != SEQ_RUNNING) CHECK_FAIL("running[%d] in state %d", i, s->state);
+        if (i > 0 && !eng_seq_before(e->running[i - 1], s)) CHECK_FAIL("running list out of order at %d", i);
+        int r = check_seq(e, s, refs, msg, cap);
+        if (r < 0) CHECK_FAIL("running request %llu choice %d: check %d failed", (unsigned long long)s->g->id, s->index, r);
+        int32_t want = (s->n_computed + e->bs - 1) / e->bs;
+        if (s->n_blocks != want)
+            CHECK_FAIL("running request %llu: %d blocks for %d computed positions", (unsigned long long)s->g->id,
+                       s->n_blocks, s->n_computed);
+    }
+    int32_t nw = 0;
+    for (const eng_seq *s = e->wait_head; s; s = s->wnext) {
+        if (s->state != SEQ_WAITING) CHECK_FAIL("waiting sequence in state %d", s->state);
+        if (s->wnext && !eng_seq_before(s, s->wnext)) CHECK_FAIL("waiting list out of order");
+        if (s->wnext && s->wnext->wprev != s) CHECK_FAIL("waiting list links broken");
+        if (s->n_blocks || s->n_computed) CHECK_FAIL("waiting sequence holds %d blocks", s->n_blocks);
+        int r = check_seq(e, s, refs, msg, cap);
+        if (r < 0) CHECK_FAIL("waiting request %llu choice %d: check %d failed", (unsigned long long)s->g->id, s->index, r);
+        nw++;
+    }
+    if (nw != e->n_waiting) CHECK_FAIL("waiting count %d but %d listed", e->n_waiting, nw);
+    int32_t active = 0;
+    for (int32_t id = 0; id < e->n_blocks; id++) {
+        int st = pg_kvb_state(e->kvb, id);
+        int32_t rc = pg_kvb_refcount(e->kvb, id);
+        if (rc != refs[id]) CHECK_FAIL("block %d: refcount %d but %d table references", id, rc, refs[id]);
+        if ((refs[id] > 0) != (st == PG_KVB_ACTIVE)) CHECK_FAIL("block %d: state %d with %d references", id, st, refs[id]);
+        active += refs[id] > 0;
+    }
+    if (active != pg_kvb_n_active(e->kvb)) CHECK_FAIL("active blocks %d vs %d", active, pg_kvb_n_active(e->kvb));
+    free(refs);
+    return 0;
+}

@@ -1,0 +1,186 @@
+/* engine_impl.h - internal to src/engine: the engine's objects and the
+ * functions its files share. The serving engine is one scheduler thread
+ * driving a batched forward pass over a paged KV cache (vLLM's design, on
+ * CPU), in four files:
+ *   engine.c        public API: create/destroy, submit (validate / build /
+ *                   enqueue), cancel, stats, the engine thread
+ *   engine_sched.c  one step: intake, reap, schedule, batch, forward
+ *   engine_seq.c    per-sequence output: sample, detokenize, stop strings,
+ *                   events, finishing a sequence and retiring its request
+ *   engine_check.c  the invariant checker (pg_engine_check)
+ *
+ * Objects. A request (eng_group) owns n sequences (eng_seq), one per choice.
+ * A sequence owns everything it needs for its whole life, allocated at
+ * submit: its token array (prompt + max_tokens), block table and block
+ * hashes (ceil((prompt + max_tokens) / block_size)), sampler, streaming
+ * detokenizer, stop-string matcher and text buffers. The engine owns one
+ * pg_kv_store (the KV tensors) and one pg_kvb (block ids, refcounts, prefix
+ * cache, LRU), plus per-step arrays sized at create (batch tokens, logits of
+ * max_seqs rows). Nothing is allocated per token or per step.
+ *
+ * Sequence lifecycle:
+ *
+ *   submit --> WAITING --admit (prefix hit + blocks for the first chunk)--> RUNNING
+ *                ^  ^                                                     |  prefill chunks
+ *                |  |                                                     |  (n_computed < n_tokens-1)
+ *                |  +------------- PREEMPTED: blocks freed, --------------+  decode: 1 token/step
+ *                |                 generated tokens kept                  |
+ *                |                                                        v
+ *   cancel / deadline (any state) -----------------------------------> FINISHED
+ *                                  (EOS, stop id/string, max_tokens, error)
+ *
+ * A sequence needs KV for positions [0, n_tokens - 1] to sample its next
+ * token; n_computed counts positions already in its blocks. A step
+ * computes positions [n_computed, n_computed + k) of each scheduled
+ * sequence and samples a token where that reaches n_tokens. "Prefill" and
+ * "decode" are the same operation with k > 1 or k = 1, so a preempted
+ * sequence resumes by prefilling prompt + generated tokens.
+ *
+ *
+ * Threads: submit/cancel/stats take the mutex briefly; they hand requests
+ * over through an incoming list and cancel flags. The engine thread takes
+ * the mutex only to collect those and to publish a stats snapshot; the
+ * scheduler state (lists, kvb, sequences) is owned by the engine thread and
+ * the forward runs without the mutex. Cancels and deadlines are applied at
+ * the start of the next step, before scheduling (blocks freed then).
+ * Callbacks run on the engine thread without the mutex held. */
+#ifndef PG_ENGINE_ENGINE_IMPL_H
+#define PG_ENGINE_ENGINE_IMPL_H
+
+#include "engine/engine.h"
+
+#include "base/error.h"
+#include "engine/kvblocks.h"
+#include "sample/stop.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <time.h>
+
+enum { SEQ_WAITING = 1, SEQ_RUNNING = 2, SEQ_FINISHED = 3 };
+
+#define TEXT_CAP 1024  /* detokenizer output per push */
+
+typedef struct eng_group eng_group;
+typedef struct eng_seq eng_seq;
+
+struct eng_seq {
+    eng_group *g;
+    int32_t index;
+    int state;
+    eng_seq *wprev, *wnext; /* waiting list */
+    int32_t *tokens;        /* [cap_tokens] prompt then generated */
+    int32_t n_tokens, cap_tokens;
+    int32_t n_computed;     /* positions whose K/V are in blocks */
+    int32_t *blocks;        /* [cap_blocks] */
+    uint64_t *hashes;       /* [cap_blocks] chain hash of each full block */
+    int32_t n_blocks, cap_blocks, n_committed;
+    int32_t n_dropped;      /* leading blocks released because every layer's window passed them (-1 in blocks[]) */
+    int no_commit;          /* a commit collided: stop committing descendants */
+    int32_t n_gen, cached_tokens, preemptions;
+    int admitted;           /* scheduled at least once */
+    pg_sampler *smp;
+    pg_detok *dt;
+    pg_stop *stop;
+    pg_sample_out so;
+    char *piece;            /* [TEXT_CAP] detokenizer output */
+    char *text;             /* [text_cap] stop matcher output */
+    size_t text_cap;
+    double t_sched, t_first;
+    int32_t sched_n;        /* tokens scheduled in the current step */
+    int32_t sched_row;      /* logits row in the current step, -1 none */
+};
+
+struct eng_group {
+    uint64_t id;
+    eng_group *lprev, *lnext; /* live list (mu) */
+    eng_group *inext;         /* incoming list (mu) */
+    int cancel_req;           /* (mu) */
+    int kill;                 /* engine thread: cancel observed */
+    int32_t n, n_done;
+    int prompt_done;          /* some choice finished the prompt: siblings may start */
+    int queued;               /* counted in the queue limits */
+    int32_t n_prompt, max_tokens;
+    int32_t *stop_ids, n_stop_ids;
+    uint64_t salt;
+    int32_t priority;
+    uint64_t arrival;
+    double t_submit, deadline; /* deadline 0 = none */
+    int ignore_eos;
+    pg_engine_cb cb;
+    void *user;
+    eng_seq *seqs; /* [n] */
+};
+
+struct pg_engine {
+    pg_model *m;
+    const pg_vocab *v;
+    pg_engine_config cfg;
+    int32_t n_vocab, n_ctx, bs, n_blocks;
+    int32_t kv_window;      /* pg_model_kv_window: > 0 when every layer attends a sliding window */
+    pg_pool *pool;
+    pg_kv_store *kv;
+    pg_kvb *kvb;
+    pg_forward *fwd;
+    uint64_t salt_key;
+    int32_t eog[PG_SAMPLER_MAX_EOG];
+    int32_t n_eog;
+
+    /* per-step arrays (engine thread) */
+    float *logits;          /* [max_seqs][n_vocab] */
+    int32_t *b_tok, *b_pos, *b_seq; /* [max_batched_tokens] */
+    int32_t *b_out;         /* [max_seqs] */
+    pg_batch_seq *b_seqs;   /* [max_seqs] */
+    eng_seq **sched;        /* [max_seqs] */
+
+    /* scheduler state (engine thread) */
+    eng_seq **running;      /* [max_seqs], sorted by (priority, arrival, index) */
+    int32_t n_running;
+    eng_seq *wait_head, *wait_tail;
+    int32_t n_waiting;
+    uint64_t arrival_next;
+    uint64_t st_preempt, st_steps, st_prompt, st_gen, st_pq, st_ph;
+    int32_t last_bt, last_bs;
+    double dec_s, tok_s; /* step-time model of prefill_cap (engine thread) */
+    int32_t dq_req;         /* queue counters to release at the next lock */
+    int64_t dq_tok;
+
+    /* shared, under mu */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t th;
+    int has_thread, stop;
+    eng_group *in_head, *in_tail;
+    eng_group *live_head;
+    int32_t n_cancel_req;
+    int32_t n_incoming;     /* sequences in the incoming list */
+    uint64_t next_id;
+    uint64_t seed_ctr;      /* atomic */
+    int32_t q_requests;
+    int64_t q_tokens;
+    pg_engine_stats snap;
+};
+
+static inline double eng_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* engine_sched.c (engine thread) */
+int eng_seq_before(const eng_seq *a, const eng_seq *b); /* (priority, arrival, index) order */
+void eng_wait_remove(pg_engine *e, eng_seq *s);
+void eng_run_remove(pg_engine *e, eng_seq *s);
+void eng_release_blocks(pg_engine *e, eng_seq *s);
+void eng_enqueue_incoming(pg_engine *e, eng_group *in);
+void eng_reap(pg_engine *e, double t);
+void eng_publish(pg_engine *e);
+int eng_step(pg_engine *e); /* one scheduler step; returns the live count */
+
+/* engine_seq.c */
+void eng_group_free(eng_group *g);
+void eng_group_dequeue(pg_engine *e, eng_group *g);
+void eng_finish_seq(pg_engine *e, eng_seq *s, int reason, int err_code, const char *err_msg, int flush);
+void eng_after_sample(pg_engine *e, eng_seq *s, const float *row, double t);
+
+#endif

@@ -253,6 +253,7 @@ int cmd_run(int argc, char **argv) {
         gen[n_gen++] = tok;
         pg_sampler_accept(smp, tok);
         int64_t k = pg_detok_push(dt, tok, piece, sizeof piece);
+        if (k < 0) { rc = pg_error_set(&err, (int)k, "out of memory in the detokenizer"); goto fail; }
         if (k > (int64_t)sizeof piece) k = sizeof piece; /* pieces are short; clipped defensively */
         if (a.json) {
             if (text_len + (size_t)k + 1 > text_cap) {
@@ -271,6 +272,7 @@ int cmd_run(int argc, char **argv) {
     }
     {
         int64_t k = pg_detok_flush(dt, piece, sizeof piece);
+        if (k < 0) { rc = pg_error_set(&err, (int)k, "out of memory in the detokenizer"); goto fail; }
         if (k > (int64_t)sizeof piece) k = sizeof piece;
         if (a.json) {
             json_t *o = json_object(), *pt = json_array(), *gt = json_array();

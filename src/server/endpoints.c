@@ -98,9 +98,8 @@ int srv_ep_detokenize(const srv_ctx *s, const char *body, size_t len, char **out
     return 200;
 }
 
-int srv_ep_models(const srv_ctx *s, const char *body, size_t len, char **out) {
-    (void)body;
-    (void)len;
+/* One model object (GET /v1/models lists it; /v1/models/{id} returns it). */
+static json_t *model_obj(const srv_ctx *s) {
     json_t *m = json_object();
     json_object_set_new(m, "id", json_string(s->alias));
     json_object_set_new(m, "object", json_string("model"));
@@ -110,11 +109,28 @@ int srv_ep_models(const srv_ctx *s, const char *body, size_t len, char **out) {
     json_object_set_new(m, "max_model_len", json_integer(s->n_ctx));
     json_object_set_new(m, "vocab_size", json_integer(s->n_vocab));
     if (s->demo && s->demo_notice) json_object_set_new(m, "description", json_string(s->demo_notice));
+    return m;
+}
+
+int srv_ep_models(const srv_ctx *s, const char *body, size_t len, char **out) {
+    (void)body;
+    (void)len;
     json_t *o = json_object();
     json_object_set_new(o, "object", json_string("list"));
     json_t *a = json_array();
-    json_array_append_new(a, m);
+    json_array_append_new(a, model_obj(s));
     json_object_set_new(o, "data", a);
     *out = srv_dump(o, NULL);
+    return *out ? 200 : 500;
+}
+
+int srv_ep_model(const srv_ctx *s, const char *id, char **out) {
+    if (!id || strcmp(id, s->alias)) {
+        char m[400];
+        snprintf(m, sizeof m, "The model '%.300s' does not exist", id ? id : "");
+        *out = srv_dump(srv_error_json(m, "invalid_request_error", "model", "model_not_found"), NULL);
+        return 404;
+    }
+    *out = srv_dump(model_obj(s), NULL);
     return *out ? 200 : 500;
 }

@@ -156,24 +156,19 @@ static int load_template(pg_srv *s, pg_error *err) {
     return pg_tpl_compile(fb, strlen(fb), &s->tpl, err);
 }
 
+/* The served model id: --model-alias, else the file's name without .gguf
+ * (what a user sees in `ls`, and what --models-dir will use), else the
+ * demo model's name. general.name is not used: stories260K says "llama". */
 static void set_alias(pg_srv *s) {
     if (s->cfg.model_alias && *s->cfg.model_alias) {
         snprintf(s->alias, sizeof s->alias, "%s", s->cfg.model_alias);
         return;
     }
-    const pg_hparams *hp = pg_model_hparams(s->model);
-    if (hp->name[0]) {
-        snprintf(s->alias, sizeof s->alias, "%s", hp->name);
-        return;
+    if (s->cfg.model_path) {
+        pg_model_id_from_path(s->cfg.model_path, s->alias, sizeof s->alias);
+        if (s->alias[0]) return;
     }
-    const char *p = s->cfg.model_path ? s->cfg.model_path : PG_DEMO_NAME;
-    const char *b = strrchr(p, '/');
-    b = b ? b + 1 : p;
-    size_t n = strlen(b);
-    if (n > 5 && !strcmp(b + n - 5, ".gguf")) n -= 5;
-    if (n >= sizeof s->alias) n = sizeof s->alias - 1;
-    memcpy(s->alias, b, n);
-    s->alias[n] = 0;
+    snprintf(s->alias, sizeof s->alias, "%s", PG_DEMO_NAME);
 }
 
 static int load_all(pg_srv *s, pg_error *err) {

@@ -463,6 +463,65 @@ static int chat_messages(pg_arena *a, json_t *msgs, int32_t max_msgs, pg_jv *out
     return 0;
 }
 
+int srv_chat_prompt(const srv_ctx *c, const pg_jv *msgs, const pg_jv *tools, int agp, pg_prompt *out, json_t **err_json) {
+    pg_prompt_opts po;
+    pg_prompt_opts_default(&po);
+    po.add_generation_prompt = agp;
+    po.bos = c->bos_text;
+    po.eos = c->eos_text;
+    po.special_in_content = c->chat_special_in_content;
+    pg_tpl_render_opts ro;
+    pg_tpl_render_opts_default(&ro);
+    if (c->request_timeout_s > 0) ro.deadline_ns = pg_tpl_now_ns() + (int64_t)(c->request_timeout_s * 1e9);
+    ro.cancel = c->render_cancel;
+    po.render = &ro;
+    pg_error e = {0};
+    int rc = pg_prompt_chat_tokens(c->vocab, c->tpl, msgs, tools, &po, out, &e);
+    if (rc < 0) {
+        int st = rc == PG_ENOMEM ? 500 : rc == PG_ECANCELED ? 503 : 400;
+        char m[600];
+        snprintf(m, sizeof m, "chat template: %s", e.msg);
+        *err_json = srv_error_json(st == 503 ? "the server is shutting down; retry on another instance" : m,
+                                   st == 400 ? "invalid_request_error" : "server_error", st == 400 ? "messages" : NULL,
+                                   st == 503 ? "draining" : NULL);
+        return st;
+    }
+    if (!c->chat_special_in_content && out->n_special_found && c->special_text_messages)
+        atomic_fetch_add(c->special_text_messages, out->n_special_found);
+    if (out->n == 0 || out->n > INT32_MAX / 2) {
+        int empty = out->n == 0;
+        pg_prompt_free(out);
+        if (empty) FAIL400("messages", "the rendered conversation has no tokens");
+        FAIL400("messages", "the rendered conversation is too long");
+    }
+    return 0;
+}
+
+int srv_chat_prompt_json(const srv_ctx *c, json_t *o, pg_prompt *out, json_t **err_json) {
+    memset(out, 0, sizeof *out);
+    pg_arena *a = pg_arena_create(64 * 1024);
+    if (!a) {
+        *err_json = srv_error_json("out of memory", "server_error", NULL, NULL);
+        return 500;
+    }
+    int agp = 1, rc;
+    pg_jv msgs, tools;
+    json_t *jt = json_object_get(o, "tools");
+    int has_tools = jt && !json_is_null(jt);
+    if ((rc = srv_get_bool(o, "add_generation_prompt", &agp, err_json))) goto done;
+    if ((rc = chat_messages(a, json_object_get(o, "messages"), c->max_messages, &msgs, err_json))) goto done;
+    if (has_tools && (!json_is_array(jt) || to_jv(a, jt, &tools, 0) < 0)) {
+        *err_json = srv_error_json("'tools' must be a list", "invalid_request_error", "tools", NULL);
+        rc = 400;
+        goto done;
+    }
+    rc = srv_chat_prompt(c, &msgs, has_tools ? &tools : NULL, agp, out, err_json);
+done:
+    if (rc == 500 && !*err_json) *err_json = srv_error_json("out of memory", "server_error", NULL, NULL);
+    pg_arena_destroy(a);
+    return rc;
+}
+
 /* chat: logprobs/top_logprobs, messages rendered by the template, one prompt */
 static int parse_chat(parse_st *p, json_t *o, json_t **err_json) {
     int rc, want = 0;
@@ -479,28 +538,11 @@ static int parse_chat(parse_st *p, json_t *o, json_t **err_json) {
     json_t *jt = json_object_get(o, "tools");
     int has_tools = jt && !json_is_null(jt);
     if (has_tools && (!json_is_array(jt) || to_jv(p->a, jt, &tools, 0) < 0)) FAIL400("tools", "'tools' must be a list");
-    const srv_ctx *c = p->c;
-    char *rendered = NULL;
-    size_t rl = 0;
-    pg_error e = {0};
-    if (pg_chat_render(c->tpl, &msgs, has_tools ? &tools : NULL, agp, c->bos_text, c->eos_text, NULL, 0, time(NULL),
-                       &rendered, &rl, &e) < 0)
-        FAIL400("messages", "chat template: %s", e.msg);
-    int add_special = !(c->bos_text && *c->bos_text && !strncmp(rendered, c->bos_text, strlen(c->bos_text)));
-    int32_t *ids, n;
-    rc = srv_tokenize_alloc(c->vocab, rendered, rl, add_special, 1, &ids, &n, &e);
-    free(rendered);
-    if (rc < 0) {
-        *err_json = srv_error_json(e.msg, "invalid_request_error", "messages", NULL);
-        return srv_status_for(rc);
-    }
-    if (n == 0) {
-        free(ids);
-        FAIL400("messages", "the rendered conversation has no tokens");
-    }
+    pg_prompt pr;
+    if ((rc = srv_chat_prompt(p->c, &msgs, has_tools ? &tools : NULL, agp, &pr, err_json))) return rc;
     p->g->prompts = pg_arena_calloc(p->a, 1, sizeof *p->g->prompts);
-    rc = p->g->prompts ? add_prompt(p, ids, n, NULL, 0) : 500;
-    free(ids);
+    rc = p->g->prompts ? add_prompt(p, pr.ids, (int32_t)pr.n, NULL, 0) : 500;
+    pg_prompt_free(&pr);
     return rc;
 }
 

@@ -526,7 +526,7 @@ static enum MHD_Result handle(hconn *r) {
     if (r->preflight) return preflight(r);
     if (r->bad_method)
         return respond_error(r, 405, "method not allowed", "invalid_request_error", "method_not_allowed", NULL,
-                             strcmp(r->rt->method, "GET") ? "POST, OPTIONS" : "GET, HEAD, OPTIONS");
+                             strcmp(r->rt->method, "GET") ? r->rt->method : "GET, HEAD");
     int state = atomic_load(env->state);
     int draining = atomic_load(env->draining) || atomic_load(env->stopping);
     if (r->rt->kind == RT_HEALTH || r->rt->kind == RT_READY) return probe(r, state, draining);

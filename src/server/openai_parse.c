@@ -535,6 +535,7 @@ static int parse_chat(parse_st *p, json_t *o, json_t **err_json) {
     if ((rc = srv_get_bool(o, "add_generation_prompt", &agp, err_json))) return rc;
     pg_jv msgs, tools;
     if ((rc = chat_messages(p->a, json_object_get(o, "messages"), p->c->max_messages, &msgs, err_json))) return rc;
+    /* 'tools' is refused by check_fields until its issue lands; then: */
     json_t *jt = json_object_get(o, "tools");
     int has_tools = jt && !json_is_null(jt);
     if (has_tools && (!json_is_array(jt) || to_jv(p->a, jt, &tools, 0) < 0)) FAIL400("tools", "'tools' must be a list");
@@ -580,13 +581,69 @@ static int check_model(const srv_ctx *c, json_t *o, json_t **err_json) {
     return 0;
 }
 
+/* Top-level fields each endpoint honours; anything else is a 400 naming
+ * it (never silently ignored). Fields whose issues have not landed yet are
+ * refused with "not supported yet". */
+static const char *const common_fields[] = {
+    "model", "max_tokens", "temperature", "top_p", "n", "stream", "stream_options", "logprobs", "stop",
+    "presence_penalty", "frequency_penalty", "logit_bias", "seed", "user", "top_k", "min_p", "repetition_penalty",
+    "ignore_eos", "stop_token_ids", "priority", "timeout", "cache_salt", "skip_special_tokens",
+    "spaces_between_special_tokens", "include_stop_str_in_output", "min_tokens", NULL};
+static const char *const completion_fields[] = {"prompt", "echo", "suffix", "best_of", "parse_special", NULL};
+static const char *const chat_fields[] = {"messages", "max_completion_tokens", "top_logprobs", "add_generation_prompt",
+                                          NULL};
+static const char *const later_fields[] = {"tools", "tool_choice", "response_format", "parallel_tool_calls",
+                                           "functions", "function_call", NULL};
+
+static int in_list(const char *const *l, const char *k) {
+    for (; *l; l++)
+        if (!strcmp(*l, k)) return 1;
+    return 0;
+}
+
+static int check_fields(parse_st *p, json_t *o, json_t **err_json) {
+    const char *key;
+    json_t *val;
+    json_object_foreach(o, key, val) {
+        if (in_list(common_fields, key) || in_list(p->o->kind == OAI_CHAT ? chat_fields : completion_fields, key))
+            continue;
+        if (in_list(later_fields, key)) {
+            if (json_is_null(val)) continue;
+            FAIL400(key, "'%s' is not supported yet", key);
+        }
+        FAIL400(key, "unknown field '%.100s' (pagoda does not implement it; see the README's table of fields)", key);
+    }
+    return 0;
+}
+
+/* vLLM's output fields: honoured, or refused where the engine cannot yet. */
+static int parse_vllm_output(parse_st *p, json_t *o, json_t **err_json) {
+    int rc, skip = 1, spaces = 1, incl = 0;
+    long long mt = 0;
+    if ((rc = srv_get_bool(o, "skip_special_tokens", &skip, err_json))) return rc;
+    if ((rc = srv_get_bool(o, "spaces_between_special_tokens", &spaces, err_json))) return rc;
+    if ((rc = srv_get_bool(o, "include_stop_str_in_output", &incl, err_json))) return rc;
+    if ((rc = srv_get_int(o, "min_tokens", 0, INT32_MAX, &mt, err_json))) return rc;
+    p->g->base.detok_special = !skip; /* false: control tokens appear in the text */
+    json_t *sp = json_object_get(o, "spaces_between_special_tokens");
+    if (!skip && spaces && sp && !json_is_null(sp))
+        FAIL400("spaces_between_special_tokens",
+                "'spaces_between_special_tokens': true is not supported with 'skip_special_tokens': false "
+                "(special tokens are rendered without added spaces; send false)");
+    if (incl) FAIL400("include_stop_str_in_output", "'include_stop_str_in_output': true is not supported yet");
+    if (mt > 0) FAIL400("min_tokens", "'min_tokens' above 0 is not supported yet");
+    return 0;
+}
+
 static int parse_tree(parse_st *p, json_t *o, const srv_caller *who, json_t **err_json) {
     int rc;
     if (!json_is_object(o)) {
         *err_json = srv_error_json("the request body must be a JSON object", "invalid_request_error", NULL, NULL);
         return 400;
     }
+    if ((rc = check_fields(p, o, err_json))) return rc;
     if ((rc = check_model(p->c, o, err_json))) return rc;
+    if ((rc = parse_vllm_output(p, o, err_json))) return rc;
     p->o->model = p->c->alias;
     p->o->created = (long long)time(NULL);
     if ((rc = parse_common(p, o, who, err_json))) return rc;

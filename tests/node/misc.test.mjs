@@ -98,3 +98,27 @@ test('dropped stream and dropped request (log checked by the shell)', async () =
   assert.equal(h.status, 200);
   await h.text();
 });
+
+test('fields: honoured or 400 naming them, never ignored', async () => {
+  const base = { model: MODEL, prompt: 'Once', max_tokens: 2, temperature: 0 };
+  const chatBase = { model: MODEL, messages: [{ role: 'user', content: 'hi' }], max_tokens: 2, temperature: 0 };
+  const bad = async (f, body, field, re) => {
+    await assert.rejects(f(body), (e) => e.status === 400 && e.param === field && re.test(e.message), field);
+  };
+  const c = (b) => client.completions.create(b), ch = (b) => client.chat.completions.create(b);
+  await bad(c, { ...base, bogus_field: 1 }, 'bogus_field', /unknown field 'bogus_field'/);
+  await bad(ch, { ...chatBase, store: true }, 'store', /unknown field 'store'/);
+  await bad(ch, { ...chatBase, echo: true }, 'echo', /unknown field/);
+  for (const f of ['tools', 'tool_choice', 'response_format'])
+    await bad(ch, { ...chatBase, [f]: f === 'tools' ? [] : f === 'tool_choice' ? 'auto' : { type: 'json_object' } }, f, /not supported yet/);
+  await bad(c, { ...base, echo: true, logprobs: 1 }, 'echo', /not supported/);
+  await bad(c, { ...base, include_stop_str_in_output: true }, 'include_stop_str_in_output', /not supported/);
+  await bad(c, { ...base, min_tokens: 3 }, 'min_tokens', /not supported/);
+  for (const extra of [{ skip_special_tokens: true }, { skip_special_tokens: false, spaces_between_special_tokens: false },
+    { include_stop_str_in_output: false }, { min_tokens: 0 }, { spaces_between_special_tokens: true }]) {
+    const r = await c({ ...base, ...extra });
+    assert.equal(r.choices.length, 1, JSON.stringify(extra));
+    const q = await ch({ ...chatBase, ...extra });
+    assert.equal(q.choices.length, 1, JSON.stringify(extra));
+  }
+});

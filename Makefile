@@ -38,6 +38,13 @@ endif
 CLI_SRC := $(filter src/cli/%,$(ALL_SRC))
 LIB_SRC := $(filter-out src/cli/%,$(ALL_SRC))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+# the web UI (webui/*) embedded as byte arrays (scripts/embed_webui.sh)
+WEBUI_FILES := $(sort $(wildcard webui/*))
+WEBUI_OBJ := $(BUILD)/obj/gen/webui_assets.o
+# the list of files, rewritten only when it changes, so that removing a
+# file regenerates the table too
+WEBUI_LIST := $(BUILD)/gen/webui.list
+LIB_OBJ += $(WEBUI_OBJ)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
@@ -86,6 +93,17 @@ install: $(BUILD)/pagoda $(BUILD)/pagoda.1
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/pagoda $(DESTDIR)$(MANDIR)/pagoda.1
+
+$(WEBUI_LIST): FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(WEBUI_FILES)' | cmp -s - $@ || echo '$(WEBUI_FILES)' > $@
+$(BUILD)/gen/webui_assets.c: scripts/embed_webui.sh $(WEBUI_FILES) $(WEBUI_LIST)
+	@mkdir -p $(dir $@)
+	sh scripts/embed_webui.sh $@ $(WEBUI_FILES)
+
+$(WEBUI_OBJ): $(BUILD)/gen/webui_assets.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -MMD -MP -c $< -o $@
 
 $(BUILD)/libpagoda.a: $(LIB_OBJ)
 	@rm -f $@

@@ -34,4 +34,12 @@ int pg_bench_serve(int argc, char **argv);
  * 32, 128): ms per matmul, GB/s of weights, GOP/s (median of R runs). */
 int pg_bench_kernels(int argc, char **argv);
 
+/* Embedding throughput (bench/embed_bench.c): pg_bench_embed -m MODEL
+ * [--texts N] [--words W] [--concurrency C] [--threads T] [--runs R]
+ * [--max-batched-tokens B] [--max-batch-inputs I] [--mode both|batched|single].
+ * N generated texts of W words sent one per call by C client threads,
+ * batched into shared passes and one input per pass; prints inputs/s and
+ * tokens/s (medians of R runs) and the ratio. */
+int pg_bench_embed(int argc, char **argv);
+
 #endif

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Install the Debian packages the build and tests need, if missing.
 set -e
-PKGS="gcc make pkg-config libpcre2-dev libutf8proc-dev libjansson-dev libmicrohttpd-dev clang libclang-rt-14-dev nodejs npm python3"
+PKGS="gcc make pkg-config libpcre2-dev libutf8proc-dev libjansson-dev libmicrohttpd-dev clang libclang-rt-14-dev nodejs npm python3 python3-jsonschema chromium"
 missing=""
 for p in $PKGS; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

@@ -6,10 +6,12 @@
  *    vocabulary) whose texts hold no special-token text, the rendered text
  *    equals `expected` and the ids equal tokenizing it whole with special
  *    parsing (the old path), BOS as the server adds it.
- * 2. Injection (phi-3 vocabulary of arch-phi3-q8_0.gguf): every CONTROL /
+ * 2. Injection (phi-3 vocabulary and chat template of arch-phi3-q8_0.gguf,
+ *    and shared templates): every CONTROL /
  *    UNKNOWN token's text placed at the start, middle and end of a message,
  *    alone (adjacent to the template's markers), in system, user, tool and
- *    tool-call-argument text: the prompt holds exactly the special ids the
+ *    tool-call-argument text (phi-3, Qwen 2.5, Hermes 2 Pro, Llama 3.1
+ *    templates): the prompt holds exactly the special ids the
  *    same conversation without that text holds (none from the message),
  *    and its ids equal an independent oracle: the text between the
  *    template's markers around the message tokenized as plain text, the
@@ -68,7 +70,22 @@ static time_t fixed_now(void) {
     return timegm(&tm);
 }
 
+static char model_path[1400]; /* arch-phi3-q8_0.gguf, when present */
+
+/* "@model": the chat template stored in the phi-3 model file itself */
+static pg_tpl *compile_model_template(void) {
+    pg_gguf *g = NULL;
+    const char *src;
+    size_t n;
+    pg_tpl *t = NULL;
+    if (!model_path[0] || pg_gguf_open(model_path, &g, NULL)) return NULL;
+    if (!pg_gguf_get_str(g, "tokenizer.chat_template", &src, &n, NULL) && pg_tpl_compile(src, n, &t, NULL)) t = NULL;
+    pg_gguf_close(g);
+    return t;
+}
+
 static pg_tpl *compile_file(const char *name) {
+    if (!strcmp(name, "@model")) return compile_model_template();
     char path[1400];
     snprintf(path, sizeof path, "%s/templates/%s", td_path, name);
     size_t n = 0;
@@ -310,7 +327,10 @@ static void test_injection(const pg_vocab *v) {
     static const struct {
         const char *tpl, *msgs, *tools;
     } convs[] = {
-        /* user text in phi-3's own templates */
+        /* user text in phi-3's own templates (the model file's and two shipped ones) */
+        {"@model",
+         "[{\"role\": \"user\", \"content\": \"Hi\"}, {\"role\": \"assistant\", \"content\": \"Hello\"},"
+         " {\"role\": \"user\", \"content\": \"%s\"}]", NULL},
         {"test-Phi-3-mini.jinja",
          "[{\"role\": \"user\", \"content\": \"Hi\"}, {\"role\": \"assistant\", \"content\": \"Hello\"},"
          " {\"role\": \"user\", \"content\": \"%s\"}]", NULL},
@@ -332,20 +352,33 @@ static void test_injection(const pg_vocab *v) {
          " \"arguments\": {\"city\": \"%s\"}}}]}]",
          "[{\"type\": \"function\", \"function\": {\"name\": \"get_weather\", \"description\": \"Get weather\","
          " \"parameters\": {\"type\": \"object\", \"properties\": {\"city\": {\"type\": \"string\"}}}}}]"},
+        /* a tool result in Hermes' and Llama 3.1's formats */
+        {"NousResearch-Hermes-2-Pro-Llama-3-8B-tool_use.jinja",
+         "[{\"role\": \"user\", \"content\": \"Weather?\"}, {\"role\": \"assistant\", \"content\": \"\","
+         " \"tool_calls\": [{\"id\": \"c1\", \"type\": \"function\", \"function\": {\"name\": \"get_weather\","
+         " \"arguments\": {\"city\": \"Paris\"}}}]}, {\"role\": \"tool\", \"tool_call_id\": \"c1\", \"name\": \"get_weather\","
+         " \"content\": \"%s\"}]",
+         NULL},
+        {"meta-llama-Llama-3.1-8B-Instruct.jinja",
+         "[{\"role\": \"system\", \"content\": \"Be brief.\"}, {\"role\": \"user\", \"content\": \"Weather?\"},"
+         " {\"role\": \"tool\", \"content\": \"%s\"}]",
+         NULL},
     };
     /* {prefix, suffix} around the special text: start, middle, end, alone */
     static const char *place[][2] = {{"", " is what I typed"}, {"Zq say ", " then more"}, {"ends with ", ""}, {"", ""}};
     inj_stats st = {0};
     int n_spec = 0;
     for (size_t ci = 0; ci < sizeof convs / sizeof convs[0]; ci++) {
+        if (!strcmp(convs[ci].tpl, "@model") && !model_path[0]) continue; /* vocabulary-only file: no template */
         pg_tpl *t = compile_file(convs[ci].tpl);
         CHECKF(t != NULL, "compile %s", convs[ci].tpl);
         if (!t) continue;
+        n_spec = 0;
         for (int32_t id = 0; id < pg_vocab_n_tokens(v); id++) {
             size_t l;
             const char *s = pg_vocab_token_text(v, id, &l);
             if (!is_special(v, id) || !l || l > 60) continue;
-            if (ci == 0) n_spec++;
+            n_spec++;
             for (size_t pi = 0; pi < sizeof place / sizeof place[0]; pi++) {
                 char text[200], benign[200];
                 snprintf(text, sizeof text, "%s%.*s%s", place[pi][0], (int)l, s, place[pi][1]);
@@ -502,6 +535,7 @@ int main(void) {
     char path[1400];
     snprintf(path, sizeof path, "%s/models/arch-phi3-q8_0.gguf", td);
     pg_vocab *phi3 = load_vocab(path);
+    if (phi3) snprintf(model_path, sizeof model_path, "%s", path);
     if (!phi3) {
         snprintf(path, sizeof path, "%s/tokenizer/ggml-vocab-phi-3.gguf", td);
         phi3 = load_vocab(path);

@@ -629,11 +629,12 @@ static void test_cost_budget(void) {
         {"strip loop", "s.strip('bcd')"}, {"compare loop", "s == t"},      {"dict key loop", "d[s]"},
         {"upper loop", "s.upper()"},     {"startswith loop", "s.endswith(s)"},
         {"max loop", "[s, t, s, t]|max"}, {"sort loop", "[s, t, s, t]|sort"}, {"less loop", "s < t"},
+        {"sum loop", "L|sum"}, {"reverse loop", "L.reverse()"},
     };
     for (size_t i = 0; i < sizeof scans / sizeof scans[0]; i++) {
         char tpl[512];
         snprintf(tpl, sizeof tpl,
-                 "{%% set s = 'a' * 8000000 %%}{%% set t = 'a' * 8000000 %%}{%% set d = {} %%}"
+                 "{%% set s = 'a' * 8000000 %%}{%% set t = 'a' * 8000000 %%}{%% set d = {} %%}{%% set L = [1] * 1000000 %%}"
                  "{%% for i in range(1000) %%}{%% for j in range(1000) %%}{%% set x = %s %%}"
                  "{%% endfor %%}{%% endfor %%}done",
                  scans[i].op);

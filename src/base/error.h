@@ -5,9 +5,13 @@
  * an error body or a one-line CLI error. Nothing aborts on bad input.
  *
  * Tier 2, broken invariants (bugs): PG_ASSERT / PG_PANIC abort with
- * file:line. This includes the SIMD kernels: a tile kernel called with a
- * shape it cannot handle (a dispatcher bug, never input) panics like any
- * other broken invariant; there is no third tier (no bare traps).
+ * file:line. The one variant of this tier is PG_TRAP, for the shape checks
+ * of the hot SIMD tile kernels (a tile kernel called with a shape it cannot
+ * handle: a dispatcher bug, never input): it stops the process with SIGILL
+ * (__builtin_trap) instead of calling pg_panic, so the kernel stays a leaf
+ * function with the code it was tuned with (a call there costs the red zone
+ * and changes spills). The core dump / debugger shows the kernel and the
+ * faulting instruction; there is no message. Nothing else may trap.
  *
  * Out of memory is tier 1 (PG_ENOMEM, the request fails, the process
  * lives), except at start-up where the CLI may exit. */
@@ -41,14 +45,18 @@ int pg_error_set(pg_error *e, int code, const char *fmt, ...)
 void pg_error_clear(pg_error *e);
 const char *pg_error_code_name(int code);
 
+/* cold: the compiler moves the panic paths out of hot loops (the tile
+ * kernels check their shapes per call). */
 _Noreturn void pg_panic(const char *file, int line, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4), cold));
 
 #define PG_ASSERT(cond)                                                      \
     do {                                                                     \
         if (!(cond)) pg_panic(__FILE__, __LINE__, "assertion failed: %s", #cond); \
     } while (0)
 #define PG_PANIC(...) pg_panic(__FILE__, __LINE__, __VA_ARGS__)
+/* Tier 2 inside hot SIMD kernels only (see above). */
+#define PG_TRAP() __builtin_trap()
 
 /* Overflow-checked size arithmetic: return 0 on success, -1 on overflow. */
 static inline int pg_mul_size(size_t a, size_t b, size_t *out) {

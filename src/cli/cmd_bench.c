@@ -78,6 +78,24 @@ const pg_cli_cmd pg_cli_bench_kernels = {
     "GEMV/GEMM GB/s and GOP/s per weight type beside this machine's bandwidth and int8 roofs",
     NULL, kernels_opts, PG_CLI_N(kernels_opts), 0, 0, NULL};
 
+static const pg_cli_opt bembed_opts[] = {
+    {"-m, --model", "FILE", PG_ARG_STR | PG_ARG_REQ, 0, NULL, "embedding GGUF model (required)"},
+    {"--texts", "N", PG_ARG_UINT, 0, "1000", "texts to embed, one per call"},
+    {"--words", "W", PG_ARG_UINT, 0, "48", "words per generated text (about 50 tokens with [CLS]/[SEP])"},
+    {"--concurrency", "C", PG_ARG_UINT, 0, "8", "client threads calling at once"},
+    {"--threads", "T", PG_ARG_UINT, 0, "2", "compute threads"},
+    {"--runs", "R", PG_ARG_UINT, 0, "3", "runs of each mode, the median is reported (at most 15)"},
+    {"--max-batched-tokens", "B", PG_ARG_UINT, 0, "2048", "tokens per batched pass"},
+    {"--max-batch-inputs", "I", PG_ARG_UINT, 0, "64", "inputs per batched pass"},
+    {"--batch-wait-us", "U", PG_ARG_UINT, 0, "500", "gather a burst this long before a batched pass that is not full"},
+    {"--mode", "M", PG_ARG_STR, 0, "both", "batched, single (one input per pass) or both, interleaved run by run"},
+};
+const pg_cli_cmd pg_cli_bench_embed = {
+    "bench embed",
+    "-m MODEL [--texts N] [--words W] [--concurrency C] [--threads T] [--runs R] [--mode both|batched|single]",
+    "embedding throughput (inputs/s, tokens/s, CPU ms per input), batched passes against one input per pass",
+    NULL, bembed_opts, PG_CLI_N(bembed_opts), 0, 0, NULL};
+
 static const struct {
     const char *name;
     int (*fn)(int, char **);
@@ -87,6 +105,7 @@ static const struct {
     {"serve", pg_bench_serve, &pg_cli_bench_serve},
     {"tokenize", pg_bench_tokenize, &pg_cli_bench_tokenize},
     {"kernels", pg_bench_kernels, &pg_cli_bench_kernels},
+    {"embed", pg_bench_embed, &pg_cli_bench_embed},
 };
 
 static void bench_usage(FILE *f) {

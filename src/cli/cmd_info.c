@@ -185,6 +185,14 @@ static json_t *features_json(const pg_model *m) {
     json_object_set_new(o, "shared_expert_ff", json_integer(hp->n_ff_shexp));
     json_object_set_new(o, "experts_renormalised", json_boolean(hp->n_expert > 0 && hp->moe_norm_topk));
     json_object_set_new(o, "longrope", json_boolean(hp->longrope));
+    /* what the model can serve (pg_model_caps) and its pooling type */
+    const int caps = pg_model_caps(m);
+    json_t *ca = json_array();
+    if (caps & PG_CAP_GENERATE) json_array_append_new(ca, json_string("generate"));
+    if (caps & PG_CAP_EMBED) json_array_append_new(ca, json_string("embed"));
+    if (caps & PG_CAP_RERANK) json_array_append_new(ca, json_string("rerank"));
+    json_object_set_new(o, "capabilities", ca);
+    json_object_set_new(o, "pooling", hp->pooling == PG_POOL_UNSPEC ? json_null() : json_string(pg_pooling_name(hp->pooling)));
     return o;
 }
 
@@ -222,6 +230,14 @@ static void print_features(FILE *f, json_t *o) {
     if (B("longrope")) fputs(", LongRoPE", f);
     if (B("tied_output")) fputs(", tied output", f);
     fputc('\n', f);
+    json_t *ca = json_object_get(ft, "capabilities"), *po = json_object_get(ft, "pooling");
+    if (json_array_size(ca)) {
+        fputs("capabilities:", f);
+        for (size_t i = 0; i < json_array_size(ca); i++)
+            fprintf(f, "%s %s", i ? "," : "", json_string_value(json_array_get(ca, i)));
+        if (json_is_string(po)) fprintf(f, " (pooling %s)", json_string_value(po));
+        fputc('\n', f);
+    }
 #undef B
 #undef I
 #undef R

@@ -76,6 +76,7 @@ static const pg_cli_opt serve_flags[] = {
     {"--max-connections-per-ip", "N", PG_ARG_UINT, 0, "256", "0 = unlimited"},
     {"--timeout", "SECONDS", PG_ARG_UINT, 0, "120", "idle connection timeout"},
     {"--http-threads", "N", PG_ARG_UINT, 0, "2", "HTTP worker threads"},
+    {"--no-webui", NULL, PG_ARG_NONE, 0, "web UI on", "no chat page at / and no metrics dashboard at /dashboard"},
     {"--api-key", "KEY", PG_ARG_STR, 1, "none", "require this Bearer key (prefer --api-key-file)"},
     {"--api-key-file", "FILE", PG_ARG_STR, 0, "none", "lines 'KEY [NAME [RPM [TPM]]]'; reloaded on SIGHUP"},
     {"--metrics-key", "KEY", PG_ARG_STR, 0, "open", "protect /metrics with its own Bearer key"},
@@ -123,7 +124,9 @@ typedef struct {
 } serve_opts;
 
 /* Options that take no value. */
-static int is_flag(const char *name) { return !strcmp(name, "kv-f32") || !strcmp(name, "chat-special-in-content"); }
+static int is_flag(const char *name) {
+    return !strcmp(name, "kv-f32") || !strcmp(name, "no-webui") || !strcmp(name, "chat-special-in-content");
+}
 
 /* Applies one option (name without dashes). from_file: api-key goes to the
  * file list. Returns 0, or 2 after printing a message. */
@@ -164,6 +167,11 @@ static int apply(serve_opts *so, const char *name, const char *v, int from_file,
         if (!v || !strcmp(v, "true") || !strcmp(v, "1")) c->chat_special_in_content = 1;
         else if (!strcmp(v, "false") || !strcmp(v, "0")) c->chat_special_in_content = 0;
         else BAD("not true or false");
+        return 0;
+    }
+    if (!strcmp(name, "no-webui")) {
+        if (!v || !strcmp(v, "true") || !strcmp(v, "1")) c->no_webui = 1;
+        else if (strcmp(v, "false") && strcmp(v, "0")) BAD("needs true or false");
         return 0;
     }
     if (!strcmp(name, "m") || !strcmp(name, "model")) c->model_path = v;

@@ -105,6 +105,9 @@ int pg_forward_create(const pg_model *m, pg_pool *pool, int32_t max_tokens, int3
     const pg_hparams *hp = &m->hp;
     if (max_tokens <= 0 || max_out <= 0 || max_ctx <= 0 || max_tokens > (1 << 20) || max_ctx > (1 << 24))
         return pg_error_set(err, PG_EINVAL, "invalid forward limits");
+    if (hp->encoder) /* encoders run model/encode.c (pg_encoder) */
+        return pg_error_set(err, PG_EUNSUPPORTED, "model does not support generation (%s is an encoder; it serves "
+                            "embeddings or reranking)", hp->arch);
     pg_forward *f = calloc(1, sizeof *f);
     if (!f) return pg_error_set(err, PG_ENOMEM, "out of memory");
     f->m = m;
@@ -627,7 +630,9 @@ static void add_bias(float *qkv, int32_t T, int64_t ld, int64_t off, const float
     for (int32_t t = 0; t < T; t++) add_rows(qkv + (size_t)t * ld + off, b, (size_t)n);
 }
 
-int pg_forward_run(pg_forward *f, pg_kv_store *kv, const pg_batch *b, float *logits, pg_error *err) {
+/* Embeddings, the layers and the residual stream f->x; the callers below
+ * add the head. */
+static int run_layers(pg_forward *f, pg_kv_store *kv, const pg_batch *b, pg_error *err) {
     int rc = check_batch(f, kv, b, err);
     if (rc < 0) return rc;
     const pg_model *m = f->m;
@@ -664,6 +669,25 @@ int pg_forward_run(pg_forward *f, pg_kv_store *kv, const pg_batch *b, float *log
         if (L->post_ffw_norm) rmsnorm_rows(f, f->tmp, E, f->tmp, E, L->post_ffw_norm, E, T);
         add_rows(f->x, f->tmp, (size_t)T * E);
     }
+    return 0;
+}
+
+int pg_forward_run_hidden(pg_forward *f, pg_kv_store *kv, const pg_batch *b, float *hidden, pg_error *err) {
+    int rc = run_layers(f, kv, b, err);
+    if (rc < 0) return rc;
+    const int64_t E = f->m->hp.n_embd;
+    for (int32_t i = 0; i < b->n_out; i++)
+        pg_ops_get()->rmsnorm(hidden + (size_t)i * E, f->x + (size_t)b->out[i] * E, f->m->output_norm, (int)E,
+                              f->m->hp.rms_eps);
+    return 0;
+}
+
+int pg_forward_run(pg_forward *f, pg_kv_store *kv, const pg_batch *b, float *logits, pg_error *err) {
+    int rc = run_layers(f, kv, b, err);
+    if (rc < 0) return rc;
+    const pg_model *m = f->m;
+    const pg_hparams *hp = &m->hp;
+    const int64_t E = hp->n_embd;
     if (b->n_out == 0) return 0;
     for (int32_t i = 0; i < b->n_out; i++)
         pg_ops_get()->rmsnorm(f->outx + (size_t)i * E, f->x + (size_t)b->out[i] * E, m->output_norm, (int)E,

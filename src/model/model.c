@@ -27,7 +27,7 @@ static int load_gguf(pg_gguf *g, load_prog *p, pg_model **out, pg_error *err);
 
 static const pg_arch *const arch_table[] = {
     &pg_arch_llama, &pg_arch_qwen2, &pg_arch_qwen2moe, &pg_arch_qwen3, &pg_arch_qwen3moe,
-    &pg_arch_phi3,  &pg_arch_gemma2, &pg_arch_gemma3,
+    &pg_arch_phi3,  &pg_arch_gemma2, &pg_arch_gemma3, &pg_arch_bert, &pg_arch_nomic_bert, &pg_arch_jina_bert_v2,
 };
 
 static int own(pg_model *m, void *p) {
@@ -212,6 +212,34 @@ static int common_hparams(pg_model *m, pg_error *err) {
     return 0;
 }
 
+/* Embedding keys, read after the arch's own defaults: {arch}.pooling_type
+ * (0..4, absent = unspecified), {arch}.attention.causal (bool) and
+ * {arch}.is_matryoshka (bool: the embeddings were trained so that any
+ * prefix, renormalised, is itself an embedding; pagoda's own key, mirroring
+ * sentence-transformers' is_matryoshka, since GGUF has none). */
+static int embd_hparams(pg_model *m, pg_error *err) {
+    pg_hparams *hp = &m->hp;
+    char k[160];
+    int32_t pt = -1;
+    int rc, b;
+    if ((rc = pg_model_key_u32(m, "pooling_type", &pt, 0, err)) < 0) return rc;
+    if (rc > 0) {
+        if (pt > PG_POOL_RANK) return pg_error_set(err, PG_EFORMAT, "key '%s.pooling_type' is %d (0..4 known)", hp->arch, pt);
+        hp->pooling = pt;
+    }
+    snprintf(k, sizeof k, "%s.attention.causal", hp->arch);
+    if (pg_gguf_find_key(m->g, k) >= 0) {
+        if ((rc = pg_gguf_get_bool(m->g, k, &b, err)) < 0) return rc;
+        hp->causal = b != 0;
+    }
+    snprintf(k, sizeof k, "%s.is_matryoshka", hp->arch);
+    if (pg_gguf_find_key(m->g, k) >= 0) {
+        if ((rc = pg_gguf_get_bool(m->g, k, &b, err)) < 0) return rc;
+        hp->matryoshka = b != 0;
+    }
+    return 0;
+}
+
 /* LongRoPE (phi3): per-pair frequency divisors rope_factors_{long,short}
  * ([n_rot/2] each). Which set applies is decided per forward context, as the
  * reference engine does: long when the context exceeds
@@ -316,8 +344,11 @@ static int load_gguf(pg_gguf *g, load_prog *prog, pg_model **out, pg_error *err)
         rc = pg_error_set(err, PG_EUNSUPPORTED, "architecture '%s' is not supported", hp->arch);
         goto fail;
     }
+    hp->causal = 1;
+    hp->pooling = PG_POOL_UNSPEC;
     if ((rc = common_hparams(m, err)) < 0) goto fail;
     if ((rc = m->arch->hparams(m, err)) < 0) goto fail;
+    if ((rc = embd_hparams(m, err)) < 0) goto fail;
 
     const pg_gguf_tensor *te = pg_gguf_find_tensor(g, "token_embd.weight");
     if (!te) {
@@ -332,9 +363,12 @@ static int load_gguf(pg_gguf *g, load_prog *prog, pg_model **out, pg_error *err)
     if ((rc = pg_model_weight(m, "token_embd.weight", hp->n_embd, hp->n_vocab, 1, &m->tok_embd, err)) < 0) goto fail;
     m->weight_bytes -= te->nbytes; /* only one row is read per token */
     m->weight_bytes += m->tok_embd.row_bytes;
-    if ((rc = pg_model_vec(m, "output_norm.weight", hp->n_embd, 1, &m->output_norm, err)) < 0) goto fail;
-    if ((rc = pg_model_weight(m, "output.weight", hp->n_embd, hp->n_vocab, 0, &m->output, err)) < 0) goto fail;
-    if (rc == 0) {
+    if (hp->encoder) { /* encoders: no final norm, no LM head */
+        if ((rc = pg_arch_encoder_globals(m, err)) < 0) goto fail;
+    } else if ((rc = pg_model_vec(m, "output_norm.weight", hp->n_embd, 1, &m->output_norm, err)) < 0) goto fail;
+    if (!hp->encoder && (rc = pg_model_weight(m, "output.weight", hp->n_embd, hp->n_vocab, 0, &m->output, err)) < 0)
+        goto fail;
+    if (rc == 0 && !hp->encoder) {
         hp->tied_output = 1;
         m->output = m->tok_embd;
         m->weight_bytes += te->nbytes - m->tok_embd.row_bytes;
@@ -516,6 +550,26 @@ void pg_model_free(pg_model *m) {
 }
 
 const pg_hparams *pg_model_hparams(const pg_model *m) { return &m->hp; }
+
+int pg_model_caps(const pg_model *m) {
+    const pg_hparams *hp = &m->hp;
+    int c = hp->encoder ? 0 : PG_CAP_GENERATE;
+    if (hp->pooling == PG_POOL_RANK) c |= hp->encoder && hp->n_cls_out > 0 ? PG_CAP_RERANK : 0; /* decoder rerankers: not yet */
+    else if (hp->pooling != PG_POOL_UNSPEC || hp->encoder) c |= PG_CAP_EMBED;
+    return c;
+}
+
+static const char *const pool_names[] = {"none", "mean", "cls", "last", "rank"};
+
+const char *pg_pooling_name(int pooling) {
+    return pooling >= 0 && pooling <= PG_POOL_RANK ? pool_names[pooling] : "unspecified";
+}
+
+int pg_pooling_parse(const char *s) {
+    for (int i = 0; i <= PG_POOL_RANK; i++)
+        if (!strcmp(s, pool_names[i])) return i;
+    return PG_EINVAL;
+}
 const pg_gguf *pg_model_gguf(const pg_model *m) { return m->g; }
 
 int32_t pg_model_layer_window(const pg_model *m, int il) {

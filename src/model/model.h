@@ -70,6 +70,14 @@ typedef struct pg_hparams {
     int longrope;            /* rope_factors_long/short present (phi3 LongRoPE) */
     int32_t n_orig_ctx;      /* LongRoPE original context; long factors when max_ctx exceeds it */
     float longrope_attn;     /* LongRoPE magnitude factor on cos/sin */
+    /* embeddings and encoders (issue 23; see the "embeddings" section below) */
+    int encoder;             /* bidirectional encoder (bert family): LayerNorm blocks, no LM head, no generation */
+    int causal;              /* {arch}.attention.causal (default 1; encoders 0); a decoder with 0 generates causally and cannot embed */
+    int pooling;             /* {arch}.pooling_type (PG_POOL_*), PG_POOL_UNSPEC when absent */
+    float norm_eps;          /* LayerNorm epsilon ({arch}.attention.layer_norm_epsilon) */
+    int32_t n_cls_out;       /* rank head outputs (cls.output rows), 0 = no head */
+    int alibi;               /* ALiBi position biases instead of position embeddings / RoPE (jina-bert-v2) */
+    int matryoshka;          /* {arch}.is_matryoshka: embeddings may be truncated to a prefix and renormalised */
 } pg_hparams;
 
 /* Load a model from a GGUF file (checks every required tensor's presence,
@@ -101,6 +109,16 @@ int32_t pg_model_layer_window(const pg_model *m, int il);
  * so the engine may free blocks wholly below that; with 0 it must keep all.
  * The forward pass only validates and reads blocks inside that range. */
 int32_t pg_model_kv_window(const pg_model *m);
+
+/* What a model can serve. GENERATE: decoders (pg_forward); EMBED: a pooling
+ * type other than rank is set in the file ({arch}.pooling_type), or the
+ * model is an encoder with pooling none/mean/cls/last; RERANK: an encoder
+ * with pooling rank and a classifier head (cls.*; decoder rerankers are not
+ * supported). A decoder served with a --pooling override
+ * also embeds: callers add PG_CAP_EMBED themselves in that case (see
+ * engine/embed.h, pg_embedder_caps). */
+enum { PG_CAP_GENERATE = 1, PG_CAP_EMBED = 2, PG_CAP_RERANK = 4 };
+int pg_model_caps(const pg_model *m);
 
 /* ---- paged KV storage ---- */
 typedef struct pg_kv_store pg_kv_store;
@@ -138,5 +156,54 @@ void pg_forward_destroy(pg_forward *f);
  * Bad batches (token id out of range, position beyond the block table,
  * sizes over the limits) return PG_EINVAL without touching the KV store. */
 int pg_forward_run(pg_forward *f, pg_kv_store *kv, const pg_batch *b, float *logits, pg_error *err);
+
+
+/* ---- embeddings: pooled hidden states, no KV kept (issue 23) ----
+ * Pooling types, numbered as GGUF's {arch}.pooling_type writes them. */
+enum { PG_POOL_UNSPEC = -1, PG_POOL_NONE = 0, PG_POOL_MEAN = 1, PG_POOL_CLS = 2, PG_POOL_LAST = 3, PG_POOL_RANK = 4 };
+const char *pg_pooling_name(int pooling); /* "none", "mean", ... ; "unspecified" */
+int pg_pooling_parse(const char *s);      /* name -> PG_POOL_*, PG_EINVAL when unknown */
+
+/* An encoder runs batches of whole sequences at once (prefill only): the
+ * sequences are packed one after the other, each attends to itself only
+ * (bidirectionally for encoders, causally for decoders), nothing is kept
+ * after the call. Encoders (bert, nomic-bert, jina-bert-v2) run their own
+ * pass (model/encode.c); decoders run pg_forward over a private KV store
+ * and read the final-normed hidden states (pg_forward_run_hidden).
+ * Batch invariance: a sequence's outputs are bit-identical whatever other
+ * sequences share the batch (every row op has a fixed order per row).
+ * Not thread-safe: one caller at a time (engine/embed serialises). */
+typedef struct pg_encoder pg_encoder;
+
+typedef struct pg_enc_batch {
+    int32_t n_seqs;
+    const int32_t *seq_start; /* [n_seqs + 1]: sequence s is tokens [seq_start[s], seq_start[s+1]), non-empty */
+    const int32_t *tokens;    /* [seq_start[n_seqs]] */
+    const int32_t *types;     /* [same] token type ids (segment), or NULL for all 0 */
+} pg_enc_batch;
+
+/* max_tokens: tokens per batch (also the longest sequence: positions must
+ * stay below the model's context length too, see pg_encoder_max_seq);
+ * max_seqs: sequences per batch. */
+int pg_encoder_create(const pg_model *m, pg_pool *pool, int32_t max_tokens, int32_t max_seqs, pg_encoder **out,
+                      pg_error *err);
+void pg_encoder_destroy(pg_encoder *e);
+/* Longest sequence one batch may hold: min(max_tokens, context length). */
+int32_t pg_encoder_max_seq(const pg_encoder *e);
+/* Floats per output row for a pooling: n_embd, or n_cls_out for RANK. */
+int32_t pg_encoder_out_dim(const pg_encoder *e, int pooling);
+/* Runs the batch and pools. out receives, per pooling:
+ *   NONE            [n_tokens][n_embd]  every token's final hidden state
+ *   MEAN/CLS/LAST   [n_seqs][n_embd]    mean over the sequence / its first / its last token
+ *   RANK            [n_seqs][n_cls_out] classifier head on the first token
+ * Not normalised. Errors (PG_EINVAL / PG_EUNSUPPORTED) leave out unspecified:
+ * token ids out of range, a sequence longer than pg_encoder_max_seq,
+ * more tokens or sequences than the limits, RANK without a head. */
+int pg_encoder_run(pg_encoder *e, const pg_enc_batch *b, int pooling, float *out, pg_error *err);
+
+/* pg_forward_run without the LM head: writes the n_out rows' final hidden
+ * states (after output_norm) [n_out][n_embd] into hidden. For embeddings
+ * of decoder models (last-token pooling). */
+int pg_forward_run_hidden(pg_forward *f, pg_kv_store *kv, const pg_batch *b, float *hidden, pg_error *err);
 
 #endif

@@ -24,6 +24,12 @@ typedef struct pg_layer_w {
     pg_weight gate_shexp, up_shexp, down_shexp, gate_inp_shexp;
     int window;                                  /* sliding window of this layer, 0 = full */
     float rope_base, rope_scale;                 /* this layer's RoPE base / freq scale (set by model.c) */
+    /* encoders (bert family, model/encode.c): post-LayerNorm blocks with biases */
+    const float *bo;                             /* attn_output.bias or NULL */
+    const float *b_up, *b_down, *b_gate;         /* FFN biases or NULL */
+    const float *attn_out_norm, *attn_out_norm_b;   /* LayerNorm after the attention residual */
+    const float *layer_out_norm, *layer_out_norm_b; /* LayerNorm after the FFN residual */
+    const float *q_ln, *q_ln_b, *k_ln, *k_ln_b;  /* LayerNorm of the whole q / k rows (jina-bert-v2 code), or NULL */
 } pg_layer_w;
 
 typedef struct pg_arch {
@@ -48,6 +54,11 @@ struct pg_model {
     void *pack;                   /* repacked weights (pg_weight.pdata point here), base/bigmem */
     size_t pack_size;
     uint64_t weight_bytes;
+    /* encoders (pg_arch_encoder_globals) */
+    pg_weight type_embd, pos_embd;              /* token_types [n_types rows], position_embd [n_ctx rows] or data NULL */
+    const float *embd_norm, *embd_norm_b;       /* LayerNorm of the summed embeddings */
+    pg_weight cls, cls_out;                     /* rank head: dense + tanh, then output rows; data NULL when absent */
+    const float *cls_b, *cls_out_b;
 };
 
 /* Helpers for arch files (model.c). name is printf-style with the layer. */
@@ -63,6 +74,13 @@ int pg_model_key_f32(pg_model *m, const char *suffix, float *out, int required, 
 
 extern const pg_arch pg_arch_llama, pg_arch_qwen2, pg_arch_qwen2moe, pg_arch_qwen3, pg_arch_qwen3moe, pg_arch_phi3,
     pg_arch_gemma2, pg_arch_gemma3;
+extern const pg_arch pg_arch_bert, pg_arch_nomic_bert, pg_arch_jina_bert_v2;
+/* Shared by the encoder arch files (arch/bert.c): LayerNorm epsilon,
+ * pooling / causal defaults (sets hp.encoder), and the model-wide tensors
+ * (embeddings, their norm, the optional position_embd and rank head),
+ * which model.c maps for encoders in place of output_norm / output. */
+int pg_arch_encoder_hparams(pg_model *m, pg_error *err);
+int pg_arch_encoder_globals(pg_model *m, pg_error *err);
 
 /* Shared by arch files: the attention block with separate q/k/v (and
  * optional biases / per-head q,k norms), and the FFN (dense or experts,

@@ -56,6 +56,8 @@ struct pg_sampler {
 
     int32_t eog[PG_SAMPLER_MAX_EOG];
     int32_t n_eog;
+
+    const uint32_t *allowed; /* borrowed grammar mask (pg_sampler_set_allowed); NULL = unconstrained */
 };
 
 /* ---- RNG: splitmix64 seeding, xoshiro256** generator ---- */
@@ -487,7 +489,16 @@ static void preprocess(const pg_sampler *s, const float *logits, float *w) {
     /* 4. ignore_eos */
     if (p->ignore_eos)
         for (int32_t i = 0; i < s->n_eog; i++) w[s->eog[i]] = -INFINITY;
+
+    /* 5. grammar mask: one pointer test when unconstrained */
+    if (s->allowed) {
+        const uint32_t *a = s->allowed;
+        for (int32_t i = 0; i < V; i++)
+            if (!((a[i >> 5] >> (i & 31)) & 1u)) w[i] = -INFINITY;
+    }
 }
+
+void pg_sampler_set_allowed(pg_sampler *s, const uint32_t *allowed) { s->allowed = allowed; }
 
 void pg_sampler_process_logits(const pg_sampler *s, const float *logits, float *out) {
     preprocess(s, logits, out);

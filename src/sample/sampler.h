@@ -22,6 +22,9 @@
  *      multiplied); presence/frequency over generated tokens only (OpenAI,
  *      vLLM): logit -= frequency_penalty*count + presence_penalty*(count>0).
  *   4. ignore_eos: tokens set by pg_sampler_set_eog_mask are banned.
+ *   4b. grammar mask (structured outputs): with pg_sampler_set_allowed, every
+ *      token whose bit is clear is banned (-inf); NULL (the default) costs
+ *      one pointer test.
  *   5. temperature 0: greedy argmax, lowest id wins ties; no RNG is used.
  *      Otherwise logits /= temperature, then top_k (k best), top_p (smallest
  *      best-first prefix of the top_k-renormalised distribution whose mass
@@ -101,6 +104,16 @@ void pg_sampler_destroy(pg_sampler *s);
 /* Ids banned when ignore_eos is set (copied). PG_EINVAL if n exceeds
  * PG_SAMPLER_MAX_EOG or an id is outside the vocabulary. */
 int pg_sampler_set_eog_mask(pg_sampler *s, const int32_t *ids, int32_t n, pg_error *err);
+
+/* Allowed-token bitset for structured outputs (grammar.h's pg_gmatch_mask
+ * output): bit i of word i/32 set = token i may be sampled; NULL removes the
+ * constraint. Borrowed, not copied: the caller refreshes the bitset (one
+ * mask per step, computed before this sampler's pg_sampler_sample) and keeps
+ * it alive until then. Logprobs stay those of the raw logits. If the mask
+ * and the other bans leave nothing, sample returns PG_EINVAL as usual.
+ * Not copied by pg_sampler_copy / clone / fork (each sequence has its own
+ * matcher and mask). */
+void pg_sampler_set_allowed(pg_sampler *s, const uint32_t *allowed);
 
 /* History. Prompt tokens feed the repetition penalty only; accepted
  * (generated) tokens feed all three penalties. accept_prompt returns

@@ -21,7 +21,10 @@
  * (src/server/<proto>_parse.c + <proto>_format.c implementing
  * adapter.h) plus rows in routes[] below; nothing else here changes. A
  * route row is a path, a method and what serves it: a probe, /metrics, a
- * simple JSON endpoint (endpoints.h) or an adapter.
+ * simple JSON endpoint (endpoints.h) or an adapter. /v1/stats (stats.h) is
+ * answered beside /metrics under the same key; a path in no row may be a
+ * file of the embedded web UI (webui.h: /, /dashboard, /webui/...), served
+ * without a key right after the probes (off with --no-webui).
  *
  * The daemon runs MHD_USE_EPOLL_INTERNAL_THREAD with a small worker pool
  * and MHD_ALLOW_SUSPEND_RESUME. After submit:
@@ -51,6 +54,8 @@
 #include "base/log.h"
 #include "server/endpoints.h"
 #include "server/openai_format.h"
+#include "server/stats.h"
+#include "server/webui.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -69,7 +74,7 @@
 
 /* ---------- the routing table ---------- */
 
-enum { RT_HEALTH = 1, RT_READY, RT_METRICS, RT_SIMPLE, RT_GENERATE, RT_MODEL };
+enum { RT_HEALTH = 1, RT_READY, RT_METRICS, RT_STATS, RT_WEBUI, RT_SIMPLE, RT_GENERATE, RT_MODEL };
 
 /* A row matches its path exactly, or (prefix) any path that starts with it
  * and has a non-empty rest without '/' (the rest is the resource id). HEAD
@@ -95,7 +100,10 @@ static const route routes[] = {
     {"/v1/chat/completions", "POST", 0, RT_GENERATE, NULL, &srv_oai_chat},
     {"/tokenize", "POST", 0, RT_SIMPLE, srv_ep_tokenize, NULL},
     {"/detokenize", "POST", 0, RT_SIMPLE, srv_ep_detokenize, NULL},
+    {"/v1/stats", "GET", 0, RT_STATS, NULL, NULL}, /* stats.h; the metrics key like /metrics */
 };
+/* the embedded web UI (webui.h): /, /dashboard, /webui/...; no key */
+static const route webui_route = {"/", "GET", 0, RT_WEBUI, NULL, NULL};
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
 /* ---------- objects ---------- */
@@ -121,6 +129,7 @@ struct hconn {
     srv_http *h;
     struct MHD_Connection *conn;
     const route *rt;       /* NULL: no such path (404) */
+    const pg_asset *asset; /* RT_WEBUI: the embedded file */
     int bad_method;
     int preflight;         /* OPTIONS: CORS preflight (204) */
     char *rest;            /* prefix routes: the path after the prefix */
@@ -386,6 +395,7 @@ static enum MHD_Result start_generation(hconn *r) {
         else if (st == 503) atomic_fetch_add(&h->env.metrics->rejected[REJ_DRAINING], 1);
         return respond(r, st, "application/json", f.body, f.len, f.retry_after, NULL);
     }
+    atomic_fetch_add(&h->env.metrics->requests, 1);
     r->stream = srv_req_gen(r->req)->stream;
     srv_req_set_wake(r->req, conn_wake, r);
     pg_error e = {0};
@@ -441,6 +451,77 @@ static enum MHD_Result probe(hconn *r, int state, int draining) {
                         "1");
 }
 
+/* An embedded web UI file (webui.h): static bytes, its headers (CSP,
+ * ETag, Cache-Control), 304 without a body when If-None-Match matches. */
+static enum MHD_Result respond_asset(hconn *r) {
+    const pg_asset *a = r->asset;
+    const char *inm = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+    int fresh = pg_webui_etag_match(inm, a->etag);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(fresh ? 0 : a->len, (void *)a->data, MHD_RESPMEM_PERSISTENT);
+    if (!resp) return MHD_NO;
+    const char *hd[16][2];
+    int nh = pg_webui_headers(a, hd, 16);
+    for (int i = 0; i < nh; i++) MHD_add_response_header(resp, hd[i][0], hd[i][1]);
+    common_headers(r, resp);
+    int status = fresh ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK;
+    enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    count_status(r, status);
+    return rc;
+}
+
+/* The body of GET /v1/stats: the engine snapshot, the metrics and one row
+ * per live generation request (registry lock, then each request's). */
+static char *stats_body(srv_http *h, const pg_engine_stats *st) {
+    const srv_http_env *env = &h->env;
+    srv_stats_in in;
+    memset(&in, 0, sizeof in);
+    in.engine = *st;
+    int state = atomic_load(env->state);
+    in.status = atomic_load(env->draining) ? "draining"
+                : state == SRV_READY       ? "ready"
+                : state == SRV_LOADING     ? "loading"
+                                           : "failed";
+    in.model = env->ctx->alias ? env->ctx->alias : "";
+    in.uptime_s = (int64_t)(time(NULL) - env->ctx->created);
+    in.n_ctx = env->ctx->n_ctx;
+    in.metrics = env->metrics;
+    srv_stats_row *rows = malloc(SRV_STATS_MAX_ROWS * sizeof *rows);
+    if (!rows) return NULL;
+    double now = srv_now();
+    pthread_mutex_lock(&h->mu);
+    int n = 0;
+    for (hconn *r = h->live; r; r = r->next) n++;
+    if (n > SRV_STATS_MAX_ROWS) n = SRV_STATS_MAX_ROWS;
+    int i = n; /* the registry is newest first: fill from the end */
+    for (hconn *r = h->live; r && i > 0; r = r->next) {
+        srv_stats_row *w = &rows[--i];
+        memset(w, 0, sizeof *w);
+        const char *id = r->rt->ad->id(r->ast);
+        snprintf(w->id, sizeof w->id, "%.63s", id ? id : r->x_request_id);
+        w->age_s = now - r->t_start;
+        w->stream = r->stream;
+        srv_usage u;
+        srv_req_lock(r->req);
+        srv_req_usage(r->req, &u);
+        int done = srv_req_done(r->req);
+        int gone = r->disconnected;
+        srv_req_unlock(r->req);
+        w->prompt_tokens = u.prompt_tokens;
+        w->generated_tokens = u.generated_tokens;
+        w->choices = srv_req_gen(r->req)->n_prompts * srv_req_gen(r->req)->base.n;
+        w->state = gone ? "cancelling" : done ? "finishing" : u.generated_tokens ? "generating" : "waiting";
+    }
+    pthread_mutex_unlock(&h->mu);
+    in.rows = rows;
+    in.n_rows = n;
+    char *out = srv_stats_json(&in);
+    free(rows);
+    return out;
+}
+
+/* /metrics (Prometheus text) and /v1/stats (JSON): the metrics key when
+ * one is set. */
 static enum MHD_Result metrics(hconn *r, const char *key, size_t kl) {
     const srv_http_env *env = &r->h->env;
     const char *mk = env->cfg->metrics_key;
@@ -450,6 +531,10 @@ static enum MHD_Result metrics(hconn *r, const char *key, size_t kl) {
     pg_engine_stats st;
     memset(&st, 0, sizeof st);
     if (env->stats) env->stats(env->stats_arg, &st);
+    if (r->rt->kind == RT_STATS) {
+        char *js = stats_body(r->h, &st);
+        return js ? respond_json(r, 200, js, NULL) : respond_error(r, 500, "out of memory", "server_error", NULL, NULL, NULL);
+    }
     int draining = atomic_load(env->draining);
     size_t len = 0;
     char *out = srv_metrics_text(env->metrics, env->ctx->alias, &st, draining, &len);
@@ -530,9 +615,10 @@ static enum MHD_Result handle(hconn *r) {
     int state = atomic_load(env->state);
     int draining = atomic_load(env->draining) || atomic_load(env->stopping);
     if (r->rt->kind == RT_HEALTH || r->rt->kind == RT_READY) return probe(r, state, draining);
+    if (r->rt->kind == RT_WEBUI) return respond_asset(r);
     size_t kl = 0;
     const char *key = bearer(r->conn, &kl);
-    if (r->rt->kind == RT_METRICS) return metrics(r, key, kl);
+    if (r->rt->kind == RT_METRICS || r->rt->kind == RT_STATS) return metrics(r, key, kl);
     if (srv_keys_enabled(env->keys)) {
         if (!key)
             return respond_error(r, 401,
@@ -640,6 +726,11 @@ static enum MHD_Result first_call(srv_http *h, struct MHD_Connection *c, const c
         r->rest = q->prefix ? strdup(url + pl) : NULL;
         if (q->prefix && !r->rest) return MHD_NO;
     }
+    if (!r->rt && !h->env.cfg->no_webui && (r->asset = pg_webui_find(url))) {
+        r->rt = &webui_route;
+        r->bad_method = strcmp(method, "GET") && strcmp(method, "HEAD") && !options;
+        r->preflight = options;
+    }
     r->cors = cors_allow(h, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin"));
     const char *xid = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-request-id");
     if (xid && sane_request_id(xid)) snprintf(r->x_request_id, sizeof r->x_request_id, "%s", xid);
@@ -735,7 +826,8 @@ static void log_generation(srv_http *h, hconn *r, json_t *o) {
 /* One structured line per finished HTTP request (probes and scrapes only
  * at debug level). Never logs the key itself, only its name. */
 static void log_request(srv_http *h, hconn *r, int gone) {
-    int quiet = r->rt && (r->rt->kind == RT_HEALTH || r->rt->kind == RT_READY || r->rt->kind == RT_METRICS);
+    int quiet = r->rt && (r->rt->kind == RT_HEALTH || r->rt->kind == RT_READY || r->rt->kind == RT_METRICS ||
+                          r->rt->kind == RT_STATS || r->rt->kind == RT_WEBUI);
     /* 503 (draining/loading) and 504 (a client's deadline) are expected: warn */
     int level = quiet                                  ? PG_LOG_DEBUG
                 : r->status == 503 || r->status == 504 ? PG_LOG_WARN

@@ -29,6 +29,8 @@ static const double hist_bounds[SRV_HIST_NB] = {0.0005, 0.001, 0.0025, 0.005, 0.
                                                 0.1,    0.25,  0.5,    0.75,  1.0,  2.5,   5.0,  10.0,
                                                 20.0,   40.0,  80.0,   160.0, 320.0, 640.0};
 
+const double *srv_hist_bounds(void) { return hist_bounds; }
+
 void srv_metrics_init(srv_metrics *m) {
     memset(m, 0, sizeof *m);
     for (int i = 0; i < H_COUNT; i++) pthread_mutex_init(&m->h[i].mu, NULL);

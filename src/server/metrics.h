@@ -29,11 +29,13 @@ typedef struct srv_metrics {
     atomic_uint_fast64_t finished[FIN_COUNT]; /* finished choices by reason */
     atomic_uint_fast64_t disconnects;   /* requests cancelled because the client left */
     atomic_uint_fast64_t special_text_messages; /* chat messages whose special-token text was kept as text */
+    atomic_uint_fast64_t requests;      /* generation requests that reached the endpoint (/v1/stats) */
 } srv_metrics;
 
 void srv_metrics_init(srv_metrics *m);
 void srv_metrics_free(srv_metrics *m);
 void srv_hist_observe(srv_hist *h, double v);
+const double *srv_hist_bounds(void); /* SRV_HIST_NB ascending upper bounds (s) */
 /* The Prometheus text (malloc'd, *len bytes) of m plus the engine gauges
  * of one stats snapshot; every series is labelled model_name="model". */
 char *srv_metrics_text(srv_metrics *m, const char *model, const pg_engine_stats *st, int draining, size_t *len);

@@ -15,8 +15,11 @@
  * (OpenAI chat, later Anthropic, Responses, Ollama) and /tokenize with
  * messages. Depends on src/template and src/tokenizer only; no HTTP.
  *
- * The caller validates roles (the library treats `role` values like any
- * other string: a role is never split into pieces, see prompt.c). */
+ * The caller validates roles first: the library treats a `role` like any
+ * other string (one holding special-token text is protected like message
+ * text, and no longer compares equal to "user" in the template), and it
+ * cannot protect template markers built from pieces that are each harmless,
+ * e.g. '<|' + role + '|>' with role "end". */
 #ifndef PG_SERVER_PROMPT_H
 #define PG_SERVER_PROMPT_H
 

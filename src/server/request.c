@@ -55,6 +55,7 @@ struct srv_req {
 
     /* under mu */
     int32_t n_finished;
+    int64_t n_tokens;  /* TOKEN events so far (GET /v1/stats) */
     int error_code;
     char error_msg[512];
     int first_finish;
@@ -241,6 +242,7 @@ static void on_event(const pg_engine_event *ev, void *user) {
         r->last_tok_t[choice] = t;
         r->tok_seen[choice]++;
         if (sb->t_first == 0) sb->t_first = t;
+        r->n_tokens++;
         if (evq_push(r, choice, ev->token, ev->text, ev->text ? ev->text_len : 0, ev->sample, 0) < 0 && !r->error_code) {
             set_error(r, PG_ENOMEM, "out of memory");
             r->core->eng.cancel(r->core->eng.ctx, sb->engine_id); /* allowed from the callback */
@@ -418,6 +420,7 @@ void srv_req_usage(const srv_req *r, srv_usage *u) {
         u->ttft_s = r->subs[0].t_first - r->subs[0].t_submit;
     }
     u->first_finish = r->first_finish;
+    u->generated_tokens = r->n_tokens;
     u->n_prompts = r->n_subs;
     u->n_finished = r->n_finished;
 }

@@ -101,6 +101,7 @@ typedef struct srv_usage {
                              from its first token event while it still runs) */
     double queue_s, ttft_s;
     int first_finish;     /* PG_FINISH_* of the first finished choice (0: none yet) */
+    int64_t generated_tokens; /* tokens delivered so far, live (completion_tokens: at the end) */
     int32_t n_prompts, n_finished; /* submissions accepted, and those over */
 } srv_usage;
 

@@ -9,7 +9,9 @@
  *
  * Endpoints: POST /v1/completions, POST /v1/chat/completions, GET /v1/models,
  * GET /health (liveness), GET /ready (readiness), GET /metrics (Prometheus
- * text), POST /tokenize, POST /detokenize. The server talks to the model
+ * text), GET /v1/stats (the same figures as JSON), POST /tokenize,
+ * POST /detokenize, and the web UI (GET /, /dashboard, /webui/...; off with
+ * no_webui). The server talks to the model
  * only through engine/engine.h.
  *
  * Production behaviour (README.md, "Production behaviour"): bounded admission (429 with
@@ -58,6 +60,7 @@ typedef struct pg_server_config {
     /* lifecycle */
     double shutdown_grace_s;     /* drain time after the stop signal (default 30) */
     volatile sig_atomic_t *reload; /* set non-zero (SIGHUP) -> reload api_key_file; may be NULL */
+    int no_webui;                /* 1: no web UI at / and /dashboard (webui.h) */
     pg_engine_config engine;
 } pg_server_config;
 

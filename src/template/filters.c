@@ -604,6 +604,7 @@ FILTER(sum) {
     pg_jv attr = pg_tpl_arg(a, 0, "attribute", pg_jv_none(), NULL);
     pg_jv acc = pg_tpl_arg(a, 1, "start", pg_jv_int(0), NULL);
     pg_jv l = pg_tpl_rt_iter(rt, v);
+    pg_tpl_rt_charge_value(rt, l);
     for (size_t i = 0; i < pg_jv_list_len(l); i++) {
         pg_jv x = pg_jv_list_at(l, i);
         if (attr.type != PG_JV_NONE) x = pg_tpl_attr_path(rt, x, attr);

@@ -329,6 +329,7 @@ static pg_jv m_l_pop(pg_tpl_rt *rt, int id, pg_jv self, const pg_tpl_args *a) {
     size_t n = pg_jv_list_len(self), idx;
     int64_t i = a->npos ? pg_tpl_rt_int(rt, ARG(0), "index") : -1;
     if (!pg_tpl_norm_index(i, n, &idx)) FAIL("pop index out of range");
+    pg_tpl_rt_charge(rt, (uint64_t)(n - idx) * sizeof(pg_jv)); /* items shifted */
     pg_jv v = pg_jv_list_at(self, idx);
     pg_jv_list_remove(self, idx);
     return v;
@@ -362,6 +363,7 @@ static pg_jv m_l_count(pg_tpl_rt *rt, int id, pg_jv self, const pg_tpl_args *a) 
 static pg_jv m_l_reverse(pg_tpl_rt *rt, int id, pg_jv self, const pg_tpl_args *a) {
     pg_jv *it = pg_jv_list_items(self);
     size_t n = pg_jv_list_len(self);
+    pg_tpl_rt_charge_value(rt, self);
     for (size_t i = 0; i < n / 2; i++) {
         pg_jv t = it[i];
         it[i] = it[n - 1 - i];

@@ -33,6 +33,7 @@ struct pg_vocab {
     uint32_t slot_mask;
 
     int32_t bos, eos, eot, eom, unk, pad;
+    int32_t sep; /* separator between a pair's texts (rerankers), -1 if none */
     int add_bos, add_eos, add_space_prefix;
 
     /* special-text matching: ids of CONTROL/UNKNOWN/USER_DEFINED tokens,

@@ -55,6 +55,8 @@ const char *pg_vocab_pre(const pg_vocab *v);  /* pre-tokenizer name in use ("def
 int32_t pg_vocab_bos(const pg_vocab *v);      /* -1 if none; likewise: */
 int32_t pg_vocab_eos(const pg_vocab *v);
 int32_t pg_vocab_eot(const pg_vocab *v);
+/* Separator of a text pair (tokenizer.ggml.seperator_token_id; WordPiece: [SEP]; else EOS), -1 if none. */
+int32_t pg_vocab_sep(const pg_vocab *v);
 int pg_vocab_add_bos(const pg_vocab *v); /* add_bos_token (default: llama/bert 1, gpt2 0 except llama3-style pre) */
 int pg_vocab_add_eos(const pg_vocab *v); /* add_eos_token (default: bert 1 ([SEP]), else 0) */
 int pg_vocab_is_eog(const pg_vocab *v, int32_t id);     /* eos, eot, eom and known end-of-turn control tokens */

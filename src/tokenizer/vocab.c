@@ -363,6 +363,8 @@ int pg_vocab_load(const pg_gguf *g, pg_vocab **out, pg_error *err) {
     v->add_eos = get_bool(g, "tokenizer.ggml.add_eos_token", v->add_eos);
     v->eot = get_id(g, "tokenizer.ggml.eot_token_id", n, -1);
     v->eom = get_id(g, "tokenizer.ggml.eom_token_id", n, -1);
+    /* pair separator: the key, else WordPiece's [SEP], else EOS (XLM-R's </s></s> pair layout) */
+    v->sep = get_id(g, "tokenizer.ggml.seperator_token_id", n, v->kind == PG_VK_WPM ? find_cstr(v, "[SEP]") : v->eos);
 
     /* end of generation: eos/eot/eom plus the known end-of-turn texts when
      * they are special (not normal) tokens */
@@ -392,6 +394,7 @@ const char *pg_vocab_pre(const pg_vocab *v) { return v->pre_name; }
 int32_t pg_vocab_bos(const pg_vocab *v) { return v->bos; }
 int32_t pg_vocab_eos(const pg_vocab *v) { return v->eos; }
 int32_t pg_vocab_eot(const pg_vocab *v) { return v->eot; }
+int32_t pg_vocab_sep(const pg_vocab *v) { return v->sep; }
 int pg_vocab_add_bos(const pg_vocab *v) { return v->add_bos && v->bos >= 0; }
 int pg_vocab_add_eos(const pg_vocab *v) { return v->add_eos && v->eos >= 0; }
 int pg_vocab_is_eog(const pg_vocab *v, int32_t id) { return id >= 0 && id < v->n && v->eog[id]; }

@@ -214,7 +214,7 @@ AI void tile_q6_K(int64_t K, const uint8_t *w, size_t ldw, const uint8_t *x, siz
     case 5: CALL(3, 2); break;                                         \
     case 6: CALL(4, 1); break;                                         \
     case 7: CALL(4, 2); break;                                         \
-    default: PG_PANIC("tile kernel called with an impossible shape");                                         \
+    default: PG_TRAP();                                         \
     }
 
 static void gemm_q4_0(int64_t K, const void *w, size_t ldw, int nw, const void *x, size_t ldx, int nx, float *y,

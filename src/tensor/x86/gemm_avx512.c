@@ -275,7 +275,7 @@ AI void q32_row_direct(int64_t K, const uint8_t *w, const uint8_t *x, size_t ldx
 
 AI void q32_kernel(int64_t K, const void *w, size_t ldw, int nw, const void *x, size_t ldx, int nx, float *y,
                    int64_t ldy, const int Q8W) {
-    if (nx < 1 || nx > NXMAX) PG_PANIC("tile kernel called with an impossible shape");
+    if (nx < 1 || nx > NXMAX) PG_TRAP();
     if (nw == 1 && nx <= 2) {
         if (nx == 1) q32_row_direct(K, w, x, ldx, y, ldy, 1, Q8W);
         else q32_row_direct(K, w, x, ldx, y, ldy, 2, Q8W);
@@ -532,7 +532,7 @@ AI void kq_row_direct(int64_t K, const uint8_t *w, const uint8_t *x, size_t ldx,
 
 AI void kq_kernel(int64_t K, const void *w, size_t ldw, int nw, const void *x, size_t ldx, int nx, float *y,
                   int64_t ldy, const int Q6) {
-    if (nx < 1 || nx > NXMAX) PG_PANIC("tile kernel called with an impossible shape");
+    if (nx < 1 || nx > NXMAX) PG_TRAP();
     if (nw == 1 && nx <= 2) {
         if (nx == 1) kq_row_direct(K, w, x, ldx, y, ldy, 1, Q6);
         else kq_row_direct(K, w, x, ldx, y, ldy, 2, Q6);

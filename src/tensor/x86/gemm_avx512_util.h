@@ -38,11 +38,11 @@ void pg_gemm_kq_pack(const float *x, int64_t K, void *dst);
         case 2: TILE(pf_, xc_, yc_, 2); break;                                                                  \
         case 3: TILE(pf_, xc_, yc_, 3); break;                                                                  \
         case 4: TILE(pf_, xc_, yc_, 4); break;                                                                  \
-        case 5: if ((CT_) >= 5) { TILE(pf_, xc_, yc_, ((CT_) >= 5 ? 5 : 1)); break; } PG_PANIC("tile kernel called with an impossible shape");         \
-        case 6: if ((CT_) >= 6) { TILE(pf_, xc_, yc_, ((CT_) >= 6 ? 6 : 1)); break; } PG_PANIC("tile kernel called with an impossible shape");         \
-        case 7: if ((CT_) >= 7) { TILE(pf_, xc_, yc_, ((CT_) >= 7 ? 7 : 1)); break; } PG_PANIC("tile kernel called with an impossible shape");         \
-        case 8: if ((CT_) >= 8) { TILE(pf_, xc_, yc_, ((CT_) >= 8 ? 8 : 1)); break; } PG_PANIC("tile kernel called with an impossible shape");         \
-        default: PG_PANIC("tile kernel called with an impossible shape");                                                                              \
+        case 5: if ((CT_) >= 5) { TILE(pf_, xc_, yc_, ((CT_) >= 5 ? 5 : 1)); break; } PG_TRAP();         \
+        case 6: if ((CT_) >= 6) { TILE(pf_, xc_, yc_, ((CT_) >= 6 ? 6 : 1)); break; } PG_TRAP();         \
+        case 7: if ((CT_) >= 7) { TILE(pf_, xc_, yc_, ((CT_) >= 7 ? 7 : 1)); break; } PG_TRAP();         \
+        case 8: if ((CT_) >= 8) { TILE(pf_, xc_, yc_, ((CT_) >= 8 ? 8 : 1)); break; } PG_TRAP();         \
+        default: PG_TRAP();                                                                              \
         }                                                                                                       \
     }
 
@@ -110,7 +110,7 @@ AI void pg_pf_rest(pg_pf_spread *s) {
         case 1: TILE(c_, 1); break;                                                   \
         case 2: TILE(c_, 2); break;                                                   \
         case 3: TILE(c_, 3); break;                                                   \
-        default: PG_PANIC("tile kernel called with an impossible shape");                                                    \
+        default: PG_TRAP();                                                    \
         }                                                                             \
     } while (0)
 
@@ -122,7 +122,7 @@ AI void pg_pf_rest(pg_pf_spread *s) {
         case 2: CALL(2); break;                                                       \
         case 3: CALL(3); break;                                                       \
         case 4: CALL(4); break;                                                       \
-        default: PG_PANIC("tile kernel called with an impossible shape");                                                    \
+        default: PG_TRAP();                                                    \
         }                                                                             \
     } while (0)
 

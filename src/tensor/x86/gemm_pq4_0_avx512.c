@@ -128,7 +128,7 @@ static void gemm_pq4_0(int64_t K, const void *w, size_t ldw, int nw, const void 
                        int64_t ldy) {
     const int nb = (int)(K / 32);
     (void)ldw;
-    if (nx < 1 || nx > NXMAX || nw < 1 || nw > PL || K % 32) PG_PANIC("tile kernel called with an impossible shape");
+    if (nx < 1 || nx > NXMAX || nw < 1 || nw > PL || K % 32) PG_TRAP();
     if (nw == PL) panel(nb, PL, w, x, ldx, nx, y, ldy, 1);
     else panel(nb, nw, w, x, ldx, nx, y, ldy, 0);
 }

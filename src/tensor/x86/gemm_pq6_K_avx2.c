@@ -217,7 +217,7 @@ AI void panel(int nsb, int L, const uint8_t *w, const uint8_t *x, size_t ldx, in
         case 6: tile(pf, nsb, L, w, xc, ldx, yc, ldy, 6, FULL); break;
         case 7: tile(pf, nsb, L, w, xc, ldx, yc, ldy, 7, FULL); break;
         case 8: tile(pf, nsb, L, w, xc, ldx, yc, ldy, 8, FULL); break;
-        default: PG_PANIC("tile kernel called with an impossible shape");
+        default: PG_TRAP();
         }
     }
 }
@@ -228,7 +228,7 @@ static void gemm_pq6_K(int64_t K, const void *w, size_t ldw, int nw, const void 
                        int64_t ldy) {
     const int nsb = (int)(K / QK_K);
     (void)ldw;
-    if (nx < 1 || nx > NXMAX || nw < 1 || nw > PL || K % QK_K) PG_PANIC("tile kernel called with an impossible shape");
+    if (nx < 1 || nx > NXMAX || nw < 1 || nw > PL || K % QK_K) PG_TRAP();
     if (nw == PL) panel(nsb, PL, w, x, ldx, nx, y, ldy, 1);
     else panel(nsb, nw, w, x, ldx, nx, y, ldy, 0);
 }

@@ -125,7 +125,7 @@ AI void panel(int nb, int L, const uint8_t *w, const uint8_t *x, size_t ldx, int
         case 2: tile(c0 == 0, nb, L, w, xc, ldx, yc, ldy, 2, FULL); break;
         case 3: tile(c0 == 0, nb, L, w, xc, ldx, yc, ldy, 3, FULL); break;
         case 4: tile(c0 == 0, nb, L, w, xc, ldx, yc, ldy, 4, FULL); break;
-        default: PG_PANIC("tile kernel called with an impossible shape");
+        default: PG_TRAP();
         }
     }
 }
@@ -137,7 +137,7 @@ static void gemm_pq8_0(int64_t K, const void *w, size_t ldw, int nw, const void 
                        int64_t ldy) {
     const int nb = (int)(K / 32);
     (void)ldw;
-    if (nx < 1 || nx > NXMAX || nw < 1 || nw > PL || K % 32) PG_PANIC("tile kernel called with an impossible shape");
+    if (nx < 1 || nx > NXMAX || nw < 1 || nw > PL || K % 32) PG_TRAP();
     if (nw == PL) panel(nb, PL, w, x, ldx, nx, y, ldy, 1);
     else panel(nb, nw, w, x, ldx, nx, y, ldy, 0);
 }

@@ -91,7 +91,7 @@ static void test_parse_completion(void) {
                      "{\"model\":\"demo\",\"prompt\":\"xy\",\"temperature\":0.5,\"top_p\":0.9,\"top_k\":7,\"seed\":42,"
                      "\"stop\":[\"END\",\"\\n\"],\"stop_token_ids\":[3,4],\"logit_bias\":{\"65\":-100,\"66\":2.5},"
                      "\"n\":2,\"max_tokens\":9,\"stream\":true,\"stream_options\":{\"include_usage\":true},"
-                     "\"logprobs\":3,\"priority\":-1,\"presence_penalty\":0.25,\"unknown_field\":1}");
+                     "\"logprobs\":3,\"priority\":-1,\"presence_penalty\":0.25}");
     REQUIRE(p.status == 0);
     const pg_request *q = &p.g->base;
     CHECK(q->sampling.temperature == 0.5f && q->sampling.top_p == 0.9f && q->sampling.top_k == 7);
@@ -200,6 +200,11 @@ static void test_parse_errors(void) {
         {OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image\"}]}]}", 400, "messages[0]", NULL},
         {OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"top_logprobs\":2}", 400, "top_logprobs", NULL},
         {OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":{}}", 400, "tools", NULL},
+        {OAI_COMPLETION, "{\"prompt\":\"x\",\"unknown_field\":1}", 400, "unknown_field", NULL},
+        {OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"prompt\":\"x\"}", 400, "prompt", NULL},
+        {OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{}}", 400, "response_format", NULL},
+        {OAI_COMPLETION, "{\"prompt\":\"x\",\"min_tokens\":2}", 400, "min_tokens", NULL},
+        {OAI_COMPLETION, "{\"prompt\":\"x\",\"include_stop_str_in_output\":true}", 400, "include_stop_str_in_output", NULL},
         {OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":100000}", 400, "messages",
          "context_length_exceeded"},
     };

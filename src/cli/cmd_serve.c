@@ -80,6 +80,12 @@ static const pg_cli_opt serve_flags[] = {
     {"--api-key", "KEY", PG_ARG_STR, 1, "none", "require this Bearer key (prefer --api-key-file)"},
     {"--api-key-file", "FILE", PG_ARG_STR, 0, "none", "lines 'KEY [NAME [RPM [TPM]]]'; reloaded on SIGHUP"},
     {"--metrics-key", "KEY", PG_ARG_STR, 0, "open", "protect /metrics with its own Bearer key"},
+    {"--cors-origin", "ORIGIN", PG_ARG_STR, 1, "none (same origin only)",
+     "allow browser pages of ORIGIN (e.g. https://app.example.com; * = any) to call the API: preflight OPTIONS "
+     "answers and Access-Control-Allow-Origin on responses"},
+    {"--chat-special-in-content", NULL, PG_ARG_NONE, 0, "off",
+     "let special-token text in chat messages (e.g. <|end|>) become control tokens, as before; RISK: users can "
+     "close their turn and forge system or assistant turns"},
     {"--rate-limit-rpm", "N", PG_ARG_NUM, 0, "0 = unlimited", "default requests per minute per key"},
     {"--rate-limit-tpm", "N", PG_ARG_NUM, 0, "0 = unlimited", "default tokens per minute per key"},
     {"--shutdown-grace", "SECONDS", PG_ARG_NUM, 0, "30", "on SIGTERM/SIGINT let running requests finish this long"},
@@ -113,10 +119,14 @@ typedef struct {
     pg_server_config c;
     const char *keys_file[MAX_KEYS], *keys_cli[MAX_KEYS];
     int n_file, n_cli;
+    const char *cors_file[MAX_KEYS], *cors_cli[MAX_KEYS];
+    int n_cors_file, n_cors_cli;
 } serve_opts;
 
 /* Options that take no value. */
-static int is_flag(const char *name) { return !strcmp(name, "kv-f32") || !strcmp(name, "no-webui"); }
+static int is_flag(const char *name) {
+    return !strcmp(name, "kv-f32") || !strcmp(name, "no-webui") || !strcmp(name, "chat-special-in-content");
+}
 
 /* Applies one option (name without dashes). from_file: api-key goes to the
  * file list. Returns 0, or 2 after printing a message. */
@@ -153,6 +163,12 @@ static int apply(serve_opts *so, const char *name, const char *v, int from_file,
         else if (strcmp(v, "false") && strcmp(v, "0")) BAD("not true or false");
         return 0;
     }
+    if (!strcmp(name, "chat-special-in-content")) {
+        if (!v || !strcmp(v, "true") || !strcmp(v, "1")) c->chat_special_in_content = 1;
+        else if (!strcmp(v, "false") || !strcmp(v, "0")) c->chat_special_in_content = 0;
+        else BAD("not true or false");
+        return 0;
+    }
     if (!strcmp(name, "no-webui")) {
         if (!v || !strcmp(v, "true") || !strcmp(v, "1")) c->no_webui = 1;
         else if (strcmp(v, "false") && strcmp(v, "0")) BAD("needs true or false");
@@ -184,6 +200,12 @@ static int apply(serve_opts *so, const char *name, const char *v, int from_file,
     else if (!strcmp(name, "rate-limit-tpm")) NUM(0, 1e12, c->default_tpm);
     else if (!strcmp(name, "api-key-file")) c->api_key_file = v;
     else if (!strcmp(name, "metrics-key")) c->metrics_key = v;
+    else if (!strcmp(name, "cors-origin")) {
+        if (!*v || strchr(v, ' ') || strchr(v, ',')) BAD("one origin such as https://app.example.com, or *");
+        if ((from_file ? so->n_cors_file : so->n_cors_cli) == MAX_KEYS) BAD("too many origins");
+        if (from_file) so->cors_file[so->n_cors_file++] = v;
+        else so->cors_cli[so->n_cors_cli++] = v;
+    }
     else if (!strcmp(name, "api-key")) {
         if (!*v) BAD("empty (a key is needed)");
         if (from_file) {
@@ -377,6 +399,8 @@ int cmd_serve(int argc, char **argv) {
         pg_model_id_from_path(so.c.model_path, model_id, sizeof model_id);
         so.c.model_alias = model_id;
     }
+    so.c.cors_origins = so.n_cors_cli ? so.cors_cli : so.cors_file;
+    so.c.n_cors_origins = so.n_cors_cli ? so.n_cors_cli : so.n_cors_file;
     if (so.n_cli) {
         so.c.api_keys = so.keys_cli;
         so.c.n_api_keys = so.n_cli;

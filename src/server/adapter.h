@@ -22,6 +22,7 @@
 #include "template/chat.h"
 #include "tokenizer/tokenizer.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -40,6 +41,9 @@ typedef struct srv_ctx {
     int demo;                    /* the built-in demo model */
     const char *demo_notice;     /* its description in the models list */
     srv_idgen *ids;              /* response ids */
+    int chat_special_in_content; /* --chat-special-in-content: message text may become control tokens */
+    const atomic_int *render_cancel; /* set when the shutdown grace is over: template renders stop */
+    atomic_uint_fast64_t *special_text_messages; /* counter: messages whose special-token text was kept as text */
 } srv_ctx;
 
 /* Who is asking (after authentication). */

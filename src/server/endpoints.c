@@ -1,53 +1,106 @@
 /* endpoints.c - /v1/models, /tokenize, /detokenize (see endpoints.h). */
 #include "server/endpoints.h"
 
+#include "server/openai_parse.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* POST /tokenize (vLLM's): {"prompt": string, "add_special_tokens"} or
+ * {"messages": [...], "add_generation_prompt", "tools"} (the chat
+ * template applied, ids identical to the chat endpoint's), optional
+ * "model" and "return_token_strs" (the vocabulary's piece of each id).
+ * Any other field is a 400 naming it. */
 int srv_ep_tokenize(const srv_ctx *s, const char *body, size_t len, char **out) {
+    static const char *known[] = {"model", "prompt", "messages", "add_special_tokens", "add_generation_prompt",
+                                  "tools", "return_token_strs"};
     json_error_t je;
     json_t *o = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &je);
-    size_t n;
+    json_t *ej = NULL;
     if (!o || !json_is_object(o)) {
         json_decref(o);
-        *out = srv_dump(srv_error_json("the body must be a JSON object", "invalid_request_error", NULL, "invalid_json"), &n);
+        *out = srv_dump(srv_error_json("the body must be a JSON object", "invalid_request_error", NULL, "invalid_json"), NULL);
         return 400;
     }
-    json_t *p = json_object_get(o, "prompt"), *m = json_object_get(o, "model");
-    int st = 0;
+    const char *key;
+    json_t *val;
+    json_object_foreach(o, key, val) {
+        int ok = 0;
+        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) ok |= !strcmp(key, known[i]);
+        if (!ok) {
+            char m[200];
+            snprintf(m, sizeof m, "unknown field '%.100s' (/tokenize accepts prompt or messages)", key);
+            json_decref(o);
+            *out = srv_dump(srv_error_json(m, "invalid_request_error", key, "unknown_field"), NULL);
+            return 400;
+        }
+    }
+    json_t *p = json_object_get(o, "prompt"), *m = json_object_get(o, "model"), *msgs = json_object_get(o, "messages");
+    int st = 0, add = 1, strs = 0;
     if (m && !json_is_null(m) && (!json_is_string(m) || strcmp(json_string_value(m), s->alias))) {
-        *out = srv_dump(srv_error_json("unknown model", "invalid_request_error", "model", "model_not_found"), &n);
+        ej = srv_error_json("unknown model", "invalid_request_error", "model", "model_not_found");
         st = 404;
-    } else if (!json_is_string(p)) {
-        *out = srv_dump(srv_error_json("'prompt' must be a string", "invalid_request_error", "prompt", NULL), &n);
+    } else if (p && msgs) {
+        ej = srv_error_json("send either 'prompt' or 'messages', not both", "invalid_request_error", "messages", NULL);
+        st = 400;
+    } else if (!msgs && !json_is_string(p)) {
+        ej = srv_error_json("'prompt' must be a string (or send 'messages')", "invalid_request_error", "prompt", NULL);
+        st = 400;
+    } else if (msgs && (json_object_get(o, "add_special_tokens"))) {
+        ej = srv_error_json("'add_special_tokens' applies to 'prompt'; with 'messages' the chat endpoint's rule is used",
+                            "invalid_request_error", "add_special_tokens", NULL);
+        st = 400;
+    } else if (!msgs && (json_object_get(o, "add_generation_prompt") || json_object_get(o, "tools"))) {
+        ej = srv_error_json("'add_generation_prompt' and 'tools' apply to 'messages'", "invalid_request_error",
+                            json_object_get(o, "tools") ? "tools" : "add_generation_prompt", NULL);
         st = 400;
     }
-    int add = 1;
-    json_t *ej = NULL;
-    if (!st && srv_get_bool(o, "add_special_tokens", &add, &ej)) {
-        *out = srv_dump(ej, &n);
+    if (!st && (srv_get_bool(o, "add_special_tokens", &add, &ej) || srv_get_bool(o, "return_token_strs", &strs, &ej)))
         st = 400;
+    int32_t *ids = NULL, k = 0;
+    pg_prompt pr = {0};
+    if (!st && msgs) {
+        st = srv_chat_prompt_json(s, o, &pr, &ej);
+        if (!st) {
+            ids = pr.ids;
+            k = (int32_t)pr.n;
+        }
+    } else if (!st) {
+        pg_error e = {0};
+        int rc = srv_tokenize_alloc(s->vocab, json_string_value(p), json_string_length(p), add, 1, &ids, &k, &e);
+        if (rc < 0) {
+            ej = srv_error_json(e.msg, "invalid_request_error", "prompt", NULL);
+            st = srv_status_for(rc);
+        }
     }
+    json_decref(o);
     if (st) {
-        json_decref(o);
+        *out = srv_dump(ej, NULL);
         return st;
     }
-    int32_t *ids, k;
-    pg_error e = {0};
-    int rc = srv_tokenize_alloc(s->vocab, json_string_value(p), json_string_length(p), add, 1, &ids, &k, &e);
-    json_decref(o);
-    if (rc < 0) {
-        *out = srv_dump(srv_error_json(e.msg, "invalid_request_error", "prompt", NULL), &n);
-        return srv_status_for(rc);
+    json_t *r = json_object(), *a = json_array(), *ts = strs ? json_array() : NULL;
+    for (int32_t i = 0; i < k; i++) {
+        json_array_append_new(a, json_integer(ids[i]));
+        if (ts) {
+            size_t tl = 0;
+            const char *t = pg_vocab_token_text(s->vocab, ids[i], &tl);
+            json_t *js = t ? json_stringn(t, tl) : NULL; /* a byte piece that is not UTF-8: its hex */
+            if (!js) {
+                char hx[16];
+                snprintf(hx, sizeof hx, "<id:%d>", ids[i]);
+                js = json_string(hx);
+            }
+            json_array_append_new(ts, js);
+        }
     }
-    json_t *r = json_object(), *a = json_array();
-    for (int32_t i = 0; i < k; i++) json_array_append_new(a, json_integer(ids[i]));
-    free(ids);
+    if (msgs) pg_prompt_free(&pr);
+    else free(ids);
     json_object_set_new(r, "tokens", a);
     json_object_set_new(r, "count", json_integer(k));
     json_object_set_new(r, "max_model_len", json_integer(s->n_ctx));
-    *out = srv_dump(r, &n);
+    if (ts) json_object_set_new(r, "token_strs", ts);
+    *out = srv_dump(r, NULL);
     return 200;
 }
 
@@ -98,9 +151,8 @@ int srv_ep_detokenize(const srv_ctx *s, const char *body, size_t len, char **out
     return 200;
 }
 
-int srv_ep_models(const srv_ctx *s, const char *body, size_t len, char **out) {
-    (void)body;
-    (void)len;
+/* One model object (GET /v1/models lists it; /v1/models/{id} returns it). */
+static json_t *model_obj(const srv_ctx *s) {
     json_t *m = json_object();
     json_object_set_new(m, "id", json_string(s->alias));
     json_object_set_new(m, "object", json_string("model"));
@@ -110,11 +162,28 @@ int srv_ep_models(const srv_ctx *s, const char *body, size_t len, char **out) {
     json_object_set_new(m, "max_model_len", json_integer(s->n_ctx));
     json_object_set_new(m, "vocab_size", json_integer(s->n_vocab));
     if (s->demo && s->demo_notice) json_object_set_new(m, "description", json_string(s->demo_notice));
+    return m;
+}
+
+int srv_ep_models(const srv_ctx *s, const char *body, size_t len, char **out) {
+    (void)body;
+    (void)len;
     json_t *o = json_object();
     json_object_set_new(o, "object", json_string("list"));
     json_t *a = json_array();
-    json_array_append_new(a, m);
+    json_array_append_new(a, model_obj(s));
     json_object_set_new(o, "data", a);
     *out = srv_dump(o, NULL);
+    return *out ? 200 : 500;
+}
+
+int srv_ep_model(const srv_ctx *s, const char *id, char **out) {
+    if (!id || strcmp(id, s->alias)) {
+        char m[400];
+        snprintf(m, sizeof m, "The model '%.300s' does not exist", id ? id : "");
+        *out = srv_dump(srv_error_json(m, "invalid_request_error", "model", "model_not_found"), NULL);
+        return 404;
+    }
+    *out = srv_dump(model_obj(s), NULL);
     return *out ? 200 : 500;
 }

@@ -60,6 +60,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <netinet/in.h>
+#include <stdarg.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <poll.h>
@@ -72,29 +74,36 @@
 
 /* ---------- the routing table ---------- */
 
-enum { RT_HEALTH = 1, RT_READY, RT_METRICS, RT_STATS, RT_WEBUI, RT_SIMPLE, RT_GENERATE };
+enum { RT_HEALTH = 1, RT_READY, RT_METRICS, RT_STATS, RT_WEBUI, RT_SIMPLE, RT_GENERATE, RT_MODEL };
 
+/* A row matches its path exactly, or (prefix) any path that starts with it
+ * and has a non-empty rest without '/' (the rest is the resource id). HEAD
+ * is served wherever GET is (MHD sends the headers only); OPTIONS on any
+ * route is the CORS preflight (204). The README's endpoint list is checked
+ * against this table by tests/server_misc.test.sh. */
 typedef struct route {
     const char *path;
     const char *method;
+    int prefix;
     int kind;                    /* RT_* */
     int (*simple)(const srv_ctx *c, const char *body, size_t len, char **out); /* RT_SIMPLE */
     const srv_adapter *ad;       /* RT_GENERATE */
 } route;
 
 static const route routes[] = {
-    {"/health", "GET", RT_HEALTH, NULL, NULL},
-    {"/ready", "GET", RT_READY, NULL, NULL},
-    {"/metrics", "GET", RT_METRICS, NULL, NULL},
-    {"/v1/models", "GET", RT_SIMPLE, srv_ep_models, NULL},
-    {"/v1/completions", "POST", RT_GENERATE, NULL, &srv_oai_completions},
-    {"/v1/chat/completions", "POST", RT_GENERATE, NULL, &srv_oai_chat},
-    {"/tokenize", "POST", RT_SIMPLE, srv_ep_tokenize, NULL},
-    {"/detokenize", "POST", RT_SIMPLE, srv_ep_detokenize, NULL},
-    {"/v1/stats", "GET", RT_STATS, NULL, NULL}, /* stats.h; the metrics key like /metrics */
+    {"/health", "GET", 0, RT_HEALTH, NULL, NULL},
+    {"/ready", "GET", 0, RT_READY, NULL, NULL},
+    {"/metrics", "GET", 0, RT_METRICS, NULL, NULL},
+    {"/v1/models", "GET", 0, RT_SIMPLE, srv_ep_models, NULL},
+    {"/v1/models/", "GET", 1, RT_MODEL, NULL, NULL},
+    {"/v1/completions", "POST", 0, RT_GENERATE, NULL, &srv_oai_completions},
+    {"/v1/chat/completions", "POST", 0, RT_GENERATE, NULL, &srv_oai_chat},
+    {"/tokenize", "POST", 0, RT_SIMPLE, srv_ep_tokenize, NULL},
+    {"/detokenize", "POST", 0, RT_SIMPLE, srv_ep_detokenize, NULL},
+    {"/v1/stats", "GET", 0, RT_STATS, NULL, NULL}, /* stats.h; the metrics key like /metrics */
 };
 /* the embedded web UI (webui.h): /, /dashboard, /webui/...; no key */
-static const route webui_route = {"/", "GET", RT_WEBUI, NULL, NULL};
+static const route webui_route = {"/", "GET", 0, RT_WEBUI, NULL, NULL};
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
 /* ---------- objects ---------- */
@@ -122,6 +131,9 @@ struct hconn {
     const route *rt;       /* NULL: no such path (404) */
     const pg_asset *asset; /* RT_WEBUI: the embedded file */
     int bad_method;
+    int preflight;         /* OPTIONS: CORS preflight (204) */
+    char *rest;            /* prefix routes: the path after the prefix */
+    const char *cors;      /* Access-Control-Allow-Origin value, or NULL */
     char *body;
     size_t body_len, body_cap;
     int too_large;
@@ -166,6 +178,7 @@ static hconn *conn_new(srv_http *h, struct MHD_Connection *c) {
 static void conn_free(hconn *r) {
     if (r->req) srv_req_unref(r->req);
     free(r->body);
+    free(r->rest);
     srv_buf_free(&r->out);
     free(r);
 }
@@ -243,6 +256,14 @@ static void rl_headers(struct MHD_Response *resp, const char *what, double lim, 
 
 static void common_headers(hconn *r, struct MHD_Response *resp) {
     MHD_add_response_header(resp, "x-request-id", r->x_request_id);
+    if (r->cors) {
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", r->cors);
+        MHD_add_response_header(resp, "Access-Control-Expose-Headers",
+                                "x-request-id, traceparent, x-ratelimit-limit-requests, "
+                                "x-ratelimit-remaining-requests, x-ratelimit-reset-requests, x-ratelimit-limit-tokens, "
+                                "x-ratelimit-remaining-tokens, x-ratelimit-reset-tokens, Retry-After");
+        if (strcmp(r->cors, "*")) MHD_add_response_header(resp, "Vary", "Origin");
+    }
     if (r->traceparent[0]) MHD_add_response_header(resp, "traceparent", r->traceparent);
     if (!r->has_rl) return;
     const srv_rl *l = &r->rl;
@@ -542,6 +563,43 @@ static int rate_limit(hconn *r, enum MHD_Result *res) {
     return 0;
 }
 
+/* CORS: the allowed value for this request's Origin (the configured
+ * origin itself, or "*"), or NULL (no Origin, or not allowed). */
+static const char *cors_allow(const srv_http *h, const char *origin) {
+    const pg_server_config *cfg = h->env.cfg;
+    if (!origin || !cfg->n_cors_origins) return NULL;
+    for (int i = 0; i < cfg->n_cors_origins; i++) {
+        if (!strcmp(cfg->cors_origins[i], "*")) return "*";
+        if (!strcmp(cfg->cors_origins[i], origin)) return cfg->cors_origins[i];
+    }
+    return NULL;
+}
+
+/* OPTIONS: the preflight answer, before authentication (browsers send no
+ * credentials in a preflight). 204 with Allow always; the
+ * Access-Control-Allow-* headers only for an allowed origin. */
+static enum MHD_Result preflight(hconn *r) {
+    char allow[32];
+    snprintf(allow, sizeof allow, "%s%s, OPTIONS", r->rt->method, strcmp(r->rt->method, "GET") ? "" : ", HEAD");
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, (char *)"", MHD_RESPMEM_PERSISTENT);
+    if (!resp) return MHD_NO;
+    common_headers(r, resp);
+    MHD_add_response_header(resp, "Allow", allow);
+    if (r->cors) {
+        MHD_add_response_header(resp, "Access-Control-Allow-Methods", allow);
+        MHD_add_response_header(resp, "Access-Control-Allow-Headers",
+                                "Authorization, Content-Type, x-request-id, traceparent, OpenAI-Organization, "
+                                "OpenAI-Project, x-stainless-arch, x-stainless-lang, x-stainless-os, "
+                                "x-stainless-package-version, x-stainless-retry-count, x-stainless-runtime, "
+                                "x-stainless-runtime-version, x-stainless-timeout");
+        MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
+    }
+    enum MHD_Result rc = MHD_queue_response(r->conn, 204, resp);
+    MHD_destroy_response(resp);
+    count_status(r, 204);
+    return rc;
+}
+
 /* Admission in this order: route/method -> probes -> /metrics (its own
  * key) -> API key (401) -> body size (413) -> loading/draining/failed
  * (503) -> per-key rate limit (429) -> the endpoint (400s; the engine's
@@ -550,9 +608,10 @@ static enum MHD_Result handle(hconn *r) {
     srv_http *h = r->h;
     const srv_http_env *env = &h->env;
     if (!r->rt) return respond_error(r, 404, "not found", "invalid_request_error", "not_found", NULL, NULL);
+    if (r->preflight) return preflight(r);
     if (r->bad_method)
         return respond_error(r, 405, "method not allowed", "invalid_request_error", "method_not_allowed", NULL,
-                             r->rt->method);
+                             strcmp(r->rt->method, "GET") ? r->rt->method : "GET, HEAD");
     int state = atomic_load(env->state);
     int draining = atomic_load(env->draining) || atomic_load(env->stopping);
     if (r->rt->kind == RT_HEALTH || r->rt->kind == RT_READY) return probe(r, state, draining);
@@ -587,6 +646,11 @@ static enum MHD_Result handle(hconn *r) {
     }
     enum MHD_Result res;
     if (r->authed && rate_limit(r, &res) >= 0) return res;
+    if (r->rt->kind == RT_MODEL) {
+        char *out = NULL;
+        int st = srv_ep_model(env->ctx, r->rest, &out);
+        return respond_json(r, st, out, NULL);
+    }
     if (r->rt->kind == RT_SIMPLE) {
         char *out = NULL;
         int st = r->rt->simple(env->ctx, r->body, r->body_len, &out);
@@ -650,15 +714,24 @@ static enum MHD_Result first_call(srv_http *h, struct MHD_Connection *c, const c
     if (!r) return MHD_NO;
     *con_cls = r;
     r->t_start = srv_now();
-    for (size_t i = 0; i < N_ROUTES && !(r->rt && !r->bad_method); i++)
-        if (!strcmp(url, routes[i].path)) {
-            r->rt = &routes[i];
-            r->bad_method = strcmp(method, routes[i].method) != 0;
-        }
+    int head = !strcmp(method, "HEAD"), options = !strcmp(method, "OPTIONS");
+    for (size_t i = 0; i < N_ROUTES && !(r->rt && !r->bad_method); i++) {
+        const route *q = &routes[i];
+        size_t pl = strlen(q->path);
+        if (q->prefix ? strncmp(url, q->path, pl) || !url[pl] || strchr(url + pl, '/') : strcmp(url, q->path)) continue;
+        r->rt = q;
+        r->bad_method = strcmp(method, q->method) && !(head && !strcmp(q->method, "GET")) && !options;
+        r->preflight = options;
+        free(r->rest);
+        r->rest = q->prefix ? strdup(url + pl) : NULL;
+        if (q->prefix && !r->rest) return MHD_NO;
+    }
     if (!r->rt && !h->env.cfg->no_webui && (r->asset = pg_webui_find(url))) {
         r->rt = &webui_route;
-        r->bad_method = strcmp(method, "GET") && strcmp(method, "HEAD");
+        r->bad_method = strcmp(method, "GET") && strcmp(method, "HEAD") && !options;
+        r->preflight = options;
     }
+    r->cors = cors_allow(h, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin"));
     const char *xid = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-request-id");
     if (xid && sane_request_id(xid)) snprintf(r->x_request_id, sizeof r->x_request_id, "%s", xid);
     else srv_make_id(h->env.ids, "req-", r->x_request_id, sizeof r->x_request_id);
@@ -740,10 +813,8 @@ static void log_generation(srv_http *h, hconn *r, json_t *o) {
         json_object_set_new(o, "prompt_tokens", json_integer(u.prompt_tokens));
         json_object_set_new(o, "completion_tokens", json_integer(u.completion_tokens));
         json_object_set_new(o, "cached_tokens", json_integer(u.cached_tokens));
-        if (u.has_first) {
-            json_object_set_new(o, "queue_s", json_real(u.queue_s));
-            json_object_set_new(o, "ttft_s", json_real(u.ttft_s));
-        }
+        if (u.has_first) json_object_set_new(o, "queue_s", json_real(u.queue_s));
+        if (u.has_ttft) json_object_set_new(o, "ttft_s", json_real(u.ttft_s));
         const char *fr = u.n_finished < u.n_prompts ? "disconnect" : finish_label(u.first_finish);
         if (ecode) fr = "error";
         if (fr) json_object_set_new(o, "finish_reason", json_string(fr));
@@ -801,6 +872,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
         int running = srv_req_detach(r->req); /* no more wake-ups; cancels */
         if (running && !counted) atomic_fetch_add(&h->env.metrics->disconnects, 1);
     }
+    /* nothing was sent: the client closed first (nginx's 499, README) */
+    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status == 0 && r->rt) count_status(r, SRV_STATUS_CLIENT_CLOSED);
     log_request(h, r, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
     conn_free(r);
 }
@@ -923,6 +996,31 @@ static void *watcher_main(void *arg) {
 
 /* ---------- daemon ---------- */
 
+/* libmicrohttpd's own messages go through pagoda's logger (level, format);
+ * they report connection-level trouble, so warn. */
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+    (void)cls;
+    pg_log_vmsg(PG_LOG_WARN, "httpd", fmt, ap);
+}
+
+/* The listening socket, made here so that a busy port is an error: plain
+ * SO_REUSEADDR (fast restarts over TIME_WAIT) and never SO_REUSEPORT,
+ * which would let a second server share the port. */
+static int listen_socket(const pg_server_config *cfg, const struct addrinfo *ai, pg_error *err) {
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+    if (fd < 0) return pg_error_set(err, PG_EIO, "cannot listen on %s:%d: socket: %s", cfg->host, cfg->port, strerror(errno));
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (ai->ai_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 512) < 0) {
+        int e = errno;
+        close(fd);
+        return pg_error_set(err, PG_EIO, "cannot listen on %s:%d: %s%s", cfg->host, cfg->port, strerror(e),
+                            e == EADDRINUSE ? " (another server is running there?)" : "");
+    }
+    return fd;
+}
+
 int srv_http_start(const srv_http_env *env, srv_http **out, pg_error *err) {
     *out = NULL;
     srv_http *h = calloc(1, sizeof *h);
@@ -945,17 +1043,26 @@ int srv_http_start(const srv_http_env *env, srv_http **out, pg_error *err) {
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
     unsigned threads = cfg->http_threads ? cfg->http_threads : 1;
+    int lfd = listen_socket(cfg, ai, err);
+    freeaddrinfo(ai);
+    if (lfd < 0) return lfd;
     h->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, ahc, h, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, threads,
+        flags, 0, NULL, NULL, ahc, h, MHD_OPTION_LISTEN_SOCKET, lfd, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         cfg->max_connections_per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->connection_memory,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
-    freeaddrinfo(ai);
-    if (!h->daemon)
-        return pg_error_set(err, PG_EIO, "cannot listen on %s:%d (address in use or not allowed?)", cfg->host, cfg->port);
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    h->port = di ? di->port : cfg->port;
+        MHD_OPTION_END);
+    if (!h->daemon) {
+        close(lfd);
+        return pg_error_set(err, PG_EIO, "cannot start the HTTP daemon on %s:%d", cfg->host, cfg->port);
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    h->port = cfg->port;
+    if (getsockname(lfd, (struct sockaddr *)&ss, &sl) == 0)
+        h->port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                           : ntohs(((struct sockaddr_in *)&ss)->sin_port);
     if (pthread_create(&h->watcher, NULL, watcher_main, h) != 0) return pg_error_set(err, PG_ENOMEM, "cannot start a thread");
     h->watcher_started = 1;
     return 0;

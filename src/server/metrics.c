@@ -107,6 +107,9 @@ char *srv_metrics_text(srv_metrics *mt, const char *m, const pg_engine_stats *st
     G("engine_steps_total", "Engine steps run.", "counter", "%llu", (unsigned long long)st.steps);
     G("prompt_tokens_total", "Prompt tokens processed.", "counter", "%llu", (unsigned long long)st.prompt_tokens);
     G("generation_tokens_total", "Tokens generated.", "counter", "%llu", (unsigned long long)st.generated_tokens);
+    G("chat_special_text_messages_total",
+      "Chat messages holding special-token text (e.g. <|end|>) that was tokenized as plain text (injection attempts).",
+      "counter", "%llu", (unsigned long long)atomic_load(&mt->special_text_messages));
     G("client_disconnects_total", "Requests cancelled because their client went away.", "counter", "%llu",
       (unsigned long long)atomic_load(&mt->disconnects));
 #undef G

@@ -463,6 +463,65 @@ static int chat_messages(pg_arena *a, json_t *msgs, int32_t max_msgs, pg_jv *out
     return 0;
 }
 
+int srv_chat_prompt(const srv_ctx *c, const pg_jv *msgs, const pg_jv *tools, int agp, pg_prompt *out, json_t **err_json) {
+    pg_prompt_opts po;
+    pg_prompt_opts_default(&po);
+    po.add_generation_prompt = agp;
+    po.bos = c->bos_text;
+    po.eos = c->eos_text;
+    po.special_in_content = c->chat_special_in_content;
+    pg_tpl_render_opts ro;
+    pg_tpl_render_opts_default(&ro);
+    if (c->request_timeout_s > 0) ro.deadline_ns = pg_tpl_now_ns() + (int64_t)(c->request_timeout_s * 1e9);
+    ro.cancel = c->render_cancel;
+    po.render = &ro;
+    pg_error e = {0};
+    int rc = pg_prompt_chat_tokens(c->vocab, c->tpl, msgs, tools, &po, out, &e);
+    if (rc < 0) {
+        int st = rc == PG_ENOMEM ? 500 : rc == PG_ECANCELED ? 503 : 400;
+        char m[600];
+        snprintf(m, sizeof m, "chat template: %s", e.msg);
+        *err_json = srv_error_json(st == 503 ? "the server is shutting down; retry on another instance" : m,
+                                   st == 400 ? "invalid_request_error" : "server_error", st == 400 ? "messages" : NULL,
+                                   st == 503 ? "draining" : NULL);
+        return st;
+    }
+    if (!c->chat_special_in_content && out->n_special_found && c->special_text_messages)
+        atomic_fetch_add(c->special_text_messages, out->n_special_found);
+    if (out->n == 0 || out->n > INT32_MAX / 2) {
+        int empty = out->n == 0;
+        pg_prompt_free(out);
+        if (empty) FAIL400("messages", "the rendered conversation has no tokens");
+        FAIL400("messages", "the rendered conversation is too long");
+    }
+    return 0;
+}
+
+int srv_chat_prompt_json(const srv_ctx *c, json_t *o, pg_prompt *out, json_t **err_json) {
+    memset(out, 0, sizeof *out);
+    pg_arena *a = pg_arena_create(64 * 1024);
+    if (!a) {
+        *err_json = srv_error_json("out of memory", "server_error", NULL, NULL);
+        return 500;
+    }
+    int agp = 1, rc;
+    pg_jv msgs, tools;
+    json_t *jt = json_object_get(o, "tools");
+    int has_tools = jt && !json_is_null(jt);
+    if ((rc = srv_get_bool(o, "add_generation_prompt", &agp, err_json))) goto done;
+    if ((rc = chat_messages(a, json_object_get(o, "messages"), c->max_messages, &msgs, err_json))) goto done;
+    if (has_tools && (!json_is_array(jt) || to_jv(a, jt, &tools, 0) < 0)) {
+        *err_json = srv_error_json("'tools' must be a list", "invalid_request_error", "tools", NULL);
+        rc = 400;
+        goto done;
+    }
+    rc = srv_chat_prompt(c, &msgs, has_tools ? &tools : NULL, agp, out, err_json);
+done:
+    if (rc == 500 && !*err_json) *err_json = srv_error_json("out of memory", "server_error", NULL, NULL);
+    pg_arena_destroy(a);
+    return rc;
+}
+
 /* chat: logprobs/top_logprobs, messages rendered by the template, one prompt */
 static int parse_chat(parse_st *p, json_t *o, json_t **err_json) {
     int rc, want = 0;
@@ -476,31 +535,15 @@ static int parse_chat(parse_st *p, json_t *o, json_t **err_json) {
     if ((rc = srv_get_bool(o, "add_generation_prompt", &agp, err_json))) return rc;
     pg_jv msgs, tools;
     if ((rc = chat_messages(p->a, json_object_get(o, "messages"), p->c->max_messages, &msgs, err_json))) return rc;
+    /* 'tools' is refused by check_fields until its issue lands; then: */
     json_t *jt = json_object_get(o, "tools");
     int has_tools = jt && !json_is_null(jt);
     if (has_tools && (!json_is_array(jt) || to_jv(p->a, jt, &tools, 0) < 0)) FAIL400("tools", "'tools' must be a list");
-    const srv_ctx *c = p->c;
-    char *rendered = NULL;
-    size_t rl = 0;
-    pg_error e = {0};
-    if (pg_chat_render(c->tpl, &msgs, has_tools ? &tools : NULL, agp, c->bos_text, c->eos_text, NULL, 0, time(NULL),
-                       &rendered, &rl, &e) < 0)
-        FAIL400("messages", "chat template: %s", e.msg);
-    int add_special = !(c->bos_text && *c->bos_text && !strncmp(rendered, c->bos_text, strlen(c->bos_text)));
-    int32_t *ids, n;
-    rc = srv_tokenize_alloc(c->vocab, rendered, rl, add_special, 1, &ids, &n, &e);
-    free(rendered);
-    if (rc < 0) {
-        *err_json = srv_error_json(e.msg, "invalid_request_error", "messages", NULL);
-        return srv_status_for(rc);
-    }
-    if (n == 0) {
-        free(ids);
-        FAIL400("messages", "the rendered conversation has no tokens");
-    }
+    pg_prompt pr;
+    if ((rc = srv_chat_prompt(p->c, &msgs, has_tools ? &tools : NULL, agp, &pr, err_json))) return rc;
     p->g->prompts = pg_arena_calloc(p->a, 1, sizeof *p->g->prompts);
-    rc = p->g->prompts ? add_prompt(p, ids, n, NULL, 0) : 500;
-    free(ids);
+    rc = p->g->prompts ? add_prompt(p, pr.ids, (int32_t)pr.n, NULL, 0) : 500;
+    pg_prompt_free(&pr);
     return rc;
 }
 
@@ -538,13 +581,69 @@ static int check_model(const srv_ctx *c, json_t *o, json_t **err_json) {
     return 0;
 }
 
+/* Top-level fields each endpoint honours; anything else is a 400 naming
+ * it (never silently ignored). Fields whose issues have not landed yet are
+ * refused with "not supported yet". */
+static const char *const common_fields[] = {
+    "model", "max_tokens", "temperature", "top_p", "n", "stream", "stream_options", "logprobs", "stop",
+    "presence_penalty", "frequency_penalty", "logit_bias", "seed", "user", "top_k", "min_p", "repetition_penalty",
+    "ignore_eos", "stop_token_ids", "priority", "timeout", "cache_salt", "skip_special_tokens",
+    "spaces_between_special_tokens", "include_stop_str_in_output", "min_tokens", NULL};
+static const char *const completion_fields[] = {"prompt", "echo", "suffix", "best_of", "parse_special", NULL};
+static const char *const chat_fields[] = {"messages", "max_completion_tokens", "top_logprobs", "add_generation_prompt",
+                                          NULL};
+static const char *const later_fields[] = {"tools", "tool_choice", "response_format", "parallel_tool_calls",
+                                           "functions", "function_call", NULL};
+
+static int in_list(const char *const *l, const char *k) {
+    for (; *l; l++)
+        if (!strcmp(*l, k)) return 1;
+    return 0;
+}
+
+static int check_fields(parse_st *p, json_t *o, json_t **err_json) {
+    const char *key;
+    json_t *val;
+    json_object_foreach(o, key, val) {
+        if (in_list(common_fields, key) || in_list(p->o->kind == OAI_CHAT ? chat_fields : completion_fields, key))
+            continue;
+        if (in_list(later_fields, key)) {
+            if (json_is_null(val)) continue;
+            FAIL400(key, "'%s' is not supported yet", key);
+        }
+        FAIL400(key, "unknown field '%.100s' (pagoda does not implement it; see the README's table of fields)", key);
+    }
+    return 0;
+}
+
+/* vLLM's output fields: honoured, or refused where the engine cannot yet. */
+static int parse_vllm_output(parse_st *p, json_t *o, json_t **err_json) {
+    int rc, skip = 1, spaces = 1, incl = 0;
+    long long mt = 0;
+    if ((rc = srv_get_bool(o, "skip_special_tokens", &skip, err_json))) return rc;
+    if ((rc = srv_get_bool(o, "spaces_between_special_tokens", &spaces, err_json))) return rc;
+    if ((rc = srv_get_bool(o, "include_stop_str_in_output", &incl, err_json))) return rc;
+    if ((rc = srv_get_int(o, "min_tokens", 0, INT32_MAX, &mt, err_json))) return rc;
+    p->g->base.detok_special = !skip; /* false: control tokens appear in the text */
+    json_t *sp = json_object_get(o, "spaces_between_special_tokens");
+    if (!skip && spaces && sp && !json_is_null(sp))
+        FAIL400("spaces_between_special_tokens",
+                "'spaces_between_special_tokens': true is not supported with 'skip_special_tokens': false "
+                "(special tokens are rendered without added spaces; send false)");
+    if (incl) FAIL400("include_stop_str_in_output", "'include_stop_str_in_output': true is not supported yet");
+    if (mt > 0) FAIL400("min_tokens", "'min_tokens' above 0 is not supported yet");
+    return 0;
+}
+
 static int parse_tree(parse_st *p, json_t *o, const srv_caller *who, json_t **err_json) {
     int rc;
     if (!json_is_object(o)) {
         *err_json = srv_error_json("the request body must be a JSON object", "invalid_request_error", NULL, NULL);
         return 400;
     }
+    if ((rc = check_fields(p, o, err_json))) return rc;
     if ((rc = check_model(p->c, o, err_json))) return rc;
+    if ((rc = parse_vllm_output(p, o, err_json))) return rc;
     p->o->model = p->c->alias;
     p->o->created = (long long)time(NULL);
     if ((rc = parse_common(p, o, who, err_json))) return rc;

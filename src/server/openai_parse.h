@@ -9,6 +9,9 @@
 #define PG_SERVER_OPENAI_PARSE_H
 
 #include "server/adapter.h"
+#include "server/prompt.h"
+
+#include <jansson.h>
 
 #include <stddef.h>
 #include <stdint.h>
@@ -44,5 +47,18 @@ typedef struct oai_req {
  * error object). Nothing is submitted. */
 int oai_parse(const srv_ctx *c, const srv_caller *who, int kind, const char *body, size_t len, srv_req *r,
               oai_req **out, srv_fail *fail);
+
+/* A chat request's prompt ids, the one path for every caller (the chat
+ * endpoint, /tokenize with messages; later protocol adapters): the
+ * template renders the messages and the message texts are tokenized
+ * without special-token parsing (pg_prompt_chat_tokens) unless
+ * --chat-special-in-content; counts the special-text messages; the render
+ * stops at the request timeout or when the shutdown grace is over. 0 with
+ * *out filled (pg_prompt_free), or an HTTP status with *err_json set. */
+int srv_chat_prompt(const srv_ctx *c, const pg_jv *msgs, const pg_jv *tools, int agp, pg_prompt *out,
+                    json_t **err_json);
+/* The same from a JSON body's "messages", "tools" and
+ * "add_generation_prompt" (validated as the chat endpoint does). */
+int srv_chat_prompt_json(const srv_ctx *c, json_t *body, pg_prompt *out, json_t **err_json);
 
 #endif

@@ -29,7 +29,9 @@ typedef struct sub { /* one engine submission (one prompt) */
     int32_t n_prompt;
     pg_engine_usage usage; /* of the first finished choice; cached_tokens = max */
     int has_usage;
-    int32_t completion_tokens;
+    int32_t completion_tokens; /* from the engine's usage of finished choices */
+    double t_submit;           /* srv_now() at submit */
+    double t_first;            /* srv_now() of its first token event (0: none yet) */
 } sub;
 
 struct srv_req {
@@ -48,6 +50,8 @@ struct srv_req {
     int32_t n_subs;
     int32_t n_choices;
     double *last_tok_t; /* per choice: time of its last token (ITL), arena */
+    int32_t *tok_seen;  /* per choice: token events so far (under mu), arena */
+    uint8_t *choice_done; /* per choice: its end event arrived (under mu), arena */
 
     /* under mu */
     int32_t n_finished;
@@ -236,6 +240,8 @@ static void on_event(const pg_engine_event *ev, void *user) {
         double t = srv_now();
         if (r->last_tok_t[choice] > 0 && r->core->metrics) observe(r, &r->core->metrics->h[H_ITL], t - r->last_tok_t[choice]);
         r->last_tok_t[choice] = t;
+        r->tok_seen[choice]++;
+        if (sb->t_first == 0) sb->t_first = t;
         r->n_tokens++;
         if (evq_push(r, choice, ev->token, ev->text, ev->text ? ev->text_len : 0, ev->sample, 0) < 0 && !r->error_code) {
             set_error(r, PG_ENOMEM, "out of memory");
@@ -243,6 +249,7 @@ static void on_event(const pg_engine_event *ev, void *user) {
         }
     } else if (ev->type == PG_EV_DONE) {
         charge = on_done(r, sb, choice, ev);
+        r->choice_done[choice] = 1;
         final = ev->last;
     } else {
         set_error(r, ev->error_code ? ev->error_code : PG_EINVAL, ev->error_msg ? ev->error_msg : "generation failed");
@@ -273,6 +280,8 @@ static int prepare(srv_req *r, pg_error *err) {
     r->n_choices = g->n_prompts * n;
     r->subs = pg_arena_calloc(r->arena, (size_t)g->n_prompts, sizeof *r->subs);
     r->last_tok_t = pg_arena_calloc(r->arena, (size_t)r->n_choices, sizeof *r->last_tok_t);
+    r->tok_seen = pg_arena_calloc(r->arena, (size_t)r->n_choices, sizeof *r->tok_seen);
+    r->choice_done = pg_arena_calloc(r->arena, (size_t)r->n_choices, 1);
     r->cap_ev = EVQ_INIT_EVENTS;
     r->text_cap = EVQ_INIT_TEXT;
     r->cap_top = g->keep_top ? EVQ_INIT_EVENTS * PG_SAMPLER_MAX_LOGPROBS : 0;
@@ -282,7 +291,7 @@ static int prepare(srv_req *r, pg_error *err) {
         r->top_id = malloc(r->cap_top * sizeof *r->top_id);
         r->top_lp = malloc(r->cap_top * sizeof *r->top_lp);
     }
-    if (!r->subs || !r->last_tok_t || !r->ev || !r->text || (r->cap_top && (!r->top_id || !r->top_lp)))
+    if (!r->subs || !r->last_tok_t || !r->tok_seen || !r->choice_done || !r->ev || !r->text || (r->cap_top && (!r->top_id || !r->top_lp)))
         return pg_error_set(err, PG_ENOMEM, "out of memory");
     for (int32_t i = 0; i < g->n_prompts; i++) {
         r->subs[i].req = r;
@@ -312,6 +321,7 @@ int srv_req_submit(srv_req *r, pg_error *err) {
         q.user = sb;
         pthread_mutex_lock(&r->mu);
         r->refs++;
+        sb->t_submit = srv_now();
         pthread_mutex_unlock(&r->mu);
         int64_t id = c->eng.submit(c->eng.ctx, &q, err);
         if (id <= 0) {
@@ -393,11 +403,21 @@ void srv_req_usage(const srv_req *r, srv_usage *u) {
         u->prompt_tokens += r->subs[i].n_prompt;
         u->completion_tokens += r->subs[i].completion_tokens;
         u->cached_tokens += r->subs[i].usage.cached_tokens;
+        /* choices still running (a client that left is logged before
+         * their cancelled end events arrive): the tokens produced so far */
+        for (int32_t k = 0; k < r->gen.base.n; k++) {
+            int32_t c = r->subs[i].first_choice + k;
+            if (c < r->n_choices && !r->choice_done[c]) u->completion_tokens += r->tok_seen[c];
+        }
     }
     if (r->n_subs > 0 && r->subs[0].has_usage) {
         u->has_first = 1;
+        u->has_ttft = 1;
         u->queue_s = r->subs[0].usage.queue_s;
         u->ttft_s = r->subs[0].usage.ttft_s;
+    } else if (r->n_subs > 0 && r->subs[0].t_first > 0) {
+        u->has_ttft = 1; /* measured here: submit to the first token event */
+        u->ttft_s = r->subs[0].t_first - r->subs[0].t_submit;
     }
     u->first_finish = r->first_finish;
     u->generated_tokens = r->n_tokens;

@@ -96,7 +96,9 @@ typedef struct srv_events {
 
 typedef struct srv_usage {
     int64_t prompt_tokens, completion_tokens, cached_tokens; /* summed over prompts */
-    int has_first;        /* the first prompt reported usage: */
+    int has_first;        /* the first prompt reported usage: queue_s, ttft_s */
+    int has_ttft;         /* ttft_s known (from that usage, or measured by the core
+                             from its first token event while it still runs) */
     double queue_s, ttft_s;
     int first_finish;     /* PG_FINISH_* of the first finished choice (0: none yet) */
     int64_t generated_tokens; /* tokens delivered so far, live (completion_tokens: at the end) */

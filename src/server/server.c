@@ -36,6 +36,7 @@ typedef struct pg_srv {
     atomic_int state;      /* SRV_* */
     atomic_int draining;   /* stop signal seen: new work gets 503 */
     atomic_int stopping;   /* tearing down */
+    atomic_int grace_over; /* the drain's grace is over: template renders are cancelled */
     pg_model *model;
     void *demo_image;      /* GGUF bytes of the demo model (NULL for a file) */
     pg_vocab *vocab;
@@ -156,24 +157,19 @@ static int load_template(pg_srv *s, pg_error *err) {
     return pg_tpl_compile(fb, strlen(fb), &s->tpl, err);
 }
 
+/* The served model id: --model-alias, else the file's name without .gguf
+ * (what a user sees in `ls`, and what --models-dir will use), else the
+ * demo model's name. general.name is not used: stories260K says "llama". */
 static void set_alias(pg_srv *s) {
     if (s->cfg.model_alias && *s->cfg.model_alias) {
         snprintf(s->alias, sizeof s->alias, "%s", s->cfg.model_alias);
         return;
     }
-    const pg_hparams *hp = pg_model_hparams(s->model);
-    if (hp->name[0]) {
-        snprintf(s->alias, sizeof s->alias, "%s", hp->name);
-        return;
+    if (s->cfg.model_path) {
+        pg_model_id_from_path(s->cfg.model_path, s->alias, sizeof s->alias);
+        if (s->alias[0]) return;
     }
-    const char *p = s->cfg.model_path ? s->cfg.model_path : PG_DEMO_NAME;
-    const char *b = strrchr(p, '/');
-    b = b ? b + 1 : p;
-    size_t n = strlen(b);
-    if (n > 5 && !strcmp(b + n - 5, ".gguf")) n -= 5;
-    if (n >= sizeof s->alias) n = sizeof s->alias - 1;
-    memcpy(s->alias, b, n);
-    s->alias[n] = 0;
+    snprintf(s->alias, sizeof s->alias, "%s", PG_DEMO_NAME);
 }
 
 static int load_all(pg_srv *s, pg_error *err) {
@@ -264,6 +260,7 @@ static void drain(pg_srv *s) {
         live = srv_http_live_count(s->http);
         busy = engine_busy(s);
     }
+    atomic_store(&s->grace_over, 1); /* a render still running (hostile template) stops now */
     if (live || busy) {
         int n = srv_http_cancel_all(s->http);
         PG_WARN("grace period over: cancelling %d request(s)", n);
@@ -287,7 +284,10 @@ int pg_server_run(const pg_server_config *c, volatile sig_atomic_t *stop, pg_err
                        .max_tokens_limit = c->max_tokens_limit,
                        .request_timeout_s = c->request_timeout_s,
                        .created = time(NULL),
-                       .ids = &s->ids};
+                       .ids = &s->ids,
+                       .chat_special_in_content = c->chat_special_in_content,
+                       .render_cancel = &s->grace_over,
+                       .special_text_messages = &s->m.special_text_messages};
     int rc = srv_keys_create(c, &s->keys, err);
     s->core = (srv_core){.eng = {engine_submit, engine_cancel, s}, .metrics = &s->m, .keys = s->keys};
     srv_http_env env = {.cfg = &s->cfg,

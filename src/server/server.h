@@ -53,6 +53,9 @@ typedef struct pg_server_config {
     int n_api_keys;
     const char *api_key_file;    /* lines "KEY [NAME [RPM [TPM]]]"; reloaded on *reload */
     const char *metrics_key;     /* NULL: /metrics is open */
+    const char *const *cors_origins; /* n_cors_origins from --cors-origin; "*" = any; none: no CORS headers */
+    int n_cors_origins;
+    int chat_special_in_content; /* --chat-special-in-content: message text may become control tokens */
     double default_rpm, default_tpm; /* per-key limits when the file gives none; 0 = unlimited */
     /* lifecycle */
     double shutdown_grace_s;     /* drain time after the stop signal (default 30) */

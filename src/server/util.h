@@ -18,6 +18,10 @@
 /* Internal code: a choice hit its deadline before producing a token
  * (-> 504). Distinct from every PG_E*. */
 #define SRV_ETIMEOUT (-1000)
+/* The status logged (and counted) for a request whose client closed the
+ * connection before any response was sent (nginx's "client closed
+ * request"; never sent on the wire). */
+#define SRV_STATUS_CLIENT_CLOSED 499
 
 double srv_now(void); /* monotonic seconds */
 

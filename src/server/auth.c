@@ -21,6 +21,7 @@
  * the buckets of keys that stay. One mutex guards the set. */
 #include "server/auth.h"
 
+#include "base/hash.h"
 #include "base/log.h"
 #include "server/util.h"
 
@@ -60,12 +61,7 @@ uint64_t srv_hash64(const void *p, size_t n, uint64_t seed) {
         h ^= b[i];
         h *= 0x100000001b3ULL;
     }
-    h ^= h >> 30;
-    h *= 0xBF58476D1CE4E5B9ULL;
-    h ^= h >> 27;
-    h *= 0x94D049BB133111EBULL;
-    h ^= h >> 31;
-    return h;
+    return pg_hash_fmix64(h);
 }
 
 static void free_entries(kent *v, int n) {

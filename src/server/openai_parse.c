@@ -11,6 +11,9 @@
  * into the request's arena: the JSON tree is freed before submit. */
 #include "server/openai_parse.h"
 
+#include "engine/engine.h"
+#include "template/tpl_json.h"
+
 #include "base/arena.h"
 #include "base/log.h"
 #include "server/auth.h"
@@ -168,8 +171,8 @@ static int parse_stop(parse_st *p, json_t *o, json_t **err_json) {
     }
     json_t *sti = json_object_get(o, "stop_token_ids");
     if (sti && !json_is_null(sti)) {
-        if (!json_is_array(sti) || json_array_size(sti) > 256)
-            FAIL400("stop_token_ids", "'stop_token_ids' must be a list of at most 256 token ids");
+        if (!json_is_array(sti) || json_array_size(sti) > PG_ENGINE_MAX_STOP_IDS)
+            FAIL400("stop_token_ids", "'stop_token_ids' must be a list of at most %d token ids", PG_ENGINE_MAX_STOP_IDS);
         int32_t *ids = pg_arena_calloc(p->a, json_array_size(sti) + 1, sizeof *ids);
         if (!ids) return 500;
         size_t i;
@@ -360,49 +363,6 @@ static int parse_completion(parse_st *p, json_t *o, json_t **err_json) {
     return 0;
 }
 
-/* json -> pg_jv (arena-owned), depth-limited. */
-static int to_jv(pg_arena *a, json_t *j, pg_jv *out, int depth) {
-    if (depth > 64) return PG_ELIMIT;
-    switch (json_typeof(j)) {
-    case JSON_NULL: *out = pg_jv_none(); return 0;
-    case JSON_TRUE: *out = pg_jv_bool(1); return 0;
-    case JSON_FALSE: *out = pg_jv_bool(0); return 0;
-    case JSON_INTEGER: *out = pg_jv_int(json_integer_value(j)); return 0;
-    case JSON_REAL: *out = pg_jv_float(json_real_value(j)); return 0;
-    case JSON_STRING:
-        *out = pg_jv_str(a, json_string_value(j), json_string_length(j));
-        return out->type == PG_JV_UNDEFINED ? PG_ENOMEM : 0;
-    case JSON_ARRAY: {
-        pg_jv l = pg_jv_list_new(a, json_array_size(j));
-        if (l.type == PG_JV_UNDEFINED) return PG_ENOMEM;
-        size_t i;
-        json_t *x;
-        json_array_foreach(j, i, x) {
-            pg_jv v;
-            int rc = to_jv(a, x, &v, depth + 1);
-            if (rc < 0) return rc;
-            if (pg_jv_list_push(a, l, v) < 0) return PG_ENOMEM;
-        }
-        *out = l;
-        return 0;
-    }
-    case JSON_OBJECT: {
-        pg_jv d = pg_jv_dict_new(a);
-        if (d.type == PG_JV_UNDEFINED) return PG_ENOMEM;
-        const char *k;
-        json_t *x;
-        json_object_foreach(j, k, x) {
-            pg_jv v;
-            int rc = to_jv(a, x, &v, depth + 1);
-            if (rc < 0) return rc;
-            if (pg_jv_dict_set_str(a, d, k, v) < 0) return PG_ENOMEM;
-        }
-        *out = d;
-        return 0;
-    }
-    }
-    return PG_EINVAL;
-}
 
 /* A message's content given as a list of text parts: joined with '\n'. */
 static int join_text_parts(pg_arena *a, json_t *c, pg_jv d, const char *p, json_t **err_json) {
@@ -446,7 +406,7 @@ static int chat_messages(pg_arena *a, json_t *msgs, int32_t max_msgs, pg_jv *out
         for (size_t k = 0; k < sizeof roles / sizeof roles[0]; k++) ok |= !strcmp(json_string_value(role), roles[k]);
         if (!ok) FAIL400(p, "%s.role '%.64s' is not one of system, developer, user, assistant, tool", p, json_string_value(role));
         pg_jv d;
-        if (to_jv(a, m, &d, 1) < 0) FAIL400(p, "%s is nested too deeply", p);
+        if (pg_tpl_value_from_json(a, m, OAI_MAX_JSON_DEPTH - 1, &d) < 0) FAIL400(p, "%s is nested too deeply", p);
         json_t *c = json_object_get(m, "content");
         if (c && json_is_array(c)) {
             int rc = join_text_parts(a, c, d, p, err_json);
@@ -510,7 +470,7 @@ int srv_chat_prompt_json(const srv_ctx *c, json_t *o, pg_prompt *out, json_t **e
     int has_tools = jt && !json_is_null(jt);
     if ((rc = srv_get_bool(o, "add_generation_prompt", &agp, err_json))) goto done;
     if ((rc = chat_messages(a, json_object_get(o, "messages"), c->max_messages, &msgs, err_json))) goto done;
-    if (has_tools && (!json_is_array(jt) || to_jv(a, jt, &tools, 0) < 0)) {
+    if (has_tools && (!json_is_array(jt) || pg_tpl_value_from_json(a, jt, OAI_MAX_JSON_DEPTH, &tools) < 0)) {
         *err_json = srv_error_json("'tools' must be a list", "invalid_request_error", "tools", NULL);
         rc = 400;
         goto done;
@@ -538,7 +498,7 @@ static int parse_chat(parse_st *p, json_t *o, json_t **err_json) {
     /* 'tools' is refused by check_fields until its issue lands; then: */
     json_t *jt = json_object_get(o, "tools");
     int has_tools = jt && !json_is_null(jt);
-    if (has_tools && (!json_is_array(jt) || to_jv(p->a, jt, &tools, 0) < 0)) FAIL400("tools", "'tools' must be a list");
+    if (has_tools && (!json_is_array(jt) || pg_tpl_value_from_json(p->a, jt, OAI_MAX_JSON_DEPTH, &tools) < 0)) FAIL400("tools", "'tools' must be a list");
     pg_prompt pr;
     if ((rc = srv_chat_prompt(p->c, &msgs, has_tools ? &tools : NULL, agp, &pr, err_json))) return rc;
     p->g->prompts = pg_arena_calloc(p->a, 1, sizeof *p->g->prompts);

@@ -9,6 +9,7 @@
 #define PG_SERVER_OPENAI_PARSE_H
 
 #include "server/adapter.h"
+#include "engine/engine.h"
 #include "server/prompt.h"
 
 #include <jansson.h>
@@ -18,7 +19,8 @@
 
 #define OAI_MAX_PROMPTS 64  /* prompts in one /v1/completions list */
 #define OAI_MAX_CHOICES 128 /* prompts x n */
-#define OAI_MAX_N 64
+#define OAI_MAX_N PG_ENGINE_MAX_CHOICES /* n per prompt: the engine's limit */
+#define OAI_MAX_JSON_DEPTH 64 /* container levels of messages/tools handed to the template */
 
 enum { OAI_COMPLETION = 1, OAI_CHAT = 2 };
 

@@ -5,6 +5,7 @@
 #include "server/util.h"
 
 #include "base/error.h"
+#include "base/hash.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -29,10 +30,7 @@ void srv_idgen_init(srv_idgen *g) {
 uint64_t srv_next_serial(srv_idgen *g) { return atomic_fetch_add(&g->seq, 1) + 1; }
 
 void srv_make_id(srv_idgen *g, const char *prefix, char *out, size_t cap) {
-    uint64_t z = g->key + 0x9E3779B97F4A7C15ULL * srv_next_serial(g);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    z ^= z >> 31;
+    uint64_t z = pg_hash_fmix64(g->key + PG_HASH_GOLDEN * srv_next_serial(g));
     uint64_t w = z * 0xD6E8FEB86659FD93ULL + g->key;
     snprintf(out, cap, "%s%016llx%08llx", prefix, (unsigned long long)z, (unsigned long long)(w >> 32));
 }

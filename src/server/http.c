@@ -56,6 +56,7 @@
 #include "server/openai_format.h"
 #include "server/stats.h"
 #include "server/webui.h"
+#include "server/http_impl.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -74,22 +75,6 @@
 
 /* ---------- the routing table ---------- */
 
-enum { RT_HEALTH = 1, RT_READY, RT_METRICS, RT_STATS, RT_WEBUI, RT_SIMPLE, RT_GENERATE, RT_MODEL };
-
-/* A row matches its path exactly, or (prefix) any path that starts with it
- * and has a non-empty rest without '/' (the rest is the resource id). HEAD
- * is served wherever GET is (MHD sends the headers only); OPTIONS on any
- * route is the CORS preflight (204). The README's endpoint list is checked
- * against this table by tests/server_misc.test.sh. */
-typedef struct route {
-    const char *path;
-    const char *method;
-    int prefix;
-    int kind;                    /* RT_* */
-    int (*simple)(const srv_ctx *c, const char *body, size_t len, char **out); /* RT_SIMPLE */
-    const srv_adapter *ad;       /* RT_GENERATE */
-} route;
-
 static const route routes[] = {
     {"/health", "GET", 0, RT_HEALTH, NULL, NULL},
     {"/ready", "GET", 0, RT_READY, NULL, NULL},
@@ -107,63 +92,6 @@ static const route webui_route = {"/", "GET", 0, RT_WEBUI, NULL, NULL};
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
 /* ---------- objects ---------- */
-
-typedef struct hconn hconn;
-
-struct srv_http {
-    srv_http_env env;
-    struct MHD_Daemon *daemon;
-    int port;
-    /* registry of live generation requests (for the watcher and the drain) */
-    pthread_mutex_t mu;
-    hconn *live;
-    pthread_t watcher;
-    int watcher_started;
-    int wake[2]; /* pipe: wakes the watcher when the set changes */
-};
-
-/* One HTTP request (MHD's con_cls). Fields marked (req) are under the
- * request's mutex once a srv_req exists; the rest belong to the MHD thread
- * of the connection. */
-struct hconn {
-    srv_http *h;
-    struct MHD_Connection *conn;
-    const route *rt;       /* NULL: no such path (404) */
-    const pg_asset *asset; /* RT_WEBUI: the embedded file */
-    int bad_method;
-    int preflight;         /* OPTIONS: CORS preflight (204) */
-    char *rest;            /* prefix routes: the path after the prefix */
-    const char *cors;      /* Access-Control-Allow-Origin value, or NULL */
-    char *body;
-    size_t body_len, body_cap;
-    int too_large;
-    int stage;             /* 0 receiving, 1 waiting on the engine, 2 responded */
-    char x_request_id[128];
-    double t_start;        /* monotonic seconds at the first header */
-    int status;            /* HTTP status sent (0 none yet) */
-    char trace_id[33];     /* W3C trace id (32 hex) */
-    char traceparent[64];  /* ours: 00-<trace>-<new span>-<flags> */
-    int authed;
-    uint64_t key_id;
-    char key_name[64];
-    int has_rl;
-    srv_rl rl;
-    /* generation */
-    srv_req *req;          /* owner reference */
-    void *ast;             /* the adapter's state (in the request's arena) */
-    int stream;
-    int suspended;         /* (req) */
-    int gone;              /* (req) NOTIFY_COMPLETED ran: conn is invalid */
-    int disconnected;      /* (req) the watcher saw the client go */
-    srv_buf out;           /* stream frames, reused */
-    size_t out_off;
-    int stream_ended;
-    /* registry (under h->mu) */
-    hconn *next, *prev;
-    int in_registry;
-    int fd;
-    uint64_t serial;
-};
 
 static hconn *conn_new(srv_http *h, struct MHD_Connection *c) {
     hconn *r = calloc(1, sizeof *r);
@@ -470,56 +398,6 @@ static enum MHD_Result respond_asset(hconn *r) {
     return rc;
 }
 
-/* The body of GET /v1/stats: the engine snapshot, the metrics and one row
- * per live generation request (registry lock, then each request's). */
-static char *stats_body(srv_http *h, const pg_engine_stats *st) {
-    const srv_http_env *env = &h->env;
-    srv_stats_in in;
-    memset(&in, 0, sizeof in);
-    in.engine = *st;
-    int state = atomic_load(env->state);
-    in.status = atomic_load(env->draining) ? "draining"
-                : state == SRV_READY       ? "ready"
-                : state == SRV_LOADING     ? "loading"
-                                           : "failed";
-    in.model = env->ctx->alias ? env->ctx->alias : "";
-    in.uptime_s = (int64_t)(time(NULL) - env->ctx->created);
-    in.n_ctx = env->ctx->n_ctx;
-    in.metrics = env->metrics;
-    srv_stats_row *rows = malloc(SRV_STATS_MAX_ROWS * sizeof *rows);
-    if (!rows) return NULL;
-    double now = srv_now();
-    pthread_mutex_lock(&h->mu);
-    int n = 0;
-    for (hconn *r = h->live; r; r = r->next) n++;
-    if (n > SRV_STATS_MAX_ROWS) n = SRV_STATS_MAX_ROWS;
-    int i = n; /* the registry is newest first: fill from the end */
-    for (hconn *r = h->live; r && i > 0; r = r->next) {
-        srv_stats_row *w = &rows[--i];
-        memset(w, 0, sizeof *w);
-        const char *id = r->rt->ad->id(r->ast);
-        snprintf(w->id, sizeof w->id, "%.63s", id ? id : r->x_request_id);
-        w->age_s = now - r->t_start;
-        w->stream = r->stream;
-        srv_usage u;
-        srv_req_lock(r->req);
-        srv_req_usage(r->req, &u);
-        int done = srv_req_done(r->req);
-        int gone = r->disconnected;
-        srv_req_unlock(r->req);
-        w->prompt_tokens = u.prompt_tokens;
-        w->generated_tokens = u.generated_tokens;
-        w->choices = srv_req_gen(r->req)->n_prompts * srv_req_gen(r->req)->base.n;
-        w->state = gone ? "cancelling" : done ? "finishing" : u.generated_tokens ? "generating" : "waiting";
-    }
-    pthread_mutex_unlock(&h->mu);
-    in.rows = rows;
-    in.n_rows = n;
-    char *out = srv_stats_json(&in);
-    free(rows);
-    return out;
-}
-
 /* /metrics (Prometheus text) and /v1/stats (JSON): the metrics key when
  * one is set. */
 static enum MHD_Result metrics(hconn *r, const char *key, size_t kl) {
@@ -532,7 +410,7 @@ static enum MHD_Result metrics(hconn *r, const char *key, size_t kl) {
     memset(&st, 0, sizeof st);
     if (env->stats) env->stats(env->stats_arg, &st);
     if (r->rt->kind == RT_STATS) {
-        char *js = stats_body(r->h, &st);
+        char *js = srv_http_stats_body(r->h, &st);
         return js ? respond_json(r, 200, js, NULL) : respond_error(r, 500, "out of memory", "server_error", NULL, NULL, NULL);
     }
     int draining = atomic_load(env->draining);
@@ -790,72 +668,6 @@ static enum MHD_Result ahc(void *cls, struct MHD_Connection *c, const char *url,
     return MHD_YES;
 }
 
-static const char *finish_label(int f) {
-    switch (f) {
-    case PG_FINISH_STOP: return "stop";
-    case PG_FINISH_LENGTH: return "length";
-    case PG_FINISH_CANCELLED: return "abort";
-    case PG_FINISH_TIMEOUT: return "timeout";
-    default: return NULL;
-    }
-}
-
-/* The generation fields of the request log line. */
-static void log_generation(srv_http *h, hconn *r, json_t *o) {
-    srv_usage u;
-    srv_req_lock(r->req);
-    srv_req_usage(r->req, &u);
-    const char *emsg;
-    int ecode = srv_req_error(r->req, &emsg);
-    if (u.n_prompts > 0) {
-        json_object_set_new(o, "model", json_string(h->env.ctx->alias));
-        json_object_set_new(o, "stream", json_boolean(r->stream));
-        json_object_set_new(o, "prompt_tokens", json_integer(u.prompt_tokens));
-        json_object_set_new(o, "completion_tokens", json_integer(u.completion_tokens));
-        json_object_set_new(o, "cached_tokens", json_integer(u.cached_tokens));
-        if (u.has_first) json_object_set_new(o, "queue_s", json_real(u.queue_s));
-        if (u.has_ttft) json_object_set_new(o, "ttft_s", json_real(u.ttft_s));
-        const char *fr = u.n_finished < u.n_prompts ? "disconnect" : finish_label(u.first_finish);
-        if (ecode) fr = "error";
-        if (fr) json_object_set_new(o, "finish_reason", json_string(fr));
-        if (ecode) json_object_set_new(o, "error", json_string(emsg));
-    }
-    srv_req_unlock(r->req);
-}
-
-/* One structured line per finished HTTP request (probes and scrapes only
- * at debug level). Never logs the key itself, only its name. */
-static void log_request(srv_http *h, hconn *r, int gone) {
-    int quiet = r->rt && (r->rt->kind == RT_HEALTH || r->rt->kind == RT_READY || r->rt->kind == RT_METRICS ||
-                          r->rt->kind == RT_STATS || r->rt->kind == RT_WEBUI);
-    /* 503 (draining/loading) and 504 (a client's deadline) are expected: warn */
-    int level = quiet                                  ? PG_LOG_DEBUG
-                : r->status == 503 || r->status == 504 ? PG_LOG_WARN
-                : r->status >= 500                     ? PG_LOG_ERROR
-                                                       : PG_LOG_INFO;
-    if (level < pg_log_get_level()) return;
-    json_t *o = json_object();
-    json_object_set_new(o, "msg", json_string("request"));
-    json_object_set_new(o, "request_id", json_string(r->x_request_id));
-    const char *id = r->rt && r->rt->ad ? r->rt->ad->id(r->ast) : NULL;
-    if (id && id[0]) json_object_set_new(o, "id", json_string(id));
-    json_object_set_new(o, "trace_id", json_string(r->trace_id));
-    json_object_set_new(o, "route", json_string(r->rt ? r->rt->path : "other"));
-    json_object_set_new(o, "status", json_integer(r->status));
-    if (r->authed) json_object_set_new(o, "key", json_string(r->key_name));
-    if (r->req) log_generation(h, r, o);
-    if (gone) json_object_set_new(o, "client_gone", json_true());
-    json_object_set_new(o, "total_s", json_real(srv_now() - r->t_start));
-    char *f = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    if (f && f[0] == '{') {
-        size_t n = strlen(f);
-        f[n - 1] = 0; /* members only: pg_log_json_fields adds the braces */
-        pg_log_json_fields(level, f + 1);
-    }
-    free(f);
-}
-
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
     srv_http *h = cls;
     hconn *r = *con_cls;
@@ -874,7 +686,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     }
     /* nothing was sent: the client closed first (nginx's 499, README) */
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status == 0 && r->rt) count_status(r, SRV_STATUS_CLIENT_CLOSED);
-    log_request(h, r, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
+    srv_http_log_request(h, r, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
     conn_free(r);
 }
 

@@ -1,0 +1,103 @@
+/* http_impl.h - the HTTP layer's private types, shared by http.c (the
+ * libmicrohttpd glue) and http_log.c (the request log line and the
+ * /v1/stats body, which read a connection's fields but never call the
+ * library). libmicrohttpd's handles are only forward-declared here: http.c
+ * stays the one file that includes microhttpd.h. Not a public header. */
+#ifndef PG_SERVER_HTTP_IMPL_H
+#define PG_SERVER_HTTP_IMPL_H
+
+#include "server/adapter.h"
+#include "server/auth.h"
+#include "server/http.h"
+#include "server/request.h"
+#include "server/util.h"
+#include "server/webui.h"
+
+#include <pthread.h>
+#include <stdint.h>
+
+struct MHD_Connection;
+struct MHD_Daemon;
+
+/* ---------- the routing table's row type (the table is in http.c) ---------- */
+
+enum { RT_HEALTH = 1, RT_READY, RT_METRICS, RT_STATS, RT_WEBUI, RT_SIMPLE, RT_GENERATE, RT_MODEL };
+
+/* A row matches its path exactly, or (prefix) any path that starts with it
+ * and has a non-empty rest without '/' (the rest is the resource id). HEAD
+ * is served wherever GET is (MHD sends the headers only); OPTIONS on any
+ * route is the CORS preflight (204). The README's endpoint list is checked
+ * against this table by tests/server_misc.test.sh. */
+typedef struct route {
+    const char *path;
+    const char *method;
+    int prefix;
+    int kind;                    /* RT_* */
+    int (*simple)(const srv_ctx *c, const char *body, size_t len, char **out); /* RT_SIMPLE */
+    const srv_adapter *ad;       /* RT_GENERATE */
+} route;
+
+typedef struct hconn hconn;
+
+struct srv_http {
+    srv_http_env env;
+    struct MHD_Daemon *daemon;
+    int port;
+    /* registry of live generation requests (for the watcher and the drain) */
+    pthread_mutex_t mu;
+    hconn *live;
+    pthread_t watcher;
+    int watcher_started;
+    int wake[2]; /* pipe: wakes the watcher when the set changes */
+};
+
+/* One HTTP request (MHD's con_cls). Fields marked (req) are under the
+ * request's mutex once a srv_req exists; the rest belong to the MHD thread
+ * of the connection. */
+struct hconn {
+    srv_http *h;
+    struct MHD_Connection *conn;
+    const route *rt;       /* NULL: no such path (404) */
+    const pg_asset *asset; /* RT_WEBUI: the embedded file */
+    int bad_method;
+    int preflight;         /* OPTIONS: CORS preflight (204) */
+    char *rest;            /* prefix routes: the path after the prefix */
+    const char *cors;      /* Access-Control-Allow-Origin value, or NULL */
+    char *body;
+    size_t body_len, body_cap;
+    int too_large;
+    int stage;             /* 0 receiving, 1 waiting on the engine, 2 responded */
+    char x_request_id[128];
+    double t_start;        /* monotonic seconds at the first header */
+    int status;            /* HTTP status sent (0 none yet) */
+    char trace_id[33];     /* W3C trace id (32 hex) */
+    char traceparent[64];  /* ours: 00-<trace>-<new span>-<flags> */
+    int authed;
+    uint64_t key_id;
+    char key_name[64];
+    int has_rl;
+    srv_rl rl;
+    /* generation */
+    srv_req *req;          /* owner reference */
+    void *ast;             /* the adapter's state (in the request's arena) */
+    int stream;
+    int suspended;         /* (req) */
+    int gone;              /* (req) NOTIFY_COMPLETED ran: conn is invalid */
+    int disconnected;      /* (req) the watcher saw the client go */
+    srv_buf out;           /* stream frames, reused */
+    size_t out_off;
+    int stream_ended;
+    /* registry (under h->mu) */
+    hconn *next, *prev;
+    int in_registry;
+    int fd;
+    uint64_t serial;
+};
+
+/* http_log.c: one structured log line per finished HTTP request (gone: the
+ * client left), and the JSON body of GET /v1/stats (malloc'd, NULL on
+ * out-of-memory). */
+void srv_http_log_request(srv_http *h, hconn *r, int gone);
+char *srv_http_stats_body(srv_http *h, const pg_engine_stats *st);
+
+#endif

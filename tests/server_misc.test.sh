@@ -46,7 +46,8 @@ if (stream) {
   ok(stream.status === 200 && stream.client_gone === true, `stream: status 200 (sent), client_gone (${JSON.stringify(stream)})`);
   ok(stream.completion_tokens >= chunks && chunks >= 40, `stream: completion_tokens ${stream.completion_tokens} >= ${chunks} chunks received`);
   ok(typeof stream.ttft_s === 'number' && stream.ttft_s > 0, 'stream: ttft_s logged');
-  ok(stream.finish_reason === 'disconnect', 'stream: finish_reason disconnect');
+  // 'abort' when every choice's cancellation arrived before the log line
+  ok(stream.finish_reason === 'disconnect' || stream.finish_reason === 'abort', `stream: finish_reason ${stream.finish_reason}`);
 }
 if (plain) {
   ok(plain.status === 499 && plain.client_gone === true, `plain: status 499 (${JSON.stringify(plain)})`);

@@ -1,8 +1,10 @@
 /* http_impl.h - the HTTP layer's private types, shared by http.c (the
- * libmicrohttpd glue) and http_log.c (the request log line and the
+ * HTTP library's glue) and http_log.c (the request log line and the
  * /v1/stats body, which read a connection's fields but never call the
- * library). libmicrohttpd's handles are only forward-declared here: http.c
- * stays the one file that includes microhttpd.h. Not a public header. */
+ * library). The library's connection and daemon handles are only
+ * forward-declared here; http.c stays the one file that includes the
+ * library's header. Adapters and the request core never include this file.
+ * Not a public header. */
 #ifndef PG_SERVER_HTTP_IMPL_H
 #define PG_SERVER_HTTP_IMPL_H
 

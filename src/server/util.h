@@ -3,7 +3,7 @@
  * PG_E* code, and srv_buf, a growable byte buffer with a JSON writer that
  * produces exactly what jansson's JSON_COMPACT dump produces for the same
  * values (strings, integers, reals), so hot paths (SSE frames) can format
- * JSON without building a jansson tree. No libmicrohttpd here. */
+ * JSON without building a jansson tree. Knows nothing of the HTTP library. */
 #ifndef PG_SERVER_UTIL_H
 #define PG_SERVER_UTIL_H
 

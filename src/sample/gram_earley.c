@@ -101,6 +101,22 @@ __attribute__((noinline)) static centry *centry_build(pg_grammar *g, const pg_gr
         int32_t t = dstep(g, stk[d - 1], nb[i]);
         if (t < 0) { i = nskip[i]; continue; }
         stk[d] = t;
+        if (!plain && t == stk[d - 1] && nskip[i] > i + 1 && !g->dfa[t].acc) {
+            /* every byte below i loops on t (non-accepting): the whole
+             * subtree stays alive with no lexeme end, take its tokens.
+             * Only tried where t looped on this node's byte (states that
+             * move on every byte, like positions in x{m,n}, never pass) */
+            if (dfa_loops_on(g, t, tv->subtab + 4 * (size_t)tv->nsub[i])) {
+                int32_t z = tv->tpos[nskip[i]];
+                for (int32_t k = tv->tpos[i]; k < z; k++) {
+                    uint32_t id = (uint32_t)tv->toks[k];
+                    bits[id >> 5] |= 1u << (id & 31);
+                }
+                nl += (size_t)(z - tv->tpos[i]);
+                i = nskip[i];
+                continue;
+            }
+        }
         for (int32_t k = 0; k < ntn[i]; k++) {
             uint32_t id = (uint32_t)toks[nt0[i] + k];
             bits[id >> 5] |= 1u << (id & 31);

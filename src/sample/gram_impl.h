@@ -112,6 +112,14 @@ struct pg_gram_vocab {
     uint8_t *np_nb;
     int32_t *np_nd, *np_nskip, *np_nt0, *np_ntn, *np_toks, *np_main;
     int32_t *toks;
+    /* tpos[x]: tokens ending at nodes before x in preorder, so the tokens of
+     * the subtree of x are toks[tpos[x] .. tpos[nskip[x]]) (n_nodes + 1
+     * entries). nsub[x]: index into subtab (4 words = a 256-bit byte set per
+     * entry, deduplicated) of the bytes of the nodes strictly below x. */
+    int32_t *tpos;
+    int32_t *nsub;
+    uint64_t *subtab;
+    int32_t n_subtab;
     int32_t *eog;
     int32_t n_eog;
     uint32_t *toff, *tlen; /* token bytes in tbytes; tlen 0 = not in the trie */
@@ -129,6 +137,7 @@ int parse_grammar(gb *b);
 int32_t intern(pg_grammar *g, int32_t n, int32_t lex);
 int32_t dfa_step_slow(pg_grammar *g, int32_t st, uint8_t c);
 const uint8_t *dfa_first(pg_grammar *g, int32_t st);
+int dfa_loops_on(pg_grammar *g, int32_t st, const uint64_t *bytes);
 void caches_free(pg_grammar *g);
 
 static inline int32_t dstep(pg_grammar *g, int32_t st, uint8_t c) {

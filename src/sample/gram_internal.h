@@ -38,6 +38,8 @@ typedef struct gdfa_state {
     uint8_t first[32];  /* bytes with a live transition (valid when first_ok) */
     uint8_t first_ok;
     uint8_t has_out;    /* some byte has a live transition (valid when first_ok) */
+    uint64_t lknown[4]; /* bytes whose step is known to return to this state or not */
+    uint64_t lyes[4];   /* ... and those that do (a subset of lknown) */
 } gdfa_state;
 
 struct gcache; /* per-vocabulary token caches (gram_match.c) */

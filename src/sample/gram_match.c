@@ -162,6 +162,8 @@ int32_t intern(pg_grammar *g, int32_t n, int32_t lex) {
     d->lex = lex;
     d->acc = 0;
     d->first_ok = 0;
+    memset(d->lknown, 0, sizeof d->lknown);
+    memset(d->lyes, 0, sizeof d->lyes);
     for (int32_t k = 0; k < n; k++) if (g->nfa_final[g->nbuf[k]]) d->acc = 1;
     memcpy(g->dset + g->n_dset, g->nbuf, (size_t)n * sizeof *g->nbuf);
     g->n_dset += (size_t)n;
@@ -231,6 +233,28 @@ const uint8_t *dfa_first(pg_grammar *g, int32_t st) {
     return g->dfa[st].first;
 }
 
+/* 1 if every byte of the 256-bit set steps st to itself. Steps are
+ * computed only for bytes of the set not yet known (stopping at the first
+ * that leaves st), so no transition is built that a trie walk below a node
+ * with these bytes would not build too. Stepping may grow g->dfa: no
+ * pointer into it is held across dstep. */
+int dfa_loops_on(pg_grammar *g, int32_t st, const uint64_t *bytes) {
+    for (int k = 0; k < 4; k++)
+        if (bytes[k] & g->dfa[st].lknown[k] & ~g->dfa[st].lyes[k]) return 0;
+    for (int k = 0; k < 4; k++) {
+        uint64_t todo = bytes[k] & ~g->dfa[st].lknown[k];
+        while (todo) {
+            int c = k * 64 + __builtin_ctzll(todo);
+            int same = dstep(g, st, (uint8_t)c) == st;
+            g->dfa[st].lknown[k] |= 1ull << (c & 63);
+            if (!same) return 0;
+            g->dfa[st].lyes[k] |= 1ull << (c & 63);
+            todo &= todo - 1;
+        }
+    }
+    return 1;
+}
+
 /* ---------------- vocabulary trie ---------------- */
 
 
@@ -240,6 +264,7 @@ size_t pg_gram_vocab_mask_words(const pg_gram_vocab *tv) { return ((size_t)tv->n
 void pg_gram_vocab_free(pg_gram_vocab *tv) {
     if (!tv) return;
     free(tv->npar); free(tv->bnodes); free(tv->plain_bits);
+    free(tv->tpos); free(tv->nsub); free(tv->subtab);
     free(tv->np_nb); free(tv->np_nd); free(tv->np_nskip); free(tv->np_nt0); free(tv->np_ntn); free(tv->np_toks);
     free(tv->np_main);
     free(tv->nb); free(tv->nd); free(tv->nskip); free(tv->nt0); free(tv->ntn); free(tv->toks);
@@ -256,6 +281,81 @@ static int cmp_tok(const void *a, const void *b) {
     if (c) return c;
     if (lx != ly) return lx < ly ? -1 : 1;
     return x < y ? -1 : x > y;
+}
+
+/* tpos (token positions by node) and nsub/subtab (bytes below each node,
+ * deduplicated through an open-addressing table of the sets seen). A
+ * subtree's set is the union of its children's bytes and sets; children
+ * follow their parent in preorder, so one backward pass folds each node's
+ * set (plus its own byte) into its parent's. */
+static int subtree_sets(pg_gram_vocab *tv) {
+    int32_t nn = tv->n_nodes;
+    tv->tpos = malloc(((size_t)nn + 1) * sizeof *tv->tpos);
+    tv->nsub = malloc(((size_t)nn + 1) * sizeof *tv->nsub);
+    uint64_t *acc = calloc(((size_t)nn + 1) * 4, sizeof *acc);
+    if (!tv->tpos || !tv->nsub || !acc) { free(acc); return -1; }
+    int32_t pos = 0;
+    for (int32_t i = 0; i < nn; i++) { tv->tpos[i] = pos; pos += tv->ntn[i]; }
+    tv->tpos[nn] = pos;
+    for (int32_t i = nn - 1; i >= 0; i--) {
+        int32_t p = tv->npar[i];
+        if (p < 0) continue;
+        uint64_t *a = acc + 4 * (size_t)p, *c = acc + 4 * (size_t)i;
+        for (int k = 0; k < 4; k++) a[k] |= c[k];
+        a[tv->nb[i] >> 6] |= 1ull << (tv->nb[i] & 63);
+    }
+    size_t cap = 1024;
+    while (cap < (size_t)nn / 4) cap *= 2;
+    int32_t *h = malloc(cap * sizeof *h);
+    size_t tcap = 256;
+    uint64_t *tab = malloc(tcap * 4 * sizeof *tab);
+    if (!h || !tab) { free(h); free(tab); free(acc); return -1; }
+    for (size_t k = 0; k < cap; k++) h[k] = -1;
+    int32_t nt = 0;
+    for (int32_t i = 0; i < nn; i++) {
+        const uint64_t *c = acc + 4 * (size_t)i;
+        uint64_t hv = (c[0] * 0x9E3779B97F4A7C15ull) ^ (c[1] * 0xC2B2AE3D27D4EB4Full) ^ (c[2] * 0x165667B19E3779F9ull) ^
+                      (c[3] * 0xD6E8FEB86659FD93ull);
+        size_t j = (size_t)(hv ^ (hv >> 31)) & (cap - 1);
+        while (h[j] >= 0 && memcmp(tab + 4 * (size_t)h[j], c, 32)) j = (j + 1) & (cap - 1);
+        if (h[j] < 0) {
+            if ((size_t)nt == tcap) {
+                tcap *= 2;
+                uint64_t *nt2 = realloc(tab, tcap * 4 * sizeof *tab);
+                if (!nt2) { free(h); free(tab); free(acc); return -1; }
+                tab = nt2;
+            }
+            memcpy(tab + 4 * (size_t)nt, c, 32);
+            h[j] = nt++;
+            if ((size_t)nt * 2 > cap) { /* grow and rehash */
+                size_t nc = cap * 2;
+                int32_t *h2 = malloc(nc * sizeof *h2);
+                if (!h2) { free(h); free(tab); free(acc); return -1; }
+                for (size_t k = 0; k < nc; k++) h2[k] = -1;
+                for (int32_t q = 0; q < nt; q++) {
+                    const uint64_t *e = tab + 4 * (size_t)q;
+                    uint64_t hq = (e[0] * 0x9E3779B97F4A7C15ull) ^ (e[1] * 0xC2B2AE3D27D4EB4Full) ^
+                                  (e[2] * 0x165667B19E3779F9ull) ^ (e[3] * 0xD6E8FEB86659FD93ull);
+                    size_t jj = (size_t)(hq ^ (hq >> 31)) & (nc - 1);
+                    while (h2[jj] >= 0) jj = (jj + 1) & (nc - 1);
+                    h2[jj] = q;
+                }
+                free(h);
+                h = h2;
+                cap = nc;
+                /* find c's slot again */
+                j = (size_t)(hv ^ (hv >> 31)) & (cap - 1);
+                while (h[j] != nt - 1) j = (j + 1) & (cap - 1);
+            }
+        }
+        tv->nsub[i] = h[j];
+    }
+    tv->nsub[nn] = 0;
+    free(h);
+    free(acc);
+    tv->subtab = tab;
+    tv->n_subtab = nt;
+    return 0;
 }
 
 /* Builds the trie from tv->toff/tlen/tbytes (tokens with tlen 0 left out). */
@@ -332,6 +432,7 @@ static int build_trie(pg_gram_vocab *tv, pg_error *err) {
         for (int32_t i = 0; i < nn; i++) tv->bnodes[fill[tv->nb[i]]++] = i;
     }
     tv->max_depth = maxd;
+    if (subtree_sets(tv)) { free(ord); free(path); return pg_error_set(err, PG_ENOMEM, "grammar vocab: out of memory"); }
     /* second pass: plain tokens and the trie of the others */
     size_t words = ((size_t)n + 31) / 32;
     tv->plain_bits = calloc(words + 1, sizeof *tv->plain_bits);

@@ -264,7 +264,7 @@ size_t pg_gram_vocab_mask_words(const pg_gram_vocab *tv) { return ((size_t)tv->n
 void pg_gram_vocab_free(pg_gram_vocab *tv) {
     if (!tv) return;
     free(tv->npar); free(tv->bnodes); free(tv->plain_bits);
-    free(tv->tpos); free(tv->nsub); free(tv->subtab);
+    free(tv->tpos); free(tv->nmaxd); free(tv->nsub); free(tv->subtab); free(tv->nbig); free(tv->bigbits);
     free(tv->np_nb); free(tv->np_nd); free(tv->np_nskip); free(tv->np_nt0); free(tv->np_ntn); free(tv->np_toks);
     free(tv->np_main);
     free(tv->nb); free(tv->nd); free(tv->nskip); free(tv->nt0); free(tv->ntn); free(tv->toks);
@@ -294,12 +294,16 @@ static int subtree_sets(pg_gram_vocab *tv) {
     tv->nsub = malloc(((size_t)nn + 1) * sizeof *tv->nsub);
     uint64_t *acc = calloc(((size_t)nn + 1) * 4, sizeof *acc);
     if (!tv->tpos || !tv->nsub || !acc) { free(acc); return -1; }
+    tv->nmaxd = malloc(((size_t)nn + 1) * sizeof *tv->nmaxd);
+    if (!tv->nmaxd) { free(acc); return -1; }
     int32_t pos = 0;
-    for (int32_t i = 0; i < nn; i++) { tv->tpos[i] = pos; pos += tv->ntn[i]; }
+    for (int32_t i = 0; i < nn; i++) { tv->tpos[i] = pos; pos += tv->ntn[i]; tv->nmaxd[i] = tv->nd[i]; }
     tv->tpos[nn] = pos;
+    tv->nmaxd[nn] = 0;
     for (int32_t i = nn - 1; i >= 0; i--) {
         int32_t p = tv->npar[i];
         if (p < 0) continue;
+        if (tv->nmaxd[i] > tv->nmaxd[p]) tv->nmaxd[p] = tv->nmaxd[i];
         uint64_t *a = acc + 4 * (size_t)p, *c = acc + 4 * (size_t)i;
         for (int k = 0; k < 4; k++) a[k] |= c[k];
         a[tv->nb[i] >> 6] |= 1ull << (tv->nb[i] & 63);
@@ -353,6 +357,25 @@ static int subtree_sets(pg_gram_vocab *tv) {
     tv->nsub[nn] = 0;
     free(h);
     free(acc);
+    /* token bitsets of the big subtrees (a cache build taking such a
+     * subtree ORs words instead of setting a bit per token) */
+    size_t words = ((size_t)tv->n_vocab + 31) / 32;
+    tv->nbig = malloc(((size_t)nn + 1) * sizeof *tv->nbig);
+    if (!tv->nbig) { free(tab); return -1; }
+    int32_t nbg = 0;
+    for (int32_t i = 0; i < nn; i++) {
+        int big = tv->tpos[tv->nskip[i]] - tv->tpos[i] >= BIG_SUBTREE;
+        tv->nbig[i] = big ? nbg++ : -1;
+    }
+    tv->nbig[nn] = -1;
+    tv->n_big = nbg;
+    tv->bigbits = calloc((size_t)nbg * words + 1, sizeof *tv->bigbits);
+    if (!tv->bigbits) { free(tab); return -1; }
+    for (int32_t i = 0; i < nn; i++) {
+        if (tv->nbig[i] < 0) continue;
+        uint32_t *bb = tv->bigbits + (size_t)tv->nbig[i] * words;
+        for (int32_t k = tv->tpos[i]; k < tv->tpos[tv->nskip[i]]; k++) bb[tv->toks[k] >> 5] |= 1u << (tv->toks[k] & 31);
+    }
     tv->subtab = tab;
     tv->n_subtab = nt;
     return 0;
@@ -430,6 +453,8 @@ static int build_trie(pg_gram_vocab *tv, pg_error *err) {
         int32_t fill[256];
         memcpy(fill, tv->bn0, sizeof fill);
         for (int32_t i = 0; i < nn; i++) tv->bnodes[fill[tv->nb[i]]++] = i;
+        for (int c = 0; c < 256; c++) tv->root_child[c] = -1;
+        for (int32_t i = 0; i < nn; i = tv->nskip[i]) tv->root_child[tv->nb[i]] = i;
     }
     tv->max_depth = maxd;
     if (subtree_sets(tv)) { free(ord); free(path); return pg_error_set(err, PG_ENOMEM, "grammar vocab: out of memory"); }

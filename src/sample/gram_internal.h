@@ -38,8 +38,6 @@ typedef struct gdfa_state {
     uint8_t first[32];  /* bytes with a live transition (valid when first_ok) */
     uint8_t first_ok;
     uint8_t has_out;    /* some byte has a live transition (valid when first_ok) */
-    uint64_t lknown[4]; /* bytes whose step is known to return to this state or not */
-    uint64_t lyes[4];   /* ... and those that do (a subset of lknown) */
 } gdfa_state;
 
 struct gcache; /* per-vocabulary token caches (gram_match.c) */
@@ -67,6 +65,10 @@ struct pg_grammar {
     pthread_mutex_t mu;
     gdfa_state *dfa;
     int32_t n_dfa, cap_dfa;
+    /* per DFA state, 8 words (kept out of gdfa_state, which the byte step
+     * reads): bytes whose step is known to return to the state or not
+     * [0..4), and those that do [4..8) (a subset) - see dfa_loops_on */
+    uint64_t *dloop;
     int32_t *dset;
     size_t n_dset, cap_dset;
     int32_t *dhash; /* open addressing of DFA state ids, cap_hash slots */

@@ -83,6 +83,7 @@ struct gcache;
 void gram_dfa_free(pg_grammar *g) {
     caches_free(g);
     free(g->dfa);
+    free(g->dloop);
     free(g->tpool);
     free(g->lex_cls);
     free(g->lex_ncls);
@@ -141,6 +142,7 @@ int32_t intern(pg_grammar *g, int32_t n, int32_t lex) {
     if (g->n_dfa == g->cap_dfa) {
         g->cap_dfa = g->cap_dfa ? g->cap_dfa * 2 : 64;
         g->dfa = gram_xrealloc(g->dfa, (size_t)g->cap_dfa * sizeof *g->dfa);
+        g->dloop = gram_xrealloc(g->dloop, (size_t)g->cap_dfa * 8 * sizeof *g->dloop);
     }
     if (g->n_dset + (size_t)n > g->cap_dset) {
         while (g->n_dset + (size_t)n > g->cap_dset) g->cap_dset = g->cap_dset ? g->cap_dset * 2 : 1024;
@@ -162,8 +164,7 @@ int32_t intern(pg_grammar *g, int32_t n, int32_t lex) {
     d->lex = lex;
     d->acc = 0;
     d->first_ok = 0;
-    memset(d->lknown, 0, sizeof d->lknown);
-    memset(d->lyes, 0, sizeof d->lyes);
+    memset(g->dloop + (size_t)id * 8, 0, 8 * sizeof *g->dloop);
     for (int32_t k = 0; k < n; k++) if (g->nfa_final[g->nbuf[k]]) d->acc = 1;
     memcpy(g->dset + g->n_dset, g->nbuf, (size_t)n * sizeof *g->nbuf);
     g->n_dset += (size_t)n;
@@ -239,16 +240,19 @@ const uint8_t *dfa_first(pg_grammar *g, int32_t st) {
  * with these bytes would not build too. Stepping may grow g->dfa: no
  * pointer into it is held across dstep. */
 int dfa_loops_on(pg_grammar *g, int32_t st, const uint64_t *bytes) {
-    for (int k = 0; k < 4; k++)
-        if (bytes[k] & g->dfa[st].lknown[k] & ~g->dfa[st].lyes[k]) return 0;
     for (int k = 0; k < 4; k++) {
-        uint64_t todo = bytes[k] & ~g->dfa[st].lknown[k];
+        const uint64_t *l = g->dloop + (size_t)st * 8;
+        if (bytes[k] & l[k] & ~l[4 + k]) return 0;
+    }
+    for (int k = 0; k < 4; k++) {
+        uint64_t todo = bytes[k] & ~g->dloop[(size_t)st * 8 + (size_t)k];
         while (todo) {
             int c = k * 64 + __builtin_ctzll(todo);
-            int same = dstep(g, st, (uint8_t)c) == st;
-            g->dfa[st].lknown[k] |= 1ull << (c & 63);
+            int same = dstep(g, st, (uint8_t)c) == st; /* may grow g->dloop */
+            uint64_t *l = g->dloop + (size_t)st * 8;
+            l[k] |= 1ull << (c & 63);
             if (!same) return 0;
-            g->dfa[st].lyes[k] |= 1ull << (c & 63);
+            l[4 + k] |= 1ull << (c & 63);
             todo &= todo - 1;
         }
     }

@@ -101,7 +101,7 @@ __attribute__((noinline)) static centry *centry_build(pg_grammar *g, const pg_gr
         int32_t t = dstep(g, stk[d - 1], nb[i]);
         if (t < 0) { i = nskip[i]; continue; }
         stk[d] = t;
-        if (!plain && (t == stk[d - 1] || d == 1) && nskip[i] > i + 1 && !g->dfa[t].acc) {
+        if (!plain && (t == stk[d - 1] || d == 1) && nskip[i] > i + 1 && !dacc(g, t)) {
             /* every byte below i loops on t (non-accepting): the whole
              * subtree stays alive with no lexeme end, take its tokens.
              * Only tried at depth 1 and where t looped on this node's byte
@@ -127,7 +127,7 @@ __attribute__((noinline)) static centry *centry_build(pg_grammar *g, const pg_gr
             bits[id >> 5] |= 1u << (id & 31);
             nl++;
         }
-        if (g->dfa[t].acc && nskip[i] > i + 1) {
+        if (dacc(g, t) && nskip[i] > i + 1) {
             if (nbd == cbd) { cbd = cbd ? cbd * 2 : 16; bnd = gram_xrealloc(bnd, cbd * sizeof *bnd); }
             bnd[nbd++] = plain ? tv->np_main[i] : i;
         }
@@ -313,7 +313,7 @@ static int32_t step(pg_gmatch *m, size_t in, int32_t nin, uint8_t c, int *pushed
         gscan s = m->sb[in + (size_t)i];
         int32_t t = dstep(g, s.st, c);
         if (t < 0) continue;
-        if (g->dfa[t].acc) {
+        if (dacc(g, t)) {
             ncomp++;
             if ((void)dfa_first(g, t), !g->dfa[t].has_out) { /* dead end: only the completion lives on */
                 push_scan(m, t, s.dot, s.origin);

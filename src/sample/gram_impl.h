@@ -149,9 +149,11 @@ int dfa_loops_on(pg_grammar *g, int32_t st, const uint64_t *bytes);
 void caches_free(pg_grammar *g);
 
 static inline int32_t dstep(pg_grammar *g, int32_t st, uint8_t c) {
-    const gdfa_state *d = &g->dfa[st];
-    int32_t t = g->tpool[d->toff + g->lex_cls[(size_t)d->lex * 256 + c]];
+    struct gdfa_hot h = g->hot[st];
+    int32_t t = g->tpool[h.toff + g->lex_cls[(h.cls & ~255u) + c]];
     return t != DFA_UNKNOWN ? t : dfa_step_slow(g, st, c);
 }
+
+static inline int dacc(const pg_grammar *g, int32_t st) { return (int)(g->hot[st].cls & 1u); }
 
 #endif

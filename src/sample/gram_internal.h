@@ -64,6 +64,9 @@ struct pg_grammar {
     /* lazy DFA (mutable under mu) */
     pthread_mutex_t mu;
     gdfa_state *dfa;
+    /* hot copy per DFA state for the byte step: transition row offset, and
+     * lexeme * 256 (its byte-class map in lex_cls) | accepting bit */
+    struct gdfa_hot { int32_t toff; uint32_t cls; } *hot;
     int32_t n_dfa, cap_dfa;
     /* per DFA state, 8 words (kept out of gdfa_state, which the byte step
      * reads): bytes whose step is known to return to the state or not

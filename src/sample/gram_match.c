@@ -84,6 +84,7 @@ void gram_dfa_free(pg_grammar *g) {
     caches_free(g);
     free(g->dfa);
     free(g->dloop);
+    free(g->hot);
     free(g->tpool);
     free(g->lex_cls);
     free(g->lex_ncls);
@@ -143,6 +144,7 @@ int32_t intern(pg_grammar *g, int32_t n, int32_t lex) {
         g->cap_dfa = g->cap_dfa ? g->cap_dfa * 2 : 64;
         g->dfa = gram_xrealloc(g->dfa, (size_t)g->cap_dfa * sizeof *g->dfa);
         g->dloop = gram_xrealloc(g->dloop, (size_t)g->cap_dfa * 8 * sizeof *g->dloop);
+        g->hot = gram_xrealloc(g->hot, (size_t)g->cap_dfa * sizeof *g->hot);
     }
     if (g->n_dset + (size_t)n > g->cap_dset) {
         while (g->n_dset + (size_t)n > g->cap_dset) g->cap_dset = g->cap_dset ? g->cap_dset * 2 : 1024;
@@ -166,6 +168,8 @@ int32_t intern(pg_grammar *g, int32_t n, int32_t lex) {
     d->first_ok = 0;
     memset(g->dloop + (size_t)id * 8, 0, 8 * sizeof *g->dloop);
     for (int32_t k = 0; k < n; k++) if (g->nfa_final[g->nbuf[k]]) d->acc = 1;
+    g->hot[id].toff = d->toff;
+    g->hot[id].cls = (uint32_t)lex * 256u | d->acc;
     memcpy(g->dset + g->n_dset, g->nbuf, (size_t)n * sizeof *g->nbuf);
     g->n_dset += (size_t)n;
     g->dhash[i] = id;

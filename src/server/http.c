@@ -60,6 +60,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -70,6 +71,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -219,11 +221,12 @@ static enum MHD_Result respond(hconn *r, int status, const char *ctype, char *bo
     if (retry_after) MHD_add_response_header(resp, "Retry-After", retry_after);
     if (allow) MHD_add_response_header(resp, "Allow", allow);
     if (status == 401) MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
-    if (status == 503 && atomic_load(r->h->env.draining)) MHD_add_response_header(resp, "Connection", "close");
+    if (r->close_after || (status == 503 && atomic_load(r->h->env.draining)))
+        MHD_add_response_header(resp, "Connection", "close");
     enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
     count_status(r, status);
-    if (status >= 500 && status != 503 && status != 504) PG_ERROR("http %d for request %s", status, r->x_request_id);
+    if (status >= 500 && status != 501 && status != 503 && status != 504) PG_ERROR("http %d for request %s", status, r->x_request_id);
     return rc;
 }
 
@@ -478,6 +481,26 @@ static enum MHD_Result preflight(hconn *r) {
     return rc;
 }
 
+/* A body's parse cost, bounded before any JSON tree is built: at most
+ * --max-json-values values (413) and SRV_MAX_JSON_DEPTH levels (400).
+ * MHD_YES/NO when answered, -1 to go on. */
+static int json_bounds(hconn *r, enum MHD_Result *res) {
+    size_t nv = 0;
+    int depth = 0;
+    size_t maxv = r->h->env.cfg->max_json_values;
+    int rc = srv_json_prescan(r->body ? r->body : "", r->body_len, maxv, SRV_MAX_JSON_DEPTH, &nv, &depth);
+    if (rc == 0) return -1;
+    char m[200];
+    if (rc == -1) {
+        snprintf(m, sizeof m, "the request body has more than %zu JSON values (the server's --max-json-values)", maxv);
+        *res = respond_error(r, 413, m, "invalid_request_error", "too_many_json_values", NULL, NULL);
+    } else {
+        snprintf(m, sizeof m, "the request body nests JSON deeper than %d levels", SRV_MAX_JSON_DEPTH);
+        *res = respond_error(r, 400, m, "invalid_request_error", "json_too_deep", NULL, NULL);
+    }
+    return 0;
+}
+
 /* Admission in this order: route/method -> probes -> /metrics (its own
  * key) -> API key (401) -> body size (413) -> loading/draining/failed
  * (503) -> per-key rate limit (429) -> the endpoint (400s; the engine's
@@ -524,6 +547,7 @@ static enum MHD_Result handle(hconn *r) {
     }
     enum MHD_Result res;
     if (r->authed && rate_limit(r, &res) >= 0) return res;
+    if ((r->rt->kind == RT_SIMPLE || r->rt->kind == RT_GENERATE) && json_bounds(r, &res) >= 0) return res;
     if (r->rt->kind == RT_MODEL) {
         char *out = NULL;
         int st = srv_ep_model(env->ctx, r->rest, &out);
@@ -583,9 +607,176 @@ static void trace_init(srv_http *h, hconn *r) {
     snprintf(r->traceparent, sizeof r->traceparent, "00-%s-%.16s-%s", r->trace_id, a, flags);
 }
 
+/* ---------- connections: admission limits and receive deadlines ---------- */
+
+#define TRIM_BYTES ((size_t)1 << 20)
+
+/* The key of a client address: family and the address bytes (no port). */
+static int addr_key(const struct sockaddr *sa, unsigned char *out) {
+    if (sa && sa->sa_family == AF_INET) {
+        memcpy(out, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+        return AF_INET;
+    }
+    if (sa && sa->sa_family == AF_INET6) {
+        memcpy(out, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+        return AF_INET6;
+    }
+    return 0;
+}
+
+/* MHD's accept policy: refuse (MHD closes the socket at once) beyond
+ * --max-connections in all or --max-connections-per-ip from one address.
+ * MHD's own limits are set above ours, so it never stops accepting and
+ * leaves connections hanging in the listen queue. */
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t len) {
+    srv_http *h = cls;
+    const pg_server_config *cfg = h->env.cfg;
+    unsigned char key[16];
+    int fam = len >= sizeof(struct sockaddr_in) ? addr_key(addr, key) : 0;
+    size_t kl = fam == AF_INET ? 4 : 16;
+    unsigned same = 0;
+    pthread_mutex_lock(&h->cmu);
+    unsigned total = h->n_conns;
+    if (fam && cfg->max_connections_per_ip)
+        for (tconn *t = h->conns; t; t = t->next) same += t->family == fam && !memcmp(t->addr, key, kl);
+    pthread_mutex_unlock(&h->cmu);
+    if (total >= cfg->max_connections) {
+        PG_DEBUG("refused a connection: %u open (--max-connections %u)", total, cfg->max_connections);
+        return MHD_NO;
+    }
+    if (cfg->max_connections_per_ip && same >= cfg->max_connections_per_ip) {
+        PG_DEBUG("refused a connection: %u open from its address (--max-connections-per-ip %u)", same,
+                 cfg->max_connections_per_ip);
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
+static void set_deadline(srv_http *h, tconn *t, double when) {
+    if (!t) return;
+    pthread_mutex_lock(&h->cmu);
+    t->deadline = when;
+    pthread_mutex_unlock(&h->cmu);
+}
+
+/* While a body arrives: --timeout of slack after the headers, then at
+ * least SRV_MIN_BODY_RATE bytes per second. 0 (none) without a timeout. */
+static double body_deadline(const hconn *r) {
+    double to = r->h->env.cfg->connection_timeout_s;
+    return to > 0 ? r->t_start + to + (double)r->body_len / SRV_MIN_BODY_RATE : 0;
+}
+
+/* MHD's connection notifications: track every socket from accept to
+ * close. STARTED sets the headers' deadline; CLOSED unlinks and clears the
+ * socket context (so a later lookup in the same connection sees none). */
+static void notify_conn(void *cls, struct MHD_Connection *c, void **socket_context, enum MHD_ConnectionNotificationCode code) {
+    srv_http *h = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        tconn *t = calloc(1, sizeof *t);
+        if (!t) return;
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        t->fd = ci ? ci->connect_fd : -1;
+        ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        t->family = ci ? addr_key(ci->client_addr, t->addr) : 0;
+        double to = h->env.cfg->connection_timeout_s;
+        t->deadline = to > 0 ? srv_now() + to : 0;
+        pthread_mutex_lock(&h->cmu);
+        t->next = h->conns;
+        if (h->conns) h->conns->prev = t;
+        h->conns = t;
+        h->n_conns++;
+        pthread_mutex_unlock(&h->cmu);
+        *socket_context = t;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        tconn *t = *socket_context;
+        if (!t) return;
+        *socket_context = NULL;
+        pthread_mutex_lock(&h->cmu);
+        if (t->prev) t->prev->next = t->next;
+        else h->conns = t->next;
+        if (t->next) t->next->prev = t->prev;
+        h->n_conns--;
+        pthread_mutex_unlock(&h->cmu);
+        free(t);
+    }
+}
+
+/* Watcher: connections past their receive deadline (slow headers, a body
+ * slower than the minimum rate) are shut down; MHD sees the socket fail
+ * and closes it. Under cmu, so the fd is still the connection's (CLOSED
+ * unlinks under cmu before MHD closes the socket). */
+static void cut_late(srv_http *h) {
+    double now = srv_now();
+    int n = 0;
+    pthread_mutex_lock(&h->cmu);
+    for (tconn *t = h->conns; t; t = t->next) {
+        if (t->cut || t->deadline <= 0 || now < t->deadline || t->fd < 0) continue;
+        shutdown(t->fd, SHUT_RDWR);
+        t->cut = 1;
+        n++;
+    }
+    pthread_mutex_unlock(&h->cmu);
+    if (n) PG_DEBUG("closed %d connection(s) that did not send their request in time", n);
+}
+
 /* ---------- the MHD callbacks ---------- */
 
-/* First call of a request: route, ids, early 413 on Content-Length. */
+/* Request framing (RFC 9112 6.1-6.3): one Content-Length that is a plain
+ * number, or Transfer-Encoding: chunked alone. Two Content-Length headers,
+ * both headers together, or a malformed length -> 400; another transfer
+ * coding -> 501. Answered before the body, with Connection: close, so the
+ * bytes after the headers never run as a second request (behind a proxy
+ * that frames them differently, that would be request smuggling). */
+typedef struct framing {
+    int n_cl, n_te;
+    const char *cl, *te;
+} framing;
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+    framing *f = cls;
+    (void)kind;
+    if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+        f->n_cl++;
+        f->cl = value;
+    } else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+        f->n_te++;
+        f->te = value;
+    }
+    return MHD_YES;
+}
+
+static int is_token(const char *v, const char *word) {
+    if (!v) return 0;
+    while (*v == ' ' || *v == '\t') v++;
+    size_t n = strlen(word);
+    if (strncasecmp(v, word, n)) return 0;
+    for (v += n; *v == ' ' || *v == '\t'; v++) {}
+    return *v == 0;
+}
+
+static int plain_number(const char *v) {
+    if (!v) return 0;
+    while (*v == ' ' || *v == '\t') v++;
+    if (*v < '0' || *v > '9') return 0;
+    while (*v >= '0' && *v <= '9') v++;
+    while (*v == ' ' || *v == '\t') v++;
+    return *v == 0;
+}
+
+/* 0, or the status (400/501) with msg filled. */
+static int check_framing(struct MHD_Connection *c, char *msg, size_t cap) {
+    framing f = {0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, &f);
+    if (f.n_cl > 1) return snprintf(msg, cap, "more than one Content-Length header"), 400;
+    if (f.n_cl && f.n_te) return snprintf(msg, cap, "Content-Length together with Transfer-Encoding"), 400;
+    if (f.n_cl && !plain_number(f.cl)) return snprintf(msg, cap, "Content-Length is not a number"), 400;
+    if (f.n_te > 1 || (f.n_te && !is_token(f.te, "chunked")))
+        return snprintf(msg, cap, "unsupported Transfer-Encoding (only chunked is implemented)"), 501;
+    return 0;
+}
+
+/* First call of a request: route, ids, framing (400/501), early 413 on
+ * Content-Length. */
 static enum MHD_Result first_call(srv_http *h, struct MHD_Connection *c, const char *url, const char *method,
                                   void **con_cls) {
     hconn *r = conn_new(h, c);
@@ -614,6 +805,16 @@ static enum MHD_Result first_call(srv_http *h, struct MHD_Connection *c, const c
     if (xid && sane_request_id(xid)) snprintf(r->x_request_id, sizeof r->x_request_id, "%s", xid);
     else srv_make_id(h->env.ids, "req-", r->x_request_id, sizeof r->x_request_id);
     trace_init(h, r);
+    const union MHD_ConnectionInfo *sci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    r->tc = sci ? sci->socket_context : NULL;
+    set_deadline(h, r->tc, body_deadline(r)); /* the headers are in: now the body's pace */
+    char fm[128];
+    int fst = check_framing(c, fm, sizeof fm);
+    if (fst) {
+        r->close_after = 1;
+        return respond_error(r, fst, fm, "invalid_request_error", fst == 501 ? "not_implemented" : "bad_framing",
+                             NULL, NULL);
+    }
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl) {
         char *end;
@@ -649,6 +850,7 @@ static enum MHD_Result body_chunk(hconn *r, const char *upload, size_t n) {
     memcpy(r->body + r->body_len, upload, n);
     r->body_len = need;
     r->body[need] = 0;
+    set_deadline(r->h, r->tc, body_deadline(r));
     return MHD_YES;
 }
 
@@ -663,7 +865,10 @@ static enum MHD_Result ahc(void *cls, struct MHD_Connection *c, const char *url,
         *upload_size = 0;
         return rc;
     }
-    if (r->stage == 0) return handle(r);
+    if (r->stage == 0) {
+        set_deadline(h, r->tc, 0); /* the request is in: no receive deadline while it is served */
+        return handle(r);
+    }
     if (r->stage == 1) return body_or_wait(r); /* resumed: the engine finished (or the client left) */
     return MHD_YES;
 }
@@ -671,7 +876,6 @@ static enum MHD_Result ahc(void *cls, struct MHD_Connection *c, const char *url,
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
     srv_http *h = cls;
     hconn *r = *con_cls;
-    (void)c;
     if (!r) return;
     *con_cls = NULL;
     registry_remove(h, r);
@@ -687,7 +891,16 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     /* nothing was sent: the client closed first (nginx's 499, README) */
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status == 0 && r->rt) count_status(r, SRV_STATUS_CLIENT_CLOSED);
     srv_http_log_request(h, r, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
+    /* keep-alive: the next request's headers are due within --timeout */
+    const union MHD_ConnectionInfo *sci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    tconn *tc = sci ? sci->socket_context : NULL;
+    double to = h->env.cfg->connection_timeout_s;
+    set_deadline(h, tc, to > 0 ? srv_now() + to : 0);
+    int trim = r->body_cap >= TRIM_BYTES || r->out.cap >= TRIM_BYTES || r->big;
     conn_free(r);
+    /* a large request's memory goes back to the system (glibc keeps freed
+     * heap otherwise; RSS would stay at the high-water mark) */
+    if (trim) malloc_trim(0);
 }
 
 /* ---------- drain support ---------- */
@@ -785,21 +998,22 @@ static void *watcher_main(void *arg) {
         for (hconn *r = h->live; r; r = r->next) {
             if (r->fd < 0 || r->disconnected) continue;
             pf[n].fd = r->fd;
-            pf[n].events = POLLRDHUP;
+            pf[n].events = 0; /* POLLHUP / POLLERR only: a half-close (FIN) is the end of the request, not a hang-up */
             pf[n].revents = 0;
             serial[n] = r->serial;
             n++;
         }
         pthread_mutex_unlock(&h->mu);
         pf[0].revents = 0;
-        int k = poll(pf, n, 500);
+        int k = poll(pf, n, 250);
+        cut_late(h);
         if (k <= 0) continue;
         if (pf[0].revents) {
             char b[64];
             while (read(h->wake[0], b, sizeof b) > 0) {}
         }
         for (size_t i = 1; i < n; i++)
-            if (pf[i].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) hung_up(h, serial[i]);
+            if (pf[i].revents & (POLLHUP | POLLERR | POLLNVAL)) hung_up(h, serial[i]);
     }
     free(pf);
     free(serial);
@@ -840,6 +1054,7 @@ int srv_http_start(const srv_http_env *env, srv_http **out, pg_error *err) {
     h->env = *env;
     h->wake[0] = h->wake[1] = -1;
     pthread_mutex_init(&h->mu, NULL);
+    pthread_mutex_init(&h->cmu, NULL);
     *out = h; /* srv_http_stop frees it, also after a failed start */
     const pg_server_config *cfg = env->cfg;
     if (pipe2(h->wake, O_NONBLOCK | O_CLOEXEC) < 0) return pg_error_set(err, PG_EIO, "pipe: %s", strerror(errno));
@@ -859,10 +1074,11 @@ int srv_http_start(const srv_http_env *env, srv_http **out, pg_error *err) {
     freeaddrinfo(ai);
     if (lfd < 0) return lfd;
     h->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, ahc, h, MHD_OPTION_LISTEN_SOCKET, lfd, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        flags, 0, accept_policy, h, ahc, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, lfd,
         MHD_OPTION_THREAD_POOL_SIZE, threads,
-        MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        cfg->max_connections_per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->connection_memory,
+        /* ours are enforced by accept_policy; MHD's, above them, would stop accepting */
+        MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections + 64 + threads * 8, MHD_OPTION_PER_IP_CONNECTION_LIMIT, 0,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->connection_memory, MHD_OPTION_NOTIFY_CONNECTION, notify_conn, h,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
         MHD_OPTION_END);
     if (!h->daemon) {
@@ -897,5 +1113,6 @@ void srv_http_stop(srv_http *h) {
     if (h->wake[0] >= 0) close(h->wake[0]);
     if (h->wake[1] >= 0) close(h->wake[1]);
     pthread_mutex_destroy(&h->mu);
+    pthread_mutex_destroy(&h->cmu);
     free(h);
 }

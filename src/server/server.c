@@ -60,7 +60,10 @@ void pg_server_config_default(pg_server_config *c) {
     c->port = 8080;
     c->max_body_bytes = (size_t)16 << 20;
     c->max_connections = 512;
-    c->max_connections_per_ip = 256;
+    c->max_connections_per_ip = 64;
+    c->max_json_values = (size_t)1 << 18;
+    c->max_unsent_bytes = (size_t)4 << 20;
+    c->max_response_entries = (uint64_t)1 << 21;
     c->connection_memory = (size_t)64 << 10;
     c->connection_timeout_s = 120;
     c->http_threads = 2;

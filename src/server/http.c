@@ -93,6 +93,9 @@ static const route routes[] = {
 static const route webui_route = {"/", "GET", 0, RT_WEBUI, NULL, NULL};
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
+/* a request that held this much (body, output buffer, answer) trims the heap after it */
+#define TRIM_BYTES ((size_t)1 << 20)
+
 /* ---------- objects ---------- */
 
 static hconn *conn_new(srv_http *h, struct MHD_Connection *c) {
@@ -253,6 +256,9 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
     (void)pos;
     srv_req_lock(r->req);
     if (r->out_off == r->out.len && !r->stream_ended) {
+        /* all taken so far is with MHD now: a request paused for this
+         * client (backpressure) goes on */
+        srv_req_resume(r->req);
         r->out_off = r->out.len = 0;
         if (ad->stream(r->h->env.ctx, r->ast, r->req, &r->out)) r->stream_ended = 1;
         srv_req_consume(r->req);
@@ -280,6 +286,39 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
     return 0;
 }
 
+/* Non-streaming 200 body in parts (adapter->body_part): each part is
+ * formatted into the connection's reused buffer only once MHD has taken
+ * the previous one, so the body is never whole in memory (chunked
+ * transfer; HTTP/1.0 clients get it until the close). */
+#define BODY_PART (64 * 1024)
+static ssize_t body_reader(void *cls, uint64_t pos, char *buf, size_t max) {
+    hconn *r = cls;
+    (void)pos;
+    srv_req_lock(r->req);
+    if (r->out_off == r->out.len && !r->stream_ended) {
+        r->out_off = r->out.len = 0;
+        int rc = r->rt->ad->body_part(r->h->env.ctx, r->ast, r->req, &r->out, BODY_PART);
+        if (rc < 0) {
+            srv_req_unlock(r->req);
+            PG_ERROR("request %s: out of memory while writing the body", r->x_request_id);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+        r->stream_ended = rc == 1;
+    }
+    size_t n = r->out.len - r->out_off;
+    if (n == 0) {
+        srv_req_unlock(r->req);
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    if (n > max) n = max;
+    memcpy(buf, r->out.p + r->out_off, n);
+    r->out_off += n;
+    r->sent_bytes += n;
+    if (r->sent_bytes >= TRIM_BYTES) r->big = 1;
+    srv_req_unlock(r->req);
+    return (ssize_t)n;
+}
+
 /* Non-streaming: the whole body once done, else suspend (or close when
  * the client left). */
 static enum MHD_Result body_or_wait(hconn *r) {
@@ -292,6 +331,17 @@ static enum MHD_Result body_or_wait(hconn *r) {
         conn_suspend(r);
         srv_req_unlock(r->req);
         return MHD_YES;
+    }
+    if (r->rt->ad->body_part && !srv_req_error(r->req, NULL)) {
+        srv_req_unlock(r->req);
+        struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, body_reader, r, NULL);
+        if (!resp) return MHD_NO;
+        MHD_add_response_header(resp, "Content-Type", "application/json");
+        common_headers(r, resp);
+        enum MHD_Result mrc = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
+        MHD_destroy_response(resp);
+        count_status(r, 200);
+        return mrc;
     }
     char *body;
     size_t len;
@@ -329,6 +379,7 @@ static enum MHD_Result start_generation(hconn *r) {
     atomic_fetch_add(&h->env.metrics->requests, 1);
     r->stream = srv_req_gen(r->req)->stream;
     srv_req_set_wake(r->req, conn_wake, r);
+    if (r->stream) srv_req_set_max_unsent(r->req, h->env.cfg->max_unsent_bytes);
     pg_error e = {0};
     int rc = srv_req_submit(r->req, &e);
     if (rc < 0) return submit_failed(r, rc, &e);
@@ -608,8 +659,6 @@ static void trace_init(srv_http *h, hconn *r) {
 }
 
 /* ---------- connections: admission limits and receive deadlines ---------- */
-
-#define TRIM_BYTES ((size_t)1 << 20)
 
 /* The key of a client address: family and the address bytes (no port). */
 static int addr_key(const struct sockaddr *sa, unsigned char *out) {

@@ -111,7 +111,8 @@ struct hconn {
     int disconnected;      /* (req) the watcher saw the client go */
     srv_buf out;           /* stream frames, reused */
     size_t out_off;
-    int stream_ended;
+    int stream_ended;      /* stream: the end was formatted; non-streaming parts: the last part */
+    uint64_t sent_bytes;   /* non-streaming body bytes handed to MHD */
     /* registry (under h->mu) */
     hconn *next, *prev;
     int in_registry;

@@ -105,6 +105,14 @@ static void engine_cancel(void *ctx, int64_t id) {
     pthread_rwlock_unlock(&s->engine_lock);
 }
 
+static void engine_pause(void *ctx, int64_t id, int paused) {
+    pg_srv *s = ctx;
+    if (id <= 0) return;
+    pthread_rwlock_rdlock(&s->engine_lock);
+    if (s->engine_alive) pg_engine_pause(s->engine, (uint64_t)id, paused);
+    pthread_rwlock_unlock(&s->engine_lock);
+}
+
 static void engine_stats(void *arg, pg_engine_stats *st) {
     pg_srv *s = arg;
     memset(st, 0, sizeof *st);
@@ -249,7 +257,7 @@ static void sleep_ms(int ms) {
 static int engine_busy(pg_srv *s) {
     pg_engine_stats st;
     engine_stats(s, &st);
-    return st.running + st.waiting;
+    return st.running + st.waiting + st.paused;
 }
 
 static void drain(pg_srv *s) {
@@ -285,6 +293,7 @@ int pg_server_run(const pg_server_config *c, volatile sig_atomic_t *stop, pg_err
     s->ctx = (srv_ctx){.alias = s->alias,
                        .max_messages = c->max_messages,
                        .max_tokens_limit = c->max_tokens_limit,
+                       .max_response_entries = c->max_response_entries,
                        .request_timeout_s = c->request_timeout_s,
                        .created = time(NULL),
                        .ids = &s->ids,
@@ -292,7 +301,7 @@ int pg_server_run(const pg_server_config *c, volatile sig_atomic_t *stop, pg_err
                        .render_cancel = &s->grace_over,
                        .special_text_messages = &s->m.special_text_messages};
     int rc = srv_keys_create(c, &s->keys, err);
-    s->core = (srv_core){.eng = {engine_submit, engine_cancel, s}, .metrics = &s->m, .keys = s->keys};
+    s->core = (srv_core){.eng = {engine_submit, engine_cancel, s, engine_pause}, .metrics = &s->m, .keys = s->keys};
     srv_http_env env = {.cfg = &s->cfg,
                         .ctx = &s->ctx,
                         .core = &s->core,

@@ -500,6 +500,60 @@ def check_framing(s):
         fail("a plain chunked request: %d" % st)
 
 
+# ---------------------------------------------------------------- 4. templates
+
+HOSTILE = ("{%- set s = 'ab' * 4000000 -%}{%- for i in range(1000) -%}{%- for j in range(1000) -%}"
+           "{%- if s.find('zz') > 0 -%}x{%- endif -%}{%- endfor -%}{%- endfor -%}{{ messages[0]['content'] }}")
+
+
+def check_hostile_template():
+    print("4. a hostile chat template ends in an error, /health answers, SIGTERM exits within the grace", flush=True)
+    path = os.path.join(TMP, "hostile.jinja")
+    with open(path, "w") as f:
+        f.write(HOSTILE)
+    s = Server("template", "--chat-template", path, "--http-threads", "1", "--shutdown-grace", "5")
+    chat = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
+    res = [None] * 6
+
+    def send(i):
+        t0 = time.time()
+        st, _, b = request(s.port, "POST", "/v1/chat/completions", chat, timeout=120)
+        res[i] = (st, b, time.time() - t0)
+
+    th = [threading.Thread(target=send, args=(i,)) for i in range(len(res))]
+    for t in th:
+        t.start()
+    time.sleep(0.05)
+    lat = []
+    for _ in range(3):
+        t0 = time.time()
+        st, _, _ = request(s.port, "GET", "/health", timeout=30)
+        lat.append(time.time() - t0)
+        if st != 200:
+            fail("/health during hostile renders: %d" % st)
+    for t in th:
+        t.join()
+    worst = max(r[2] for r in res)
+    note("6 chat requests through the hostile template (1 HTTP thread): statuses %s, slowest %.2f s; /health meanwhile %s s"
+         % ([r[0] for r in res], worst, ["%.3f" % x for x in lat]))
+    for st, b, _ in res:
+        if st != 400 or b"template" not in b:
+            fail("a hostile template render: %d %s (want 400 naming the template limit)" % (st, b[:200]))
+    if worst > 60:
+        fail("hostile renders took %.0f s" % worst)
+    if max(lat) > 5:
+        fail("/health took %.1f s while templates rendered" % max(lat))
+    # SIGTERM while renders run: exits within the grace
+    th = [threading.Thread(target=send, args=(i,)) for i in range(2)]
+    for t in th:
+        t.start()
+    time.sleep(0.1)
+    dt = s.stop(grace=5 + 10)
+    for t in th:
+        t.join()
+    note("SIGTERM during two hostile renders: exited after %s s (--shutdown-grace 5)" % ("%.2f" % dt if dt else "never"))
+
+
 def main():
     t_all = time.time()
     a = Server("main", "--max-seqs", "64", "--max-response-entries", "1000000", "--max-unsent-bytes", "64K",
@@ -520,6 +574,7 @@ def main():
     finally:
         b.stop()
     check_global_limit()
+    check_hostile_template()
     print("reliability: %d failure(s), %.1f s" % (len(fails), time.time() - t_all), flush=True)
     if fails:
         for f in os.listdir(TMP):

@@ -112,6 +112,7 @@ static void conn_free(hconn *r) {
     if (r->req) srv_req_unref(r->req);
     free(r->body);
     free(r->rest);
+    free(r->fail.body);
     srv_buf_free(&r->out);
     free(r);
 }
@@ -362,18 +363,78 @@ static enum MHD_Result submit_failed(hconn *r, int rc, const pg_error *e) {
                          rc == PG_EBUSY || rc == PG_ECANCELED ? "1" : NULL, NULL);
 }
 
+/* ---------- parse workers ---------- */
+
+/* A generation request's body is parsed (JSON, the chat template's render
+ * with its cost budget and deadline) on a parse worker, not on the MHD
+ * thread: the connection is suspended meanwhile and resumed by the worker;
+ * ahc then goes on in after_parse (stage 3). A render that runs long (a
+ * hostile template) holds a worker, never /health; the drain counts it as
+ * live, and the shutdown grace's cancel flag stops it. */
+static void *parse_main(void *arg) {
+    srv_http *h = arg;
+    pthread_mutex_lock(&h->pmu);
+    for (;;) {
+        /* at stop, leave only once nothing is queued or about to be */
+        while (!h->pq_head && !(h->pq_stop && h->n_parsing == 0)) pthread_cond_wait(&h->pcv, &h->pmu);
+        hconn *r = h->pq_head;
+        if (!r) break;
+        h->pq_head = r->pq_next;
+        if (!h->pq_head) h->pq_tail = NULL;
+        pthread_mutex_unlock(&h->pmu);
+        srv_caller who = {r->authed, r->key_id};
+        memset(&r->fail, 0, sizeof r->fail);
+        r->parse_st = r->rt->ad->parse(h->env.ctx, &who, r->body, r->body_len, r->req, &r->ast, &r->fail);
+        srv_req_lock(r->req);
+        conn_wake(r); /* resume: ahc goes on in after_parse */
+        srv_req_unlock(r->req);
+        pthread_mutex_lock(&h->pmu);
+        if (--h->n_parsing == 0 && h->pq_stop) pthread_cond_broadcast(&h->pcv);
+    }
+    pthread_mutex_unlock(&h->pmu);
+    return NULL;
+}
+
+static enum MHD_Result after_parse(hconn *r);
+
 static enum MHD_Result start_generation(hconn *r) {
     srv_http *h = r->h;
-    const srv_adapter *ad = r->rt->ad;
     r->req = srv_req_create(h->env.core);
     if (!r->req) return respond_error(r, 500, "out of memory", "server_error", NULL, NULL, NULL);
-    srv_caller who = {r->authed, r->key_id};
     if (r->authed) srv_req_set_caller(r->req, r->key_id);
-    srv_fail f;
-    int st = ad->parse(h->env.ctx, &who, r->body, r->body_len, r->req, &r->ast, &f);
+    pthread_mutex_lock(&h->pmu);
+    int here = !h->n_pw || h->pq_stop; /* no workers, or stopping: parse here */
+    if (!here) h->n_parsing++;         /* holds the workers until it is queued */
+    pthread_mutex_unlock(&h->pmu);
+    if (here) {
+        srv_caller who = {r->authed, r->key_id};
+        r->parse_st = r->rt->ad->parse(h->env.ctx, &who, r->body, r->body_len, r->req, &r->ast, &r->fail);
+        return after_parse(r);
+    }
+    r->stage = 3;
+    srv_req_lock(r->req);
+    conn_suspend(r); /* before the worker can resume it */
+    srv_req_unlock(r->req);
+    pthread_mutex_lock(&h->pmu);
+    r->pq_next = NULL;
+    if (h->pq_tail) h->pq_tail->pq_next = r;
+    else h->pq_head = r;
+    h->pq_tail = r;
+    pthread_cond_signal(&h->pcv);
+    pthread_mutex_unlock(&h->pmu);
+    return MHD_YES;
+}
+
+/* The parse is over (MHD thread): its error, or submit and respond. */
+static enum MHD_Result after_parse(hconn *r) {
+    srv_http *h = r->h;
+    const srv_adapter *ad = r->rt->ad;
+    int st = r->parse_st;
     if (st) {
         if (st == 429) atomic_fetch_add(&h->env.metrics->rejected[REJ_QUEUE_FULL], 1);
         else if (st == 503) atomic_fetch_add(&h->env.metrics->rejected[REJ_DRAINING], 1);
+        srv_fail f = r->fail;
+        memset(&r->fail, 0, sizeof r->fail);
         return respond(r, st, "application/json", f.body, f.len, f.retry_after, NULL);
     }
     atomic_fetch_add(&h->env.metrics->requests, 1);
@@ -919,6 +980,7 @@ static enum MHD_Result ahc(void *cls, struct MHD_Connection *c, const char *url,
         return handle(r);
     }
     if (r->stage == 1) return body_or_wait(r); /* resumed: the engine finished (or the client left) */
+    if (r->stage == 3) return after_parse(r);  /* resumed by the parse worker */
     return MHD_YES;
 }
 
@@ -955,7 +1017,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 /* ---------- drain support ---------- */
 
 int srv_http_live_count(srv_http *h) {
-    int n = 0;
+    pthread_mutex_lock(&h->pmu);
+    int n = h->n_parsing;
+    pthread_mutex_unlock(&h->pmu);
     pthread_mutex_lock(&h->mu);
     for (hconn *r = h->live; r; r = r->next) n++;
     pthread_mutex_unlock(&h->mu);
@@ -1104,6 +1168,8 @@ int srv_http_start(const srv_http_env *env, srv_http **out, pg_error *err) {
     h->wake[0] = h->wake[1] = -1;
     pthread_mutex_init(&h->mu, NULL);
     pthread_mutex_init(&h->cmu, NULL);
+    pthread_mutex_init(&h->pmu, NULL);
+    pthread_cond_init(&h->pcv, NULL);
     *out = h; /* srv_http_stop frees it, also after a failed start */
     const pg_server_config *cfg = env->cfg;
     if (pipe2(h->wake, O_NONBLOCK | O_CLOEXEC) < 0) return pg_error_set(err, PG_EIO, "pipe: %s", strerror(errno));
@@ -1142,6 +1208,12 @@ int srv_http_start(const srv_http_env *env, srv_http **out, pg_error *err) {
                                            : ntohs(((struct sockaddr_in *)&ss)->sin_port);
     if (pthread_create(&h->watcher, NULL, watcher_main, h) != 0) return pg_error_set(err, PG_ENOMEM, "cannot start a thread");
     h->watcher_started = 1;
+    h->pw = calloc(threads, sizeof *h->pw);
+    if (!h->pw) return pg_error_set(err, PG_ENOMEM, "out of memory");
+    for (unsigned i = 0; i < threads; i++) {
+        if (pthread_create(&h->pw[i], NULL, parse_main, h) != 0) return pg_error_set(err, PG_ENOMEM, "cannot start a thread");
+        h->n_pw++;
+    }
     return 0;
 }
 
@@ -1157,11 +1229,23 @@ void srv_http_stop(srv_http *h) {
         pthread_join(h->watcher, NULL);
         h->watcher_started = 0;
     }
+    /* the parse workers finish what is queued (renders stop at the grace's
+     * cancel flag), so every suspended connection is resumed before MHD stops */
+    pthread_mutex_lock(&h->pmu);
+    h->pq_stop = 1;
+    pthread_cond_broadcast(&h->pcv);
+    pthread_mutex_unlock(&h->pmu);
+    for (int i = 0; i < h->n_pw; i++) pthread_join(h->pw[i], NULL);
+    free(h->pw);
+    h->pw = NULL;
+    h->n_pw = 0;
     if (h->daemon) MHD_stop_daemon(h->daemon);
     h->daemon = NULL;
     if (h->wake[0] >= 0) close(h->wake[0]);
     if (h->wake[1] >= 0) close(h->wake[1]);
     pthread_mutex_destroy(&h->mu);
     pthread_mutex_destroy(&h->cmu);
+    pthread_mutex_destroy(&h->pmu);
+    pthread_cond_destroy(&h->pcv);
     free(h);
 }

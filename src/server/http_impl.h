@@ -66,6 +66,16 @@ struct srv_http {
     pthread_t watcher;
     int watcher_started;
     int wake[2]; /* pipe: wakes the watcher when the set changes */
+    /* parse workers: adapter->parse (JSON, chat template render) runs
+     * here, never on an MHD thread (a hostile template cannot stall
+     * /health); a connection is suspended while its request is parsed */
+    pthread_t *pw;
+    int n_pw;
+    pthread_mutex_t pmu;
+    pthread_cond_t pcv;
+    hconn *pq_head, *pq_tail; /* (pmu) waiting to be parsed */
+    int pq_stop;              /* (pmu) */
+    int n_parsing;            /* (pmu) queued or being parsed (counted as live by the drain) */
     /* every open connection (admission limits, receive deadlines) */
     pthread_mutex_t cmu;
     tconn *conns;
@@ -91,7 +101,10 @@ struct hconn {
     int close_after;       /* answer with Connection: close (a malformed framing) */
     int bad_framing;       /* 400 / 501 for Content-Length / Transfer-Encoding shapes */
     tconn *tc;             /* the connection's tracker (valid during ahc calls) */
-    int stage;             /* 0 receiving, 1 waiting on the engine, 2 responded */
+    int stage;             /* 0 receiving, 1 waiting on the engine, 2 responded, 3 being parsed */
+    hconn *pq_next;        /* parse queue link (pmu) */
+    int parse_st;          /* the adapter's parse status (0 ok), set by the worker */
+    srv_fail fail;         /* its error body */
     char x_request_id[128];
     double t_start;        /* monotonic seconds at the first header */
     int status;            /* HTTP status sent (0 none yet) */

@@ -290,7 +290,8 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
 /* Non-streaming 200 body in parts (adapter->body_part): each part is
  * formatted into the connection's reused buffer only once MHD has taken
  * the previous one, so the body is never whole in memory (chunked
- * transfer; HTTP/1.0 clients get it until the close). */
+ * transfer; HTTP/1.0 clients get it until the close). A body that fits in
+ * the first part is sent whole with a Content-Length, as before. */
 #define BODY_PART (64 * 1024)
 static ssize_t body_reader(void *cls, uint64_t pos, char *buf, size_t max) {
     hconn *r = cls;
@@ -334,7 +335,18 @@ static enum MHD_Result body_or_wait(hconn *r) {
         return MHD_YES;
     }
     if (r->rt->ad->body_part && !srv_req_error(r->req, NULL)) {
+        /* the first part; a body that fits in it keeps a Content-Length */
+        srv_buf_free(&r->out);
+        r->out_off = 0;
+        int rc = r->rt->ad->body_part(r->h->env.ctx, r->ast, r->req, &r->out, BODY_PART);
         srv_req_unlock(r->req);
+        if (rc < 0) return respond_error(r, 500, "out of memory", "server_error", NULL, NULL, NULL);
+        if (rc == 1) {
+            char *b = r->out.p;
+            size_t n = r->out.len;
+            memset(&r->out, 0, sizeof r->out);
+            return respond(r, 200, "application/json", b, n, NULL, NULL);
+        }
         struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, body_reader, r, NULL);
         if (!resp) return MHD_NO;
         MHD_add_response_header(resp, "Content-Type", "application/json");

@@ -69,7 +69,10 @@ void pg_server_config_default(pg_server_config *c) {
     c->port = 8080;
     c->max_body_bytes = (size_t)16 << 20;
     c->max_connections = 512;
-    c->max_connections_per_ip = 256;
+    c->max_connections_per_ip = 64;
+    c->max_json_values = (size_t)1 << 18;
+    c->max_unsent_bytes = (size_t)4 << 20;
+    c->max_response_entries = (uint64_t)1 << 21;
     c->connection_memory = (size_t)64 << 10;
     c->connection_timeout_s = 120;
     c->http_threads = 2;
@@ -108,6 +111,14 @@ static void engine_cancel(void *ctx, int64_t id) {
     if (id <= 0) return;
     pthread_rwlock_rdlock(&s->engine_lock);
     if (s->engine_alive) pg_engine_cancel(s->engine, (uint64_t)id);
+    pthread_rwlock_unlock(&s->engine_lock);
+}
+
+static void engine_pause(void *ctx, int64_t id, int paused) {
+    pg_srv *s = ctx;
+    if (id <= 0) return;
+    pthread_rwlock_rdlock(&s->engine_lock);
+    if (s->engine_alive) pg_engine_pause(s->engine, (uint64_t)id, paused);
     pthread_rwlock_unlock(&s->engine_lock);
 }
 
@@ -264,7 +275,7 @@ static void sleep_ms(int ms) {
 static int engine_busy(pg_srv *s) {
     pg_engine_stats st;
     engine_stats(s, &st);
-    return st.running + st.waiting;
+    return st.running + st.waiting + st.paused;
 }
 
 static void drain(pg_srv *s) {
@@ -300,6 +311,7 @@ int pg_server_run(const pg_server_config *c, volatile sig_atomic_t *stop, pg_err
     s->ctx = (srv_ctx){.alias = s->alias,
                        .max_messages = c->max_messages,
                        .max_tokens_limit = c->max_tokens_limit,
+                       .max_response_entries = c->max_response_entries,
                        .request_timeout_s = c->request_timeout_s,
                        .created = time(NULL),
                        .ids = &s->ids,
@@ -308,7 +320,7 @@ int pg_server_run(const pg_server_config *c, volatile sig_atomic_t *stop, pg_err
                        .special_text_messages = &s->m.special_text_messages,
                        .grammars = pg_gram_cache_create(SRV_GRAMMAR_CACHE_ENTRIES, SRV_GRAMMAR_CACHE_BYTES)};
     int rc = srv_keys_create(c, &s->keys, err);
-    s->core = (srv_core){.eng = {engine_submit, engine_cancel, s}, .metrics = &s->m, .keys = s->keys};
+    s->core = (srv_core){.eng = {engine_submit, engine_cancel, s, engine_pause}, .metrics = &s->m, .keys = s->keys};
     srv_http_env env = {.cfg = &s->cfg,
                         .ctx = &s->ctx,
                         .core = &s->core,

@@ -72,6 +72,22 @@ static int plain_loop(pg_grammar *g, int32_t st) {
     return 1;
 }
 
+/* Every token of the trie subtree of node i (i's own included) into bits:
+ * a precomputed bitset for big subtrees, else one bit per token. */
+static void subtree_tokens(const pg_gram_vocab *tv, int32_t i, uint32_t *bits) {
+    if (tv->nbig[i] >= 0) {
+        size_t words = pg_gram_vocab_mask_words(tv);
+        const uint32_t *bb = tv->bigbits + (size_t)tv->nbig[i] * words;
+        for (size_t w = 0; w < words; w++) bits[w] |= bb[w];
+        return;
+    }
+    int32_t z = tv->tpos[tv->nskip[i]];
+    for (int32_t k = tv->tpos[i]; k < z; k++) {
+        uint32_t id = (uint32_t)tv->toks[k];
+        bits[id >> 5] |= 1u << (id & 31);
+    }
+}
+
 /* DFA-only walk of the trie from DFA state st: tokens that stay alive and
  * the (main-trie) nodes where the DFA accepts and the node has children. */
 __attribute__((noinline)) static centry *centry_build(pg_grammar *g, const pg_gram_vocab *tv, int32_t st, int32_t *stk) {
@@ -108,16 +124,8 @@ __attribute__((noinline)) static centry *centry_build(pg_grammar *g, const pg_gr
              * (states that move on every byte, like positions in x{m,n},
              * never pass). Big subtrees OR a precomputed token bitset. */
             if (dfa_loops_on(g, t, tv->subtab + 4 * (size_t)tv->nsub[i])) {
-                int32_t z = tv->tpos[nskip[i]];
-                if (tv->nbig[i] >= 0) {
-                    const uint32_t *bb = tv->bigbits + (size_t)tv->nbig[i] * words;
-                    for (size_t w = 0; w < words; w++) bits[w] |= bb[w];
-                } else
-                    for (int32_t k = tv->tpos[i]; k < z; k++) {
-                        uint32_t id = (uint32_t)tv->toks[k];
-                        bits[id >> 5] |= 1u << (id & 31);
-                    }
-                nl += (size_t)(z - tv->tpos[i]);
+                subtree_tokens(tv, i, bits);
+                nl += (size_t)(tv->tpos[nskip[i]] - tv->tpos[i]);
                 i = nskip[i];
                 continue;
             }
@@ -515,6 +523,17 @@ __attribute__((noinline)) static void walk_range(pg_gmatch *m, int32_t i, int32_
         int acc = pushed && m->set_acc[m->n_sets - 1];
         if (n == 0) {
             if (acc) set_tok_bits(tv, i, mask);
+            if (pushed) pop_to(m, n_items0, n_sets0);
+            m->nsb = so;
+            i = tv->nskip[i];
+            continue;
+        }
+        if (n == 1 && tv->nskip[i] > i + 1 && !dacc(m->g, m->sb[so].st) &&
+            (d == 1 || (p->ns == 1 && m->sb[p->soff].st == m->sb[so].st)) &&
+            dfa_loops_on(m->g, m->sb[so].st, tv->subtab + 4 * (size_t)tv->nsub[i])) {
+            /* one scan left, in a non-accepting state that every byte
+             * below i keeps: the whole subtree is allowed (see centry_build) */
+            subtree_tokens(tv, i, mask);
             if (pushed) pop_to(m, n_items0, n_sets0);
             m->nsb = so;
             i = tv->nskip[i];

@@ -30,12 +30,16 @@
  * tokens that cross a lexeme boundary.
  *
  * Cache misses (a DFA state seen for the first time) cost one DFA-only walk
- * of the trie. Two things keep them rare and cheap: a state that loops on
+ * of the trie. Three things keep them rare and cheap: a state that loops on
  * every plain byte (printable ASCII but '"' and '\\') takes all plain tokens
- * as a precomputed bitset and walks only the trie of the other tokens; and
- * states deep inside a bounded repetition x{m,n} are mapped to the same
- * state shifted back by whole copies (canon_state), valid while at least
- * max-token-length copies remain.
+ * as a precomputed bitset and walks only the trie of the other tokens; each
+ * trie node knows the bytes below it (nsub), so where the walk's state loops
+ * on all of them the subtree's tokens are taken at once (tpos ranges, or a
+ * bitset for big subtrees) - the same test cuts the full-parser walks where
+ * one scan is left; and states deep inside a bounded repetition x{m,n} are
+ * mapped to the same state shifted back by whole copies (canon_state), valid
+ * while at least max-token-length copies remain. Completion walks of all
+ * boundary nodes of a state are merged by shared suffix (completion_walks).
  *
  * Threading: DFA states and caches grow lazily under g->mu, held for a
  * whole mask/accept call.

@@ -103,7 +103,6 @@ struct pg_gram_vocab {
     int32_t *nt0, *ntn; /* tokens ending here: toks[nt0 .. +ntn] */
     int32_t *npar;    /* parent node, -1 at depth 1 */
     int32_t bn0[257]; /* nodes by byte: bnodes[bn0[c] .. bn0[c+1]) in preorder */
-    int32_t root_child[256]; /* depth-1 node of byte c, -1 if none */
     int32_t *bnodes;
     /* "plain" tokens: every byte printable ASCII other than '"' and '\\'.
      * A second trie holds only the other tokens (np_main: its nodes' ids in
@@ -119,7 +118,6 @@ struct pg_gram_vocab {
      * entries). nsub[x]: index into subtab (4 words = a 256-bit byte set per
      * entry, deduplicated) of the bytes of the nodes strictly below x. */
     int32_t *tpos;
-    int32_t *nmaxd; /* deepest node depth in the subtree of x (x included) */
     int32_t *nsub;
     uint64_t *subtab;
     int32_t n_subtab;

@@ -276,7 +276,7 @@ size_t pg_gram_vocab_mask_words(const pg_gram_vocab *tv) { return ((size_t)tv->n
 void pg_gram_vocab_free(pg_gram_vocab *tv) {
     if (!tv) return;
     free(tv->npar); free(tv->bnodes); free(tv->plain_bits);
-    free(tv->tpos); free(tv->nmaxd); free(tv->nsub); free(tv->subtab); free(tv->nbig); free(tv->bigbits);
+    free(tv->tpos); free(tv->nsub); free(tv->subtab); free(tv->nbig); free(tv->bigbits);
     free(tv->np_nb); free(tv->np_nd); free(tv->np_nskip); free(tv->np_nt0); free(tv->np_ntn); free(tv->np_toks);
     free(tv->np_main);
     free(tv->nb); free(tv->nd); free(tv->nskip); free(tv->nt0); free(tv->ntn); free(tv->toks);
@@ -306,16 +306,12 @@ static int subtree_sets(pg_gram_vocab *tv) {
     tv->nsub = malloc(((size_t)nn + 1) * sizeof *tv->nsub);
     uint64_t *acc = calloc(((size_t)nn + 1) * 4, sizeof *acc);
     if (!tv->tpos || !tv->nsub || !acc) { free(acc); return -1; }
-    tv->nmaxd = malloc(((size_t)nn + 1) * sizeof *tv->nmaxd);
-    if (!tv->nmaxd) { free(acc); return -1; }
     int32_t pos = 0;
-    for (int32_t i = 0; i < nn; i++) { tv->tpos[i] = pos; pos += tv->ntn[i]; tv->nmaxd[i] = tv->nd[i]; }
+    for (int32_t i = 0; i < nn; i++) { tv->tpos[i] = pos; pos += tv->ntn[i]; }
     tv->tpos[nn] = pos;
-    tv->nmaxd[nn] = 0;
     for (int32_t i = nn - 1; i >= 0; i--) {
         int32_t p = tv->npar[i];
         if (p < 0) continue;
-        if (tv->nmaxd[i] > tv->nmaxd[p]) tv->nmaxd[p] = tv->nmaxd[i];
         uint64_t *a = acc + 4 * (size_t)p, *c = acc + 4 * (size_t)i;
         for (int k = 0; k < 4; k++) a[k] |= c[k];
         a[tv->nb[i] >> 6] |= 1ull << (tv->nb[i] & 63);
@@ -465,8 +461,6 @@ static int build_trie(pg_gram_vocab *tv, pg_error *err) {
         int32_t fill[256];
         memcpy(fill, tv->bn0, sizeof fill);
         for (int32_t i = 0; i < nn; i++) tv->bnodes[fill[tv->nb[i]]++] = i;
-        for (int c = 0; c < 256; c++) tv->root_child[c] = -1;
-        for (int32_t i = 0; i < nn; i = tv->nskip[i]) tv->root_child[tv->nb[i]] = i;
     }
     tv->max_depth = maxd;
     if (subtree_sets(tv)) { free(ord); free(path); return pg_error_set(err, PG_ENOMEM, "grammar vocab: out of memory"); }

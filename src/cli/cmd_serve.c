@@ -77,6 +77,13 @@ static const pg_cli_opt serve_flags[] = {
     {"--timeout", "SECONDS", PG_ARG_UINT, 0, "120", "idle connection timeout"},
     {"--http-threads", "N", PG_ARG_UINT, 0, "2", "HTTP worker threads"},
     {"--no-webui", NULL, PG_ARG_NONE, 0, "web UI on", "no chat page at / and no metrics dashboard at /dashboard"},
+    {"--pooling", "P", PG_ARG_STR, 0, "the model's pooling_type",
+     "none, mean, cls or last: serve /v1/embeddings with this pooling (a chat model needs it for embeddings)"},
+    {"--matryoshka", NULL, PG_ARG_NONE, 0, "the model's is_matryoshka", "allow 'dimensions' below the model's size"},
+    {"--embed-workers", "N", PG_ARG_UINT, 0, "16",
+     "threads running /v1/embeddings and /v1/rerank requests (concurrent requests share encoder passes)"},
+    {"--embed-batch-inputs", "N", PG_ARG_UINT, 0, "64",
+     "inputs per encoder pass (with --max-batched-tokens tokens); 1 = no batching"},
     {"--api-key", "KEY", PG_ARG_STR, 1, "none", "require this Bearer key (prefer --api-key-file)"},
     {"--api-key-file", "FILE", PG_ARG_STR, 0, "none", "lines 'KEY [NAME [RPM [TPM]]]'; reloaded on SIGHUP"},
     {"--metrics-key", "KEY", PG_ARG_STR, 0, "open", "protect /metrics with its own Bearer key"},
@@ -125,7 +132,8 @@ typedef struct {
 
 /* Options that take no value. */
 static int is_flag(const char *name) {
-    return !strcmp(name, "kv-f32") || !strcmp(name, "no-webui") || !strcmp(name, "chat-special-in-content");
+    return !strcmp(name, "kv-f32") || !strcmp(name, "no-webui") || !strcmp(name, "chat-special-in-content") ||
+           !strcmp(name, "matryoshka");
 }
 
 /* Applies one option (name without dashes). from_file: api-key goes to the
@@ -174,6 +182,18 @@ static int apply(serve_opts *so, const char *name, const char *v, int from_file,
         else if (strcmp(v, "false") && strcmp(v, "0")) BAD("needs true or false");
         return 0;
     }
+    if (!strcmp(name, "matryoshka")) {
+        if (!v || !strcmp(v, "true") || !strcmp(v, "1")) c->matryoshka = 1;
+        else if (!strcmp(v, "false") || !strcmp(v, "0")) c->matryoshka = -1;
+        else BAD("not true or false");
+        return 0;
+    }
+    if (!strcmp(name, "pooling")) {
+        int p = pg_pooling_parse(v);
+        if (p < 0 || p == PG_POOL_RANK) BAD("not one of none|mean|cls|last");
+        c->pooling = p;
+        return 0;
+    }
     if (!strcmp(name, "m") || !strcmp(name, "model")) c->model_path = v;
     else if (!strcmp(name, "host")) c->host = v;
     else if (!strcmp(name, "port")) INT(0, 65535, c->port);
@@ -192,6 +212,8 @@ static int apply(serve_opts *so, const char *name, const char *v, int from_file,
     else if (!strcmp(name, "max-connections-per-ip")) INT(0, 1 << 20, c->max_connections_per_ip);
     else if (!strcmp(name, "timeout")) INT(0, 1 << 24, c->connection_timeout_s);
     else if (!strcmp(name, "http-threads")) INT(1, 256, c->http_threads);
+    else if (!strcmp(name, "embed-workers")) INT(1, 1024, c->embed_workers);
+    else if (!strcmp(name, "embed-batch-inputs")) INT(1, 4096, c->embed_batch_inputs);
     else if (!strcmp(name, "max-messages")) INT(1, 1 << 20, c->max_messages);
     else if (!strcmp(name, "max-tokens-limit")) INT(0, 1 << 30, c->max_tokens_limit);
     else if (!strcmp(name, "request-timeout")) NUM(0, 1e9, c->request_timeout_s);

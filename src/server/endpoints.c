@@ -162,6 +162,23 @@ static json_t *model_obj(const srv_ctx *s) {
     json_object_set_new(m, "max_model_len", json_integer(s->n_ctx));
     json_object_set_new(m, "vocab_size", json_integer(s->n_vocab));
     if (s->demo && s->demo_notice) json_object_set_new(m, "description", json_string(s->demo_notice));
+    /* what the model can be asked: completion and chat (generation),
+     * embedding (/v1/embeddings), rerank (/v1/rerank) */
+    json_t *ca = json_array();
+    if (s->caps & PG_CAP_GENERATE) {
+        json_array_append_new(ca, json_string("completion"));
+        json_array_append_new(ca, json_string("chat"));
+    }
+    if (s->caps & PG_CAP_EMBED) json_array_append_new(ca, json_string("embedding"));
+    if (s->caps & PG_CAP_RERANK) json_array_append_new(ca, json_string("rerank"));
+    json_object_set_new(m, "capabilities", ca);
+    if (s->pooling) {
+        json_object_set_new(m, "pooling", json_string(s->pooling));
+        if (s->caps & PG_CAP_EMBED) {
+            json_object_set_new(m, "embedding_dimensions", json_integer(s->embed_dim));
+            json_object_set_new(m, "matryoshka", json_boolean(s->embed_matryoshka));
+        }
+    }
     return m;
 }
 

@@ -24,7 +24,8 @@ const URL_ = process.env.PAGODA_URL;
 const MODEL = process.env.PAGODA_MODEL;
 const MODE = process.env.PAGODA_MODE;
 const G = JSON.parse(fs.readFileSync(process.env.PAGODA_GOLDEN, 'utf8'));
-const client = new OpenAI({ baseURL: `${URL_}/v1`, apiKey: 'none', maxRetries: 0, timeout: 120000 });
+const KEY = process.env.PAGODA_KEY || 'none';
+const client = new OpenAI({ baseURL: `${URL_}/v1`, apiKey: KEY, maxRetries: 0, timeout: 120000 });
 
 const dot = (a, b) => a.reduce((s, x, i) => s + x * b[i], 0);
 const norm = (a) => Math.sqrt(dot(a, a));
@@ -48,13 +49,13 @@ function checkGolden(data, want, what) {
     assert.ok(Math.abs(n - 1) < 1e-4, `${what} ${i}: norm ${n}`);
   });
 }
-async function post(path, body) {
-  const r = await fetch(`${URL_}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json' },
+async function post(path, body, key = KEY) {
+  const r = await fetch(`${URL_}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${key}` },
                                             body: typeof body === 'string' ? body : JSON.stringify(body) });
   return { status: r.status, body: await r.json() };
 }
-async function refused(path, body, status, re) {
-  const r = await post(path, body);
+async function refused(path, body, status, re, key = KEY) {
+  const r = await post(path, body, key);
   assert.equal(r.status, status, `${path} ${JSON.stringify(body).slice(0, 80)}: ${JSON.stringify(r.body)}`);
   assert.ok(r.body.error && re.test(r.body.error.message), `message: ${r.body.error && r.body.error.message}`);
   return r.body.error;
@@ -161,6 +162,11 @@ if (MODE === 'emb') {
     await refused('/v1/embeddings', '{"input": "x",', 400, /JSON object/);
     await refused('/v1/embeddings', { input: 'x', model: 'other' }, 404, /does not exist/);
     await refused('/v1/embeddings', { input: 'x', normalize: 'no' }, 400, /normalize/);
+    await refused('/v1/embeddings', { input: 'x', timeout: 0 }, 400, /timeout/);
+    // a deadline 1 ns after parsing has passed before any worker looks at the job
+    const late = await refused('/v1/embeddings', { input: G.texts, timeout: 1e-9 }, 504, /timed out/);
+    assert.equal(late.code, 'timeout');
+    await refused('/v1/rerank', { query: 'q', documents: ['d'], timeout: 1e-9 }, 400, /does not support reranking/);
   });
 
   test('/v1/models says what the model can do; metrics count embeddings', async () => {
@@ -188,6 +194,18 @@ if (MODE === 'emb') {
 }
 
 if (MODE === 'matr') {
+  test('API keys and rate-limit headers apply to embeddings', async () => {
+    await refused('/v1/embeddings', { input: 'x' }, 401, /API key/, 'wrong');
+    const r = await fetch(`${URL_}/v1/embeddings`, { method: 'POST', body: '{"input":"x"}' });
+    assert.equal(r.status, 401);
+    await r.text();
+    const ok = await fetch(`${URL_}/v1/embeddings`, { method: 'POST', headers: { Authorization: `Bearer ${KEY}` },
+                                                     body: '{"input":"x"}' });
+    assert.equal(ok.status, 200);
+    await ok.text();
+    assert.ok(ok.headers.get('x-ratelimit-limit-requests'), 'rate-limit headers');
+  });
+
   test('dimensions on a Matryoshka model: the first N values, renormalised', async () => {
     const r = await client.embeddings.create({ model: MODEL, input: G.texts.slice(0, 3), dimensions: 32, encoding_format: 'float' });
     r.data.forEach((d, i) => {

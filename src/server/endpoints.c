@@ -41,6 +41,10 @@ int srv_ep_tokenize(const srv_ctx *s, const char *body, size_t len, char **out) 
     if (m && !json_is_null(m) && (!json_is_string(m) || strcmp(json_string_value(m), s->alias))) {
         ej = srv_error_json("unknown model", "invalid_request_error", "model", "model_not_found");
         st = 404;
+    } else if (msgs && !s->tpl) {
+        ej = srv_error_json("this model has no chat template (it does not generate): send 'prompt'",
+                            "invalid_request_error", "messages", NULL);
+        st = 400;
     } else if (p && msgs) {
         ej = srv_error_json("send either 'prompt' or 'messages', not both", "invalid_request_error", "messages", NULL);
         st = 400;

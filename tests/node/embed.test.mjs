@@ -119,6 +119,28 @@ if (MODE === 'emb') {
     conc.forEach((c, i) => assert.equal(c.data[i % 2 ? 1 : 0].embedding, alone, `concurrent request ${i}`));
   });
 
+  test('clients that hang up: their jobs are cancelled and the server keeps serving', async () => {
+    const big = Array.from({ length: 64 }, (_, i) => `${G.texts[i % G.texts.length]} ${'more words '.repeat(20)}${i}`);
+    const aborted = await Promise.allSettled(Array.from({ length: 12 }, (_, i) => {
+      const ac = new AbortController();
+      const p = fetch(`${URL_}/v1/embeddings`, { method: 'POST', body: JSON.stringify({ input: big }), signal: ac.signal,
+                                                 headers: { Authorization: `Bearer ${KEY}` } });
+      setTimeout(() => ac.abort(), i * 3);
+      return p.then((r) => r.text());
+    }));
+    assert.equal(aborted.length, 12);
+    const ok = await client.embeddings.create({ model: MODEL, input: G.texts[2], encoding_format: 'float' });
+    checkGolden(ok.data, [G.embeddings_mean[2]], 'after hang-ups');
+    // every job ends: none is left in /v1/stats' running table
+    let running = -1;
+    for (let k = 0; k < 200 && running !== 0; k++) {
+      const st = await (await fetch(`${URL_}/v1/stats`)).json();
+      running = st.running.filter((x) => x.state === 'embedding' || x.state === 'cancelling').length;
+      if (running) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(running, 0);
+  });
+
   test('normalize:false keeps the length; too long inputs are refused with the count and the limit; truncate', async () => {
     const raw = await post('/v1/embeddings', { input: G.texts[1], encoding_format: 'float', normalize: false });
     assert.equal(raw.status, 200);
@@ -153,6 +175,7 @@ if (MODE === 'emb') {
     await assert.rejects(client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'hi' }] }),
                          (err) => err.status === 400 && /model does not support generation/.test(err.message));
     await refused('/v1/rerank', { query: 'q', documents: ['d'] }, 400, /does not support reranking/);
+    await refused('/tokenize', { messages: [{ role: 'user', content: 'hi' }] }, 400, /no chat template/);
     await refused('/v1/embeddings', {}, 400, /'input' is required/);
     await refused('/v1/embeddings', { input: [] }, 400, /must not be empty/);
     await refused('/v1/embeddings', { input: '' }, 400, /empty/);

@@ -65,6 +65,7 @@ struct srv_embq {
     int pending;           /* accepted, not DONE */
     srv_ejob **running;    /* [workers] the job each worker runs, or NULL */
     int stop;
+    int paused;            /* tests: workers take nothing */
     pthread_t *th;
     int n_th;
 };
@@ -356,7 +357,7 @@ static void *worker_main(void *arg) {
     free(wa);
     pthread_mutex_lock(&q->mu);
     for (;;) {
-        while (!q->stop && !q->head) pthread_cond_wait(&q->cv, &q->mu);
+        while (!q->stop && (!q->head || q->paused)) pthread_cond_wait(&q->cv, &q->mu);
         if (!q->head) break; /* stopping and nothing queued */
         srv_ejob *j = q->head;
         q->head = j->next;
@@ -446,6 +447,37 @@ int srv_embq_pending(srv_embq *q) {
 }
 
 int srv_embq_caps(const srv_embq *q) { return q ? q->caps : 0; }
+
+void srv_embq_pause(srv_embq *q, int paused) {
+    pthread_mutex_lock(&q->mu);
+    q->paused = paused;
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+}
+
+int srv_embq_check(srv_embq *q, char *msg, size_t cap) {
+    int bad = 0;
+    pthread_mutex_lock(&q->mu);
+    int n = 0, busy = 0;
+    srv_ejob *last = NULL;
+    for (srv_ejob *j = q->head; j && !bad; j = j->next) {
+        n++;
+        last = j;
+        pthread_mutex_lock(&j->mu);
+        if (j->done || j->refs < 1 || j->refs > 2) {
+            snprintf(msg, cap, "queued job %d is done or has %d refs", n, j->refs);
+            bad = 1;
+        }
+        pthread_mutex_unlock(&j->mu);
+    }
+    for (int i = 0; i < q->n_th; i++) busy += q->running[i] != NULL;
+    if (!bad && n != q->n_waiting) bad = snprintf(msg, cap, "%d jobs queued, n_waiting %d", n, q->n_waiting) >= 0;
+    if (!bad && last != q->tail) bad = snprintf(msg, cap, "the tail is not the last job") >= 0;
+    if (!bad && q->pending != q->n_waiting + busy)
+        bad = snprintf(msg, cap, "pending %d != waiting %d + running %d", q->pending, q->n_waiting, busy) >= 0;
+    pthread_mutex_unlock(&q->mu);
+    return bad ? -1 : 0;
+}
 
 /* ---------------- parsing ---------------- */
 

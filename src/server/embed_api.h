@@ -70,6 +70,12 @@ int srv_embq_pending(srv_embq *q);
 void srv_embq_cancel_all(srv_embq *q);
 /* What the served model can do through this queue: PG_CAP_EMBED, PG_CAP_RERANK or 0. */
 int srv_embq_caps(const srv_embq *q);
+/* Tests: while paused, workers take no new job (admission and the 429 are
+ * then deterministic). */
+void srv_embq_pause(srv_embq *q, int paused);
+/* Invariants (queue length and links, pending >= waiting, queued jobs not
+ * DONE, the job each worker holds): 0, or -1 with msg filled. */
+int srv_embq_check(srv_embq *q, char *msg, size_t cap);
 
 /* Parses body for kind SRV_EJ_*, queues the job. 0 with *out (the
  * consumer's reference), or an HTTP status with *fail filled (400 bad

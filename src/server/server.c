@@ -1,6 +1,10 @@
 /* server.c - lifecycle of `pagoda serve`: load the API keys, listen first
  * (so /ready says 503 while loading), load the model (file or built-in
- * demo), vocabulary and chat template, start the engine, announce readiness
+ * demo), vocabulary and chat template, start the engine (not for an
+ * encoder, which only embeds or reranks), the embedder when the model has a
+ * pooling type or --pooling is given (its own thread pool) and the
+ * embedding queue (embed_api.h; always made, it answers 400 without an
+ * embedder), announce readiness
  * with the single line "pagoda: listening on http://HOST:PORT", serve until
  * asked to stop (reloading the key file when *reload is set), then drain:
  *   1. draining = 1: new work gets 503, /ready 503; running work goes on;
@@ -9,7 +13,9 @@
  *   3. cancel what is left (CANCELLED events end those responses with
  *      finish_reason "abort") and give the HTTP side a moment to flush;
  *   4. tear down in the order that keeps every callback target alive:
- *      destroy the engine, stop the HTTP daemon. */
+ *      destroy the engine, cancel the embedding jobs and wait for them,
+ *      stop the HTTP daemon, destroy the embedding queue and the embedder.
+ * "In flight" counts embedding jobs as well. */
 #include "server/server.h"
 
 #include "base/log.h"

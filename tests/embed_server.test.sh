@@ -30,6 +30,7 @@ run_mode() {
 run_mode emb emb-bert -m "$EMB"
 KEY=k-emb run_mode matr emb-bert -m "$EMB" --matryoshka --api-key k-emb --rate-limit-rpm 1000
 KEY=none
+run_mode none emb-bert -m "$EMB" --pooling none
 run_mode rr rr-bert -m "$RR"
 run_mode qwen qwen2 -m "$QW" --pooling last
 run_mode chat stories -m "$MODEL"

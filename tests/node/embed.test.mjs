@@ -8,6 +8,7 @@
 //         (too long, bad dimensions, completions/chat/rerank on an encoder,
 //         malformed bodies), /v1/models capabilities, the metrics
 //   matr  emb-bert served with --matryoshka: dimensions truncates + renormalises
+//   none  emb-bert served with --pooling none: per-token vectors
 //   qwen  arch-qwen2-q8_0 served with --pooling last: the golden last-token
 //         embeddings, and generation still works
 //   chat  a chat model without pooling: /v1/embeddings refused (400)
@@ -239,6 +240,23 @@ if (MODE === 'matr') {
     });
     const m = await client.models.retrieve(MODEL);
     assert.equal(m.matryoshka, true);
+  });
+}
+
+if (MODE === 'none') {
+  test('--pooling none: one vector per token; their mean is the mean-pooled golden', async () => {
+    const ids = await tokenCount(G.texts[1]);
+    const r = await post('/v1/embeddings', { input: G.texts[1], encoding_format: 'float', normalize: false });
+    assert.equal(r.status, 200);
+    const rows = r.body.data[0].embedding;
+    assert.equal(rows.length, ids.length);
+    rows.forEach((v) => assert.equal(v.length, 128));
+    const mean = rows[0].map((_, k) => rows.reduce((s, v) => s + v[k], 0) / rows.length);
+    assert.ok(cos(mean, G.embeddings_mean[1]) >= 0.9999, `cosine ${cos(mean, G.embeddings_mean[1])}`);
+    const b = await post('/v1/embeddings', { input: [G.texts[1]], encoding_format: 'base64' });
+    assert.equal(b.body.data[0].embedding.length, ids.length);
+    b.body.data[0].embedding.forEach((s) => assert.ok(Math.abs(norm(decode(s)) - 1) < 1e-4));
+    assert.equal((await client.models.retrieve(MODEL)).pooling, 'none');
   });
 }
 

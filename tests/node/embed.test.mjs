@@ -274,6 +274,19 @@ if (MODE === 'qwen') {
     assert.equal(c.usage.completion_tokens, 2);
     await refused('/v1/rerank', { query: 'q', documents: ['d'] }, 400, /does not support reranking/);
   });
+
+  test('embeddings and generation at once on one chat model: both answer, vectors unchanged', async () => {
+    const alone = await client.embeddings.create({ model: MODEL, input: G.texts, encoding_format: 'base64' });
+    const [e, c1, c2] = await Promise.all([
+      client.embeddings.create({ model: MODEL, input: [...G.texts, ...G.texts, ...G.texts, ...G.texts], encoding_format: 'base64' }),
+      client.completions.create({ model: MODEL, prompt: 'once upon a time', max_tokens: 8, temperature: 0 }),
+      client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 }),
+    ]);
+    assert.equal(e.data.length, 32);
+    e.data.forEach((d, i) => assert.equal(d.embedding, alone.data[i % G.texts.length].embedding, `vector ${i}`));
+    assert.ok(c1.usage.completion_tokens >= 1 && c1.choices.length === 1);
+    assert.ok(c2.choices[0].message);
+  });
 }
 
 if (MODE === 'chat') {

@@ -84,6 +84,9 @@ static const pg_cli_opt serve_flags[] = {
      "threads running /v1/embeddings and /v1/rerank requests (concurrent requests share encoder passes)"},
     {"--embed-batch-inputs", "N", PG_ARG_UINT, 0, "64",
      "inputs per encoder pass (with --max-batched-tokens tokens); 1 = no batching"},
+    {"--embed-batch-wait-us", "N", PG_ARG_UINT, 0, "500",
+     "before an encoder pass that is not full, wait until N us pass with no new input (at most 4N) so that "
+     "concurrent requests share it (0 = never)"},
     {"--api-key", "KEY", PG_ARG_STR, 1, "none", "require this Bearer key (prefer --api-key-file)"},
     {"--api-key-file", "FILE", PG_ARG_STR, 0, "none", "lines 'KEY [NAME [RPM [TPM]]]'; reloaded on SIGHUP"},
     {"--metrics-key", "KEY", PG_ARG_STR, 0, "open", "protect /metrics with its own Bearer key"},
@@ -214,6 +217,10 @@ static int apply(serve_opts *so, const char *name, const char *v, int from_file,
     else if (!strcmp(name, "http-threads")) INT(1, 256, c->http_threads);
     else if (!strcmp(name, "embed-workers")) INT(1, 1024, c->embed_workers);
     else if (!strcmp(name, "embed-batch-inputs")) INT(1, 4096, c->embed_batch_inputs);
+    else if (!strcmp(name, "embed-batch-wait-us")) {
+        INT(0, 1000000, c->embed_batch_wait_us);
+        if (c->embed_batch_wait_us == 0) c->embed_batch_wait_us = -1;
+    }
     else if (!strcmp(name, "max-messages")) INT(1, 1 << 20, c->max_messages);
     else if (!strcmp(name, "max-tokens-limit")) INT(0, 1 << 30, c->max_tokens_limit);
     else if (!strcmp(name, "request-timeout")) NUM(0, 1e9, c->request_timeout_s);

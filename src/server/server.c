@@ -203,7 +203,7 @@ static int load_embedder(pg_srv *s, int caps, pg_error *err) {
     int threads = s->cfg.engine.threads > 0 ? s->cfg.engine.threads : 2;
     if (!(s->emb_pool = pg_pool_create(threads))) return pg_error_set(err, PG_ENOMEM, "cannot start threads");
     pg_embed_config ec = {s->cfg.engine.max_batched_tokens, s->cfg.embed_batch_inputs, s->cfg.pooling,
-                          s->cfg.matryoshka, 0};
+                          s->cfg.matryoshka, s->cfg.embed_batch_wait_us};
     pg_error e = {0};
     int rc = pg_embedder_create(s->model, s->vocab, s->emb_pool, &ec, &s->emb, &e);
     if (rc == 0) return 0;

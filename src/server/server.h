@@ -68,6 +68,7 @@ typedef struct pg_server_config {
     int matryoshka;              /* 'dimensions' below the full size: -1 as the model says, 1 allowed */
     int embed_workers;           /* threads calling the embedder (0 = 16) */
     int embed_batch_inputs;      /* inputs per encoder pass (0 = 64; 1 = no batching) */
+    int embed_batch_wait_us;     /* gather a burst before a pass that is not full (0 = 500; -1 = never) */
     pg_engine_config engine;
 } pg_server_config;
 

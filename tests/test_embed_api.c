@@ -50,7 +50,10 @@ static int run(srv_embq *q, int kind, const char *body, json_t **out) {
     srv_ejob *j = NULL;
     srv_fail f;
     *out = NULL;
-    int st = srv_ejob_start(q, kind, NULL, body, strlen(body), wake, &w, &j, &f);
+    char *copy = strdup(body);
+    int st = srv_ejob_start(q, kind, NULL, &copy, strlen(body), wake, &w, &j, &f);
+    CHECK(!copy == !st); /* taken only when a job is made */
+    free(copy);
     if (st) {
         *out = json_loadb(f.body, f.len, 0, NULL);
         free(f.body);
@@ -153,13 +156,15 @@ static void admission(srv_embq *q) {
     srv_ejob *a = NULL, *b = NULL, *c = NULL;
     srv_fail f;
     const char *body = "{\"input\": \"hello world\"}";
-    REQUIRE(srv_ejob_start(q, SRV_EJ_EMBED, NULL, body, strlen(body), wake, &w, &a, &f) == 0);
-    REQUIRE(srv_ejob_start(q, SRV_EJ_EMBED, NULL, body, strlen(body), wake, &w, &b, &f) == 0);
+    char *b1 = strdup(body), *b2 = strdup(body), *b3 = strdup(body);
+    REQUIRE(srv_ejob_start(q, SRV_EJ_EMBED, NULL, &b1, strlen(body), wake, &w, &a, &f) == 0 && !b1);
+    REQUIRE(srv_ejob_start(q, SRV_EJ_EMBED, NULL, &b2, strlen(body), wake, &w, &b, &f) == 0 && !b2);
     check_q(q);
     CHECK(srv_embq_pending(q) == 2);
-    int st = srv_ejob_start(q, SRV_EJ_EMBED, NULL, body, strlen(body), wake, &w, &c, &f);
-    CHECK(st == 429 && !c && f.retry_after && strstr(f.body, "server_busy"));
+    int st = srv_ejob_start(q, SRV_EJ_EMBED, NULL, &b3, strlen(body), wake, &w, &c, &f);
+    CHECK(st == 429 && !c && f.retry_after && strstr(f.body, "server_busy") && b3);
     free(f.body);
+    free(b3);
     CHECK(srv_ejob_detach(a) == 1); /* still queued: cancelled, no wake-up for us */
     check_q(q);
     srv_embq_pause(q, 0);

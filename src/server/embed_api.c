@@ -30,10 +30,13 @@ struct srv_ejob {
     int64_t deadline_ns;   /* CLOCK_MONOTONIC; 0 none */
     double timeout_s;      /* what the deadline came from (messages) */
     double t_accept;       /* srv_now() when queued */
+    int64_t accept_ns;     /* the same, CLOCK_MONOTONIC ns */
     int authed;
     uint64_t key_id;
     char id[64];
     /* the request */
+    char *raw;             /* the body until a worker parses it (owned) */
+    size_t raw_len;
     json_t *root;
     pg_embed_input *in;    /* n inputs / documents */
     int32_t n;
@@ -50,6 +53,7 @@ struct srv_ejob {
     char *body;
     size_t len;
     int64_t prompt_tokens;
+    int32_t n_inputs;      /* (mu) once parsed */
     char err[640];
     srv_ejob *next;        /* (queue mu) */
 };
@@ -83,6 +87,7 @@ static void job_free(srv_ejob *j) {
         for (int32_t i = 0; i < j->n; i++) free(j->ids[i]);
     free(j->ids);
     free(j->in);
+    free(j->raw);
     json_decref(j->root);
     free(j->body);
     pthread_mutex_destroy(&j->mu);
@@ -102,7 +107,7 @@ int srv_ejob_done(const srv_ejob *j) { return j->done; }
 const char *srv_ejob_id(const srv_ejob *j) { return j->id; }
 
 void srv_ejob_info(const srv_ejob *j, int32_t *n_inputs, int64_t *prompt_tokens, const char **error) {
-    *n_inputs = j->n;
+    *n_inputs = j->n_inputs;
     *prompt_tokens = j->prompt_tokens;
     *error = j->done && j->status != 200 && j->err[0] ? j->err : NULL;
 }
@@ -262,10 +267,36 @@ static int rerank_body(srv_ejob *j, const pg_rerank_result *r, srv_buf *b) {
 
 /* ---------------- the worker ---------------- */
 
-/* Runs one job on this worker: the embedder, then the body or the error. */
+static int parse_job(srv_embq *q, srv_ejob *j, srv_fail *fail);
+
+/* Runs one job on this worker: the body's parse, the embedder, then the
+ * response body or the error. */
 static void run_job(srv_embq *q, srv_ejob *j) {
     srv_metrics *mt = q->cfg.metrics;
     const int k = j->kind == SRV_EJ_EMBED ? EMB_EMBED : EMB_RERANK;
+    srv_fail pf;
+    memset(&pf, 0, sizeof pf);
+    int pst = parse_job(q, j, &pf);
+    free(j->raw);
+    j->raw = NULL;
+    if (pst) {
+        pthread_mutex_lock(&j->mu);
+        j->status = pst;
+        j->body = pf.body;
+        j->len = pf.len;
+        json_t *eo = pf.body ? json_loadb(pf.body, pf.len, 0, NULL) : NULL;
+        snprintf(j->err, sizeof j->err, "%s",
+                 eo ? json_string_value(json_object_get(json_object_get(eo, "error"), "message")) ?: "" : "");
+        json_decref(eo);
+        j->done = 1;
+        if (j->wake) j->wake(j->warg);
+        pthread_mutex_unlock(&j->mu);
+        return;
+    }
+    pthread_mutex_lock(&j->mu);
+    j->n_inputs = j->n;
+    pthread_mutex_unlock(&j->mu);
+    if (mt) atomic_fetch_add(&mt->emb_requests[k], 1);
     pg_embed_ctl ctl = {&j->cancel, j->deadline_ns};
     pg_error e = {0};
     srv_buf b = {0};
@@ -546,8 +577,9 @@ static int parse_common(srv_embq *q, srv_ejob *j, json_t *o, srv_fail *fail) {
     if (jt && !json_is_null(jt) && t <= 0) FAIL400("timeout", "'timeout' must be a positive number of seconds");
     j->opts.truncate = truncate;
     double cap = c->request_timeout_s;
+    /* the deadline counts from the acceptance (queue included) */
     j->timeout_s = t > 0 ? (cap > 0 && cap < t ? cap : t) : cap;
-    j->deadline_ns = j->timeout_s > 0 ? mono_ns() + (int64_t)(j->timeout_s * 1e9) : 0;
+    j->deadline_ns = j->timeout_s > 0 ? j->accept_ns + (int64_t)(j->timeout_s * 1e9) : 0;
     return 0;
 }
 
@@ -663,7 +695,19 @@ static int parse_rerank(srv_embq *q, srv_ejob *j, json_t *o, srv_fail *fail) {
     return 0;
 }
 
-int srv_ejob_start(srv_embq *q, int kind, const srv_caller *who, const char *body, size_t len,
+/* Parses the job's body (on the worker): 0, or an HTTP status with *fail. */
+static int parse_job(srv_embq *q, srv_ejob *j, srv_fail *fail) {
+    json_error_t je;
+    json_t *o = json_loadb(j->raw ? j->raw : "", j->raw_len, JSON_REJECT_DUPLICATES, &je);
+    if (!o || !json_is_object(o)) {
+        json_decref(o);
+        return fail_with(fail, 400, "the body must be a JSON object", "invalid_request_error", NULL, "invalid_json", NULL);
+    }
+    j->root = o;
+    return j->kind == SRV_EJ_EMBED ? parse_embed(q, j, o, fail) : parse_rerank(q, j, o, fail);
+}
+
+int srv_ejob_start(srv_embq *q, int kind, const srv_caller *who, char **body, size_t len,
                    void (*wake)(void *arg), void *arg, srv_ejob **out, srv_fail *fail) {
     *out = NULL;
     memset(fail, 0, sizeof *fail);
@@ -676,27 +720,12 @@ int srv_ejob_start(srv_embq *q, int kind, const srv_caller *who, const char *bod
                                               : "model does not support reranking: it has no rank head (pooling rank "
                                                 "with a classifier); use /v1/embeddings",
                          "invalid_request_error", "model", "model_not_supported", NULL);
-    json_error_t je;
-    json_t *o = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &je);
-    if (!o || !json_is_object(o)) {
-        json_decref(o);
-        return fail_with(fail, 400, "the body must be a JSON object", "invalid_request_error", NULL, "invalid_json", NULL);
-    }
     srv_ejob *j = calloc(1, sizeof *j);
-    if (!j) {
-        json_decref(o);
-        return fail_with(fail, 500, "out of memory", "server_error", NULL, NULL, NULL);
-    }
+    if (!j) return fail_with(fail, 500, "out of memory", "server_error", NULL, NULL, NULL);
     pthread_mutex_init(&j->mu, NULL);
     j->q = q;
     j->kind = kind;
-    j->root = o;
     j->refs = 1;
-    int st = kind == SRV_EJ_EMBED ? parse_embed(q, j, o, fail) : parse_rerank(q, j, o, fail);
-    if (st) {
-        job_free(j);
-        return st;
-    }
     if (who && who->authed) {
         j->authed = 1;
         j->key_id = who->key_id;
@@ -720,6 +749,10 @@ int srv_ejob_start(srv_embq *q, int kind, const srv_caller *who, const char *bod
         snprintf(m, sizeof m, "the embedding queue is full (%d requests waiting); retry shortly", mq);
         return fail_with(fail, 429, m, "rate_limit_error", NULL, "server_busy", "1");
     }
+    j->accept_ns = mono_ns(); /* the deadline counts from here (set by the parse, on the worker) */
+    j->raw = *body;
+    j->raw_len = len;
+    *body = NULL;
     j->refs = 2; /* the consumer's and the queue's */
     if (q->tail) q->tail->next = j;
     else q->head = j;
@@ -728,7 +761,6 @@ int srv_ejob_start(srv_embq *q, int kind, const srv_caller *who, const char *bod
     q->pending++;
     pthread_cond_signal(&q->cv);
     pthread_mutex_unlock(&q->mu);
-    if (q->cfg.metrics) atomic_fetch_add(&q->cfg.metrics->emb_requests[kind == SRV_EJ_EMBED ? EMB_EMBED : EMB_RERANK], 1);
     *out = j;
     return 0;
 }

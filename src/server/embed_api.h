@@ -5,11 +5,11 @@
  *
  * Why a queue of its own: pg_embed / pg_rerank (engine/embed.h) block their
  * caller until the pass holding its inputs is done, and concurrent callers
- * share passes. So the HTTP thread parses the body, queues a job and
+ * share passes. So the HTTP thread only queues the raw body as a job and
  * suspends the connection; a small pool of worker threads (several, so
  * that concurrent requests' inputs batch together in one pass) takes jobs
- * in FIFO order, calls the embedder, formats the body and wakes the
- * connection. Generation never waits on it: the generation engine has its
+ * in FIFO order, parses the body (JSON: never on an HTTP thread), calls
+ * the embedder, formats the response body and wakes the connection. Generation never waits on it: the generation engine has its
  * own thread and pool; the embedder has its own pool.
  *
  * Admission (beside http.c's own 401/413/429-rate/503): a job that finds
@@ -77,12 +77,14 @@ void srv_embq_pause(srv_embq *q, int paused);
  * DONE, the job each worker holds): 0, or -1 with msg filled. */
 int srv_embq_check(srv_embq *q, char *msg, size_t cap);
 
-/* Parses body for kind SRV_EJ_*, queues the job. 0 with *out (the
- * consumer's reference), or an HTTP status with *fail filled (400 bad
- * body or unsupported by this model, 404 unknown model, 429 queue full,
- * 503 shutting down). wake(arg) is called once, under the job's mutex,
- * when the job is DONE (unless detached before). */
-int srv_ejob_start(srv_embq *q, int kind, const srv_caller *who, const char *body, size_t len,
+/* Queues a job of kind SRV_EJ_* for *body (malloc'd, len bytes; taken and
+ * *body set to NULL when the job is made). 0 with *out (the consumer's
+ * reference), or an HTTP status with *fail filled (400 unsupported by this
+ * model, 429 queue full, 503 shutting down). The body is parsed by the
+ * worker, never on the caller's (HTTP) thread: a bad body (400), an
+ * unknown model (404) are the job's result. wake(arg) is called once,
+ * under the job's mutex, when the job is DONE (unless detached before). */
+int srv_ejob_start(srv_embq *q, int kind, const srv_caller *who, char **body, size_t len,
                    void (*wake)(void *arg), void *arg, srv_ejob **out, srv_fail *fail);
 void srv_ejob_lock(srv_ejob *j);
 void srv_ejob_unlock(srv_ejob *j);

@@ -36,6 +36,14 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Bounds of the structured-output grammar cache (gram_cache.h): entries,
+ * and bytes of their keys (schema / grammar text plus the GBNF it compiled
+ * to). A compiled grammar also grows its own lazily built DFA states and
+ * mask caches (grammar.h caps those at 64 MiB per grammar), so the entry
+ * count is what bounds that memory. */
+#define SRV_GRAMMAR_CACHE_ENTRIES 32
+#define SRV_GRAMMAR_CACHE_BYTES ((size_t)32 << 20)
+
 /* The server: owned here, lent to the HTTP front (srv_http_env), the
  * adapters (ctx) and the request core (core). */
 typedef struct pg_srv {
@@ -44,6 +52,7 @@ typedef struct pg_srv {
     atomic_int draining;   /* stop signal seen: new work gets 503 */
     atomic_int stopping;   /* tearing down */
     atomic_int grace_over; /* the drain's grace is over: template renders are cancelled */
+    atomic_uint_least64_t load_done, load_total; /* model load progress (bytes) for /health */
     pg_model *model;
     void *demo_image;      /* GGUF bytes of the demo model (NULL for a file) */
     pg_vocab *vocab;
@@ -72,7 +81,10 @@ void pg_server_config_default(pg_server_config *c) {
     c->port = 8080;
     c->max_body_bytes = (size_t)16 << 20;
     c->max_connections = 512;
-    c->max_connections_per_ip = 256;
+    c->max_connections_per_ip = 64;
+    c->max_json_values = (size_t)1 << 18;
+    c->max_unsent_bytes = (size_t)4 << 20;
+    c->max_response_entries = (uint64_t)1 << 21;
     c->connection_memory = (size_t)64 << 10;
     c->connection_timeout_s = 120;
     c->http_threads = 2;
@@ -113,6 +125,14 @@ static void engine_cancel(void *ctx, int64_t id) {
     if (id <= 0) return;
     pthread_rwlock_rdlock(&s->engine_lock);
     if (s->engine_alive) pg_engine_cancel(s->engine, (uint64_t)id);
+    pthread_rwlock_unlock(&s->engine_lock);
+}
+
+static void engine_pause(void *ctx, int64_t id, int paused) {
+    pg_srv *s = ctx;
+    if (id <= 0) return;
+    pthread_rwlock_rdlock(&s->engine_lock);
+    if (s->engine_alive) pg_engine_pause(s->engine, (uint64_t)id, paused);
     pthread_rwlock_unlock(&s->engine_lock);
 }
 
@@ -218,11 +238,18 @@ static int load_embedder(pg_srv *s, int caps, pg_error *err) {
     return 0;
 }
 
+/* pg_load_progress_fn: called on the loading thread; /health reads it */
+static void on_load_progress(void *ud, uint64_t done, uint64_t total) {
+    pg_srv *s = ud;
+    atomic_store(&s->load_total, total);
+    atomic_store(&s->load_done, done);
+}
+
 static int load_all(pg_srv *s, pg_error *err) {
     int rc;
     if (s->cfg.model_path) {
         PG_INFO("loading %s", s->cfg.model_path);
-        if ((rc = pg_model_load(s->cfg.model_path, &s->model, err)) < 0) return rc;
+        if ((rc = pg_model_load_progress(s->cfg.model_path, on_load_progress, s, &s->model, err)) < 0) return rc;
     } else {
         size_t sz;
         if ((rc = pg_demo_model_create(s->cfg.demo_seed, &s->model, &s->demo_image, &sz, err)) < 0) return rc;
@@ -316,6 +343,8 @@ static void free_all(pg_srv *s) {
     srv_keys_destroy(s->keys);
     s->keys = NULL;
     srv_metrics_free(&s->m);
+    pg_gram_cache_destroy(s->ctx.grammars); /* grammars still held by requests live on */
+    s->ctx.grammars = NULL;
     if (s->tpl) pg_tpl_free(s->tpl);
     pg_vocab_free(s->vocab);
     pg_model_free(s->model);
@@ -333,7 +362,7 @@ static void sleep_ms(int ms) {
 static int engine_busy(pg_srv *s) {
     pg_engine_stats st;
     engine_stats(s, &st);
-    return st.running + st.waiting + srv_embq_pending(s->embq);
+    return st.running + st.waiting + st.paused + srv_embq_pending(s->embq);
 }
 
 static void drain(pg_srv *s) {
@@ -370,14 +399,16 @@ int pg_server_run(const pg_server_config *c, volatile sig_atomic_t *stop, pg_err
     s->ctx = (srv_ctx){.alias = s->alias,
                        .max_messages = c->max_messages,
                        .max_tokens_limit = c->max_tokens_limit,
+                       .max_response_entries = c->max_response_entries,
                        .request_timeout_s = c->request_timeout_s,
                        .created = time(NULL),
                        .ids = &s->ids,
                        .chat_special_in_content = c->chat_special_in_content,
                        .render_cancel = &s->grace_over,
-                       .special_text_messages = &s->m.special_text_messages};
+                       .special_text_messages = &s->m.special_text_messages,
+                       .grammars = pg_gram_cache_create(SRV_GRAMMAR_CACHE_ENTRIES, SRV_GRAMMAR_CACHE_BYTES)};
     int rc = srv_keys_create(c, &s->keys, err);
-    s->core = (srv_core){.eng = {engine_submit, engine_cancel, s}, .metrics = &s->m, .keys = s->keys};
+    s->core = (srv_core){.eng = {engine_submit, engine_cancel, s, engine_pause}, .metrics = &s->m, .keys = s->keys};
     srv_http_env env = {.cfg = &s->cfg,
                         .ctx = &s->ctx,
                         .core = &s->core,
@@ -387,6 +418,8 @@ int pg_server_run(const pg_server_config *c, volatile sig_atomic_t *stop, pg_err
                         .state = &s->state,
                         .draining = &s->draining,
                         .stopping = &s->stopping,
+                        .load_done = &s->load_done,
+                        .load_total = &s->load_total,
                         .stats = engine_stats,
                         .stats_arg = s,
                         .embq = &s->embq};

@@ -146,6 +146,14 @@ static void embeddings(srv_embq *q, json_t *g) {
     CHECK(run(q, SRV_EJ_RERANK, "{\"query\": \"q\", \"documents\": [\"d\"]}", &o) == 400 &&
           strstr(err_msg(o), "does not support reranking"));
     json_decref(o);
+    /* bounded responses: inputs x 128 floats against --max-response-entries */
+    g_ctx.max_response_entries = 1000;
+    CHECK(run(q, SRV_EJ_EMBED, "{\"input\": [\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\"]}", &o) == 400 &&
+          strstr(err_msg(o), "--max-response-entries"));
+    json_decref(o);
+    CHECK(run(q, SRV_EJ_EMBED, "{\"input\": [\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\"]}", &o) == 200);
+    json_decref(o);
+    g_ctx.max_response_entries = 0;
 }
 
 /* Paused workers: max_queued jobs wait, the next is 429; a detached queued

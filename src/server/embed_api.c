@@ -305,6 +305,14 @@ static void run_job(srv_embq *q, srv_ejob *j) {
     if (j->kind == SRV_EJ_EMBED) {
         pg_embed_result r;
         rc = pg_embed_ex(q->cfg.emb, j->in, j->n, &j->opts, &ctl, &r, &e);
+        const uint64_t cap = q->cfg.ctx->max_response_entries; /* pooling none: one vector per token */
+        if (rc == 0 && cap && (uint64_t)r.n_rows * (uint64_t)r.dim > cap) {
+            rc = pg_error_set(&e, PG_ELIMIT,
+                              "the response would hold %d vectors of %d floats (pooling none: one per token); the "
+                              "server's limit is %llu floats (--max-response-entries): send fewer or shorter inputs",
+                              r.n_rows, r.dim, (unsigned long long)cap);
+            pg_embed_result_free(&r);
+        }
         if (rc == 0) {
             tokens = r.prompt_tokens;
             if (embed_body(j, &r, &b) < 0) rc = pg_error_set(&e, PG_ENOMEM, "out of memory");
@@ -348,6 +356,7 @@ static void run_job(srv_embq *q, srv_ejob *j) {
         } else {
             status = srv_status_for(rc);
             snprintf(msg, sizeof msg, "%s", e.msg[0] ? e.msg : pg_error_code_name(rc));
+            if (rc == PG_ELIMIT) code = "response_too_large";
             if (status >= 500) type = "server_error";
         }
         /* the field the embedder's message is about */
@@ -623,6 +632,17 @@ static int parse_embed(srv_embq *q, srv_ejob *j, json_t *o, srv_fail *fail) {
         FAIL400("input", "'input' must be a string, a list of strings, a list of token ids or a list of such lists");
     if ((int)n > q->cfg.max_inputs)
         FAIL400("input", "'input' has %zu items, more than the limit of %d per request", n, q->cfg.max_inputs);
+    /* bounded responses (--max-response-entries): inputs x floats per vector */
+    const uint64_t cap = q->cfg.ctx->max_response_entries;
+    const int32_t dim = j->opts.dimensions > 0 ? j->opts.dimensions : pg_embedder_dim(q->cfg.emb);
+    if (cap && (uint64_t)n * (uint64_t)dim > cap) {
+        char m[300];
+        snprintf(m, sizeof m,
+                 "the response would hold %zu x %d = %llu floats; the server's limit is %llu (--max-response-entries): "
+                 "send fewer inputs per request",
+                 n, dim, (unsigned long long)n * (unsigned long long)dim, (unsigned long long)cap);
+        return fail_with(fail, 400, m, "invalid_request_error", "input", "response_too_large", NULL);
+    }
     j->n = (int32_t)n;
     j->in = calloc(n, sizeof *j->in);
     j->ids = calloc(n, sizeof *j->ids);

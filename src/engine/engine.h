@@ -183,6 +183,12 @@ typedef struct pg_engine_stats {
     double kv_usage;        /* used / total */
     uint64_t prefix_queries, prefix_hits; /* in tokens */
     uint64_t preemptions, steps, prompt_tokens, generated_tokens;
+    /* structured outputs: tokens sampled under a grammar; wall seconds the
+     * engine thread spent on grammar work (masks after the forward pass,
+     * advancing matchers) and on steps with a forward pass (forward +
+     * sampling + events), so gram_s / step_s is the grammar's share */
+    uint64_t constrained_tokens;
+    double gram_s, step_s;
     int32_t last_batch_tokens, last_batch_seqs;
     int32_t n_ctx, block_size;
 } pg_engine_stats;

@@ -220,11 +220,14 @@ void eng_gram_masks(pg_engine *e, int32_t ns) {
         if (s->sched_row >= 0 && s->gm) e->gsched[n++] = s;
     }
     if (n == 0) return;
+    const double t0 = eng_now();
     e->n_gsched = n;
     e->gnext = 0;
     if (n == 1 || pg_pool_size(e->pool) <= 1) mask_worker(e, 0, 1);
     else pg_pool_run(e->pool, mask_worker, e);
     e->n_gsched = 0;
+    e->st_gram_s += eng_now() - t0;
+    e->st_cgen += (uint64_t)n;
 }
 
 /* Lazy: append the token's bytes to the tail buffer and look for a

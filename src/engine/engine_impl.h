@@ -166,6 +166,8 @@ struct pg_engine {
     int32_t n_waiting;
     uint64_t arrival_next;
     uint64_t st_preempt, st_steps, st_prompt, st_gen, st_pq, st_ph;
+    uint64_t st_cgen;       /* tokens sampled under a grammar */
+    double st_gram_s, st_step_s;
     int32_t last_bt, last_bs;
     double dec_s, tok_s; /* step-time model of prefill_cap (engine thread) */
     int32_t dq_req;         /* queue counters to release at the next lock */

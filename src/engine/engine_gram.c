@@ -167,9 +167,9 @@ int eng_gram_group(pg_engine *e, const pg_request *r, eng_group *g, pg_error *er
 int eng_gram_seq(pg_engine *e, eng_seq *s) {
     eng_group *g = s->g;
     if (!g->gram) return PG_OK;
-    e->mask_words = ((size_t)e->n_vocab + 31) / 32;
-    /* the model's rows may outnumber the vocabulary's tokens: the words
-     * past the grammar vocabulary's stay zero (never allowed) */
+    /* e->mask_words (set at create) covers the model's rows, which may
+     * outnumber the vocabulary's tokens: the words past the grammar
+     * vocabulary's stay zero (never allowed) */
     if (!(s->mask = calloc(e->mask_words, sizeof *s->mask))) return PG_ENOMEM;
     pg_grammar *gr = pg_gram_ref_grammar(g->gram);
     if (g->n_trig > 0) {

@@ -33,7 +33,7 @@ static void fake_cancel(void *ctx, int64_t id) {
 }
 
 static fake F;
-static srv_core CORE = {{fake_submit, fake_cancel, &F}, NULL, NULL};
+static srv_core CORE = {{fake_submit, fake_cancel, &F, NULL}, NULL, NULL};
 static srv_ctx C;
 static srv_idgen IDS;
 
@@ -213,8 +213,10 @@ static void test_parse_errors(void) {
         {OAI_COMPLETION, "{\"prompt\":\"x\",\"structured_outputs\":{\"whitespace\":\"wide\"}}", 400, "structured_outputs.whitespace", NULL},
         {OAI_COMPLETION, "{\"prompt\":\"x\",\"structured_outputs\":{\"regex\":\"[\"}}", 400, "structured_outputs.regex", NULL},
         {OAI_COMPLETION, "{\"prompt\":\"x\",\"structured_outputs\":{\"foo\":1}}", 400, "structured_outputs.foo", NULL},
-        {OAI_COMPLETION, "{\"prompt\":\"x\",\"min_tokens\":2}", 400, "min_tokens", NULL},
-        {OAI_COMPLETION, "{\"prompt\":\"x\",\"include_stop_str_in_output\":true}", 400, "include_stop_str_in_output", NULL},
+        {OAI_COMPLETION, "{\"prompt\":\"x\",\"min_tokens\":20,\"max_tokens\":5}", 400, "min_tokens", NULL},
+        {OAI_COMPLETION, "{\"prompt\":\"x\",\"min_tokens\":17}", 400, "min_tokens", NULL},
+        {OAI_COMPLETION, "{\"prompt\":\"x\",\"min_tokens\":-1}", 400, "min_tokens", NULL},
+        {OAI_COMPLETION, "{\"prompt\":\"x\",\"include_stop_str_in_output\":1}", 400, "include_stop_str_in_output", NULL},
         {OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":100000}", 400, "messages",
          "context_length_exceeded"},
     };

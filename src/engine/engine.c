@@ -198,6 +198,9 @@ static int submit_validate(pg_engine *e, const pg_request *r, int64_t *total, pg
         return pg_error_set(err, PG_EINVAL, "bad stop list");
     if (r->n_stop_ids < 0 || r->n_stop_ids > PG_ENGINE_MAX_STOP_IDS || (r->n_stop_ids > 0 && !r->stop_ids))
         return pg_error_set(err, PG_EINVAL, "bad stop token list (at most %d ids)", PG_ENGINE_MAX_STOP_IDS);
+    if (r->min_tokens < 0 || r->min_tokens > r->max_tokens)
+        return pg_error_set(err, PG_EINVAL, "min_tokens must be between 0 and max_tokens (%d), got %d", r->max_tokens,
+                            r->min_tokens);
     if (!(r->timeout_s >= 0) || r->timeout_s > 1e9)
         return pg_error_set(err, PG_EINVAL, "timeout must be a non-negative number of seconds");
     for (int32_t i = 0; i < r->n_prompt; i++)
@@ -295,6 +298,15 @@ static int submit_build(pg_engine *e, const pg_request *r, eng_group **out, pg_e
         memcpy(g->stop_ids, r->stop_ids, (size_t)r->n_stop_ids * sizeof(int32_t));
         g->n_stop_ids = r->n_stop_ids;
     }
+    g->include_stop_str = r->include_stop_str;
+    g->min_tokens = r->min_tokens;
+    if (r->min_tokens > 0) {
+        int32_t ne = r->sampling.ignore_eos ? 0 : e->n_eog;
+        g->ban = malloc(((size_t)ne + (size_t)r->n_stop_ids + 1) * sizeof(int32_t));
+        if (!g->ban) goto fail;
+        for (int32_t i = 0; i < ne; i++) g->ban[g->n_ban++] = e->eog[i];
+        for (int32_t i = 0; i < r->n_stop_ids; i++) g->ban[g->n_ban++] = r->stop_ids[i];
+    }
     /* Unseeded requests: default_seed mixed with a per-engine counter, so two
      * unseeded requests differ (not reproducible, as intended). */
     uint64_t dseed = e->cfg.default_seed;
@@ -377,6 +389,24 @@ int pg_engine_cancel(pg_engine *e, uint64_t id) {
     return rc;
 }
 
+int pg_engine_pause(pg_engine *e, uint64_t id, int paused) {
+    if (!e) return PG_EINVAL;
+    int rc = PG_ENOTFOUND;
+    pthread_mutex_lock(&e->mu);
+    for (eng_group *g = e->live_head; g; g = g->lnext) {
+        if (g->id != id) continue;
+        if (g->pause_req != !!paused) {
+            g->pause_req = !!paused;
+            e->n_pause_req++;
+            pthread_cond_signal(&e->cv);
+        }
+        rc = PG_OK;
+        break;
+    }
+    pthread_mutex_unlock(&e->mu);
+    return rc;
+}
+
 void pg_engine_stats_get(pg_engine *e, pg_engine_stats *s) {
     pthread_mutex_lock(&e->mu);
     *s = e->snap;
@@ -403,7 +433,7 @@ static void cancel_all(pg_engine *e) {
     pthread_mutex_unlock(&e->mu);
     eng_enqueue_incoming(e, in);
     eng_reap(e, eng_now());
-    PG_ASSERT(e->n_running == 0 && e->n_waiting == 0);
+    PG_ASSERT(e->n_running == 0 && e->n_waiting == 0 && e->n_paused == 0);
 }
 
 /* CLOCK_REALTIME deadlines of the burst gather (pthread_cond_timedwait). */
@@ -422,7 +452,7 @@ static void *engine_thread_main(void *arg) {
     pg_engine *e = arg;
     pthread_mutex_lock(&e->mu);
     for (;;) {
-        while (!e->stop && !e->in_head && !e->n_cancel_req && e->n_running + e->n_waiting == 0)
+        while (!e->stop && !e->in_head && !e->n_cancel_req && !e->n_pause_req && e->n_running + e->n_waiting == 0)
             pthread_cond_wait(&e->cv, &e->mu);
         if (e->stop) break;
         if (e->n_running == 0 && e->cfg.batch_wait_us > 0) {

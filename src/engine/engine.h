@@ -156,6 +156,9 @@ typedef struct pg_request {
     int32_t priority;       /* lower is served first (default 0) */
     double timeout_s;       /* 0 = none; covers queueing and generation */
     int detok_special;      /* render control tokens in text */
+    int32_t min_tokens;     /* [0, max_tokens]: end-of-generation and stop ids are banned, and stop
+                             * strings not matched, until this many tokens were generated (vLLM's) */
+    int include_stop_str;   /* a matched stop string ends the output text instead of being cut */
     /* Structured outputs (NULL = unconstrained; see "Grammar" below). */
     pg_gram_ref *grammar;   /* held (pg_gram_ref_hold) by submit until the request is freed */
     const char *const *grammar_triggers; /* lazy mode: copied; n == 0 = constrained from the start */
@@ -176,6 +179,13 @@ int64_t pg_engine_submit(pg_engine *e, const pg_request *r, pg_error *err);
 /* Cancel at any point; its blocks are freed at once (before the next step).
  * Returns 0, or PG_ENOTFOUND if the id is unknown or already done. */
 int pg_engine_cancel(pg_engine *e, uint64_t id);
+/* Pause (paused = 1) or resume (0) a request (a client that stopped
+ * reading): from the next step its sequences leave the batch and the
+ * queue, keeping their KV blocks (released under memory pressure and then
+ * recomputed, as after preemption), until resumed; cancel and the deadline
+ * still apply. Outputs are unchanged (batch invariance). May be called from
+ * a callback. Returns 0, or PG_ENOTFOUND. */
+int pg_engine_pause(pg_engine *e, uint64_t id, int paused);
 
 typedef struct pg_engine_stats {
     int32_t running, waiting;
@@ -191,6 +201,7 @@ typedef struct pg_engine_stats {
     double gram_s, step_s;
     int32_t last_batch_tokens, last_batch_seqs;
     int32_t n_ctx, block_size;
+    int32_t paused;         /* sequences paused by pg_engine_pause */
 } pg_engine_stats;
 void pg_engine_stats_get(pg_engine *e, pg_engine_stats *s);
 

@@ -45,6 +45,7 @@ typedef struct pg_srv {
     atomic_int draining;   /* stop signal seen: new work gets 503 */
     atomic_int stopping;   /* tearing down */
     atomic_int grace_over; /* the drain's grace is over: template renders are cancelled */
+    atomic_uint_least64_t load_done, load_total; /* model load progress (bytes) for /health */
     pg_model *model;
     void *demo_image;      /* GGUF bytes of the demo model (NULL for a file) */
     pg_vocab *vocab;
@@ -68,7 +69,10 @@ void pg_server_config_default(pg_server_config *c) {
     c->port = 8080;
     c->max_body_bytes = (size_t)16 << 20;
     c->max_connections = 512;
-    c->max_connections_per_ip = 256;
+    c->max_connections_per_ip = 64;
+    c->max_json_values = (size_t)1 << 18;
+    c->max_unsent_bytes = (size_t)4 << 20;
+    c->max_response_entries = (uint64_t)1 << 21;
     c->connection_memory = (size_t)64 << 10;
     c->connection_timeout_s = 120;
     c->http_threads = 2;
@@ -107,6 +111,14 @@ static void engine_cancel(void *ctx, int64_t id) {
     if (id <= 0) return;
     pthread_rwlock_rdlock(&s->engine_lock);
     if (s->engine_alive) pg_engine_cancel(s->engine, (uint64_t)id);
+    pthread_rwlock_unlock(&s->engine_lock);
+}
+
+static void engine_pause(void *ctx, int64_t id, int paused) {
+    pg_srv *s = ctx;
+    if (id <= 0) return;
+    pthread_rwlock_rdlock(&s->engine_lock);
+    if (s->engine_alive) pg_engine_pause(s->engine, (uint64_t)id, paused);
     pthread_rwlock_unlock(&s->engine_lock);
 }
 
@@ -180,11 +192,18 @@ static void set_alias(pg_srv *s) {
     snprintf(s->alias, sizeof s->alias, "%s", PG_DEMO_NAME);
 }
 
+/* pg_load_progress_fn: called on the loading thread; /health reads it */
+static void on_load_progress(void *ud, uint64_t done, uint64_t total) {
+    pg_srv *s = ud;
+    atomic_store(&s->load_total, total);
+    atomic_store(&s->load_done, done);
+}
+
 static int load_all(pg_srv *s, pg_error *err) {
     int rc;
     if (s->cfg.model_path) {
         PG_INFO("loading %s", s->cfg.model_path);
-        if ((rc = pg_model_load(s->cfg.model_path, &s->model, err)) < 0) return rc;
+        if ((rc = pg_model_load_progress(s->cfg.model_path, on_load_progress, s, &s->model, err)) < 0) return rc;
     } else {
         size_t sz;
         if ((rc = pg_demo_model_create(s->cfg.demo_seed, &s->model, &s->demo_image, &sz, err)) < 0) return rc;
@@ -256,7 +275,7 @@ static void sleep_ms(int ms) {
 static int engine_busy(pg_srv *s) {
     pg_engine_stats st;
     engine_stats(s, &st);
-    return st.running + st.waiting;
+    return st.running + st.waiting + st.paused;
 }
 
 static void drain(pg_srv *s) {
@@ -292,6 +311,7 @@ int pg_server_run(const pg_server_config *c, volatile sig_atomic_t *stop, pg_err
     s->ctx = (srv_ctx){.alias = s->alias,
                        .max_messages = c->max_messages,
                        .max_tokens_limit = c->max_tokens_limit,
+                       .max_response_entries = c->max_response_entries,
                        .request_timeout_s = c->request_timeout_s,
                        .created = time(NULL),
                        .ids = &s->ids,
@@ -300,7 +320,7 @@ int pg_server_run(const pg_server_config *c, volatile sig_atomic_t *stop, pg_err
                        .special_text_messages = &s->m.special_text_messages,
                        .grammars = pg_gram_cache_create(SRV_GRAMMAR_CACHE_ENTRIES, SRV_GRAMMAR_CACHE_BYTES)};
     int rc = srv_keys_create(c, &s->keys, err);
-    s->core = (srv_core){.eng = {engine_submit, engine_cancel, s}, .metrics = &s->m, .keys = s->keys};
+    s->core = (srv_core){.eng = {engine_submit, engine_cancel, s, engine_pause}, .metrics = &s->m, .keys = s->keys};
     srv_http_env env = {.cfg = &s->cfg,
                         .ctx = &s->ctx,
                         .core = &s->core,
@@ -310,6 +330,8 @@ int pg_server_run(const pg_server_config *c, volatile sig_atomic_t *stop, pg_err
                         .state = &s->state,
                         .draining = &s->draining,
                         .stopping = &s->stopping,
+                        .load_done = &s->load_done,
+                        .load_total = &s->load_total,
                         .stats = engine_stats,
                         .stats_arg = s};
     if (rc == 0 && srv_keys_enabled(s->keys)) PG_INFO("API keys required on every endpoint but /health, /ready%s",

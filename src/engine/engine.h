@@ -53,6 +53,9 @@ typedef struct pg_engine_config {
                                     (tests, deterministic tools); callbacks then run on
                                     the caller's thread */
     int check_steps;             /* run pg_engine_check after every step; abort on failure */
+    int32_t grammar_pool_us;     /* structured outputs: a step's token masks run on the thread
+                                    pool when their expected cost exceeds this many µs, else
+                                    on the engine thread (0 = default 200; -1 = always the pool) */
 } pg_engine_config;
 
 void pg_engine_config_default(pg_engine_config *c);

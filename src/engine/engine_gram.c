@@ -11,17 +11,18 @@
  * bytes and no matcher until a trigger appears.
  *
  * Per step (engine thread): right after the forward pass, the sequences
- * that sample this step under a grammar compute their masks on the
- * engine's thread pool (the workers that just ran the forward pass, idle
- * now): each worker takes the next sequence from a shared counter, so
- * sequences with different grammars run in parallel and those of one
- * grammar serialise on its mutex. Then every sequence samples in its
- * usual order (batch invariance: a sequence's mask depends only on its
- * own matcher). The mask could also be computed during the forward pass,
- * but the forward already uses every core of the pool, so overlapping it
- * would only trade places; after the forward it costs wall time of
- * max(mask) / threads instead of the sum. Unconstrained sequences are
- * never looked at.
+ * that sample this step under a grammar compute their masks, on the
+ * engine thread when they are cheap (the usual case: cached DFA states),
+ * else on the engine's thread pool (the workers that just ran the forward
+ * pass, idle now; see cfg.grammar_pool_us): each worker takes the next
+ * sequence from a shared counter, so sequences with different grammars
+ * run in parallel and those of one grammar serialise on its mutex. Then
+ * every sequence samples in its usual order (batch invariance: a
+ * sequence's mask depends only on its own matcher). The mask could also
+ * be computed during the forward pass, but the forward already uses every
+ * core of the pool, so overlapping it would only trade places; after the
+ * forward it costs wall time of max(mask) / threads instead of the sum.
+ * Unconstrained sequences are never looked at.
  *
  * Leading space: the first step of a (non-lazy) constrained sequence
  * masks with a second matcher over e->tv_strip, the vocabulary whose
@@ -223,6 +224,15 @@ static void mask_worker(void *arg, int ith, int nth) {
     }
 }
 
+/* Inline or on the pool: a pool dispatch wakes the workers and waits for
+ * all of them, which costs tens of µs on an idle host and hundreds on a
+ * loaded one (measured on the shared 2-core host, stories260K, 8 JSON
+ * streams: 1.8 s of mask phases for 8192 masks via the pool, 0.02 s
+ * inline), while a mask from the caches takes a few µs. So the masks run
+ * on the engine thread unless the expected work (n x the recent mean cost
+ * of one mask) exceeds cfg.grammar_pool_us (default 200 µs), as when
+ * matchers visit new DFA states of big schemas (0.3-1.5 ms each). */
+
 void eng_gram_masks(pg_engine *e, int32_t ns) {
     int32_t n = 0;
     for (int32_t i = 0; i < ns; i++) {
@@ -233,10 +243,16 @@ void eng_gram_masks(pg_engine *e, int32_t ns) {
     const double t0 = eng_now();
     e->n_gsched = n;
     e->gnext = 0;
-    if (n == 1 || pg_pool_size(e->pool) <= 1) mask_worker(e, 0, 1);
+    int nth = pg_pool_size(e->pool);
+    const int32_t pus = e->cfg.grammar_pool_us;
+    if (n == 1 || nth <= 1 || (pus >= 0 && (double)n * e->mask_mean_s < (pus ? pus : 200) * 1e-6)) nth = 1;
+    if (nth == 1) mask_worker(e, 0, 1);
     else pg_pool_run(e->pool, mask_worker, e);
     e->n_gsched = 0;
-    e->st_gram_s += eng_now() - t0;
+    const double dt = eng_now() - t0;
+    const double per = dt * (nth < n ? nth : n) / n; /* one mask's cost, undoing the parallelism */
+    e->mask_mean_s = e->mask_mean_s > 0 ? 0.8 * e->mask_mean_s + 0.2 * per : per;
+    e->st_gram_s += dt;
     e->st_cgen += (uint64_t)n;
 }
 

@@ -165,6 +165,7 @@ struct pg_engine {
     eng_seq **gsched;       /* [max_seqs] constrained sequences sampling this step */
     int32_t n_gsched;
     int gnext;              /* atomic: next gsched entry to mask (pool workers) */
+    double mask_mean_s;     /* recent mean cost of one mask (inline or pool, engine_gram.c) */
 
     /* grammar vocabularies, built on the first request with a grammar
      * (under tv_mu), immutable afterwards */

@@ -265,6 +265,18 @@ static void test_lead_space(void) {
     CHECKF(off == 1, "first piece '%.*s'", (int)n, buf);
     CHECK(r.finish[0] == PG_FINISH_STOP && in_language(gr, r.text[0], r.tlen[0], 1));
     pg_gram_ref_drop(gr);
+    /* a grammar that starts with a space keeps it */
+    gr = build(PG_GRAM_CHOICE, "[\" yes\",\" no way\"]");
+    for (int seed = 0; seed < 3; seed++) {
+        base_req(&q, 20, &r, gr);
+        q.sampling.temperature = 1.0f;
+        q.sampling.seed = (uint64_t)seed;
+        q.sampling.has_seed = 1;
+        REQUIRE(run_alone(&q));
+        CHECKF(r.finish[0] == PG_FINISH_STOP && (!strcmp(r.text[0], " yes") || !strcmp(r.text[0], " no way")),
+               "space choice: '%s' finish %d err '%s'", r.text[0], r.finish[0], r.errmsg[0]);
+    }
+    pg_gram_ref_drop(gr);
 }
 
 /* Constrained and unconstrained requests in one batch: every output is the

@@ -133,7 +133,9 @@ enum {
  *   Leading space: the first generated token may be a word-start token
  * (" {" / "▁{" in SPM and BPE vocabularies, which models prefer right
  * after a prompt); its one leading space is not part of the constrained
- * output: the matcher sees the token without it and the text drops it.
+ * output: the matcher sees the token without it and the text drops it
+ * (a first token that the grammar allows only with its space, because the
+ * grammar starts with one, keeps it).
  *   Lazy mode (n_grammar_triggers > 0): the choice is unconstrained until
  * the bytes of its generated tokens contain one of the trigger strings;
  * then its matcher is created and fed the bytes from the trigger's start

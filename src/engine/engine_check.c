@@ -29,12 +29,13 @@ static int check_seq(const pg_engine *e, const eng_seq *s, int32_t *refs, char *
      * mask and either a matcher (the first-step one only before the first
      * token) or, lazy and not yet triggered, the tail buffer */
     if (!s->g->gram) {
-        if (s->gm || s->gm_first || s->mask || s->lz) return -11;
+        if (s->gm || s->gm_first || s->mask || s->mask_first || s->lz) return -11;
     } else {
         if (!s->mask) return -12;
         if (s->g->n_trig == 0 && (!s->gm || (s->gm_first != NULL) != (s->n_gen == 0))) return -13;
         if (s->g->n_trig > 0 && (!s->lz || s->gm_first || (s->gm && s->lz_len))) return -14;
         if (s->lz && s->lz_len >= s->g->trig_max) return -15;
+        if ((s->mask_first != NULL) != (s->gm_first != NULL)) return -16;
     }
     for (int32_t i = 0; i < s->n_blocks; i++) {
         int32_t id = s->blocks[i];

@@ -26,9 +26,11 @@
  *
  * Leading space: the first step of a (non-lazy) constrained sequence
  * masks with a second matcher over e->tv_strip, the vocabulary whose
- * pieces lose one leading space; the sampled token advances the main
- * matcher by its stripped bytes, and the detokenizer's first output loses
- * that space (lead_strip). Both vocabularies are built once, on the first
+ * pieces lose one leading space, ORed with the main matcher's own mask (a
+ * grammar may itself start with a space); a token the stripped matcher
+ * allows advances the main matcher by its stripped bytes and the
+ * detokenizer's first output loses that space (lead_strip), any other by
+ * its own bytes. Both vocabularies are built once, on the first
  * request with a grammar.
  *
  * Grammar state of a sequence (checked by engine_check.c):
@@ -189,7 +191,8 @@ int eng_gram_seq(pg_engine *e, eng_seq *s) {
     }
     s->gm = pg_gmatch_create(gr, e->tv);
     s->gm_first = pg_gmatch_create(gr, e->tv_strip);
-    if (!s->gm || !s->gm_first) return PG_ENOMEM;
+    s->mask_first = calloc(e->mask_words, sizeof *s->mask_first);
+    if (!s->gm || !s->gm_first || !s->mask_first) return PG_ENOMEM;
     pg_sampler_set_allowed(s->smp, s->mask);
     return PG_OK;
 }
@@ -197,6 +200,8 @@ int eng_gram_seq(pg_engine *e, eng_seq *s) {
 void eng_gram_seq_free(eng_seq *s) {
     pg_gmatch_destroy(s->gm);
     pg_gmatch_destroy(s->gm_first);
+    free(s->mask_first);
+    s->mask_first = NULL;
     free(s->mask);
     free(s->lz);
     s->gm = s->gm_first = NULL;
@@ -220,7 +225,15 @@ static void mask_worker(void *arg, int ith, int nth) {
         int i = __atomic_fetch_add(&e->gnext, 1, __ATOMIC_RELAXED);
         if (i >= e->n_gsched) break;
         eng_seq *s = e->gsched[i];
-        pg_gmatch_mask(s->gm_first ? s->gm_first : s->gm, s->mask);
+        if (!s->gm_first) {
+            pg_gmatch_mask(s->gm, s->mask);
+            continue;
+        }
+        /* first step: tokens allowed without their leading space, or as
+         * they are (a grammar may itself start with a space) */
+        pg_gmatch_mask(s->gm_first, s->mask);
+        pg_gmatch_mask(s->gm, s->mask_first);
+        for (size_t w = 0; w < e->mask_words; w++) s->mask[w] |= s->mask_first[w];
     }
 }
 
@@ -307,9 +320,13 @@ int eng_gram_accept(pg_engine *e, eng_seq *s, int32_t tok, const char **msg) {
     if (!s->gm) return s->lz ? lazy_feed(e, s, tok, msg) : 0;
     if (pg_vocab_is_eog(e->v, tok)) return 1; /* only allowed where the grammar accepts */
     if (s->gm_first) {
+        /* allowed without its leading space (preferred: the space is the
+         * tokenizer's word start) or else as it is */
         int rc = pg_gmatch_accept_token(s->gm_first, tok);
         pg_gmatch_destroy(s->gm_first);
         s->gm_first = NULL;
+        free(s->mask_first);
+        s->mask_first = NULL;
         if (rc == PG_OK) {
             char buf[512], *big = NULL;
             const char *p = buf;
@@ -324,6 +341,8 @@ int eng_gram_accept(pg_engine *e, eng_seq *s, int32_t tok, const char **msg) {
             }
             rc = k > 0 ? pg_gmatch_accept_bytes(s->gm, p, (size_t)k) : PG_EINVAL;
             free(big);
+        } else {
+            rc = pg_gmatch_accept_token(s->gm, tok);
         }
         if (rc < 0) {
             PG_ERROR("engine: the grammar rejected sampled token %d (first token)", tok);

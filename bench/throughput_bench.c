@@ -8,7 +8,11 @@
  * flight: it submits, then sleeps on a condvar that the engine callback
  * signals when a request ends. Wall time runs from the first submit to the
  * last completion. TTFT and TPOT come from each request's engine usage:
- * TPOT = (total - ttft) / (completion_tokens - 1). */
+ * TPOT = (total - ttft) / (completion_tokens - 1). With --json-schema FILE
+ * every request carries the same compiled grammar (structured outputs), so
+ * the run measures the cost of the token masks; a request then also ends
+ * when its JSON is complete (fewer than O tokens), so compare output
+ * tokens/s and check the output token count printed. */
 #include "bench.h"
 
 #include "base/hash.h"
@@ -17,6 +21,7 @@
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 
+#include <jansson.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -87,14 +92,44 @@ static double wall(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* --json-schema FILE: the whole file, or a MaskBench file's "schema",
+ * compiled once (its compile time printed, not part of the timing). */
+static int load_schema(const char *path, int flexible, pg_gram_ref **out) {
+    json_error_t je;
+    json_t *doc = json_load_file(path, 0, &je);
+    if (!doc) {
+        fprintf(stderr, "bench throughput: %s: %s (line %d)\n", path, je.text, je.line);
+        return -1;
+    }
+    json_t *sc = json_is_object(doc) && json_object_get(doc, "schema") && json_object_get(doc, "tests")
+                     ? json_object_get(doc, "schema")
+                     : doc;
+    char *text = json_dumps(sc, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(doc);
+    if (!text) return -1;
+    pg_error err = {0};
+    double t0 = wall();
+    int rc = pg_gram_build(PG_GRAM_JSON_SCHEMA, text, strlen(text), flexible ? PG_GRAM_FLEXIBLE_WS : 0, out, &err);
+    double t1 = wall();
+    free(text);
+    if (rc < 0) {
+        fprintf(stderr, "bench throughput: %s: %s\n", path, err.msg);
+        return -1;
+    }
+    printf("every request constrained by the JSON Schema %s (%s whitespace; compiled in %.1f ms)\n", path,
+           flexible ? "flexible" : "compact", 1000 * (t1 - t0));
+    return 0;
+}
+
 static void usage(void) {
     fprintf(stderr, "usage: pagoda bench throughput -m MODEL [--requests N] [--input-len I] [--output-len O]\n"
                     "         [--concurrency C] [--shared-prefix P] [--threads T] [--max-batched-tokens B]\n"
-                    "         [--max-seqs S] [--kv-cache-mem BYTES] [--n-ctx N] [--seed X]\n");
+                    "         [--max-seqs S] [--kv-cache-mem BYTES] [--n-ctx N] [--seed X]\n"
+                    "         [--json-schema FILE [--whitespace MODE]]\n");
 }
 
 int pg_bench_throughput(int argc, char **argv) {
-    const char *model = NULL;
+    const char *model = NULL, *schema_file = NULL, *ws = "compact";
     long n_req = 64, in_len = 128, out_len = 128, conc = 0, shared = 0, threads = 0, mbt = 0, max_seqs = 0, n_ctx = 0;
     unsigned long long kv_mem = 0, seed = 1;
     for (int i = 1; i < argc; i++) {
@@ -131,6 +166,16 @@ int pg_bench_throughput(int argc, char **argv) {
             i++;
             continue;
         }
+        if (!strcmp(a, "--json-schema") && v) {
+            schema_file = v;
+            i++;
+            continue;
+        }
+        if (!strcmp(a, "--whitespace") && v) {
+            ws = v;
+            i++;
+            continue;
+        }
         if (!strcmp(a, "--seed") && v) {
             seed = strtoull(v, NULL, 10);
             i++;
@@ -151,6 +196,10 @@ int pg_bench_throughput(int argc, char **argv) {
     if (n_req < 1 || n_req > 1000000 || in_len < 1 || out_len < 1 || in_len > (1 << 24) || out_len > (1 << 24) ||
         shared > in_len) {
         fprintf(stderr, "bench throughput: need requests >= 1, input/output lengths >= 1, shared prefix <= input\n");
+        return 2;
+    }
+    if (strcmp(ws, "compact") && strcmp(ws, "flexible")) {
+        fprintf(stderr, "bench throughput: --whitespace must be compact or flexible\n");
         return 2;
     }
     if (conc <= 0 || conc > n_req) conc = n_req;
@@ -201,6 +250,9 @@ int pg_bench_throughput(int argc, char **argv) {
         }
     free(normal);
 
+    pg_gram_ref *gram = NULL;
+    if (schema_file && load_schema(schema_file, !strcmp(ws, "flexible"), &gram) < 0) goto done;
+
     pg_engine_config c;
     pg_engine_config_default(&c);
     c.threads = (int)threads;
@@ -238,6 +290,7 @@ int pg_bench_throughput(int argc, char **argv) {
             q.n = 1;
             q.cb = bt_cb;
             q.user = &st;
+            q.grammar = gram; /* the engine holds its own reference */
             st.in_flight++;
             pthread_mutex_unlock(&st.mu);
             int64_t id = pg_engine_submit(e, &q, &err);
@@ -264,11 +317,17 @@ int pg_bench_throughput(int argc, char **argv) {
            "%llu preemptions; %d errors\n",
            el, (long long)st.prompt_tokens, (long long)st.cached_tokens, (long long)st.out_tokens,
            (unsigned long long)es.steps, (unsigned long long)es.preemptions, st.errors);
+    if (gram)
+        printf("grammar: %llu constrained tokens; %.3f s of grammar work (masks, matcher updates) in %.3f s of steps "
+               "(%.1f%%)\n",
+               (unsigned long long)es.constrained_tokens, es.gram_s, es.step_s,
+               es.step_s > 0 ? 100.0 * es.gram_s / es.step_s : 0.0);
     report("TTFT", st.ttft, n);
     report("TPOT", st.tpot, n);
     rc = st.errors ? 1 : 0;
 done:
     pg_engine_destroy(e);
+    pg_gram_ref_drop(gram);
     pthread_mutex_destroy(&st.mu);
     pthread_cond_destroy(&st.cv);
     free(st.ttft);

@@ -265,6 +265,18 @@ static void test_lead_space(void) {
     CHECKF(off == 1, "first piece '%.*s'", (int)n, buf);
     CHECK(r.finish[0] == PG_FINISH_STOP && in_language(gr, r.text[0], r.tlen[0], 1));
     pg_gram_ref_drop(gr);
+    /* a grammar that starts with a space keeps it */
+    gr = build(PG_GRAM_CHOICE, "[\" yes\",\" no way\"]");
+    for (int seed = 0; seed < 3; seed++) {
+        base_req(&q, 20, &r, gr);
+        q.sampling.temperature = 1.0f;
+        q.sampling.seed = (uint64_t)seed;
+        q.sampling.has_seed = 1;
+        REQUIRE(run_alone(&q));
+        CHECKF(r.finish[0] == PG_FINISH_STOP && (!strcmp(r.text[0], " yes") || !strcmp(r.text[0], " no way")),
+               "space choice: '%s' finish %d err '%s'", r.text[0], r.finish[0], r.errmsg[0]);
+    }
+    pg_gram_ref_drop(gr);
 }
 
 /* Constrained and unconstrained requests in one batch: every output is the
@@ -312,17 +324,29 @@ static void test_batch(void) {
     pg_gram_ref_drop(re);
 }
 
-/* The threaded engine (masks of several constrained sequences on the
- * pool) gives the manual engine's outputs. */
+/* The threaded engine, with masks inline or always on the pool
+ * (grammar_pool_us = -1), gives the manual engine's outputs. */
 static void test_threaded(void) {
     enum { N = 6 };
     pg_gram_ref *js = build(PG_GRAM_JSON_SCHEMA, SCHEMA);
     pg_gram_ref *ch = build(PG_GRAM_CHOICE, "[\"one little cat\",\"two dogs\",\"three\"]");
-    static res man[N], thr[N];
+    static res man[N], thr[N], pool[N];
     pg_request q[N];
-    for (int pass = 0; pass < 2; pass++) {
-        res *out = pass ? thr : man;
-        pg_engine *e = mk_engine(pass == 0, 8, 64, 0);
+    for (int pass = 0; pass < 3; pass++) {
+        res *out = pass == 2 ? pool : pass ? thr : man;
+        pg_engine_config c;
+        pg_engine_config_default(&c);
+        c.manual = pass == 0;
+        c.check_steps = pass == 0;
+        c.max_seqs = 8;
+        c.max_batched_tokens = 64;
+        c.threads = 2;
+        c.default_seed = 1234;
+        c.batch_wait_us = pass ? 20000 : 0; /* the threaded engine starts them together */
+        c.grammar_pool_us = pass == 2 ? -1 : 0; /* pass 2: every step's masks on the pool */
+        pg_engine *e = NULL;
+        pg_error err = {0};
+        REQUIRE(pg_engine_create(g_model, g_vocab, &c, &e, &err) == 0);
         pthread_mutex_lock(&g_mu);
         g_done_requests = 0;
         pthread_mutex_unlock(&g_mu);
@@ -342,7 +366,10 @@ static void test_threaded(void) {
         }
         pg_engine_destroy(e);
     }
-    for (int i = 0; i < N; i++) CHECKF(same(&man[i], 0, &thr[i], 0), "request %d threaded differs", i);
+    for (int i = 0; i < N; i++) {
+        CHECKF(same(&man[i], 0, &thr[i], 0), "request %d threaded differs", i);
+        CHECKF(same(&man[i], 0, &pool[i], 0), "request %d with masks on the pool differs", i);
+    }
     pg_gram_ref_drop(js);
     pg_gram_ref_drop(ch);
 }

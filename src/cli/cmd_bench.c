@@ -26,6 +26,9 @@ static const pg_cli_opt throughput_opts[] = {
     {"--kv-cache-mem", "BYTES", PG_ARG_UINT, 0, "automatic", "KV cache bytes"},
     {"--n-ctx", "N", PG_ARG_UINT, 0, "input + output length", "context per sequence"},
     {"--seed", "X", PG_ARG_UINT, 0, "1", "seed of the random prompts"},
+    {"--json-schema", "FILE", PG_ARG_STR, 0, NULL,
+     "constrain every request by this JSON Schema (structured outputs; a MaskBench file's \"schema\" is used)"},
+    {"--whitespace", "MODE", PG_ARG_STR, 0, "compact", "JSON whitespace of --json-schema: compact or flexible"},
 };
 const pg_cli_cmd pg_cli_bench_throughput = {
     "bench throughput",

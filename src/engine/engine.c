@@ -110,6 +110,7 @@ int pg_engine_create(pg_model *m, const pg_vocab *v, const pg_engine_config *cfg
     e->v = v;
     e->cfg = c;
     e->n_vocab = hp->n_vocab;
+    e->mask_words = ((size_t)hp->n_vocab + 31) / 32;
     e->n_ctx = n_ctx;
     e->bs = c.block_size;
     e->kv_window = pg_model_kv_window(m);

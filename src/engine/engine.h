@@ -53,6 +53,9 @@ typedef struct pg_engine_config {
                                     (tests, deterministic tools); callbacks then run on
                                     the caller's thread */
     int check_steps;             /* run pg_engine_check after every step; abort on failure */
+    int32_t grammar_pool_us;     /* structured outputs: a step's token masks run on the thread
+                                    pool when their expected cost exceeds this many µs, else
+                                    on the engine thread (0 = default 200; -1 = always the pool) */
 } pg_engine_config;
 
 void pg_engine_config_default(pg_engine_config *c);
@@ -130,7 +133,9 @@ enum {
  *   Leading space: the first generated token may be a word-start token
  * (" {" / "▁{" in SPM and BPE vocabularies, which models prefer right
  * after a prompt); its one leading space is not part of the constrained
- * output: the matcher sees the token without it and the text drops it.
+ * output: the matcher sees the token without it and the text drops it
+ * (a first token that the grammar allows only with its space, because the
+ * grammar starts with one, keeps it).
  *   Lazy mode (n_grammar_triggers > 0): the choice is unconstrained until
  * the bytes of its generated tokens contain one of the trigger strings;
  * then its matcher is created and fed the bytes from the trigger's start
@@ -193,6 +198,12 @@ typedef struct pg_engine_stats {
     double kv_usage;        /* used / total */
     uint64_t prefix_queries, prefix_hits; /* in tokens */
     uint64_t preemptions, steps, prompt_tokens, generated_tokens;
+    /* structured outputs: tokens sampled under a grammar; wall seconds the
+     * engine thread spent on grammar work (masks after the forward pass,
+     * advancing matchers) and on steps with a forward pass (forward +
+     * sampling + events), so gram_s / step_s is the grammar's share */
+    uint64_t constrained_tokens;
+    double gram_s, step_s;
     int32_t last_batch_tokens, last_batch_seqs;
     int32_t n_ctx, block_size;
     int32_t paused;         /* sequences paused by pg_engine_pause */

@@ -1,6 +1,7 @@
 /* engine_check.c - pg_engine_check: the engine's invariants (lists
  * ordered and consistent with the states, block tables consistent with the
- * block pool's refcounts), checked from the outside in tests or after
+ * block pool's refcounts, grammar state matching the request's
+ * constraint), checked from the outside in tests or after
  * every step (cfg.check_steps). */
 #include "engine/engine_impl.h"
 
@@ -24,6 +25,18 @@ static int check_seq(const pg_engine *e, const eng_seq *s, int32_t *refs, char *
     if (s->n_committed > s->n_blocks || s->n_committed > s->n_computed / e->bs + 0) return -5;
     if (s->sched_n != 0) return -6;
     if (s->n_dropped < 0 || s->n_dropped > s->n_committed) return -9;
+    /* grammar: unconstrained sequences carry nothing; constrained ones a
+     * mask and either a matcher (the first-step one only before the first
+     * token) or, lazy and not yet triggered, the tail buffer */
+    if (!s->g->gram) {
+        if (s->gm || s->gm_first || s->mask || s->mask_first || s->lz) return -11;
+    } else {
+        if (!s->mask) return -12;
+        if (s->g->n_trig == 0 && (!s->gm || (s->gm_first != NULL) != (s->n_gen == 0))) return -13;
+        if (s->g->n_trig > 0 && (!s->lz || s->gm_first || (s->gm && s->lz_len))) return -14;
+        if (s->lz && s->lz_len >= s->g->trig_max) return -15;
+        if ((s->mask_first != NULL) != (s->gm_first != NULL)) return -16;
+    }
     for (int32_t i = 0; i < s->n_blocks; i++) {
         int32_t id = s->blocks[i];
         if (i < s->n_dropped) {

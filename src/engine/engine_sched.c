@@ -351,6 +351,9 @@ void eng_publish(pg_engine *e) {
     st.steps = e->st_steps;
     st.prompt_tokens = e->st_prompt;
     st.generated_tokens = e->st_gen;
+    st.constrained_tokens = e->st_cgen;
+    st.gram_s = e->st_gram_s;
+    st.step_s = e->st_step_s;
     st.last_batch_tokens = e->last_bt;
     st.last_batch_seqs = e->last_bs;
     st.n_ctx = e->n_ctx;
@@ -497,6 +500,7 @@ int eng_step(pg_engine *e) {
                 eng_after_sample(e, s, e->logits + (size_t)row * (size_t)e->n_vocab, t2);
             }
         }
+        e->st_step_s += eng_now() - t1;
     }
     eng_publish(e);
     if (e->cfg.check_steps) {

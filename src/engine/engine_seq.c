@@ -203,7 +203,9 @@ void eng_after_sample(pg_engine *e, eng_seq *s, const float *row, double t) {
     int reason = PG_FINISH_NONE, flush = 1, gdone = 0;
     if (g->gram) {
         const char *gmsg = NULL;
+        const double tg = eng_now();
         gdone = eng_gram_accept(e, s, tok, &gmsg);
+        e->st_gram_s += eng_now() - tg;
         if (gdone < 0) {
             eng_finish_seq(e, s, PG_FINISH_NONE, gdone, gmsg, 0);
             return;

@@ -134,7 +134,7 @@ if (MODE === 'emb') {
     checkGolden(ok.data, [G.embeddings_mean[2]], 'after hang-ups');
     // every job ends: none is left in /v1/stats' running table
     let running = -1;
-    for (let k = 0; k < 200 && running !== 0; k++) {
+    for (let k = 0; k < 1200 && running !== 0; k++) { // up to 60 s (sanitizer build on a loaded host)
       const st = await (await fetch(`${URL_}/v1/stats`)).json();
       running = st.running.filter((x) => x.state === 'embedding' || x.state === 'cancelling').length;
       if (running) await new Promise((r) => setTimeout(r, 50));

@@ -192,7 +192,8 @@ def check_json_bodies(s):
          % (len(body) / 1e6, n, [r[0] for r in res], dt, mb(hwm0), mb(hwm1), mb(hwm1 - hwm0), mb(rss1), mb(rss0)))
     if hwm1 - hwm0 > 300 * 1024:
         fail("peak RSS grew by %.0f MB (bound 300)" % mb(hwm1 - hwm0))
-    if rss1 - rss0 > 64 * 1024:
+    # (AddressSanitizer's allocator keeps freed memory in quarantine: not checked there)
+    if rss1 - rss0 > 64 * 1024 and not os.environ.get("PAGODA_SANITIZED"):
         fail("RSS after the large bodies is %.0f MB above before (memory not returned)" % mb(rss1 - rss0))
     deep = b'{"prompt":"a","x":' + b"[" * 100 + b"]" * 100 + b"}"
     st, _, b = request(s.port, "POST", "/v1/completions", deep)

@@ -19,6 +19,7 @@ static void seq_free(eng_seq *s) {
     pg_stop_destroy(s->stop);
     free(s->piece);
     free(s->text);
+    eng_gram_seq_free(s);
 }
 
 void eng_group_free(eng_group *g) {
@@ -27,6 +28,11 @@ void eng_group_free(eng_group *g) {
         for (int32_t i = 0; i < g->n; i++) seq_free(&g->seqs[i]);
     free(g->seqs);
     free(g->stop_ids);
+    free(g->ban);
+    for (int32_t i = 0; i < g->n_trig; i++) free(g->trig[i]);
+    free(g->trig);
+    free(g->trig_len);
+    pg_gram_ref_drop(g->gram); /* after the matchers that borrow it */
     free(g);
 }
 
@@ -82,6 +88,7 @@ static int flush_text(eng_seq *s, size_t *tl) {
         int64_t k = pg_detok_flush(s->dt, s->piece, TEXT_CAP);
         if (k < 0) return PG_ENOMEM;
         if (k == 0) break;
+        eng_gram_strip(s, s->piece, &k);
         if (text_reserve(s, *tl, (size_t)k + ml) < 0) return PG_ENOMEM;
         pg_stop_result r;
         int rc = pg_stop_feed(s->stop, s->piece, (size_t)k, s->text + *tl, s->text_cap - *tl, &r);
@@ -175,10 +182,15 @@ static void emit_token(eng_seq *s, const char *text, size_t len) {
  * logits row is ready. */
 void eng_after_sample(pg_engine *e, eng_seq *s, const float *row, double t) {
     eng_group *g = s->g;
+    /* min_tokens: end-of-generation and stop ids banned until reached */
+    pg_sampler_set_banned(s->smp, g->ban, s->n_gen < g->min_tokens ? g->n_ban : 0);
     int32_t tok = pg_sampler_sample(s->smp, row, &s->so);
     if (tok < 0) {
         eng_finish_seq(e, s, PG_FINISH_NONE, PG_EINVAL,
-                   "every token is excluded by the sampling parameters (logit_bias / ignore_eos)", 0);
+                       s->gm ? "every token the grammar allows here is excluded by the sampling parameters "
+                               "(logit_bias / ignore_eos)"
+                             : "every token is excluded by the sampling parameters (logit_bias / ignore_eos)",
+                       0);
         return;
     }
     pg_sampler_accept(s->smp, tok);
@@ -188,7 +200,15 @@ void eng_after_sample(pg_engine *e, eng_seq *s, const float *row, double t) {
     e->st_gen++;
     if (s->n_gen == 1) s->t_first = t;
     g->prompt_done = 1;
-    int reason = PG_FINISH_NONE, flush = 1;
+    int reason = PG_FINISH_NONE, flush = 1, gdone = 0;
+    if (g->gram) {
+        const char *gmsg = NULL;
+        gdone = eng_gram_accept(e, s, tok, &gmsg);
+        if (gdone < 0) {
+            eng_finish_seq(e, s, PG_FINISH_NONE, gdone, gmsg, 0);
+            return;
+        }
+    }
     if (is_stop_token(e, g, tok)) {
         reason = PG_FINISH_STOP; /* the stop token itself adds no text */
         emit_token(s, "", 0);
@@ -198,17 +218,36 @@ void eng_after_sample(pg_engine *e, eng_seq *s, const float *row, double t) {
             eng_finish_seq(e, s, PG_FINISH_NONE, PG_ENOMEM, "out of memory while detokenizing", 0);
             return;
         }
+        eng_gram_strip(s, s->piece, &k);
         pg_stop_result r = {0};
-        /* text_cap = TEXT_CAP + max_len + 64 (set at submit): a piece of at
-         * most TEXT_CAP bytes always fits, so a failure is a bug */
-        int rc = pg_stop_feed(s->stop, s->piece, (size_t)k, s->text, s->text_cap, &r);
-        PG_ASSERT(rc == PG_OK);
+        if (s->n_gen < g->min_tokens) {
+            /* before min_tokens stop strings are not looked for (vLLM's rule);
+             * the matcher first sees the text of token min_tokens */
+            memcpy(s->text, s->piece, (size_t)k);
+            r.n_emit = (size_t)k;
+        } else {
+            /* text_cap = TEXT_CAP + max_len + 64 (set at submit): a piece of
+             * at most TEXT_CAP bytes always fits, so a failure is a bug */
+            int rc = pg_stop_feed(s->stop, s->piece, (size_t)k, s->text, s->text_cap, &r);
+            PG_ASSERT(rc == PG_OK);
+        }
+        size_t sl = 0;
+        const char *ss = r.stopped && g->include_stop_str ? pg_stop_string(s->stop, r.stop_index, &sl) : NULL;
+        if (ss) { /* the stop string ends the text (finish path: may grow the buffer) */
+            if (text_reserve(s, r.n_emit, sl) < 0) {
+                eng_finish_seq(e, s, PG_FINISH_NONE, PG_ENOMEM, "out of memory", 0);
+                return;
+            }
+            memcpy(s->text + r.n_emit, ss, sl);
+            r.n_emit += sl;
+        }
         emit_token(s, s->text, r.n_emit);
         if (r.stopped) {
             reason = PG_FINISH_STOP;
             flush = 0;
         }
     }
+    if (reason == PG_FINISH_NONE && gdone) reason = PG_FINISH_STOP; /* the grammar is complete */
     if (reason == PG_FINISH_NONE && (s->n_gen >= g->max_tokens || s->n_tokens >= e->n_ctx)) reason = PG_FINISH_LENGTH;
     if (reason != PG_FINISH_NONE) eng_finish_seq(e, s, reason, 0, NULL, flush);
 }

@@ -17,6 +17,7 @@
 #ifndef PG_SERVER_ADAPTER_H
 #define PG_SERVER_ADAPTER_H
 
+#include "sample/gram_cache.h"
 #include "server/request.h"
 #include "server/util.h"
 #include "template/chat.h"
@@ -45,6 +46,7 @@ typedef struct srv_ctx {
     int chat_special_in_content; /* --chat-special-in-content: message text may become control tokens */
     const atomic_int *render_cancel; /* set when the shutdown grace is over: template renders stop */
     atomic_uint_fast64_t *special_text_messages; /* counter: messages whose special-token text was kept as text */
+    pg_gram_cache *grammars;     /* compiled structured-output grammars (thread-safe); NULL: compiled per request */
 } srv_ctx;
 
 /* Who is asking (after authentication). */

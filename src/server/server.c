@@ -29,6 +29,14 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Bounds of the structured-output grammar cache (gram_cache.h): entries,
+ * and bytes of their keys (schema / grammar text plus the GBNF it compiled
+ * to). A compiled grammar also grows its own lazily built DFA states and
+ * mask caches (grammar.h caps those at 64 MiB per grammar), so the entry
+ * count is what bounds that memory. */
+#define SRV_GRAMMAR_CACHE_ENTRIES 32
+#define SRV_GRAMMAR_CACHE_BYTES ((size_t)32 << 20)
+
 /* The server: owned here, lent to the HTTP front (srv_http_env), the
  * adapters (ctx) and the request core (core). */
 typedef struct pg_srv {
@@ -37,6 +45,7 @@ typedef struct pg_srv {
     atomic_int draining;   /* stop signal seen: new work gets 503 */
     atomic_int stopping;   /* tearing down */
     atomic_int grace_over; /* the drain's grace is over: template renders are cancelled */
+    atomic_uint_least64_t load_done, load_total; /* model load progress (bytes) for /health */
     pg_model *model;
     void *demo_image;      /* GGUF bytes of the demo model (NULL for a file) */
     pg_vocab *vocab;
@@ -183,11 +192,18 @@ static void set_alias(pg_srv *s) {
     snprintf(s->alias, sizeof s->alias, "%s", PG_DEMO_NAME);
 }
 
+/* pg_load_progress_fn: called on the loading thread; /health reads it */
+static void on_load_progress(void *ud, uint64_t done, uint64_t total) {
+    pg_srv *s = ud;
+    atomic_store(&s->load_total, total);
+    atomic_store(&s->load_done, done);
+}
+
 static int load_all(pg_srv *s, pg_error *err) {
     int rc;
     if (s->cfg.model_path) {
         PG_INFO("loading %s", s->cfg.model_path);
-        if ((rc = pg_model_load(s->cfg.model_path, &s->model, err)) < 0) return rc;
+        if ((rc = pg_model_load_progress(s->cfg.model_path, on_load_progress, s, &s->model, err)) < 0) return rc;
     } else {
         size_t sz;
         if ((rc = pg_demo_model_create(s->cfg.demo_seed, &s->model, &s->demo_image, &sz, err)) < 0) return rc;
@@ -240,6 +256,8 @@ static void free_all(pg_srv *s) {
     srv_keys_destroy(s->keys);
     s->keys = NULL;
     srv_metrics_free(&s->m);
+    pg_gram_cache_destroy(s->ctx.grammars); /* grammars still held by requests live on */
+    s->ctx.grammars = NULL;
     if (s->tpl) pg_tpl_free(s->tpl);
     pg_vocab_free(s->vocab);
     pg_model_free(s->model);
@@ -299,7 +317,8 @@ int pg_server_run(const pg_server_config *c, volatile sig_atomic_t *stop, pg_err
                        .ids = &s->ids,
                        .chat_special_in_content = c->chat_special_in_content,
                        .render_cancel = &s->grace_over,
-                       .special_text_messages = &s->m.special_text_messages};
+                       .special_text_messages = &s->m.special_text_messages,
+                       .grammars = pg_gram_cache_create(SRV_GRAMMAR_CACHE_ENTRIES, SRV_GRAMMAR_CACHE_BYTES)};
     int rc = srv_keys_create(c, &s->keys, err);
     s->core = (srv_core){.eng = {engine_submit, engine_cancel, s, engine_pause}, .metrics = &s->m, .keys = s->keys};
     srv_http_env env = {.cfg = &s->cfg,
@@ -311,6 +330,8 @@ int pg_server_run(const pg_server_config *c, volatile sig_atomic_t *stop, pg_err
                         .state = &s->state,
                         .draining = &s->draining,
                         .stopping = &s->stopping,
+                        .load_done = &s->load_done,
+                        .load_total = &s->load_total,
                         .stats = engine_stats,
                         .stats_arg = s};
     if (rc == 0 && srv_keys_enabled(s->keys)) PG_INFO("API keys required on every endpoint but /health, /ready%s",

@@ -528,7 +528,7 @@ def check_hostile_template():
         f.write(HOSTILE)
     s = Server("template", "--chat-template", path, "--http-threads", "1", "--shutdown-grace", "5")
     chat = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
-    res = [None] * 6
+    res = [None] * 8
 
     def send(i):
         t0 = time.time()
@@ -549,14 +549,16 @@ def check_hostile_template():
     for t in th:
         t.join()
     worst = max(r[2] for r in res)
-    note("6 chat requests through the hostile template (1 HTTP thread): statuses %s, slowest %.2f s; /health meanwhile %s s"
+    note("8 chat requests through the hostile template (1 HTTP thread): statuses %s, slowest %.2f s; /health meanwhile %s s"
          % ([r[0] for r in res], worst, ["%.3f" % x for x in lat]))
     for st, b, _ in res:
         if st != 400 or b"template" not in b:
             fail("a hostile template render: %d %s (want 400 naming the template limit)" % (st, b[:200]))
     if worst > 60:
         fail("hostile renders took %.0f s" % worst)
-    if max(lat) > 5:
+    # renders on the HTTP thread made /health wait for all of them (4.7 s for
+    # six on the test host); on parse workers it answers in milliseconds
+    if max(lat) > 2:
         fail("/health took %.1f s while templates rendered" % max(lat))
     # SIGTERM while renders run: exits within the grace
     th = [threading.Thread(target=send, args=(i,)) for i in range(2)]

@@ -151,8 +151,8 @@ def parse_response(raw):
     return st, hd, rest
 
 
-def metric(port, name):
-    st, _, b = request(port, "GET", "/metrics", timeout=10)
+def metric(port, name, src=None):
+    st, _, b = request(port, "GET", "/metrics", timeout=10, src=src)
     m = re.search(r"^pagoda:%s\{[^}]*\} ([0-9.e+-]+)$" % re.escape(name), b.decode(), re.M)
     return float(m.group(1)) if m else None
 
@@ -435,7 +435,7 @@ def check_per_address(s):
     st1, _, _ = request(s.port, "GET", "/health", src="127.0.0.1", timeout=10)
     for c in socks:
         c.close()
-    ref = (metric(s.port, "connections_refused_total") or 0) - ref0
+    ref = (metric(s.port, "connections_refused_total", src="127.0.0.2") or 0) - ref0
     note("300 trickling connections from 127.0.0.1: %d closed at once (per-address limit 64; connections_refused_total +%d); "
          "127.0.0.2 /health -> %d in %.2f s; 127.0.0.1 /health -> %s" % (closed + refused, ref, st, dt, st1 or "closed"))
     if ref < 300 - 64 - 5:

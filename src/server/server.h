@@ -8,6 +8,7 @@
  * becomes non-zero (set it from a SIGINT/SIGTERM handler).
  *
  * Endpoints: POST /v1/completions, POST /v1/chat/completions, GET /v1/models,
+ * POST /v1/embeddings, POST /v1/rerank (and /embeddings, /rerank),
  * GET /health (liveness), GET /ready (readiness), GET /metrics (Prometheus
  * text), GET /v1/stats (the same figures as JSON), POST /tokenize,
  * POST /detokenize, and the web UI (GET /, /dashboard, /webui/...; off with
@@ -70,6 +71,13 @@ typedef struct pg_server_config {
     double shutdown_grace_s;     /* drain time after the stop signal (default 30) */
     volatile sig_atomic_t *reload; /* set non-zero (SIGHUP) -> reload api_key_file; may be NULL */
     int no_webui;                /* 1: no web UI at / and /dashboard (webui.h) */
+    /* embeddings and reranking (embed_api.h): an encoder model, or a model
+     * whose file sets a pooling type, or any model with pooling set here */
+    int pooling;                 /* PG_POOL_* (model.h); PG_POOL_UNSPEC = the model's {arch}.pooling_type */
+    int matryoshka;              /* 'dimensions' below the full size: -1 as the model says, 1 allowed */
+    int embed_workers;           /* threads calling the embedder (0 = 16) */
+    int embed_batch_inputs;      /* inputs per encoder pass (0 = 64; 1 = no batching) */
+    int embed_batch_wait_us;     /* gather a burst before a pass that is not full (0 = 500; -1 = never) */
     pg_engine_config engine;
 } pg_server_config;
 

@@ -151,8 +151,8 @@ def parse_response(raw):
     return st, hd, rest
 
 
-def metric(port, name):
-    st, _, b = request(port, "GET", "/metrics", timeout=10)
+def metric(port, name, src=None):
+    st, _, b = request(port, "GET", "/metrics", timeout=10, src=src)
     m = re.search(r"^pagoda:%s\{[^}]*\} ([0-9.e+-]+)$" % re.escape(name), b.decode(), re.M)
     return float(m.group(1)) if m else None
 
@@ -184,7 +184,14 @@ def check_json_bodies(s):
     for t in th:
         t.join()
     dt = time.time() - t0
-    hwm1, rss1 = s.status("VmHWM"), s.status("VmRSS")
+    hwm1 = s.status("VmHWM")
+    # the trim runs as the request completes, which may be just after the
+    # client saw its answer: give it a moment
+    t1 = time.time()
+    rss1 = s.status("VmRSS")
+    while rss1 - rss0 > 64 * 1024 and time.time() - t1 < 5:
+        time.sleep(0.1)
+        rss1 = s.status("VmRSS")
     for st, _, b in res:
         if st != 413 or b"--max-json-values" not in b:
             fail("a %.1f MB body of %d empty arrays: %d %s (want 413 naming --max-json-values)" % (len(body) / 1e6, n, st, b[:200]))
@@ -192,7 +199,8 @@ def check_json_bodies(s):
          % (len(body) / 1e6, n, [r[0] for r in res], dt, mb(hwm0), mb(hwm1), mb(hwm1 - hwm0), mb(rss1), mb(rss0)))
     if hwm1 - hwm0 > 300 * 1024:
         fail("peak RSS grew by %.0f MB (bound 300)" % mb(hwm1 - hwm0))
-    if rss1 - rss0 > 64 * 1024:
+    # (AddressSanitizer's allocator keeps freed memory in quarantine: not checked there)
+    if rss1 - rss0 > 64 * 1024 and not os.environ.get("PAGODA_SANITIZED"):
         fail("RSS after the large bodies is %.0f MB above before (memory not returned)" % mb(rss1 - rss0))
     deep = b'{"prompt":"a","x":' + b"[" * 100 + b"]" * 100 + b"}"
     st, _, b = request(s.port, "POST", "/v1/completions", deep)
@@ -343,6 +351,7 @@ def check_unread_timeout(s, timeout):
 
 def check_slow_headers(s, timeout):
     print("5. slow headers are cut at --timeout", flush=True)
+    late0 = metric(s.port, "connections_timed_out_total") or 0
     c = connect(s.port, timeout=timeout + 20)
     t0 = time.time()
     head = b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nX-Slow: " + b"a" * 200
@@ -389,13 +398,18 @@ def check_slow_headers(s, timeout):
             closed = time.time() - t0
             break
     c.close()
-    note("a body trickled one byte per 0.5 s: closed after %s s" % ("%.1f" % closed if closed else "never"))
+    late = (metric(s.port, "connections_timed_out_total") or 0) - late0
+    note("a body trickled one byte per 0.5 s: closed after %s s; connections_timed_out_total +%d"
+         % ("%.1f" % closed if closed else "never", late))
     if closed is None:
         fail("a body slower than the minimum rate was not cut")
+    if late != 2:
+        fail("connections_timed_out_total grew by %d (want 2)" % late)
 
 
 def check_per_address(s):
     print("5b. one address holding 300 trickling connections does not shut out another", flush=True)
+    ref0 = metric(s.port, "connections_refused_total") or 0
     socks, refused = [], 0
     for i in range(300):
         try:
@@ -421,8 +435,11 @@ def check_per_address(s):
     st1, _, _ = request(s.port, "GET", "/health", src="127.0.0.1", timeout=10)
     for c in socks:
         c.close()
-    note("300 trickling connections from 127.0.0.1: %d closed at once (per-address limit 64); 127.0.0.2 /health -> %d in %.2f s; "
-         "127.0.0.1 /health -> %s" % (closed + refused, st, dt, st1 or "closed"))
+    ref = (metric(s.port, "connections_refused_total", src="127.0.0.2") or 0) - ref0
+    note("300 trickling connections from 127.0.0.1: %d closed at once (per-address limit 64; connections_refused_total +%d); "
+         "127.0.0.2 /health -> %d in %.2f s; 127.0.0.1 /health -> %s" % (closed + refused, ref, st, dt, st1 or "closed"))
+    if ref < 300 - 64 - 5:
+        fail("connections_refused_total grew by %d only" % ref)
     if st != 200:
         fail("another address was not served while one holds 300 connections (%d)" % st)
     if closed + refused < 300 - 64 - 5:
@@ -527,7 +544,7 @@ def check_hostile_template():
         f.write(HOSTILE)
     s = Server("template", "--chat-template", path, "--http-threads", "1", "--shutdown-grace", "5")
     chat = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
-    res = [None] * 6
+    res = [None] * 8
 
     def send(i):
         t0 = time.time()
@@ -548,14 +565,16 @@ def check_hostile_template():
     for t in th:
         t.join()
     worst = max(r[2] for r in res)
-    note("6 chat requests through the hostile template (1 HTTP thread): statuses %s, slowest %.2f s; /health meanwhile %s s"
+    note("8 chat requests through the hostile template (1 HTTP thread): statuses %s, slowest %.2f s; /health meanwhile %s s"
          % ([r[0] for r in res], worst, ["%.3f" % x for x in lat]))
     for st, b, _ in res:
         if st != 400 or b"template" not in b:
             fail("a hostile template render: %d %s (want 400 naming the template limit)" % (st, b[:200]))
     if worst > 60:
         fail("hostile renders took %.0f s" % worst)
-    if max(lat) > 5:
+    # renders on the HTTP thread made /health wait for all of them (4.7 s for
+    # six on the test host); on parse workers it answers in milliseconds
+    if max(lat) > 2:
         fail("/health took %.1f s while templates rendered" % max(lat))
     # SIGTERM while renders run: exits within the grace
     th = [threading.Thread(target=send, args=(i,)) for i in range(2)]

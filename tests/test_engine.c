@@ -381,6 +381,12 @@ static void test_preemption(void) {
 
 /* ------------------------------------------------------- pause */
 
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 /* pg_engine_pause (a slow client, issue 29): a paused request leaves the
  * batch (its token counts stand still while the other request goes on),
  * its KV blocks are kept when memory allows (no recompute on resume) and
@@ -454,6 +460,28 @@ static void test_pause(void) {
         CHECK(a.n_last == 1 && a.finish[0] == PG_FINISH_CANCELLED && a.finish[1] == PG_FINISH_CANCELLED);
         pg_engine_destroy(e);
     }
+    /* engine thread: a request paused for good still meets its deadline
+     * (nothing else runs, so only the idle wake-up can apply it) */
+    pg_engine *e = mk_engine(0, 8, 32, blocks_mem(64));
+    res a;
+    memset(&a, 0, sizeof a);
+    pg_request q;
+    base_req(&q, pa, 20, 60, &a);
+    q.timeout_s = 0.5;
+    done_reset();
+    int64_t id = submit(e, &q);
+    pg_engine_pause(e, (uint64_t)id, 1);
+    double t0 = now_s();
+    int last = 0;
+    while (!last && now_s() - t0 < 20) {
+        usleep(20000);
+        pthread_mutex_lock(&g_mu);
+        last = g_done_requests;
+        pthread_mutex_unlock(&g_mu);
+    }
+    CHECKF(last == 1 && a.finish[0] == PG_FINISH_TIMEOUT, "paused request: last %d finish %d", last, a.finish[0]);
+    CHECKF(now_s() - t0 < 10, "paused request's deadline applied after %.1f s", now_s() - t0);
+    pg_engine_destroy(e);
 }
 
 /* ------------------------------------------------------- prefill cap */

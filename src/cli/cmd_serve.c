@@ -75,7 +75,8 @@ static const pg_cli_opt serve_flags[] = {
     {"--max-json-values", "N", PG_ARG_UINT, 0, "262144",
      "JSON values (keys included) in a request body; more gets 413 before the body is parsed"},
     {"--max-response-entries", "N", PG_ARG_UINT, 0, "2097152",
-     "non-streaming requests: choices x max_tokens x (1 + top logprobs) above N gets 400"},
+     "non-streaming requests: choices x max_tokens x (1 + top logprobs), or the floats of an embeddings "
+     "response, above N gets 400"},
     {"--max-unsent-bytes", "SIZE", PG_ARG_SIZE, 0, "4M",
      "a stream's output not yet taken by its client; beyond it the request's sequences pause until the client reads"},
     {"--max-connections", "N", PG_ARG_UINT, 0, "512", "concurrent connections; beyond it new ones are closed at once"},

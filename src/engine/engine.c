@@ -452,8 +452,23 @@ static void *engine_thread_main(void *arg) {
     pg_engine *e = arg;
     pthread_mutex_lock(&e->mu);
     for (;;) {
-        while (!e->stop && !e->in_head && !e->n_cancel_req && !e->n_pause_req && e->n_running + e->n_waiting == 0)
-            pthread_cond_wait(&e->cv, &e->mu);
+        while (!e->stop && !e->in_head && !e->n_cancel_req && !e->n_pause_req && e->n_running + e->n_waiting == 0) {
+            if (!e->n_paused) {
+                pthread_cond_wait(&e->cv, &e->mu);
+                continue;
+            }
+            /* only paused sequences: wake every 250 ms to apply their
+             * deadlines (nothing else would run a step) */
+            struct timespec now;
+            clock_gettime(CLOCK_REALTIME, &now);
+            struct timespec dl = ts_add(now, 250L * 1000000L);
+            if (pthread_cond_timedwait(&e->cv, &e->mu, &dl) == ETIMEDOUT) {
+                pthread_mutex_unlock(&e->mu);
+                eng_reap(e, eng_now());
+                eng_publish(e);
+                pthread_mutex_lock(&e->mu);
+            }
+        }
         if (e->stop) break;
         if (e->n_running == 0 && e->cfg.batch_wait_us > 0) {
             /* Starting from nothing running (idle, or the last streams

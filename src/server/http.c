@@ -841,6 +841,8 @@ static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, soc
     if (fam && cfg->max_connections_per_ip)
         for (tconn *t = h->conns; t; t = t->next) same += t->family == fam && !memcmp(t->addr, key, kl);
     pthread_mutex_unlock(&h->cmu);
+    if (total >= cfg->max_connections || (cfg->max_connections_per_ip && same >= cfg->max_connections_per_ip))
+        atomic_fetch_add(&h->env.metrics->conn_refused, 1);
     if (total >= cfg->max_connections) {
         PG_DEBUG("refused a connection: %u open (--max-connections %u)", total, cfg->max_connections);
         return MHD_NO;
@@ -917,7 +919,10 @@ static void cut_late(srv_http *h) {
         n++;
     }
     pthread_mutex_unlock(&h->cmu);
-    if (n) PG_DEBUG("closed %d connection(s) that did not send their request in time", n);
+    if (n) {
+        atomic_fetch_add(&h->env.metrics->conn_late, (uint_fast64_t)n);
+        PG_DEBUG("closed %d connection(s) that did not send their request in time", n);
+    }
 }
 
 /* ---------- the MHD callbacks ---------- */

@@ -117,6 +117,10 @@ char *srv_metrics_text(srv_metrics *mt, const char *m, const pg_engine_stats *st
       "counter", "%llu", (unsigned long long)atomic_load(&mt->special_text_messages));
     G("client_disconnects_total", "Requests cancelled because their client went away.", "counter", "%llu",
       (unsigned long long)atomic_load(&mt->disconnects));
+    G("connections_refused_total", "Connections closed at accept: --max-connections or --max-connections-per-ip.",
+      "counter", "%llu", (unsigned long long)atomic_load(&mt->conn_refused));
+    G("connections_timed_out_total", "Connections closed for headers or a body not received in time (--timeout).",
+      "counter", "%llu", (unsigned long long)atomic_load(&mt->conn_late));
 #undef G
     fprintf(f, "# HELP pagoda:http_requests_total HTTP responses by status code.\n"
                "# TYPE pagoda:http_requests_total counter\n");

@@ -30,6 +30,8 @@ typedef struct srv_metrics {
     atomic_uint_fast64_t rejected[REJ_COUNT];
     atomic_uint_fast64_t finished[FIN_COUNT]; /* finished choices by reason */
     atomic_uint_fast64_t disconnects;   /* requests cancelled because the client left */
+    atomic_uint_fast64_t conn_refused;  /* connections closed at accept (--max-connections[-per-ip]) */
+    atomic_uint_fast64_t conn_late;     /* connections cut for slow headers or a slow body (--timeout) */
     atomic_uint_fast64_t special_text_messages; /* chat messages whose special-token text was kept as text */
     atomic_uint_fast64_t requests;      /* generation requests that reached the endpoint (/v1/stats) */
     /* per EMB_* kind: requests accepted into the embedding queue, those that

@@ -70,8 +70,10 @@ test('a request past its deadline ends with its partial output (finish_reason "l
 
 test('a request whose deadline passes in the queue -> 504 timeout_error; nothing leaks', async () => {
   const ac = new AbortController();
-  // occupy both running slots (together they overflow the pool: slow, with preemptions)
-  const busy = [complete({ max_tokens: 900 }, ac.signal), complete({ max_tokens: 900 }, ac.signal)];
+  // occupy both running slots (together they overflow the pool: slow, with preemptions). They
+  // stream: an aborted fetch only closes its socket (a FIN), which a non-streaming request takes
+  // as a half-close and answers in full (issue 29); a stream notices at its next write
+  const busy = [complete({ max_tokens: 900, stream: true }, ac.signal), complete({ max_tokens: 900, stream: true }, ac.signal)];
   await until((m) => m('num_requests_running') === 2);
   const [r, s] = await Promise.all([complete({ max_tokens: 5, timeout: 0.05 }), complete({ max_tokens: 5, timeout: 0.05, stream: true })]);
   assert.equal(r.status, 504);

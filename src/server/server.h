@@ -61,6 +61,11 @@ typedef struct pg_server_config {
     double shutdown_grace_s;     /* drain time after the stop signal (default 30) */
     volatile sig_atomic_t *reload; /* set non-zero (SIGHUP) -> reload api_key_file; may be NULL */
     int no_webui;                /* 1: no web UI at / and /dashboard (webui.h) */
+    /* scale-out and operations (issue 28) */
+    const char *replica_name;    /* x-pagoda-replica on every response; NULL = HOST:PORT */
+    const char *otlp_endpoint;   /* http://HOST[:PORT][/PATH]: OTLP/HTTP JSON span export; NULL = off */
+    const char *admin_key;       /* Bearer key of GET /v1/usage; NULL = that route answers 403 */
+    double cost_per_hour;        /* machine cost per hour: estimated cost figures; 0 = none */
     pg_engine_config engine;
 } pg_server_config;
 

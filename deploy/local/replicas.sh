@@ -85,10 +85,15 @@ while [ "$i" -le "$N" ]; do
 done
 
 # running (a child that exited but is not reaped yet is a zombie: not alive)
+# (builtins only: no command substitution, whose subshell a signal could
+# interrupt)
 alive() {
     kill -0 "$1" 2>/dev/null || return 1
     [ -r "/proc/$1/stat" ] || return 0
-    case $(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null) in Z|X) return 1 ;; esac
+    st=""
+    read -r st <"/proc/$1/stat" 2>/dev/null || return 0
+    st=${st##*) }
+    case ${st%% *} in Z|X) return 1 ;; esac
     return 0
 }
 finish() { # stop HAProxy (soft stop: finishes what it forwards), exit
@@ -104,7 +109,7 @@ finish() { # stop HAProxy (soft stop: finishes what it forwards), exit
 }
 
 # ---- wait for readiness ----
-start=$(date +%s)
+waited=0 # tenths of a second (no $(date) here: see alive())
 i=1
 for pid in $PIDS; do
     p=$((PORT + i))
@@ -116,12 +121,13 @@ for pid in $PIDS; do
             stop_all; for q in $PIDS; do wait "$q" 2>/dev/null; done
             exit 1
         fi
-        if [ $(($(date +%s) - start)) -ge "$READY_TIMEOUT" ]; then
+        if [ $waited -ge $((READY_TIMEOUT * 10)) ]; then
             log "replica-$i not ready after $READY_TIMEOUT s" >&2
             stop_all; for q in $PIDS; do wait "$q" 2>/dev/null; done
             exit 1
         fi
         sleep 0.2
+        waited=$((waited + 2))
     done
     i=$((i + 1))
 done

@@ -9,7 +9,8 @@
  *
  * Endpoints: POST /v1/completions, POST /v1/chat/completions, GET /v1/models,
  * GET /health (liveness), GET /ready (readiness), GET /metrics (Prometheus
- * text), GET /v1/stats (the same figures as JSON), POST /tokenize,
+ * text), GET /v1/stats (the same figures as JSON), GET /v1/usage (usage
+ * and cost per key name / model, admin key; usage.h), POST /tokenize,
  * POST /detokenize, and the web UI (GET /, /dashboard, /webui/...; off with
  * no_webui). The server talks to the model
  * only through engine/engine.h.

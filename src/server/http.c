@@ -924,6 +924,13 @@ int srv_http_start(const srv_http_env *env, srv_http **out, pg_error *err) {
     int lfd = listen_socket(cfg, ai, err);
     freeaddrinfo(ai);
     if (lfd < 0) return lfd;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    h->port = cfg->port;
+    if (getsockname(lfd, (struct sockaddr *)&ss, &sl) == 0)
+        h->port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                           : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    set_replica(h); /* before the first request can be answered */
     h->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, ahc, h, MHD_OPTION_LISTEN_SOCKET, lfd, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_THREAD_POOL_SIZE, threads,
@@ -935,13 +942,6 @@ int srv_http_start(const srv_http_env *env, srv_http **out, pg_error *err) {
         close(lfd);
         return pg_error_set(err, PG_EIO, "cannot start the HTTP daemon on %s:%d", cfg->host, cfg->port);
     }
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    h->port = cfg->port;
-    if (getsockname(lfd, (struct sockaddr *)&ss, &sl) == 0)
-        h->port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-                                           : ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    set_replica(h);
     if (pthread_create(&h->watcher, NULL, watcher_main, h) != 0) return pg_error_set(err, PG_ENOMEM, "cannot start a thread");
     h->watcher_started = 1;
     return 0;

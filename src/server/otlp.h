@@ -10,7 +10,8 @@
  * the first one arrived: one POST of an ExportTraceServiceRequest in JSON to
  * the endpoint with a plain socket (connect 2 s, whole exchange 5 s); a batch
  * that fails (no connection, timeout, non-2xx) is dropped and counted, not
- * retried. On destroy the queue is flushed for up to 2 s.
+ * retried. On destroy the queue is flushed for up to 2 s (a batch being
+ * sent then may take its 5 s), what is left is counted as failed.
  *
  * Only http:// endpoints (no TLS): point it at a local OpenTelemetry
  * collector or Jaeger's OTLP port, which can forward over TLS. The path

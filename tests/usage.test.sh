@@ -37,7 +37,12 @@ start() {
     done
     echo "FAIL: the server did not start"; exit 1
 }
-stop() { kill -TERM "$PID"; wait "$PID"; PID=""; }
+# stop LOG: SIGTERM; the server must drain and exit 0 (a sanitizer report
+# at exit makes it fail)
+stop() {
+    kill -TERM "$PID"; wait "$PID"; rc=$?; PID=""
+    [ $rc -eq 0 ] || { echo "FAIL: the server exited $rc after SIGTERM:"; tail -n 20 "$1"; fail=1; }
+}
 
 # a port where nothing listens (bound, then closed)
 DEAD=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -45,7 +50,7 @@ printf 'alice-key alice\nbob-key bob\n' >"$TMP/keys"
 start "$TMP/s1.log" --api-key-file "$TMP/keys" --admin-key adm --cost-per-hour 3.6 \
     --otlp-endpoint "http://127.0.0.1:$DEAD/v1/traces"
 python3 tests/scaleout/usage_check.py "$URL" || fail=1
-stop
+stop "$TMP/s1.log"
 grep -q "OTLP export of .* failed" "$TMP/s1.log" && echo "ok: the failed export is logged" || { echo "FAIL: no warning about the failed export"; fail=1; }
 
 # without --admin-key the route is refused (403), never open
@@ -55,7 +60,7 @@ import urllib.request, urllib.error, sys
 try: urllib.request.urlopen('$URL/v1/usage')
 except urllib.error.HTTPError as e: print(e.code)")
 [ "$code" = 403 ] && echo "ok: /v1/usage without --admin-key configured: 403" || { echo "FAIL: /v1/usage without --admin-key: $code"; fail=1; }
-stop
+stop "$TMP/s2.log"
 
 # https:// is refused at start-up with a clear message
 "$BIN" serve -m "$MODEL" --port 0 --otlp-endpoint https://collector.example:4318 >"$TMP/s3.log" 2>&1 &

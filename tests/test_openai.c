@@ -33,7 +33,7 @@ static void fake_cancel(void *ctx, int64_t id) {
 }
 
 static fake F;
-static srv_core CORE = {{fake_submit, fake_cancel, &F}, NULL, NULL};
+static srv_core CORE = {{fake_submit, fake_cancel, &F, NULL}, NULL, NULL};
 static srv_ctx C;
 static srv_idgen IDS;
 
@@ -202,7 +202,17 @@ static void test_parse_errors(void) {
         {OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":{}}", 400, "tools", NULL},
         {OAI_COMPLETION, "{\"prompt\":\"x\",\"unknown_field\":1}", 400, "unknown_field", NULL},
         {OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"prompt\":\"x\"}", 400, "prompt", NULL},
-        {OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{}}", 400, "response_format", NULL},
+        {OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{}}", 400, "response_format.type", NULL},
+        {OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":[]}", 400, "response_format", NULL},
+        {OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"a\",\"schema\":{\"type\":\"nope\"}}}}", 400, "response_format.json_schema.schema", NULL},
+        {OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"a\",\"strict\":1,\"schema\":{}}}}", 400, "response_format.json_schema.strict", NULL},
+        {OAI_COMPLETION, "{\"prompt\":\"x\",\"grammar\":\"root ::= x\"}", 400, "grammar", NULL},
+        {OAI_COMPLETION, "{\"prompt\":\"x\",\"grammar\":7}", 400, "grammar", NULL},
+        {OAI_COMPLETION, "{\"prompt\":\"x\",\"json_schema\":{\"type\":\"string\"},\"guided_regex\":\"a\"}", 400, "json_schema", NULL},
+        {OAI_COMPLETION, "{\"prompt\":\"x\",\"structured_outputs\":{\"choice\":[\"a\",1]}}", 400, "structured_outputs.choice", NULL},
+        {OAI_COMPLETION, "{\"prompt\":\"x\",\"structured_outputs\":{\"whitespace\":\"wide\"}}", 400, "structured_outputs.whitespace", NULL},
+        {OAI_COMPLETION, "{\"prompt\":\"x\",\"structured_outputs\":{\"regex\":\"[\"}}", 400, "structured_outputs.regex", NULL},
+        {OAI_COMPLETION, "{\"prompt\":\"x\",\"structured_outputs\":{\"foo\":1}}", 400, "structured_outputs.foo", NULL},
         {OAI_COMPLETION, "{\"prompt\":\"x\",\"min_tokens\":20,\"max_tokens\":5}", 400, "min_tokens", NULL},
         {OAI_COMPLETION, "{\"prompt\":\"x\",\"min_tokens\":17}", 400, "min_tokens", NULL},
         {OAI_COMPLETION, "{\"prompt\":\"x\",\"min_tokens\":-1}", 400, "min_tokens", NULL},

@@ -58,13 +58,18 @@ log() { echo "replicas.sh: $*"; }
 
 # ---- render the HAProxy config for these ports ----
 awk -v n="$N" -v port="$PORT" -v hp="$HP" '
+/^backend /  { done_s = 0 }
 /# @bind/    { sub(/bind .*/, "bind " hp ":" port); print; next }
 /# @server/  { if (!done_s) for (i = 1; i <= n; i++) printf "    server replica-%d %s:%d\n", i, hp, port + i; done_s = 1; next }
-/# @tracked/ { if (!done_t) for (i = 1; i <= n; i++) printf "    server replica-%d %s:%d track pagoda_affinity/replica-%d\n", i, hp, port + i, i; done_t = 1; next }
 { print }' "$CFG_TEMPLATE" >"$DIR/haproxy.cfg" || exit 1
 "$HAPROXY" -c -q -f "$DIR/haproxy.cfg" || { echo "replicas.sh: the rendered $DIR/haproxy.cfg is not valid" >&2; exit 1; }
 
 # ---- start ----
+# every connection comes from HAProxy's one address: no per-address limit
+# (pagoda's default 64 would refuse HAProxy's connections beyond it) unless
+# SERVE_ARGS sets one
+PER_IP="--max-connections-per-ip 0"
+for a in "$@"; do case $a in --max-connections-per-ip*) PER_IP="" ;; esac; done
 PIDS=""
 HA_PID=""
 stopping=0
@@ -76,7 +81,8 @@ trap 'log "signal: draining the replicas"; stop_all' TERM INT
 i=1
 while [ "$i" -le "$N" ]; do
     p=$((PORT + i))
-    "$PAGODA_BIN" serve "$@" --host "$HOST" --port "$p" --replica-name "replica-$i" >"$DIR/replica-$i.log" 2>&1 &
+    # shellcheck disable=SC2086 # PER_IP is two words or none
+    "$PAGODA_BIN" serve "$@" $PER_IP --host "$HOST" --port "$p" --replica-name "replica-$i" >"$DIR/replica-$i.log" 2>&1 &
     pid=$!
     echo "$pid" >"$DIR/replica-$i.pid"
     PIDS="$PIDS $pid"

@@ -72,9 +72,17 @@ static const pg_cli_opt serve_flags[] = {
     {"--max-messages", "N", PG_ARG_UINT, 0, "1024", "chat messages per request"},
     {"--max-body-bytes", "SIZE", PG_ARG_SIZE, 0, "16M", "larger bodies get 413"},
     {"--max-header-bytes", "SIZE", PG_ARG_SIZE, 0, "64K", "per-connection header memory; larger headers get 431"},
-    {"--max-connections", "N", PG_ARG_UINT, 0, "512", "concurrent connections"},
-    {"--max-connections-per-ip", "N", PG_ARG_UINT, 0, "256", "0 = unlimited"},
-    {"--timeout", "SECONDS", PG_ARG_UINT, 0, "120", "idle connection timeout"},
+    {"--max-json-values", "N", PG_ARG_UINT, 0, "262144",
+     "JSON values (keys included) in a request body; more gets 413 before the body is parsed"},
+    {"--max-response-entries", "N", PG_ARG_UINT, 0, "2097152",
+     "non-streaming requests: choices x max_tokens x (1 + top logprobs) above N gets 400"},
+    {"--max-unsent-bytes", "SIZE", PG_ARG_SIZE, 0, "4M",
+     "a stream's output not yet taken by its client; beyond it the request's sequences pause until the client reads"},
+    {"--max-connections", "N", PG_ARG_UINT, 0, "512", "concurrent connections; beyond it new ones are closed at once"},
+    {"--max-connections-per-ip", "N", PG_ARG_UINT, 0, "64", "per client address, closed at once beyond it (0 = unlimited)"},
+    {"--timeout", "SECONDS", PG_ARG_UINT, 0, "120",
+     "idle connection timeout; also the deadline for complete headers, the slack of a body (then >= 16 KiB/s) and "
+     "how long a stream's client may read nothing before it is cancelled"},
     {"--http-threads", "N", PG_ARG_UINT, 0, "2", "HTTP worker threads"},
     {"--no-webui", NULL, PG_ARG_NONE, 0, "web UI on", "no chat page at / and no metrics dashboard at /dashboard"},
     {"--api-key", "KEY", PG_ARG_STR, 1, "none", "require this Bearer key (prefer --api-key-file)"},
@@ -199,6 +207,8 @@ static int apply(serve_opts *so, const char *name, const char *v, int from_file,
     else if (!strcmp(name, "max-connections")) INT(1, 1 << 20, c->max_connections);
     else if (!strcmp(name, "max-connections-per-ip")) INT(0, 1 << 20, c->max_connections_per_ip);
     else if (!strcmp(name, "timeout")) INT(0, 1 << 24, c->connection_timeout_s);
+    else if (!strcmp(name, "max-json-values")) INT(16, 1L << 32, c->max_json_values);
+    else if (!strcmp(name, "max-response-entries")) INT(1, 1L << 40, c->max_response_entries);
     else if (!strcmp(name, "http-threads")) INT(1, 256, c->http_threads);
     else if (!strcmp(name, "max-messages")) INT(1, 1 << 20, c->max_messages);
     else if (!strcmp(name, "max-tokens-limit")) INT(0, 1 << 30, c->max_tokens_limit);
@@ -245,6 +255,9 @@ static int apply(serve_opts *so, const char *name, const char *v, int from_file,
     } else if (!strcmp(name, "kv-cache-mem")) {
         if (parse_size(v, &sz) < 0) BAD("not a size (e.g. 512M)");
         c->engine.kv_cache_mem = sz;
+    } else if (!strcmp(name, "max-unsent-bytes")) {
+        if (parse_size(v, &sz) < 0 || sz < 4096 || sz > ((uint64_t)1 << 40)) BAD("not a size in [4K, 1T] (e.g. 4M)");
+        c->max_unsent_bytes = (size_t)sz;
     } else if (!strcmp(name, "max-body-bytes") || !strcmp(name, "max-header-bytes")) {
         if (parse_size(v, &sz) < 0 || sz < 1 || sz > ((uint64_t)1 << 40)) BAD("not a size in [1, 1T] (e.g. 16M)");
         if (!strcmp(name, "max-body-bytes")) c->max_body_bytes = (size_t)sz;

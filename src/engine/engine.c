@@ -117,6 +117,7 @@ int pg_engine_create(pg_model *m, const pg_vocab *v, const pg_engine_config *cfg
     e->next_id = 1;
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
+    pthread_mutex_init(&e->tv_mu, NULL);
     if (getrandom(&e->salt_key, sizeof e->salt_key, 0) != (ssize_t)sizeof e->salt_key)
         e->salt_key = pg_mix64(c.default_seed ^ (uint64_t)(uintptr_t)e);
     for (int32_t id = 0; id < pg_vocab_n_tokens(v) && e->n_eog < PG_SAMPLER_MAX_EOG; id++)
@@ -143,8 +144,9 @@ int pg_engine_create(pg_model *m, const pg_vocab *v, const pg_engine_config *cfg
     e->b_out = malloc(S * sizeof(int32_t));
     e->b_seqs = malloc(S * sizeof(pg_batch_seq));
     e->sched = malloc(S * sizeof(eng_seq *));
+    e->gsched = malloc(S * sizeof(eng_seq *));
     e->running = malloc(S * sizeof(eng_seq *));
-    if (!e->logits || !e->b_tok || !e->b_pos || !e->b_seq || !e->b_out || !e->b_seqs || !e->sched || !e->running) {
+    if (!e->logits || !e->b_tok || !e->b_pos || !e->b_seq || !e->b_out || !e->b_seqs || !e->sched || !e->gsched || !e->running) {
         rc = pg_error_set(err, PG_ENOMEM, "engine: out of memory for the step buffers");
         goto fail;
     }
@@ -222,6 +224,7 @@ static int submit_validate(pg_engine *e, const pg_request *r, int64_t *total, pg
                             (long long)*total, r->n_prompt, r->max_tokens, (long long)pool_tokens);
     int rc = pg_sampling_params_check(&r->sampling, e->n_vocab, err);
     if (rc < 0) return rc;
+    if ((rc = eng_gram_validate(r, err)) < 0) return rc;
     /* fail fast when busy (checked again when queueing) */
     pthread_mutex_lock(&e->mu);
     int busy = e->q_requests >= e->cfg.max_queued_requests || e->q_tokens + r->n_prompt > e->cfg.max_queued_tokens;
@@ -308,8 +311,11 @@ static int submit_build(pg_engine *e, const pg_request *r, eng_group **out, pg_e
     uint64_t dseed = e->cfg.default_seed;
     if (!r->sampling.has_seed)
         dseed = pg_mix64(e->cfg.default_seed ^ pg_mix64(__atomic_add_fetch(&e->seed_ctr, 1, __ATOMIC_RELAXED)));
-    for (int32_t i = 0; i < n; i++)
+    if ((rc = eng_gram_group(e, r, g, err)) < 0) goto fail;
+    for (int32_t i = 0; i < n; i++) {
         if ((rc = seq_build(e, r, g, i, dseed, err)) < 0) goto fail;
+        if ((rc = eng_gram_seq(e, &g->seqs[i])) < 0) goto fail;
+    }
     *out = g;
     return PG_OK;
 fail:
@@ -382,6 +388,24 @@ int pg_engine_cancel(pg_engine *e, uint64_t id) {
     return rc;
 }
 
+int pg_engine_pause(pg_engine *e, uint64_t id, int paused) {
+    if (!e) return PG_EINVAL;
+    int rc = PG_ENOTFOUND;
+    pthread_mutex_lock(&e->mu);
+    for (eng_group *g = e->live_head; g; g = g->lnext) {
+        if (g->id != id) continue;
+        if (g->pause_req != !!paused) {
+            g->pause_req = !!paused;
+            e->n_pause_req++;
+            pthread_cond_signal(&e->cv);
+        }
+        rc = PG_OK;
+        break;
+    }
+    pthread_mutex_unlock(&e->mu);
+    return rc;
+}
+
 void pg_engine_stats_get(pg_engine *e, pg_engine_stats *s) {
     pthread_mutex_lock(&e->mu);
     *s = e->snap;
@@ -408,7 +432,7 @@ static void cancel_all(pg_engine *e) {
     pthread_mutex_unlock(&e->mu);
     eng_enqueue_incoming(e, in);
     eng_reap(e, eng_now());
-    PG_ASSERT(e->n_running == 0 && e->n_waiting == 0);
+    PG_ASSERT(e->n_running == 0 && e->n_waiting == 0 && e->n_paused == 0);
 }
 
 /* CLOCK_REALTIME deadlines of the burst gather (pthread_cond_timedwait). */
@@ -427,7 +451,7 @@ static void *engine_thread_main(void *arg) {
     pg_engine *e = arg;
     pthread_mutex_lock(&e->mu);
     for (;;) {
-        while (!e->stop && !e->in_head && !e->n_cancel_req && e->n_running + e->n_waiting == 0)
+        while (!e->stop && !e->in_head && !e->n_cancel_req && !e->n_pause_req && e->n_running + e->n_waiting == 0)
             pthread_cond_wait(&e->cv, &e->mu);
         if (e->stop) break;
         if (e->n_running == 0 && e->cfg.batch_wait_us > 0) {
@@ -496,7 +520,10 @@ void pg_engine_destroy(pg_engine *e) {
     free(e->b_out);
     free(e->b_seqs);
     free(e->sched);
+    free(e->gsched);
     free(e->running);
+    eng_gram_free(e);
+    pthread_mutex_destroy(&e->tv_mu);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->cv);
     free(e);

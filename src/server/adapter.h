@@ -17,6 +17,7 @@
 #ifndef PG_SERVER_ADAPTER_H
 #define PG_SERVER_ADAPTER_H
 
+#include "sample/gram_cache.h"
 #include "server/request.h"
 #include "server/util.h"
 #include "template/chat.h"
@@ -37,6 +38,7 @@ typedef struct srv_ctx {
     int32_t max_messages;        /* chat messages per request (0: no limit) */
     int32_t max_tokens_limit;    /* 0: only the context bounds max_tokens */
     double request_timeout_s;    /* cap of every deadline (0: none) */
+    uint64_t max_response_entries; /* non-streaming: choices x max_tokens x (1 + top logprobs) (0: none) */
     time_t created;              /* server start (models list) */
     int demo;                    /* the built-in demo model */
     const char *demo_notice;     /* its description in the models list */
@@ -44,6 +46,7 @@ typedef struct srv_ctx {
     int chat_special_in_content; /* --chat-special-in-content: message text may become control tokens */
     const atomic_int *render_cancel; /* set when the shutdown grace is over: template renders stop */
     atomic_uint_fast64_t *special_text_messages; /* counter: messages whose special-token text was kept as text */
+    pg_gram_cache *grammars;     /* compiled structured-output grammars (thread-safe); NULL: compiled per request */
 } srv_ctx;
 
 /* Who is asking (after authentication). */
@@ -70,6 +73,12 @@ typedef struct srv_adapter {
     const char *(*id)(const void *state);
     /* HTTP status and the whole body (malloc'd). Under srv_req_lock, done. */
     int (*body)(const srv_ctx *c, void *state, srv_req *r, char **out, size_t *len);
+    /* Optional: the same 200 body (done, no error) in parts: appends to
+     * out until out->len >= want or the end; 1 at the end, 0 more to
+     * come, -1 out of memory. http.c drains each part to the socket before
+     * the next, so a large answer is never whole in memory. Under
+     * srv_req_lock. */
+    int (*body_part)(const srv_ctx *c, void *state, srv_req *r, srv_buf *out, size_t want);
     /* Appends the frames of the pending events (and the end, once done) to
      * out; the caller then calls srv_req_consume. 1 when the stream is
      * complete. Under srv_req_lock. */

@@ -91,6 +91,8 @@ char *srv_metrics_text(srv_metrics *mt, const char *m, const pg_engine_stats *st
             m, val)
     G("num_requests_running", "Requests in the running batch.", "gauge", "%d", st.running);
     G("num_requests_waiting", "Requests waiting to be scheduled.", "gauge", "%d", st.waiting);
+    G("num_requests_paused", "Sequences paused until their slow client reads (--max-unsent-bytes).", "gauge", "%d",
+      st.paused);
     G("kv_cache_usage_perc", "Fraction of KV-cache blocks in use (0..1).", "gauge", "%.6f", st.kv_usage);
     G("kv_blocks_total", "KV-cache blocks in the pool.", "gauge", "%d", st.kv_blocks_total);
     G("kv_blocks_used", "KV-cache blocks held by requests.", "gauge", "%d", st.kv_blocks_used);

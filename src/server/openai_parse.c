@@ -6,7 +6,9 @@
  * logit_bias -> stop / stop_token_ids -> n, stream, max_tokens -> the
  * kind's prompt (completions: string, ids or a list of either, each one
  * engine submission; chat: messages rendered by the chat template) ->
- * per-prompt max_tokens (computed once here) against the context. Every
+ * per-prompt max_tokens (computed once here) against the context ->
+ * structured-output constraint (structured.c; compiled or from the
+ * server's grammar cache). Every
  * string kept past the parse (stop strings, echo text, token ids) is copied
  * into the request's arena: the JSON tree is freed before submit. */
 #include "server/openai_parse.h"
@@ -17,6 +19,7 @@
 #include "base/arena.h"
 #include "base/log.h"
 #include "server/auth.h"
+#include "server/structured.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -513,18 +516,35 @@ static int parse_chat(parse_st *p, json_t *o, json_t **err_json) {
  * --max-tokens-limit; the prompt plus it must fit the context. */
 static int plan_max_tokens(parse_st *p, json_t **err_json) {
     const srv_ctx *c = p->c;
+    /* a non-streaming answer is kept until it is written: choices x tokens
+     * x (1 + top logprobs) entries are bounded (--max-response-entries); a
+     * default max_tokens is lowered to fit, an explicit one is a 400 */
+    uint64_t per_token = (uint64_t)p->o->n * (uint64_t)(1 + (p->o->logprobs > 0 ? p->o->logprobs : 0));
+    uint64_t cap = p->o->stream ? 0 : c->max_response_entries, total = 0;
     for (int32_t i = 0; i < p->g->n_prompts; i++) {
         srv_prompt *pr = &p->g->prompts[i];
         long long mt = p->max_tokens;
         if (mt < 0) {
             mt = p->o->kind == OAI_CHAT ? (long long)c->n_ctx - pr->n : 16;
             if (c->max_tokens_limit > 0 && mt > c->max_tokens_limit) mt = c->max_tokens_limit;
+            uint64_t fit = cap ? cap / (per_token * (uint64_t)p->g->n_prompts) : 0;
+            if (cap && (uint64_t)mt > fit) mt = fit > 0 ? (long long)fit : 1;
         }
         if (mt < 1 || (long long)pr->n + mt > c->n_ctx)
             return context_error(c, pr->n, mt < 1 ? 1 : mt, p->o->kind == OAI_CHAT ? "messages" : "prompt", err_json);
         pr->max_tokens = (int32_t)mt;
         if (p->min_tokens > mt)
             FAIL400("min_tokens", "'min_tokens' (%lld) must not exceed max_tokens (%lld)", p->min_tokens, mt);
+        total += per_token * (uint64_t)mt;
+    }
+    if (cap && total > cap) {
+        char m[600];
+        snprintf(m, sizeof m,
+                 "this non-streaming request could produce %llu entries (choices x max_tokens x (1 + top logprobs)); "
+                 "the server's limit is %llu (--max-response-entries): lower n, max_tokens or logprobs, or stream",
+                 (unsigned long long)total, (unsigned long long)cap);
+        *err_json = srv_error_json(m, "invalid_request_error", "max_tokens", "response_too_large");
+        return 400;
     }
     return 0;
 }
@@ -555,8 +575,8 @@ static const char *const common_fields[] = {
 static const char *const completion_fields[] = {"prompt", "echo", "suffix", "best_of", "parse_special", NULL};
 static const char *const chat_fields[] = {"messages", "max_completion_tokens", "top_logprobs", "add_generation_prompt",
                                           NULL};
-static const char *const later_fields[] = {"tools", "tool_choice", "response_format", "parallel_tool_calls",
-                                           "functions", "function_call", NULL};
+static const char *const later_fields[] = {"tools", "tool_choice", "parallel_tool_calls", "functions", "function_call",
+                                           NULL};
 
 static int in_list(const char *const *l, const char *k) {
     for (; *l; l++)
@@ -568,7 +588,8 @@ static int check_fields(parse_st *p, json_t *o, json_t **err_json) {
     const char *key;
     json_t *val;
     json_object_foreach(o, key, val) {
-        if (in_list(common_fields, key) || in_list(p->o->kind == OAI_CHAT ? chat_fields : completion_fields, key))
+        if (in_list(common_fields, key) || in_list(p->o->kind == OAI_CHAT ? chat_fields : completion_fields, key) ||
+            in_list(srv_structured_fields, key))
             continue;
         if (in_list(later_fields, key)) {
             if (json_is_null(val)) continue;
@@ -613,6 +634,10 @@ static int parse_tree(parse_st *p, json_t *o, const srv_caller *who, json_t **er
     if ((rc = parse_common(p, o, who, err_json))) return rc;
     if ((rc = p->o->kind == OAI_CHAT ? parse_chat(p, o, err_json) : parse_completion(p, o, err_json))) return rc;
     if ((rc = plan_max_tokens(p, err_json))) return rc;
+    /* structured outputs last: a request refused for another reason
+     * compiles nothing. The reference belongs to the request (request.c
+     * drops it when the request is freed). */
+    if ((rc = srv_structured_parse(p->c->grammars, o, &p->g->base.grammar, err_json))) return rc;
     oai_req *q = p->o;
     q->n_prompts = p->g->n_prompts;
     q->n_choices = q->n_prompts * q->n;

@@ -31,6 +31,14 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Bounds of the structured-output grammar cache (gram_cache.h): entries,
+ * and bytes of their keys (schema / grammar text plus the GBNF it compiled
+ * to). A compiled grammar also grows its own lazily built DFA states and
+ * mask caches (grammar.h caps those at 64 MiB per grammar), so the entry
+ * count is what bounds that memory. */
+#define SRV_GRAMMAR_CACHE_ENTRIES 32
+#define SRV_GRAMMAR_CACHE_BYTES ((size_t)32 << 20)
+
 /* The server: owned here, lent to the HTTP front (srv_http_env), the
  * adapters (ctx) and the request core (core). */
 typedef struct pg_srv {
@@ -65,7 +73,10 @@ void pg_server_config_default(pg_server_config *c) {
     c->port = 8080;
     c->max_body_bytes = (size_t)16 << 20;
     c->max_connections = 512;
-    c->max_connections_per_ip = 256;
+    c->max_connections_per_ip = 64;
+    c->max_json_values = (size_t)1 << 18;
+    c->max_unsent_bytes = (size_t)4 << 20;
+    c->max_response_entries = (uint64_t)1 << 21;
     c->connection_memory = (size_t)64 << 10;
     c->connection_timeout_s = 120;
     c->http_threads = 2;
@@ -104,6 +115,14 @@ static void engine_cancel(void *ctx, int64_t id) {
     if (id <= 0) return;
     pthread_rwlock_rdlock(&s->engine_lock);
     if (s->engine_alive) pg_engine_cancel(s->engine, (uint64_t)id);
+    pthread_rwlock_unlock(&s->engine_lock);
+}
+
+static void engine_pause(void *ctx, int64_t id, int paused) {
+    pg_srv *s = ctx;
+    if (id <= 0) return;
+    pthread_rwlock_rdlock(&s->engine_lock);
+    if (s->engine_alive) pg_engine_pause(s->engine, (uint64_t)id, paused);
     pthread_rwlock_unlock(&s->engine_lock);
 }
 
@@ -245,6 +264,8 @@ static void free_all(pg_srv *s) {
     srv_keys_destroy(s->keys);
     s->keys = NULL;
     srv_metrics_free(&s->m);
+    pg_gram_cache_destroy(s->ctx.grammars); /* grammars still held by requests live on */
+    s->ctx.grammars = NULL;
     if (s->tpl) pg_tpl_free(s->tpl);
     pg_vocab_free(s->vocab);
     pg_model_free(s->model);
@@ -262,7 +283,7 @@ static void sleep_ms(int ms) {
 static int engine_busy(pg_srv *s) {
     pg_engine_stats st;
     engine_stats(s, &st);
-    return st.running + st.waiting;
+    return st.running + st.waiting + st.paused;
 }
 
 static void drain(pg_srv *s) {
@@ -298,15 +319,17 @@ int pg_server_run(const pg_server_config *c, volatile sig_atomic_t *stop, pg_err
     s->ctx = (srv_ctx){.alias = s->alias,
                        .max_messages = c->max_messages,
                        .max_tokens_limit = c->max_tokens_limit,
+                       .max_response_entries = c->max_response_entries,
                        .request_timeout_s = c->request_timeout_s,
                        .created = time(NULL),
                        .ids = &s->ids,
                        .chat_special_in_content = c->chat_special_in_content,
                        .render_cancel = &s->grace_over,
-                       .special_text_messages = &s->m.special_text_messages};
+                       .special_text_messages = &s->m.special_text_messages,
+                       .grammars = pg_gram_cache_create(SRV_GRAMMAR_CACHE_ENTRIES, SRV_GRAMMAR_CACHE_BYTES)};
     int rc = srv_keys_create(c, &s->keys, err);
     if (rc == 0 && !(s->usage = srv_usage_create(c->cost_per_hour))) rc = pg_error_set(err, PG_ENOMEM, "out of memory");
-    s->core = (srv_core){.eng = {engine_submit, engine_cancel, s}, .metrics = &s->m, .keys = s->keys};
+    s->core = (srv_core){.eng = {engine_submit, engine_cancel, s, engine_pause}, .metrics = &s->m, .keys = s->keys};
     srv_http_env env = {.cfg = &s->cfg,
                         .ctx = &s->ctx,
                         .core = &s->core,

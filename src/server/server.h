@@ -39,9 +39,18 @@ typedef struct pg_server_config {
     const char *chat_template_path; /* NULL = the model's tokenizer.chat_template */
     size_t max_body_bytes;       /* request bodies beyond -> 413 (default 16 MiB) */
     unsigned max_connections;    /* default 512 */
-    unsigned max_connections_per_ip; /* 0 = unlimited (default 256) */
+    unsigned max_connections_per_ip; /* 0 = unlimited (default 64: room for other clients) */
     size_t connection_memory;    /* MHD per-connection memory (headers), default 64 KiB */
-    unsigned connection_timeout_s; /* idle connections closed after (default 120 s) */
+    unsigned connection_timeout_s; /* idle connections closed after (default 120 s); also the
+                                    deadline for a request's complete headers, the body's slack
+                                    (it must then arrive at >= SRV_MIN_BODY_RATE bytes/s) and how
+                                    long a streaming client may read nothing */
+    size_t max_json_values;      /* JSON values (and keys) per request body; more -> 413 before
+                                    parsing (default 262144) */
+    size_t max_unsent_bytes;     /* a stream's unsent output; beyond it its sequences pause until
+                                    the client reads (default 4 MiB) */
+    uint64_t max_response_entries; /* non-streaming: choices x max_tokens x (1 + top logprobs)
+                                      above this -> 400 (default 2097152) */
     unsigned http_threads;       /* MHD worker threads (default 2) */
     uint64_t demo_seed;          /* weights of the demo model (default 1234) */
     /* admission / limits */

@@ -198,6 +198,21 @@ victim = busy.most_common(1)[0][0] if busy else "replica-1"
 vpid = pid_of(victim)
 os.kill(vpid, signal.SIGTERM)
 t_term = time.time()
+# wait until it is draining (its /ready answers 503; the signal is seen
+# within ~50 ms, requests before that are still its own)
+with open(os.path.join(RUN, "haproxy.cfg")) as f:
+    vport = int([ln.split(":")[-1] for ln in f if ln.strip().startswith("server %s " % victim)][0])
+while time.time() - t_term < 10:
+    try:
+        c = http.client.HTTPConnection(U.hostname, vport, timeout=5)
+        c.request("GET", "/ready")
+        rs = c.getresponse().status
+        c.close()
+    except OSError:
+        rs = None
+    if rs != 200:
+        break
+    time.sleep(0.01)
 # new requests while it drains go elsewhere: those of a session that hashes
 # to it too (its 503s are retried on another replica by HAProxy)
 during = []

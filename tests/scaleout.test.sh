@@ -86,6 +86,10 @@ else
     wait $RPID; rc=$?
     if [ $rc -eq 0 ] && grep -q "all replicas drained" "$TMP/replicas.out"; then echo "ok: replicas.sh drained the replicas and exited 0 on SIGTERM"
     else echo "FAIL: replicas.sh exit $rc after SIGTERM:"; cat "$TMP/replicas.out"; fail=1; fi
+    # the drained replicas exited 0 (a sanitizer report at exit would not),
+    # the SIGKILLed one 137
+    st=$(sed -n 's/^replicas.sh: replica-[0-9]* exit status \([0-9]*\)$/\1/p' "$TMP/replicas.out" | sort | tr '\n' ' ')
+    [ "$st" = "0 0 137 " ] && echo "ok: replica exit statuses: $st" || { echo "FAIL: replica exit statuses '$st' (want 0 0 137)"; fail=1; }
     RPID=""
 fi
 if [ $fail -ne 0 ]; then

@@ -160,7 +160,12 @@ while :; do
     [ "$n_alive" -eq 0 ] && break
     sleep 0.2
 done
-for pid in $PIDS; do wait "$pid" 2>/dev/null; done
+i=1
+for pid in $PIDS; do # each replica's exit status (0 after a drain; 128+N: killed by signal N)
+    wait "$pid" 2>/dev/null
+    log "replica-$i exit status $?"
+    i=$((i + 1))
+done
 if [ $stopping = 1 ]; then log "all replicas drained"; finish 0; fi
 log "no replica is left" >&2
 finish 1

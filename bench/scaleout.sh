@@ -3,7 +3,7 @@
 # (deploy/local/replicas.sh, each replica --threads THREADS), measured with
 # `pagoda bench serve` against the front; ROUNDS interleaved rounds, the
 # median printed per replica count (README: Scale-out).
-#   bench/scaleout.sh [MODEL]   env: ROUNDS (3), THREADS (1), CONC (24),
+#   bench/scaleout.sh [MODEL]   env: ROUNDS (3), THREADS (1), NS ("1 2 3"), CONC (24),
 #                               REQS (96), IN (64), OUT (128), PORT (28400)
 cd "$(dirname "$0")/.." || exit 1
 MODEL=${1:-${PAGODA_TESTDATA:-../shared}/models/stories260K.gguf}
@@ -16,7 +16,7 @@ echo "model $MODEL; replicas with --threads $THREADS; bench serve --concurrency 
 echo "cpu: $(lscpu | sed -n 's/^Model name: *//p') ($(nproc) cores); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 r=1
 while [ $r -le "$ROUNDS" ]; do
-    for n in 1 2 3; do
+    for n in ${NS:-1 2 3}; do
         PAGODA_BIN=$BIN sh deploy/local/replicas.sh -n $n -p "$PORT" -d "$TMP/run-$n" -- -m "$MODEL" --threads "$THREADS" \
             --log-level warn >"$TMP/rep.out" 2>&1 &
         rp=$!
@@ -36,7 +36,7 @@ while [ $r -le "$ROUNDS" ]; do
     r=$((r + 1))
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
-for n in 1 2 3; do
+for n in ${NS:-1 2 3}; do
     med=$(awk -v n=$n '$4 == n {print $6}' "$TMP/results" | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}')
     all=$(awk -v n=$n '$4 == n {printf "%s ", $6}' "$TMP/results")
     echo "replicas $n: median $med output tok/s (runs: $all)"

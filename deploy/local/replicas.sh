@@ -90,6 +90,10 @@ while [ "$i" -le "$N" ]; do
     i=$((i + 1))
 done
 
+# sleep in the background and `wait` for it: a trapped signal interrupts
+# `wait` at once, while the trap of a signal that arrives during a
+# foreground command may be deferred (dash)
+nap() { sleep "$1" & wait $!; }
 # running (a child that exited but is not reaped yet is a zombie: not alive)
 # (builtins only: no command substitution, whose subshell a signal could
 # interrupt)
@@ -132,7 +136,7 @@ for pid in $PIDS; do
             stop_all; for q in $PIDS; do wait "$q" 2>/dev/null; done
             exit 1
         fi
-        sleep 0.2
+        nap 0.2
         waited=$((waited + 2))
     done
     i=$((i + 1))
@@ -148,7 +152,7 @@ until curl -fs -o /dev/null --max-time 2 "http://$HP:$PORT/ready"; do
         stop_all; for q in $PIDS; do wait "$q" 2>/dev/null; done
         finish 1
     fi
-    sleep 0.1
+    nap 0.1
     t=$((t + 1))
 done
 log "ready on http://$HP:$PORT ($N replicas; logs in $DIR)"
@@ -158,7 +162,7 @@ while :; do
     n_alive=0
     for pid in $PIDS; do alive "$pid" && n_alive=$((n_alive + 1)); done
     [ "$n_alive" -eq 0 ] && break
-    sleep 0.2
+    nap 0.2
 done
 i=1
 for pid in $PIDS; do # each replica's exit status (0 after a drain; 128+N: killed by signal N)

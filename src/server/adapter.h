@@ -46,6 +46,11 @@ typedef struct srv_ctx {
     int chat_special_in_content; /* --chat-special-in-content: message text may become control tokens */
     const atomic_int *render_cancel; /* set when the shutdown grace is over: template renders stop */
     atomic_uint_fast64_t *special_text_messages; /* counter: messages whose special-token text was kept as text */
+    int caps;                    /* what the server does with the model: PG_CAP_* (model.h); no
+                                    PG_CAP_GENERATE -> completions answer 400 */
+    const char *pooling;         /* the embedder's pooling name, or NULL without one */
+    int32_t embed_dim;           /* floats per embedding (0 without an embedder) */
+    int embed_matryoshka;        /* 'dimensions' below embed_dim allowed */
     pg_gram_cache *grammars;     /* compiled structured-output grammars (thread-safe); NULL: compiled per request */
 } srv_ctx;
 

@@ -21,7 +21,8 @@
  * (src/server/<proto>_parse.c + <proto>_format.c implementing
  * adapter.h) plus rows in routes[] below; nothing else here changes. A
  * route row is a path, a method and what serves it: a probe, /metrics, a
- * simple JSON endpoint (endpoints.h) or an adapter. /v1/stats (stats.h) is
+ * simple JSON endpoint (endpoints.h), an adapter, or the embedding queue
+ * (embed_api.h: /v1/embeddings, /v1/rerank). /v1/stats (stats.h) is
  * answered beside /metrics under the same key; a path in no row may be a
  * file of the embedded web UI (webui.h: /, /dashboard, /webui/...), served
  * without a key right after the probes (off with --no-webui).
@@ -37,6 +38,14 @@
  * Suspend and resume both happen under the request's mutex, and resume
  * only when `suspended` is set (cleared by whoever resumes), so every
  * MHD_resume_connection follows its suspend.
+ *
+ * Embeddings and reranking: the body goes to the embedding queue
+ * (embed_api.h), whose worker threads run the embedder and format the
+ * body; the connection is suspended meanwhile and resumed by the job's
+ * wake-up, exactly like a non-streaming generation (the job's mutex plays
+ * the request's part). Such connections are in the registry too, so the
+ * watcher cancels the job of a client that hangs up and the drain waits
+ * for them.
  *
  * Disconnects: MHD reports a failed connection through NOTIFY_COMPLETED
  * (-> srv_req_detach cancels). A *suspended* connection is invisible to
@@ -92,6 +101,10 @@ static const route routes[] = {
     {"/detokenize", "POST", 0, RT_SIMPLE, srv_ep_detokenize, NULL},
     {"/v1/stats", "GET", 0, RT_STATS, NULL, NULL}, /* stats.h; the metrics key like /metrics */
     {"/v1/usage", "GET", 0, RT_USAGE, NULL, NULL}, /* usage.h; the admin key (--admin-key) */
+    {"/v1/embeddings", "POST", 0, RT_EMBED, NULL, NULL}, /* embed_api.h */
+    {"/embeddings", "POST", 0, RT_EMBED, NULL, NULL},
+    {"/v1/rerank", "POST", 0, RT_RERANK, NULL, NULL},
+    {"/rerank", "POST", 0, RT_RERANK, NULL, NULL},
 };
 /* the embedded web UI (webui.h): /, /dashboard, /webui/...; no key */
 static const route webui_route = {"/", "GET", 0, RT_WEBUI, NULL, NULL};
@@ -114,6 +127,7 @@ static hconn *conn_new(srv_http *h, struct MHD_Connection *c) {
 
 static void conn_free(hconn *r) {
     if (r->req) srv_req_unref(r->req);
+    if (r->ejob) srv_ejob_detach(r->ejob);
     free(r->body);
     free(r->rest);
     free(r->fail.body);
@@ -292,6 +306,26 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
     return 0;
 }
 
+/* An embedding / rerank job: its body once done, else suspend (or close
+ * when the client left). */
+static enum MHD_Result ejob_body_or_wait(hconn *r) {
+    srv_ejob_lock(r->ejob);
+    if (!srv_ejob_done(r->ejob)) {
+        if (r->disconnected) {
+            srv_ejob_unlock(r->ejob);
+            return MHD_NO;
+        }
+        conn_suspend(r);
+        srv_ejob_unlock(r->ejob);
+        return MHD_YES;
+    }
+    char *body;
+    size_t len;
+    int status = srv_ejob_take_body(r->ejob, &body, &len);
+    srv_ejob_unlock(r->ejob);
+    return respond(r, status, "application/json", body, len, status == 503 ? "1" : NULL, NULL);
+}
+
 /* Non-streaming 200 body in parts (adapter->body_part): each part is
  * formatted into the connection's reused buffer only once MHD has taken
  * the previous one, so the body is never whole in memory (chunked
@@ -329,6 +363,7 @@ static ssize_t body_reader(void *cls, uint64_t pos, char *buf, size_t max) {
 /* Non-streaming: the whole body once done, else suspend (or close when
  * the client left). */
 static enum MHD_Result body_or_wait(hconn *r) {
+    if (r->ejob) return ejob_body_or_wait(r);
     srv_req_lock(r->req);
     if (!srv_req_done(r->req)) {
         if (r->disconnected) {
@@ -477,6 +512,26 @@ static enum MHD_Result after_parse(hconn *r) {
     return body_or_wait(r);
 }
 
+/* /v1/embeddings, /v1/rerank: parse and queue (embed_api.h), then wait
+ * suspended for the job's wake-up. */
+static enum MHD_Result start_embed(hconn *r) {
+    srv_http *h = r->h;
+    srv_caller who = {r->authed, r->key_id};
+    srv_fail f;
+    /* the body goes to the job (parsed on its worker) */
+    int st = srv_ejob_start(*h->env.embq, r->rt->kind == RT_EMBED ? SRV_EJ_EMBED : SRV_EJ_RERANK, &who, &r->body,
+                            r->body_len, conn_wake, r, &r->ejob, &f);
+    if (!r->body) r->body_len = r->body_cap = 0;
+    if (st) {
+        if (st == 429) atomic_fetch_add(&h->env.metrics->rejected[REJ_QUEUE_FULL], 1);
+        else if (st == 503) atomic_fetch_add(&h->env.metrics->rejected[REJ_DRAINING], 1);
+        return respond(r, st, "application/json", f.body, f.len, f.retry_after, NULL);
+    }
+    registry_add(h, r);
+    r->stage = 1;
+    return ejob_body_or_wait(r);
+}
+
 /* ---------- admission ---------- */
 
 /* "Bearer <token>" -> token (trimmed), or NULL. */
@@ -594,7 +649,7 @@ static enum MHD_Result usage_report(hconn *r, const char *key, size_t kl) {
  * -1 to go on. */
 static int rate_limit(hconn *r, enum MHD_Result *res) {
     srv_http *h = r->h;
-    int gen = r->rt->kind == RT_GENERATE;
+    int gen = r->rt->kind == RT_GENERATE || r->rt->kind == RT_EMBED || r->rt->kind == RT_RERANK;
     int which = 0;
     int wait = gen ? srv_keys_admit(h->env.keys, r->key_id, &r->rl, &which) : 0;
     if (!gen) srv_keys_peek(h->env.keys, r->key_id, &r->rl);
@@ -714,7 +769,10 @@ static enum MHD_Result handle(hconn *r) {
     }
     enum MHD_Result res;
     if (r->authed && rate_limit(r, &res) >= 0) return res;
-    if ((r->rt->kind == RT_SIMPLE || r->rt->kind == RT_GENERATE) && json_bounds(r, &res) >= 0) return res;
+    if ((r->rt->kind == RT_SIMPLE || r->rt->kind == RT_GENERATE || r->rt->kind == RT_EMBED ||
+         r->rt->kind == RT_RERANK) &&
+        json_bounds(r, &res) >= 0)
+        return res;
     if (r->rt->kind == RT_MODEL) {
         char *out = NULL;
         int st = srv_ep_model(env->ctx, r->rest, &out);
@@ -725,6 +783,13 @@ static enum MHD_Result handle(hconn *r) {
         int st = r->rt->simple(env->ctx, r->body, r->body_len, &out);
         return respond_json(r, st, out, NULL);
     }
+    if (r->rt->kind == RT_EMBED || r->rt->kind == RT_RERANK) return start_embed(r);
+    if (!(env->ctx->caps & PG_CAP_GENERATE))
+        return respond_error(r, 400,
+                             srv_embq_caps(*env->embq) & PG_CAP_RERANK
+                                 ? "model does not support generation: it is a reranker (use /v1/rerank)"
+                                 : "model does not support generation: it is an embedding model (use /v1/embeddings)",
+                             "invalid_request_error", "model_not_supported", NULL, NULL);
     return start_generation(r);
 }
 
@@ -1047,6 +1112,15 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     if (!r) return;
     *con_cls = NULL;
     registry_remove(h, r);
+    if (r->ejob) {
+        srv_ejob_lock(r->ejob);
+        r->gone = 1; /* conn_wake does nothing from now on; conn_free detaches after the log line */
+        r->suspended = 0;
+        int counted = r->disconnected, running = !srv_ejob_done(r->ejob);
+        srv_ejob_unlock(r->ejob);
+        if (running) srv_ejob_cancel(r->ejob);
+        if (running && !counted) atomic_fetch_add(&h->env.metrics->disconnects, 1);
+    }
     if (r->req) {
         srv_req_lock(r->req);
         r->gone = 1;
@@ -1092,6 +1166,7 @@ int srv_http_cancel_all(srv_http *h) {
     pthread_mutex_lock(&h->mu);
     for (hconn *r = h->live; r; r = r->next) {
         n++;
+        if (!r->req) continue; /* an embedding job: srv_embq_cancel_all */
         if (nr == cap) {
             size_t nc = cap ? cap * 2 : 64;
             srv_req **b = realloc(reqs, nc * sizeof *reqs);
@@ -1121,6 +1196,18 @@ static void hung_up(srv_http *h, uint64_t serial) {
     pthread_mutex_lock(&h->mu);
     for (hconn *r = h->live; r; r = r->next) {
         if (r->serial != serial) continue;
+        if (r->ejob) { /* cancelled here: the job lives while the connection does */
+            srv_ejob_lock(r->ejob);
+            int first = !r->disconnected;
+            if (first) {
+                r->disconnected = 1;
+                running = !srv_ejob_done(r->ejob);
+                conn_wake(r);
+            }
+            srv_ejob_unlock(r->ejob);
+            if (running) srv_ejob_cancel(r->ejob);
+            break;
+        }
         srv_req_lock(r->req);
         if (!r->disconnected) {
             r->disconnected = 1;
@@ -1133,6 +1220,10 @@ static void hung_up(srv_http *h, uint64_t serial) {
         break;
     }
     pthread_mutex_unlock(&h->mu);
+    if (running && !req) {
+        atomic_fetch_add(&h->env.metrics->disconnects, 1);
+        PG_DEBUG("client disconnected; cancelling its embedding job");
+    }
     if (!req) return;
     if (running) {
         atomic_fetch_add(&h->env.metrics->disconnects, 1);

@@ -10,6 +10,7 @@
 
 #include "server/adapter.h"
 #include "server/auth.h"
+#include "server/embed_api.h"
 #include "server/http.h"
 #include "server/request.h"
 #include "server/util.h"
@@ -23,7 +24,7 @@ struct MHD_Daemon;
 
 /* ---------- the routing table's row type (the table is in http.c) ---------- */
 
-enum { RT_HEALTH = 1, RT_READY, RT_METRICS, RT_STATS, RT_WEBUI, RT_SIMPLE, RT_GENERATE, RT_MODEL, RT_USAGE };
+enum { RT_HEALTH = 1, RT_READY, RT_METRICS, RT_STATS, RT_WEBUI, RT_SIMPLE, RT_GENERATE, RT_MODEL, RT_EMBED, RT_RERANK, RT_USAGE };
 
 /* A row matches its path exactly, or (prefix) any path that starts with it
  * and has a non-empty rest without '/' (the rest is the resource id). HEAD
@@ -60,7 +61,7 @@ struct srv_http {
     srv_http_env env;
     struct MHD_Daemon *daemon;
     int port;
-    /* registry of live generation requests (for the watcher and the drain) */
+    /* registry of live generation / embedding requests (for the watcher and the drain) */
     pthread_mutex_t mu;
     hconn *live;
     pthread_t watcher;
@@ -125,6 +126,9 @@ struct hconn {
     int gone;              /* (req) NOTIFY_COMPLETED ran: conn is invalid */
     int disconnected;      /* (req) the watcher saw the client go */
     srv_buf out;           /* stream frames, reused */
+    /* RT_EMBED / RT_RERANK: the job (embed_api.h); suspended, gone and
+     * disconnected are then under the job's mutex instead */
+    srv_ejob *ejob;        /* consumer reference */
     size_t out_off;
     int stream_ended;      /* stream: the end was formatted; non-streaming parts: the last part */
     uint64_t sent_bytes;   /* non-streaming body bytes handed to MHD */

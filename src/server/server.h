@@ -8,6 +8,7 @@
  * becomes non-zero (set it from a SIGINT/SIGTERM handler).
  *
  * Endpoints: POST /v1/completions, POST /v1/chat/completions, GET /v1/models,
+ * POST /v1/embeddings, POST /v1/rerank (and /embeddings, /rerank),
  * GET /health (liveness), GET /ready (readiness), GET /metrics (Prometheus
  * text), GET /v1/stats (the same figures as JSON), GET /v1/usage (usage
  * and cost per key name / model, admin key; usage.h), POST /tokenize,
@@ -76,6 +77,13 @@ typedef struct pg_server_config {
     const char *otlp_endpoint;   /* http://HOST[:PORT][/PATH]: OTLP/HTTP JSON span export; NULL = off */
     const char *admin_key;       /* Bearer key of GET /v1/usage; NULL = that route answers 403 */
     double cost_per_hour;        /* machine cost per hour: estimated cost figures; 0 = none */
+    /* embeddings and reranking (embed_api.h): an encoder model, or a model
+     * whose file sets a pooling type, or any model with pooling set here */
+    int pooling;                 /* PG_POOL_* (model.h); PG_POOL_UNSPEC = the model's {arch}.pooling_type */
+    int matryoshka;              /* 'dimensions' below the full size: -1 as the model says, 1 allowed */
+    int embed_workers;           /* threads calling the embedder (0 = 16) */
+    int embed_batch_inputs;      /* inputs per encoder pass (0 = 64; 1 = no batching) */
+    int embed_batch_wait_us;     /* gather a burst before a pass that is not full (0 = 500; -1 = never) */
     pg_engine_config engine;
 } pg_server_config;
 

@@ -108,6 +108,14 @@ static const pg_cli_opt serve_flags[] = {
     {"--rate-limit-rpm", "N", PG_ARG_NUM, 0, "0 = unlimited", "default requests per minute per key"},
     {"--rate-limit-tpm", "N", PG_ARG_NUM, 0, "0 = unlimited", "default tokens per minute per key"},
     {"--shutdown-grace", "SECONDS", PG_ARG_NUM, 0, "30", "on SIGTERM/SIGINT let running requests finish this long"},
+    {"--replica-name", "NAME", PG_ARG_STR, 0, "HOST:PORT",
+     "this replica's name, sent as x-pagoda-replica on every response (behind a load balancer)"},
+    {"--otlp-endpoint", "URL", PG_ARG_STR, 0, "off",
+     "export request spans (queue, prefill, decode) over OTLP/HTTP JSON to http://HOST[:PORT][/PATH] "
+     "(default path /v1/traces; http:// only)"},
+    {"--admin-key", "KEY", PG_ARG_STR, 0, "none (GET /v1/usage refused)", "Bearer key of GET /v1/usage"},
+    {"--cost-per-hour", "AMOUNT", PG_ARG_NUM, 0, "0 = no cost figures",
+     "the machine's cost per hour: estimated cost per key and per 1k tokens from compute seconds"},
     {"--log-level", "LEVEL", PG_ARG_STR, 0, "info", "debug, info, warn, error or off"},
     {"--log-format", "FORMAT", PG_ARG_STR, 0, "text", "text (key=value lines) or json (one object per line)"},
 };
@@ -240,6 +248,18 @@ static int apply(serve_opts *so, const char *name, const char *v, int from_file,
     else if (!strcmp(name, "rate-limit-tpm")) NUM(0, 1e12, c->default_tpm);
     else if (!strcmp(name, "api-key-file")) c->api_key_file = v;
     else if (!strcmp(name, "metrics-key")) c->metrics_key = v;
+    else if (!strcmp(name, "replica-name")) {
+        if (!*v || strlen(v) > 200) BAD("not a name of 1 to 200 characters");
+        for (const char *p = v; *p; p++)
+            if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e) BAD("not printable ASCII without spaces");
+        c->replica_name = v;
+    }
+    else if (!strcmp(name, "otlp-endpoint")) c->otlp_endpoint = v;
+    else if (!strcmp(name, "admin-key")) {
+        if (!*v) BAD("empty (a key is needed)");
+        c->admin_key = v;
+    }
+    else if (!strcmp(name, "cost-per-hour")) NUM(0, 1e9, c->cost_per_hour);
     else if (!strcmp(name, "cors-origin")) {
         if (!*v || strchr(v, ' ') || strchr(v, ',')) BAD("one origin such as https://app.example.com, or *");
         if ((from_file ? so->n_cors_file : so->n_cors_cli) == MAX_KEYS) BAD("too many origins");

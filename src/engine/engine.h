@@ -76,6 +76,9 @@ typedef struct pg_engine_usage {
     double total_s;        /* submit -> done */
     double prefill_s, decode_s;
     int32_t preemptions;
+    double compute_s;      /* this choice's share of the forward passes it was in:
+                              each step's time split among its sequences by their
+                              tokens in the step (usage and cost accounting) */
 } pg_engine_usage;
 
 typedef struct pg_engine_event {

@@ -98,6 +98,7 @@ struct eng_seq {
     char *text;             /* [text_cap] stop matcher output */
     size_t text_cap;
     double t_sched, t_first;
+    double compute_s;       /* share of step times (pg_engine_usage.compute_s) */
     int32_t sched_n;        /* tokens scheduled in the current step */
     int32_t sched_row;      /* logits row in the current step, -1 none */
     /* grammar (NULL / 0 when the request has none; engine_gram.c) */

@@ -484,8 +484,10 @@ int eng_step(pg_engine *e) {
         } else {
             /* 5. outputs. A callback may not free anything of another sequence
              * (cancels are only flags), so sched[] stays valid. */
+            const double step_s = t2 - t1;
             for (int32_t i = 0; i < ns; i++) {
                 eng_seq *s = e->sched[i];
+                s->compute_s += step_s * (double)s->sched_n / (double)nt; /* the step's time by tokens */
                 s->n_computed += s->sched_n;
                 s->sched_n = 0;
                 commit_full(e, s);

@@ -118,6 +118,7 @@ void eng_finish_seq(pg_engine *e, eng_seq *s, int reason, int err_code, const ch
     u.completion_tokens = s->n_gen;
     u.cached_tokens = s->cached_tokens;
     u.preemptions = s->preemptions;
+    u.compute_s = s->compute_s;
     u.total_s = t - g->t_submit;
     if (s->admitted) {
         u.queue_s = s->t_sched - g->t_submit;

@@ -63,6 +63,8 @@
 #include "base/log.h"
 #include "server/endpoints.h"
 #include "server/openai_format.h"
+#include "server/otlp.h"
+#include "server/usage.h"
 #include "server/stats.h"
 #include "server/webui.h"
 #include "server/http_impl.h"
@@ -82,6 +84,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---------- the routing table ---------- */
@@ -97,6 +100,7 @@ static const route routes[] = {
     {"/tokenize", "POST", 0, RT_SIMPLE, srv_ep_tokenize, NULL},
     {"/detokenize", "POST", 0, RT_SIMPLE, srv_ep_detokenize, NULL},
     {"/v1/stats", "GET", 0, RT_STATS, NULL, NULL}, /* stats.h; the metrics key like /metrics */
+    {"/v1/usage", "GET", 0, RT_USAGE, NULL, NULL}, /* usage.h; the admin key (--admin-key) */
     {"/v1/embeddings", "POST", 0, RT_EMBED, NULL, NULL}, /* embed_api.h */
     {"/embeddings", "POST", 0, RT_EMBED, NULL, NULL},
     {"/v1/rerank", "POST", 0, RT_RERANK, NULL, NULL},
@@ -204,10 +208,11 @@ static void rl_headers(struct MHD_Response *resp, const char *what, double lim, 
 
 static void common_headers(hconn *r, struct MHD_Response *resp) {
     MHD_add_response_header(resp, "x-request-id", r->x_request_id);
+    MHD_add_response_header(resp, "x-pagoda-replica", r->h->replica);
     if (r->cors) {
         MHD_add_response_header(resp, "Access-Control-Allow-Origin", r->cors);
         MHD_add_response_header(resp, "Access-Control-Expose-Headers",
-                                "x-request-id, traceparent, x-ratelimit-limit-requests, "
+                                "x-request-id, traceparent, x-pagoda-replica, x-ratelimit-limit-requests, "
                                 "x-ratelimit-remaining-requests, x-ratelimit-reset-requests, x-ratelimit-limit-tokens, "
                                 "x-ratelimit-remaining-tokens, x-ratelimit-reset-tokens, Retry-After");
         if (strcmp(r->cors, "*")) MHD_add_response_header(resp, "Vary", "Origin");
@@ -612,8 +617,31 @@ static enum MHD_Result metrics(hconn *r, const char *key, size_t kl) {
     int draining = atomic_load(env->draining);
     size_t len = 0;
     char *out = srv_metrics_text(env->metrics, env->ctx->alias, &st, draining, &len);
+    if (out && env->usage) srv_usage_metrics(env->usage, &out, &len); /* out of memory: left out */
+    if (out && env->otlp) srv_otlp_metrics(env->otlp, env->ctx->alias ? env->ctx->alias : "", &out, &len);
     if (!out) return respond_error(r, 500, "out of memory", "server_error", NULL, NULL, NULL);
     return respond(r, 200, "text/plain; version=0.0.4; charset=utf-8", out, len, NULL, NULL);
+}
+
+/* GET /v1/usage?since=&until=&group_by=key|model (usage.h): only with the
+ * admin key (--admin-key); without one configured the route is refused. */
+static enum MHD_Result usage_report(hconn *r, const char *key, size_t kl) {
+    const srv_http_env *env = &r->h->env;
+    const char *ak = env->cfg->admin_key;
+    if (!ak || !*ak)
+        return respond_error(r, 403, "GET /v1/usage needs an admin key: start the server with --admin-key KEY",
+                             "invalid_request_error", "admin_key_not_configured", NULL, NULL);
+    if (!key || !srv_ct_equal(key, kl, ak, strlen(ak)))
+        return respond_error(r, 401, "GET /v1/usage needs the admin key (Authorization: Bearer <admin key>)",
+                             "invalid_request_error", "invalid_api_key", NULL, NULL);
+    if (!env->usage) return respond_error(r, 503, "usage accounting is not available", "server_error", NULL, NULL, NULL);
+    char *out = NULL;
+    struct MHD_Connection *c = r->conn;
+    int st = srv_usage_query(env->usage, (int64_t)time(NULL), MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "since"),
+                             MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "until"),
+                             MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "group_by"), &out);
+    if (!out) return respond_error(r, 500, "out of memory", "server_error", NULL, NULL, NULL);
+    return respond_json(r, st, out, NULL);
 }
 
 /* Per-key rate limit: generation takes a request from the bucket, other
@@ -713,6 +741,7 @@ static enum MHD_Result handle(hconn *r) {
     size_t kl = 0;
     const char *key = bearer(r->conn, &kl);
     if (r->rt->kind == RT_METRICS || r->rt->kind == RT_STATS) return metrics(r, key, kl);
+    if (r->rt->kind == RT_USAGE) return usage_report(r, key, kl);
     if (srv_keys_enabled(env->keys)) {
         if (!key)
             return respond_error(r, 401,
@@ -796,6 +825,8 @@ static void trace_init(srv_http *h, hconn *r) {
         (tp[55] == 0 || (strncmp(tp, "00", 2) && tp[55] == '-'))) {
         memcpy(r->trace_id, tp + 3, 32);
         r->trace_id[32] = 0;
+        memcpy(r->parent_span, tp + 36, 16);
+        r->parent_span[16] = 0;
         flags[0] = tp[53];
         flags[1] = tp[54];
         ok = 1;
@@ -1106,6 +1137,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     }
     /* nothing was sent: the client closed first (nginx's 499, README) */
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status == 0 && r->rt) count_status(r, SRV_STATUS_CLIENT_CLOSED);
+    srv_http_account(h, r, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
     srv_http_log_request(h, r, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
     /* keep-alive: the next request's headers are due within --timeout */
     const union MHD_ConnectionInfo *sci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -1282,6 +1314,26 @@ static int listen_socket(const pg_server_config *cfg, const struct addrinfo *ai,
     return fd;
 }
 
+/* x-pagoda-replica: --replica-name, else HOST:PORT (the host name for a
+ * wildcard listen address); header-safe bytes only. */
+static void set_replica(srv_http *h) {
+    const pg_server_config *cfg = h->env.cfg;
+    if (cfg->replica_name && *cfg->replica_name) snprintf(h->replica, sizeof h->replica, "%s", cfg->replica_name);
+    else {
+        char host[256];
+        const char *hn = cfg->host;
+        int wild = !strcmp(hn, "0.0.0.0") || !strcmp(hn, "::") || !strcmp(hn, "[::]") || !*hn;
+        if (wild && gethostname(host, sizeof host) == 0) {
+            host[sizeof host - 1] = 0;
+            hn = host;
+        }
+        int v6 = strchr(hn, ':') != NULL;
+        snprintf(h->replica, sizeof h->replica, "%s%s%s:%d", v6 ? "[" : "", hn, v6 ? "]" : "", h->port);
+    }
+    for (char *p = h->replica; *p; p++)
+        if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e) *p = '_';
+}
+
 int srv_http_start(const srv_http_env *env, srv_http **out, pg_error *err) {
     *out = NULL;
     srv_http *h = calloc(1, sizeof *h);
@@ -1310,6 +1362,13 @@ int srv_http_start(const srv_http_env *env, srv_http **out, pg_error *err) {
     int lfd = listen_socket(cfg, ai, err);
     freeaddrinfo(ai);
     if (lfd < 0) return lfd;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    h->port = cfg->port;
+    if (getsockname(lfd, (struct sockaddr *)&ss, &sl) == 0)
+        h->port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                           : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    set_replica(h); /* before the first request can be answered */
     h->daemon = MHD_start_daemon(
         flags, 0, accept_policy, h, ahc, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, lfd,
         MHD_OPTION_THREAD_POOL_SIZE, threads,
@@ -1322,12 +1381,6 @@ int srv_http_start(const srv_http_env *env, srv_http **out, pg_error *err) {
         close(lfd);
         return pg_error_set(err, PG_EIO, "cannot start the HTTP daemon on %s:%d", cfg->host, cfg->port);
     }
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    h->port = cfg->port;
-    if (getsockname(lfd, (struct sockaddr *)&ss, &sl) == 0)
-        h->port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-                                           : ntohs(((struct sockaddr_in *)&ss)->sin_port);
     if (pthread_create(&h->watcher, NULL, watcher_main, h) != 0) return pg_error_set(err, PG_ENOMEM, "cannot start a thread");
     h->watcher_started = 1;
     h->pw = calloc(threads, sizeof *h->pw);
@@ -1340,6 +1393,8 @@ int srv_http_start(const srv_http_env *env, srv_http **out, pg_error *err) {
 }
 
 int srv_http_port(const srv_http *h) { return h->port; }
+
+const char *srv_http_replica(const srv_http *h) { return h->replica; }
 
 void srv_http_stop(srv_http *h) {
     if (!h) return;

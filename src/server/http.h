@@ -35,6 +35,10 @@ typedef struct srv_http_env {
     /* the engine's gauges for /metrics (zeros when there is no engine) */
     void (*stats)(void *arg, pg_engine_stats *st);
     void *stats_arg;
+    /* issue 28 (may be NULL): usage accounting (usage.h, GET /v1/usage and
+     * /metrics) and the OTLP span exporter (otlp.h) */
+    struct srv_usage_acct *usage;
+    struct srv_otlp *otlp;
     /* /v1/embeddings and /v1/rerank (embed_api.h): *embq is set with the
      * model facts, before SRV_READY */
     struct srv_embq *const *embq;
@@ -45,6 +49,10 @@ typedef struct srv_http srv_http;
 /* Binds cfg->host:cfg->port and starts serving. */
 int srv_http_start(const srv_http_env *env, srv_http **out, pg_error *err);
 int srv_http_port(const srv_http *h);   /* the bound port */
+/* This replica's name (x-pagoda-replica on every response): cfg->replica_name,
+ * else HOST:PORT of the bound socket (the machine's host name for a wildcard
+ * host such as 0.0.0.0). */
+const char *srv_http_replica(const srv_http *h);
 /* Stops the watcher and the daemon (connections closed). */
 void srv_http_stop(srv_http *h);
 /* Generation, embedding and rerank requests whose connection is still open. */

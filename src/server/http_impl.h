@@ -24,7 +24,7 @@ struct MHD_Daemon;
 
 /* ---------- the routing table's row type (the table is in http.c) ---------- */
 
-enum { RT_HEALTH = 1, RT_READY, RT_METRICS, RT_STATS, RT_WEBUI, RT_SIMPLE, RT_GENERATE, RT_MODEL, RT_EMBED, RT_RERANK };
+enum { RT_HEALTH = 1, RT_READY, RT_METRICS, RT_STATS, RT_WEBUI, RT_SIMPLE, RT_GENERATE, RT_MODEL, RT_EMBED, RT_RERANK, RT_USAGE };
 
 /* A row matches its path exactly, or (prefix) any path that starts with it
  * and has a non-empty rest without '/' (the rest is the resource id). HEAD
@@ -81,6 +81,7 @@ struct srv_http {
     pthread_mutex_t cmu;
     tconn *conns;
     unsigned n_conns;
+    char replica[300]; /* x-pagoda-replica (srv_http_replica) */
 };
 
 /* One HTTP request (MHD's con_cls). Fields marked (req) are under the
@@ -111,6 +112,7 @@ struct hconn {
     int status;            /* HTTP status sent (0 none yet) */
     char trace_id[33];     /* W3C trace id (32 hex) */
     char traceparent[64];  /* ours: 00-<trace>-<new span>-<flags> */
+    char parent_span[17];  /* the incoming traceparent's span id ("" when none): our span's parent */
     int authed;
     uint64_t key_id;
     char key_name[64];
@@ -141,6 +143,9 @@ struct hconn {
  * client left), and the JSON body of GET /v1/stats (malloc'd, NULL on
  * out-of-memory). */
 void srv_http_log_request(srv_http *h, hconn *r, int gone);
+/* http_acct.c: a finished request's usage record (usage.h) and its spans
+ * (otlp.h: the request, and queue / prefill / decode under it). */
+void srv_http_account(srv_http *h, hconn *r, int gone);
 char *srv_http_stats_body(srv_http *h, const pg_engine_stats *st);
 
 #endif

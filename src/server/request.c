@@ -31,6 +31,7 @@ typedef struct sub { /* one engine submission (one prompt) */
     pg_engine_usage usage; /* of the first finished choice; cached_tokens = max */
     int has_usage;
     int32_t completion_tokens; /* from the engine's usage of finished choices */
+    double compute_s;          /* summed over its finished choices */
     double t_submit;           /* srv_now() at submit */
     double t_first;            /* srv_now() of its first token event (0: none yet) */
 } sub;
@@ -222,6 +223,7 @@ static int64_t on_done(srv_req *r, sub *sb, int32_t choice, const pg_engine_even
     int64_t charge = 0;
     if (u) { /* per choice: completion tokens add up, the prompt is shared */
         sb->completion_tokens += u->completion_tokens;
+        sb->compute_s += u->compute_s;
         if (!sb->has_usage) {
             sb->usage = *u;
             sb->has_usage = 1;
@@ -442,6 +444,7 @@ void srv_req_usage(const srv_req *r, srv_usage *u) {
         u->prompt_tokens += r->subs[i].n_prompt;
         u->completion_tokens += r->subs[i].completion_tokens;
         u->cached_tokens += r->subs[i].usage.cached_tokens;
+        u->compute_s += r->subs[i].compute_s;
         /* choices still running (a client that left is logged before
          * their cancelled end events arrive): the tokens produced so far */
         for (int32_t k = 0; k < r->gen.base.n; k++) {
@@ -454,10 +457,13 @@ void srv_req_usage(const srv_req *r, srv_usage *u) {
         u->has_ttft = 1;
         u->queue_s = r->subs[0].usage.queue_s;
         u->ttft_s = r->subs[0].usage.ttft_s;
+        u->prefill_s = r->subs[0].usage.prefill_s;
+        u->decode_s = r->subs[0].usage.decode_s;
     } else if (r->n_subs > 0 && r->subs[0].t_first > 0) {
         u->has_ttft = 1; /* measured here: submit to the first token event */
         u->ttft_s = r->subs[0].t_first - r->subs[0].t_submit;
     }
+    if (r->n_subs > 0) u->t_submit = r->subs[0].t_submit;
     u->first_finish = r->first_finish;
     u->generated_tokens = r->n_tokens;
     u->n_prompts = r->n_subs;

@@ -114,6 +114,9 @@ typedef struct srv_usage {
     int first_finish;     /* PG_FINISH_* of the first finished choice (0: none yet) */
     int64_t generated_tokens; /* tokens delivered so far, live (completion_tokens: at the end) */
     int32_t n_prompts, n_finished; /* submissions accepted, and those over */
+    double compute_s;     /* engine compute time of the finished choices (their share of each step) */
+    double t_submit;      /* srv_now() when the first prompt was submitted (0: none) */
+    double prefill_s, decode_s; /* of the first prompt's first finished choice (has_first) */
 } srv_usage;
 
 typedef struct srv_req srv_req;

@@ -25,7 +25,9 @@
 #include "server/embed_api.h"
 #include "server/http.h"
 #include "server/metrics.h"
+#include "server/otlp.h"
 #include "server/request.h"
+#include "server/usage.h"
 #include "tokenizer/tokenizer.h"
 
 #include <pthread.h>
@@ -68,6 +70,8 @@ typedef struct pg_srv {
     srv_metrics m;
     srv_keyset *keys;
     srv_http *http;
+    srv_usage_acct *usage; /* usage.h */
+    srv_otlp *otlp;        /* otlp.h, NULL without --otlp-endpoint */
     /* embeddings / reranking (NULL when the model does neither) */
     pg_pool *emb_pool;     /* the embedder's own threads (pg_pool_run is single-owner) */
     pg_embedder *emb;
@@ -334,6 +338,10 @@ static void free_all(pg_srv *s) {
     }
     srv_http_stop(s->http);
     s->http = NULL;
+    srv_otlp_destroy(s->otlp); /* after the HTTP front: nothing pushes any more; flushes */
+    s->otlp = NULL;
+    srv_usage_destroy(s->usage);
+    s->usage = NULL;
     srv_embq_destroy(s->embq);
     s->embq = NULL;
     pg_embedder_destroy(s->emb);
@@ -408,6 +416,7 @@ int pg_server_run(const pg_server_config *c, volatile sig_atomic_t *stop, pg_err
                        .special_text_messages = &s->m.special_text_messages,
                        .grammars = pg_gram_cache_create(SRV_GRAMMAR_CACHE_ENTRIES, SRV_GRAMMAR_CACHE_BYTES)};
     int rc = srv_keys_create(c, &s->keys, err);
+    if (rc == 0 && !(s->usage = srv_usage_create(c->cost_per_hour))) rc = pg_error_set(err, PG_ENOMEM, "out of memory");
     s->core = (srv_core){.eng = {engine_submit, engine_cancel, s, engine_pause}, .metrics = &s->m, .keys = s->keys};
     srv_http_env env = {.cfg = &s->cfg,
                         .ctx = &s->ctx,
@@ -422,11 +431,19 @@ int pg_server_run(const pg_server_config *c, volatile sig_atomic_t *stop, pg_err
                         .load_total = &s->load_total,
                         .stats = engine_stats,
                         .stats_arg = s,
+                        .usage = s->usage,
                         .embq = &s->embq};
     if (rc == 0 && srv_keys_enabled(s->keys)) PG_INFO("API keys required on every endpoint but /health, /ready%s",
                                                       c->metrics_key ? "" : " and /metrics");
     else if (rc == 0) PG_WARN("no API keys configured: the server is open to anyone who can reach it");
+    if (rc == 0 && c->otlp_endpoint && *c->otlp_endpoint) {
+        rc = srv_otlp_create(c->otlp_endpoint, "pagoda", c->replica_name, &s->otlp, err);
+        if (rc == 0) PG_INFO("OTLP span export to %s", c->otlp_endpoint);
+    }
+    env.otlp = s->otlp;
     if (rc == 0) rc = srv_http_start(&env, &s->http, err);
+    /* the resource's service.instance.id: the replica name, known once bound */
+    if (rc == 0 && s->otlp) srv_otlp_set_instance(s->otlp, srv_http_replica(s->http));
     if (rc == 0) rc = load_all(s, err);
     if (rc < 0) {
         atomic_store(&s->state, SRV_FAILED);

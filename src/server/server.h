@@ -10,7 +10,8 @@
  * Endpoints: POST /v1/completions, POST /v1/chat/completions, GET /v1/models,
  * POST /v1/embeddings, POST /v1/rerank (and /embeddings, /rerank),
  * GET /health (liveness), GET /ready (readiness), GET /metrics (Prometheus
- * text), GET /v1/stats (the same figures as JSON), POST /tokenize,
+ * text), GET /v1/stats (the same figures as JSON), GET /v1/usage (usage
+ * and cost per key name / model, admin key; usage.h), POST /tokenize,
  * POST /detokenize, and the web UI (GET /, /dashboard, /webui/...; off with
  * no_webui). The server talks to the model
  * only through engine/engine.h.
@@ -71,6 +72,11 @@ typedef struct pg_server_config {
     double shutdown_grace_s;     /* drain time after the stop signal (default 30) */
     volatile sig_atomic_t *reload; /* set non-zero (SIGHUP) -> reload api_key_file; may be NULL */
     int no_webui;                /* 1: no web UI at / and /dashboard (webui.h) */
+    /* scale-out and operations (issue 28) */
+    const char *replica_name;    /* x-pagoda-replica on every response; NULL = HOST:PORT */
+    const char *otlp_endpoint;   /* http://HOST[:PORT][/PATH]: OTLP/HTTP JSON span export; NULL = off */
+    const char *admin_key;       /* Bearer key of GET /v1/usage; NULL = that route answers 403 */
+    double cost_per_hour;        /* machine cost per hour: estimated cost figures; 0 = none */
     /* embeddings and reranking (embed_api.h): an encoder model, or a model
      * whose file sets a pooling type, or any model with pooling set here */
     int pooling;                 /* PG_POOL_* (model.h); PG_POOL_UNSPEC = the model's {arch}.pooling_type */

@@ -18,6 +18,7 @@
 #define PG_SERVER_ADAPTER_H
 
 #include "server/request.h"
+#include "server/toolcall.h"
 #include "server/util.h"
 #include "template/chat.h"
 #include "tokenizer/tokenizer.h"
@@ -44,6 +45,7 @@ typedef struct srv_ctx {
     int chat_special_in_content; /* --chat-special-in-content: message text may become control tokens */
     const atomic_int *render_cancel; /* set when the shutdown grace is over: template renders stop */
     atomic_uint_fast64_t *special_text_messages; /* counter: messages whose special-token text was kept as text */
+    pg_tc_style tc;              /* tool-call and reasoning format, detected from the chat template's text */
 } srv_ctx;
 
 /* Who is asking (after authentication). */

@@ -151,6 +151,44 @@ static json_t *chat_lp_entry(const srv_ctx *c, const srv_events *v, const srv_ev
     return e;
 }
 
+/* The parsed answer into message m: content (null when only calls),
+ * reasoning_content, tool_calls with fresh ids. Returns the number of
+ * calls. A parse that runs out of memory leaves the text as content. */
+static size_t parsed_message(const srv_ctx *c, const oai_req *o, json_t *m, const char *text, size_t len) {
+    pg_tc_result r;
+    if (pg_tc_parse(&o->tc, text, len, o->tc_flags, &r) < 0) {
+        json_t *t = json_stringn(text, len);
+        json_object_set_new(m, "content", t ? t : json_string(""));
+        return 0;
+    }
+    size_t n = r.n_calls;
+    if (!o->parallel_calls && n > 1) n = 1;
+    json_t *ct = n && !r.content_len ? json_null() : json_stringn(r.content, r.content_len);
+    json_object_set_new(m, "content", ct ? ct : json_string(""));
+    if (r.has_reasoning) {
+        json_t *rs = json_stringn(r.reasoning, r.reasoning_len);
+        json_object_set_new(m, "reasoning_content", rs ? rs : json_string(""));
+    }
+    if (n) {
+        json_t *calls = json_array();
+        for (size_t i = 0; i < n; i++) {
+            char id[64];
+            srv_make_id(c->ids, "call_", id, sizeof id);
+            json_t *x = json_object(), *f = json_object();
+            json_object_set_new(x, "id", json_string(id));
+            json_object_set_new(x, "type", json_string("function"));
+            json_object_set_new(f, "name", json_string(r.calls[i].name));
+            json_t *a = json_string(r.calls[i].arguments);
+            json_object_set_new(f, "arguments", a ? a : json_string("{}"));
+            json_object_set_new(x, "function", f);
+            json_array_append_new(calls, x);
+        }
+        json_object_set_new(m, "tool_calls", calls);
+    }
+    pg_tc_result_free(&r);
+    return n;
+}
+
 /* One choice of a whole body: its text (echo + every event's text), its
  * logprobs and finish reason. tmp is scratch reused across choices. */
 static json_t *body_choice(const srv_ctx *c, const oai_req *o, const srv_events *v, int32_t ci, srv_buf *tmp) {
@@ -178,10 +216,18 @@ static json_t *body_choice(const srv_ctx *c, const oai_req *o, const srv_events 
     json_object_set_new(ch, "index", json_integer(ci));
     json_t *txt = json_stringn(tmp->p ? tmp->p : "", tmp->len);
     if (!txt) txt = json_string(""); /* engine text is valid UTF-8; defensive */
+    const char *fn = finish_name(finish);
     if (o->kind == OAI_CHAT) {
         json_t *m = json_object();
         json_object_set_new(m, "role", json_string("assistant"));
-        json_object_set_new(m, "content", txt);
+        if (o->parse_out && parsed_message(c, o, m, tmp->p ? tmp->p : "", tmp->len)) {
+            json_decref(txt);
+            fn = "tool_calls";
+        } else if (o->parse_out) {
+            json_decref(txt);
+        } else {
+            json_object_set_new(m, "content", txt);
+        }
         json_object_set_new(ch, "message", m);
         if (chat_lp) {
             json_t *l = json_object();
@@ -194,7 +240,6 @@ static json_t *body_choice(const srv_ctx *c, const oai_req *o, const srv_events 
         json_object_set_new(ch, "text", txt);
         json_object_set_new(ch, "logprobs", o->logprobs >= 0 ? legacy_json(&ll) : json_null());
     }
-    const char *fn = finish_name(finish);
     json_object_set_new(ch, "finish_reason", fn ? json_string(fn) : json_null());
     return ch;
 }
@@ -352,6 +397,101 @@ static void chunk(srv_buf *b, const srv_ctx *c, oai_req *o, const srv_events *v,
     o->choice_text_len[ci] += tl;
 }
 
+/* A chat chunk whose delta members (`"k":v,...`, may be empty) are given
+ * as JSON text; fn: the finish reason or NULL. */
+static void chunk_raw(srv_buf *b, const srv_ctx *c, oai_req *o, const srv_events *v, int32_t ci, const char *delta,
+                      size_t dl, const srv_event *x, const char *fn) {
+    srv_buf_put(b, o->head, o->head_len);
+    srv_buf_puts(b, "{\"index\":");
+    srv_buf_int(b, ci);
+    srv_buf_puts(b, ",\"delta\":{");
+    srv_buf_put(b, delta, dl);
+    srv_buf_puts(b, "},\"logprobs\":");
+    if (x && o->logprobs >= 0) w_chat_lp(b, c, v, x);
+    else srv_buf_puts(b, "null");
+    srv_buf_puts(b, ",\"finish_reason\":");
+    if (fn) srv_buf_jstr(b, fn, strlen(fn));
+    else srv_buf_puts(b, "null");
+    srv_buf_puts(b, o->include_usage ? "}],\"usage\":null}\n\n" : "}]}\n\n");
+}
+
+static void free_streams(void *arg) {
+    oai_req *o = arg;
+    for (int32_t i = 0; o->tc_streams && i < o->n_choices; i++) pg_tc_stream_destroy(o->tc_streams[i]);
+}
+
+/* Text of choice ci through its output parser: one chunk per parser
+ * event (reasoning, content, call start with id/type/name, arguments);
+ * the token's logprobs ride on the first, or on an empty delta. last: the
+ * choice's end (then its finish chunk follows). */
+static void parsed_chunks(srv_buf *b, const srv_ctx *c, oai_req *o, srv_req *r, const srv_events *v, int32_t ci,
+                          const char *t, size_t tl, const srv_event *x, int last, int finish) {
+    if (!o->tc_streams) {
+        o->tc_streams = pg_arena_calloc(srv_req_arena(r), (size_t)o->n_choices, sizeof *o->tc_streams);
+        if (!o->tc_streams) {
+            b->err = -1;
+            return;
+        }
+        srv_req_on_free(r, free_streams, o);
+    }
+    if (!o->tc_streams[ci] && !(o->tc_streams[ci] = pg_tc_stream_create(&o->tc, o->tc_flags))) {
+        b->err = -1;
+        return;
+    }
+    pg_tc_stream *s = o->tc_streams[ci];
+    const pg_tc_event *ev;
+    size_t nev = 0;
+    if (pg_tc_stream_feed(s, t, tl, last, &ev, &nev) < 0) {
+        b->err = -1;
+        return;
+    }
+    srv_buf d = {0};
+    int lp_sent = 0;
+    for (size_t i = 0; i < nev; i++) {
+        const pg_tc_event *e = &ev[i];
+        if (e->kind >= PG_TC_EV_CALL_START && !o->parallel_calls && e->index > 0) continue;
+        d.len = 0;
+        switch (e->kind) {
+        case PG_TC_EV_REASONING:
+            srv_buf_puts(&d, "\"reasoning_content\":");
+            srv_buf_jstr(&d, e->text, e->len);
+            break;
+        case PG_TC_EV_CONTENT:
+            srv_buf_puts(&d, "\"content\":");
+            srv_buf_jstr(&d, e->text, e->len);
+            break;
+        case PG_TC_EV_CALL_START: {
+            char id[64];
+            srv_make_id(c->ids, "call_", id, sizeof id);
+            srv_buf_puts(&d, "\"tool_calls\":[{\"index\":");
+            srv_buf_int(&d, e->index);
+            srv_buf_puts(&d, ",\"id\":");
+            srv_buf_jstr(&d, id, strlen(id));
+            srv_buf_puts(&d, ",\"type\":\"function\",\"function\":{\"name\":");
+            srv_buf_jstr(&d, e->text, e->len);
+            srv_buf_puts(&d, ",\"arguments\":\"\"}}]");
+            break;
+        }
+        case PG_TC_EV_CALL_ARGS:
+            srv_buf_puts(&d, "\"tool_calls\":[{\"index\":");
+            srv_buf_int(&d, e->index);
+            srv_buf_puts(&d, ",\"function\":{\"arguments\":");
+            srv_buf_jstr(&d, e->text, e->len);
+            srv_buf_puts(&d, "}}]");
+            break;
+        }
+        chunk_raw(b, c, o, v, ci, d.p ? d.p : "", d.len, lp_sent ? NULL : x, NULL);
+        lp_sent = 1;
+    }
+    if (!lp_sent && x && o->logprobs >= 0) chunk_raw(b, c, o, v, ci, "", 0, x, NULL);
+    if (d.err) b->err = -1;
+    srv_buf_free(&d);
+    if (last) {
+        const char *fn = pg_tc_stream_n_calls(s) ? "tool_calls" : finish_name(finish);
+        chunk_raw(b, c, o, v, ci, "", 0, NULL, fn);
+    }
+}
+
 static void put_event(srv_buf *b, json_t *j) {
     size_t n;
     char *s = srv_dump(j, &n);
@@ -399,6 +539,10 @@ int oai_stream(const srv_ctx *c, oai_req *o, srv_req *r, srv_buf *b) {
     for (size_t i = 0; i < v.n; i++) {
         const srv_event *x = &v.ev[i];
         const char *t = v.text + x->text_off;
+        if (o->kind == OAI_CHAT && o->parse_out) {
+            parsed_chunks(b, c, o, r, &v, x->choice, t, x->text_len, x->token >= 0 ? x : NULL, x->token < 0, x->finish);
+            continue;
+        }
         if (x->token >= 0) {
             if (x->text_len || o->logprobs >= 0) chunk(b, c, o, &v, x->choice, t, x->text_len, x, 0, 0);
         } else if (o->kind == OAI_CHAT) {

@@ -109,7 +109,7 @@ static const char *const fmt_names[PG_TC_N_FORMATS] = {
     [PG_TC_LLAMA3] = "llama3",           [PG_TC_MISTRAL] = "mistral",
     [PG_TC_FUNCTIONARY31] = "functionary-v3.1", [PG_TC_FUNCTIONARY32] = "functionary-v3.2",
     [PG_TC_FIREFUNCTION2] = "firefunction-v2",  [PG_TC_COMMAND_R7B] = "command-r7b",
-    [PG_TC_DEEPSEEK_R1] = "deepseek-r1",
+    [PG_TC_DEEPSEEK_R1] = "deepseek-r1",     [PG_TC_NONE] = "none",
 };
 
 const char *pg_tc_format_name(pg_tc_format f) {

@@ -59,6 +59,7 @@ typedef enum pg_tc_format {
     PG_TC_FIREFUNCTION2,
     PG_TC_COMMAND_R7B,
     PG_TC_DEEPSEEK_R1,
+    PG_TC_NONE,         /* no call syntax: only reasoning is parsed (tool_choice "none") */
     PG_TC_N_FORMATS
 } pg_tc_format;
 

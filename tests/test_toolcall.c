@@ -7,6 +7,7 @@
 #include "test.h"
 
 #include "base/error.h"
+#include "sample/grammar.h"
 #include "server/toolcall.h"
 
 #include <stdint.h>
@@ -306,7 +307,148 @@ static void test_stream_misc(void) {
     pg_tc_stream_destroy(s2);
 }
 
+/* Grammars: each format's grammar compiles, accepts its own call syntax
+ * (which the parser reads back as the same calls) and rejects arguments
+ * that break the schema or a tool that is not offered. */
+static const char *W = "{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\",\"maxLength\":12},"
+                       "\"days\":{\"type\":\"integer\"}},\"required\":[\"city\"],\"additionalProperties\":false}";
+static const char *T = "{\"type\":\"object\",\"properties\":{\"tz\":{\"enum\":[\"UTC\",\"CET\"]}},\"required\":[\"tz\"]}";
+
+static int accepts(pg_grammar *g, const pg_gram_vocab *tv, const char *text) {
+    pg_gmatch *m = pg_gmatch_create(g, tv);
+    int ok = m && pg_gmatch_accept_bytes(m, text, strlen(text)) == 0 && pg_gmatch_is_accepting(m);
+    pg_gmatch_destroy(m);
+    return ok;
+}
+
+static void test_grammar(void) {
+    static const struct {
+        pg_tc_format f;
+        const char *one, *two, *bad, *auto_text;
+    } cases[] = {
+        {PG_TC_HERMES, "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\":\"Paris\"}}\n</tool_call>",
+         "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\":\"Paris\"}}\n</tool_call>\n<tool_call>\n{\"name\": "
+         "\"get_time\", \"arguments\": {\"tz\":\"UTC\"}}\n</tool_call>",
+         "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\":5}}\n</tool_call>", "<tool_call>"},
+        {PG_TC_LLAMA3, "{\"name\": \"get_weather\", \"parameters\": {\"city\":\"Paris\"}}",
+         "{\"name\": \"get_weather\", \"parameters\": {\"city\":\"Paris\"}}; {\"name\": \"get_time\", \"parameters\": {\"tz\":\"UTC\"}}",
+         "{\"name\": \"get_weather\", \"parameters\": {\"town\":\"Paris\"}}", "{\"name\": \""},
+        {PG_TC_MISTRAL, "[TOOL_CALLS][{\"name\": \"get_weather\", \"arguments\": {\"city\":\"Paris\"}}]",
+         "[TOOL_CALLS][{\"name\": \"get_weather\", \"arguments\": {\"city\":\"Paris\"}}, {\"name\": \"get_time\", "
+         "\"arguments\": {\"tz\":\"CET\"}}]",
+         "[TOOL_CALLS][{\"name\": \"get_weather\", \"arguments\": {}}]", "[TOOL_CALLS]"},
+        {PG_TC_FUNCTIONARY31, "<function=get_weather>{\"city\":\"Paris\"}</function>",
+         "<function=get_weather>{\"city\":\"Paris\"}</function><function=get_time>{\"tz\":\"UTC\"}</function>",
+         "<function=get_weather>{\"city\":\"Paris is too long a name\"}</function>", "<function="},
+        {PG_TC_FUNCTIONARY32, "get_weather\n{\"city\":\"Paris\"}", "get_weather\n{\"city\":\"Paris\"}>>>get_time\n{\"tz\":\"UTC\"}",
+         "get_weather\n{\"city\":\"Paris\",\"x\":1}", "get_weather\n"},
+        {PG_TC_FIREFUNCTION2, "functools[{\"name\": \"get_weather\", \"arguments\": {\"city\":\"Paris\"}}]",
+         "functools[{\"name\": \"get_weather\", \"arguments\": {\"city\":\"Paris\"}}, {\"name\": \"get_time\", \"arguments\": "
+         "{\"tz\":\"UTC\"}}]",
+         "functools[{\"name\": \"get_news\", \"arguments\": {}}]", "functools["},
+        {PG_TC_COMMAND_R7B,
+         "<|START_ACTION|>[{\"tool_call_id\": \"0\", \"tool_name\": \"get_weather\", \"parameters\": {\"city\":\"Paris\"}}]<|END_ACTION|>",
+         "<|START_ACTION|>[{\"tool_call_id\": \"0\", \"tool_name\": \"get_weather\", \"parameters\": {\"city\":\"Paris\"}}, "
+         "{\"tool_call_id\": \"1\", \"tool_name\": \"get_time\", \"parameters\": {\"tz\":\"UTC\"}}]<|END_ACTION|>",
+         "<|START_ACTION|>[{\"tool_call_id\": \"0\", \"tool_name\": \"get_weather\", \"parameters\": {\"days\":1}}]<|END_ACTION|>",
+         "<|START_ACTION|>"},
+        {PG_TC_DEEPSEEK_R1,
+         "I will call it.</think>\n" DSB DCB "function" DSEP "get_weather\n```json\n{\"city\":\"Paris\"}\n```" DCE DSE,
+         "Two.</think>" DSB DCB "function" DSEP "get_weather\n```json\n{\"city\":\"Paris\"}\n```" DCE "\n" DCB "function" DSEP
+         "get_time\n```json\n{\"tz\":\"UTC\"}\n```" DCE DSE,
+         "x</think>" DSB DCB "function" DSEP "get_weather\n```json\n{\"city\":[]}\n```" DCE DSE, DSB},
+        {PG_TC_GENERIC, "{\"tool_calls\": [{\"name\": \"get_weather\", \"arguments\": {\"city\":\"Paris\"}}]}",
+         "{\"tool_calls\": [{\"name\": \"get_weather\", \"arguments\": {\"city\":\"Paris\"}}, {\"name\": \"get_time\", "
+         "\"arguments\": {\"tz\":\"UTC\"}}]}",
+         "{\"tool_calls\": []}", NULL},
+    };
+    const pg_tc_tool tools[] = {{"get_weather", W}, {"get_time", T}};
+    /* a byte-level vocabulary: token i = byte i */
+    char bytes[256][1];
+    const char *toks[256];
+    size_t lens[256];
+    for (int i = 0; i < 256; i++) {
+        bytes[i][0] = (char)i;
+        toks[i] = bytes[i];
+        lens[i] = 1;
+    }
+    pg_error e = {0};
+    pg_gram_vocab *tv = pg_gram_vocab_create_raw(toks, lens, 256, NULL, 0, &e);
+    REQUIRE(tv != NULL);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        pg_tc_style st;
+        pg_tc_style_of(cases[i].f, &st);
+        const char *fn = pg_tc_format_name(cases[i].f);
+        for (int par = 0; par <= 1; par++) {
+            pg_tc_grammar tg;
+            char err[256];
+            REQUIRE(pg_tc_grammar_build(&st, tools, 2, 1, par, &tg, err, sizeof err) == 0);
+            CHECK(tg.n_triggers == 0 && tg.gbnf);
+            pg_grammar *g = NULL;
+            int rc = pg_grammar_compile(tg.gbnf, strlen(tg.gbnf), NULL, &g, &e);
+            CHECKF(rc == 0, "%s: grammar does not compile: %s\n%s", fn, e.msg, tg.gbnf);
+            if (rc == 0) {
+                CHECKF(accepts(g, tv, cases[i].one), "%s par %d: one call rejected", fn, par);
+                CHECKF(accepts(g, tv, cases[i].two) == par, "%s par %d: two calls", fn, par);
+                CHECKF(!accepts(g, tv, cases[i].bad), "%s par %d: bad call accepted", fn, par);
+                CHECKF(!accepts(g, tv, "Just text."), "%s par %d: text accepted", fn, par);
+            }
+            pg_grammar_free(g);
+            pg_tc_grammar_free(&tg);
+        }
+        /* the parser reads the grammar's calls back */
+        pg_tc_result r;
+        REQUIRE(pg_tc_parse(&st, cases[i].two, strlen(cases[i].two), 0, &r) == 0);
+        CHECKF(r.n_calls == 2 && !strcmp(r.calls[0].name, "get_weather") && !strcmp(r.calls[0].arguments, "{\"city\":\"Paris\"}") &&
+                   !strcmp(r.calls[1].name, "get_time"),
+               "%s: parse of the grammar's two calls: %zu calls", fn, r.n_calls);
+        pg_tc_result_free(&r);
+        /* named: only that tool */
+        pg_tc_grammar tg;
+        char err[256];
+        REQUIRE(pg_tc_grammar_build(&st, tools + 1, 1, 1, 0, &tg, err, sizeof err) == 0);
+        pg_grammar *g = NULL;
+        if (pg_grammar_compile(tg.gbnf, strlen(tg.gbnf), NULL, &g, &e) == 0) {
+            CHECKF(!accepts(g, tv, cases[i].one), "%s: named get_time accepts get_weather", fn);
+            pg_grammar_free(g);
+        } else {
+            CHECKF(0, "%s: named grammar: %s", fn, e.msg);
+        }
+        pg_tc_grammar_free(&tg);
+        /* auto: lazy with the call marker as trigger (generic: whole answer) */
+        REQUIRE(pg_tc_grammar_build(&st, tools, 2, 0, 1, &tg, err, sizeof err) == 0);
+        if (cases[i].auto_text) {
+            CHECKF(tg.n_triggers >= 1 && !strcmp(tg.triggers[0], cases[i].auto_text), "%s: trigger", fn);
+            g = NULL;
+            REQUIRE(pg_grammar_compile(tg.gbnf, strlen(tg.gbnf), NULL, &g, &e) == 0);
+            const char *from = strstr(cases[i].two, tg.triggers[0]);
+            CHECKF(from && accepts(g, tv, from), "%s: lazy grammar rejects the calls from the trigger on", fn);
+            pg_grammar_free(g);
+        } else {
+            CHECK(tg.n_triggers == 0);
+            g = NULL;
+            REQUIRE(pg_grammar_compile(tg.gbnf, strlen(tg.gbnf), NULL, &g, &e) == 0);
+            CHECK(accepts(g, tv, "{\"response\": \"Hello \\\"you\\\"\"}"));
+            CHECK(accepts(g, tv, cases[i].two));
+            CHECK(!accepts(g, tv, "Hello"));
+            pg_grammar_free(g);
+        }
+        pg_tc_grammar_free(&tg);
+    }
+    /* a schema the front-end refuses names the tool; NONE has no grammar */
+    pg_tc_style st;
+    pg_tc_style_of(PG_TC_HERMES, &st);
+    const pg_tc_tool badt[] = {{"f", "{\"type\":\"object\",\"not\":{}}"}};
+    pg_tc_grammar tg;
+    char err[256] = "";
+    CHECK(pg_tc_grammar_build(&st, badt, 1, 1, 0, &tg, err, sizeof err) < 0 && strstr(err, "tool 'f'"));
+    pg_tc_style_of(PG_TC_NONE, &st);
+    CHECK(pg_tc_grammar_build(&st, tools, 2, 1, 0, &tg, err, sizeof err) == 0 && tg.gbnf == NULL);
+    pg_gram_vocab_free(tv);
+}
+
 int main(void) {
+    test_grammar();
     test_samples();
     test_stream_misc();
     const char *dir = t_testdata();

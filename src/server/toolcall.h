@@ -132,4 +132,33 @@ int pg_tc_stream_feed(pg_tc_stream *s, const char *text, size_t n, int last, con
 /* Calls announced so far. */
 size_t pg_tc_stream_n_calls(const pg_tc_stream *s);
 
+/* ---- grammars for constrained calls (toolcall_gbnf.c) ----
+ * GBNF text (grammar.h syntax, start rule root) for calls written in the
+ * format's own syntax, the arguments constrained by each tool's parameters
+ * schema (jsonschema.h, compact JSON). required = 1 (tool_choice required,
+ * or a named function: pass only that tool): the whole answer is calls
+ * (formats whose reasoning the prompt opens may think first). required =
+ * 0 (auto): a lazy grammar with triggers (the call's start markers): the
+ * answer is free until a trigger appears, then the text from the trigger
+ * on must be calls; GENERIC (no markers) instead constrains the whole
+ * answer to {"tool_calls":[...]} or {"response":"..."}. parallel = 0: one
+ * call. PG_TC_NONE: no grammar (gbnf NULL). */
+#define PG_TC_MAX_TRIGGERS 16
+
+typedef struct pg_tc_tool {
+    const char *name;   /* [A-Za-z0-9_-]+ */
+    const char *schema; /* JSON Schema text of its arguments */
+} pg_tc_tool;
+
+typedef struct pg_tc_grammar {
+    char *gbnf;                             /* malloc'd, NULL: no grammar */
+    char *triggers[PG_TC_MAX_TRIGGERS];     /* malloc'd; n_triggers > 0: lazy */
+    int n_triggers;
+} pg_tc_grammar;
+
+/* 0, or a negative code with err naming the tool whose schema failed. */
+int pg_tc_grammar_build(const pg_tc_style *st, const pg_tc_tool *tools, size_t n, int required, int parallel,
+                        pg_tc_grammar *out, char *err, size_t errlen);
+void pg_tc_grammar_free(pg_tc_grammar *g);
+
 #endif

@@ -432,7 +432,9 @@ static int assistant_calls(json_t *m, const char *p, const char **ids, size_t *n
             json_decref(c);
             FAIL400(q, "%s.function.arguments must be a JSON string", q);
         }
-        if (json_is_string(id) && *n_ids < cap) ids[(*n_ids)++] = json_string_value(id);
+        /* the id from the request's own tree (the copy dies after the conversion) */
+        json_t *oid = json_object_get(json_array_get(tc, j), "id");
+        if (json_is_string(oid) && *n_ids < cap) ids[(*n_ids)++] = json_string_value(oid);
     }
     *copy = c;
     return 0;
@@ -611,6 +613,38 @@ static int parse_one_tool(parse_st *p, json_t *t, size_t i, oai_tool *out, json_
     return schema_compiles(out->schema, pq, err_json);
 }
 
+/* The grammar of the calls tool_choice asks for (toolcall_gbnf.c), kept
+ * in the arena with its lazy triggers: required and named constrain the
+ * whole answer, auto from a call marker on. */
+static int tool_grammar(parse_st *p, json_t **err_json) {
+    oai_req *q = p->o;
+    if (q->tool_mode == OAI_TOOLS_OFF) return 0;
+    int32_t n = q->tool_mode == OAI_TOOLS_NAMED ? 1 : q->n_tools;
+    pg_tc_tool *t = pg_arena_calloc(p->a, (size_t)n, sizeof *t);
+    if (!t) return 500;
+    for (int32_t i = 0; i < n; i++) {
+        const oai_tool *x = &q->tools[q->tool_mode == OAI_TOOLS_NAMED ? q->tool_named : i];
+        t[i] = (pg_tc_tool){x->name, x->schema};
+    }
+    pg_tc_grammar tg;
+    char msg[300];
+    int rc = pg_tc_grammar_build(&q->tc, t, (size_t)n, q->tool_mode != OAI_TOOLS_AUTO, q->parallel_calls, &tg, msg,
+                                 sizeof msg);
+    if (rc == PG_ENOMEM) return 500;
+    if (rc < 0) FAIL400("tools", "the tools' grammar cannot be built: %s", msg);
+    rc = 0;
+    if (tg.gbnf && !(q->tool_gbnf = pg_arena_strndup(p->a, tg.gbnf, strlen(tg.gbnf)))) rc = 500;
+    if (!rc && tg.n_triggers) {
+        q->tool_triggers = pg_arena_calloc(p->a, (size_t)tg.n_triggers, sizeof *q->tool_triggers);
+        if (!q->tool_triggers) rc = 500;
+        for (int i = 0; !rc && i < tg.n_triggers; i++)
+            if (!(q->tool_triggers[i] = pg_arena_strndup(p->a, tg.triggers[i], strlen(tg.triggers[i])))) rc = 500;
+        q->n_tool_triggers = tg.n_triggers;
+    }
+    pg_tc_grammar_free(&tg);
+    return rc;
+}
+
 /* tools, tool_choice, parallel_tool_calls, reasoning_format. */
 static int parse_tools(parse_st *p, json_t *o, json_t **err_json) {
     int rc;
@@ -673,6 +707,7 @@ static int parse_tools(parse_st *p, json_t *o, json_t **err_json) {
     q->tc = p->c->tc;
     q->parse_out = q->tool_mode != OAI_TOOLS_OFF || (q->tc.think && !(q->tc_flags & PG_TC_REASONING_INLINE));
     if (q->tool_mode == OAI_TOOLS_OFF) q->tc.format = PG_TC_NONE; /* reasoning only: no call syntax */
+    if ((rc = tool_grammar(p, err_json))) return rc;
     /* call markers that are control tokens must reach the text */
     pg_tc_format f = q->tc.format;
     if (q->tool_mode != OAI_TOOLS_OFF && (f == PG_TC_LLAMA3 || f == PG_TC_MISTRAL || f == PG_TC_FUNCTIONARY31 ||

@@ -58,6 +58,9 @@ typedef struct oai_req {
     unsigned tc_flags;     /* PG_TC_REASONING_INLINE for reasoning_format "none" */
     pg_tc_style tc;
     pg_tc_stream **tc_streams; /* per choice, streaming with parse_out (freed with the request) */
+    char *tool_gbnf;       /* the calls' grammar (arena; NULL: none) */
+    const char **tool_triggers; /* lazy (auto) triggers (arena) */
+    int32_t n_tool_triggers;
     /* streaming (openai_format.c) */
     int started, ended;
     size_t *choice_text_len; /* per choice: bytes emitted (text_offset) */

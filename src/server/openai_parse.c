@@ -690,6 +690,7 @@ static int parse_tools(parse_st *p, json_t *o, json_t **err_json) {
                         json_string_value(nm));
             q->tool_mode = OAI_TOOLS_NAMED;
             q->tool_named = k;
+            q->parallel_calls = 0; /* "call this function": one call */
         } else {
             FAIL400("tool_choice", "'tool_choice' must be a string or an object");
         }

@@ -46,6 +46,12 @@ static const sample samples[] = {
     {PG_TC_HERMES, "a <tool_ b <tool_call>{\"name\":\"f\",\"arguments\":\"{\\\"q\\\": 2}\"}</tool_call>", "a <tool_ b", "",
      "f {\"q\":2}"},
     {PG_TC_HERMES, "<think>unfinished thought", "", "unfinished thought", ""},
+    {PG_TC_HERMES,
+     "<think> a  b\n c </think>  x y <tool_call>{\"name\":\"f\",\"arguments\":{}}</tool_call> z  w \n<tool_c"
+     "all>{\"name\":\"g\",\"arguments\":{\"s\":\" <tool_call> \"}}</tool_call>  ",
+     "x y z  w", "a  b\n c", "f {}\ng {\"s\":\" <tool_call> \"}"},
+    {PG_TC_HERMES, "  plain words  with  spaces  ", "  plain words  with  spaces  ", "", ""},
+    {PG_TC_GENERIC, " a  b  c ", " a  b  c ", "", ""},
     {PG_TC_HERMES, "<tool_call>{\"name\":\"f\",\"arguments\":{}}</tool_call> trailing words", "trailing words", "", "f {}"},
     /* Llama 3.x */
     {PG_TC_LLAMA3, "The capital of France is Paris.", "The capital of France is Paris.", "", ""},

@@ -9,9 +9,12 @@
  * bytes it has seen, so its content and reasoning are prefixes of FINAL's
  * and its calls a prefix of FINAL's calls; the stream re-reads its text in
  * PARTIAL mode after every piece and emits the growth as events, and at
- * the end reads it in FINAL mode. A piece costs a read of the answer so
- * far (answers are bounded by max_tokens; a 4 KB answer re-read per token
- * is a few MB of scanning).
+ * the end reads it in FINAL mode. Reads resume at the stream's last
+ * checkpoint: a point in plain content (or in an open reasoning block)
+ * after which nothing before can change and whose output so far ends in a
+ * non-space byte, so a piece costs a read of the text since that point,
+ * not of the whole answer (formats read as a whole - Llama JSON, generic
+ * JSON, Functionary v3.2 - have no such point once they start).
  *
  * A construct (what a start marker opens) answers OK (consumed), MORE (it
  * runs past the end of the text: PARTIAL holds it; FINAL treats the
@@ -356,13 +359,31 @@ static int construct_json(pres *r, const char *t, size_t n, size_t *i, const cha
 
 /* ---------- format bodies ---------- */
 
+/* A point where a later read may resume (streams): everything before off
+ * is decided and the output produced before it ends in a non-space byte
+ * (so no later strip reaches across it). */
+enum { CK_NONE = 0, CK_BODY, CK_REASONING };
+typedef struct ckpt {
+    size_t off;
+    int mode;
+} ckpt;
+
 typedef struct ctx {
     const pg_tc_style *st;
     const char *t;
     size_t n;
     int final;
     pres *r;
+    ckpt *co; /* PARTIAL: the furthest resume point found, or NULL */
 } ctx;
+
+/* PARTIAL: plain text t[a..b) was output in `mode`; its last non-space
+ * byte ends a resume point. */
+static void ckpt_after(ctx *c, size_t a, size_t b, int mode) {
+    if (c->final || !c->co) return;
+    while (b > a && is_ws(c->t[b - 1])) b--;
+    if (b > a) *c->co = (ckpt){b, mode};
+}
 
 static void content(ctx *c, size_t a, size_t b) {
     if (b > a) tb_put(&c->r->content, c->t + a, b - a);
@@ -618,6 +639,7 @@ static int scan_markers(ctx *c, size_t i) {
         if (k < 0) {
             size_t hold = c->final ? 0 : hold_tail(c->t, i, c->n, ms.m);
             content(c, i, c->n - hold);
+            ckpt_after(c, i, c->n - hold, CK_BODY);
             return 0;
         }
         content(c, i, at);
@@ -747,7 +769,8 @@ static int scan_body(ctx *c, size_t i) {
     case PG_TC_GENERIC: {
         int rc = scan_whole_json(c, i);
         if (rc >= 0) return rc;
-        content(c, i, c->n);
+        content(c, i, c->n); /* not JSON: text to the end (resumable: no markers) */
+        ckpt_after(c, i, c->n, CK_BODY);
         return 0;
     }
     case PG_TC_LLAMA3: {
@@ -764,49 +787,58 @@ static void rstrip(tbuf *b) {
     while (b->len && is_ws(b->p[b->len - 1])) b->p[--b->len] = 0;
 }
 
-/* Reads t[0..n) (see the design note). start > 0 resumes plain-content
- * scanning at start (the stream's base; no reasoning block there). */
-static void parse_core(const pg_tc_style *st, unsigned flags, const char *t, size_t n, int final, size_t start,
-                       pres *r) {
-    ctx c = {.st = st, .t = t, .n = n, .final = final, .r = r};
-    size_t i = start;
+/* The reasoning block from a (its text; no open marker there) on; sets
+ * *body to where the answer's body starts. 1 if there is no body to read
+ * (the block is not closed, or PARTIAL saw nothing after it yet). */
+static int reasoning_from(ctx *c, size_t a, int lstrip, size_t *body) {
+    const pg_tc_style *st = c->st;
+    const char *t = c->t;
+    size_t n = c->n;
+    const char *e = a < n ? memmem(t + a, n - a, st->think_close, strlen(st->think_close)) : NULL;
+    c->r->has_reasoning = 1;
+    size_t b;
+    if (e) b = (size_t)(e - t);
+    else {
+        const char *const m[] = {st->think_close, NULL};
+        b = c->final ? n : n - hold_tail(t, a, n, m);
+    }
+    size_t ra = lstrip ? skip_ws(t, b, a) : a;
+    tb_put(&c->r->reasoning, t + ra, b - ra);
+    rstrip(&c->r->reasoning);
+    if (!e) { /* still open (PARTIAL) or never closed (FINAL): all reasoning */
+        ckpt_after(c, ra, b, CK_REASONING);
+        return 1;
+    }
+    *body = skip_ws(t, n, b + strlen(st->think_close));
+    return *body >= n && !c->final;
+}
+
+/* Reads t[0..n) (see the design note). from: resume there (a stream's
+ * checkpoint; the output then holds only what follows it); co: PARTIAL's
+ * furthest resume point (mode CK_NONE if none). */
+static void parse_core(const pg_tc_style *st, unsigned flags, const char *t, size_t n, int final, const ckpt *from,
+                       pres *r, ckpt *co) {
+    ctx c = {.st = st, .t = t, .n = n, .final = final, .r = r, .co = co};
+    if (co) co->mode = CK_NONE;
+    size_t i = 0;
     int think = (flags & PG_TC_REASONING_INLINE) ? PG_TC_THINK_NONE : st->think;
-    int held = 0;
-    if (start == 0 && think != PG_TC_THINK_NONE) {
+    if (from && from->mode == CK_BODY) {
+        scan_markers(&c, from->off);
+        goto out;
+    }
+    if (from && from->mode == CK_REASONING) {
+        if (reasoning_from(&c, from->off, 0, &i)) goto out;
+    } else if (think != PG_TC_THINK_NONE) {
         size_t j = skip_ws(t, n, 0);
         int opened = starts(t, n, j, st->think_open);
-        if (!opened && !final && proper_prefix(t, n, j, st->think_open)) {
-            held = 1;
+        if (!opened && !final && proper_prefix(t, n, j, st->think_open)) goto out;
+        if ((opened || think == PG_TC_THINK_FORCED) &&
+            reasoning_from(&c, opened ? j + strlen(st->think_open) : 0, 1, &i))
             goto out;
-        }
-        if (opened || think == PG_TC_THINK_FORCED) {
-            size_t a = opened ? j + strlen(st->think_open) : 0;
-            const char *e = a < n ? memmem(t + a, n - a, st->think_close, strlen(st->think_close)) : NULL;
-            r->has_reasoning = 1;
-            size_t b;
-            if (e) b = (size_t)(e - t);
-            else {
-                const char *const m[] = {st->think_close, NULL};
-                b = final ? n : n - hold_tail(t, a, n, m);
-            }
-            size_t ra = skip_ws(t, b, a);
-            tb_put(&r->reasoning, t + ra, b - ra);
-            rstrip(&r->reasoning);
-            if (!e) {
-                held = !final;
-                goto out;
-            }
-            i = skip_ws(t, n, b + strlen(st->think_close));
-            if (i >= n && !final) {
-                held = 1;
-                goto out;
-            }
-        }
     }
-    held = scan_body(&c, i);
+    scan_body(&c, i);
 out:
     if (!final || r->n_calls) rstrip(&r->content);
-    (void)held;
     if (r->content.err || r->reasoning.err) r->oom = 1;
 }
 
@@ -815,7 +847,7 @@ out:
 int pg_tc_parse(const pg_tc_style *st, const char *text, size_t len, unsigned flags, pg_tc_result *out) {
     memset(out, 0, sizeof *out);
     pres r = {0};
-    parse_core(st, flags, text ? text : "", text ? len : 0, 1, 0, &r);
+    parse_core(st, flags, text ? text : "", text ? len : 0, 1, NULL, &r, NULL);
     tb_put(&r.content, "", 0);
     tb_put(&r.reasoning, "", 0);
     if (r.oom || r.content.err || r.reasoning.err) {
@@ -850,10 +882,16 @@ struct pg_tc_stream {
     pg_tc_style st;
     unsigned flags;
     tbuf text;
-    size_t sent_content, sent_reasoning, sent_calls;
-    pres cur;             /* the last read; events point into it */
+    size_t sent_content, sent_reasoning, sent_calls; /* totals sent as events */
+    /* Resuming: reads start at ck; what came before it is frozen: fz_*
+     * bytes / calls of the totals (cur holds only what follows ck). */
+    ckpt ck;
+    size_t fz_content, fz_reasoning, fz_calls;
+    int fz_has_reasoning;
+    pres cur;             /* the last read (relative to the frozen part); events point into it */
+    size_t cur_fz_content, cur_fz_reasoning, cur_fz_calls; /* the frozen counts cur was read with */
     size_t n_ev;
-    pg_tc_event *evx;     /* overflow when more calls complete at once */
+    pg_tc_event *evx;
     size_t evx_cap;
     int ended;
 };
@@ -889,12 +927,19 @@ static int push_ev(pg_tc_stream *s, pg_tc_ev_kind k, int32_t idx, const char *t,
 }
 
 /* A stream read's output must extend what was sent: a broken parser
- * invariant, never bad input. */
-static void check_prefix(const char *what, size_t sent, const tbuf *now, const tbuf *before) {
-    if (now->len < sent || (sent && memcmp(now->p, before->p, sent))) {
-        fprintf(stderr, "%s:%d: toolcall stream: %s does not extend what was sent\n", __FILE__, __LINE__, what);
-        abort();
+ * invariant, never bad input. now_rel / old_rel: the new and the previous
+ * read's text after their frozen parts (fz_now >= fz_old); sent: total. */
+static void check_prefix(const char *what, size_t sent, const tbuf *now_rel, size_t fz_now, const tbuf *old_rel,
+                         size_t fz_old) {
+    if (fz_now + now_rel->len < sent) goto bad;
+    if (sent > fz_now) { /* bytes sent after the new frozen point must be unchanged */
+        size_t k = sent - fz_now, shift = fz_now - fz_old;
+        if (old_rel->len < shift + k || memcmp(now_rel->p, old_rel->p + shift, k)) goto bad;
     }
+    return;
+bad:
+    fprintf(stderr, "%s:%d: toolcall stream: %s does not extend what was sent\n", __FILE__, __LINE__, what);
+    abort();
 }
 
 int pg_tc_stream_feed(pg_tc_stream *s, const char *text, size_t n, int last, const pg_tc_event **ev, size_t *n_ev) {
@@ -905,39 +950,55 @@ int pg_tc_stream_feed(pg_tc_stream *s, const char *text, size_t n, int last, con
     if (s->text.err) return PG_ENOMEM;
     if (!n && !last) return 0;
     pres r = {0};
-    parse_core(&s->st, s->flags, s->text.p ? s->text.p : "", s->text.len, last, 0, &r);
+    ckpt co;
+    parse_core(&s->st, s->flags, s->text.p ? s->text.p : "", s->text.len, last, s->ck.mode ? &s->ck : NULL, &r, &co);
     if (r.oom) {
         pres_free(&r);
         return PG_ENOMEM;
     }
-    check_prefix("reasoning", s->sent_reasoning, &r.reasoning, &s->cur.reasoning);
-    check_prefix("content", s->sent_content, &r.content, &s->cur.content);
-    for (size_t k = 0; k < s->sent_calls && k < r.n_calls; k++)
-        if (strcmp(r.calls[k].name, s->cur.calls[k].name) || strcmp(r.calls[k].arguments, s->cur.calls[k].arguments)) {
+    /* s->cur was read from the previous checkpoint (cur_fz_* <= fz_*) */
+    check_prefix("reasoning", s->sent_reasoning, &r.reasoning, s->fz_reasoning, &s->cur.reasoning, s->cur_fz_reasoning);
+    check_prefix("content", s->sent_content, &r.content, s->fz_content, &s->cur.content, s->cur_fz_content);
+    for (size_t k = s->fz_calls; k < s->sent_calls; k++) {
+        size_t j = k - s->fz_calls, jo = k - s->cur_fz_calls;
+        if (j >= r.n_calls || jo >= s->cur.n_calls || strcmp(r.calls[j].name, s->cur.calls[jo].name) ||
+            strcmp(r.calls[j].arguments, s->cur.calls[jo].arguments)) {
             fprintf(stderr, "%s:%d: toolcall stream: call %zu changed\n", __FILE__, __LINE__, k);
             abort();
         }
-    if (r.n_calls < s->sent_calls) {
-        fprintf(stderr, "%s:%d: toolcall stream: calls shrank\n", __FILE__, __LINE__);
-        abort();
     }
     pres_free(&s->cur);
     s->cur = r;
+    s->cur_fz_content = s->fz_content;
+    s->cur_fz_reasoning = s->fz_reasoning;
+    s->cur_fz_calls = s->fz_calls;
     s->n_ev = 0;
     int rc = 0;
-    if (r.reasoning.len > s->sent_reasoning)
-        rc |= push_ev(s, PG_TC_EV_REASONING, 0, r.reasoning.p + s->sent_reasoning, r.reasoning.len - s->sent_reasoning);
-    if (r.content.len > s->sent_content)
-        rc |= push_ev(s, PG_TC_EV_CONTENT, 0, r.content.p + s->sent_content, r.content.len - s->sent_content);
-    for (size_t k = s->sent_calls; k < r.n_calls; k++) {
-        rc |= push_ev(s, PG_TC_EV_CALL_START, (int32_t)k, r.calls[k].name, strlen(r.calls[k].name));
-        rc |= push_ev(s, PG_TC_EV_CALL_ARGS, (int32_t)k, r.calls[k].arguments, strlen(r.calls[k].arguments));
+    size_t tot_r = s->fz_reasoning + r.reasoning.len, tot_c = s->fz_content + r.content.len;
+    size_t tot_k = s->fz_calls + r.n_calls;
+    if (tot_r > s->sent_reasoning)
+        rc |= push_ev(s, PG_TC_EV_REASONING, 0, r.reasoning.p + (s->sent_reasoning - s->fz_reasoning),
+                      tot_r - s->sent_reasoning);
+    if (tot_c > s->sent_content)
+        rc |= push_ev(s, PG_TC_EV_CONTENT, 0, r.content.p + (s->sent_content - s->fz_content), tot_c - s->sent_content);
+    for (size_t k = s->sent_calls; k < tot_k; k++) {
+        const pg_tc_call *x = &r.calls[k - s->fz_calls];
+        rc |= push_ev(s, PG_TC_EV_CALL_START, (int32_t)k, x->name, strlen(x->name));
+        rc |= push_ev(s, PG_TC_EV_CALL_ARGS, (int32_t)k, x->arguments, strlen(x->arguments));
     }
     if (rc) return PG_ENOMEM;
-    s->sent_reasoning = r.reasoning.len;
-    s->sent_content = r.content.len;
-    s->sent_calls = r.n_calls;
+    s->sent_reasoning = tot_r;
+    s->sent_content = tot_c;
+    s->sent_calls = tot_k;
     s->ended = last;
+    /* freeze up to the new checkpoint: what this read produced so far
+     * (all of it was just sent; its held tail lies after the point) */
+    if (!last && co.mode) {
+        s->fz_reasoning = tot_r;
+        s->fz_content = tot_c;
+        s->fz_calls = tot_k;
+        s->ck = co;
+    }
     *ev = s->evx;
     *n_ev = s->n_ev;
     return 0;

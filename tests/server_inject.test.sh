@@ -10,9 +10,6 @@
 . "$(dirname "$0")/server_lib.sh"
 PHI="$DATA/models/arch-phi3-q8_0.gguf"
 [ -f "$PHI" ] || { echo "SKIP: $PHI absent"; exit 77; }
-# KNOWN: the ASan build reports an error in the server during this test
-# (found at the end of session 10, not yet located); skipped there until fixed.
-[ -z "$PAGODA_SANITIZED" ] || { echo "SKIP: known AddressSanitizer report in this flow, to be fixed"; exit 77; }
 
 check() { # LABEL [--chat-special-in-content]
     label=$1; shift

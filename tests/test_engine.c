@@ -671,6 +671,46 @@ static void test_stop_and_n(const char *td) {
     drain(e);
     CHECK(ids.finish[0] == PG_FINISH_STOP && ids.n_tok[0] == first + 1);
 
+    /* min_tokens: the stop id is banned until min_tokens tokens exist, so
+     * the greedy output differs at `first` and runs at least that long */
+    res mt = {0}, inc = {0}, mts = {0};
+    q.user = &mt;
+    q.min_tokens = first + 3;
+    submit(e, &q);
+    drain(e);
+    CHECKF(mt.n_tok[0] >= first + 3, "min_tokens %d: %d tokens", first + 3, mt.n_tok[0]);
+    for (int i = 0; i < first; i++) CHECK(mt.toks[0][i] == full.toks[0][i]);
+    CHECK(mt.toks[0][first] != sid);
+    for (int i = 0; i < first + 2 && i < mt.n_tok[0]; i++) CHECK(mt.toks[0][i] != sid);
+    /* min_tokens above max_tokens can never be honoured: refused */
+    q.min_tokens = 65;
+    pg_error err2 = {0};
+    CHECK(pg_engine_submit(e, &q, &err2) == PG_EINVAL && strstr(err2.msg, "min_tokens"));
+    q.min_tokens = 0;
+    q.stop_ids = NULL;
+    q.n_stop_ids = 0;
+    /* include_stop_str: the text runs through the stop string, same tokens */
+    q.user = &inc;
+    q.stop = stops;
+    q.n_stop = 2;
+    q.include_stop_str = 1;
+    submit(e, &q);
+    drain(e);
+    CHECKF(inc.finish[0] == PG_FINISH_STOP && inc.tlen[0] == keep + 6 && memcmp(inc.text[0], full.text[0], keep + 6) == 0,
+           "include_stop_str: got '%s'", inc.text[0]);
+    CHECK(inc.n_tok[0] == cut.n_tok[0]);
+    q.include_stop_str = 0;
+    /* stop strings are not looked for before min_tokens: the stop string
+     * found at token cut.n_tok is skipped when min_tokens lies beyond it */
+    q.user = &mts;
+    q.min_tokens = cut.n_tok[0] + 1;
+    submit(e, &q);
+    drain(e);
+    CHECKF(mts.n_tok[0] > cut.n_tok[0] && mts.tlen[0] > keep, "min_tokens past a stop string: %d tokens", mts.n_tok[0]);
+    q.min_tokens = 0;
+    q.stop = NULL;
+    q.n_stop = 0;
+
     /* n = 3 sharing a 37-token prompt */
     int32_t p[37];
     p[0] = 1;

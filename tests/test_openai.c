@@ -203,8 +203,10 @@ static void test_parse_errors(void) {
         {OAI_COMPLETION, "{\"prompt\":\"x\",\"unknown_field\":1}", 400, "unknown_field", NULL},
         {OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"prompt\":\"x\"}", 400, "prompt", NULL},
         {OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{}}", 400, "response_format", NULL},
-        {OAI_COMPLETION, "{\"prompt\":\"x\",\"min_tokens\":2}", 400, "min_tokens", NULL},
-        {OAI_COMPLETION, "{\"prompt\":\"x\",\"include_stop_str_in_output\":true}", 400, "include_stop_str_in_output", NULL},
+        {OAI_COMPLETION, "{\"prompt\":\"x\",\"min_tokens\":20,\"max_tokens\":5}", 400, "min_tokens", NULL},
+        {OAI_COMPLETION, "{\"prompt\":\"x\",\"min_tokens\":17}", 400, "min_tokens", NULL},
+        {OAI_COMPLETION, "{\"prompt\":\"x\",\"min_tokens\":-1}", 400, "min_tokens", NULL},
+        {OAI_COMPLETION, "{\"prompt\":\"x\",\"include_stop_str_in_output\":1}", 400, "include_stop_str_in_output", NULL},
         {OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":100000}", 400, "messages",
          "context_length_exceeded"},
     };

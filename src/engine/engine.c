@@ -195,6 +195,9 @@ static int submit_validate(pg_engine *e, const pg_request *r, int64_t *total, pg
         return pg_error_set(err, PG_EINVAL, "bad stop list");
     if (r->n_stop_ids < 0 || r->n_stop_ids > PG_ENGINE_MAX_STOP_IDS || (r->n_stop_ids > 0 && !r->stop_ids))
         return pg_error_set(err, PG_EINVAL, "bad stop token list (at most %d ids)", PG_ENGINE_MAX_STOP_IDS);
+    if (r->min_tokens < 0 || r->min_tokens > r->max_tokens)
+        return pg_error_set(err, PG_EINVAL, "min_tokens must be between 0 and max_tokens (%d), got %d", r->max_tokens,
+                            r->min_tokens);
     if (!(r->timeout_s >= 0) || r->timeout_s > 1e9)
         return pg_error_set(err, PG_EINVAL, "timeout must be a non-negative number of seconds");
     for (int32_t i = 0; i < r->n_prompt; i++)
@@ -290,6 +293,15 @@ static int submit_build(pg_engine *e, const pg_request *r, eng_group **out, pg_e
         if (!g->stop_ids) goto fail;
         memcpy(g->stop_ids, r->stop_ids, (size_t)r->n_stop_ids * sizeof(int32_t));
         g->n_stop_ids = r->n_stop_ids;
+    }
+    g->include_stop_str = r->include_stop_str;
+    g->min_tokens = r->min_tokens;
+    if (r->min_tokens > 0) {
+        int32_t ne = r->sampling.ignore_eos ? 0 : e->n_eog;
+        g->ban = malloc(((size_t)ne + (size_t)r->n_stop_ids + 1) * sizeof(int32_t));
+        if (!g->ban) goto fail;
+        for (int32_t i = 0; i < ne; i++) g->ban[g->n_ban++] = e->eog[i];
+        for (int32_t i = 0; i < r->n_stop_ids; i++) g->ban[g->n_ban++] = r->stop_ids[i];
     }
     /* Unseeded requests: default_seed mixed with a per-engine counter, so two
      * unseeded requests differ (not reproducible, as intended). */

@@ -126,6 +126,9 @@ typedef struct pg_request {
     int32_t priority;       /* lower is served first (default 0) */
     double timeout_s;       /* 0 = none; covers queueing and generation */
     int detok_special;      /* render control tokens in text */
+    int32_t min_tokens;     /* [0, max_tokens]: end-of-generation and stop ids are banned, and stop
+                             * strings not matched, until this many tokens were generated (vLLM's) */
+    int include_stop_str;   /* a matched stop string ends the output text instead of being cut */
     pg_engine_cb cb;
     void *user;
 } pg_request;

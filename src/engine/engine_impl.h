@@ -102,6 +102,9 @@ struct eng_group {
     int queued;               /* counted in the queue limits */
     int32_t n_prompt, max_tokens;
     int32_t *stop_ids, n_stop_ids;
+    int32_t min_tokens;       /* ban[] applies while a seq's n_gen < min_tokens */
+    int32_t *ban, n_ban;      /* end-of-generation ids (unless ignore_eos) + stop ids */
+    int include_stop_str;
     uint64_t salt;
     int32_t priority;
     uint64_t arrival;

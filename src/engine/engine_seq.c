@@ -27,6 +27,7 @@ void eng_group_free(eng_group *g) {
         for (int32_t i = 0; i < g->n; i++) seq_free(&g->seqs[i]);
     free(g->seqs);
     free(g->stop_ids);
+    free(g->ban);
     free(g);
 }
 
@@ -174,6 +175,8 @@ static void emit_token(eng_seq *s, const char *text, size_t len) {
  * logits row is ready. */
 void eng_after_sample(pg_engine *e, eng_seq *s, const float *row, double t) {
     eng_group *g = s->g;
+    /* min_tokens: end-of-generation and stop ids banned until reached */
+    pg_sampler_set_banned(s->smp, g->ban, s->n_gen < g->min_tokens ? g->n_ban : 0);
     int32_t tok = pg_sampler_sample(s->smp, row, &s->so);
     if (tok < 0) {
         eng_finish_seq(e, s, PG_FINISH_NONE, PG_EINVAL,
@@ -198,10 +201,27 @@ void eng_after_sample(pg_engine *e, eng_seq *s, const float *row, double t) {
             return;
         }
         pg_stop_result r = {0};
-        /* text_cap = TEXT_CAP + max_len + 64 (set at submit): a piece of at
-         * most TEXT_CAP bytes always fits, so a failure is a bug */
-        int rc = pg_stop_feed(s->stop, s->piece, (size_t)k, s->text, s->text_cap, &r);
-        PG_ASSERT(rc == PG_OK);
+        if (s->n_gen < g->min_tokens) {
+            /* before min_tokens stop strings are not looked for (vLLM's rule);
+             * the matcher first sees the text of token min_tokens */
+            memcpy(s->text, s->piece, (size_t)k);
+            r.n_emit = (size_t)k;
+        } else {
+            /* text_cap = TEXT_CAP + max_len + 64 (set at submit): a piece of
+             * at most TEXT_CAP bytes always fits, so a failure is a bug */
+            int rc = pg_stop_feed(s->stop, s->piece, (size_t)k, s->text, s->text_cap, &r);
+            PG_ASSERT(rc == PG_OK);
+        }
+        size_t sl = 0;
+        const char *ss = r.stopped && g->include_stop_str ? pg_stop_string(s->stop, r.stop_index, &sl) : NULL;
+        if (ss) { /* the stop string ends the text (finish path: may grow the buffer) */
+            if (text_reserve(s, r.n_emit, sl) < 0) {
+                eng_finish_seq(e, s, PG_FINISH_NONE, PG_ENOMEM, "out of memory", 0);
+                return;
+            }
+            memcpy(s->text + r.n_emit, ss, sl);
+            r.n_emit += sl;
+        }
         emit_token(s, s->text, r.n_emit);
         if (r.stopped) {
             reason = PG_FINISH_STOP;

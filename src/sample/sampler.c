@@ -58,6 +58,8 @@ struct pg_sampler {
     int32_t n_eog;
 
     const uint32_t *allowed; /* borrowed grammar mask (pg_sampler_set_allowed); NULL = unconstrained */
+    const int32_t *banned;   /* borrowed ids (pg_sampler_set_banned), n_banned of them */
+    int32_t n_banned;
 };
 
 /* ---- RNG: splitmix64 seeding, xoshiro256** generator ---- */
@@ -490,6 +492,9 @@ static void preprocess(const pg_sampler *s, const float *logits, float *w) {
     if (p->ignore_eos)
         for (int32_t i = 0; i < s->n_eog; i++) w[s->eog[i]] = -INFINITY;
 
+    /* 4b. banned ids (min_tokens): ids were range-checked by the caller */
+    for (int32_t i = 0; i < s->n_banned; i++) w[s->banned[i]] = -INFINITY;
+
     /* 5. grammar mask: one pointer test when unconstrained */
     if (s->allowed) {
         const uint32_t *a = s->allowed;
@@ -499,6 +504,11 @@ static void preprocess(const pg_sampler *s, const float *logits, float *w) {
 }
 
 void pg_sampler_set_allowed(pg_sampler *s, const uint32_t *allowed) { s->allowed = allowed; }
+
+void pg_sampler_set_banned(pg_sampler *s, const int32_t *ids, int32_t n) {
+    s->banned = n > 0 ? ids : NULL;
+    s->n_banned = n > 0 && ids ? n : 0;
+}
 
 void pg_sampler_process_logits(const pg_sampler *s, const float *logits, float *out) {
     preprocess(s, logits, out);

@@ -115,6 +115,12 @@ int pg_sampler_set_eog_mask(pg_sampler *s, const int32_t *ids, int32_t n, pg_err
  * matcher and mask). */
 void pg_sampler_set_allowed(pg_sampler *s, const uint32_t *allowed);
 
+/* Extra banned ids (-inf after ignore_eos, before the grammar mask), e.g.
+ * end-of-generation and stop ids while a request's min_tokens is not yet
+ * reached. Borrowed like the allowed mask (NULL or n == 0 removes it); not
+ * copied by copy / clone / fork. */
+void pg_sampler_set_banned(pg_sampler *s, const int32_t *ids, int32_t n);
+
 /* History. Prompt tokens feed the repetition penalty only; accepted
  * (generated) tokens feed all three penalties. accept_prompt returns
  * PG_ERANGE for an id outside the vocabulary (user-supplied token prompts);

@@ -131,3 +131,9 @@ size_t pg_stop_flush(pg_stop *s, char *dst, size_t dst_cap) {
     memset(s->state, 0, sizeof s->state);
     return n;
 }
+
+const char *pg_stop_string(const pg_stop *s, int i, size_t *len) {
+    if (i < 0 || i >= s->n) return NULL;
+    *len = s->len[i];
+    return (const char *)s->pat[i];
+}

@@ -43,6 +43,8 @@ void pg_stop_reset(pg_stop *s);
 
 /* Longest stop string (0 if none); feed needs dst_cap >= len + max_len. */
 size_t pg_stop_max_len(const pg_stop *s);
+/* Stop string i (pattern bytes, *len set), NULL if out of range. */
+const char *pg_stop_string(const pg_stop *s, int i, size_t *len);
 /* Bytes currently held back. */
 size_t pg_stop_held(const pg_stop *s);
 

@@ -31,8 +31,9 @@ int srv_ep_tokenize(const srv_ctx *s, const char *body, size_t len, char **out) 
         if (!ok) {
             char m[200];
             snprintf(m, sizeof m, "unknown field '%.100s' (/tokenize accepts prompt or messages)", key);
-            json_decref(o);
+            /* key points into o: build the error before releasing it */
             *out = srv_dump(srv_error_json(m, "invalid_request_error", key, "unknown_field"), NULL);
+            json_decref(o);
             return 400;
         }
     }

@@ -362,20 +362,34 @@ static const char *bearer(struct MHD_Connection *c, size_t *len) {
     return h;
 }
 
+/* {"status":"loading"} plus, once the model's size is known, its load
+ * progress: "progress" (0..1), "loaded_bytes", "total_bytes". */
+static char *loading_body(const srv_http_env *env) {
+    uint64_t done = env->load_done ? atomic_load(env->load_done) : 0;
+    uint64_t total = env->load_total ? atomic_load(env->load_total) : 0;
+    char b[160];
+    if (total == 0) return strdup("{\"status\":\"loading\"}");
+    if (done > total) done = total;
+    snprintf(b, sizeof b, "{\"status\":\"loading\",\"progress\":%.3f,\"loaded_bytes\":%llu,\"total_bytes\":%llu}",
+             (double)done / (double)total, (unsigned long long)done, (unsigned long long)total);
+    return strdup(b);
+}
+
 /* /health (liveness) and /ready (readiness): no key needed. */
 static enum MHD_Result probe(hconn *r, int state, int draining) {
+    const srv_http_env *env = &r->h->env;
     if (r->rt->kind == RT_HEALTH) /* liveness: the process serves HTTP */
         return respond_json(r, 200,
-                            strdup(draining               ? "{\"status\":\"draining\"}"
-                                   : state == SRV_LOADING ? "{\"status\":\"loading\"}"
-                                   : state == SRV_READY   ? "{\"status\":\"ok\"}"
-                                                          : "{\"status\":\"failed\"}"),
+                            draining               ? strdup("{\"status\":\"draining\"}")
+                            : state == SRV_LOADING ? loading_body(env)
+                            : state == SRV_READY   ? strdup("{\"status\":\"ok\"}")
+                                                   : strdup("{\"status\":\"failed\"}"),
                             NULL);
     if (state == SRV_READY && !draining) return respond_json(r, 200, strdup("{\"status\":\"ready\"}"), NULL);
     return respond_json(r, 503,
-                        strdup(draining                ? "{\"status\":\"draining\"}"
-                               : state == SRV_LOADING ? "{\"status\":\"loading\"}"
-                                                      : "{\"status\":\"unavailable\"}"),
+                        draining               ? strdup("{\"status\":\"draining\"}")
+                        : state == SRV_LOADING ? loading_body(env)
+                                               : strdup("{\"status\":\"unavailable\"}"),
                         "1");
 }
 

@@ -29,6 +29,9 @@ typedef struct srv_http_env {
     atomic_int *state;    /* SRV_* */
     atomic_int *draining; /* stop signal seen: new work gets 503 */
     atomic_int *stopping; /* tearing down */
+    /* model load progress in bytes (mapped + repacked), shown by /health and
+     * /ready while loading; total 0 = not known yet */
+    atomic_uint_least64_t *load_done, *load_total;
     /* the engine's gauges for /metrics (zeros when there is no engine) */
     void (*stats)(void *arg, pg_engine_stats *st);
     void *stats_arg;

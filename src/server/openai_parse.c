@@ -40,6 +40,7 @@ typedef struct parse_st { /* one parse */
     srv_gen *g;
     oai_req *o;
     long long max_tokens; /* -1: default */
+    long long min_tokens; /* vLLM's; 0 none */
 } parse_st;
 
 /* ---------- sampling and limits ---------- */
@@ -758,6 +759,8 @@ static int plan_max_tokens(parse_st *p, json_t **err_json) {
         if (mt < 1 || (long long)pr->n + mt > c->n_ctx)
             return context_error(c, pr->n, mt < 1 ? 1 : mt, p->o->kind == OAI_CHAT ? "messages" : "prompt", err_json);
         pr->max_tokens = (int32_t)mt;
+        if (p->min_tokens > mt)
+            FAIL400("min_tokens", "'min_tokens' (%lld) must not exceed max_tokens (%lld)", p->min_tokens, mt);
     }
     return 0;
 }
@@ -825,8 +828,9 @@ static int parse_vllm_output(parse_st *p, json_t *o, json_t **err_json) {
         FAIL400("spaces_between_special_tokens",
                 "'spaces_between_special_tokens': true is not supported with 'skip_special_tokens': false "
                 "(special tokens are rendered without added spaces; send false)");
-    if (incl) FAIL400("include_stop_str_in_output", "'include_stop_str_in_output': true is not supported yet");
-    if (mt > 0) FAIL400("min_tokens", "'min_tokens' above 0 is not supported yet");
+    p->g->base.include_stop_str = incl;
+    p->g->base.min_tokens = (int32_t)mt;
+    p->min_tokens = mt;
     return 0;
 }
 

@@ -37,6 +37,7 @@ typedef struct pg_srv {
     atomic_int draining;   /* stop signal seen: new work gets 503 */
     atomic_int stopping;   /* tearing down */
     atomic_int grace_over; /* the drain's grace is over: template renders are cancelled */
+    atomic_uint_least64_t load_done, load_total; /* model load progress (bytes) for /health */
     pg_model *model;
     void *demo_image;      /* GGUF bytes of the demo model (NULL for a file) */
     pg_vocab *vocab;
@@ -175,11 +176,18 @@ static void set_alias(pg_srv *s) {
     snprintf(s->alias, sizeof s->alias, "%s", PG_DEMO_NAME);
 }
 
+/* pg_load_progress_fn: called on the loading thread; /health reads it */
+static void on_load_progress(void *ud, uint64_t done, uint64_t total) {
+    pg_srv *s = ud;
+    atomic_store(&s->load_total, total);
+    atomic_store(&s->load_done, done);
+}
+
 static int load_all(pg_srv *s, pg_error *err) {
     int rc;
     if (s->cfg.model_path) {
         PG_INFO("loading %s", s->cfg.model_path);
-        if ((rc = pg_model_load(s->cfg.model_path, &s->model, err)) < 0) return rc;
+        if ((rc = pg_model_load_progress(s->cfg.model_path, on_load_progress, s, &s->model, err)) < 0) return rc;
     } else {
         size_t sz;
         if ((rc = pg_demo_model_create(s->cfg.demo_seed, &s->model, &s->demo_image, &sz, err)) < 0) return rc;
@@ -304,6 +312,8 @@ int pg_server_run(const pg_server_config *c, volatile sig_atomic_t *stop, pg_err
                         .state = &s->state,
                         .draining = &s->draining,
                         .stopping = &s->stopping,
+                        .load_done = &s->load_done,
+                        .load_total = &s->load_total,
                         .stats = engine_stats,
                         .stats_arg = s};
     if (rc == 0 && srv_keys_enabled(s->keys)) PG_INFO("API keys required on every endpoint but /health, /ready%s",

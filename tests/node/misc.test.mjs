@@ -99,6 +99,30 @@ test('dropped stream and dropped request (log checked by the shell)', async () =
   await h.text();
 });
 
+test('min_tokens and include_stop_str_in_output (vLLM) are honoured', async () => {
+  const base = { model: MODEL, prompt: 'Once upon a time', temperature: 0 };
+  const c = (b) => client.completions.create(b);
+  const full = (await c({ ...base, max_tokens: 24 })).choices[0].text;
+  assert.ok(full.length > 12, full);
+  // a stop string from inside the greedy text: cut before it, or kept with the flag
+  const stop = full.slice(6, 10), at = full.indexOf(stop);
+  const cut = await c({ ...base, max_tokens: 24, stop: [stop] });
+  assert.equal(cut.choices[0].text, full.slice(0, at));
+  assert.equal(cut.choices[0].finish_reason, 'stop');
+  const inc = await c({ ...base, max_tokens: 24, stop: [stop], include_stop_str_in_output: true });
+  assert.equal(inc.choices[0].text, full.slice(0, at + stop.length));
+  assert.equal(inc.choices[0].finish_reason, 'stop');
+  // the same through a stream: the pieces join to the same text
+  let streamed = '';
+  for await (const ch of await c({ ...base, max_tokens: 24, stop: [stop], include_stop_str_in_output: true, stream: true }))
+    streamed += ch.choices[0]?.text ?? '';
+  assert.equal(streamed, inc.choices[0].text);
+  // min_tokens: stop strings are not looked for before it
+  const mt = await c({ ...base, max_tokens: 24, stop: [stop], min_tokens: cut.usage.completion_tokens + 2 });
+  assert.ok(mt.usage.completion_tokens >= cut.usage.completion_tokens + 2, JSON.stringify(mt.usage));
+  assert.ok(mt.choices[0].text.length > cut.choices[0].text.length);
+});
+
 test('fields: honoured or 400 naming them, never ignored', async () => {
   const base = { model: MODEL, prompt: 'Once', max_tokens: 2, temperature: 0 };
   const chatBase = { model: MODEL, messages: [{ role: 'user', content: 'hi' }], max_tokens: 2, temperature: 0 };
@@ -112,8 +136,7 @@ test('fields: honoured or 400 naming them, never ignored', async () => {
   for (const f of ['tools', 'tool_choice', 'response_format'])
     await bad(ch, { ...chatBase, [f]: f === 'tools' ? [] : f === 'tool_choice' ? 'auto' : { type: 'json_object' } }, f, /not supported yet/);
   await bad(c, { ...base, echo: true, logprobs: 1 }, 'echo', /not supported/);
-  await bad(c, { ...base, include_stop_str_in_output: true }, 'include_stop_str_in_output', /not supported/);
-  await bad(c, { ...base, min_tokens: 3 }, 'min_tokens', /not supported/);
+  await bad(c, { ...base, min_tokens: 3 }, 'min_tokens', /must not exceed max_tokens/);
   for (const extra of [{ skip_special_tokens: true }, { skip_special_tokens: false, spaces_between_special_tokens: false },
     { include_stop_str_in_output: false }, { min_tokens: 0 }, { spaces_between_special_tokens: true }]) {
     const r = await c({ ...base, ...extra });

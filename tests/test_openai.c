@@ -202,7 +202,17 @@ static void test_parse_errors(void) {
         {OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":{}}", 400, "tools", NULL},
         {OAI_COMPLETION, "{\"prompt\":\"x\",\"unknown_field\":1}", 400, "unknown_field", NULL},
         {OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"prompt\":\"x\"}", 400, "prompt", NULL},
-        {OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{}}", 400, "response_format", NULL},
+        {OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{}}", 400, "response_format.type", NULL},
+        {OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":[]}", 400, "response_format", NULL},
+        {OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"a\",\"schema\":{\"type\":\"nope\"}}}}", 400, "response_format.json_schema.schema", NULL},
+        {OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"a\",\"strict\":1,\"schema\":{}}}}", 400, "response_format.json_schema.strict", NULL},
+        {OAI_COMPLETION, "{\"prompt\":\"x\",\"grammar\":\"root ::= x\"}", 400, "grammar", NULL},
+        {OAI_COMPLETION, "{\"prompt\":\"x\",\"grammar\":7}", 400, "grammar", NULL},
+        {OAI_COMPLETION, "{\"prompt\":\"x\",\"json_schema\":{\"type\":\"string\"},\"guided_regex\":\"a\"}", 400, "json_schema", NULL},
+        {OAI_COMPLETION, "{\"prompt\":\"x\",\"structured_outputs\":{\"choice\":[\"a\",1]}}", 400, "structured_outputs.choice", NULL},
+        {OAI_COMPLETION, "{\"prompt\":\"x\",\"structured_outputs\":{\"whitespace\":\"wide\"}}", 400, "structured_outputs.whitespace", NULL},
+        {OAI_COMPLETION, "{\"prompt\":\"x\",\"structured_outputs\":{\"regex\":\"[\"}}", 400, "structured_outputs.regex", NULL},
+        {OAI_COMPLETION, "{\"prompt\":\"x\",\"structured_outputs\":{\"foo\":1}}", 400, "structured_outputs.foo", NULL},
         {OAI_COMPLETION, "{\"prompt\":\"x\",\"min_tokens\":20,\"max_tokens\":5}", 400, "min_tokens", NULL},
         {OAI_COMPLETION, "{\"prompt\":\"x\",\"min_tokens\":17}", 400, "min_tokens", NULL},
         {OAI_COMPLETION, "{\"prompt\":\"x\",\"min_tokens\":-1}", 400, "min_tokens", NULL},
@@ -477,15 +487,18 @@ static void test_tools(void) {
     CHECK(p.status == 0 && p.o->tool_mode == OAI_TOOLS_AUTO && p.o->n_tools == 2 && p.o->parallel_calls == 1);
     CHECK(p.o->parse_out && p.o->tool_gbnf && p.o->n_tool_triggers == 1 && !strcmp(p.o->tool_triggers[0], "<tool_call>"));
     CHECK(!strcmp(p.o->tools[1].schema, "{\"type\":\"object\"}"));
+    CHECK(p.g->base.grammar && p.g->base.n_grammar_triggers == 1 && !strcmp(p.g->base.grammar_triggers[0], "<tool_call>"));
     done(&p);
     p = parse(OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]," TOOLS_JSON
                         ",\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"put\"}}}");
     CHECK(p.status == 0 && p.o->tool_mode == OAI_TOOLS_NAMED && p.o->tool_named == 1 && !p.o->parallel_calls);
     CHECK(p.o->n_tool_triggers == 0 && strstr(p.o->tool_gbnf, "put") && !strstr(p.o->tool_gbnf, "\\\"get\\\""));
+    CHECK(p.g->base.grammar && p.g->base.n_grammar_triggers == 0);
     done(&p);
     p = parse(OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]," TOOLS_JSON
                         ",\"tool_choice\":\"none\",\"reasoning_format\":\"none\"}");
     CHECK(p.status == 0 && p.o->tool_mode == OAI_TOOLS_OFF && !p.o->parse_out && !p.o->tool_gbnf);
+    CHECK(!p.g->base.grammar);
     done(&p);
     static const struct {
         const char *body, *param;
@@ -504,6 +517,9 @@ static void test_tools(void) {
          "\"type\":\"function\",\"function\":{\"name\":\"get\",\"arguments\":\"[1,\"}}]}]}",
          "messages[1].tool_calls[0]"},
         {"{\"messages\":[{\"role\":\"user\",\"content\":\"q\"}],\"function_call\":\"auto\"}", "function_call"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]," TOOLS_JSON ",\"response_format\":{\"type\":"
+         "\"json_object\"}}",
+         "tool_choice"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         p = parse(OAI_CHAT, bad[i].body);

@@ -117,6 +117,7 @@ int pg_engine_create(pg_model *m, const pg_vocab *v, const pg_engine_config *cfg
     e->next_id = 1;
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
+    pthread_mutex_init(&e->tv_mu, NULL);
     if (getrandom(&e->salt_key, sizeof e->salt_key, 0) != (ssize_t)sizeof e->salt_key)
         e->salt_key = pg_mix64(c.default_seed ^ (uint64_t)(uintptr_t)e);
     for (int32_t id = 0; id < pg_vocab_n_tokens(v) && e->n_eog < PG_SAMPLER_MAX_EOG; id++)
@@ -143,8 +144,9 @@ int pg_engine_create(pg_model *m, const pg_vocab *v, const pg_engine_config *cfg
     e->b_out = malloc(S * sizeof(int32_t));
     e->b_seqs = malloc(S * sizeof(pg_batch_seq));
     e->sched = malloc(S * sizeof(eng_seq *));
+    e->gsched = malloc(S * sizeof(eng_seq *));
     e->running = malloc(S * sizeof(eng_seq *));
-    if (!e->logits || !e->b_tok || !e->b_pos || !e->b_seq || !e->b_out || !e->b_seqs || !e->sched || !e->running) {
+    if (!e->logits || !e->b_tok || !e->b_pos || !e->b_seq || !e->b_out || !e->b_seqs || !e->sched || !e->gsched || !e->running) {
         rc = pg_error_set(err, PG_ENOMEM, "engine: out of memory for the step buffers");
         goto fail;
     }
@@ -222,6 +224,7 @@ static int submit_validate(pg_engine *e, const pg_request *r, int64_t *total, pg
                             (long long)*total, r->n_prompt, r->max_tokens, (long long)pool_tokens);
     int rc = pg_sampling_params_check(&r->sampling, e->n_vocab, err);
     if (rc < 0) return rc;
+    if ((rc = eng_gram_validate(r, err)) < 0) return rc;
     /* fail fast when busy (checked again when queueing) */
     pthread_mutex_lock(&e->mu);
     int busy = e->q_requests >= e->cfg.max_queued_requests || e->q_tokens + r->n_prompt > e->cfg.max_queued_tokens;
@@ -308,8 +311,11 @@ static int submit_build(pg_engine *e, const pg_request *r, eng_group **out, pg_e
     uint64_t dseed = e->cfg.default_seed;
     if (!r->sampling.has_seed)
         dseed = pg_mix64(e->cfg.default_seed ^ pg_mix64(__atomic_add_fetch(&e->seed_ctr, 1, __ATOMIC_RELAXED)));
-    for (int32_t i = 0; i < n; i++)
+    if ((rc = eng_gram_group(e, r, g, err)) < 0) goto fail;
+    for (int32_t i = 0; i < n; i++) {
         if ((rc = seq_build(e, r, g, i, dseed, err)) < 0) goto fail;
+        if ((rc = eng_gram_seq(e, &g->seqs[i])) < 0) goto fail;
+    }
     *out = g;
     return PG_OK;
 fail:
@@ -496,7 +502,10 @@ void pg_engine_destroy(pg_engine *e) {
     free(e->b_out);
     free(e->b_seqs);
     free(e->sched);
+    free(e->gsched);
     free(e->running);
+    eng_gram_free(e);
+    pthread_mutex_destroy(&e->tv_mu);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->cv);
     free(e);

@@ -16,6 +16,7 @@
 
 #include "base/error.h"
 #include "model/model.h"
+#include "sample/gram_cache.h"
 #include "sample/sampler.h"
 #include "sample/stop.h" /* PG_STOP_MAX_STRINGS / PG_STOP_MAX_LEN bound pg_request.stop */
 #include "tokenizer/tokenizer.h"
@@ -110,7 +111,36 @@ typedef void (*pg_engine_cb)(const pg_engine_event *ev, void *user);
 enum {
     PG_ENGINE_MAX_CHOICES = 64,   /* pg_request.n */
     PG_ENGINE_MAX_STOP_IDS = 256, /* pg_request.n_stop_ids */
+    PG_ENGINE_MAX_TRIGGERS = 16,  /* pg_request.n_grammar_triggers */
+    PG_ENGINE_MAX_TRIGGER_LEN = 256, /* bytes of one trigger */
 };
+
+/* Grammar (structured outputs). A request may carry a compiled grammar
+ * (gram_cache.h); each of its choices gets its own matcher (grammar.h),
+ * and every token it samples is one the grammar allows: before sampling,
+ * the matcher's token mask goes to the sampler (banned tokens -> -inf, the
+ * logprobs stay those of the raw logits), after sampling the token
+ * advances the matcher. The choice ends with PG_FINISH_STOP once the
+ * grammar is done (accepting, nothing more can follow) or the model picks
+ * an end-of-generation token where the grammar accepts (EOG is allowed
+ * only there); max_tokens / stop strings / stop ids end it as usual (the
+ * text is then a prefix of a sentence). If the mask and the sampling
+ * parameters (logit_bias bans, ignore_eos) leave no token, the choice ends
+ * with an error event.
+ *   Leading space: the first generated token may be a word-start token
+ * (" {" / "▁{" in SPM and BPE vocabularies, which models prefer right
+ * after a prompt); its one leading space is not part of the constrained
+ * output: the matcher sees the token without it and the text drops it.
+ *   Lazy mode (n_grammar_triggers > 0): the choice is unconstrained until
+ * the bytes of its generated tokens contain one of the trigger strings;
+ * then its matcher is created and fed the bytes from the trigger's start
+ * to the end of that token (so the grammar describes text that starts
+ * with the trigger), and it is constrained from the next token on. If the
+ * grammar rejects those bytes the choice ends with an error event. No
+ * leading-space rule in lazy mode.
+ *   Cost: masks are computed after the forward pass on the engine's
+ * thread pool, one sequence per worker at a time (matchers of one grammar
+ * serialise on its mutex); unconstrained sequences do no grammar work. */
 
 typedef struct pg_request {
     const int32_t *prompt;  /* copied at submit */
@@ -129,6 +159,10 @@ typedef struct pg_request {
     int32_t min_tokens;     /* [0, max_tokens]: end-of-generation and stop ids are banned, and stop
                              * strings not matched, until this many tokens were generated (vLLM's) */
     int include_stop_str;   /* a matched stop string ends the output text instead of being cut */
+    /* Structured outputs (NULL = unconstrained; see "Grammar" below). */
+    pg_gram_ref *grammar;   /* held (pg_gram_ref_hold) by submit until the request is freed */
+    const char *const *grammar_triggers; /* lazy mode: copied; n == 0 = constrained from the start */
+    int32_t n_grammar_triggers;
     pg_engine_cb cb;
     void *user;
 } pg_request;

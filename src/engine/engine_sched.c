@@ -411,6 +411,7 @@ int eng_step(pg_engine *e) {
                 commit_full(e, s);
                 drop_window_blocks(e, s);
             }
+            eng_gram_masks(e, ns); /* constrained sequences' masks, in parallel on the pool */
             for (int32_t i = 0; i < ns; i++) {
                 eng_seq *s = e->sched[i];
                 if (s->sched_row < 0) continue;

@@ -19,6 +19,7 @@ static void seq_free(eng_seq *s) {
     pg_stop_destroy(s->stop);
     free(s->piece);
     free(s->text);
+    eng_gram_seq_free(s);
 }
 
 void eng_group_free(eng_group *g) {
@@ -28,6 +29,10 @@ void eng_group_free(eng_group *g) {
     free(g->seqs);
     free(g->stop_ids);
     free(g->ban);
+    for (int32_t i = 0; i < g->n_trig; i++) free(g->trig[i]);
+    free(g->trig);
+    free(g->trig_len);
+    pg_gram_ref_drop(g->gram); /* after the matchers that borrow it */
     free(g);
 }
 
@@ -83,6 +88,7 @@ static int flush_text(eng_seq *s, size_t *tl) {
         int64_t k = pg_detok_flush(s->dt, s->piece, TEXT_CAP);
         if (k < 0) return PG_ENOMEM;
         if (k == 0) break;
+        eng_gram_strip(s, s->piece, &k);
         if (text_reserve(s, *tl, (size_t)k + ml) < 0) return PG_ENOMEM;
         pg_stop_result r;
         int rc = pg_stop_feed(s->stop, s->piece, (size_t)k, s->text + *tl, s->text_cap - *tl, &r);
@@ -180,7 +186,10 @@ void eng_after_sample(pg_engine *e, eng_seq *s, const float *row, double t) {
     int32_t tok = pg_sampler_sample(s->smp, row, &s->so);
     if (tok < 0) {
         eng_finish_seq(e, s, PG_FINISH_NONE, PG_EINVAL,
-                   "every token is excluded by the sampling parameters (logit_bias / ignore_eos)", 0);
+                       s->gm ? "every token the grammar allows here is excluded by the sampling parameters "
+                               "(logit_bias / ignore_eos)"
+                             : "every token is excluded by the sampling parameters (logit_bias / ignore_eos)",
+                       0);
         return;
     }
     pg_sampler_accept(s->smp, tok);
@@ -190,7 +199,15 @@ void eng_after_sample(pg_engine *e, eng_seq *s, const float *row, double t) {
     e->st_gen++;
     if (s->n_gen == 1) s->t_first = t;
     g->prompt_done = 1;
-    int reason = PG_FINISH_NONE, flush = 1;
+    int reason = PG_FINISH_NONE, flush = 1, gdone = 0;
+    if (g->gram) {
+        const char *gmsg = NULL;
+        gdone = eng_gram_accept(e, s, tok, &gmsg);
+        if (gdone < 0) {
+            eng_finish_seq(e, s, PG_FINISH_NONE, gdone, gmsg, 0);
+            return;
+        }
+    }
     if (is_stop_token(e, g, tok)) {
         reason = PG_FINISH_STOP; /* the stop token itself adds no text */
         emit_token(s, "", 0);
@@ -200,6 +217,7 @@ void eng_after_sample(pg_engine *e, eng_seq *s, const float *row, double t) {
             eng_finish_seq(e, s, PG_FINISH_NONE, PG_ENOMEM, "out of memory while detokenizing", 0);
             return;
         }
+        eng_gram_strip(s, s->piece, &k);
         pg_stop_result r = {0};
         if (s->n_gen < g->min_tokens) {
             /* before min_tokens stop strings are not looked for (vLLM's rule);
@@ -228,6 +246,7 @@ void eng_after_sample(pg_engine *e, eng_seq *s, const float *row, double t) {
             flush = 0;
         }
     }
+    if (reason == PG_FINISH_NONE && gdone) reason = PG_FINISH_STOP; /* the grammar is complete */
     if (reason == PG_FINISH_NONE && (s->n_gen >= g->max_tokens || s->n_tokens >= e->n_ctx)) reason = PG_FINISH_LENGTH;
     if (reason != PG_FINISH_NONE) eng_finish_seq(e, s, reason, 0, NULL, flush);
 }

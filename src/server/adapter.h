@@ -17,6 +17,7 @@
 #ifndef PG_SERVER_ADAPTER_H
 #define PG_SERVER_ADAPTER_H
 
+#include "sample/gram_cache.h"
 #include "server/request.h"
 #include "server/toolcall.h"
 #include "server/util.h"
@@ -46,6 +47,7 @@ typedef struct srv_ctx {
     const atomic_int *render_cancel; /* set when the shutdown grace is over: template renders stop */
     atomic_uint_fast64_t *special_text_messages; /* counter: messages whose special-token text was kept as text */
     pg_tc_style tc;              /* tool-call and reasoning format, detected from the chat template's text */
+    pg_gram_cache *grammars;     /* compiled structured-output grammars (thread-safe); NULL: compiled per request */
 } srv_ctx;
 
 /* Who is asking (after authentication). */

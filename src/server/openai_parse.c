@@ -6,7 +6,9 @@
  * logit_bias -> stop / stop_token_ids -> n, stream, max_tokens -> the
  * kind's prompt (completions: string, ids or a list of either, each one
  * engine submission; chat: messages rendered by the chat template) ->
- * per-prompt max_tokens (computed once here) against the context. Every
+ * per-prompt max_tokens (computed once here) against the context ->
+ * structured-output constraint (structured.c; compiled or from the
+ * server's grammar cache). Every
  * string kept past the parse (stop strings, echo text, token ids) is copied
  * into the request's arena: the JSON tree is freed before submit. */
 #include "server/openai_parse.h"
@@ -19,6 +21,7 @@
 #include "base/arena.h"
 #include "base/log.h"
 #include "server/auth.h"
+#include "server/structured.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -646,6 +649,26 @@ static int tool_grammar(parse_st *p, json_t **err_json) {
     return rc;
 }
 
+/* The calls' grammar onto the request (after structured outputs, which
+ * it cannot be combined with): compiled through the server's grammar
+ * cache; the reference belongs to the request like a response_format's. */
+static int tool_grammar_ref(parse_st *p, json_t **err_json) {
+    oai_req *q = p->o;
+    if (!q->tool_gbnf) return 0;
+    if (p->g->base.grammar)
+        FAIL400("tool_choice", "structured outputs (response_format, grammar, ...) cannot be combined with tool calls; "
+                               "send tool_choice 'none' or leave out one of them");
+    pg_error e = {0};
+    size_t n = strlen(q->tool_gbnf);
+    int rc = p->c->grammars ? pg_gram_cache_get(p->c->grammars, PG_GRAM_GBNF, q->tool_gbnf, n, 0, &p->g->base.grammar, &e)
+                            : pg_gram_build(PG_GRAM_GBNF, q->tool_gbnf, n, 0, &p->g->base.grammar, &e);
+    if (rc == PG_ENOMEM) return 500;
+    if (rc < 0) FAIL400("tools", "the tools' grammar does not compile: %.300s", e.msg);
+    p->g->base.grammar_triggers = (const char *const *)q->tool_triggers;
+    p->g->base.n_grammar_triggers = q->n_tool_triggers;
+    return 0;
+}
+
 /* tools, tool_choice, parallel_tool_calls, reasoning_format. */
 static int parse_tools(parse_st *p, json_t *o, json_t **err_json) {
     int rc;
@@ -791,7 +814,7 @@ static const char *const common_fields[] = {
 static const char *const completion_fields[] = {"prompt", "echo", "suffix", "best_of", "parse_special", NULL};
 static const char *const chat_fields[] = {"messages", "max_completion_tokens", "top_logprobs", "add_generation_prompt",
                                           "tools", "tool_choice", "parallel_tool_calls", "reasoning_format", NULL};
-static const char *const later_fields[] = {"response_format", "functions", "function_call", NULL};
+static const char *const later_fields[] = {"functions", "function_call", NULL};
 
 static int in_list(const char *const *l, const char *k) {
     for (; *l; l++)
@@ -803,7 +826,8 @@ static int check_fields(parse_st *p, json_t *o, json_t **err_json) {
     const char *key;
     json_t *val;
     json_object_foreach(o, key, val) {
-        if (in_list(common_fields, key) || in_list(p->o->kind == OAI_CHAT ? chat_fields : completion_fields, key))
+        if (in_list(common_fields, key) || in_list(p->o->kind == OAI_CHAT ? chat_fields : completion_fields, key) ||
+            in_list(srv_structured_fields, key))
             continue;
         if (in_list(later_fields, key)) {
             if (json_is_null(val)) continue;
@@ -848,6 +872,11 @@ static int parse_tree(parse_st *p, json_t *o, const srv_caller *who, json_t **er
     if ((rc = parse_common(p, o, who, err_json))) return rc;
     if ((rc = p->o->kind == OAI_CHAT ? parse_chat(p, o, err_json) : parse_completion(p, o, err_json))) return rc;
     if ((rc = plan_max_tokens(p, err_json))) return rc;
+    /* structured outputs last: a request refused for another reason
+     * compiles nothing. The reference belongs to the request (request.c
+     * drops it when the request is freed). */
+    if ((rc = srv_structured_parse(p->c->grammars, o, &p->g->base.grammar, err_json))) return rc;
+    if ((rc = tool_grammar_ref(p, err_json))) return rc;
     oai_req *q = p->o;
     q->n_prompts = p->g->n_prompts;
     q->n_choices = q->n_prompts * q->n;

@@ -86,6 +86,7 @@ srv_req *srv_req_create(const srv_core *core) {
 
 static void req_free(srv_req *r) {
     if (r->on_free) r->on_free(r->on_free_arg);
+    pg_gram_ref_drop(r->gen.base.grammar); /* the request's reference (the engine held its own) */
     free(r->ev);
     free(r->text);
     free(r->top_id);

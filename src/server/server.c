@@ -29,6 +29,14 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Bounds of the structured-output grammar cache (gram_cache.h): entries,
+ * and bytes of their keys (schema / grammar text plus the GBNF it compiled
+ * to). A compiled grammar also grows its own lazily built DFA states and
+ * mask caches (grammar.h caps those at 64 MiB per grammar), so the entry
+ * count is what bounds that memory. */
+#define SRV_GRAMMAR_CACHE_ENTRIES 32
+#define SRV_GRAMMAR_CACHE_BYTES ((size_t)32 << 20)
+
 /* The server: owned here, lent to the HTTP front (srv_http_env), the
  * adapters (ctx) and the request core (core). */
 typedef struct pg_srv {
@@ -242,6 +250,8 @@ static void free_all(pg_srv *s) {
     srv_keys_destroy(s->keys);
     s->keys = NULL;
     srv_metrics_free(&s->m);
+    pg_gram_cache_destroy(s->ctx.grammars); /* grammars still held by requests live on */
+    s->ctx.grammars = NULL;
     if (s->tpl) pg_tpl_free(s->tpl);
     pg_vocab_free(s->vocab);
     pg_model_free(s->model);
@@ -300,7 +310,8 @@ int pg_server_run(const pg_server_config *c, volatile sig_atomic_t *stop, pg_err
                        .ids = &s->ids,
                        .chat_special_in_content = c->chat_special_in_content,
                        .render_cancel = &s->grace_over,
-                       .special_text_messages = &s->m.special_text_messages};
+                       .special_text_messages = &s->m.special_text_messages,
+                       .grammars = pg_gram_cache_create(SRV_GRAMMAR_CACHE_ENTRIES, SRV_GRAMMAR_CACHE_BYTES)};
     int rc = srv_keys_create(c, &s->keys, err);
     s->core = (srv_core){.eng = {engine_submit, engine_cancel, s}, .metrics = &s->m, .keys = s->keys};
     srv_http_env env = {.cfg = &s->cfg,

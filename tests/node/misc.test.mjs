@@ -135,7 +135,6 @@ test('fields: honoured or 400 naming them, never ignored', async () => {
   await bad(ch, { ...chatBase, echo: true }, 'echo', /unknown field/);
   await bad(ch, { ...chatBase, tools: [] }, 'tools', /must not be empty/);
   await bad(ch, { ...chatBase, tool_choice: 'auto' }, 'tool_choice', /needs 'tools'/);
-  await bad(ch, { ...chatBase, response_format: { type: 'json_object' } }, 'response_format', /not supported yet/);
   await bad(c, { ...base, echo: true, logprobs: 1 }, 'echo', /not supported/);
   await bad(c, { ...base, min_tokens: 3 }, 'min_tokens', /must not exceed max_tokens/);
   for (const extra of [{ skip_special_tokens: true }, { skip_special_tokens: false, spaces_between_special_tokens: false },

@@ -225,6 +225,73 @@ static void test_samples(void) {
     }
 }
 
+/* Random texts built from marker fragments and JSON pieces, for every
+ * format: random splits reassemble to the one-shot parse (and the stream's
+ * own invariant checks, which abort, never fire). */
+static void test_random(void) {
+    static const char *const frag[] = {
+        "<tool_call>", "</tool_call>", "<tool_", "{", "}", "[", "]", "\"name\"", "\"tool_name\"", ": ", ":", "\"f\"",
+        ", ", "\"arguments\"", "\"parameters\"", "{}", " ", "\n", "  ", "<think>", "</think>", "</th", "[TOOL_CALLS]",
+        ">>>", "all\n", "f\n", "functools", "<function=", "g>", "</function>", "<|python_tag|>", "<|START_ACTION|>",
+        "<|END_ACTION|>", "<|START_THINKING|>", "<|END_THINKING|>", "<|START_RESPONSE|>", "<|END_RESPONSE|>",
+        DSB, DCB, DCE, DSE, DSEP, "function", "```json\n", "\n```", "word", "\"x\\\"}\"", "1", ";", ".call(q=\"v\")",
+        "\"tool_calls\"", "\"response\"", "\"hi\"", "{\"name\": \"f\", \"arguments\": {\"a\": [1]}}",
+        "[{\"name\":\"f\",\"arguments\":{}}]", "{\"tool_name\": \"t\", \"parameters\": {}}",
+        "{\"name\": \"f\", \"parameters\": {}}", "{\"k\": \"v\"}",
+    };
+    const size_t nf = sizeof frag / sizeof frag[0];
+    uint64_t rng = 0x9E3779B97F4A7C15ULL;
+#define RND() (rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17, rng)
+    int bad = 0, with_calls = 0, with_reasoning = 0;
+    for (int f = 0; f < PG_TC_N_FORMATS; f++) {
+        for (int think = 0; think < 3; think++) {
+            pg_tc_style st;
+            pg_tc_style_of((pg_tc_format)f, &st);
+            if (think && !st.think_open) {
+                st.think = think;
+                st.think_open = "<think>";
+                st.think_close = "</think>";
+            }
+            for (int it = 0; it < 300; it++) {
+                char text[1024];
+                size_t n = 0;
+                int parts = 1 + (int)(RND() % 24);
+                for (int k = 0; k < parts; k++) {
+                    const char *x = frag[RND() % nf];
+                    size_t l = strlen(x);
+                    if (n + l >= sizeof text) break;
+                    memcpy(text + n, x, l);
+                    n += l;
+                }
+                text[n] = 0;
+                pg_tc_result r;
+                REQUIRE(pg_tc_parse(&st, text, n, 0, &r) == 0);
+                with_calls += r.n_calls > 0;
+                with_reasoning += r.reasoning_len > 0;
+                size_t cuts[16], nc = 0, prev = 0;
+                int pieces = (int)(RND() % 12);
+                for (int k = 0; k < pieces && n; k++) {
+                    size_t c = prev + (size_t)(RND() % (n - prev + 1));
+                    if (c > prev && c < n) cuts[nc++] = prev = c;
+                }
+                if (!stream_matches(&st, 0, text, n, cuts, nc, &r)) {
+                    if (bad++ < 5) fprintf(stderr, "random %s think %d: text [%s]\n", pg_tc_format_name((pg_tc_format)f), think, text);
+                }
+                size_t *every = malloc((n + 1) * sizeof *every);
+                for (size_t k = 0; k + 1 < n; k++) every[k] = k + 1;
+                if (!stream_matches(&st, 0, text, n, every, n > 1 ? n - 1 : 0, &r) && bad++ < 5)
+                    fprintf(stderr, "random byte by byte %s: [%s]\n", pg_tc_format_name((pg_tc_format)f), text);
+                free(every);
+                pg_tc_result_free(&r);
+            }
+        }
+    }
+#undef RND
+    CHECKF(bad == 0, "%d random texts stream differently", bad);
+    printf("test_toolcall: random texts: %d with calls, %d with reasoning\n", with_calls, with_reasoning);
+    CHECK(with_calls >= 50 && with_reasoning >= 500); /* the texts reach the call and reasoning paths */
+}
+
 /* Detection over the shared templates. */
 static void test_detect(const char *dir) {
     static const struct {
@@ -457,6 +524,7 @@ int main(void) {
     test_grammar();
     test_samples();
     test_stream_misc();
+    test_random();
     const char *dir = t_testdata();
     if (dir) test_detect(dir);
     else fprintf(stderr, "test_toolcall: ../shared absent, template detection skipped\n");

@@ -814,10 +814,11 @@ static int reasoning_from(ctx *c, size_t a, int lstrip, size_t *body) {
 }
 
 /* Reads t[0..n) (see the design note). from: resume there (a stream's
- * checkpoint; the output then holds only what follows it); co: PARTIAL's
- * furthest resume point (mode CK_NONE if none). */
+ * checkpoint; the output then holds only what follows it, and
+ * calls_before calls came before it); co: PARTIAL's furthest resume point
+ * (mode CK_NONE if none). */
 static void parse_core(const pg_tc_style *st, unsigned flags, const char *t, size_t n, int final, const ckpt *from,
-                       pres *r, ckpt *co) {
+                       size_t calls_before, pres *r, ckpt *co) {
     ctx c = {.st = st, .t = t, .n = n, .final = final, .r = r, .co = co};
     if (co) co->mode = CK_NONE;
     size_t i = 0;
@@ -838,7 +839,7 @@ static void parse_core(const pg_tc_style *st, unsigned flags, const char *t, siz
     }
     scan_body(&c, i);
 out:
-    if (!final || r->n_calls) rstrip(&r->content);
+    if (!final || r->n_calls || calls_before) rstrip(&r->content); /* content that ends in calls */
     if (r->content.err || r->reasoning.err) r->oom = 1;
 }
 
@@ -847,7 +848,7 @@ out:
 int pg_tc_parse(const pg_tc_style *st, const char *text, size_t len, unsigned flags, pg_tc_result *out) {
     memset(out, 0, sizeof *out);
     pres r = {0};
-    parse_core(st, flags, text ? text : "", text ? len : 0, 1, NULL, &r, NULL);
+    parse_core(st, flags, text ? text : "", text ? len : 0, 1, NULL, 0, &r, NULL);
     tb_put(&r.content, "", 0);
     tb_put(&r.reasoning, "", 0);
     if (r.oom || r.content.err || r.reasoning.err) {
@@ -951,7 +952,8 @@ int pg_tc_stream_feed(pg_tc_stream *s, const char *text, size_t n, int last, con
     if (!n && !last) return 0;
     pres r = {0};
     ckpt co;
-    parse_core(&s->st, s->flags, s->text.p ? s->text.p : "", s->text.len, last, s->ck.mode ? &s->ck : NULL, &r, &co);
+    parse_core(&s->st, s->flags, s->text.p ? s->text.p : "", s->text.len, last, s->ck.mode ? &s->ck : NULL,
+               s->ck.mode ? s->fz_calls : 0, &r, &co);
     if (r.oom) {
         pres_free(&r);
         return PG_ENOMEM;

@@ -422,7 +422,7 @@ static void test_grammar(void) {
         {PG_TC_COMMAND_R7B,
          "<|START_ACTION|>[{\"tool_call_id\": \"0\", \"tool_name\": \"get_weather\", \"parameters\": {\"city\":\"Paris\"}}]<|END_ACTION|>",
          "<|START_ACTION|>[{\"tool_call_id\": \"0\", \"tool_name\": \"get_weather\", \"parameters\": {\"city\":\"Paris\"}}, "
-         "{\"tool_call_id\": \"1\", \"tool_name\": \"get_time\", \"parameters\": {\"tz\":\"UTC\"}}]<|END_ACTION|>",
+         "{\"tool_call_id\": \"12\", \"tool_name\": \"get_time\", \"parameters\": {\"tz\":\"UTC\"}}]<|END_ACTION|>",
          "<|START_ACTION|>[{\"tool_call_id\": \"0\", \"tool_name\": \"get_weather\", \"parameters\": {\"days\":1}}]<|END_ACTION|>",
          "<|START_ACTION|>"},
         {PG_TC_DEEPSEEK_R1,

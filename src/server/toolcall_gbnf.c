@@ -121,8 +121,11 @@ static void call_alt(gb *b, pg_tc_format f, const char *nm, int k, int first) {
     case PG_TC_FUNCTIONARY32:
         snprintf(pre, sizeof pre, "%s%s\n", first ? "" : ">>>", nm);
         break;
-    case PG_TC_COMMAND_R7B:
-        snprintf(pre, sizeof pre, "{\"tool_call_id\": \"%d\", \"tool_name\": \"%s\", \"parameters\": ", first ? 0 : 1, nm);
+    case PG_TC_COMMAND_R7B: /* the id: the call's number, as the template writes it */
+        lit(b, "{\"tool_call_id\": \"");
+        puts_(b, first ? "" : " [0-9]{1,3}");
+        if (first) lit(b, "0");
+        snprintf(pre, sizeof pre, "\", \"tool_name\": \"%s\", \"parameters\": ", nm);
         snprintf(post, sizeof post, "}");
         break;
     case PG_TC_DEEPSEEK_R1:

@@ -488,6 +488,7 @@ static void test_tools(void) {
     CHECK(p.o->parse_out && p.o->tool_gbnf && p.o->n_tool_triggers == 1 && !strcmp(p.o->tool_triggers[0], "<tool_call>"));
     CHECK(!strcmp(p.o->tools[1].schema, "{\"type\":\"object\"}"));
     CHECK(p.g->base.grammar && p.g->base.n_grammar_triggers == 1 && !strcmp(p.g->base.grammar_triggers[0], "<tool_call>"));
+    CHECK(p.g->base.detok_special == 1); /* markers may be control tokens */
     done(&p);
     p = parse(OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]," TOOLS_JSON
                         ",\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"put\"}}}");
@@ -498,7 +499,7 @@ static void test_tools(void) {
     p = parse(OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]," TOOLS_JSON
                         ",\"tool_choice\":\"none\",\"reasoning_format\":\"none\"}");
     CHECK(p.status == 0 && p.o->tool_mode == OAI_TOOLS_OFF && !p.o->parse_out && !p.o->tool_gbnf);
-    CHECK(!p.g->base.grammar);
+    CHECK(!p.g->base.grammar && p.g->base.detok_special == 0);
     done(&p);
     static const struct {
         const char *body, *param;

@@ -733,11 +733,11 @@ static int parse_tools(parse_st *p, json_t *o, json_t **err_json) {
     q->parse_out = q->tool_mode != OAI_TOOLS_OFF || (q->tc.think && !(q->tc_flags & PG_TC_REASONING_INLINE));
     if (q->tool_mode == OAI_TOOLS_OFF) q->tc.format = PG_TC_NONE; /* reasoning only: no call syntax */
     if ((rc = tool_grammar(p, err_json))) return rc;
-    /* call markers that are control tokens must reach the text */
-    pg_tc_format f = q->tc.format;
-    if (q->tool_mode != OAI_TOOLS_OFF && (f == PG_TC_LLAMA3 || f == PG_TC_MISTRAL || f == PG_TC_FUNCTIONARY31 ||
-                                          f == PG_TC_COMMAND_R7B || f == PG_TC_DEEPSEEK_R1))
-        p->g->base.detok_special = 1;
+    /* call markers may be control tokens of the vocabulary ([TOOL_CALLS],
+     * <|python_tag|>, <|START_ACTION|>, DeepSeek's, Hermes 2 Pro's
+     * <tool_call>): they must reach the text the parser reads. End tokens
+     * add no text either way. */
+    if (q->tool_mode != OAI_TOOLS_OFF) p->g->base.detok_special = 1;
     return 0;
 }
 

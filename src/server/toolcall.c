@@ -1,6 +1,6 @@
 /* toolcall.c - tool calls and reasoning in generated text (see toolcall.h).
  *
- * Design: one parser, parse_core(), reads a whole text in one of two modes.
+ * Design: one parser, pg_tc_parse_core(), reads a whole text in one of two modes.
  * FINAL reads it as the complete answer. PARTIAL reads a prefix of an
  * answer and reports only what no continuation can change: a tail that
  * might be the start of a marker, trailing white space (it is stripped
@@ -22,7 +22,7 @@
  * missing) or BAD (malformed: the marker is kept as content and scanning
  * resumes after it). Call JSON is located by bracket matching and checked
  * by jansson; arguments are re-serialised compactly. */
-#include "server/toolcall.h"
+#include "server/toolcall_impl.h"
 
 #include "base/error.h"
 
@@ -35,13 +35,7 @@
 
 /* ---------- small buffers ---------- */
 
-typedef struct tbuf {
-    char *p;
-    size_t len, cap;
-    int err;
-} tbuf;
-
-static void tb_put(tbuf *b, const char *s, size_t n) {
+void pg_tc_tb_put(tbuf *b, const char *s, size_t n) {
     if (b->err) return;
     if (b->len + n + 1 > b->cap) {
         size_t c = b->cap ? b->cap : 64;
@@ -59,15 +53,7 @@ static void tb_put(tbuf *b, const char *s, size_t n) {
     b->p[b->len] = 0;
 }
 
-typedef struct pres {
-    tbuf content, reasoning;
-    pg_tc_call *calls;
-    size_t n_calls, cap_calls;
-    int has_reasoning;
-    int oom;
-} pres;
-
-static void pres_free(pres *r) {
+void pg_tc_pres_free(pres *r) {
     free(r->content.p);
     free(r->reasoning.p);
     for (size_t i = 0; i < r->n_calls; i++) {
@@ -359,15 +345,6 @@ static int construct_json(pres *r, const char *t, size_t n, size_t *i, const cha
 
 /* ---------- format bodies ---------- */
 
-/* A point where a later read may resume (streams): everything before off
- * is decided and the output produced before it ends in a non-space byte
- * (so no later strip reaches across it). */
-enum { CK_NONE = 0, CK_BODY, CK_REASONING };
-typedef struct ckpt {
-    size_t off;
-    int mode;
-} ckpt;
-
 typedef struct ctx {
     const pg_tc_style *st;
     const char *t;
@@ -386,7 +363,7 @@ static void ckpt_after(ctx *c, size_t a, size_t b, int mode) {
 }
 
 static void content(ctx *c, size_t a, size_t b) {
-    if (b > a) tb_put(&c->r->content, c->t + a, b - a);
+    if (b > a) pg_tc_tb_put(&c->r->content, c->t + a, b - a);
 }
 
 /* Llama 3 `tool.call(k="v", n=1)` -> call; BAD if not that shape. */
@@ -753,7 +730,7 @@ static int scan_whole_json(ctx *c, size_t i) {
         } else if (json_is_object(one) && json_object_size(v) == 1) {
             done = calls_from_json(c->r, one) == OK;
         } else if (json_is_string(resp) && json_object_size(v) == 1) {
-            tb_put(&c->r->content, json_string_value(resp), json_string_length(resp));
+            pg_tc_tb_put(&c->r->content, json_string_value(resp), json_string_length(resp));
             done = 1;
         }
     }
@@ -803,7 +780,7 @@ static int reasoning_from(ctx *c, size_t a, int lstrip, size_t *body) {
         b = c->final ? n : n - hold_tail(t, a, n, m);
     }
     size_t ra = lstrip ? skip_ws(t, b, a) : a;
-    tb_put(&c->r->reasoning, t + ra, b - ra);
+    pg_tc_tb_put(&c->r->reasoning, t + ra, b - ra);
     rstrip(&c->r->reasoning);
     if (!e) { /* still open (PARTIAL) or never closed (FINAL): all reasoning */
         ckpt_after(c, ra, b, CK_REASONING);
@@ -817,7 +794,7 @@ static int reasoning_from(ctx *c, size_t a, int lstrip, size_t *body) {
  * checkpoint; the output then holds only what follows it, and
  * calls_before calls came before it); co: PARTIAL's furthest resume point
  * (mode CK_NONE if none). */
-static void parse_core(const pg_tc_style *st, unsigned flags, const char *t, size_t n, int final, const ckpt *from,
+void pg_tc_parse_core(const pg_tc_style *st, unsigned flags, const char *t, size_t n, int final, const ckpt *from,
                        size_t calls_before, pres *r, ckpt *co) {
     ctx c = {.st = st, .t = t, .n = n, .final = final, .r = r, .co = co};
     if (co) co->mode = CK_NONE;
@@ -848,11 +825,11 @@ out:
 int pg_tc_parse(const pg_tc_style *st, const char *text, size_t len, unsigned flags, pg_tc_result *out) {
     memset(out, 0, sizeof *out);
     pres r = {0};
-    parse_core(st, flags, text ? text : "", text ? len : 0, 1, NULL, 0, &r, NULL);
-    tb_put(&r.content, "", 0);
-    tb_put(&r.reasoning, "", 0);
+    pg_tc_parse_core(st, flags, text ? text : "", text ? len : 0, 1, NULL, 0, &r, NULL);
+    pg_tc_tb_put(&r.content, "", 0);
+    pg_tc_tb_put(&r.reasoning, "", 0);
     if (r.oom || r.content.err || r.reasoning.err) {
-        pres_free(&r);
+        pg_tc_pres_free(&r);
         return PG_ENOMEM;
     }
     out->content = r.content.p;
@@ -877,131 +854,3 @@ void pg_tc_result_free(pg_tc_result *r) {
     memset(r, 0, sizeof *r);
 }
 
-/* ---------- streaming ---------- */
-
-struct pg_tc_stream {
-    pg_tc_style st;
-    unsigned flags;
-    tbuf text;
-    size_t sent_content, sent_reasoning, sent_calls; /* totals sent as events */
-    /* Resuming: reads start at ck; what came before it is frozen: fz_*
-     * bytes / calls of the totals (cur holds only what follows ck). */
-    ckpt ck;
-    size_t fz_content, fz_reasoning, fz_calls;
-    int fz_has_reasoning;
-    pres cur;             /* the last read (relative to the frozen part); events point into it */
-    size_t cur_fz_content, cur_fz_reasoning, cur_fz_calls; /* the frozen counts cur was read with */
-    size_t n_ev;
-    pg_tc_event *evx;
-    size_t evx_cap;
-    int ended;
-};
-
-pg_tc_stream *pg_tc_stream_create(const pg_tc_style *st, unsigned flags) {
-    pg_tc_stream *s = calloc(1, sizeof *s);
-    if (!s) return NULL;
-    s->st = *st;
-    s->flags = flags;
-    return s;
-}
-
-void pg_tc_stream_destroy(pg_tc_stream *s) {
-    if (!s) return;
-    free(s->text.p);
-    pres_free(&s->cur);
-    free(s->evx);
-    free(s);
-}
-
-size_t pg_tc_stream_n_calls(const pg_tc_stream *s) { return s->sent_calls; }
-
-static int push_ev(pg_tc_stream *s, pg_tc_ev_kind k, int32_t idx, const char *t, size_t len) {
-    if (s->n_ev >= s->evx_cap) {
-        size_t c = s->evx_cap ? s->evx_cap * 2 : 16;
-        pg_tc_event *q = realloc(s->evx, c * sizeof *q);
-        if (!q) return PG_ENOMEM;
-        s->evx = q;
-        s->evx_cap = c;
-    }
-    s->evx[s->n_ev++] = (pg_tc_event){.kind = k, .index = idx, .text = t, .len = len};
-    return 0;
-}
-
-/* A stream read's output must extend what was sent: a broken parser
- * invariant, never bad input. now_rel / old_rel: the new and the previous
- * read's text after their frozen parts (fz_now >= fz_old); sent: total. */
-static void check_prefix(const char *what, size_t sent, const tbuf *now_rel, size_t fz_now, const tbuf *old_rel,
-                         size_t fz_old) {
-    if (fz_now + now_rel->len < sent) goto bad;
-    if (sent > fz_now) { /* bytes sent after the new frozen point must be unchanged */
-        size_t k = sent - fz_now, shift = fz_now - fz_old;
-        if (old_rel->len < shift + k || memcmp(now_rel->p, old_rel->p + shift, k)) goto bad;
-    }
-    return;
-bad:
-    fprintf(stderr, "%s:%d: toolcall stream: %s does not extend what was sent\n", __FILE__, __LINE__, what);
-    abort();
-}
-
-int pg_tc_stream_feed(pg_tc_stream *s, const char *text, size_t n, int last, const pg_tc_event **ev, size_t *n_ev) {
-    *ev = NULL;
-    *n_ev = 0;
-    if (s->ended) return PG_EINVAL;
-    tb_put(&s->text, text, n);
-    if (s->text.err) return PG_ENOMEM;
-    if (!n && !last) return 0;
-    pres r = {0};
-    ckpt co;
-    parse_core(&s->st, s->flags, s->text.p ? s->text.p : "", s->text.len, last, s->ck.mode ? &s->ck : NULL,
-               s->ck.mode ? s->fz_calls : 0, &r, &co);
-    if (r.oom) {
-        pres_free(&r);
-        return PG_ENOMEM;
-    }
-    /* s->cur was read from the previous checkpoint (cur_fz_* <= fz_*) */
-    check_prefix("reasoning", s->sent_reasoning, &r.reasoning, s->fz_reasoning, &s->cur.reasoning, s->cur_fz_reasoning);
-    check_prefix("content", s->sent_content, &r.content, s->fz_content, &s->cur.content, s->cur_fz_content);
-    for (size_t k = s->fz_calls; k < s->sent_calls; k++) {
-        size_t j = k - s->fz_calls, jo = k - s->cur_fz_calls;
-        if (j >= r.n_calls || jo >= s->cur.n_calls || strcmp(r.calls[j].name, s->cur.calls[jo].name) ||
-            strcmp(r.calls[j].arguments, s->cur.calls[jo].arguments)) {
-            fprintf(stderr, "%s:%d: toolcall stream: call %zu changed\n", __FILE__, __LINE__, k);
-            abort();
-        }
-    }
-    pres_free(&s->cur);
-    s->cur = r;
-    s->cur_fz_content = s->fz_content;
-    s->cur_fz_reasoning = s->fz_reasoning;
-    s->cur_fz_calls = s->fz_calls;
-    s->n_ev = 0;
-    int rc = 0;
-    size_t tot_r = s->fz_reasoning + r.reasoning.len, tot_c = s->fz_content + r.content.len;
-    size_t tot_k = s->fz_calls + r.n_calls;
-    if (tot_r > s->sent_reasoning)
-        rc |= push_ev(s, PG_TC_EV_REASONING, 0, r.reasoning.p + (s->sent_reasoning - s->fz_reasoning),
-                      tot_r - s->sent_reasoning);
-    if (tot_c > s->sent_content)
-        rc |= push_ev(s, PG_TC_EV_CONTENT, 0, r.content.p + (s->sent_content - s->fz_content), tot_c - s->sent_content);
-    for (size_t k = s->sent_calls; k < tot_k; k++) {
-        const pg_tc_call *x = &r.calls[k - s->fz_calls];
-        rc |= push_ev(s, PG_TC_EV_CALL_START, (int32_t)k, x->name, strlen(x->name));
-        rc |= push_ev(s, PG_TC_EV_CALL_ARGS, (int32_t)k, x->arguments, strlen(x->arguments));
-    }
-    if (rc) return PG_ENOMEM;
-    s->sent_reasoning = tot_r;
-    s->sent_content = tot_c;
-    s->sent_calls = tot_k;
-    s->ended = last;
-    /* freeze up to the new checkpoint: what this read produced so far
-     * (all of it was just sent; its held tail lies after the point) */
-    if (!last && co.mode) {
-        s->fz_reasoning = tot_r;
-        s->fz_content = tot_c;
-        s->fz_calls = tot_k;
-        s->ck = co;
-    }
-    *ev = s->evx;
-    *n_ev = s->n_ev;
-    return 0;
-}

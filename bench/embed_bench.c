@@ -17,7 +17,14 @@
  * time per input (steadier than wall time on a shared machine). The model is
  * loaded once; the two modes alternate run by run (so a drifting machine load
  * hits both alike); T compute threads (default 2). Speed target: batched at
- * least 1.5x the one-at-a-time inputs/s at concurrency 8 on emb-bert. */
+ * least 1.5x the one-at-a-time inputs/s at concurrency 8 on emb-bert.
+ *
+ * Server mode (--url http://HOST:PORT instead of -m): the same texts and
+ * client threads, each text one POST /v1/embeddings (encoding_format
+ * base64, as the official SDKs send it; a new loopback connection per
+ * request) to a running `pagoda serve`; tokens come from usage.prompt_tokens.
+ * Batching is then the server's choice: compare a server started with the
+ * defaults against one started with --embed-batch-inputs 1. */
 #include "bench.h"
 
 #include "base/pool.h"
@@ -25,7 +32,11 @@
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 
+#include <jansson.h>
+#include <netdb.h>
 #include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +51,7 @@ static const char *const k_words[] = {
     "family", "church", "road",  "energy", "power", "island", "summer", "winter"};
 
 typedef struct {
+    const char *host, *port; /* server mode */
     pg_embedder *e;
     char **texts;
     int n;
@@ -49,8 +61,87 @@ typedef struct {
     pthread_mutex_t mu;
 } eb_state;
 
+/* One POST /v1/embeddings of text over a fresh connection: the prompt
+ * tokens of a 200, or -1 with msg filled. */
+static int64_t http_embed(const char *host, const char *port, const char *text, char *msg, size_t cap) {
+    struct addrinfo hints = {0}, *ai = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(host, port, &hints, &ai) || !ai) {
+        snprintf(msg, cap, "cannot resolve %s", host);
+        return -1;
+    }
+    int fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+    if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+        freeaddrinfo(ai);
+        if (fd >= 0) close(fd);
+        snprintf(msg, cap, "cannot connect to %s:%s", host, port);
+        return -1;
+    }
+    freeaddrinfo(ai);
+    size_t tl = strlen(text), bl = tl + 64;
+    char *req = malloc(bl + 256);
+    if (!req) {
+        close(fd);
+        return -1;
+    }
+    char *body = req + 256;
+    int bn = snprintf(body, bl, "{\"input\":\"%s\",\"encoding_format\":\"base64\"}", text);
+    int hl = snprintf(req, 256,
+                      "POST /v1/embeddings HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+                      "Connection: close\r\nContent-Length: %d\r\n\r\n",
+                      host, bn);
+    memmove(req + hl, body, (size_t)bn);
+    size_t n = (size_t)hl + (size_t)bn;
+    for (size_t off = 0; off < n;) {
+        ssize_t w = write(fd, req + off, n - off);
+        if (w <= 0) break;
+        off += (size_t)w;
+    }
+    free(req);
+    size_t cap2 = 1 << 16, len = 0;
+    char *resp = malloc(cap2);
+    ssize_t k;
+    while (resp && (k = read(fd, resp + len, cap2 - len - 1)) > 0) {
+        len += (size_t)k;
+        if (len + 1 == cap2) {
+            char *r2 = realloc(resp, cap2 * 2);
+            if (!r2) break;
+            resp = r2;
+            cap2 *= 2;
+        }
+    }
+    close(fd);
+    if (!resp) return -1;
+    resp[len] = 0;
+    int status = 0;
+    sscanf(resp, "HTTP/1.%*d %d", &status);
+    char *rb = strstr(resp, "\r\n\r\n");
+    int64_t tokens = -1;
+    json_t *o = rb ? json_loads(rb + 4, 0, NULL) : NULL;
+    if (status == 200 && o) tokens = json_integer_value(json_object_get(json_object_get(o, "usage"), "prompt_tokens"));
+    if (tokens <= 0) snprintf(msg, cap, "HTTP %d: %.200s", status, rb ? rb + 4 : resp);
+    json_decref(o);
+    free(resp);
+    return tokens > 0 ? tokens : -1;
+}
+
 static void *client(void *arg) {
     eb_state *s = arg;
+    if (s->host) {
+        for (;;) {
+            pthread_mutex_lock(&s->mu);
+            int i = s->next < s->n ? s->next++ : -1;
+            pthread_mutex_unlock(&s->mu);
+            if (i < 0) return NULL;
+            char msg[300] = "";
+            int64_t t = http_embed(s->host, s->port, s->texts[i], msg, sizeof msg);
+            pthread_mutex_lock(&s->mu);
+            if (t < 0 && !s->errors++) fprintf(stderr, "bench embed: %s\n", msg);
+            if (t > 0) s->tokens += t;
+            pthread_mutex_unlock(&s->mu);
+        }
+    }
     for (;;) {
         pthread_mutex_lock(&s->mu);
         int i = s->next < s->n ? s->next++ : -1;
@@ -94,25 +185,31 @@ static double cpu_s(void) {
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* One run of all texts through e by conc client threads. */
-static int run_once(pg_embedder *e, int conc, char **texts, int n, int r, eb_result *res) {
-    eb_state s = {e, texts, n, 0, 0, 0, PTHREAD_MUTEX_INITIALIZER};
-    pg_embed_stats s0, s1;
-    pg_embedder_stats(e, &s0);
+/* One run of all texts through e (or the server at host:port) by conc
+ * client threads. */
+static int run_once(const char *host, const char *port, pg_embedder *e, int conc, char **texts, int n, int r,
+                    eb_result *res) {
+    eb_state s = {host, port, e, texts, n, 0, 0, 0, PTHREAD_MUTEX_INITIALIZER};
+    pg_embed_stats s0 = {0}, s1 = {0};
+    if (e) pg_embedder_stats(e, &s0);
     pthread_t th[256];
     double t0 = now_s(), c0 = cpu_s();
     for (int c = 0; c < conc; c++) pthread_create(&th[c], NULL, client, &s);
     for (int c = 0; c < conc; c++) pthread_join(th[c], NULL);
     double dt = now_s() - t0, dc = cpu_s() - c0;
-    pg_embedder_stats(e, &s1);
+    if (e) pg_embedder_stats(e, &s1);
     if (s.errors) return -1;
     res->ips[r] = n / dt;
     res->tps[r] = (double)s.tokens / dt;
-    res->pp[r] = (double)(s1.inputs - s0.inputs) / (double)(s1.passes - s0.passes);
+    res->pp[r] = e ? (double)(s1.inputs - s0.inputs) / (double)(s1.passes - s0.passes) : 0;
     res->cpu[r] = dc * 1e3 / n;
     res->tokens = s.tokens;
-    printf("    run %d: %.2f s, %.1f inputs/s, %.0f tokens/s, %.2f inputs per pass, %.2f CPU ms per input\n", r + 1, dt,
-           res->ips[r], res->tps[r], res->pp[r], res->cpu[r]);
+    if (e)
+        printf("    run %d: %.2f s, %.1f inputs/s, %.0f tokens/s, %.2f inputs per pass, %.2f CPU ms per input\n", r + 1,
+               dt, res->ips[r], res->tps[r], res->pp[r], res->cpu[r]);
+    else
+        printf("    run %d: %.2f s, %.1f inputs/s, %.0f tokens/s (client CPU %.2f ms per input)\n", r + 1, dt,
+               res->ips[r], res->tps[r], res->cpu[r]);
     fflush(stdout);
     return 0;
 }
@@ -124,7 +221,7 @@ static double median(double *v, int n) {
 
 static int usage(const char *msg) {
     fprintf(stderr,
-            "pagoda bench embed: %s (usage: pagoda bench embed -m MODEL [--texts N] [--words W] [--concurrency C] "
+            "pagoda bench embed: %s (usage: pagoda bench embed -m MODEL|--url http://HOST:PORT [--texts N] [--words W] [--concurrency C] "
             "[--threads T] [--runs R] [--max-batched-tokens B] [--max-batch-inputs I] [--batch-wait-us U] "
             "[--mode both|batched|single])\n",
             msg);
@@ -132,7 +229,7 @@ static int usage(const char *msg) {
 }
 
 int pg_bench_embed(int argc, char **argv) {
-    const char *model = NULL, *mode = "both";
+    const char *model = NULL, *mode = "both", *url = NULL;
     int n = 1000, words = 48, conc = 8, threads = 2, runs = 3, max_tokens = 2048, max_inputs = 64, wait_us = 500;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -149,6 +246,7 @@ int pg_bench_embed(int argc, char **argv) {
                                                       : NULL;
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) model = val;
         else if (!strcmp(a, "--mode")) mode = val;
+        else if (!strcmp(a, "--url")) url = val;
         else if (!dst) return usage("unknown option");
         else {
             char *end;
@@ -157,7 +255,22 @@ int pg_bench_embed(int argc, char **argv) {
             *dst = (int)v;
         }
     }
-    if (!model) return usage("-m MODEL is required");
+    if (!model == !url) return usage("give -m MODEL, or --url http://HOST:PORT of a running server");
+    char host[256] = "", port[16] = "80";
+    if (url) {
+        const char *h = !strncmp(url, "http://", 7) ? url + 7 : NULL;
+        if (!h) return usage("--url must start with http://");
+        size_t hl = strcspn(h, ":/");
+        if (!hl || hl >= sizeof host) return usage("--url has no host");
+        memcpy(host, h, hl);
+        host[hl] = 0;
+        if (h[hl] == ':') {
+            size_t pl = strcspn(h + hl + 1, "/");
+            if (!pl || pl >= sizeof port) return usage("--url has a bad port");
+            memcpy(port, h + hl + 1, pl);
+            port[pl] = 0;
+        }
+    }
     if (conc > 256 || runs > 15) return usage("--concurrency <= 256, --runs <= 15");
     int do_b = strcmp(mode, "single") != 0, do_s = strcmp(mode, "batched") != 0;
     if (strcmp(mode, "both") && strcmp(mode, "batched") && strcmp(mode, "single")) return usage("bad --mode");
@@ -180,6 +293,21 @@ int pg_bench_embed(int argc, char **argv) {
         }
         texts[i][o] = 0;
     }
+    if (url) {
+        printf("pagoda bench embed: server %s (POST /v1/embeddings, one text per request), %d texts of %d words, "
+               "concurrency %d, median of %d runs\n",
+               url, n, words, conc, runs);
+        eb_result rv = {0};
+        int rc = 0;
+        for (int r = 0; r < runs && rc == 0; r++) rc = run_once(host, port, NULL, conc, texts, n, r, &rv);
+        if (rc == 0)
+            printf("server: %.1f inputs/s, %.0f tokens/s (%.1f tokens per input); batching is the server's "
+                   "(--embed-batch-inputs)\n",
+                   median(rv.ips, runs), median(rv.tps, runs), (double)rv.tokens / n);
+        for (int i = 0; i < n; i++) free(texts[i]);
+        free(texts);
+        return rc ? 1 : 0;
+    }
     printf("pagoda bench embed: %s, %d texts of %d words, concurrency %d, %d threads, median of %d runs "
            "(modes interleaved run by run)\n",
            model, n, words, conc, threads, runs);
@@ -200,11 +328,11 @@ int pg_bench_embed(int argc, char **argv) {
     for (int r = 0; r < runs && rc == 0; r++) {
         if (do_b) {
             printf("  batched (up to %d tokens, %d inputs per pass, gather %d us):\n", max_tokens, max_inputs, wait_us);
-            rc |= run_once(eb, conc, texts, n, r, &rb);
+            rc |= run_once(NULL, NULL, eb, conc, texts, n, r, &rb);
         }
         if (do_s && rc == 0) {
             printf("  one at a time (batching off):\n");
-            rc |= run_once(es, conc, texts, n, r, &rs);
+            rc |= run_once(NULL, NULL, es, conc, texts, n, r, &rs);
         }
     }
     double bi = 0, si = 0;

@@ -5,7 +5,8 @@
  * 1e-4; batch invariance (a text's vector bit-identical alone, in one
  * request of 32, and under concurrent callers sharing passes); Matryoshka
  * truncation; refusals (too long, truncate, bad dimensions, wrong model
- * kind, bad token ids, empty input); base64 encoding. */
+ * kind, bad token ids, empty input); base64 encoding; cancellation and
+ * deadlines (pg_embed_ctl). */
 #include "test.h"
 
 #include "base/pool.h"
@@ -15,6 +16,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 typedef struct {
     pg_model *m;
@@ -169,6 +171,85 @@ static void concurrency(emb *x) {
     }
     CHECKF(same == 32, "concurrent callers: %d of 32 vectors equal the batch's", same);
     pg_embed_result_free(&all);
+}
+
+/* pg_embed_ctl: a set cancel flag or a passed deadline returns
+ * PG_ECANCELED without touching other callers; a flag raised while calls
+ * run ends each of them with 0 or PG_ECANCELED (never a hang), and the
+ * embedder serves normally afterwards. */
+typedef struct {
+    emb *x;
+    int t;
+    atomic_int cancel;
+    int rc;
+    float *out;
+} cancel_job;
+
+static void *cancel_thread(void *arg) {
+    cancel_job *j = arg;
+    pg_embed_input in[4];
+    char bufs[4][256];
+    for (int k = 0; k < 4; k++) in[k] = text_in(vary_text(j->t * 4 + k, bufs[k], sizeof bufs[k]));
+    pg_embed_ctl ctl = {&j->cancel, 0};
+    pg_embed_result r;
+    pg_error err = {0};
+    j->rc = pg_embed_ex(j->x->e, in, 4, NULL, &ctl, &r, &err);
+    if (j->rc == 0) {
+        memcpy(j->out, r.data, (size_t)4 * r.dim * sizeof(float));
+        pg_embed_result_free(&r);
+    }
+    return NULL;
+}
+
+static void cancellation(emb *x) {
+    const int32_t dim = pg_embedder_dim(x->e);
+    pg_embed_input in = text_in("hello world");
+    pg_embed_result r, ref;
+    pg_error err = {0};
+    REQUIRE(pg_embed(x->e, &in, 1, NULL, &ref, &err) == 0);
+    atomic_int flag = 1;
+    pg_embed_ctl ctl = {&flag, 0};
+    CHECK(pg_embed_ex(x->e, &in, 1, NULL, &ctl, &r, &err) == PG_ECANCELED && strstr(err.msg, "cancelled"));
+    pg_embed_ctl late = {NULL, 1}; /* 1 ns after the clock's origin: long past */
+    CHECK(pg_embed_ex(x->e, &in, 1, NULL, &late, &r, &err) == PG_ECANCELED && strstr(err.msg, "deadline"));
+    atomic_store(&flag, 0);
+    REQUIRE(pg_embed_ex(x->e, &in, 1, NULL, &ctl, &r, &err) == 0);
+    CHECK(!memcmp(r.data, ref.data, (size_t)dim * 4));
+    pg_embed_result_free(&r);
+    /* 4 callers at once: caller 0 cancelled from the start, caller 1 once
+     * started; 2 and 3 must get exactly the batch's vectors */
+    enum { T = 4 };
+    char bufs[16][256];
+    pg_embed_input all_in[16];
+    for (int i = 0; i < 16; i++) all_in[i] = text_in(vary_text(i, bufs[i], sizeof bufs[i]));
+    pg_embed_result all;
+    REQUIRE(pg_embed(x->e, all_in, 16, NULL, &all, &err) == 0);
+    cancel_job jobs[T];
+    pthread_t th[T];
+    for (int t = 0; t < T; t++) {
+        jobs[t].x = x;
+        jobs[t].t = t;
+        atomic_init(&jobs[t].cancel, t == 0);
+        jobs[t].rc = 1;
+        jobs[t].out = malloc((size_t)4 * dim * sizeof(float));
+        REQUIRE(pthread_create(&th[t], NULL, cancel_thread, &jobs[t]) == 0);
+    }
+    atomic_store(&jobs[1].cancel, 1);
+    pg_embedder_wake(x->e);
+    for (int t = 0; t < T; t++) pthread_join(th[t], NULL);
+    CHECK(jobs[0].rc == PG_ECANCELED);
+    CHECK(jobs[1].rc == 0 || jobs[1].rc == PG_ECANCELED);
+    for (int t = 2; t < T; t++) {
+        CHECK(jobs[t].rc == 0);
+        CHECK(jobs[t].rc || !memcmp(jobs[t].out, all.data + (size_t)t * 4 * dim, (size_t)4 * dim * 4));
+    }
+    if (jobs[1].rc == 0) CHECK(!memcmp(jobs[1].out, all.data + (size_t)4 * dim, (size_t)4 * dim * 4));
+    for (int t = 0; t < T; t++) free(jobs[t].out);
+    pg_embed_result_free(&all);
+    REQUIRE(pg_embed(x->e, &in, 1, NULL, &r, &err) == 0); /* still serves */
+    CHECK(!memcmp(r.data, ref.data, (size_t)dim * 4));
+    pg_embed_result_free(&r);
+    pg_embed_result_free(&ref);
 }
 
 static void refusals_bert(emb *x, const char *td) {
@@ -386,6 +467,7 @@ int main(void) {
     golden_embeddings(&x, texts, json_object_get(g, "embeddings_mean"), "emb-bert mean");
     batch_invariance(&x, "emb-bert");
     concurrency(&x);
+    cancellation(&x);
     refusals_bert(&x, td);
     emb_close(&x);
     matryoshka(path);

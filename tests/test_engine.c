@@ -379,6 +379,83 @@ static void test_preemption(void) {
     pg_engine_destroy(e);
 }
 
+/* ------------------------------------------------------- pause */
+
+/* pg_engine_pause (a slow client, issue 29): a paused request leaves the
+ * batch (its token counts stand still while the other request goes on),
+ * its KV blocks are kept when memory allows (no recompute on resume) and
+ * taken back under pressure (then it recomputes, like a preempted one);
+ * either way its output equals its run alone, and the checker passes
+ * after every step (cfg.check_steps). */
+static void test_pause(void) {
+    int32_t pa[20], pb[20];
+    pa[0] = pb[0] = 1;
+    for (int i = 1; i < 20; i++) {
+        pa[i] = 3 + (int32_t)rnd(500);
+        pb[i] = 3 + (int32_t)rnd(500);
+    }
+    for (int tight = 0; tight < 2; tight++) {
+        /* roomy: 64 blocks; tight: 10 blocks = A's two choices (5 each),
+         * so B can only be admitted with A's blocks */
+        pg_engine *e = mk_engine(1, 8, 32, blocks_mem(tight ? 10 : 64));
+        res alone_a, alone_b, a, b;
+        memset(&alone_a, 0, sizeof alone_a);
+        memset(&alone_b, 0, sizeof alone_b);
+        memset(&a, 0, sizeof a);
+        memset(&b, 0, sizeof b);
+        pg_request qa, qb;
+        base_req(&qa, pa, 20, 60, &alone_a);
+        qa.n = 2;
+        qa.sampling.temperature = 0.8f;
+        qa.sampling.has_seed = 1;
+        qa.sampling.seed = 11;
+        qa.sampling.ignore_eos = 1;
+        qa.sampling.n_logprobs = 2;
+        base_req(&qb, pb, 20, 40, &alone_b);
+        qb.sampling = qa.sampling;
+        qb.sampling.seed = 12;
+        submit(e, &qa);
+        drain(e);
+        submit(e, &qb);
+        drain(e);
+        qa.user = &a;
+        qb.user = &b;
+        qa.cache_salt = qb.cache_salt = 99; /* no prefix hits from the runs alone */
+        int64_t ida = submit(e, &qa);
+        CHECK(pg_engine_pause(e, (uint64_t)ida + 1000, 1) == PG_ENOTFOUND);
+        /* 45 tokens: 65 positions, 5 blocks per choice (one shared) */
+        for (int guard = 0; a.n_tok[0] < 45 && guard < 1000; guard++) pg_engine_step(e);
+        CHECK(a.n_tok[0] >= 45);
+        CHECK(pg_engine_pause(e, (uint64_t)ida, 1) == 0);
+        pg_engine_step(e); /* applied at the start of this step */
+        int n0 = a.n_tok[0], n1 = a.n_tok[1];
+        submit(e, &qb);
+        for (int i = 0; i < 30; i++) pg_engine_step(e);
+        pg_engine_stats st;
+        pg_engine_stats_get(e, &st);
+        CHECKF(st.paused == 2, "paused %d", st.paused);
+        CHECKF(a.n_tok[0] == n0 && a.n_tok[1] == n1, "a paused request made progress (%d -> %d)", n0, a.n_tok[0]);
+        CHECK(b.n_tok[0] > 0);
+        CHECK(pg_engine_pause(e, (uint64_t)ida, 0) == 0);
+        drain(e);
+        CHECK(a.n_last == 1 && b.n_last == 1);
+        for (int c = 0; c < 2; c++) CHECKF(same_output(&alone_a, c, &a, c), "tight %d: paused choice %d differs", tight, c);
+        CHECKF(same_output(&alone_b, 0, &b, 0), "tight %d: the other request's output differs", tight);
+        if (tight) CHECKF(a.usage[0].preemptions + a.usage[1].preemptions > 0, "tight pool: the paused blocks were not reclaimed");
+        else CHECKF(a.usage[0].preemptions + a.usage[1].preemptions == 0, "roomy pool: a paused request recomputed");
+        /* a paused request is still cancelled */
+        memset(&a, 0, sizeof a);
+        ida = submit(e, &qa);
+        for (int i = 0; i < 4; i++) pg_engine_step(e);
+        pg_engine_pause(e, (uint64_t)ida, 1);
+        pg_engine_step(e);
+        pg_engine_cancel(e, (uint64_t)ida);
+        drain(e);
+        CHECK(a.n_last == 1 && a.finish[0] == PG_FINISH_CANCELLED && a.finish[1] == PG_FINISH_CANCELLED);
+        pg_engine_destroy(e);
+    }
+}
+
 /* ------------------------------------------------------- prefill cap */
 
 /* While a stream decodes, a new prompt is prefilled in chunks of at most
@@ -942,6 +1019,7 @@ int main(void) {
     test_invariance();
     test_prefix();
     test_preemption();
+    test_pause();
     test_prefill_cap();
     test_random_accounting();
     test_errors();

@@ -6,6 +6,7 @@
 #include "sample/gram_internal.h"
 #include "sample/grammar.h"
 #include "gguf/gguf.h"
+#include "sample/jsonschema.h"
 #include "sample/sampler.h"
 #include "test.h"
 
@@ -582,6 +583,106 @@ static void test_real_vocab(void) {
     }
 }
 
+/* The mask fast paths on a real vocabulary (GPT-2, 50k tokens): cache
+ * builds that take whole trie subtrees (states looping on every byte below
+ * a node, big-subtree token bitsets), merged completion walks across many
+ * boundary nodes (array items, keys after values), Unicode pattern classes,
+ * a `not enum` string, bounded strings and repeated objects - each mask
+ * against brute force, token by token along valid instances, with the
+ * grammar from the JSON Schema front-end. */
+static void test_real_vocab_paths(void) {
+    const char *dir = t_testdata();
+    if (!dir) { fprintf(stderr, "no test data: real-vocabulary fast-path checks skipped\n"); return; }
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tokenizer/ggml-vocab-gpt-2.gguf", dir);
+    pg_gguf *gg = NULL;
+    pg_error err;
+    if (pg_gguf_open(path, &gg, &err)) { fprintf(stderr, "skip %s: %s\n", path, err.msg); return; }
+    pg_vocab *v = NULL;
+    REQUIRE(pg_vocab_load(gg, &v, &err) == 0);
+    pg_gguf_close(gg);
+    pg_gram_vocab *tv = pg_gram_vocab_create(v, &err);
+    REQUIRE(tv);
+    int32_t n = pg_gram_vocab_n(tv);
+    char **toks = calloc((size_t)n, sizeof *toks);
+    size_t *lens = calloc((size_t)n, sizeof *lens);
+    for (int32_t i = 0; i < n; i++) {
+        int ty = pg_vocab_token_type(v, i);
+        if (pg_vocab_is_eog(v, i) || ty == PG_TOKTYPE_CONTROL || ty == PG_TOKTYPE_UNKNOWN || ty == PG_TOKTYPE_UNUSED) continue;
+        char buf[512];
+        int64_t len = pg_token_to_piece(v, i, buf, sizeof buf, 0);
+        if (len <= 0 || len > 512) continue;
+        toks[i] = malloc((size_t)len);
+        memcpy(toks[i], buf, (size_t)len);
+        lens[i] = (size_t)len;
+    }
+    const char *schema =
+        "{\"type\":\"object\",\"properties\":{"
+        "\"id\":{\"type\":\"string\",\"pattern\":\"^[\\\\w-]{1,20}$\"},"
+        "\"kind\":{\"type\":\"string\",\"not\":{\"enum\":[\"select\",\"update\"]}},"
+        "\"note\":{\"type\":\"string\",\"maxLength\":12},"
+        "\"tags\":{\"type\":\"array\",\"items\":{\"type\":\"string\",\"maxLength\":6},\"maxItems\":4},"
+        "\"rows\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{"
+        "\"k\":{\"type\":\"integer\"},\"v\":{\"type\":\"string\"}},\"required\":[\"k\",\"v\"],"
+        "\"additionalProperties\":false}},"
+        "\"score\":{\"type\":\"number\"}},"
+        "\"required\":[\"id\",\"kind\"],\"additionalProperties\":false}";
+    const char *inst[] = {
+        "{\"id\":\"ab_c-9\xc3\xa9\",\"kind\":\"sel\",\"note\":\"caf\xc3\xa9 ok\",\"tags\":[\"x\",\"yz\",\"\"],"
+        "\"rows\":[{\"k\":1,\"v\":\"a\\\"b\"},{\"k\":-20,\"v\":\"\"},{\"k\":3,\"v\":\"hello world\"},{\"k\":4,\"v\":\"x\"}],"
+        "\"score\":-1.5e3}",
+        "{\"id\":\"x\",\"kind\":\"updates\",\"note\":\"123456789012\"}",
+    };
+    char jerr[256];
+    char *gbnf = NULL;
+    REQUIRE(pg_jsonschema_to_gbnf(schema, strlen(schema), 0, &gbnf, jerr, sizeof jerr) == 0);
+    pg_grammar *g = compile(gbnf);
+    free(gbnf);
+    REQUIRE(g);
+    size_t words = pg_gram_vocab_mask_words(tv);
+    uint32_t *m1 = calloc(words, 4), *m2 = calloc(words, 4);
+    int32_t eos = pg_vocab_eos(v);
+    int every = getenv("PAGODA_SANITIZED") ? 4 : 1, nbrute = 0;
+    for (int k = 0; k < 2; k++) {
+        int32_t ids[512];
+        int64_t nt = pg_tokenize(v, inst[k], strlen(inst[k]), 0, 0, ids, 512, &err);
+        REQUIRE(nt > 0 && nt < 512);
+        pg_gmatch *m = pg_gmatch_create(g, tv);
+        for (int64_t i = 0; i <= nt; i++) {
+            pg_gmatch_mask(m, m1);
+            if (i % every == 0 || i == nt) {
+                brute_mask(m, tv, toks, lens, n, eos, m2);
+                nbrute++;
+                int same = !memcmp(m1, m2, words * 4);
+                CHECKF(same, "instance %d: mask %d differs from brute force", k, (int)i);
+                if (!same)
+                    for (int32_t t = 0, shown = 0; t < n && shown < 8; t++)
+                        if (((m1[t >> 5] ^ m2[t >> 5]) >> (t & 31)) & 1) {
+                            fprintf(stderr, "  token %d '%.*s': fast %d\n", t, toks[t] ? (int)lens[t] : 0,
+                                    toks[t] ? toks[t] : "", (int)((m1[t >> 5] >> (t & 31)) & 1));
+                            shown++;
+                        }
+            }
+            if (i == nt) {
+                CHECKF((m1[eos >> 5] >> (eos & 31)) & 1, "instance %d: EOS not allowed at the end", k);
+                break;
+            }
+            CHECKF((m1[ids[i] >> 5] >> (ids[i] & 31)) & 1, "instance %d: token %d (%d) masked out", k, (int)i, ids[i]);
+            CHECK(pg_gmatch_accept_token(m, ids[i]) == PG_OK);
+        }
+        pg_gmatch_destroy(m);
+    }
+    fprintf(stderr, "real-vocabulary fast paths: %d masks checked against brute force\n", nbrute);
+    free(m1);
+    free(m2);
+    for (int32_t i = 0; i < n; i++) free(toks[i]);
+    free(toks);
+    free(lens);
+    pg_grammar_free(g);
+    pg_gram_vocab_free(tv);
+    pg_vocab_free(v);
+}
+
 /* The sampler hook: masked tokens are never sampled; NULL restores the
  * unconstrained distribution bit for bit. */
 static void test_sampler_hook(void) {
@@ -691,6 +792,7 @@ int main(void) {
     test_sampler_hook();
     test_regex_choice();
     test_real_vocab();
+    test_real_vocab_paths();
     test_parse_errors();
     test_languages();
     test_dfa();

@@ -33,7 +33,7 @@ static void fake_cancel(void *ctx, int64_t id) {
 }
 
 static fake F;
-static srv_core CORE = {{fake_submit, fake_cancel, &F}, NULL, NULL};
+static srv_core CORE = {{fake_submit, fake_cancel, &F, NULL}, NULL, NULL};
 static srv_ctx C;
 static srv_idgen IDS;
 

@@ -5,7 +5,9 @@
  * half-way (earlier prompts cancelled, references balanced), deadlines
  * before and after the first token, engine errors, detach (no wake-up
  * after, running work cancelled, the request freed by its last event),
- * metrics, and the invariant checker after every step. Run under ASan
+ * metrics, backpressure (a stream's submissions paused past its unsent
+ * bound, resumed when the consumer drained), and the invariant checker
+ * after every step. Run under ASan
  * (make debug) it also proves that no path leaks or touches freed memory. */
 #include "test.h"
 
@@ -22,6 +24,8 @@ typedef struct fake {
     int fail_at;           /* submission index refused with PG_EBUSY (-1 none) */
     int n_cancel;
     int64_t cancelled[MAXQ];
+    int paused[MAXQ + 1];  /* by engine id: the last pause state asked for */
+    int n_pause_calls;
 } fake;
 
 static int64_t fake_submit(void *ctx, const pg_request *q, pg_error *err) {
@@ -40,6 +44,14 @@ static int64_t fake_submit(void *ctx, const pg_request *q, pg_error *err) {
 static void fake_cancel(void *ctx, int64_t id) {
     fake *f = ctx;
     if (f->n_cancel < MAXQ) f->cancelled[f->n_cancel++] = id;
+}
+
+static void fake_pause(void *ctx, int64_t id, int on) {
+    fake *f = ctx;
+    REQUIRE(id > 0 && id <= MAXQ);
+    CHECKF(f->paused[id] != on, "pause(%lld, %d) repeated", (long long)id, on);
+    f->paused[id] = on;
+    f->n_pause_calls++;
 }
 
 static int wakes;
@@ -95,7 +107,7 @@ static void test_whole(void) {
     fake f = {.fail_at = -1};
     srv_metrics m;
     srv_metrics_init(&m);
-    srv_core core = {{fake_submit, fake_cancel, &f}, &m, NULL};
+    srv_core core = {{fake_submit, fake_cancel, &f, fake_pause}, &m, NULL};
     srv_req *r = make_req(&core, 2, 2, 0, 0);
     pg_error err = {0};
     wakes = 0;
@@ -151,7 +163,7 @@ static void test_whole(void) {
 
 static void test_stream(void) {
     fake f = {.fail_at = -1};
-    srv_core core = {{fake_submit, fake_cancel, &f}, NULL, NULL};
+    srv_core core = {{fake_submit, fake_cancel, &f, fake_pause}, NULL, NULL};
     srv_req *r = make_req(&core, 1, 1, 1, 1);
     pg_error err = {0};
     wakes = 0;
@@ -192,7 +204,7 @@ static void test_stream(void) {
 
 static void test_submit_refused(void) {
     fake f = {.fail_at = 2};
-    srv_core core = {{fake_submit, fake_cancel, &f}, NULL, NULL};
+    srv_core core = {{fake_submit, fake_cancel, &f, fake_pause}, NULL, NULL};
     srv_req *r = make_req(&core, 4, 1, 0, 0);
     pg_error err = {0};
     wakes = 0;
@@ -213,7 +225,7 @@ static void test_submit_refused(void) {
 
 static void test_deadline_and_errors(void) {
     fake f = {.fail_at = -1};
-    srv_core core = {{fake_submit, fake_cancel, &f}, NULL, NULL};
+    srv_core core = {{fake_submit, fake_cancel, &f, fake_pause}, NULL, NULL};
     /* deadline before any token: an error, no end event */
     srv_req *r = make_req(&core, 1, 2, 0, 0);
     pg_error err = {0};
@@ -247,7 +259,7 @@ static void test_deadline_and_errors(void) {
 
 static void test_detach(void) {
     fake f = {.fail_at = -1};
-    srv_core core = {{fake_submit, fake_cancel, &f}, NULL, NULL};
+    srv_core core = {{fake_submit, fake_cancel, &f, fake_pause}, NULL, NULL};
     srv_req *r = make_req(&core, 2, 1, 1, 0);
     pg_error err = {0};
     REQUIRE(srv_req_submit(r, &err) == 0);
@@ -262,11 +274,65 @@ static void test_detach(void) {
     ev_done(&f, 1, 0, PG_FINISH_CANCELLED, NULL, NULL, 1); /* frees the request */
 }
 
+/* Backpressure: a stream bounded to 4 KiB of unsent output: pending events
+ * past the estimate pause every running submission once; consume + resume
+ * lets them go on; a finished submission is not resumed; no bound, no pause. */
+static void test_backpressure(void) {
+    fake f = {.fail_at = -1};
+    srv_core core = {{fake_submit, fake_cancel, &f, fake_pause}, NULL, NULL};
+    srv_req *r = make_req(&core, 2, 1, 1, 0);
+    srv_req_set_max_unsent(r, 4096);
+    pg_error e = {0};
+    REQUIRE(srv_req_submit(r, &e) == 0);
+    int k = 0;
+    while (!f.paused[1] && k < 100) {
+        ev_token(&f, k % 2, 0, 7, "hello world", NULL);
+        k++;
+        check_inv(r);
+    }
+    CHECKF(f.paused[1] && f.paused[2], "not paused after %d events", k);
+    CHECK(k > 4 && k < 40); /* ~270 estimated bytes per event */
+    srv_req_lock(r);
+    CHECK(srv_req_paused(r));
+    CHECK(srv_req_unsent(r) > 4096);
+    srv_req_consume(r);
+    CHECK(srv_req_unsent(r) == 0);
+    CHECK(srv_req_resume(r) == 1);
+    CHECK(!srv_req_paused(r) && !f.paused[1] && !f.paused[2]);
+    CHECK(srv_req_resume(r) == 0);
+    srv_req_unlock(r);
+    int calls = f.n_pause_calls;
+    ev_token(&f, 0, 0, 7, "x", NULL);
+    CHECK(f.n_pause_calls == calls); /* under the bound: nothing */
+    pg_engine_usage u = {.prompt_tokens = 3, .completion_tokens = 2};
+    ev_done(&f, 0, 0, PG_FINISH_LENGTH, "", &u, 1);
+    for (k = 0; k < 100 && !f.paused[2]; k++) ev_token(&f, 1, 0, 7, "hello world", NULL);
+    CHECK(f.paused[2] && !f.paused[1]); /* the finished one is left alone */
+    srv_req_lock(r);
+    srv_req_consume(r);
+    srv_req_resume(r);
+    srv_req_unlock(r);
+    CHECK(!f.paused[2]);
+    ev_done(&f, 1, 0, PG_FINISH_LENGTH, "", &u, 1);
+    check_inv(r);
+    srv_req_unref(r);
+    /* no bound: never paused */
+    fake g = {.fail_at = -1};
+    srv_core core2 = {{fake_submit, fake_cancel, &g, fake_pause}, NULL, NULL};
+    r = make_req(&core2, 1, 1, 1, 0);
+    REQUIRE(srv_req_submit(r, &e) == 0);
+    for (k = 0; k < 200; k++) ev_token(&g, 0, 0, 7, "hello world", NULL);
+    CHECK(g.n_pause_calls == 0);
+    ev_done(&g, 0, 0, PG_FINISH_LENGTH, "", &u, 1);
+    srv_req_unref(r);
+}
+
 int main(void) {
     test_whole();
     test_stream();
     test_submit_refused();
     test_deadline_and_errors();
     test_detach();
+    test_backpressure();
     return t_done("test_request");
 }

@@ -79,7 +79,9 @@ const pg_cli_cmd pg_cli_bench_kernels = {
     NULL, kernels_opts, PG_CLI_N(kernels_opts), 0, 0, NULL};
 
 static const pg_cli_opt bembed_opts[] = {
-    {"-m, --model", "FILE", PG_ARG_STR | PG_ARG_REQ, 0, NULL, "embedding GGUF model (required)"},
+    {"-m, --model", "FILE", PG_ARG_STR, 0, NULL, "embedding GGUF model (this or --url)"},
+    {"--url", "URL", PG_ARG_STR, 0, NULL,
+     "http://HOST:PORT of a running pagoda serve: each text one POST /v1/embeddings (batching is the server's)"},
     {"--texts", "N", PG_ARG_UINT, 0, "1000", "texts to embed, one per call"},
     {"--words", "W", PG_ARG_UINT, 0, "48", "words per generated text (about 50 tokens with [CLS]/[SEP])"},
     {"--concurrency", "C", PG_ARG_UINT, 0, "8", "client threads calling at once"},
@@ -92,7 +94,7 @@ static const pg_cli_opt bembed_opts[] = {
 };
 const pg_cli_cmd pg_cli_bench_embed = {
     "bench embed",
-    "-m MODEL [--texts N] [--words W] [--concurrency C] [--threads T] [--runs R] [--mode both|batched|single]",
+    "-m MODEL|--url URL [--texts N] [--words W] [--concurrency C] [--threads T] [--runs R] [--mode both|batched|single]",
     "embedding throughput (inputs/s, tokens/s, CPU ms per input), batched passes against one input per pass",
     NULL, bembed_opts, PG_CLI_N(bembed_opts), 0, 0, NULL};
 

@@ -72,11 +72,29 @@ static const pg_cli_opt serve_flags[] = {
     {"--max-messages", "N", PG_ARG_UINT, 0, "1024", "chat messages per request"},
     {"--max-body-bytes", "SIZE", PG_ARG_SIZE, 0, "16M", "larger bodies get 413"},
     {"--max-header-bytes", "SIZE", PG_ARG_SIZE, 0, "64K", "per-connection header memory; larger headers get 431"},
-    {"--max-connections", "N", PG_ARG_UINT, 0, "512", "concurrent connections"},
-    {"--max-connections-per-ip", "N", PG_ARG_UINT, 0, "256", "0 = unlimited"},
-    {"--timeout", "SECONDS", PG_ARG_UINT, 0, "120", "idle connection timeout"},
+    {"--max-json-values", "N", PG_ARG_UINT, 0, "262144",
+     "JSON values (keys included) in a request body; more gets 413 before the body is parsed"},
+    {"--max-response-entries", "N", PG_ARG_UINT, 0, "2097152",
+     "non-streaming requests: choices x max_tokens x (1 + top logprobs) above N gets 400"},
+    {"--max-unsent-bytes", "SIZE", PG_ARG_SIZE, 0, "4M",
+     "a stream's output not yet taken by its client; beyond it the request's sequences pause until the client reads"},
+    {"--max-connections", "N", PG_ARG_UINT, 0, "512", "concurrent connections; beyond it new ones are closed at once"},
+    {"--max-connections-per-ip", "N", PG_ARG_UINT, 0, "64", "per client address, closed at once beyond it (0 = unlimited)"},
+    {"--timeout", "SECONDS", PG_ARG_UINT, 0, "120",
+     "idle connection timeout; also the deadline for complete headers, the slack of a body (then >= 16 KiB/s) and "
+     "how long a stream's client may read nothing before it is cancelled"},
     {"--http-threads", "N", PG_ARG_UINT, 0, "2", "HTTP worker threads"},
     {"--no-webui", NULL, PG_ARG_NONE, 0, "web UI on", "no chat page at / and no metrics dashboard at /dashboard"},
+    {"--pooling", "P", PG_ARG_STR, 0, "the model's pooling_type",
+     "none, mean, cls or last: serve /v1/embeddings with this pooling (a chat model needs it for embeddings)"},
+    {"--matryoshka", NULL, PG_ARG_NONE, 0, "the model's is_matryoshka", "allow 'dimensions' below the model's size"},
+    {"--embed-workers", "N", PG_ARG_UINT, 0, "16",
+     "threads running /v1/embeddings and /v1/rerank requests (concurrent requests share encoder passes)"},
+    {"--embed-batch-inputs", "N", PG_ARG_UINT, 0, "64",
+     "inputs per encoder pass (with --max-batched-tokens tokens); 1 = no batching"},
+    {"--embed-batch-wait-us", "N", PG_ARG_UINT, 0, "500",
+     "before an encoder pass that is not full, wait until N us pass with no new input (at most 4N) so that "
+     "concurrent requests share it (0 = never)"},
     {"--api-key", "KEY", PG_ARG_STR, 1, "none", "require this Bearer key (prefer --api-key-file)"},
     {"--api-key-file", "FILE", PG_ARG_STR, 0, "none", "lines 'KEY [NAME [RPM [TPM]]]'; reloaded on SIGHUP"},
     {"--metrics-key", "KEY", PG_ARG_STR, 0, "open", "protect /metrics with its own Bearer key"},
@@ -125,7 +143,8 @@ typedef struct {
 
 /* Options that take no value. */
 static int is_flag(const char *name) {
-    return !strcmp(name, "kv-f32") || !strcmp(name, "no-webui") || !strcmp(name, "chat-special-in-content");
+    return !strcmp(name, "kv-f32") || !strcmp(name, "no-webui") || !strcmp(name, "chat-special-in-content") ||
+           !strcmp(name, "matryoshka");
 }
 
 /* Applies one option (name without dashes). from_file: api-key goes to the
@@ -174,6 +193,18 @@ static int apply(serve_opts *so, const char *name, const char *v, int from_file,
         else if (strcmp(v, "false") && strcmp(v, "0")) BAD("needs true or false");
         return 0;
     }
+    if (!strcmp(name, "matryoshka")) {
+        if (!v || !strcmp(v, "true") || !strcmp(v, "1")) c->matryoshka = 1;
+        else if (!strcmp(v, "false") || !strcmp(v, "0")) c->matryoshka = -1;
+        else BAD("not true or false");
+        return 0;
+    }
+    if (!strcmp(name, "pooling")) {
+        int p = pg_pooling_parse(v);
+        if (p < 0 || p == PG_POOL_RANK) BAD("not one of none|mean|cls|last");
+        c->pooling = p;
+        return 0;
+    }
     if (!strcmp(name, "m") || !strcmp(name, "model")) c->model_path = v;
     else if (!strcmp(name, "host")) c->host = v;
     else if (!strcmp(name, "port")) INT(0, 65535, c->port);
@@ -191,7 +222,15 @@ static int apply(serve_opts *so, const char *name, const char *v, int from_file,
     else if (!strcmp(name, "max-connections")) INT(1, 1 << 20, c->max_connections);
     else if (!strcmp(name, "max-connections-per-ip")) INT(0, 1 << 20, c->max_connections_per_ip);
     else if (!strcmp(name, "timeout")) INT(0, 1 << 24, c->connection_timeout_s);
+    else if (!strcmp(name, "max-json-values")) INT(16, 1L << 32, c->max_json_values);
+    else if (!strcmp(name, "max-response-entries")) INT(1, 1L << 40, c->max_response_entries);
     else if (!strcmp(name, "http-threads")) INT(1, 256, c->http_threads);
+    else if (!strcmp(name, "embed-workers")) INT(1, 1024, c->embed_workers);
+    else if (!strcmp(name, "embed-batch-inputs")) INT(1, 4096, c->embed_batch_inputs);
+    else if (!strcmp(name, "embed-batch-wait-us")) {
+        INT(0, 1000000, c->embed_batch_wait_us);
+        if (c->embed_batch_wait_us == 0) c->embed_batch_wait_us = -1;
+    }
     else if (!strcmp(name, "max-messages")) INT(1, 1 << 20, c->max_messages);
     else if (!strcmp(name, "max-tokens-limit")) INT(0, 1 << 30, c->max_tokens_limit);
     else if (!strcmp(name, "request-timeout")) NUM(0, 1e9, c->request_timeout_s);
@@ -225,6 +264,9 @@ static int apply(serve_opts *so, const char *name, const char *v, int from_file,
     } else if (!strcmp(name, "kv-cache-mem")) {
         if (parse_size(v, &sz) < 0) BAD("not a size (e.g. 512M)");
         c->engine.kv_cache_mem = sz;
+    } else if (!strcmp(name, "max-unsent-bytes")) {
+        if (parse_size(v, &sz) < 0 || sz < 4096 || sz > ((uint64_t)1 << 40)) BAD("not a size in [4K, 1T] (e.g. 4M)");
+        c->max_unsent_bytes = (size_t)sz;
     } else if (!strcmp(name, "max-body-bytes") || !strcmp(name, "max-header-bytes")) {
         if (parse_size(v, &sz) < 0 || sz < 1 || sz > ((uint64_t)1 << 40)) BAD("not a size in [1, 1T] (e.g. 16M)");
         if (!strcmp(name, "max-body-bytes")) c->max_body_bytes = (size_t)sz;

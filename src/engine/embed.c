@@ -235,9 +235,43 @@ static void run_pass(pg_embedder *e) {
     e->stats.tokens += (uint64_t)nt;
 }
 
-/* Queue the items of one call and return when they are all DONE. */
-static int submit(pg_embedder *e, item *items, int32_t n, pg_error *err) {
+static int stop_requested(const pg_embed_ctl *ctl) {
+    if (!ctl) return 0;
+    if (ctl->cancel && atomic_load(ctl->cancel)) return 1;
+    return ctl->deadline_ns > 0 && now_ns() >= ctl->deadline_ns;
+}
+
+/* mu held: take c's QUEUED items out of the queue (they count as done). */
+static void withdraw(pg_embedder *e, call *c) {
+    item *prev = NULL;
+    for (item *it = e->head, *nx; it; it = nx) {
+        nx = it->next;
+        if (it->owner != c) {
+            prev = it;
+            continue;
+        }
+        if (prev) prev->next = nx;
+        else e->head = nx;
+        if (e->tail == it) e->tail = prev;
+        e->n_queued--;
+        e->queued_tokens -= it->n;
+        it->state = IT_DONE;
+        it->rc = PG_ECANCELED;
+        c->left--;
+    }
+}
+
+void pg_embedder_wake(pg_embedder *e) {
+    pthread_mutex_lock(&e->mu);
+    pthread_cond_broadcast(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* Queue the items of one call and return when they are all DONE (or, with
+ * ctl, once stopped: queued items withdrawn, running ones finished). */
+static int submit(pg_embedder *e, item *items, int32_t n, const pg_embed_ctl *ctl, pg_error *err) {
     call c = {n, {0}, 0};
+    int stopped = 0;
     pthread_mutex_lock(&e->mu);
     for (int32_t i = 0; i < n; i++) {
         items[i].owner = &c;
@@ -252,9 +286,16 @@ static int submit(pg_embedder *e, item *items, int32_t n, pg_error *err) {
     e->last_arrival_ns = now_ns();
     pthread_cond_broadcast(&e->cv); /* a gathering runner counts the arrival */
     while (c.left > 0) {
-        if (!e->running) {
+        if (!stopped && stop_requested(ctl)) {
+            stopped = 1;
+            withdraw(e, &c);
+            check_locked(e);
+            /* what is left is RUNNING, so a runner exists and will broadcast */
+            continue;
+        }
+        if (!e->running && !stopped) {
             e->running = 1;
-            while (c.left > 0 && e->head) {
+            while (c.left > 0 && e->head && !stop_requested(ctl)) {
                 gather(e);
                 run_pass(e);
                 pthread_cond_broadcast(&e->cv);
@@ -262,6 +303,11 @@ static int submit(pg_embedder *e, item *items, int32_t n, pg_error *err) {
             e->running = 0;
             check_locked(e);
             pthread_cond_broadcast(&e->cv); /* another caller with queued items takes over */
+        } else if (ctl) {
+            int64_t until = now_ns() + 20000000;
+            if (ctl->deadline_ns > 0 && ctl->deadline_ns < until) until = ctl->deadline_ns;
+            struct timespec ts = {(time_t)(until / 1000000000), (long)(until % 1000000000)};
+            pthread_cond_timedwait(&e->cv, &e->mu, &ts);
         } else {
             pthread_cond_wait(&e->cv, &e->mu);
         }
@@ -271,6 +317,9 @@ static int submit(pg_embedder *e, item *items, int32_t n, pg_error *err) {
         if (err) *err = c.err;
         return c.rc;
     }
+    if (stopped)
+        return pg_error_set(err, PG_ECANCELED,
+                            ctl->cancel && atomic_load(ctl->cancel) ? "cancelled" : "deadline passed");
     return 0;
 }
 
@@ -369,6 +418,11 @@ static void free_toks(int32_t **toks, int32_t n) {
 
 int pg_embed(pg_embedder *e, const pg_embed_input *in, int32_t n, const pg_embed_opts *o, pg_embed_result *r,
              pg_error *err) {
+    return pg_embed_ex(e, in, n, o, NULL, r, err);
+}
+
+int pg_embed_ex(pg_embedder *e, const pg_embed_input *in, int32_t n, const pg_embed_opts *o, const pg_embed_ctl *ctl,
+                pg_embed_result *r, pg_error *err) {
     memset(r, 0, sizeof *r);
     const pg_embed_opts opts = o ? *o : (pg_embed_opts){1, 0, 0};
     if (e->pooling == PG_POOL_RANK)
@@ -415,7 +469,7 @@ int pg_embed(pg_embedder *e, const pg_embed_input *in, int32_t n, const pg_embed
     }
     for (int32_t i = 0; i < n; i++)
         items[i] = (item){NULL, NULL, 0, toks[i], r->n_tokens[i], r->data + (size_t)r->first_row[i] * e->dim, 0};
-    if ((rc = submit(e, items, n, err)) < 0) goto done;
+    if ((rc = submit(e, items, n, ctl, err)) < 0) goto done;
     /* truncate (compacting rows of e->dim to dim) and normalise */
     for (int64_t row = 0; row < rows; row++) {
         float *dst = r->data + (size_t)row * dim;
@@ -434,6 +488,11 @@ done:
 
 int pg_rerank(pg_embedder *e, const char *query, size_t query_len, const pg_embed_input *docs, int32_t n,
               int truncate, pg_rerank_result *r, pg_error *err) {
+    return pg_rerank_ex(e, query, query_len, docs, n, truncate, NULL, r, err);
+}
+
+int pg_rerank_ex(pg_embedder *e, const char *query, size_t query_len, const pg_embed_input *docs, int32_t n,
+                 int truncate, const pg_embed_ctl *ctl, pg_rerank_result *r, pg_error *err) {
     memset(r, 0, sizeof *r);
     if (e->pooling != PG_POOL_RANK)
         return pg_error_set(err, PG_EUNSUPPORTED, "model does not support reranking (pooling %s, no classifier head)",
@@ -527,7 +586,7 @@ int pg_rerank(pg_embedder *e, const char *query, size_t query_len, const pg_embe
         r->prompt_tokens += k;
         items[i] = (item){NULL, NULL, 0, t, k, out + (size_t)i * e->out_dim, 0};
     }
-    if ((rc = submit(e, items, n, err)) < 0) goto done;
+    if ((rc = submit(e, items, n, ctl, err)) < 0) goto done;
     for (int32_t i = 0; i < n; i++) r->scores[i] = out[(size_t)i * e->out_dim];
     r->n = n;
 done:

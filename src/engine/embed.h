@@ -41,6 +41,7 @@
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -111,6 +112,23 @@ typedef struct pg_rerank_result {
 int pg_rerank(pg_embedder *e, const char *query, size_t query_len, const pg_embed_input *docs, int32_t n,
               int truncate, pg_rerank_result *r, pg_error *err);
 void pg_rerank_result_free(pg_rerank_result *r);
+
+/* Stopping a call early (the server: client gone, deadline, drain). A
+ * call whose cancel flag becomes non-zero, or whose deadline passes, takes
+ * its inputs that no pass has started out of the queue, waits for those a
+ * pass is running (a pass is never interrupted: it holds other callers'
+ * inputs), and returns PG_ECANCELED ("cancelled" / "deadline passed").
+ * Flags are looked at between passes and at least every 20 ms while a call
+ * waits; pg_embedder_wake makes waiting calls look at once. */
+typedef struct pg_embed_ctl {
+    const atomic_int *cancel; /* NULL: never */
+    int64_t deadline_ns;      /* CLOCK_MONOTONIC nanoseconds; 0: none */
+} pg_embed_ctl;
+int pg_embed_ex(pg_embedder *e, const pg_embed_input *in, int32_t n, const pg_embed_opts *o, const pg_embed_ctl *ctl,
+                pg_embed_result *r, pg_error *err);
+int pg_rerank_ex(pg_embedder *e, const char *query, size_t query_len, const pg_embed_input *docs, int32_t n,
+                 int truncate, const pg_embed_ctl *ctl, pg_rerank_result *r, pg_error *err);
+void pg_embedder_wake(pg_embedder *e);
 
 /* Counters since creation (for metrics and the benchmark). */
 typedef struct pg_embed_stats {

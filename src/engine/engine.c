@@ -388,6 +388,24 @@ int pg_engine_cancel(pg_engine *e, uint64_t id) {
     return rc;
 }
 
+int pg_engine_pause(pg_engine *e, uint64_t id, int paused) {
+    if (!e) return PG_EINVAL;
+    int rc = PG_ENOTFOUND;
+    pthread_mutex_lock(&e->mu);
+    for (eng_group *g = e->live_head; g; g = g->lnext) {
+        if (g->id != id) continue;
+        if (g->pause_req != !!paused) {
+            g->pause_req = !!paused;
+            e->n_pause_req++;
+            pthread_cond_signal(&e->cv);
+        }
+        rc = PG_OK;
+        break;
+    }
+    pthread_mutex_unlock(&e->mu);
+    return rc;
+}
+
 void pg_engine_stats_get(pg_engine *e, pg_engine_stats *s) {
     pthread_mutex_lock(&e->mu);
     *s = e->snap;
@@ -414,7 +432,7 @@ static void cancel_all(pg_engine *e) {
     pthread_mutex_unlock(&e->mu);
     eng_enqueue_incoming(e, in);
     eng_reap(e, eng_now());
-    PG_ASSERT(e->n_running == 0 && e->n_waiting == 0);
+    PG_ASSERT(e->n_running == 0 && e->n_waiting == 0 && e->n_paused == 0);
 }
 
 /* CLOCK_REALTIME deadlines of the burst gather (pthread_cond_timedwait). */
@@ -433,7 +451,7 @@ static void *engine_thread_main(void *arg) {
     pg_engine *e = arg;
     pthread_mutex_lock(&e->mu);
     for (;;) {
-        while (!e->stop && !e->in_head && !e->n_cancel_req && e->n_running + e->n_waiting == 0)
+        while (!e->stop && !e->in_head && !e->n_cancel_req && !e->n_pause_req && e->n_running + e->n_waiting == 0)
             pthread_cond_wait(&e->cv, &e->mu);
         if (e->stop) break;
         if (e->n_running == 0 && e->cfg.batch_wait_us > 0) {

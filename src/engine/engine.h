@@ -179,6 +179,13 @@ int64_t pg_engine_submit(pg_engine *e, const pg_request *r, pg_error *err);
 /* Cancel at any point; its blocks are freed at once (before the next step).
  * Returns 0, or PG_ENOTFOUND if the id is unknown or already done. */
 int pg_engine_cancel(pg_engine *e, uint64_t id);
+/* Pause (paused = 1) or resume (0) a request (a client that stopped
+ * reading): from the next step its sequences leave the batch and the
+ * queue, keeping their KV blocks (released under memory pressure and then
+ * recomputed, as after preemption), until resumed; cancel and the deadline
+ * still apply. Outputs are unchanged (batch invariance). May be called from
+ * a callback. Returns 0, or PG_ENOTFOUND. */
+int pg_engine_pause(pg_engine *e, uint64_t id, int paused);
 
 typedef struct pg_engine_stats {
     int32_t running, waiting;
@@ -188,6 +195,7 @@ typedef struct pg_engine_stats {
     uint64_t preemptions, steps, prompt_tokens, generated_tokens;
     int32_t last_batch_tokens, last_batch_seqs;
     int32_t n_ctx, block_size;
+    int32_t paused;         /* sequences paused by pg_engine_pause */
 } pg_engine_stats;
 void pg_engine_stats_get(pg_engine *e, pg_engine_stats *s);
 

@@ -71,6 +71,25 @@ int pg_engine_check(pg_engine *e, char *msg, size_t cap) {
         nw++;
     }
     if (nw != e->n_waiting) CHECK_FAIL("waiting count %d but %d listed", e->n_waiting, nw);
+    /* paused: out of both lists; blocks kept whole (as when running) or none */
+    int32_t np = 0;
+    for (const eng_seq *s = e->pause_head; s; s = s->wnext) {
+        if (s->state != SEQ_PAUSED) CHECK_FAIL("paused sequence in state %d", s->state);
+        if (!s->g->paused) CHECK_FAIL("request %llu not paused but its sequence is", (unsigned long long)s->g->id);
+        if (s->wnext && s->wnext->wprev != s) CHECK_FAIL("paused list links broken");
+        int r = check_seq(e, s, refs, msg, cap);
+        if (r < 0) CHECK_FAIL("paused request %llu choice %d: check %d failed", (unsigned long long)s->g->id, s->index, r);
+        int32_t want = (s->n_computed + e->bs - 1) / e->bs;
+        if (s->n_blocks != want)
+            CHECK_FAIL("paused request %llu: %d blocks for %d computed positions", (unsigned long long)s->g->id,
+                       s->n_blocks, s->n_computed);
+        np++;
+    }
+    if (np != e->n_paused) CHECK_FAIL("paused count %d but %d listed", e->n_paused, np);
+    for (int32_t i = 0; i < e->n_running; i++)
+        if (e->running[i]->g->paused) CHECK_FAIL("request %llu is paused but runs", (unsigned long long)e->running[i]->g->id);
+    for (const eng_seq *s = e->wait_head; s; s = s->wnext)
+        if (s->g->paused) CHECK_FAIL("request %llu is paused but waits", (unsigned long long)s->g->id);
     int32_t active = 0;
     for (int32_t id = 0; id < e->n_blocks; id++) {
         int st = pg_kvb_state(e->kvb, id);

@@ -31,6 +31,14 @@
  *   cancel / deadline (any state) -----------------------------------> FINISHED
  *                                  (EOS, stop id/string, max_tokens, error)
  *
+ *   pg_engine_pause (a slow client, issue 29), applied at the next step:
+ *     RUNNING / WAITING --pause--> PAUSED: out of the batch and the queue,
+ *       a running sequence keeps its blocks (unless memory runs short:
+ *       reclaim_paused frees them and it will recompute, like preemption)
+ *     PAUSED --resume--> RUNNING when it kept its blocks and a slot is free,
+ *       else WAITING (blocks released, resumes by recomputing)
+ *     cancel / deadline of a PAUSED sequence --> FINISHED
+ *
  * A sequence needs KV for positions [0, n_tokens - 1] to sample its next
  * token; n_computed counts positions already in its blocks. A step
  * computes positions [n_computed, n_computed + k) of each scheduled
@@ -60,7 +68,7 @@
 #include <stdint.h>
 #include <time.h>
 
-enum { SEQ_WAITING = 1, SEQ_RUNNING = 2, SEQ_FINISHED = 3 };
+enum { SEQ_WAITING = 1, SEQ_RUNNING = 2, SEQ_FINISHED = 3, SEQ_PAUSED = 4 };
 
 #define TEXT_CAP 1024  /* detokenizer output per push */
 
@@ -71,7 +79,7 @@ struct eng_seq {
     eng_group *g;
     int32_t index;
     int state;
-    eng_seq *wprev, *wnext; /* waiting list */
+    eng_seq *wprev, *wnext; /* waiting list, or the paused list while PAUSED */
     int32_t *tokens;        /* [cap_tokens] prompt then generated */
     int32_t n_tokens, cap_tokens;
     int32_t n_computed;     /* positions whose K/V are in blocks */
@@ -107,6 +115,9 @@ struct eng_group {
     eng_group *lprev, *lnext; /* live list (mu) */
     eng_group *inext;         /* incoming list (mu) */
     int cancel_req;           /* (mu) */
+    int pause_req;            /* (mu) wanted: 1 paused, 0 running (pg_engine_pause) */
+    int paused;               /* engine thread: applied */
+    int arrival_set;          /* engine thread: in the scheduler's lists */
     int kill;                 /* engine thread: cancel observed */
     int32_t n, n_done;
     int prompt_done;          /* some choice finished the prompt: siblings may start */
@@ -167,6 +178,8 @@ struct pg_engine {
     int32_t n_running;
     eng_seq *wait_head, *wait_tail;
     int32_t n_waiting;
+    eng_seq *pause_head;    /* PAUSED sequences (unordered) */
+    int32_t n_paused;
     uint64_t arrival_next;
     uint64_t st_preempt, st_steps, st_prompt, st_gen, st_pq, st_ph;
     int32_t last_bt, last_bs;
@@ -182,6 +195,7 @@ struct pg_engine {
     eng_group *in_head, *in_tail;
     eng_group *live_head;
     int32_t n_cancel_req;
+    int32_t n_pause_req;    /* pause/resume changes not yet applied */
     int32_t n_incoming;     /* sequences in the incoming list */
     uint64_t next_id;
     uint64_t seed_ctr;      /* atomic */
@@ -203,6 +217,7 @@ void eng_run_remove(pg_engine *e, eng_seq *s);
 void eng_release_blocks(pg_engine *e, eng_seq *s);
 void eng_enqueue_incoming(pg_engine *e, eng_group *in);
 void eng_reap(pg_engine *e, double t);
+void eng_pause_remove(pg_engine *e, eng_seq *s);
 void eng_publish(pg_engine *e);
 int eng_step(pg_engine *e); /* one scheduler step; returns the live count */
 

@@ -101,6 +101,24 @@ void eng_run_remove(pg_engine *e, eng_seq *s) {
     e->n_running--;
 }
 
+/* Paused sequences (pg_engine_pause): an unordered list on the wait links. */
+static void pause_insert(pg_engine *e, eng_seq *s) {
+    s->wprev = NULL;
+    s->wnext = e->pause_head;
+    if (e->pause_head) e->pause_head->wprev = s;
+    e->pause_head = s;
+    s->state = SEQ_PAUSED;
+    e->n_paused++;
+}
+
+void eng_pause_remove(pg_engine *e, eng_seq *s) {
+    if (s->wprev) s->wprev->wnext = s->wnext;
+    else e->pause_head = s->wnext;
+    if (s->wnext) s->wnext->wprev = s->wprev;
+    s->wprev = s->wnext = NULL;
+    e->n_paused--;
+}
+
 /* ------------------------------------------------------------- blocks */
 
 void eng_release_blocks(pg_engine *e, eng_seq *s) {
@@ -161,6 +179,54 @@ static void commit_full(pg_engine *e, eng_seq *s) {
 
 /* ------------------------------------------------------------- step */
 
+/* Applies pause/resume requests (engine thread, under mu: the live list).
+ * Pause: running and waiting sequences of the group move to the paused
+ * list, running ones keeping their blocks (sched_n is 0 between steps).
+ * Resume: back to RUNNING with their blocks while a slot is free, else
+ * (or without blocks) to WAITING at their (priority, arrival) place. */
+static int apply_pauses(pg_engine *e) {
+    int pending = 0; /* groups still in the incoming list: the next step */
+    for (eng_group *g = e->live_head; g; g = g->lnext) {
+        if (g->pause_req == g->paused) continue;
+        if (!g->arrival_set) {
+            pending++;
+            continue;
+        }
+        g->paused = g->pause_req;
+        for (int32_t i = 0; i < g->n; i++) {
+            eng_seq *s = &g->seqs[i];
+            if (g->paused) {
+                if (s->state == SEQ_RUNNING) eng_run_remove(e, s);
+                else if (s->state == SEQ_WAITING) eng_wait_remove(e, s);
+                else continue;
+                pause_insert(e, s);
+            } else if (s->state == SEQ_PAUSED) {
+                eng_pause_remove(e, s);
+                if (s->n_blocks > 0 && e->n_running < e->cfg.max_seqs) {
+                    run_insert(e, s);
+                } else {
+                    eng_release_blocks(e, s);
+                    wait_insert(e, s);
+                }
+            }
+        }
+    }
+    return pending;
+}
+
+/* Memory pressure: a paused sequence's blocks are freed (it recomputes
+ * once resumed, as after preemption). 1 if some were freed. */
+static int reclaim_paused(pg_engine *e) {
+    for (eng_seq *s = e->pause_head; s; s = s->wnext) {
+        if (s->n_blocks == 0) continue;
+        eng_release_blocks(e, s);
+        s->preemptions++;
+        e->st_preempt++;
+        return 1;
+    }
+    return 0;
+}
+
 static void preempt(pg_engine *e, eng_seq *s, int32_t *budget) {
     if (s->sched_n) {
         *budget += s->sched_n;
@@ -213,6 +279,7 @@ static int schedule_running(pg_engine *e, int decode, int32_t *budget) {
         int32_t k = need < *budget ? need : *budget;
         int self = 0;
         while (ensure_blocks(e, s, s->n_computed + k) < 0) {
+            if (reclaim_paused(e)) continue;
             eng_seq *victim = e->running[e->n_running - 1];
             PG_ASSERT(!(victim == s && i == 0)); /* the front sequence alone always fits */
             preempt(e, victim, budget);
@@ -249,6 +316,7 @@ static void admit_waiting(pg_engine *e, int32_t *budget, double t) {
         int32_t take = need < *budget ? need : *budget;
         if (ensure_blocks(e, s, s->n_computed + take) < 0) {
             eng_release_blocks(e, s);
+            if (reclaim_paused(e)) continue; /* retry s */
             break; /* first come first served: do not skip ahead */
         }
         eng_wait_remove(e, s);
@@ -287,6 +355,7 @@ void eng_publish(pg_engine *e) {
     st.last_batch_seqs = e->last_bs;
     st.n_ctx = e->n_ctx;
     st.block_size = e->bs;
+    st.paused = e->n_paused;
     pthread_mutex_lock(&e->mu);
     e->snap = st;
     e->q_requests -= e->dq_req;
@@ -314,6 +383,10 @@ void eng_reap(pg_engine *e, double t) {
         next = s->wnext;
         if (dead(s, t, &reason)) eng_finish_seq(e, s, reason, 0, NULL, 1);
     }
+    for (eng_seq *s = e->pause_head, *next; s; s = next) {
+        next = s->wnext;
+        if (dead(s, t, &reason)) eng_finish_seq(e, s, reason, 0, NULL, 1);
+    }
 }
 
 /* Moves a list of submitted groups (taken from the incoming list under the
@@ -323,6 +396,7 @@ void eng_enqueue_incoming(pg_engine *e, eng_group *in) {
         eng_group *next = in->inext;
         in->inext = NULL;
         in->arrival = e->arrival_next++;
+        in->arrival_set = 1;
         for (int32_t i = 0; i < in->n; i++) wait_insert(e, &in->seqs[i]);
         in = next;
     }
@@ -344,6 +418,9 @@ int eng_step(pg_engine *e) {
     }
     pthread_mutex_unlock(&e->mu);
     eng_enqueue_incoming(e, in);
+    pthread_mutex_lock(&e->mu);
+    if (e->n_pause_req) e->n_pause_req = apply_pauses(e);
+    pthread_mutex_unlock(&e->mu);
 
     /* 2. cancels and deadlines */
     double t = eng_now();
@@ -427,7 +504,7 @@ int eng_step(pg_engine *e) {
         if (pg_engine_check(e, msg, sizeof msg) < 0) PG_PANIC("engine invariant broken: %s", msg);
     }
     pthread_mutex_lock(&e->mu);
-    int live = e->n_running + e->n_waiting + e->n_incoming + (e->n_cancel_req ? 1 : 0);
+    int live = e->n_running + e->n_waiting + e->n_paused + e->n_incoming + (e->n_cancel_req || e->n_pause_req ? 1 : 0);
     pthread_mutex_unlock(&e->mu);
     return live;
 }

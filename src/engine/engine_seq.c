@@ -134,6 +134,7 @@ void eng_finish_seq(pg_engine *e, eng_seq *s, int reason, int err_code, const ch
 
     if (s->state == SEQ_WAITING) eng_wait_remove(e, s);
     else if (s->state == SEQ_RUNNING) eng_run_remove(e, s);
+    else if (s->state == SEQ_PAUSED) eng_pause_remove(e, s);
     eng_release_blocks(e, s);
     s->state = SEQ_FINISHED;
     s->sched_n = 0;

@@ -72,6 +72,22 @@ static int plain_loop(pg_grammar *g, int32_t st) {
     return 1;
 }
 
+/* Every token of the trie subtree of node i (i's own included) into bits:
+ * a precomputed bitset for big subtrees, else one bit per token. */
+static void subtree_tokens(const pg_gram_vocab *tv, int32_t i, uint32_t *bits) {
+    if (tv->nbig[i] >= 0) {
+        size_t words = pg_gram_vocab_mask_words(tv);
+        const uint32_t *bb = tv->bigbits + (size_t)tv->nbig[i] * words;
+        for (size_t w = 0; w < words; w++) bits[w] |= bb[w];
+        return;
+    }
+    int32_t z = tv->tpos[tv->nskip[i]];
+    for (int32_t k = tv->tpos[i]; k < z; k++) {
+        uint32_t id = (uint32_t)tv->toks[k];
+        bits[id >> 5] |= 1u << (id & 31);
+    }
+}
+
 /* DFA-only walk of the trie from DFA state st: tokens that stay alive and
  * the (main-trie) nodes where the DFA accepts and the node has children. */
 __attribute__((noinline)) static centry *centry_build(pg_grammar *g, const pg_gram_vocab *tv, int32_t st, int32_t *stk) {
@@ -101,12 +117,25 @@ __attribute__((noinline)) static centry *centry_build(pg_grammar *g, const pg_gr
         int32_t t = dstep(g, stk[d - 1], nb[i]);
         if (t < 0) { i = nskip[i]; continue; }
         stk[d] = t;
+        if (!plain && (t == stk[d - 1] || d == 1) && nskip[i] > i + 1 && !dacc(g, t)) {
+            /* every byte below i loops on t (non-accepting): the whole
+             * subtree stays alive with no lexeme end, take its tokens.
+             * Only tried at depth 1 and where t looped on this node's byte
+             * (states that move on every byte, like positions in x{m,n},
+             * never pass). Big subtrees OR a precomputed token bitset. */
+            if (dfa_loops_on(g, t, tv->subtab + 4 * (size_t)tv->nsub[i])) {
+                subtree_tokens(tv, i, bits);
+                nl += (size_t)(tv->tpos[nskip[i]] - tv->tpos[i]);
+                i = nskip[i];
+                continue;
+            }
+        }
         for (int32_t k = 0; k < ntn[i]; k++) {
             uint32_t id = (uint32_t)toks[nt0[i] + k];
             bits[id >> 5] |= 1u << (id & 31);
             nl++;
         }
-        if (g->dfa[t].acc && nskip[i] > i + 1) {
+        if (dacc(g, t) && nskip[i] > i + 1) {
             if (nbd == cbd) { cbd = cbd ? cbd * 2 : 16; bnd = gram_xrealloc(bnd, cbd * sizeof *bnd); }
             bnd[nbd++] = plain ? tv->np_main[i] : i;
         }
@@ -171,6 +200,8 @@ struct pg_gmatch {
     gframe *fr; int32_t cap_fr;
     int32_t *stk; int32_t cap_stk;
     int32_t *grp; int32_t cap_grp;
+    uint64_t *pr; size_t npr, cap_pr; /* completion walks: (byte << 32 | node) pairs, stacked by level */
+    struct mframe *mf; int32_t cap_mf;
 };
 
 static void hreset(pg_gmatch *m, int32_t need) {
@@ -290,7 +321,7 @@ static int32_t step(pg_gmatch *m, size_t in, int32_t nin, uint8_t c, int *pushed
         gscan s = m->sb[in + (size_t)i];
         int32_t t = dstep(g, s.st, c);
         if (t < 0) continue;
-        if (g->dfa[t].acc) {
+        if (dacc(g, t)) {
             ncomp++;
             if ((void)dfa_first(g, t), !g->dfa[t].has_out) { /* dead end: only the completion lives on */
                 push_scan(m, t, s.dot, s.origin);
@@ -354,6 +385,7 @@ void pg_gmatch_destroy(pg_gmatch *m) {
     if (!m) return;
     free(m->items); free(m->set0); free(m->set_acc); free(m->sb);
     free(m->hkey); free(m->hgen); free(m->fr); free(m->stk); free(m->grp);
+    free(m->pr); free(m->mf);
     free(m);
 }
 
@@ -461,8 +493,9 @@ static inline void set_tok_bits(const pg_gram_vocab *tv, int32_t node, uint32_t 
     }
 }
 
-/* General walk of the children subtries of trie node `root` (or the whole
- * trie if root < 0) from the scans sb[soff .. soff+ns). Restores sets/scans. */
+/* General walk of the trie nodes [i, end) (whole subtrees, the first at
+ * depth d0 + 1) from the scans sb[soff .. soff+ns): sets the bits of the
+ * tokens allowed into mask. Restores sets/scans. */
 __attribute__((noinline)) static void walk_range(pg_gmatch *m, int32_t i, int32_t end, int32_t d0, size_t soff, int32_t ns, uint32_t *mask) {
     const pg_gram_vocab *tv = m->tv;
     ensure_frames(m, tv->max_depth + 2);
@@ -495,6 +528,17 @@ __attribute__((noinline)) static void walk_range(pg_gmatch *m, int32_t i, int32_
             i = tv->nskip[i];
             continue;
         }
+        if (n == 1 && tv->nskip[i] > i + 1 && !dacc(m->g, m->sb[so].st) &&
+            (d == 1 || (p->ns == 1 && m->sb[p->soff].st == m->sb[so].st)) &&
+            dfa_loops_on(m->g, m->sb[so].st, tv->subtab + 4 * (size_t)tv->nsub[i])) {
+            /* one scan left, in a non-accepting state that every byte
+             * below i keeps: the whole subtree is allowed (see centry_build) */
+            subtree_tokens(tv, i, mask);
+            if (pushed) pop_to(m, n_items0, n_sets0);
+            m->nsb = so;
+            i = tv->nskip[i];
+            continue;
+        }
         set_tok_bits(tv, i, mask);
         top++;
         fr[top].soff = so;
@@ -507,6 +551,160 @@ __attribute__((noinline)) static void walk_range(pg_gmatch *m, int32_t i, int32_
     while (top >= 1) {
         if (fr[top].pushed) pop_to(m, fr[top].n_items0, fr[top].n_sets0);
         top--;
+    }
+    m->nsb = nsb0;
+    pop_to(m, items0, sets0);
+}
+
+static void cand_push(pg_gmatch *m, int32_t *nc, int32_t x) {
+    if (*nc == m->cap_grp) {
+        m->cap_grp = m->cap_grp ? m->cap_grp * 2 : 256;
+        m->grp = gram_xrealloc(m->grp, (size_t)m->cap_grp * sizeof *m->grp);
+    }
+    m->grp[(*nc)++] = x;
+}
+
+static void pair_push(pg_gmatch *m, uint64_t v) {
+    if (m->npr == m->cap_pr) {
+        m->cap_pr = m->cap_pr ? m->cap_pr * 2 : 256;
+        m->pr = gram_xrealloc(m->pr, m->cap_pr * sizeof *m->pr);
+    }
+    m->pr[m->npr++] = v;
+}
+
+/* Pairs by byte (order within a byte does not matter). */
+static void sort_pairs(pg_gmatch *m, uint64_t *p, int32_t n) {
+    if (n > 48) { /* counting sort by byte through scratch above the pairs */
+        int32_t cnt[257];
+        memset(cnt, 0, sizeof cnt);
+        for (int32_t i = 0; i < n; i++) cnt[(p[i] >> 32) + 1]++;
+        for (int c = 0; c < 256; c++) cnt[c + 1] += cnt[c];
+        size_t off = (size_t)(p - m->pr);
+        for (int32_t i = 0; i < n; i++) pair_push(m, 0);
+        p = m->pr + off; /* may have moved */
+        uint64_t *tmp = p + n;
+        for (int32_t i = 0; i < n; i++) tmp[cnt[p[i] >> 32]++] = p[i];
+        memcpy(p, tmp, (size_t)n * sizeof *p);
+        m->npr -= (size_t)n;
+        return;
+    }
+    for (int32_t i = 1; i < n; i++) {
+        uint64_t v = p[i];
+        int32_t j = i;
+        while (j > 0 && p[j - 1] > v) { p[j] = p[j - 1]; j--; }
+        p[j] = v;
+    }
+}
+
+typedef struct mframe {
+    size_t p0, p1, cur; /* this level's (byte, node) pairs in m->pr, sorted; next group */
+    size_t soff;        /* scans after this level's bytes: sb[soff .. soff+ns) */
+    int32_t ns;
+    int32_t pushed;
+    size_t n_items0;
+    int32_t n_sets0;
+} mframe;
+
+/* Tokens that cross the end of a lexeme: the subtrees of the children
+ * x = m->grp[0..nc) of boundary nodes, walked from the scans after the
+ * completion sb[so .. so+ns). The parse from there depends only on the
+ * bytes after the boundary, and the same suffixes recur under many
+ * boundary nodes (`",` `"},` ...), so the candidate subtrees are walked
+ * merged: a level holds every candidate node spelling the same suffix,
+ * grouped by next byte; each group costs one parser step, shared by all
+ * its nodes, and a dead group drops all their subtrees at once. A group of
+ * one node continues as a plain walk (no per-level bookkeeping). */
+static void completion_walks(pg_gmatch *m, int32_t nc, size_t so, int32_t ns, uint32_t *mask) {
+    const pg_gram_vocab *tv = m->tv;
+    if (nc == 1) {
+        int32_t x = m->grp[0];
+        walk_range(m, x, tv->nskip[x], tv->nd[x] - 1, so, ns, mask);
+        return;
+    }
+    ensure_frames(m, tv->max_depth + 2);
+    if (m->cap_mf < tv->max_depth + 2) {
+        m->cap_mf = tv->max_depth + 2;
+        m->mf = gram_xrealloc(m->mf, (size_t)m->cap_mf * sizeof *m->mf);
+    }
+    mframe *fr = m->mf;
+    size_t nsb0 = m->nsb, items0 = m->n_items;
+    int32_t sets0 = m->n_sets;
+    m->npr = 0;
+    for (int32_t k = 0; k < nc; k++) pair_push(m, ((uint64_t)tv->nb[m->grp[k]] << 32) | (uint32_t)m->grp[k]);
+    sort_pairs(m, m->pr, (int32_t)m->npr);
+    int32_t top = 0;
+    fr[0].p0 = 0;
+    fr[0].p1 = m->npr;
+    fr[0].cur = 0;
+    fr[0].soff = so;
+    fr[0].ns = ns;
+    fr[0].pushed = 0;
+    while (top >= 0) {
+        mframe *f = &fr[top];
+        if (f->cur == f->p1) { /* level done: drop its scans, sets and pairs */
+            if (top > 0) {
+                if (f->pushed) pop_to(m, f->n_items0, f->n_sets0);
+                m->nsb = f->soff;
+                m->npr = f->p0;
+            }
+            top--;
+            continue;
+        }
+        size_t g0 = f->cur, g1 = g0 + 1;
+        uint8_t b = (uint8_t)(m->pr[g0] >> 32);
+        while (g1 < f->p1 && (uint8_t)(m->pr[g1] >> 32) == b) g1++;
+        f->cur = g1;
+        size_t n_items0 = m->n_items;
+        int32_t n_sets0 = m->n_sets;
+        size_t sso = m->nsb;
+        int pushed;
+        int32_t n = step(m, f->soff, f->ns, b, &pushed);
+        int acc = pushed && m->set_acc[m->n_sets - 1];
+        if (n > 0 || acc)
+            for (size_t q = g0; q < g1; q++) set_tok_bits(tv, (int32_t)(uint32_t)m->pr[q], mask);
+        size_t c0 = m->npr;
+        if (n > 0 && g1 - g0 == 1) { /* a single node: plain walk of its children */
+            int32_t x = (int32_t)(uint32_t)m->pr[g0];
+            if (tv->nskip[x] > x + 1) walk_range(m, x + 1, tv->nskip[x], tv->nd[x], sso, n, mask);
+        } else if (n > 0) {
+            /* children whose byte some scan can take (the others die),
+             * when every scan's first-byte set is known already (building
+             * one steps the state on all 256 bytes: costly for lexemes
+             * with large Unicode classes) */
+            uint64_t fb[4] = {~0ull, ~0ull, ~0ull, ~0ull};
+            int known = 1;
+            for (int32_t q = 0; q < n && known; q++) known = m->g->dfa[m->sb[sso + (size_t)q].st].first_ok;
+            if (known) {
+                fb[0] = fb[1] = fb[2] = fb[3] = 0;
+                for (int32_t q = 0; q < n; q++) {
+                    uint64_t ff[4];
+                    memcpy(ff, m->g->dfa[m->sb[sso + (size_t)q].st].first, sizeof ff);
+                    fb[0] |= ff[0]; fb[1] |= ff[1]; fb[2] |= ff[2]; fb[3] |= ff[3];
+                }
+            }
+            for (size_t q = g0; q < g1; q++) {
+                int32_t x = (int32_t)(uint32_t)m->pr[q];
+                for (int32_t c = x + 1; c < tv->nskip[x]; c = tv->nskip[c]) {
+                    uint8_t cb = tv->nb[c];
+                    if ((fb[cb >> 6] >> (cb & 63)) & 1) pair_push(m, ((uint64_t)cb << 32) | (uint32_t)c);
+                }
+            }
+        }
+        if (m->npr == c0) { /* dead, single, or alive with no deeper node: undo the step */
+            if (pushed) pop_to(m, n_items0, n_sets0);
+            m->nsb = sso;
+            continue;
+        }
+        sort_pairs(m, m->pr + c0, (int32_t)(m->npr - c0));
+        top++;
+        fr[top].p0 = c0;
+        fr[top].p1 = m->npr;
+        fr[top].cur = c0;
+        fr[top].soff = sso;
+        fr[top].ns = n;
+        fr[top].pushed = pushed;
+        fr[top].n_items0 = n_items0;
+        fr[top].n_sets0 = n_sets0;
     }
     m->nsb = nsb0;
     pop_to(m, items0, sets0);
@@ -634,24 +832,24 @@ void pg_gmatch_mask(pg_gmatch *m, uint32_t *mask) {
                 }
                 int nf = 0;
                 for (int k = 0; k < 32; k++) nf += __builtin_popcount(f[k]);
+                int32_t nc = 0;
                 if (e->bbits && nf <= 24) {
                     /* candidates: nodes with a following byte whose parent is a boundary */
                     for (int c = 0; c < 256; c++) {
                         if (!(f[c >> 3] & (1u << (c & 7)))) continue;
                         for (int32_t k = tv->bn0[c]; k < tv->bn0[c + 1]; k++) {
                             int32_t x = tv->bnodes[k], p = tv->npar[x];
-                            if (p >= 0 && ((e->bbits[p >> 6] >> (p & 63)) & 1))
-                                walk_range(m, x, tv->nskip[x], tv->nd[x] - 1, so, ns, mask);
+                            if (p >= 0 && ((e->bbits[p >> 6] >> (p & 63)) & 1)) cand_push(m, &nc, x);
                         }
                     }
                 } else {
                     for (int32_t k = 0; k < e->n_bnd; k++) {
                         int32_t nd = e->bnd[k];
                         for (int32_t x = nd + 1; x < tv->nskip[nd]; x = tv->nskip[x])
-                            if (f[tv->nb[x] >> 3] & (1u << (tv->nb[x] & 7)))
-                                walk_range(m, x, tv->nskip[x], tv->nd[x] - 1, so, ns, mask);
+                            if (f[tv->nb[x] >> 3] & (1u << (tv->nb[x] & 7))) cand_push(m, &nc, x);
                     }
                 }
+                completion_walks(m, nc, so, ns, mask);
             }
             m->nsb = so;
             pop_to(m, items0, sets0);

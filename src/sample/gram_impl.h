@@ -15,6 +15,7 @@
 #define CHUNK_LIMIT 20000   /* NFA-size target of one chunk lexeme of a huge bounded repetition */
 #define BIG (INT32_MAX / 4) /* saturated size */
 #define MAX_DEPTH 2000      /* nesting of parentheses / rule chains */
+#define BIG_SUBTREE 1024    /* trie subtrees with at least this many tokens keep a token bitset */
 
 #define VGROW(arr, n, cap)                                                         \
     do {                                                                           \
@@ -102,6 +103,7 @@ struct pg_gram_vocab {
     int32_t *nt0, *ntn; /* tokens ending here: toks[nt0 .. +ntn] */
     int32_t *npar;    /* parent node, -1 at depth 1 */
     int32_t bn0[257]; /* nodes by byte: bnodes[bn0[c] .. bn0[c+1]) in preorder */
+    int32_t root_child[256]; /* depth-1 node of byte c, -1 if none */
     int32_t *bnodes;
     /* "plain" tokens: every byte printable ASCII other than '"' and '\\'.
      * A second trie holds only the other tokens (np_main: its nodes' ids in
@@ -112,6 +114,20 @@ struct pg_gram_vocab {
     uint8_t *np_nb;
     int32_t *np_nd, *np_nskip, *np_nt0, *np_ntn, *np_toks, *np_main;
     int32_t *toks;
+    /* tpos[x]: tokens ending at nodes before x in preorder, so the tokens of
+     * the subtree of x are toks[tpos[x] .. tpos[nskip[x]]) (n_nodes + 1
+     * entries). nsub[x]: index into subtab (4 words = a 256-bit byte set per
+     * entry, deduplicated) of the bytes of the nodes strictly below x. */
+    int32_t *tpos;
+    int32_t *nmaxd; /* deepest node depth in the subtree of x (x included) */
+    int32_t *nsub;
+    uint64_t *subtab;
+    int32_t n_subtab;
+    /* nbig[x] >= 0: the tokens of x's subtree (>= BIG_SUBTREE of them) as
+     * a bitset, bigbits + nbig[x] * mask words; -1 for smaller subtrees */
+    int32_t *nbig;
+    uint32_t *bigbits;
+    int32_t n_big;
     int32_t *eog;
     int32_t n_eog;
     uint32_t *toff, *tlen; /* token bytes in tbytes; tlen 0 = not in the trie */
@@ -129,12 +145,15 @@ int parse_grammar(gb *b);
 int32_t intern(pg_grammar *g, int32_t n, int32_t lex);
 int32_t dfa_step_slow(pg_grammar *g, int32_t st, uint8_t c);
 const uint8_t *dfa_first(pg_grammar *g, int32_t st);
+int dfa_loops_on(pg_grammar *g, int32_t st, const uint64_t *bytes);
 void caches_free(pg_grammar *g);
 
 static inline int32_t dstep(pg_grammar *g, int32_t st, uint8_t c) {
-    const gdfa_state *d = &g->dfa[st];
-    int32_t t = g->tpool[d->toff + g->lex_cls[(size_t)d->lex * 256 + c]];
+    struct gdfa_hot h = g->hot[st];
+    int32_t t = g->tpool[h.toff + g->lex_cls[(h.cls & ~255u) + c]];
     return t != DFA_UNKNOWN ? t : dfa_step_slow(g, st, c);
 }
+
+static inline int dacc(const pg_grammar *g, int32_t st) { return (int)(g->hot[st].cls & 1u); }
 
 #endif

@@ -64,7 +64,14 @@ struct pg_grammar {
     /* lazy DFA (mutable under mu) */
     pthread_mutex_t mu;
     gdfa_state *dfa;
+    /* hot copy per DFA state for the byte step: transition row offset, and
+     * lexeme * 256 (its byte-class map in lex_cls) | accepting bit */
+    struct gdfa_hot { int32_t toff; uint32_t cls; } *hot;
     int32_t n_dfa, cap_dfa;
+    /* per DFA state, 8 words (kept out of gdfa_state, which the byte step
+     * reads): bytes whose step is known to return to the state or not
+     * [0..4), and those that do [4..8) (a subset) - see dfa_loops_on */
+    uint64_t *dloop;
     int32_t *dset;
     size_t n_dset, cap_dset;
     int32_t *dhash; /* open addressing of DFA state ids, cap_hash slots */

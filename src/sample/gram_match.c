@@ -83,6 +83,8 @@ struct gcache;
 void gram_dfa_free(pg_grammar *g) {
     caches_free(g);
     free(g->dfa);
+    free(g->dloop);
+    free(g->hot);
     free(g->tpool);
     free(g->lex_cls);
     free(g->lex_ncls);
@@ -141,6 +143,8 @@ int32_t intern(pg_grammar *g, int32_t n, int32_t lex) {
     if (g->n_dfa == g->cap_dfa) {
         g->cap_dfa = g->cap_dfa ? g->cap_dfa * 2 : 64;
         g->dfa = gram_xrealloc(g->dfa, (size_t)g->cap_dfa * sizeof *g->dfa);
+        g->dloop = gram_xrealloc(g->dloop, (size_t)g->cap_dfa * 8 * sizeof *g->dloop);
+        g->hot = gram_xrealloc(g->hot, (size_t)g->cap_dfa * sizeof *g->hot);
     }
     if (g->n_dset + (size_t)n > g->cap_dset) {
         while (g->n_dset + (size_t)n > g->cap_dset) g->cap_dset = g->cap_dset ? g->cap_dset * 2 : 1024;
@@ -162,7 +166,10 @@ int32_t intern(pg_grammar *g, int32_t n, int32_t lex) {
     d->lex = lex;
     d->acc = 0;
     d->first_ok = 0;
+    memset(g->dloop + (size_t)id * 8, 0, 8 * sizeof *g->dloop);
     for (int32_t k = 0; k < n; k++) if (g->nfa_final[g->nbuf[k]]) d->acc = 1;
+    g->hot[id].toff = d->toff;
+    g->hot[id].cls = (uint32_t)lex * 256u | d->acc;
     memcpy(g->dset + g->n_dset, g->nbuf, (size_t)n * sizeof *g->nbuf);
     g->n_dset += (size_t)n;
     g->dhash[i] = id;
@@ -231,6 +238,31 @@ const uint8_t *dfa_first(pg_grammar *g, int32_t st) {
     return g->dfa[st].first;
 }
 
+/* 1 if every byte of the 256-bit set steps st to itself. Steps are
+ * computed only for bytes of the set not yet known (stopping at the first
+ * that leaves st), so no transition is built that a trie walk below a node
+ * with these bytes would not build too. Stepping may grow g->dfa: no
+ * pointer into it is held across dstep. */
+int dfa_loops_on(pg_grammar *g, int32_t st, const uint64_t *bytes) {
+    for (int k = 0; k < 4; k++) {
+        const uint64_t *l = g->dloop + (size_t)st * 8;
+        if (bytes[k] & l[k] & ~l[4 + k]) return 0;
+    }
+    for (int k = 0; k < 4; k++) {
+        uint64_t todo = bytes[k] & ~g->dloop[(size_t)st * 8 + (size_t)k];
+        while (todo) {
+            int c = k * 64 + __builtin_ctzll(todo);
+            int same = dstep(g, st, (uint8_t)c) == st; /* may grow g->dloop */
+            uint64_t *l = g->dloop + (size_t)st * 8;
+            l[k] |= 1ull << (c & 63);
+            if (!same) return 0;
+            l[4 + k] |= 1ull << (c & 63);
+            todo &= todo - 1;
+        }
+    }
+    return 1;
+}
+
 /* ---------------- vocabulary trie ---------------- */
 
 
@@ -240,6 +272,7 @@ size_t pg_gram_vocab_mask_words(const pg_gram_vocab *tv) { return ((size_t)tv->n
 void pg_gram_vocab_free(pg_gram_vocab *tv) {
     if (!tv) return;
     free(tv->npar); free(tv->bnodes); free(tv->plain_bits);
+    free(tv->tpos); free(tv->nmaxd); free(tv->nsub); free(tv->subtab); free(tv->nbig); free(tv->bigbits);
     free(tv->np_nb); free(tv->np_nd); free(tv->np_nskip); free(tv->np_nt0); free(tv->np_ntn); free(tv->np_toks);
     free(tv->np_main);
     free(tv->nb); free(tv->nd); free(tv->nskip); free(tv->nt0); free(tv->ntn); free(tv->toks);
@@ -256,6 +289,104 @@ static int cmp_tok(const void *a, const void *b) {
     if (c) return c;
     if (lx != ly) return lx < ly ? -1 : 1;
     return x < y ? -1 : x > y;
+}
+
+/* tpos (token positions by node) and nsub/subtab (bytes below each node,
+ * deduplicated through an open-addressing table of the sets seen). A
+ * subtree's set is the union of its children's bytes and sets; children
+ * follow their parent in preorder, so one backward pass folds each node's
+ * set (plus its own byte) into its parent's. */
+static int subtree_sets(pg_gram_vocab *tv) {
+    int32_t nn = tv->n_nodes;
+    tv->tpos = malloc(((size_t)nn + 1) * sizeof *tv->tpos);
+    tv->nsub = malloc(((size_t)nn + 1) * sizeof *tv->nsub);
+    uint64_t *acc = calloc(((size_t)nn + 1) * 4, sizeof *acc);
+    if (!tv->tpos || !tv->nsub || !acc) { free(acc); return -1; }
+    tv->nmaxd = malloc(((size_t)nn + 1) * sizeof *tv->nmaxd);
+    if (!tv->nmaxd) { free(acc); return -1; }
+    int32_t pos = 0;
+    for (int32_t i = 0; i < nn; i++) { tv->tpos[i] = pos; pos += tv->ntn[i]; tv->nmaxd[i] = tv->nd[i]; }
+    tv->tpos[nn] = pos;
+    tv->nmaxd[nn] = 0;
+    for (int32_t i = nn - 1; i >= 0; i--) {
+        int32_t p = tv->npar[i];
+        if (p < 0) continue;
+        if (tv->nmaxd[i] > tv->nmaxd[p]) tv->nmaxd[p] = tv->nmaxd[i];
+        uint64_t *a = acc + 4 * (size_t)p, *c = acc + 4 * (size_t)i;
+        for (int k = 0; k < 4; k++) a[k] |= c[k];
+        a[tv->nb[i] >> 6] |= 1ull << (tv->nb[i] & 63);
+    }
+    size_t cap = 1024;
+    while (cap < (size_t)nn / 4) cap *= 2;
+    int32_t *h = malloc(cap * sizeof *h);
+    size_t tcap = 256;
+    uint64_t *tab = malloc(tcap * 4 * sizeof *tab);
+    if (!h || !tab) { free(h); free(tab); free(acc); return -1; }
+    for (size_t k = 0; k < cap; k++) h[k] = -1;
+    int32_t nt = 0;
+    for (int32_t i = 0; i < nn; i++) {
+        const uint64_t *c = acc + 4 * (size_t)i;
+        uint64_t hv = (c[0] * 0x9E3779B97F4A7C15ull) ^ (c[1] * 0xC2B2AE3D27D4EB4Full) ^ (c[2] * 0x165667B19E3779F9ull) ^
+                      (c[3] * 0xD6E8FEB86659FD93ull);
+        size_t j = (size_t)(hv ^ (hv >> 31)) & (cap - 1);
+        while (h[j] >= 0 && memcmp(tab + 4 * (size_t)h[j], c, 32)) j = (j + 1) & (cap - 1);
+        if (h[j] < 0) {
+            if ((size_t)nt == tcap) {
+                tcap *= 2;
+                uint64_t *nt2 = realloc(tab, tcap * 4 * sizeof *tab);
+                if (!nt2) { free(h); free(tab); free(acc); return -1; }
+                tab = nt2;
+            }
+            memcpy(tab + 4 * (size_t)nt, c, 32);
+            h[j] = nt++;
+            if ((size_t)nt * 2 > cap) { /* grow and rehash */
+                size_t nc = cap * 2;
+                int32_t *h2 = malloc(nc * sizeof *h2);
+                if (!h2) { free(h); free(tab); free(acc); return -1; }
+                for (size_t k = 0; k < nc; k++) h2[k] = -1;
+                for (int32_t q = 0; q < nt; q++) {
+                    const uint64_t *e = tab + 4 * (size_t)q;
+                    uint64_t hq = (e[0] * 0x9E3779B97F4A7C15ull) ^ (e[1] * 0xC2B2AE3D27D4EB4Full) ^
+                                  (e[2] * 0x165667B19E3779F9ull) ^ (e[3] * 0xD6E8FEB86659FD93ull);
+                    size_t jj = (size_t)(hq ^ (hq >> 31)) & (nc - 1);
+                    while (h2[jj] >= 0) jj = (jj + 1) & (nc - 1);
+                    h2[jj] = q;
+                }
+                free(h);
+                h = h2;
+                cap = nc;
+                /* find c's slot again */
+                j = (size_t)(hv ^ (hv >> 31)) & (cap - 1);
+                while (h[j] != nt - 1) j = (j + 1) & (cap - 1);
+            }
+        }
+        tv->nsub[i] = h[j];
+    }
+    tv->nsub[nn] = 0;
+    free(h);
+    free(acc);
+    /* token bitsets of the big subtrees (a cache build taking such a
+     * subtree ORs words instead of setting a bit per token) */
+    size_t words = ((size_t)tv->n_vocab + 31) / 32;
+    tv->nbig = malloc(((size_t)nn + 1) * sizeof *tv->nbig);
+    if (!tv->nbig) { free(tab); return -1; }
+    int32_t nbg = 0;
+    for (int32_t i = 0; i < nn; i++) {
+        int big = tv->tpos[tv->nskip[i]] - tv->tpos[i] >= BIG_SUBTREE;
+        tv->nbig[i] = big ? nbg++ : -1;
+    }
+    tv->nbig[nn] = -1;
+    tv->n_big = nbg;
+    tv->bigbits = calloc((size_t)nbg * words + 1, sizeof *tv->bigbits);
+    if (!tv->bigbits) { free(tab); return -1; }
+    for (int32_t i = 0; i < nn; i++) {
+        if (tv->nbig[i] < 0) continue;
+        uint32_t *bb = tv->bigbits + (size_t)tv->nbig[i] * words;
+        for (int32_t k = tv->tpos[i]; k < tv->tpos[tv->nskip[i]]; k++) bb[tv->toks[k] >> 5] |= 1u << (tv->toks[k] & 31);
+    }
+    tv->subtab = tab;
+    tv->n_subtab = nt;
+    return 0;
 }
 
 /* Builds the trie from tv->toff/tlen/tbytes (tokens with tlen 0 left out). */
@@ -330,8 +461,11 @@ static int build_trie(pg_gram_vocab *tv, pg_error *err) {
         int32_t fill[256];
         memcpy(fill, tv->bn0, sizeof fill);
         for (int32_t i = 0; i < nn; i++) tv->bnodes[fill[tv->nb[i]]++] = i;
+        for (int c = 0; c < 256; c++) tv->root_child[c] = -1;
+        for (int32_t i = 0; i < nn; i = tv->nskip[i]) tv->root_child[tv->nb[i]] = i;
     }
     tv->max_depth = maxd;
+    if (subtree_sets(tv)) { free(ord); free(path); return pg_error_set(err, PG_ENOMEM, "grammar vocab: out of memory"); }
     /* second pass: plain tokens and the trie of the others */
     size_t words = ((size_t)n + 31) / 32;
     tv->plain_bits = calloc(words + 1, sizeof *tv->plain_bits);

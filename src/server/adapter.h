@@ -39,6 +39,7 @@ typedef struct srv_ctx {
     int32_t max_messages;        /* chat messages per request (0: no limit) */
     int32_t max_tokens_limit;    /* 0: only the context bounds max_tokens */
     double request_timeout_s;    /* cap of every deadline (0: none) */
+    uint64_t max_response_entries; /* non-streaming: choices x max_tokens x (1 + top logprobs) (0: none) */
     time_t created;              /* server start (models list) */
     int demo;                    /* the built-in demo model */
     const char *demo_notice;     /* its description in the models list */
@@ -47,6 +48,11 @@ typedef struct srv_ctx {
     const atomic_int *render_cancel; /* set when the shutdown grace is over: template renders stop */
     atomic_uint_fast64_t *special_text_messages; /* counter: messages whose special-token text was kept as text */
     pg_tc_style tc;              /* tool-call and reasoning format, detected from the chat template's text */
+    int caps;                    /* what the server does with the model: PG_CAP_* (model.h); no
+                                    PG_CAP_GENERATE -> completions answer 400 */
+    const char *pooling;         /* the embedder's pooling name, or NULL without one */
+    int32_t embed_dim;           /* floats per embedding (0 without an embedder) */
+    int embed_matryoshka;        /* 'dimensions' below embed_dim allowed */
     pg_gram_cache *grammars;     /* compiled structured-output grammars (thread-safe); NULL: compiled per request */
 } srv_ctx;
 
@@ -74,6 +80,12 @@ typedef struct srv_adapter {
     const char *(*id)(const void *state);
     /* HTTP status and the whole body (malloc'd). Under srv_req_lock, done. */
     int (*body)(const srv_ctx *c, void *state, srv_req *r, char **out, size_t *len);
+    /* Optional: the same 200 body (done, no error) in parts: appends to
+     * out until out->len >= want or the end; 1 at the end, 0 more to
+     * come, -1 out of memory. http.c drains each part to the socket before
+     * the next, so a large answer is never whole in memory. Under
+     * srv_req_lock. */
+    int (*body_part)(const srv_ctx *c, void *state, srv_req *r, srv_buf *out, size_t want);
     /* Appends the frames of the pending events (and the end, once done) to
      * out; the caller then calls srv_req_consume. 1 when the stream is
      * complete. Under srv_req_lock. */

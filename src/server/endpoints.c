@@ -42,6 +42,10 @@ int srv_ep_tokenize(const srv_ctx *s, const char *body, size_t len, char **out) 
     if (m && !json_is_null(m) && (!json_is_string(m) || strcmp(json_string_value(m), s->alias))) {
         ej = srv_error_json("unknown model", "invalid_request_error", "model", "model_not_found");
         st = 404;
+    } else if (msgs && !s->tpl) {
+        ej = srv_error_json("this model has no chat template (it does not generate): send 'prompt'",
+                            "invalid_request_error", "messages", NULL);
+        st = 400;
     } else if (p && msgs) {
         ej = srv_error_json("send either 'prompt' or 'messages', not both", "invalid_request_error", "messages", NULL);
         st = 400;
@@ -163,6 +167,23 @@ static json_t *model_obj(const srv_ctx *s) {
     json_object_set_new(m, "max_model_len", json_integer(s->n_ctx));
     json_object_set_new(m, "vocab_size", json_integer(s->n_vocab));
     if (s->demo && s->demo_notice) json_object_set_new(m, "description", json_string(s->demo_notice));
+    /* what the model can be asked: completion and chat (generation),
+     * embedding (/v1/embeddings), rerank (/v1/rerank) */
+    json_t *ca = json_array();
+    if (s->caps & PG_CAP_GENERATE) {
+        json_array_append_new(ca, json_string("completion"));
+        json_array_append_new(ca, json_string("chat"));
+    }
+    if (s->caps & PG_CAP_EMBED) json_array_append_new(ca, json_string("embedding"));
+    if (s->caps & PG_CAP_RERANK) json_array_append_new(ca, json_string("rerank"));
+    json_object_set_new(m, "capabilities", ca);
+    if (s->pooling) {
+        json_object_set_new(m, "pooling", json_string(s->pooling));
+        if (s->caps & PG_CAP_EMBED) {
+            json_object_set_new(m, "embedding_dimensions", json_integer(s->embed_dim));
+            json_object_set_new(m, "matryoshka", json_boolean(s->embed_matryoshka));
+        }
+    }
     return m;
 }
 

@@ -21,7 +21,8 @@
  * (src/server/<proto>_parse.c + <proto>_format.c implementing
  * adapter.h) plus rows in routes[] below; nothing else here changes. A
  * route row is a path, a method and what serves it: a probe, /metrics, a
- * simple JSON endpoint (endpoints.h) or an adapter. /v1/stats (stats.h) is
+ * simple JSON endpoint (endpoints.h), an adapter, or the embedding queue
+ * (embed_api.h: /v1/embeddings, /v1/rerank). /v1/stats (stats.h) is
  * answered beside /metrics under the same key; a path in no row may be a
  * file of the embedded web UI (webui.h: /, /dashboard, /webui/...), served
  * without a key right after the probes (off with --no-webui).
@@ -37,6 +38,14 @@
  * Suspend and resume both happen under the request's mutex, and resume
  * only when `suspended` is set (cleared by whoever resumes), so every
  * MHD_resume_connection follows its suspend.
+ *
+ * Embeddings and reranking: the body goes to the embedding queue
+ * (embed_api.h), whose worker threads run the embedder and format the
+ * body; the connection is suspended meanwhile and resumed by the job's
+ * wake-up, exactly like a non-streaming generation (the job's mutex plays
+ * the request's part). Such connections are in the registry too, so the
+ * watcher cancels the job of a client that hangs up and the drain waits
+ * for them.
  *
  * Disconnects: MHD reports a failed connection through NOTIFY_COMPLETED
  * (-> srv_req_detach cancels). A *suspended* connection is invisible to
@@ -60,6 +69,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -70,6 +80,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -86,10 +97,17 @@ static const route routes[] = {
     {"/tokenize", "POST", 0, RT_SIMPLE, srv_ep_tokenize, NULL},
     {"/detokenize", "POST", 0, RT_SIMPLE, srv_ep_detokenize, NULL},
     {"/v1/stats", "GET", 0, RT_STATS, NULL, NULL}, /* stats.h; the metrics key like /metrics */
+    {"/v1/embeddings", "POST", 0, RT_EMBED, NULL, NULL}, /* embed_api.h */
+    {"/embeddings", "POST", 0, RT_EMBED, NULL, NULL},
+    {"/v1/rerank", "POST", 0, RT_RERANK, NULL, NULL},
+    {"/rerank", "POST", 0, RT_RERANK, NULL, NULL},
 };
 /* the embedded web UI (webui.h): /, /dashboard, /webui/...; no key */
 static const route webui_route = {"/", "GET", 0, RT_WEBUI, NULL, NULL};
 #define N_ROUTES (sizeof routes / sizeof routes[0])
+
+/* a request that held this much (body, output buffer, answer) trims the heap after it */
+#define TRIM_BYTES ((size_t)1 << 20)
 
 /* ---------- objects ---------- */
 
@@ -105,8 +123,10 @@ static hconn *conn_new(srv_http *h, struct MHD_Connection *c) {
 
 static void conn_free(hconn *r) {
     if (r->req) srv_req_unref(r->req);
+    if (r->ejob) srv_ejob_detach(r->ejob);
     free(r->body);
     free(r->rest);
+    free(r->fail.body);
     srv_buf_free(&r->out);
     free(r);
 }
@@ -219,11 +239,12 @@ static enum MHD_Result respond(hconn *r, int status, const char *ctype, char *bo
     if (retry_after) MHD_add_response_header(resp, "Retry-After", retry_after);
     if (allow) MHD_add_response_header(resp, "Allow", allow);
     if (status == 401) MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
-    if (status == 503 && atomic_load(r->h->env.draining)) MHD_add_response_header(resp, "Connection", "close");
+    if (r->close_after || (status == 503 && atomic_load(r->h->env.draining)))
+        MHD_add_response_header(resp, "Connection", "close");
     enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
     count_status(r, status);
-    if (status >= 500 && status != 503 && status != 504) PG_ERROR("http %d for request %s", status, r->x_request_id);
+    if (status >= 500 && status != 501 && status != 503 && status != 504) PG_ERROR("http %d for request %s", status, r->x_request_id);
     return rc;
 }
 
@@ -250,6 +271,9 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
     (void)pos;
     srv_req_lock(r->req);
     if (r->out_off == r->out.len && !r->stream_ended) {
+        /* all taken so far is with MHD now: a request paused for this
+         * client (backpressure) goes on */
+        srv_req_resume(r->req);
         r->out_off = r->out.len = 0;
         if (ad->stream(r->h->env.ctx, r->ast, r->req, &r->out)) r->stream_ended = 1;
         srv_req_consume(r->req);
@@ -277,9 +301,64 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
     return 0;
 }
 
+/* An embedding / rerank job: its body once done, else suspend (or close
+ * when the client left). */
+static enum MHD_Result ejob_body_or_wait(hconn *r) {
+    srv_ejob_lock(r->ejob);
+    if (!srv_ejob_done(r->ejob)) {
+        if (r->disconnected) {
+            srv_ejob_unlock(r->ejob);
+            return MHD_NO;
+        }
+        conn_suspend(r);
+        srv_ejob_unlock(r->ejob);
+        return MHD_YES;
+    }
+    char *body;
+    size_t len;
+    int status = srv_ejob_take_body(r->ejob, &body, &len);
+    srv_ejob_unlock(r->ejob);
+    return respond(r, status, "application/json", body, len, status == 503 ? "1" : NULL, NULL);
+}
+
+/* Non-streaming 200 body in parts (adapter->body_part): each part is
+ * formatted into the connection's reused buffer only once MHD has taken
+ * the previous one, so the body is never whole in memory (chunked
+ * transfer; HTTP/1.0 clients get it until the close). A body that fits in
+ * the first part is sent whole with a Content-Length, as before. */
+#define BODY_PART (64 * 1024)
+static ssize_t body_reader(void *cls, uint64_t pos, char *buf, size_t max) {
+    hconn *r = cls;
+    (void)pos;
+    srv_req_lock(r->req);
+    if (r->out_off == r->out.len && !r->stream_ended) {
+        r->out_off = r->out.len = 0;
+        int rc = r->rt->ad->body_part(r->h->env.ctx, r->ast, r->req, &r->out, BODY_PART);
+        if (rc < 0) {
+            srv_req_unlock(r->req);
+            PG_ERROR("request %s: out of memory while writing the body", r->x_request_id);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+        r->stream_ended = rc == 1;
+    }
+    size_t n = r->out.len - r->out_off;
+    if (n == 0) {
+        srv_req_unlock(r->req);
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    if (n > max) n = max;
+    memcpy(buf, r->out.p + r->out_off, n);
+    r->out_off += n;
+    r->sent_bytes += n;
+    if (r->sent_bytes >= TRIM_BYTES) r->big = 1;
+    srv_req_unlock(r->req);
+    return (ssize_t)n;
+}
+
 /* Non-streaming: the whole body once done, else suspend (or close when
  * the client left). */
 static enum MHD_Result body_or_wait(hconn *r) {
+    if (r->ejob) return ejob_body_or_wait(r);
     srv_req_lock(r->req);
     if (!srv_req_done(r->req)) {
         if (r->disconnected) {
@@ -289,6 +368,28 @@ static enum MHD_Result body_or_wait(hconn *r) {
         conn_suspend(r);
         srv_req_unlock(r->req);
         return MHD_YES;
+    }
+    if (r->rt->ad->body_part && !srv_req_error(r->req, NULL)) {
+        /* the first part; a body that fits in it keeps a Content-Length */
+        srv_buf_free(&r->out);
+        r->out_off = 0;
+        int rc = r->rt->ad->body_part(r->h->env.ctx, r->ast, r->req, &r->out, BODY_PART);
+        srv_req_unlock(r->req);
+        if (rc < 0) return respond_error(r, 500, "out of memory", "server_error", NULL, NULL, NULL);
+        if (rc == 1) {
+            char *b = r->out.p;
+            size_t n = r->out.len;
+            memset(&r->out, 0, sizeof r->out);
+            return respond(r, 200, "application/json", b, n, NULL, NULL);
+        }
+        struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, body_reader, r, NULL);
+        if (!resp) return MHD_NO;
+        MHD_add_response_header(resp, "Content-Type", "application/json");
+        common_headers(r, resp);
+        enum MHD_Result mrc = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
+        MHD_destroy_response(resp);
+        count_status(r, 200);
+        return mrc;
     }
     char *body;
     size_t len;
@@ -309,23 +410,84 @@ static enum MHD_Result submit_failed(hconn *r, int rc, const pg_error *e) {
                          rc == PG_EBUSY || rc == PG_ECANCELED ? "1" : NULL, NULL);
 }
 
+/* ---------- parse workers ---------- */
+
+/* A generation request's body is parsed (JSON, the chat template's render
+ * with its cost budget and deadline) on a parse worker, not on the MHD
+ * thread: the connection is suspended meanwhile and resumed by the worker;
+ * ahc then goes on in after_parse (stage 3). A render that runs long (a
+ * hostile template) holds a worker, never /health; the drain counts it as
+ * live, and the shutdown grace's cancel flag stops it. */
+static void *parse_main(void *arg) {
+    srv_http *h = arg;
+    pthread_mutex_lock(&h->pmu);
+    for (;;) {
+        /* at stop, leave only once nothing is queued or about to be */
+        while (!h->pq_head && !(h->pq_stop && h->n_parsing == 0)) pthread_cond_wait(&h->pcv, &h->pmu);
+        hconn *r = h->pq_head;
+        if (!r) break;
+        h->pq_head = r->pq_next;
+        if (!h->pq_head) h->pq_tail = NULL;
+        pthread_mutex_unlock(&h->pmu);
+        srv_caller who = {r->authed, r->key_id};
+        memset(&r->fail, 0, sizeof r->fail);
+        r->parse_st = r->rt->ad->parse(h->env.ctx, &who, r->body, r->body_len, r->req, &r->ast, &r->fail);
+        srv_req_lock(r->req);
+        conn_wake(r); /* resume: ahc goes on in after_parse */
+        srv_req_unlock(r->req);
+        pthread_mutex_lock(&h->pmu);
+        if (--h->n_parsing == 0 && h->pq_stop) pthread_cond_broadcast(&h->pcv);
+    }
+    pthread_mutex_unlock(&h->pmu);
+    return NULL;
+}
+
+static enum MHD_Result after_parse(hconn *r);
+
 static enum MHD_Result start_generation(hconn *r) {
     srv_http *h = r->h;
-    const srv_adapter *ad = r->rt->ad;
     r->req = srv_req_create(h->env.core);
     if (!r->req) return respond_error(r, 500, "out of memory", "server_error", NULL, NULL, NULL);
-    srv_caller who = {r->authed, r->key_id};
     if (r->authed) srv_req_set_caller(r->req, r->key_id);
-    srv_fail f;
-    int st = ad->parse(h->env.ctx, &who, r->body, r->body_len, r->req, &r->ast, &f);
+    pthread_mutex_lock(&h->pmu);
+    int here = !h->n_pw || h->pq_stop; /* no workers, or stopping: parse here */
+    if (!here) h->n_parsing++;         /* holds the workers until it is queued */
+    pthread_mutex_unlock(&h->pmu);
+    if (here) {
+        srv_caller who = {r->authed, r->key_id};
+        r->parse_st = r->rt->ad->parse(h->env.ctx, &who, r->body, r->body_len, r->req, &r->ast, &r->fail);
+        return after_parse(r);
+    }
+    r->stage = 3;
+    srv_req_lock(r->req);
+    conn_suspend(r); /* before the worker can resume it */
+    srv_req_unlock(r->req);
+    pthread_mutex_lock(&h->pmu);
+    r->pq_next = NULL;
+    if (h->pq_tail) h->pq_tail->pq_next = r;
+    else h->pq_head = r;
+    h->pq_tail = r;
+    pthread_cond_signal(&h->pcv);
+    pthread_mutex_unlock(&h->pmu);
+    return MHD_YES;
+}
+
+/* The parse is over (MHD thread): its error, or submit and respond. */
+static enum MHD_Result after_parse(hconn *r) {
+    srv_http *h = r->h;
+    const srv_adapter *ad = r->rt->ad;
+    int st = r->parse_st;
     if (st) {
         if (st == 429) atomic_fetch_add(&h->env.metrics->rejected[REJ_QUEUE_FULL], 1);
         else if (st == 503) atomic_fetch_add(&h->env.metrics->rejected[REJ_DRAINING], 1);
+        srv_fail f = r->fail;
+        memset(&r->fail, 0, sizeof r->fail);
         return respond(r, st, "application/json", f.body, f.len, f.retry_after, NULL);
     }
     atomic_fetch_add(&h->env.metrics->requests, 1);
     r->stream = srv_req_gen(r->req)->stream;
     srv_req_set_wake(r->req, conn_wake, r);
+    if (r->stream) srv_req_set_max_unsent(r->req, h->env.cfg->max_unsent_bytes);
     pg_error e = {0};
     int rc = srv_req_submit(r->req, &e);
     if (rc < 0) return submit_failed(r, rc, &e);
@@ -343,6 +505,26 @@ static enum MHD_Result start_generation(hconn *r) {
     }
     r->stage = 1;
     return body_or_wait(r);
+}
+
+/* /v1/embeddings, /v1/rerank: parse and queue (embed_api.h), then wait
+ * suspended for the job's wake-up. */
+static enum MHD_Result start_embed(hconn *r) {
+    srv_http *h = r->h;
+    srv_caller who = {r->authed, r->key_id};
+    srv_fail f;
+    /* the body goes to the job (parsed on its worker) */
+    int st = srv_ejob_start(*h->env.embq, r->rt->kind == RT_EMBED ? SRV_EJ_EMBED : SRV_EJ_RERANK, &who, &r->body,
+                            r->body_len, conn_wake, r, &r->ejob, &f);
+    if (!r->body) r->body_len = r->body_cap = 0;
+    if (st) {
+        if (st == 429) atomic_fetch_add(&h->env.metrics->rejected[REJ_QUEUE_FULL], 1);
+        else if (st == 503) atomic_fetch_add(&h->env.metrics->rejected[REJ_DRAINING], 1);
+        return respond(r, st, "application/json", f.body, f.len, f.retry_after, NULL);
+    }
+    registry_add(h, r);
+    r->stage = 1;
+    return ejob_body_or_wait(r);
 }
 
 /* ---------- admission ---------- */
@@ -439,7 +621,7 @@ static enum MHD_Result metrics(hconn *r, const char *key, size_t kl) {
  * -1 to go on. */
 static int rate_limit(hconn *r, enum MHD_Result *res) {
     srv_http *h = r->h;
-    int gen = r->rt->kind == RT_GENERATE;
+    int gen = r->rt->kind == RT_GENERATE || r->rt->kind == RT_EMBED || r->rt->kind == RT_RERANK;
     int which = 0;
     int wait = gen ? srv_keys_admit(h->env.keys, r->key_id, &r->rl, &which) : 0;
     if (!gen) srv_keys_peek(h->env.keys, r->key_id, &r->rl);
@@ -492,6 +674,26 @@ static enum MHD_Result preflight(hconn *r) {
     return rc;
 }
 
+/* A body's parse cost, bounded before any JSON tree is built: at most
+ * --max-json-values values (413) and SRV_MAX_JSON_DEPTH levels (400).
+ * MHD_YES/NO when answered, -1 to go on. */
+static int json_bounds(hconn *r, enum MHD_Result *res) {
+    size_t nv = 0;
+    int depth = 0;
+    size_t maxv = r->h->env.cfg->max_json_values;
+    int rc = srv_json_prescan(r->body ? r->body : "", r->body_len, maxv, SRV_MAX_JSON_DEPTH, &nv, &depth);
+    if (rc == 0) return -1;
+    char m[200];
+    if (rc == -1) {
+        snprintf(m, sizeof m, "the request body has more than %zu JSON values (the server's --max-json-values)", maxv);
+        *res = respond_error(r, 413, m, "invalid_request_error", "too_many_json_values", NULL, NULL);
+    } else {
+        snprintf(m, sizeof m, "the request body nests JSON deeper than %d levels", SRV_MAX_JSON_DEPTH);
+        *res = respond_error(r, 400, m, "invalid_request_error", "json_too_deep", NULL, NULL);
+    }
+    return 0;
+}
+
 /* Admission in this order: route/method -> probes -> /metrics (its own
  * key) -> API key (401) -> body size (413) -> loading/draining/failed
  * (503) -> per-key rate limit (429) -> the endpoint (400s; the engine's
@@ -538,6 +740,10 @@ static enum MHD_Result handle(hconn *r) {
     }
     enum MHD_Result res;
     if (r->authed && rate_limit(r, &res) >= 0) return res;
+    if ((r->rt->kind == RT_SIMPLE || r->rt->kind == RT_GENERATE || r->rt->kind == RT_EMBED ||
+         r->rt->kind == RT_RERANK) &&
+        json_bounds(r, &res) >= 0)
+        return res;
     if (r->rt->kind == RT_MODEL) {
         char *out = NULL;
         int st = srv_ep_model(env->ctx, r->rest, &out);
@@ -548,6 +754,13 @@ static enum MHD_Result handle(hconn *r) {
         int st = r->rt->simple(env->ctx, r->body, r->body_len, &out);
         return respond_json(r, st, out, NULL);
     }
+    if (r->rt->kind == RT_EMBED || r->rt->kind == RT_RERANK) return start_embed(r);
+    if (!(env->ctx->caps & PG_CAP_GENERATE))
+        return respond_error(r, 400,
+                             srv_embq_caps(*env->embq) & PG_CAP_RERANK
+                                 ? "model does not support generation: it is a reranker (use /v1/rerank)"
+                                 : "model does not support generation: it is an embedding model (use /v1/embeddings)",
+                             "invalid_request_error", "model_not_supported", NULL, NULL);
     return start_generation(r);
 }
 
@@ -597,9 +810,174 @@ static void trace_init(srv_http *h, hconn *r) {
     snprintf(r->traceparent, sizeof r->traceparent, "00-%s-%.16s-%s", r->trace_id, a, flags);
 }
 
+/* ---------- connections: admission limits and receive deadlines ---------- */
+
+/* The key of a client address: family and the address bytes (no port). */
+static int addr_key(const struct sockaddr *sa, unsigned char *out) {
+    if (sa && sa->sa_family == AF_INET) {
+        memcpy(out, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+        return AF_INET;
+    }
+    if (sa && sa->sa_family == AF_INET6) {
+        memcpy(out, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+        return AF_INET6;
+    }
+    return 0;
+}
+
+/* MHD's accept policy: refuse (MHD closes the socket at once) beyond
+ * --max-connections in all or --max-connections-per-ip from one address.
+ * MHD's own limits are set above ours, so it never stops accepting and
+ * leaves connections hanging in the listen queue. */
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t len) {
+    srv_http *h = cls;
+    const pg_server_config *cfg = h->env.cfg;
+    unsigned char key[16];
+    int fam = len >= sizeof(struct sockaddr_in) ? addr_key(addr, key) : 0;
+    size_t kl = fam == AF_INET ? 4 : 16;
+    unsigned same = 0;
+    pthread_mutex_lock(&h->cmu);
+    unsigned total = h->n_conns;
+    if (fam && cfg->max_connections_per_ip)
+        for (tconn *t = h->conns; t; t = t->next) same += t->family == fam && !memcmp(t->addr, key, kl);
+    pthread_mutex_unlock(&h->cmu);
+    if (total >= cfg->max_connections) {
+        PG_DEBUG("refused a connection: %u open (--max-connections %u)", total, cfg->max_connections);
+        return MHD_NO;
+    }
+    if (cfg->max_connections_per_ip && same >= cfg->max_connections_per_ip) {
+        PG_DEBUG("refused a connection: %u open from its address (--max-connections-per-ip %u)", same,
+                 cfg->max_connections_per_ip);
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
+static void set_deadline(srv_http *h, tconn *t, double when) {
+    if (!t) return;
+    pthread_mutex_lock(&h->cmu);
+    t->deadline = when;
+    pthread_mutex_unlock(&h->cmu);
+}
+
+/* While a body arrives: --timeout of slack after the headers, then at
+ * least SRV_MIN_BODY_RATE bytes per second. 0 (none) without a timeout. */
+static double body_deadline(const hconn *r) {
+    double to = r->h->env.cfg->connection_timeout_s;
+    return to > 0 ? r->t_start + to + (double)r->body_len / SRV_MIN_BODY_RATE : 0;
+}
+
+/* MHD's connection notifications: track every socket from accept to
+ * close. STARTED sets the headers' deadline; CLOSED unlinks and clears the
+ * socket context (so a later lookup in the same connection sees none). */
+static void notify_conn(void *cls, struct MHD_Connection *c, void **socket_context, enum MHD_ConnectionNotificationCode code) {
+    srv_http *h = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        tconn *t = calloc(1, sizeof *t);
+        if (!t) return;
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        t->fd = ci ? ci->connect_fd : -1;
+        ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        t->family = ci ? addr_key(ci->client_addr, t->addr) : 0;
+        double to = h->env.cfg->connection_timeout_s;
+        t->deadline = to > 0 ? srv_now() + to : 0;
+        pthread_mutex_lock(&h->cmu);
+        t->next = h->conns;
+        if (h->conns) h->conns->prev = t;
+        h->conns = t;
+        h->n_conns++;
+        pthread_mutex_unlock(&h->cmu);
+        *socket_context = t;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        tconn *t = *socket_context;
+        if (!t) return;
+        *socket_context = NULL;
+        pthread_mutex_lock(&h->cmu);
+        if (t->prev) t->prev->next = t->next;
+        else h->conns = t->next;
+        if (t->next) t->next->prev = t->prev;
+        h->n_conns--;
+        pthread_mutex_unlock(&h->cmu);
+        free(t);
+    }
+}
+
+/* Watcher: connections past their receive deadline (slow headers, a body
+ * slower than the minimum rate) are shut down; MHD sees the socket fail
+ * and closes it. Under cmu, so the fd is still the connection's (CLOSED
+ * unlinks under cmu before MHD closes the socket). */
+static void cut_late(srv_http *h) {
+    double now = srv_now();
+    int n = 0;
+    pthread_mutex_lock(&h->cmu);
+    for (tconn *t = h->conns; t; t = t->next) {
+        if (t->cut || t->deadline <= 0 || now < t->deadline || t->fd < 0) continue;
+        shutdown(t->fd, SHUT_RDWR);
+        t->cut = 1;
+        n++;
+    }
+    pthread_mutex_unlock(&h->cmu);
+    if (n) PG_DEBUG("closed %d connection(s) that did not send their request in time", n);
+}
+
 /* ---------- the MHD callbacks ---------- */
 
-/* First call of a request: route, ids, early 413 on Content-Length. */
+/* Request framing (RFC 9112 6.1-6.3): one Content-Length that is a plain
+ * number, or Transfer-Encoding: chunked alone. Two Content-Length headers,
+ * both headers together, or a malformed length -> 400; another transfer
+ * coding -> 501. Answered before the body, with Connection: close, so the
+ * bytes after the headers never run as a second request (behind a proxy
+ * that frames them differently, that would be request smuggling). */
+typedef struct framing {
+    int n_cl, n_te;
+    const char *cl, *te;
+} framing;
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+    framing *f = cls;
+    (void)kind;
+    if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+        f->n_cl++;
+        f->cl = value;
+    } else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+        f->n_te++;
+        f->te = value;
+    }
+    return MHD_YES;
+}
+
+static int is_token(const char *v, const char *word) {
+    if (!v) return 0;
+    while (*v == ' ' || *v == '\t') v++;
+    size_t n = strlen(word);
+    if (strncasecmp(v, word, n)) return 0;
+    for (v += n; *v == ' ' || *v == '\t'; v++) {}
+    return *v == 0;
+}
+
+static int plain_number(const char *v) {
+    if (!v) return 0;
+    while (*v == ' ' || *v == '\t') v++;
+    if (*v < '0' || *v > '9') return 0;
+    while (*v >= '0' && *v <= '9') v++;
+    while (*v == ' ' || *v == '\t') v++;
+    return *v == 0;
+}
+
+/* 0, or the status (400/501) with msg filled. */
+static int check_framing(struct MHD_Connection *c, char *msg, size_t cap) {
+    framing f = {0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, &f);
+    if (f.n_cl > 1) return snprintf(msg, cap, "more than one Content-Length header"), 400;
+    if (f.n_cl && f.n_te) return snprintf(msg, cap, "Content-Length together with Transfer-Encoding"), 400;
+    if (f.n_cl && !plain_number(f.cl)) return snprintf(msg, cap, "Content-Length is not a number"), 400;
+    if (f.n_te > 1 || (f.n_te && !is_token(f.te, "chunked")))
+        return snprintf(msg, cap, "unsupported Transfer-Encoding (only chunked is implemented)"), 501;
+    return 0;
+}
+
+/* First call of a request: route, ids, framing (400/501), early 413 on
+ * Content-Length. */
 static enum MHD_Result first_call(srv_http *h, struct MHD_Connection *c, const char *url, const char *method,
                                   void **con_cls) {
     hconn *r = conn_new(h, c);
@@ -628,6 +1006,16 @@ static enum MHD_Result first_call(srv_http *h, struct MHD_Connection *c, const c
     if (xid && sane_request_id(xid)) snprintf(r->x_request_id, sizeof r->x_request_id, "%s", xid);
     else srv_make_id(h->env.ids, "req-", r->x_request_id, sizeof r->x_request_id);
     trace_init(h, r);
+    const union MHD_ConnectionInfo *sci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    r->tc = sci ? sci->socket_context : NULL;
+    set_deadline(h, r->tc, body_deadline(r)); /* the headers are in: now the body's pace */
+    char fm[128];
+    int fst = check_framing(c, fm, sizeof fm);
+    if (fst) {
+        r->close_after = 1;
+        return respond_error(r, fst, fm, "invalid_request_error", fst == 501 ? "not_implemented" : "bad_framing",
+                             NULL, NULL);
+    }
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl) {
         char *end;
@@ -663,6 +1051,7 @@ static enum MHD_Result body_chunk(hconn *r, const char *upload, size_t n) {
     memcpy(r->body + r->body_len, upload, n);
     r->body_len = need;
     r->body[need] = 0;
+    set_deadline(r->h, r->tc, body_deadline(r));
     return MHD_YES;
 }
 
@@ -677,18 +1066,30 @@ static enum MHD_Result ahc(void *cls, struct MHD_Connection *c, const char *url,
         *upload_size = 0;
         return rc;
     }
-    if (r->stage == 0) return handle(r);
+    if (r->stage == 0) {
+        set_deadline(h, r->tc, 0); /* the request is in: no receive deadline while it is served */
+        return handle(r);
+    }
     if (r->stage == 1) return body_or_wait(r); /* resumed: the engine finished (or the client left) */
+    if (r->stage == 3) return after_parse(r);  /* resumed by the parse worker */
     return MHD_YES;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
     srv_http *h = cls;
     hconn *r = *con_cls;
-    (void)c;
     if (!r) return;
     *con_cls = NULL;
     registry_remove(h, r);
+    if (r->ejob) {
+        srv_ejob_lock(r->ejob);
+        r->gone = 1; /* conn_wake does nothing from now on; conn_free detaches after the log line */
+        r->suspended = 0;
+        int counted = r->disconnected, running = !srv_ejob_done(r->ejob);
+        srv_ejob_unlock(r->ejob);
+        if (running) srv_ejob_cancel(r->ejob);
+        if (running && !counted) atomic_fetch_add(&h->env.metrics->disconnects, 1);
+    }
     if (r->req) {
         srv_req_lock(r->req);
         r->gone = 1;
@@ -701,13 +1102,24 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     /* nothing was sent: the client closed first (nginx's 499, README) */
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status == 0 && r->rt) count_status(r, SRV_STATUS_CLIENT_CLOSED);
     srv_http_log_request(h, r, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
+    /* keep-alive: the next request's headers are due within --timeout */
+    const union MHD_ConnectionInfo *sci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    tconn *tc = sci ? sci->socket_context : NULL;
+    double to = h->env.cfg->connection_timeout_s;
+    set_deadline(h, tc, to > 0 ? srv_now() + to : 0);
+    int trim = r->body_cap >= TRIM_BYTES || r->out.cap >= TRIM_BYTES || r->big;
     conn_free(r);
+    /* a large request's memory goes back to the system (glibc keeps freed
+     * heap otherwise; RSS would stay at the high-water mark) */
+    if (trim) malloc_trim(0);
 }
 
 /* ---------- drain support ---------- */
 
 int srv_http_live_count(srv_http *h) {
-    int n = 0;
+    pthread_mutex_lock(&h->pmu);
+    int n = h->n_parsing;
+    pthread_mutex_unlock(&h->pmu);
     pthread_mutex_lock(&h->mu);
     for (hconn *r = h->live; r; r = r->next) n++;
     pthread_mutex_unlock(&h->mu);
@@ -722,6 +1134,7 @@ int srv_http_cancel_all(srv_http *h) {
     pthread_mutex_lock(&h->mu);
     for (hconn *r = h->live; r; r = r->next) {
         n++;
+        if (!r->req) continue; /* an embedding job: srv_embq_cancel_all */
         if (nr == cap) {
             size_t nc = cap ? cap * 2 : 64;
             srv_req **b = realloc(reqs, nc * sizeof *reqs);
@@ -751,6 +1164,18 @@ static void hung_up(srv_http *h, uint64_t serial) {
     pthread_mutex_lock(&h->mu);
     for (hconn *r = h->live; r; r = r->next) {
         if (r->serial != serial) continue;
+        if (r->ejob) { /* cancelled here: the job lives while the connection does */
+            srv_ejob_lock(r->ejob);
+            int first = !r->disconnected;
+            if (first) {
+                r->disconnected = 1;
+                running = !srv_ejob_done(r->ejob);
+                conn_wake(r);
+            }
+            srv_ejob_unlock(r->ejob);
+            if (running) srv_ejob_cancel(r->ejob);
+            break;
+        }
         srv_req_lock(r->req);
         if (!r->disconnected) {
             r->disconnected = 1;
@@ -763,6 +1188,10 @@ static void hung_up(srv_http *h, uint64_t serial) {
         break;
     }
     pthread_mutex_unlock(&h->mu);
+    if (running && !req) {
+        atomic_fetch_add(&h->env.metrics->disconnects, 1);
+        PG_DEBUG("client disconnected; cancelling its embedding job");
+    }
     if (!req) return;
     if (running) {
         atomic_fetch_add(&h->env.metrics->disconnects, 1);
@@ -799,21 +1228,22 @@ static void *watcher_main(void *arg) {
         for (hconn *r = h->live; r; r = r->next) {
             if (r->fd < 0 || r->disconnected) continue;
             pf[n].fd = r->fd;
-            pf[n].events = POLLRDHUP;
+            pf[n].events = 0; /* POLLHUP / POLLERR only: a half-close (FIN) is the end of the request, not a hang-up */
             pf[n].revents = 0;
             serial[n] = r->serial;
             n++;
         }
         pthread_mutex_unlock(&h->mu);
         pf[0].revents = 0;
-        int k = poll(pf, n, 500);
+        int k = poll(pf, n, 250);
+        cut_late(h);
         if (k <= 0) continue;
         if (pf[0].revents) {
             char b[64];
             while (read(h->wake[0], b, sizeof b) > 0) {}
         }
         for (size_t i = 1; i < n; i++)
-            if (pf[i].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) hung_up(h, serial[i]);
+            if (pf[i].revents & (POLLHUP | POLLERR | POLLNVAL)) hung_up(h, serial[i]);
     }
     free(pf);
     free(serial);
@@ -854,6 +1284,9 @@ int srv_http_start(const srv_http_env *env, srv_http **out, pg_error *err) {
     h->env = *env;
     h->wake[0] = h->wake[1] = -1;
     pthread_mutex_init(&h->mu, NULL);
+    pthread_mutex_init(&h->cmu, NULL);
+    pthread_mutex_init(&h->pmu, NULL);
+    pthread_cond_init(&h->pcv, NULL);
     *out = h; /* srv_http_stop frees it, also after a failed start */
     const pg_server_config *cfg = env->cfg;
     if (pipe2(h->wake, O_NONBLOCK | O_CLOEXEC) < 0) return pg_error_set(err, PG_EIO, "pipe: %s", strerror(errno));
@@ -873,10 +1306,11 @@ int srv_http_start(const srv_http_env *env, srv_http **out, pg_error *err) {
     freeaddrinfo(ai);
     if (lfd < 0) return lfd;
     h->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, ahc, h, MHD_OPTION_LISTEN_SOCKET, lfd, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        flags, 0, accept_policy, h, ahc, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, lfd,
         MHD_OPTION_THREAD_POOL_SIZE, threads,
-        MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        cfg->max_connections_per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->connection_memory,
+        /* ours are enforced by accept_policy; MHD's, above them, would stop accepting */
+        MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections + 64 + threads * 8, MHD_OPTION_PER_IP_CONNECTION_LIMIT, 0,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->connection_memory, MHD_OPTION_NOTIFY_CONNECTION, notify_conn, h,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
         MHD_OPTION_END);
     if (!h->daemon) {
@@ -891,6 +1325,12 @@ int srv_http_start(const srv_http_env *env, srv_http **out, pg_error *err) {
                                            : ntohs(((struct sockaddr_in *)&ss)->sin_port);
     if (pthread_create(&h->watcher, NULL, watcher_main, h) != 0) return pg_error_set(err, PG_ENOMEM, "cannot start a thread");
     h->watcher_started = 1;
+    h->pw = calloc(threads, sizeof *h->pw);
+    if (!h->pw) return pg_error_set(err, PG_ENOMEM, "out of memory");
+    for (unsigned i = 0; i < threads; i++) {
+        if (pthread_create(&h->pw[i], NULL, parse_main, h) != 0) return pg_error_set(err, PG_ENOMEM, "cannot start a thread");
+        h->n_pw++;
+    }
     return 0;
 }
 
@@ -906,10 +1346,23 @@ void srv_http_stop(srv_http *h) {
         pthread_join(h->watcher, NULL);
         h->watcher_started = 0;
     }
+    /* the parse workers finish what is queued (renders stop at the grace's
+     * cancel flag), so every suspended connection is resumed before MHD stops */
+    pthread_mutex_lock(&h->pmu);
+    h->pq_stop = 1;
+    pthread_cond_broadcast(&h->pcv);
+    pthread_mutex_unlock(&h->pmu);
+    for (int i = 0; i < h->n_pw; i++) pthread_join(h->pw[i], NULL);
+    free(h->pw);
+    h->pw = NULL;
+    h->n_pw = 0;
     if (h->daemon) MHD_stop_daemon(h->daemon);
     h->daemon = NULL;
     if (h->wake[0] >= 0) close(h->wake[0]);
     if (h->wake[1] >= 0) close(h->wake[1]);
     pthread_mutex_destroy(&h->mu);
+    pthread_mutex_destroy(&h->cmu);
+    pthread_mutex_destroy(&h->pmu);
+    pthread_cond_destroy(&h->pcv);
     free(h);
 }

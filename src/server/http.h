@@ -35,6 +35,9 @@ typedef struct srv_http_env {
     /* the engine's gauges for /metrics (zeros when there is no engine) */
     void (*stats)(void *arg, pg_engine_stats *st);
     void *stats_arg;
+    /* /v1/embeddings and /v1/rerank (embed_api.h): *embq is set with the
+     * model facts, before SRV_READY */
+    struct srv_embq *const *embq;
 } srv_http_env;
 
 typedef struct srv_http srv_http;
@@ -44,9 +47,10 @@ int srv_http_start(const srv_http_env *env, srv_http **out, pg_error *err);
 int srv_http_port(const srv_http *h);   /* the bound port */
 /* Stops the watcher and the daemon (connections closed). */
 void srv_http_stop(srv_http *h);
-/* Generation requests whose connection is still open. */
+/* Generation, embedding and rerank requests whose connection is still open. */
 int srv_http_live_count(srv_http *h);
-/* Cancels the engine work of every live request (end of the drain);
+/* Cancels the engine work of every live generation request (end of the
+ * drain; embedding jobs: srv_embq_cancel_all);
  * returns how many requests are live. */
 int srv_http_cancel_all(srv_http *h);
 

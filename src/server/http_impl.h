@@ -10,6 +10,7 @@
 
 #include "server/adapter.h"
 #include "server/auth.h"
+#include "server/embed_api.h"
 #include "server/http.h"
 #include "server/request.h"
 #include "server/util.h"
@@ -23,7 +24,7 @@ struct MHD_Daemon;
 
 /* ---------- the routing table's row type (the table is in http.c) ---------- */
 
-enum { RT_HEALTH = 1, RT_READY, RT_METRICS, RT_STATS, RT_WEBUI, RT_SIMPLE, RT_GENERATE, RT_MODEL };
+enum { RT_HEALTH = 1, RT_READY, RT_METRICS, RT_STATS, RT_WEBUI, RT_SIMPLE, RT_GENERATE, RT_MODEL, RT_EMBED, RT_RERANK };
 
 /* A row matches its path exactly, or (prefix) any path that starts with it
  * and has a non-empty rest without '/' (the rest is the resource id). HEAD
@@ -41,16 +42,45 @@ typedef struct route {
 
 typedef struct hconn hconn;
 
+#define SRV_MAX_JSON_DEPTH 64        /* a request body's nesting (400 beyond) */
+#define SRV_MIN_BODY_RATE 16384.0    /* bytes/s a body must keep after --timeout of slack */
+
+/* One TCP connection (MHD's socket context), from accept to close, for
+ * the admission limits and the receive deadlines (http.c). Under
+ * srv_http.cmu. */
+typedef struct tconn {
+    struct tconn *next, *prev;
+    int fd;
+    int family;
+    unsigned char addr[16]; /* IPv4 (4 bytes) or IPv6 (16) */
+    double deadline;        /* monotonic s: headers (and body) must be in by then; 0 none */
+    int cut;                /* the watcher shut it down */
+} tconn;
+
 struct srv_http {
     srv_http_env env;
     struct MHD_Daemon *daemon;
     int port;
-    /* registry of live generation requests (for the watcher and the drain) */
+    /* registry of live generation / embedding requests (for the watcher and the drain) */
     pthread_mutex_t mu;
     hconn *live;
     pthread_t watcher;
     int watcher_started;
     int wake[2]; /* pipe: wakes the watcher when the set changes */
+    /* parse workers: adapter->parse (JSON, chat template render) runs
+     * here, never on an MHD thread (a hostile template cannot stall
+     * /health); a connection is suspended while its request is parsed */
+    pthread_t *pw;
+    int n_pw;
+    pthread_mutex_t pmu;
+    pthread_cond_t pcv;
+    hconn *pq_head, *pq_tail; /* (pmu) waiting to be parsed */
+    int pq_stop;              /* (pmu) */
+    int n_parsing;            /* (pmu) queued or being parsed (counted as live by the drain) */
+    /* every open connection (admission limits, receive deadlines) */
+    pthread_mutex_t cmu;
+    tconn *conns;
+    unsigned n_conns;
 };
 
 /* One HTTP request (MHD's con_cls). Fields marked (req) are under the
@@ -68,7 +98,14 @@ struct hconn {
     char *body;
     size_t body_len, body_cap;
     int too_large;
-    int stage;             /* 0 receiving, 1 waiting on the engine, 2 responded */
+    int big;               /* a large response: memory is trimmed after it */
+    int close_after;       /* answer with Connection: close (a malformed framing) */
+    int bad_framing;       /* 400 / 501 for Content-Length / Transfer-Encoding shapes */
+    tconn *tc;             /* the connection's tracker (valid during ahc calls) */
+    int stage;             /* 0 receiving, 1 waiting on the engine, 2 responded, 3 being parsed */
+    hconn *pq_next;        /* parse queue link (pmu) */
+    int parse_st;          /* the adapter's parse status (0 ok), set by the worker */
+    srv_fail fail;         /* its error body */
     char x_request_id[128];
     double t_start;        /* monotonic seconds at the first header */
     int status;            /* HTTP status sent (0 none yet) */
@@ -87,8 +124,12 @@ struct hconn {
     int gone;              /* (req) NOTIFY_COMPLETED ran: conn is invalid */
     int disconnected;      /* (req) the watcher saw the client go */
     srv_buf out;           /* stream frames, reused */
+    /* RT_EMBED / RT_RERANK: the job (embed_api.h); suspended, gone and
+     * disconnected are then under the job's mutex instead */
+    srv_ejob *ejob;        /* consumer reference */
     size_t out_off;
-    int stream_ended;
+    int stream_ended;      /* stream: the end was formatted; non-streaming parts: the last part */
+    uint64_t sent_bytes;   /* non-streaming body bytes handed to MHD */
     /* registry (under h->mu) */
     hconn *next, *prev;
     int in_registry;

@@ -43,6 +43,21 @@ char *srv_http_stats_body(srv_http *h, const pg_engine_stats *st) {
     for (hconn *r = h->live; r && i > 0; r = r->next) {
         srv_stats_row *w = &rows[--i];
         memset(w, 0, sizeof *w);
+        if (r->ejob) { /* an embedding / rerank job */
+            snprintf(w->id, sizeof w->id, "%.63s", srv_ejob_id(r->ejob));
+            w->age_s = now - r->t_start;
+            int32_t ni;
+            int64_t pt;
+            const char *em;
+            srv_ejob_lock(r->ejob);
+            srv_ejob_info(r->ejob, &ni, &pt, &em);
+            int done = srv_ejob_done(r->ejob), gone = r->disconnected;
+            srv_ejob_unlock(r->ejob);
+            w->prompt_tokens = pt;
+            w->choices = ni;
+            w->state = gone ? "cancelling" : done ? "finishing" : r->rt->kind == RT_EMBED ? "embedding" : "reranking";
+            continue;
+        }
         const char *id = r->rt->ad->id(r->ast);
         snprintf(w->id, sizeof w->id, "%.63s", id ? id : r->x_request_id);
         w->age_s = now - r->t_start;
@@ -120,6 +135,19 @@ void srv_http_log_request(srv_http *h, hconn *r, int gone) {
     json_object_set_new(o, "status", json_integer(r->status));
     if (r->authed) json_object_set_new(o, "key", json_string(r->key_name));
     if (r->req) log_generation(h, r, o);
+    if (r->ejob) {
+        int32_t ni;
+        int64_t pt;
+        const char *em;
+        srv_ejob_lock(r->ejob);
+        srv_ejob_info(r->ejob, &ni, &pt, &em);
+        json_object_set_new(o, "id", json_string(srv_ejob_id(r->ejob)));
+        json_object_set_new(o, "model", json_string(h->env.ctx->alias));
+        json_object_set_new(o, "inputs", json_integer(ni));
+        json_object_set_new(o, "prompt_tokens", json_integer(pt));
+        if (em) json_object_set_new(o, "error", json_string(em));
+        srv_ejob_unlock(r->ejob);
+    }
     if (gone) json_object_set_new(o, "client_gone", json_true());
     json_object_set_new(o, "total_s", json_real(srv_now() - r->t_start));
     char *f = json_dumps(o, JSON_COMPACT);

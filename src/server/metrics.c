@@ -17,7 +17,10 @@
  *   e2e_request_latency   submit -> done
  *   request_queue_time    submit -> first scheduled
  *   request_prefill_time  first scheduled -> first token
- *   request_decode_time   first token -> done */
+ *   request_decode_time   first token -> done
+ *   embedding_request_latency, rerank_request_latency
+ *                         per successful /v1/embeddings or /v1/rerank
+ *                         request: accepted -> body ready (queue included) */
 #include "server/metrics.h"
 
 #include <stdio.h>
@@ -91,6 +94,8 @@ char *srv_metrics_text(srv_metrics *mt, const char *m, const pg_engine_stats *st
             m, val)
     G("num_requests_running", "Requests in the running batch.", "gauge", "%d", st.running);
     G("num_requests_waiting", "Requests waiting to be scheduled.", "gauge", "%d", st.waiting);
+    G("num_requests_paused", "Sequences paused until their slow client reads (--max-unsent-bytes).", "gauge", "%d",
+      st.paused);
     G("kv_cache_usage_perc", "Fraction of KV-cache blocks in use (0..1).", "gauge", "%.6f", st.kv_usage);
     G("kv_blocks_total", "KV-cache blocks in the pool.", "gauge", "%d", st.kv_blocks_total);
     G("kv_blocks_used", "KV-cache blocks held by requests.", "gauge", "%d", st.kv_blocks_used);
@@ -133,6 +138,28 @@ char *srv_metrics_text(srv_metrics *mt, const char *m, const pg_engine_stats *st
     print_hist(f, m, "request_queue_time_seconds", "Submit to first scheduled.", &mt->h[H_QUEUE]);
     print_hist(f, m, "request_prefill_time_seconds", "First scheduled to first token.", &mt->h[H_PREFILL]);
     print_hist(f, m, "request_decode_time_seconds", "First token to finish.", &mt->h[H_DECODE]);
+    static const char *ek[EMB_KINDS] = {"embedding", "rerank"};
+    static const char *eu[EMB_KINDS] = {"texts", "documents"};
+    for (int k = 0; k < EMB_KINDS; k++) {
+        char name[64], help[160];
+#define EC(suffix, what, v)                                                                                         \
+    snprintf(name, sizeof name, "%s_%s", ek[k], suffix);                                                           \
+    snprintf(help, sizeof help, what, k == EMB_EMBED ? "/v1/embeddings" : "/v1/rerank", eu[k]);                   \
+    fprintf(f, "# HELP pagoda:%s %s\n# TYPE pagoda:%s counter\npagoda:%s{model_name=\"%s\"} %llu\n", name, help, name, \
+            name, m, (unsigned long long)atomic_load(&(v)))
+        EC("requests_total", "%s requests accepted (past admission and validation)%.0s.", mt->emb_requests[k]);
+        EC("requests_success_total", "%s requests answered 200%.0s.", mt->emb_ok[k]);
+        EC("inputs_total", "Inputs of successful %s requests (%s).", mt->emb_inputs[k]);
+        EC("prompt_tokens_total", "Input tokens of successful %s requests%.0s.", mt->emb_tokens[k]);
+#undef EC
+        snprintf(name, sizeof name, "%s_request_latency_seconds", ek[k]);
+        snprintf(help, sizeof help, "Accepted to answered, per successful %s request (queue included).",
+                 k == EMB_EMBED ? "/v1/embeddings" : "/v1/rerank");
+        print_hist(f, m, name, help, &mt->h[k == EMB_EMBED ? H_EMBED : H_RERANK]);
+    }
+    fprintf(f, "# HELP pagoda:embedding_passes_total Encoder forward passes run for embeddings and reranking.\n"
+               "# TYPE pagoda:embedding_passes_total counter\npagoda:embedding_passes_total{model_name=\"%s\"} %llu\n",
+            m, (unsigned long long)atomic_load(&mt->emb_passes));
     fclose(f);
     *len = n;
     return buf;

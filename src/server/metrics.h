@@ -19,7 +19,9 @@ typedef struct srv_hist {
     uint64_t count;
     double sum;
 } srv_hist;
-enum { H_TTFT, H_ITL, H_E2E, H_QUEUE, H_PREFILL, H_DECODE, H_COUNT };
+enum { H_TTFT, H_ITL, H_E2E, H_QUEUE, H_PREFILL, H_DECODE, H_EMBED, H_RERANK, H_COUNT };
+/* embeddings (/v1/embeddings) and reranking (/v1/rerank), embed_api.c */
+enum { EMB_EMBED, EMB_RERANK, EMB_KINDS };
 enum { REJ_QUEUE_FULL, REJ_RATE_LIMIT, REJ_DRAINING, REJ_LOADING, REJ_UNAVAILABLE, REJ_COUNT };
 enum { FIN_STOP, FIN_LENGTH, FIN_ABORT, FIN_TIMEOUT, FIN_ERROR, FIN_COUNT };
 typedef struct srv_metrics {
@@ -30,6 +32,10 @@ typedef struct srv_metrics {
     atomic_uint_fast64_t disconnects;   /* requests cancelled because the client left */
     atomic_uint_fast64_t special_text_messages; /* chat messages whose special-token text was kept as text */
     atomic_uint_fast64_t requests;      /* generation requests that reached the endpoint (/v1/stats) */
+    /* per EMB_* kind: requests accepted into the embedding queue, those that
+     * succeeded, the inputs (texts / documents) and tokens they ran */
+    atomic_uint_fast64_t emb_requests[EMB_KINDS], emb_ok[EMB_KINDS], emb_inputs[EMB_KINDS], emb_tokens[EMB_KINDS];
+    atomic_uint_fast64_t emb_passes;    /* encoder passes run (the embedder's counter, copied after each job) */
 } srv_metrics;
 
 void srv_metrics_init(srv_metrics *m);

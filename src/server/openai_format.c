@@ -1,7 +1,8 @@
 /* openai_format.c - OpenAI response bodies and SSE frames (see
  * openai_format.h).
  *
- * Whole bodies are built once per request with jansson. Stream frames are
+ * Whole bodies are written in parts as the socket takes them (see "whole
+ * bodies, written in parts" below), never as one tree. Stream frames are
  * written straight into the connection's reused buffer with util.h's JSON
  * writer (the same bytes jansson would dump): the constant head of every
  * chunk (`data: {"id":...,"created":...,"model":...,"choices":[`) is
@@ -78,77 +79,142 @@ static size_t piece(const pg_vocab *v, int32_t id, char *txt, unsigned char *raw
 }
 #define PIECE_CAP (256 * 4 + 16)
 
-static json_t *piece_json(const pg_vocab *v, int32_t id, unsigned char *raw, size_t *raw_len) {
+/* ---------- SSE frames (no jansson per frame) ---------- */
+
+static int make_head(oai_req *o, srv_req *r, srv_buf *b) {
+    srv_buf h = {0};
+    srv_buf_puts(&h, "data: {\"id\":");
+    srv_buf_jstr(&h, o->id, strlen(o->id));
+    srv_buf_puts(&h, o->kind == OAI_CHAT ? ",\"object\":\"chat.completion.chunk\",\"created\":"
+                                         : ",\"object\":\"text_completion\",\"created\":");
+    srv_buf_int(&h, o->created);
+    srv_buf_puts(&h, ",\"model\":");
+    const char *m = o->model ? o->model : "";
+    srv_buf_jstr(&h, m, strlen(m));
+    srv_buf_puts(&h, ",\"choices\":[");
+    o->head = h.err ? NULL : pg_arena_strndup(srv_req_arena(r), h.p, h.len);
+    o->head_len = h.len;
+    srv_buf_free(&h);
+    if (!o->head) b->err = -1;
+    return o->head ? 0 : -1;
+}
+
+static void w_piece(srv_buf *b, const srv_ctx *c, int32_t id, unsigned char *raw, size_t *rl) {
     char t[PIECE_CAP];
-    size_t n = piece(v, id, t, raw, raw_len);
-    json_t *s = json_stringn(t, n);
-    return s ? s : json_string("");
+    size_t n = piece(c->vocab, id, t, raw, rl);
+    srv_buf_jstr(b, t, n);
 }
 
-/* ---------- whole bodies (jansson, once per request) ---------- */
-
-typedef struct {
-    json_t *tokens, *lps, *tops, *offs;
-} legacy_lp;
-
-static void legacy_init(legacy_lp *l) {
-    l->tokens = json_array();
-    l->lps = json_array();
-    l->tops = json_array();
-    l->offs = json_array();
-}
-
-static void legacy_add(const srv_ctx *c, const srv_events *v, legacy_lp *l, const srv_event *x, size_t text_offset) {
-    json_array_append_new(l->tokens, piece_json(c->vocab, x->token, NULL, NULL));
-    json_array_append_new(l->lps, json_real(x->logprob));
-    json_t *t = json_object();
-    for (int32_t k = 0; k < x->n_top; k++) {
-        json_t *ps = piece_json(c->vocab, v->top_id[x->top_off + (size_t)k], NULL, NULL);
-        const char *key = json_string_value(ps);
-        if (!json_object_get(t, key)) json_object_set_new(t, key, json_real(v->top_lp[x->top_off + (size_t)k]));
-        json_decref(ps);
+static void w_bytes(srv_buf *b, const unsigned char *raw, size_t n) {
+    srv_buf_putc(b, '[');
+    for (size_t i = 0; i < n; i++) {
+        if (i) srv_buf_putc(b, ',');
+        srv_buf_int(b, raw[i]);
     }
-    if (x->n_top == 0) { /* logprobs 0: the sampled token only */
-        json_t *ps = piece_json(c->vocab, x->token, NULL, NULL);
-        json_object_set_new(t, json_string_value(ps), json_real(x->logprob));
-        json_decref(ps);
-    }
-    json_array_append_new(l->tops, t);
-    json_array_append_new(l->offs, json_integer((json_int_t)text_offset));
+    srv_buf_putc(b, ']');
 }
 
-static json_t *legacy_json(legacy_lp *l) {
-    json_t *o = json_object();
-    json_object_set_new(o, "tokens", l->tokens);
-    json_object_set_new(o, "token_logprobs", l->lps);
-    json_object_set_new(o, "top_logprobs", l->tops);
-    json_object_set_new(o, "text_offset", l->offs);
-    return o;
-}
-
-static json_t *bytes_json(const unsigned char *raw, size_t n) {
-    json_t *b = json_array();
-    for (size_t i = 0; i < n; i++) json_array_append_new(b, json_integer(raw[i]));
-    return b;
-}
-
-static json_t *chat_lp_entry(const srv_ctx *c, const srv_events *v, const srv_event *x) {
+/* {"token","logprob","bytes","top_logprobs":[...]} */
+static void w_chat_entry(srv_buf *b, const srv_ctx *c, const srv_events *v, const srv_event *x) {
     unsigned char raw[256];
     size_t rl;
-    json_t *e = json_object();
-    json_object_set_new(e, "token", piece_json(c->vocab, x->token, raw, &rl));
-    json_object_set_new(e, "logprob", json_real(x->logprob));
-    json_object_set_new(e, "bytes", bytes_json(raw, rl));
-    json_t *tops = json_array();
+    srv_buf_puts(b, "{\"token\":");
+    w_piece(b, c, x->token, raw, &rl);
+    srv_buf_puts(b, ",\"logprob\":");
+    srv_buf_real(b, x->logprob);
+    srv_buf_puts(b, ",\"bytes\":");
+    w_bytes(b, raw, rl);
+    srv_buf_puts(b, ",\"top_logprobs\":[");
     for (int32_t k = 0; k < x->n_top; k++) {
-        json_t *t = json_object();
-        json_object_set_new(t, "token", piece_json(c->vocab, v->top_id[x->top_off + (size_t)k], raw, &rl));
-        json_object_set_new(t, "logprob", json_real(v->top_lp[x->top_off + (size_t)k]));
-        json_object_set_new(t, "bytes", bytes_json(raw, rl));
-        json_array_append_new(tops, t);
+        srv_buf_puts(b, k ? ",{\"token\":" : "{\"token\":");
+        w_piece(b, c, v->top_id[x->top_off + (size_t)k], raw, &rl);
+        srv_buf_puts(b, ",\"logprob\":");
+        srv_buf_real(b, v->top_lp[x->top_off + (size_t)k]);
+        srv_buf_puts(b, ",\"bytes\":");
+        w_bytes(b, raw, rl);
+        srv_buf_putc(b, '}');
     }
-    json_object_set_new(e, "top_logprobs", tops);
-    return e;
+    srv_buf_puts(b, "]}");
+}
+
+/* {"content":[entry]} */
+static void w_chat_lp(srv_buf *b, const srv_ctx *c, const srv_events *v, const srv_event *x) {
+    srv_buf_puts(b, "{\"content\":[");
+    w_chat_entry(b, c, v, x);
+    srv_buf_puts(b, "]}");
+}
+
+/* {piece:lp,..} of one token: its alternatives (or the token itself with
+ * logprobs 0); the object keeps the first of equal keys (keys end at a NUL
+ * byte, as jansson's do). */
+static void w_legacy_top(srv_buf *b, const srv_ctx *c, const srv_events *v, const srv_event *x) {
+    srv_buf_putc(b, '{');
+    char keys[PG_SAMPLER_MAX_LOGPROBS][PIECE_CAP];
+    size_t kl[PG_SAMPLER_MAX_LOGPROBS];
+    int nk = 0;
+    int32_t n = x->n_top ? x->n_top : 1;
+    for (int32_t k = 0; k < n && k < PG_SAMPLER_MAX_LOGPROBS; k++) {
+        int32_t id = x->n_top ? v->top_id[x->top_off + (size_t)k] : x->token;
+        float lp = x->n_top ? v->top_lp[x->top_off + (size_t)k] : x->logprob;
+        size_t len = piece(c->vocab, id, keys[nk], NULL, NULL);
+        len = strnlen(keys[nk], len);
+        int dup = 0;
+        for (int i = 0; i < nk && !dup; i++) dup = kl[i] == len && !memcmp(keys[i], keys[nk], len);
+        if (dup) continue;
+        if (nk) srv_buf_putc(b, ',');
+        srv_buf_jstr(b, keys[nk], len);
+        srv_buf_putc(b, ':');
+        srv_buf_real(b, lp);
+        kl[nk++] = len;
+    }
+    srv_buf_putc(b, '}');
+}
+
+/* {"tokens":[..],"token_logprobs":[..],"top_logprobs":[{piece:lp,..}],"text_offset":[..]} */
+static void w_legacy_lp(srv_buf *b, const srv_ctx *c, const srv_events *v, const srv_event *x, size_t off) {
+    srv_buf_puts(b, "{\"tokens\":[");
+    w_piece(b, c, x->token, NULL, NULL);
+    srv_buf_puts(b, "],\"token_logprobs\":[");
+    srv_buf_real(b, x->logprob);
+    srv_buf_puts(b, "],\"top_logprobs\":[");
+    w_legacy_top(b, c, v, x);
+    srv_buf_puts(b, "],\"text_offset\":[");
+    srv_buf_int(b, (long long)off);
+    srv_buf_puts(b, "]}");
+}
+
+/* One chunk with one choice. text may be NULL (chat: no content key),
+ * x NULL (no logprobs), finish 0 (null); role: chat's first delta. */
+static void chunk(srv_buf *b, const srv_ctx *c, oai_req *o, const srv_events *v, int32_t ci, const char *text,
+                  size_t tl, const srv_event *x, int finish, int role) {
+    srv_buf_put(b, o->head, o->head_len);
+    srv_buf_puts(b, "{\"index\":");
+    srv_buf_int(b, ci);
+    if (o->kind == OAI_CHAT) {
+        srv_buf_puts(b, ",\"delta\":{");
+        if (role) srv_buf_puts(b, "\"role\":\"assistant\"");
+        if (text) {
+            srv_buf_puts(b, role ? ",\"content\":" : "\"content\":");
+            srv_buf_jstr(b, text, tl);
+        }
+        srv_buf_putc(b, '}');
+    } else {
+        srv_buf_puts(b, ",\"text\":");
+        srv_buf_jstr(b, text ? text : "", text ? tl : 0);
+    }
+    srv_buf_puts(b, ",\"logprobs\":");
+    if (x && o->logprobs >= 0) {
+        if (o->kind == OAI_CHAT) w_chat_lp(b, c, v, x);
+        else w_legacy_lp(b, c, v, x, o->choice_text_len[ci]);
+    } else {
+        srv_buf_puts(b, "null");
+    }
+    const char *fn = finish ? finish_name(finish) : NULL;
+    srv_buf_puts(b, ",\"finish_reason\":");
+    if (fn) srv_buf_jstr(b, fn, strlen(fn));
+    else srv_buf_puts(b, "null");
+    srv_buf_puts(b, o->include_usage ? "}],\"usage\":null}\n\n" : "}]}\n\n");
+    o->choice_text_len[ci] += tl;
 }
 
 /* The parsed answer into message m: content (null when only calls),
@@ -187,214 +253,6 @@ static size_t parsed_message(const srv_ctx *c, const oai_req *o, json_t *m, cons
     }
     pg_tc_result_free(&r);
     return n;
-}
-
-/* One choice of a whole body: its text (echo + every event's text), its
- * logprobs and finish reason. tmp is scratch reused across choices. */
-static json_t *body_choice(const srv_ctx *c, const oai_req *o, const srv_events *v, int32_t ci, srv_buf *tmp) {
-    int32_t prompt = ci / o->n;
-    int finish = PG_FINISH_NONE;
-    legacy_lp ll = {0};
-    json_t *chat_lp = NULL;
-    if (o->logprobs >= 0) {
-        if (o->kind == OAI_CHAT) chat_lp = json_array();
-        else legacy_init(&ll);
-    }
-    tmp->len = 0;
-    if (o->echo && o->echo_text && o->echo_text[prompt]) srv_buf_put(tmp, o->echo_text[prompt], o->echo_len[prompt]);
-    for (size_t i = 0; i < v->n; i++) {
-        const srv_event *x = &v->ev[i];
-        if (x->choice != ci) continue;
-        if (x->token >= 0 && o->logprobs >= 0) {
-            if (chat_lp) json_array_append_new(chat_lp, chat_lp_entry(c, v, x));
-            else legacy_add(c, v, &ll, x, tmp->len);
-        }
-        srv_buf_put(tmp, v->text + x->text_off, x->text_len);
-        if (x->token < 0) finish = x->finish;
-    }
-    json_t *ch = json_object();
-    json_object_set_new(ch, "index", json_integer(ci));
-    json_t *txt = json_stringn(tmp->p ? tmp->p : "", tmp->len);
-    if (!txt) txt = json_string(""); /* engine text is valid UTF-8; defensive */
-    const char *fn = finish_name(finish);
-    if (o->kind == OAI_CHAT) {
-        json_t *m = json_object();
-        json_object_set_new(m, "role", json_string("assistant"));
-        if (o->parse_out && parsed_message(c, o, m, tmp->p ? tmp->p : "", tmp->len)) {
-            json_decref(txt);
-            fn = "tool_calls";
-        } else if (o->parse_out) {
-            json_decref(txt);
-        } else {
-            json_object_set_new(m, "content", txt);
-        }
-        json_object_set_new(ch, "message", m);
-        if (chat_lp) {
-            json_t *l = json_object();
-            json_object_set_new(l, "content", chat_lp);
-            json_object_set_new(ch, "logprobs", l);
-        } else {
-            json_object_set_new(ch, "logprobs", json_null());
-        }
-    } else {
-        json_object_set_new(ch, "text", txt);
-        json_object_set_new(ch, "logprobs", o->logprobs >= 0 ? legacy_json(&ll) : json_null());
-    }
-    json_object_set_new(ch, "finish_reason", fn ? json_string(fn) : json_null());
-    return ch;
-}
-
-int oai_body(const srv_ctx *c, oai_req *o, srv_req *r, char **out, size_t *len) {
-    int status = 200;
-    if (srv_req_error(r, NULL)) {
-        *out = srv_dump(error_json(o, r, &status), len);
-        return status;
-    }
-    srv_events v;
-    srv_req_events(r, &v);
-    json_t *j = json_object();
-    json_object_set_new(j, "id", json_string(o->id));
-    json_object_set_new(j, "object", json_string(o->kind == OAI_CHAT ? "chat.completion" : "text_completion"));
-    json_object_set_new(j, "created", json_integer(o->created));
-    json_object_set_new(j, "model", json_string(o->model ? o->model : ""));
-    json_t *choices = json_array();
-    srv_buf tmp = {0};
-    for (int32_t ci = 0; ci < o->n_choices; ci++) json_array_append_new(choices, body_choice(c, o, &v, ci, &tmp));
-    int oom = tmp.err;
-    srv_buf_free(&tmp);
-    json_object_set_new(j, "choices", choices);
-    json_object_set_new(j, "usage", usage_json(r));
-    if (oom) {
-        json_decref(j);
-        *out = srv_dump(srv_error_json("out of memory", "server_error", NULL, NULL), len);
-        return 500;
-    }
-    *out = srv_dump(j, len);
-    return 200;
-}
-
-/* ---------- SSE frames (no jansson per frame) ---------- */
-
-static int make_head(oai_req *o, srv_req *r, srv_buf *b) {
-    srv_buf h = {0};
-    srv_buf_puts(&h, "data: {\"id\":");
-    srv_buf_jstr(&h, o->id, strlen(o->id));
-    srv_buf_puts(&h, o->kind == OAI_CHAT ? ",\"object\":\"chat.completion.chunk\",\"created\":"
-                                         : ",\"object\":\"text_completion\",\"created\":");
-    srv_buf_int(&h, o->created);
-    srv_buf_puts(&h, ",\"model\":");
-    const char *m = o->model ? o->model : "";
-    srv_buf_jstr(&h, m, strlen(m));
-    srv_buf_puts(&h, ",\"choices\":[");
-    o->head = h.err ? NULL : pg_arena_strndup(srv_req_arena(r), h.p, h.len);
-    o->head_len = h.len;
-    srv_buf_free(&h);
-    if (!o->head) b->err = -1;
-    return o->head ? 0 : -1;
-}
-
-static void w_piece(srv_buf *b, const srv_ctx *c, int32_t id, unsigned char *raw, size_t *rl) {
-    char t[PIECE_CAP];
-    size_t n = piece(c->vocab, id, t, raw, rl);
-    srv_buf_jstr(b, t, n);
-}
-
-static void w_bytes(srv_buf *b, const unsigned char *raw, size_t n) {
-    srv_buf_putc(b, '[');
-    for (size_t i = 0; i < n; i++) {
-        if (i) srv_buf_putc(b, ',');
-        srv_buf_int(b, raw[i]);
-    }
-    srv_buf_putc(b, ']');
-}
-
-/* {"content":[{"token","logprob","bytes","top_logprobs":[...]}]} */
-static void w_chat_lp(srv_buf *b, const srv_ctx *c, const srv_events *v, const srv_event *x) {
-    unsigned char raw[256];
-    size_t rl;
-    srv_buf_puts(b, "{\"content\":[{\"token\":");
-    w_piece(b, c, x->token, raw, &rl);
-    srv_buf_puts(b, ",\"logprob\":");
-    srv_buf_real(b, x->logprob);
-    srv_buf_puts(b, ",\"bytes\":");
-    w_bytes(b, raw, rl);
-    srv_buf_puts(b, ",\"top_logprobs\":[");
-    for (int32_t k = 0; k < x->n_top; k++) {
-        srv_buf_puts(b, k ? ",{\"token\":" : "{\"token\":");
-        w_piece(b, c, v->top_id[x->top_off + (size_t)k], raw, &rl);
-        srv_buf_puts(b, ",\"logprob\":");
-        srv_buf_real(b, v->top_lp[x->top_off + (size_t)k]);
-        srv_buf_puts(b, ",\"bytes\":");
-        w_bytes(b, raw, rl);
-        srv_buf_putc(b, '}');
-    }
-    srv_buf_puts(b, "]}]}");
-}
-
-/* {"tokens":[..],"token_logprobs":[..],"top_logprobs":[{piece:lp,..}],"text_offset":[..]}
- * The top object keeps the first of equal keys (keys end at a NUL byte,
- * as jansson's do). */
-static void w_legacy_lp(srv_buf *b, const srv_ctx *c, const srv_events *v, const srv_event *x, size_t off) {
-    srv_buf_puts(b, "{\"tokens\":[");
-    w_piece(b, c, x->token, NULL, NULL);
-    srv_buf_puts(b, "],\"token_logprobs\":[");
-    srv_buf_real(b, x->logprob);
-    srv_buf_puts(b, "],\"top_logprobs\":[{");
-    char keys[PG_SAMPLER_MAX_LOGPROBS][PIECE_CAP];
-    size_t kl[PG_SAMPLER_MAX_LOGPROBS];
-    int nk = 0;
-    int32_t n = x->n_top ? x->n_top : 1;
-    for (int32_t k = 0; k < n && k < PG_SAMPLER_MAX_LOGPROBS; k++) {
-        int32_t id = x->n_top ? v->top_id[x->top_off + (size_t)k] : x->token;
-        float lp = x->n_top ? v->top_lp[x->top_off + (size_t)k] : x->logprob;
-        size_t len = piece(c->vocab, id, keys[nk], NULL, NULL);
-        len = strnlen(keys[nk], len);
-        int dup = 0;
-        for (int i = 0; i < nk && !dup; i++) dup = kl[i] == len && !memcmp(keys[i], keys[nk], len);
-        if (dup) continue;
-        if (nk) srv_buf_putc(b, ',');
-        srv_buf_jstr(b, keys[nk], len);
-        srv_buf_putc(b, ':');
-        srv_buf_real(b, lp);
-        kl[nk++] = len;
-    }
-    srv_buf_puts(b, "}],\"text_offset\":[");
-    srv_buf_int(b, (long long)off);
-    srv_buf_puts(b, "]}");
-}
-
-/* One chunk with one choice. text may be NULL (chat: no content key),
- * x NULL (no logprobs), finish 0 (null); role: chat's first delta. */
-static void chunk(srv_buf *b, const srv_ctx *c, oai_req *o, const srv_events *v, int32_t ci, const char *text,
-                  size_t tl, const srv_event *x, int finish, int role) {
-    srv_buf_put(b, o->head, o->head_len);
-    srv_buf_puts(b, "{\"index\":");
-    srv_buf_int(b, ci);
-    if (o->kind == OAI_CHAT) {
-        srv_buf_puts(b, ",\"delta\":{");
-        if (role) srv_buf_puts(b, "\"role\":\"assistant\"");
-        if (text) {
-            srv_buf_puts(b, role ? ",\"content\":" : "\"content\":");
-            srv_buf_jstr(b, text, tl);
-        }
-        srv_buf_putc(b, '}');
-    } else {
-        srv_buf_puts(b, ",\"text\":");
-        srv_buf_jstr(b, text ? text : "", text ? tl : 0);
-    }
-    srv_buf_puts(b, ",\"logprobs\":");
-    if (x && o->logprobs >= 0) {
-        if (o->kind == OAI_CHAT) w_chat_lp(b, c, v, x);
-        else w_legacy_lp(b, c, v, x, o->choice_text_len[ci]);
-    } else {
-        srv_buf_puts(b, "null");
-    }
-    const char *fn = finish ? finish_name(finish) : NULL;
-    srv_buf_puts(b, ",\"finish_reason\":");
-    if (fn) srv_buf_jstr(b, fn, strlen(fn));
-    else srv_buf_puts(b, "null");
-    srv_buf_puts(b, o->include_usage ? "}],\"usage\":null}\n\n" : "}]}\n\n");
-    o->choice_text_len[ci] += tl;
 }
 
 /* A chat chunk whose delta members (`"k":v,...`, may be empty) are given
@@ -558,7 +416,267 @@ int oai_stream(const srv_ctx *c, oai_req *o, srv_req *r, srv_buf *b) {
     return 1;
 }
 
+/* ---------- whole bodies, written in parts ---------- */
+
+/* The body of a done request without error is written choice by choice,
+ * and within a choice section by section (its text, then each logprobs
+ * list), one event at a time, into the caller's buffer; the caller (http.c)
+ * hands each part to the socket before asking for the next. So a body of
+ * 128 choices x thousands of tokens x 20 logprobs never exists whole; the
+ * cost is one pass over the choice's events per section, through
+ * per-choice event chains built once (bp_first / bp_next, 8 bytes per
+ * event, in the request's arena). The bytes are those jansson gave for the
+ * same tree (key order, escapes, reals), which test_openai checks. */
+enum { BP_HEAD = 0, BP_OPEN, BP_TEXT, BP_TOKENS, BP_LPS, BP_TOPS, BP_OFFS, BP_CHAT_LP, BP_CLOSE, BP_DONE, BP_PARSED };
+
+static int bp_chains(oai_req *o, srv_req *r, const srv_events *v) {
+    pg_arena *a = srv_req_arena(r);
+    size_t nc = (size_t)(o->n_choices > 0 ? o->n_choices : 1);
+    o->bp_first = pg_arena_alloc(a, nc * sizeof *o->bp_first);
+    o->bp_next = pg_arena_alloc(a, (v->n ? v->n : 1) * sizeof *o->bp_next);
+    int64_t *last = pg_arena_alloc(a, nc * sizeof *last);
+    if (!o->bp_first || !o->bp_next || !last) return -1;
+    for (int32_t i = 0; i < o->n_choices; i++) o->bp_first[i] = last[i] = -1;
+    for (size_t i = 0; i < v->n; i++) {
+        int32_t ci = v->ev[i].choice;
+        o->bp_next[i] = -1;
+        if (ci < 0 || ci >= o->n_choices) continue;
+        if (last[ci] < 0) o->bp_first[ci] = (int64_t)i;
+        else o->bp_next[last[ci]] = (int64_t)i;
+        last[ci] = (int64_t)i;
+    }
+    return 0;
+}
+
+/* Moves bp_i to the next token event (token >= 0) of the choice, -1 none. */
+static void bp_next_token(oai_req *o, const srv_events *v) {
+    while (o->bp_i >= 0 && v->ev[o->bp_i].token < 0) o->bp_i = o->bp_next[o->bp_i];
+}
+
+static size_t bp_echo_len(const oai_req *o) {
+    int32_t p = o->bp_ci / o->n;
+    return o->echo && o->echo_text && o->echo_text[p] ? o->echo_len[p] : 0;
+}
+
+/* A chat choice whose answer is parsed (tools, reasoning): its whole text
+ * (one choice's, gathered from its events) through toolcall's parser, the
+ * message written at once; then the logprobs as usual. */
+static int bp_parsed(const srv_ctx *c, oai_req *o, const srv_events *v, srv_buf *b) {
+    srv_buf t = {0};
+    for (int64_t i = o->bp_first[o->bp_ci]; i >= 0; i = o->bp_next[i]) {
+        const srv_event *x = &v->ev[i];
+        srv_buf_put(&t, v->text + x->text_off, x->text_len);
+        if (x->token < 0) o->bp_finish = x->finish;
+    }
+    json_t *msg = json_object();
+    json_object_set_new(msg, "role", json_string("assistant"));
+    o->bp_calls = t.err ? 0 : parsed_message(c, o, msg, t.p ? t.p : "", t.len) > 0;
+    int err = t.err;
+    srv_buf_free(&t);
+    size_t n;
+    char *s = srv_dump(msg, &n);
+    if (!s || err) {
+        free(s);
+        return -1;
+    }
+    srv_buf_put(b, s, n);
+    free(s);
+    srv_buf_puts(b, ",\"logprobs\":");
+    o->bp_i = o->bp_first[o->bp_ci];
+    o->bp_k = 0;
+    if (o->logprobs < 0) {
+        srv_buf_puts(b, "null");
+        o->bp_phase = BP_CLOSE;
+    } else {
+        srv_buf_puts(b, "{\"content\":[");
+        o->bp_phase = BP_CHAT_LP;
+    }
+    return 0;
+}
+
+/* A choice opens: its index and the start of its text (echo first). */
+static void bp_open(oai_req *o, srv_buf *b) {
+    int32_t ci = o->bp_ci, prompt = ci / o->n;
+    srv_buf_puts(b, ci ? ",{\"index\":" : "{\"index\":");
+    srv_buf_int(b, ci);
+    o->bp_calls = 0;
+    if (o->kind == OAI_CHAT && o->parse_out) { /* the message is written by bp_parsed */
+        srv_buf_puts(b, ",\"message\":");
+        o->bp_finish = PG_FINISH_NONE;
+        o->bp_phase = BP_PARSED;
+        return;
+    }
+    srv_buf_puts(b, o->kind == OAI_CHAT ? ",\"message\":{\"role\":\"assistant\",\"content\":\"" : ",\"text\":\"");
+    o->bp_finish = PG_FINISH_NONE;
+    size_t el = bp_echo_len(o);
+    if (el && srv_utf8_valid(o->echo_text[prompt], el)) srv_buf_jesc(b, o->echo_text[prompt], el);
+    o->bp_i = o->bp_first[ci];
+    o->bp_phase = BP_TEXT;
+}
+
+/* After the text: the logprobs value opens (or is null). */
+static void bp_after_text(oai_req *o, srv_buf *b) {
+    srv_buf_puts(b, o->kind == OAI_CHAT ? "\"},\"logprobs\":" : "\",\"logprobs\":");
+    o->bp_i = o->bp_first[o->bp_ci];
+    o->bp_k = 0;
+    if (o->logprobs < 0) {
+        srv_buf_puts(b, "null");
+        o->bp_phase = BP_CLOSE;
+    } else if (o->kind == OAI_CHAT) {
+        srv_buf_puts(b, "{\"content\":[");
+        o->bp_phase = BP_CHAT_LP;
+    } else {
+        srv_buf_puts(b, "{\"tokens\":[");
+        o->bp_phase = BP_TOKENS;
+    }
+}
+
+/* The legacy logprobs lists: one item per token event, then the separator
+ * to the next list. */
+static void bp_legacy_list(const srv_ctx *c, oai_req *o, const srv_events *v, srv_buf *b) {
+    bp_next_token(o, v);
+    if (o->bp_i >= 0) {
+        const srv_event *x = &v->ev[o->bp_i];
+        if (o->bp_k++) srv_buf_putc(b, ',');
+        if (o->bp_phase == BP_TOKENS) w_piece(b, c, x->token, NULL, NULL);
+        else if (o->bp_phase == BP_LPS) srv_buf_real(b, x->logprob);
+        else w_legacy_top(b, c, v, x);
+        o->bp_i = o->bp_next[o->bp_i];
+        return;
+    }
+    srv_buf_puts(b, o->bp_phase == BP_TOKENS ? "],\"token_logprobs\":["
+                    : o->bp_phase == BP_LPS  ? "],\"top_logprobs\":["
+                                             : "],\"text_offset\":[");
+    o->bp_phase = o->bp_phase == BP_TOKENS ? BP_LPS : o->bp_phase == BP_LPS ? BP_TOPS : BP_OFFS;
+    o->bp_i = o->bp_first[o->bp_ci];
+    o->bp_k = 0;
+    o->bp_off = bp_echo_len(o);
+}
+
+/* text_offset: each token's offset in the choice's text (echo included). */
+static void bp_offsets(oai_req *o, const srv_events *v, srv_buf *b) {
+    if (o->bp_i < 0) {
+        srv_buf_puts(b, "]}");
+        o->bp_phase = BP_CLOSE;
+        return;
+    }
+    const srv_event *x = &v->ev[o->bp_i];
+    if (x->token >= 0) {
+        if (o->bp_k++) srv_buf_putc(b, ',');
+        srv_buf_int(b, (long long)o->bp_off);
+    }
+    o->bp_off += x->text_len;
+    o->bp_i = o->bp_next[o->bp_i];
+}
+
+/* A choice closes with its finish reason; after the last, the usage. */
+static int bp_close(oai_req *o, srv_req *r, srv_buf *b) {
+    if (o->n_choices > 0) {
+        const char *fn = o->bp_calls ? "tool_calls" : finish_name(o->bp_finish);
+        srv_buf_puts(b, ",\"finish_reason\":");
+        if (fn) srv_buf_jstr(b, fn, strlen(fn));
+        else srv_buf_puts(b, "null");
+        srv_buf_putc(b, '}');
+        if (++o->bp_ci < o->n_choices) {
+            o->bp_phase = BP_OPEN;
+            return 0;
+        }
+    }
+    size_t n;
+    char *u = srv_dump(usage_json(r), &n);
+    if (!u) return -1;
+    srv_buf_puts(b, "],\"usage\":");
+    srv_buf_put(b, u, n);
+    srv_buf_putc(b, '}');
+    free(u);
+    o->bp_phase = BP_DONE;
+    return 0;
+}
+
+static void bp_head(oai_req *o, srv_buf *b) {
+    const char *m = o->model ? o->model : "";
+    srv_buf_puts(b, "{\"id\":");
+    srv_buf_jstr(b, o->id, strlen(o->id));
+    srv_buf_puts(b, o->kind == OAI_CHAT ? ",\"object\":\"chat.completion\",\"created\":"
+                                        : ",\"object\":\"text_completion\",\"created\":");
+    srv_buf_int(b, o->created);
+    srv_buf_puts(b, ",\"model\":");
+    srv_buf_jstr(b, m, strlen(m));
+    srv_buf_puts(b, ",\"choices\":[");
+    o->bp_ci = 0;
+    o->bp_phase = o->n_choices > 0 ? BP_OPEN : BP_CLOSE;
+}
+
+int oai_body_part(const srv_ctx *c, oai_req *o, srv_req *r, srv_buf *b, size_t want) {
+    srv_events v;
+    srv_req_events(r, &v);
+    while (o->bp_phase != BP_DONE && b->len < want && !b->err) {
+        switch (o->bp_phase) {
+        case BP_HEAD:
+            if (bp_chains(o, r, &v) < 0) return -1;
+            bp_head(o, b);
+            break;
+        case BP_OPEN: bp_open(o, b); break;
+        case BP_PARSED:
+            if (bp_parsed(c, o, &v, b) < 0) return -1;
+            break;
+        case BP_TEXT:
+            if (o->bp_i < 0) {
+                bp_after_text(o, b);
+            } else {
+                const srv_event *x = &v.ev[o->bp_i];
+                const char *t = v.text + x->text_off;
+                if (x->text_len && srv_utf8_valid(t, x->text_len)) srv_buf_jesc(b, t, x->text_len);
+                if (x->token < 0) o->bp_finish = x->finish;
+                o->bp_i = o->bp_next[o->bp_i];
+            }
+            break;
+        case BP_TOKENS:
+        case BP_LPS:
+        case BP_TOPS: bp_legacy_list(c, o, &v, b); break;
+        case BP_OFFS: bp_offsets(o, &v, b); break;
+        case BP_CHAT_LP:
+            bp_next_token(o, &v);
+            if (o->bp_i < 0) {
+                srv_buf_puts(b, "]}");
+                o->bp_phase = BP_CLOSE;
+                break;
+            }
+            if (o->bp_k++) srv_buf_putc(b, ',');
+            w_chat_entry(b, c, &v, &v.ev[o->bp_i]);
+            o->bp_i = o->bp_next[o->bp_i];
+            break;
+        case BP_CLOSE:
+            if (bp_close(o, r, b) < 0) return -1;
+            break;
+        default: return -1;
+        }
+    }
+    if (b->err) return -1;
+    return o->bp_phase == BP_DONE;
+}
+
+int oai_body(const srv_ctx *c, oai_req *o, srv_req *r, char **out, size_t *len) {
+    int status = 200;
+    if (srv_req_error(r, NULL)) {
+        *out = srv_dump(error_json(o, r, &status), len);
+        return status;
+    }
+    srv_buf b = {0};
+    int rc;
+    while ((rc = oai_body_part(c, o, r, &b, b.len + (1 << 16))) == 0) {}
+    if (rc < 0) {
+        srv_buf_free(&b);
+        *out = srv_dump(srv_error_json("out of memory", "server_error", NULL, NULL), len);
+        return 500;
+    }
+    *out = b.p;
+    *len = b.len;
+    return 200;
+}
+
 /* ---------- the adapters ---------- */
+
 
 static int parse_completions(const srv_ctx *c, const srv_caller *who, const char *body, size_t len, srv_req *r,
                              void **state, srv_fail *fail) {
@@ -584,11 +702,16 @@ static int body_fn(const srv_ctx *c, void *state, srv_req *r, char **out, size_t
 
 static int stream_fn(const srv_ctx *c, void *state, srv_req *r, srv_buf *out) { return oai_stream(c, state, r, out); }
 
+static int body_part_fn(const srv_ctx *c, void *state, srv_req *r, srv_buf *out, size_t want) {
+    return oai_body_part(c, state, r, out, want);
+}
+
 const srv_adapter srv_oai_completions = {
     .name = "openai.completions",
     .parse = parse_completions,
     .id = state_id,
     .body = body_fn,
+    .body_part = body_part_fn,
     .stream = stream_fn,
     .stream_content_type = "text/event-stream; charset=utf-8",
     .error = oai_error,
@@ -599,6 +722,7 @@ const srv_adapter srv_oai_chat = {
     .parse = parse_chat,
     .id = state_id,
     .body = body_fn,
+    .body_part = body_part_fn,
     .stream = stream_fn,
     .stream_content_type = "text/event-stream; charset=utf-8",
     .error = oai_error,

@@ -19,6 +19,12 @@ int oai_body(const srv_ctx *c, oai_req *o, srv_req *r, char **out, size_t *len);
  * and "data: [DONE]" once the request is done) to out. Does not consume
  * the events. Returns 1 once the stream is complete. */
 int oai_stream(const srv_ctx *c, oai_req *o, srv_req *r, srv_buf *out);
+/* Under srv_req_lock, done and without error: appends the next part of
+ * the whole 200 body (the bytes oai_body gives) to out, stopping once
+ * out->len >= want or at the end; returns 1 when the body is complete,
+ * -1 out of memory. The body is never built whole: a part is at most
+ * want plus one token's entries. */
+int oai_body_part(const srv_ctx *c, oai_req *o, srv_req *r, srv_buf *out, size_t want);
 /* An OpenAI error object (malloc'd). */
 char *oai_error(int status, const char *msg, const char *type, const char *code, size_t *len);
 

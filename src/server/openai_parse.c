@@ -772,18 +772,35 @@ static int parse_chat(parse_st *p, json_t *o, json_t **err_json) {
  * --max-tokens-limit; the prompt plus it must fit the context. */
 static int plan_max_tokens(parse_st *p, json_t **err_json) {
     const srv_ctx *c = p->c;
+    /* a non-streaming answer is kept until it is written: choices x tokens
+     * x (1 + top logprobs) entries are bounded (--max-response-entries); a
+     * default max_tokens is lowered to fit, an explicit one is a 400 */
+    uint64_t per_token = (uint64_t)p->o->n * (uint64_t)(1 + (p->o->logprobs > 0 ? p->o->logprobs : 0));
+    uint64_t cap = p->o->stream ? 0 : c->max_response_entries, total = 0;
     for (int32_t i = 0; i < p->g->n_prompts; i++) {
         srv_prompt *pr = &p->g->prompts[i];
         long long mt = p->max_tokens;
         if (mt < 0) {
             mt = p->o->kind == OAI_CHAT ? (long long)c->n_ctx - pr->n : 16;
             if (c->max_tokens_limit > 0 && mt > c->max_tokens_limit) mt = c->max_tokens_limit;
+            uint64_t fit = cap ? cap / (per_token * (uint64_t)p->g->n_prompts) : 0;
+            if (cap && (uint64_t)mt > fit) mt = fit > 0 ? (long long)fit : 1;
         }
         if (mt < 1 || (long long)pr->n + mt > c->n_ctx)
             return context_error(c, pr->n, mt < 1 ? 1 : mt, p->o->kind == OAI_CHAT ? "messages" : "prompt", err_json);
         pr->max_tokens = (int32_t)mt;
         if (p->min_tokens > mt)
             FAIL400("min_tokens", "'min_tokens' (%lld) must not exceed max_tokens (%lld)", p->min_tokens, mt);
+        total += per_token * (uint64_t)mt;
+    }
+    if (cap && total > cap) {
+        char m[600];
+        snprintf(m, sizeof m,
+                 "this non-streaming request could produce %llu entries (choices x max_tokens x (1 + top logprobs)); "
+                 "the server's limit is %llu (--max-response-entries): lower n, max_tokens or logprobs, or stream",
+                 (unsigned long long)total, (unsigned long long)cap);
+        *err_json = srv_error_json(m, "invalid_request_error", "max_tokens", "response_too_large");
+        return 400;
     }
     return 0;
 }

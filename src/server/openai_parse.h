@@ -66,6 +66,16 @@ typedef struct oai_req {
     size_t *choice_text_len; /* per choice: bytes emitted (text_offset) */
     char *head;            /* `data: {"id":...,"model":...,"choices":[{"index":` */
     size_t head_len;
+    /* whole body written in parts (openai_format.c, oai_body_part) */
+    int bp_phase;          /* BP_* */
+    int32_t bp_ci;         /* current choice */
+    int64_t bp_i;          /* next event of the choice (index into the queue), -1 none */
+    int64_t *bp_first;     /* [n_choices] first event of each choice, -1 none (arena) */
+    int64_t *bp_next;      /* [events] next event of the same choice, -1 none (arena) */
+    size_t bp_off;         /* text offset within the choice (legacy text_offset) */
+    int bp_k;              /* items written in the current list */
+    int bp_finish;         /* the choice's finish reason */
+    int bp_calls;          /* the choice's parsed answer has tool calls (finish_reason tool_calls) */
 } oai_req;
 
 /* Parses body for kind into srv_req_gen(r) and a new oai_req (both in

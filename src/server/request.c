@@ -26,6 +26,7 @@ typedef struct sub { /* one engine submission (one prompt) */
     int64_t engine_id; /* > 0 once accepted */
     int32_t first_choice;
     int finished;      /* final event seen: no more callbacks */
+    int paused;        /* pg_engine_pause'd (backpressure) */
     int32_t n_prompt;
     pg_engine_usage usage; /* of the first finished choice; cached_tokens = max */
     int has_usage;
@@ -68,6 +69,9 @@ struct srv_req {
     int32_t *top_id;
     float *top_lp;
     size_t n_top, cap_top;
+    size_t unsent;     /* estimated formatted bytes of the pending events */
+    size_t max_unsent; /* 0: no bound */
+    int paused;
 };
 
 srv_req *srv_req_create(const srv_core *core) {
@@ -174,7 +178,23 @@ static int evq_push(srv_req *r, int32_t choice, int32_t token, const char *text,
     }
     r->n_top += (size_t)nt;
     x->finish = finish;
+    /* what the adapter will write for it: a frame head, the text escaped
+     * (up to 6x), a logprob entry per alternative */
+    r->unsent += 256 + 6 * tl + 96 * (size_t)nt;
     return 0;
+}
+
+/* Under mu: every running submission paused (1) or resumed (0). */
+static void pause_all(srv_req *r, int on) {
+    const srv_engine_ops *o = &r->core->eng;
+    if (!o->pause) return;
+    r->paused = on;
+    for (int32_t i = 0; i < r->n_subs; i++) {
+        sub *s = &r->subs[i];
+        if (s->engine_id <= 0 || s->finished || s->paused == on) continue;
+        s->paused = on;
+        o->pause(o->ctx, s->engine_id, on);
+    }
 }
 
 static void set_error(srv_req *r, int code, const char *msg) {
@@ -255,6 +275,8 @@ static void on_event(const pg_engine_event *ev, void *user) {
             set_error(r, PG_ENOMEM, "out of memory");
             r->core->eng.cancel(r->core->eng.ctx, sb->engine_id); /* allowed from the callback */
         }
+        if (!sb->engine_id) sb->engine_id = (int64_t)ev->request_id; /* an event before submit returned */
+        if (r->max_unsent && r->unsent > r->max_unsent && !r->detached) pause_all(r, 1); /* the client is behind */
     } else if (ev->type == PG_EV_DONE) {
         charge = on_done(r, sb, choice, ev);
         r->choice_done[choice] = 1;
@@ -350,6 +372,21 @@ int srv_req_submit(srv_req *r, pg_error *err) {
     return 0;
 }
 
+void srv_req_set_max_unsent(srv_req *r, size_t bytes) {
+    pthread_mutex_lock(&r->mu);
+    r->max_unsent = bytes;
+    pthread_mutex_unlock(&r->mu);
+}
+
+int srv_req_resume(srv_req *r) {
+    int was = r->paused;
+    if (was) pause_all(r, 0);
+    return was;
+}
+
+size_t srv_req_unsent(const srv_req *r) { return r->unsent; }
+int srv_req_paused(const srv_req *r) { return r->paused; }
+
 void srv_req_cancel(srv_req *r) {
     int64_t ids[CANCEL_BATCH];
     int32_t from = 0;
@@ -395,6 +432,7 @@ void srv_req_events(const srv_req *r, srv_events *v) {
 }
 
 void srv_req_consume(srv_req *r) {
+    r->unsent = 0;
     r->n_ev = 0;
     r->text_len = 0;
     r->n_top = 0;

@@ -27,6 +27,14 @@
  * callback, waiting for it. Lock order: the consumer's own locks (the
  * connection registry) before the request's mutex, then the key set's.
  *
+ * Backpressure (issue 29): a streaming request may carry a bound on its
+ * unsent output (srv_req_set_max_unsent). The queue keeps an estimate of
+ * the bytes its pending events will take once formatted; past the bound
+ * the engine callback pauses every submission (pg_engine_pause: out of the
+ * batch, KV kept), so a client that stops reading holds at most about that
+ * much. The consumer calls srv_req_resume once it has handed everything it
+ * took to the socket layer; consume resets the estimate.
+ *
  * Events: stored in arrays preallocated at submit and reused: a consumer
  * that streams takes the pending events and calls srv_req_consume, which
  * empties the queue without freeing; so from the engine to the socket
@@ -49,6 +57,9 @@ typedef struct srv_engine_ops {
     int64_t (*submit)(void *ctx, const pg_request *q, pg_error *err); /* id > 0 or PG_E* */
     void (*cancel)(void *ctx, int64_t id);                             /* no-op for unknown ids */
     void *ctx;
+    /* pg_engine_pause (paused 1) / resume (0); no-op for unknown ids; may
+     * be NULL (no backpressure). Called from the engine callback too. */
+    void (*pause)(void *ctx, int64_t id, int paused);
 } srv_engine_ops;
 
 /* What every request shares; outlives them all. */
@@ -124,6 +135,9 @@ void srv_req_set_wake(srv_req *r, void (*wake)(void *arg), void *arg);
  * (PG_EBUSY: the engine's queue is full; PG_ECANCELED: shutting down):
  * then prompts submitted before the failing one are cancelled. */
 int srv_req_submit(srv_req *r, pg_error *err);
+/* Before submit: pause the engine work once the pending events would
+ * format to more than bytes (0: no bound; streaming consumers only). */
+void srv_req_set_max_unsent(srv_req *r, size_t bytes);
 /* Cancels the running submissions (outside the mutex). */
 void srv_req_cancel(srv_req *r);
 /* The consumer leaves: no more wake-ups, running work cancelled. Returns
@@ -137,6 +151,11 @@ int srv_req_done(const srv_req *r);    /* every accepted submission is over */
 int srv_req_running(const srv_req *r); /* submissions not over */
 void srv_req_events(const srv_req *r, srv_events *v);
 void srv_req_consume(srv_req *r);      /* empties the queue, keeps its storage */
+/* The consumer drained what it took: paused submissions go on. 1 if they
+ * were paused. */
+int srv_req_resume(srv_req *r);
+size_t srv_req_unsent(const srv_req *r); /* the pending events' estimated formatted bytes */
+int srv_req_paused(const srv_req *r);    /* some submission is paused */
 /* The first error (PG_E*, SRV_ETIMEOUT) and its message, or 0. */
 int srv_req_error(const srv_req *r, const char **msg);
 void srv_req_usage(const srv_req *r, srv_usage *u);

@@ -1,6 +1,10 @@
 /* server.c - lifecycle of `pagoda serve`: load the API keys, listen first
  * (so /ready says 503 while loading), load the model (file or built-in
- * demo), vocabulary and chat template, start the engine, announce readiness
+ * demo), vocabulary and chat template, start the engine (not for an
+ * encoder, which only embeds or reranks), the embedder when the model has a
+ * pooling type or --pooling is given (its own thread pool) and the
+ * embedding queue (embed_api.h; always made, it answers 400 without an
+ * embedder), announce readiness
  * with the single line "pagoda: listening on http://HOST:PORT", serve until
  * asked to stop (reloading the key file when *reload is set), then drain:
  *   1. draining = 1: new work gets 503, /ready 503; running work goes on;
@@ -9,13 +13,16 @@
  *   3. cancel what is left (CANCELLED events end those responses with
  *      finish_reason "abort") and give the HTTP side a moment to flush;
  *   4. tear down in the order that keeps every callback target alive:
- *      destroy the engine, stop the HTTP daemon. */
+ *      destroy the engine, cancel the embedding jobs and wait for them,
+ *      stop the HTTP daemon, destroy the embedding queue and the embedder.
+ * "In flight" counts embedding jobs as well. */
 #include "server/server.h"
 
 #include "base/log.h"
 #include "model/demo.h"
 #include "server/adapter.h"
 #include "server/auth.h"
+#include "server/embed_api.h"
 #include "server/http.h"
 #include "server/metrics.h"
 #include "server/request.h"
@@ -61,6 +68,11 @@ typedef struct pg_srv {
     srv_metrics m;
     srv_keyset *keys;
     srv_http *http;
+    /* embeddings / reranking (NULL when the model does neither) */
+    pg_pool *emb_pool;     /* the embedder's own threads (pg_pool_run is single-owner) */
+    pg_embedder *emb;
+    srv_embq *embq;        /* always made once the model is loaded */
+    char emb_refusal[640]; /* why there is no embedder */
 } pg_srv;
 
 void pg_server_config_default(pg_server_config *c) {
@@ -69,7 +81,10 @@ void pg_server_config_default(pg_server_config *c) {
     c->port = 8080;
     c->max_body_bytes = (size_t)16 << 20;
     c->max_connections = 512;
-    c->max_connections_per_ip = 256;
+    c->max_connections_per_ip = 64;
+    c->max_json_values = (size_t)1 << 18;
+    c->max_unsent_bytes = (size_t)4 << 20;
+    c->max_response_entries = (uint64_t)1 << 21;
     c->connection_memory = (size_t)64 << 10;
     c->connection_timeout_s = 120;
     c->http_threads = 2;
@@ -77,6 +92,8 @@ void pg_server_config_default(pg_server_config *c) {
     c->request_timeout_s = 600;
     c->max_messages = 1024;
     c->shutdown_grace_s = 30;
+    c->pooling = PG_POOL_UNSPEC;
+    c->matryoshka = -1;
     pg_engine_config_default(&c->engine);
 }
 
@@ -108,6 +125,14 @@ static void engine_cancel(void *ctx, int64_t id) {
     if (id <= 0) return;
     pthread_rwlock_rdlock(&s->engine_lock);
     if (s->engine_alive) pg_engine_cancel(s->engine, (uint64_t)id);
+    pthread_rwlock_unlock(&s->engine_lock);
+}
+
+static void engine_pause(void *ctx, int64_t id, int paused) {
+    pg_srv *s = ctx;
+    if (id <= 0) return;
+    pthread_rwlock_rdlock(&s->engine_lock);
+    if (s->engine_alive) pg_engine_pause(s->engine, (uint64_t)id, paused);
     pthread_rwlock_unlock(&s->engine_lock);
 }
 
@@ -184,6 +209,38 @@ static void set_alias(pg_srv *s) {
     snprintf(s->alias, sizeof s->alias, "%s", PG_DEMO_NAME);
 }
 
+/* The embedder: for an encoder (always), a model whose file sets a pooling
+ * type, or any model served with --pooling. A chat model whose embedder
+ * cannot be built from its file's pooling type still serves generation
+ * (its /v1/embeddings answers 400 with the reason); with --pooling given,
+ * or for an encoder, that failure stops the server. */
+static int load_embedder(pg_srv *s, int caps, pg_error *err) {
+    const pg_hparams *hp = pg_model_hparams(s->model);
+    const int gen = (caps & PG_CAP_GENERATE) != 0, flag = s->cfg.pooling != PG_POOL_UNSPEC;
+    if (gen && !flag && hp->pooling == PG_POOL_UNSPEC) {
+        snprintf(s->emb_refusal, sizeof s->emb_refusal,
+                 "model does not support embeddings: %s has no pooling type (serve it with --pooling last, mean or cls)",
+                 hp->arch);
+        return 0;
+    }
+    int threads = s->cfg.engine.threads > 0 ? s->cfg.engine.threads : 2;
+    if (!(s->emb_pool = pg_pool_create(threads))) return pg_error_set(err, PG_ENOMEM, "cannot start threads");
+    pg_embed_config ec = {s->cfg.engine.max_batched_tokens, s->cfg.embed_batch_inputs, s->cfg.pooling,
+                          s->cfg.matryoshka, s->cfg.embed_batch_wait_us};
+    pg_error e = {0};
+    int rc = pg_embedder_create(s->model, s->vocab, s->emb_pool, &ec, &s->emb, &e);
+    if (rc == 0) return 0;
+    pg_pool_destroy(s->emb_pool);
+    s->emb_pool = NULL;
+    if (!gen || flag) {
+        *err = e;
+        return rc;
+    }
+    snprintf(s->emb_refusal, sizeof s->emb_refusal, "%s", e.msg);
+    PG_WARN("no embeddings for this model: %s", e.msg);
+    return 0;
+}
+
 /* pg_load_progress_fn: called on the loading thread; /health reads it */
 static void on_load_progress(void *ud, uint64_t done, uint64_t total) {
     pg_srv *s = ud;
@@ -213,13 +270,20 @@ static int load_all(pg_srv *s, pg_error *err) {
     set_alias(s);
     s->bos_text = token_text_dup(s->vocab, pg_vocab_bos(s->vocab));
     s->eos_text = token_text_dup(s->vocab, pg_vocab_eos(s->vocab));
-    if ((rc = load_template(s, err)) < 0) return rc;
-    PG_INFO("tool calls: %s format%s", pg_tc_format_name(s->ctx.tc.format),
-            s->ctx.tc.think ? ", reasoning in thinking markers" : "");
-    if ((rc = pg_engine_create(s->model, s->vocab, &s->cfg.engine, &s->engine, err)) < 0) return rc;
+    const int caps = pg_model_caps(s->model);
+    const int gen = (caps & PG_CAP_GENERATE) != 0;
     pg_engine_stats st;
-    pg_engine_stats_get(s->engine, &st);
+    memset(&st, 0, sizeof st);
+    if (gen) { /* an encoder has no chat template and no generation engine */
+        if ((rc = load_template(s, err)) < 0) return rc;
+        PG_INFO("tool calls: %s format%s", pg_tc_format_name(s->ctx.tc.format),
+                s->ctx.tc.think ? ", reasoning in thinking markers" : "");
+        if ((rc = pg_engine_create(s->model, s->vocab, &s->cfg.engine, &s->engine, err)) < 0) return rc;
+        pg_engine_stats_get(s->engine, &st);
+    }
+    if ((rc = load_embedder(s, caps, err)) < 0) return rc;
     int32_t n_ctx = st.n_ctx > 0 ? st.n_ctx : (s->cfg.engine.n_ctx > 0 ? s->cfg.engine.n_ctx : hp->n_ctx_train);
+    if (!gen && s->emb) n_ctx = pg_embedder_max_input(s->emb);
     srv_ctx *c = &s->ctx; /* what the adapters see; the rest was set at start */
     c->vocab = s->vocab;
     c->tpl = s->tpl;
@@ -229,11 +293,31 @@ static int load_all(pg_srv *s, pg_error *err) {
     c->n_vocab = hp->n_vocab;
     c->demo = s->demo_image != NULL;
     c->demo_notice = PG_DEMO_NOTICE;
-    pthread_rwlock_wrlock(&s->engine_lock);
-    s->engine_alive = 1;
-    pthread_rwlock_unlock(&s->engine_lock);
-    PG_INFO("model '%s' (%s, %d layers, vocab %d), context %d, KV blocks %d x %d", s->alias, hp->arch, hp->n_layer,
-            hp->n_vocab, n_ctx, st.kv_blocks_total, st.block_size);
+    c->caps = (gen ? PG_CAP_GENERATE : 0) | (s->emb ? pg_embedder_caps(s->emb) : 0);
+    c->pooling = s->emb ? pg_pooling_name(pg_embedder_pooling(s->emb)) : NULL;
+    c->embed_dim = s->emb ? pg_embedder_dim(s->emb) : 0;
+    c->embed_matryoshka = s->emb ? pg_embedder_matryoshka(s->emb) : 0;
+    srv_embq_config qc = {.emb = s->emb,
+                          .refusal = s->emb_refusal,
+                          .ctx = c,
+                          .metrics = &s->m,
+                          .keys = s->keys,
+                          .workers = s->cfg.embed_workers,
+                          .max_queued = s->cfg.engine.max_queued_requests};
+    if ((rc = srv_embq_create(&qc, &s->embq, err)) < 0) return rc;
+    if (gen) {
+        pthread_rwlock_wrlock(&s->engine_lock);
+        s->engine_alive = 1;
+        pthread_rwlock_unlock(&s->engine_lock);
+        PG_INFO("model '%s' (%s, %d layers, vocab %d), context %d, KV blocks %d x %d", s->alias, hp->arch, hp->n_layer,
+                hp->n_vocab, n_ctx, st.kv_blocks_total, st.block_size);
+    } else {
+        PG_INFO("model '%s' (%s encoder, %d layers, vocab %d): %s only, no generation; %d tokens per input", s->alias,
+                hp->arch, hp->n_layer, hp->n_vocab, c->caps & PG_CAP_RERANK ? "reranking" : "embeddings", n_ctx);
+    }
+    if (s->emb)
+        PG_INFO("embeddings: pooling %s, %d dimensions%s, %d tokens per pass", c->pooling, c->embed_dim,
+                c->embed_matryoshka ? " (Matryoshka)" : "", s->cfg.engine.max_batched_tokens);
     return 0;
 }
 
@@ -245,8 +329,22 @@ static void free_all(pg_srv *s) {
     (void)alive;
     if (s->engine) pg_engine_destroy(s->engine);
     s->engine = NULL;
+    /* embedding jobs end (cancelled) before the HTTP side goes, so no
+     * worker wakes a connection being torn down; the queue outlives the
+     * connections that still hold jobs */
+    srv_embq_cancel_all(s->embq);
+    for (int i = 0; i < 500 && srv_embq_pending(s->embq); i++) {
+        struct timespec ts = {0, 10000000L};
+        nanosleep(&ts, NULL);
+    }
     srv_http_stop(s->http);
     s->http = NULL;
+    srv_embq_destroy(s->embq);
+    s->embq = NULL;
+    pg_embedder_destroy(s->emb);
+    s->emb = NULL;
+    if (s->emb_pool) pg_pool_destroy(s->emb_pool);
+    s->emb_pool = NULL;
     srv_keys_destroy(s->keys);
     s->keys = NULL;
     srv_metrics_free(&s->m);
@@ -269,7 +367,7 @@ static void sleep_ms(int ms) {
 static int engine_busy(pg_srv *s) {
     pg_engine_stats st;
     engine_stats(s, &st);
-    return st.running + st.waiting;
+    return st.running + st.waiting + st.paused + srv_embq_pending(s->embq);
 }
 
 static void drain(pg_srv *s) {
@@ -285,6 +383,7 @@ static void drain(pg_srv *s) {
     }
     atomic_store(&s->grace_over, 1); /* a render still running (hostile template) stops now */
     if (live || busy) {
+        srv_embq_cancel_all(s->embq);
         int n = srv_http_cancel_all(s->http);
         PG_WARN("grace period over: cancelling %d request(s)", n);
         /* let the cancelled responses reach their clients */
@@ -305,6 +404,7 @@ int pg_server_run(const pg_server_config *c, volatile sig_atomic_t *stop, pg_err
     s->ctx = (srv_ctx){.alias = s->alias,
                        .max_messages = c->max_messages,
                        .max_tokens_limit = c->max_tokens_limit,
+                       .max_response_entries = c->max_response_entries,
                        .request_timeout_s = c->request_timeout_s,
                        .created = time(NULL),
                        .ids = &s->ids,
@@ -313,7 +413,7 @@ int pg_server_run(const pg_server_config *c, volatile sig_atomic_t *stop, pg_err
                        .special_text_messages = &s->m.special_text_messages,
                        .grammars = pg_gram_cache_create(SRV_GRAMMAR_CACHE_ENTRIES, SRV_GRAMMAR_CACHE_BYTES)};
     int rc = srv_keys_create(c, &s->keys, err);
-    s->core = (srv_core){.eng = {engine_submit, engine_cancel, s}, .metrics = &s->m, .keys = s->keys};
+    s->core = (srv_core){.eng = {engine_submit, engine_cancel, s, engine_pause}, .metrics = &s->m, .keys = s->keys};
     srv_http_env env = {.cfg = &s->cfg,
                         .ctx = &s->ctx,
                         .core = &s->core,
@@ -326,7 +426,8 @@ int pg_server_run(const pg_server_config *c, volatile sig_atomic_t *stop, pg_err
                         .load_done = &s->load_done,
                         .load_total = &s->load_total,
                         .stats = engine_stats,
-                        .stats_arg = s};
+                        .stats_arg = s,
+                        .embq = &s->embq};
     if (rc == 0 && srv_keys_enabled(s->keys)) PG_INFO("API keys required on every endpoint but /health, /ready%s",
                                                       c->metrics_key ? "" : " and /metrics");
     else if (rc == 0) PG_WARN("no API keys configured: the server is open to anyone who can reach it");

@@ -8,6 +8,7 @@
  * becomes non-zero (set it from a SIGINT/SIGTERM handler).
  *
  * Endpoints: POST /v1/completions, POST /v1/chat/completions, GET /v1/models,
+ * POST /v1/embeddings, POST /v1/rerank (and /embeddings, /rerank),
  * GET /health (liveness), GET /ready (readiness), GET /metrics (Prometheus
  * text), GET /v1/stats (the same figures as JSON), POST /tokenize,
  * POST /detokenize, and the web UI (GET /, /dashboard, /webui/...; off with
@@ -38,9 +39,18 @@ typedef struct pg_server_config {
     const char *chat_template_path; /* NULL = the model's tokenizer.chat_template */
     size_t max_body_bytes;       /* request bodies beyond -> 413 (default 16 MiB) */
     unsigned max_connections;    /* default 512 */
-    unsigned max_connections_per_ip; /* 0 = unlimited (default 256) */
+    unsigned max_connections_per_ip; /* 0 = unlimited (default 64: room for other clients) */
     size_t connection_memory;    /* MHD per-connection memory (headers), default 64 KiB */
-    unsigned connection_timeout_s; /* idle connections closed after (default 120 s) */
+    unsigned connection_timeout_s; /* idle connections closed after (default 120 s); also the
+                                    deadline for a request's complete headers, the body's slack
+                                    (it must then arrive at >= SRV_MIN_BODY_RATE bytes/s) and how
+                                    long a streaming client may read nothing */
+    size_t max_json_values;      /* JSON values (and keys) per request body; more -> 413 before
+                                    parsing (default 262144) */
+    size_t max_unsent_bytes;     /* a stream's unsent output; beyond it its sequences pause until
+                                    the client reads (default 4 MiB) */
+    uint64_t max_response_entries; /* non-streaming: choices x max_tokens x (1 + top logprobs)
+                                      above this -> 400 (default 2097152) */
     unsigned http_threads;       /* MHD worker threads (default 2) */
     uint64_t demo_seed;          /* weights of the demo model (default 1234) */
     /* admission / limits */
@@ -61,6 +71,13 @@ typedef struct pg_server_config {
     double shutdown_grace_s;     /* drain time after the stop signal (default 30) */
     volatile sig_atomic_t *reload; /* set non-zero (SIGHUP) -> reload api_key_file; may be NULL */
     int no_webui;                /* 1: no web UI at / and /dashboard (webui.h) */
+    /* embeddings and reranking (embed_api.h): an encoder model, or a model
+     * whose file sets a pooling type, or any model with pooling set here */
+    int pooling;                 /* PG_POOL_* (model.h); PG_POOL_UNSPEC = the model's {arch}.pooling_type */
+    int matryoshka;              /* 'dimensions' below the full size: -1 as the model says, 1 allowed */
+    int embed_workers;           /* threads calling the embedder (0 = 16) */
+    int embed_batch_inputs;      /* inputs per encoder pass (0 = 64; 1 = no batching) */
+    int embed_batch_wait_us;     /* gather a burst before a pass that is not full (0 = 500; -1 = never) */
     pg_engine_config engine;
 } pg_server_config;
 

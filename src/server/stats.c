@@ -11,10 +11,12 @@
  *                 http_responses, rejected_429, rejected_503, rejected
  *                 {by reason}, errors_4xx (but 429), errors_5xx (but 503),
  *                 generation_errors, cancelled, timeouts, disconnects,
- *                 finished {by reason}},
+ *                 finished {by reason}, embedding_requests, rerank_requests
+ *                 (accepted), embedding_inputs, rerank_documents,
+ *                 embedding_tokens, rerank_tokens (of the successful ones)},
  *    "histograms": {ttft, itl, e2e, queue: {bounds, counts (non-cumulative,
  *                   last = above the last bound), count, sum, p50, p90,
- *                   p99}},
+ *                   p99}, embedding, rerank (request latency, same shape)},
  *    "running": [{id, model, age_s, prompt_tokens, generated_tokens, state,
  *                 stream}] (the newest SRV_STATS_MAX_ROWS, oldest first)}
  * srv_stats_json knows only its srv_stats_in; http.c fills that from its
@@ -155,6 +157,12 @@ char *srv_stats_json(const srv_stats_in *in) {
     json_t *jf = json_object();
     for (int i = 0; i < FIN_COUNT; i++) json_object_set_new(jf, fin[i], U(atomic_load(&m->finished[i])));
     json_object_set_new(c, "finished", jf);
+    json_object_set_new(c, "embedding_requests", U(atomic_load(&m->emb_requests[EMB_EMBED])));
+    json_object_set_new(c, "rerank_requests", U(atomic_load(&m->emb_requests[EMB_RERANK])));
+    json_object_set_new(c, "embedding_inputs", U(atomic_load(&m->emb_inputs[EMB_EMBED])));
+    json_object_set_new(c, "rerank_documents", U(atomic_load(&m->emb_inputs[EMB_RERANK])));
+    json_object_set_new(c, "embedding_tokens", U(atomic_load(&m->emb_tokens[EMB_EMBED])));
+    json_object_set_new(c, "rerank_tokens", U(atomic_load(&m->emb_tokens[EMB_RERANK])));
     json_object_set_new(o, "counters", c);
 
     json_t *h = json_object();
@@ -162,6 +170,8 @@ char *srv_stats_json(const srv_stats_in *in) {
     json_object_set_new(h, "itl", hist_json(&m->h[H_ITL]));
     json_object_set_new(h, "e2e", hist_json(&m->h[H_E2E]));
     json_object_set_new(h, "queue", hist_json(&m->h[H_QUEUE]));
+    json_object_set_new(h, "embedding", hist_json(&m->h[H_EMBED]));
+    json_object_set_new(h, "rerank", hist_json(&m->h[H_RERANK]));
     json_object_set_new(o, "histograms", h);
 
     json_object_set_new(o, "running", rows_json(in));

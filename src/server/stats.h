@@ -22,9 +22,9 @@ typedef struct srv_stats_row {
     char id[64];               /* the completion id (chatcmpl-..., cmpl-...) */
     double age_s;              /* since its first header */
     int64_t prompt_tokens, generated_tokens;
-    const char *state;         /* static: waiting|generating|finishing|cancelling */
+    const char *state;         /* static: waiting|generating|finishing|cancelling, or embedding|reranking */
     int stream;
-    int32_t choices;
+    int32_t choices;           /* embedding / rerank jobs: inputs */
 } srv_stats_row;
 
 typedef struct srv_stats_in {

@@ -239,12 +239,10 @@ int srv_utf8_valid(const char *s, size_t n) {
     return 1;
 }
 
-void srv_buf_jstr(srv_buf *b, const char *s, size_t n) {
-    if (!srv_utf8_valid(s, n)) n = 0;
-    /* worst case 6 bytes per byte, plus quotes */
-    if (n > (SIZE_MAX - 2) / 6 || srv_buf_reserve(b, n * 6 + 2) < 0) return;
+void srv_buf_jesc(srv_buf *b, const char *s, size_t n) {
+    /* worst case 6 bytes per byte */
+    if (n > (SIZE_MAX - 2) / 6 || srv_buf_reserve(b, n * 6) < 0) return;
     char *o = b->p + b->len;
-    *o++ = '"';
     static const char hex[] = "0123456789ABCDEF"; /* jansson writes \u001F */
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -269,6 +267,61 @@ void srv_buf_jstr(srv_buf *b, const char *s, size_t n) {
             *o++ = hex[c & 15];
         }
     }
-    *o++ = '"';
     b->len = (size_t)(o - b->p);
+}
+
+void srv_buf_jstr(srv_buf *b, const char *s, size_t n) {
+    if (!srv_utf8_valid(s, n)) n = 0;
+    srv_buf_putc(b, '"');
+    srv_buf_jesc(b, s, n);
+    srv_buf_putc(b, '"');
+}
+
+/* One pass, no allocation: strings (with their escapes) are skipped as
+ * one value; every other run of non-structural characters (a number,
+ * true/false/null, or garbage the parser will refuse) is one value; each
+ * '[' and '{' is one value and one level. Keys count as values too, so the
+ * count bounds the parser's nodes from above. */
+int srv_json_prescan(const char *s, size_t n, size_t max_values, int max_depth, size_t *values, int *depth) {
+    size_t nv = 0;
+    int d = 0, dmax = 0, in_lit = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        switch (c) {
+        case '"':
+            in_lit = 0;
+            nv++;
+            for (i++; i < n && s[i] != '"'; i++)
+                if (s[i] == '\\') i++;
+            break;
+        case '[':
+        case '{':
+            in_lit = 0;
+            nv++;
+            if (++d > dmax) dmax = d;
+            break;
+        case ']':
+        case '}':
+            in_lit = 0;
+            if (d > 0) d--;
+            break;
+        case ',':
+        case ':':
+        case ' ':
+        case '\t':
+        case '\n':
+        case '\r':
+            in_lit = 0;
+            break;
+        default:
+            if (!in_lit) nv++;
+            in_lit = 1;
+        }
+        if (nv > max_values || dmax > max_depth) break;
+    }
+    *values = nv;
+    *depth = dmax;
+    if (nv > max_values) return -1;
+    if (dmax > max_depth) return -2;
+    return 0;
 }

@@ -76,8 +76,19 @@ void srv_buf_real(srv_buf *b, double v); /* "%.17g", ".0" added, exponent trimme
 /* A JSON string of s[0..n). Bytes that are not valid UTF-8 make the whole
  * string "" (what json_stringn's NULL led to). */
 void srv_buf_jstr(srv_buf *b, const char *s, size_t n);
+/* The inside of a JSON string (no quotes, no UTF-8 check): for a string
+ * written in pieces, each piece valid UTF-8 on its own. */
+void srv_buf_jesc(srv_buf *b, const char *s, size_t n);
 /* 1 if s[0..n) is valid UTF-8 (RFC 3629: no overlongs, surrogates or
  * code points above U+10FFFF). */
 int srv_utf8_valid(const char *s, size_t n);
+
+/* Bounds a JSON body's parse cost before any tree is built (issue 29):
+ * counts its values (every string, number, literal, array and object; keys
+ * included) and its nesting depth in one pass without allocating. 0 within
+ * both limits, -1 more than max_values values, -2 deeper than max_depth;
+ * *values / *depth get what was counted (the scan stops at the first
+ * excess). Syntax is not checked here (the parser does that). */
+int srv_json_prescan(const char *s, size_t n, size_t max_values, int max_depth, size_t *values, int *depth);
 
 #endif

@@ -79,7 +79,8 @@ function raw(id, body, onData) {
     req.on('error', () => resolve());
     req.on('close', () => resolve());
     req.end(JSON.stringify(body));
-    if (!onData) setTimeout(() => { req.destroy(); }, 300);
+    // a real drop (RST): a FIN alone would be a half-close, which still gets its answer (issue 29)
+    if (!onData) setTimeout(() => { if (req.socket) req.socket.resetAndDestroy(); else req.destroy(); }, 300);
   });
 }
 

@@ -453,6 +453,149 @@ static void test_writer(void) {
     srv_buf_free(&b);
 }
 
+/* ---------- tools (issue 22) ---------- */
+
+/* Copies s with every "call_<hex>" id replaced by "call_X" (ids are random). */
+static size_t mask_ids(const char *s, size_t n, char *out) {
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        if (n - i > 5 && !memcmp(s + i, "call_", 5)) {
+            memcpy(out + o, "call_X", 6);
+            o += 6;
+            i += 5;
+            while (i < n && ((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) i++;
+        } else {
+            out[o++] = s[i++];
+        }
+    }
+    out[o] = 0;
+    return o;
+}
+
+#define TOOLS_JSON                                                                                                   \
+    "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"get\",\"parameters\":{\"type\":\"object\","            \
+    "\"properties\":{\"a\":{\"type\":\"integer\"}}}}},{\"type\":\"function\",\"function\":{\"name\":\"put\"}}]"
+
+static void test_tools(void) {
+    pg_tc_style saved = C.tc;
+    pg_tc_style_of(PG_TC_HERMES, &C.tc);
+    C.tc.think = PG_TC_THINK_OPTIONAL;
+    C.tc.think_open = "<think>";
+    C.tc.think_close = "</think>";
+    /* request fields */
+    parsed p = parse(OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]," TOOLS_JSON "}");
+    CHECK(p.status == 0 && p.o->tool_mode == OAI_TOOLS_AUTO && p.o->n_tools == 2 && p.o->parallel_calls == 1);
+    CHECK(p.o->parse_out && p.o->tool_gbnf && p.o->n_tool_triggers == 1 && !strcmp(p.o->tool_triggers[0], "<tool_call>"));
+    CHECK(!strcmp(p.o->tools[1].schema, "{\"type\":\"object\"}"));
+    CHECK(p.g->base.grammar && p.g->base.n_grammar_triggers == 1 && !strcmp(p.g->base.grammar_triggers[0], "<tool_call>"));
+    CHECK(p.g->base.detok_special == 1); /* markers may be control tokens */
+    done(&p);
+    p = parse(OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]," TOOLS_JSON
+                        ",\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"put\"}}}");
+    CHECK(p.status == 0 && p.o->tool_mode == OAI_TOOLS_NAMED && p.o->tool_named == 1 && !p.o->parallel_calls);
+    CHECK(p.o->n_tool_triggers == 0 && strstr(p.o->tool_gbnf, "put") && !strstr(p.o->tool_gbnf, "\\\"get\\\""));
+    CHECK(p.g->base.grammar && p.g->base.n_grammar_triggers == 0);
+    done(&p);
+    p = parse(OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]," TOOLS_JSON
+                        ",\"tool_choice\":\"none\",\"reasoning_format\":\"none\"}");
+    CHECK(p.status == 0 && p.o->tool_mode == OAI_TOOLS_OFF && !p.o->parse_out && !p.o->tool_gbnf);
+    CHECK(!p.g->base.grammar && p.g->base.detok_special == 0);
+    done(&p);
+    static const struct {
+        const char *body, *param;
+    } bad[] = {
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]," TOOLS_JSON ",\"tool_choice\":\"always\"}", "tool_choice"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"q\"}],\"tool_choice\":\"auto\"}", "tool_choice"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"q\"}],\"tools\":[]}", "tools"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"q\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":"
+         "\"f\",\"parameters\":{\"type\":\"object\",\"properties\":{\"x\":{\"type\":\"strange\"}}}}}]}",
+         "tools[0].function.parameters"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"q\"},{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"c1\","
+         "\"type\":\"function\",\"function\":{\"name\":\"get\",\"arguments\":\"{}\"}}]},{\"role\":\"tool\","
+         "\"tool_call_id\":\"c2\",\"content\":\"r\"}]}",
+         "messages[2].tool_call_id"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"q\"},{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"c1\","
+         "\"type\":\"function\",\"function\":{\"name\":\"get\",\"arguments\":\"[1,\"}}]}]}",
+         "messages[1].tool_calls[0]"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"q\"}],\"function_call\":\"auto\"}", "function_call"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]," TOOLS_JSON ",\"response_format\":{\"type\":"
+         "\"json_object\"}}",
+         "tool_choice"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        p = parse(OAI_CHAT, bad[i].body);
+        CHECKF(p.status == 400 && !strcmp(err_param(&p), bad[i].param), "tools bad %zu: %d param %s", i, p.status,
+               p.status ? err_param(&p) : "-");
+        done(&p);
+    }
+    /* a tool result that answers an earlier call renders */
+    p = parse(OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"q\"},{\"role\":\"assistant\",\"tool_calls\":[{"
+                        "\"id\":\"c1\",\"type\":\"function\",\"function\":{\"name\":\"get\",\"arguments\":\"{\\\"a\\\":1}\"}}]},"
+                        "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":\"r\"}]," TOOLS_JSON "}");
+    CHECK(p.status == 0);
+    done(&p);
+
+    /* the stream: reasoning, content, a marker split across tokens, a call */
+    int32_t a = tok1("a");
+    p = start(OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"q\"}],\"stream\":true," TOOLS_JSON "}");
+    srv_buf b = {0};
+    ev_token(0, 0, a, "<think>mull", NULL);
+    ev_token(0, 0, a, "ing</think>\n", NULL);
+    ev_token(0, 0, a, "Hi <tool", NULL);
+    ev_token(0, 0, a, "_call>{\"name\":\"get\",\"arguments\":{\"a\": 1}}</tool_call>", NULL);
+    ev_done(0, 0, PG_FINISH_STOP, "", NULL, 1);
+    stream_all(&p, &b, 1);
+    const char *head = "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,"
+                       "\"model\":\"demo\",\"choices\":[";
+    char want[4096];
+    snprintf(want, sizeof want,
+             "%s{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n"
+             "%s{\"index\":0,\"delta\":{\"reasoning_content\":\"mull\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n"
+             "%s{\"index\":0,\"delta\":{\"reasoning_content\":\"ing\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n"
+             "%s{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n"
+             "%s{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_X\",\"type\":\"function\",\"function\":"
+             "{\"name\":\"get\",\"arguments\":\"\"}}]},\"logprobs\":null,\"finish_reason\":null}]}\n\n"
+             "%s{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"a\\\":1}\"}}]},"
+             "\"logprobs\":null,\"finish_reason\":null}]}\n\n"
+             "%s{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"tool_calls\"}]}\n\n"
+             "data: [DONE]\n\n",
+             head, head, head, head, head, head, head);
+    char *masked = malloc(b.len * 2 + 1);
+    size_t n = mask_ids(b.p, b.len, masked);
+    check_bytes("tool stream", masked, n, want);
+    free(masked);
+    srv_buf_free(&b);
+    done(&p);
+
+    /* the whole body */
+    p = start(OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]," TOOLS_JSON "}");
+    ev_token(0, 0, a, "<think>why</think>Sure. <tool_call>{\"name\":\"put\",\"arguments\":{}}</tool_call>", NULL);
+    ev_token(0, 0, a, "<tool_call>{\"name\":\"get\",\"arguments\":{\"a\":2}}</tool_call>", NULL);
+    ev_done(0, 0, PG_FINISH_STOP, "", NULL, 1);
+    char *body;
+    size_t bl;
+    srv_req_lock(p.r);
+    CHECK(oai_body(&C, p.o, p.r, &body, &bl) == 200);
+    srv_req_unlock(p.r);
+    json_t *j = json_loadb(body, bl, 0, NULL);
+    json_t *ch = json_array_get(json_object_get(j, "choices"), 0), *m = json_object_get(ch, "message");
+    CHECK(!strcmp(json_string_value(json_object_get(ch, "finish_reason")), "tool_calls"));
+    CHECK(!strcmp(json_string_value(json_object_get(m, "content")), "Sure."));
+    CHECK(!strcmp(json_string_value(json_object_get(m, "reasoning_content")), "why"));
+    json_t *calls = json_object_get(m, "tool_calls");
+    CHECK(json_array_size(calls) == 2);
+    json_t *c0 = json_array_get(calls, 0), *c1 = json_array_get(calls, 1);
+    CHECK(!strcmp(json_string_value(json_object_get(json_object_get(c1, "function"), "arguments")), "{\"a\":2}"));
+    CHECK(!strcmp(json_string_value(json_object_get(json_object_get(c0, "function"), "name")), "put"));
+    CHECK(!strcmp(json_string_value(json_object_get(c0, "type")), "function"));
+    const char *id0 = json_string_value(json_object_get(c0, "id")), *id1 = json_string_value(json_object_get(c1, "id"));
+    CHECK(id0 && id1 && !strncmp(id0, "call_", 5) && strlen(id0) > 20 && strcmp(id0, id1));
+    json_decref(j);
+    free(body);
+    done(&p);
+    C.tc = saved;
+}
+
 int main(void) {
     pg_error err = {0};
     pg_model *m;
@@ -474,6 +617,7 @@ int main(void) {
     test_stream_chat();
     test_bodies();
     test_writer();
+    test_tools();
     pg_tpl_free(tpl);
     pg_vocab_free(v);
     pg_model_free(m);

@@ -17,10 +17,11 @@ int cmd_quantize(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int cmd_rerank(int argc, char **argv);
 int cmd_schema_test(int argc, char **argv);
+int cmd_parse_output(int argc, char **argv);
 
 extern const pg_cli_cmd pg_cli_run, pg_cli_logits, pg_cli_info, pg_cli_tokenize, pg_cli_chat_tpl, pg_cli_serve,
     pg_cli_quantize, pg_cli_bench_throughput, pg_cli_bench_serve, pg_cli_bench_tokenize, pg_cli_bench_kernels,
-    pg_cli_schema_test;
+    pg_cli_schema_test, pg_cli_parse_output;
 extern const pg_cli_cmd pg_cli_embed, pg_cli_rerank, pg_cli_bench_embed;
 
 #endif

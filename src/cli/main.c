@@ -13,7 +13,7 @@ static const struct {
     {"run", cmd_run},         {"logits", cmd_logits},     {"info", cmd_info},           {"tokenize", cmd_tokenize},
     {"chat-template", cmd_chat_template}, {"serve", cmd_serve}, {"quantize", cmd_quantize}, {"bench", cmd_bench},
     {"embed", cmd_embed}, {"rerank", cmd_rerank},
-    {"schema-test", cmd_schema_test},
+    {"schema-test", cmd_schema_test}, {"parse-output", cmd_parse_output},
 };
 
 static int finish(int rc) { return fflush(stdout) == 0 ? rc : 1; }

@@ -19,6 +19,7 @@
 
 #include "sample/gram_cache.h"
 #include "server/request.h"
+#include "server/toolcall.h"
 #include "server/util.h"
 #include "template/chat.h"
 #include "tokenizer/tokenizer.h"
@@ -46,6 +47,7 @@ typedef struct srv_ctx {
     int chat_special_in_content; /* --chat-special-in-content: message text may become control tokens */
     const atomic_int *render_cancel; /* set when the shutdown grace is over: template renders stop */
     atomic_uint_fast64_t *special_text_messages; /* counter: messages whose special-token text was kept as text */
+    pg_tc_style tc;              /* tool-call and reasoning format, detected from the chat template's text */
     int caps;                    /* what the server does with the model: PG_CAP_* (model.h); no
                                     PG_CAP_GENERATE -> completions answer 400 */
     const char *pooling;         /* the embedder's pooling name, or NULL without one */

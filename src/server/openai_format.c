@@ -217,6 +217,139 @@ static void chunk(srv_buf *b, const srv_ctx *c, oai_req *o, const srv_events *v,
     o->choice_text_len[ci] += tl;
 }
 
+/* The parsed answer into message m: content (null when only calls),
+ * reasoning_content, tool_calls with fresh ids. Returns the number of
+ * calls. A parse that runs out of memory leaves the text as content. */
+static size_t parsed_message(const srv_ctx *c, const oai_req *o, json_t *m, const char *text, size_t len) {
+    pg_tc_result r;
+    if (pg_tc_parse(&o->tc, text, len, o->tc_flags, &r) < 0) {
+        json_t *t = json_stringn(text, len);
+        json_object_set_new(m, "content", t ? t : json_string(""));
+        return 0;
+    }
+    size_t n = r.n_calls;
+    if (!o->parallel_calls && n > 1) n = 1;
+    json_t *ct = n && !r.content_len ? json_null() : json_stringn(r.content, r.content_len);
+    json_object_set_new(m, "content", ct ? ct : json_string(""));
+    if (r.has_reasoning) {
+        json_t *rs = json_stringn(r.reasoning, r.reasoning_len);
+        json_object_set_new(m, "reasoning_content", rs ? rs : json_string(""));
+    }
+    if (n) {
+        json_t *calls = json_array();
+        for (size_t i = 0; i < n; i++) {
+            char id[64];
+            srv_make_id(c->ids, "call_", id, sizeof id);
+            json_t *x = json_object(), *f = json_object();
+            json_object_set_new(x, "id", json_string(id));
+            json_object_set_new(x, "type", json_string("function"));
+            json_object_set_new(f, "name", json_string(r.calls[i].name));
+            json_t *a = json_string(r.calls[i].arguments);
+            json_object_set_new(f, "arguments", a ? a : json_string("{}"));
+            json_object_set_new(x, "function", f);
+            json_array_append_new(calls, x);
+        }
+        json_object_set_new(m, "tool_calls", calls);
+    }
+    pg_tc_result_free(&r);
+    return n;
+}
+
+/* A chat chunk whose delta members (`"k":v,...`, may be empty) are given
+ * as JSON text; fn: the finish reason or NULL. */
+static void chunk_raw(srv_buf *b, const srv_ctx *c, oai_req *o, const srv_events *v, int32_t ci, const char *delta,
+                      size_t dl, const srv_event *x, const char *fn) {
+    srv_buf_put(b, o->head, o->head_len);
+    srv_buf_puts(b, "{\"index\":");
+    srv_buf_int(b, ci);
+    srv_buf_puts(b, ",\"delta\":{");
+    srv_buf_put(b, delta, dl);
+    srv_buf_puts(b, "},\"logprobs\":");
+    if (x && o->logprobs >= 0) w_chat_lp(b, c, v, x);
+    else srv_buf_puts(b, "null");
+    srv_buf_puts(b, ",\"finish_reason\":");
+    if (fn) srv_buf_jstr(b, fn, strlen(fn));
+    else srv_buf_puts(b, "null");
+    srv_buf_puts(b, o->include_usage ? "}],\"usage\":null}\n\n" : "}]}\n\n");
+}
+
+static void free_streams(void *arg) {
+    oai_req *o = arg;
+    for (int32_t i = 0; o->tc_streams && i < o->n_choices; i++) pg_tc_stream_destroy(o->tc_streams[i]);
+}
+
+/* Text of choice ci through its output parser: one chunk per parser
+ * event (reasoning, content, call start with id/type/name, arguments);
+ * the token's logprobs ride on the first, or on an empty delta. last: the
+ * choice's end (then its finish chunk follows). */
+static void parsed_chunks(srv_buf *b, const srv_ctx *c, oai_req *o, srv_req *r, const srv_events *v, int32_t ci,
+                          const char *t, size_t tl, const srv_event *x, int last, int finish) {
+    if (!o->tc_streams) {
+        o->tc_streams = pg_arena_calloc(srv_req_arena(r), (size_t)o->n_choices, sizeof *o->tc_streams);
+        if (!o->tc_streams) {
+            b->err = -1;
+            return;
+        }
+        srv_req_on_free(r, free_streams, o);
+    }
+    if (!o->tc_streams[ci] && !(o->tc_streams[ci] = pg_tc_stream_create(&o->tc, o->tc_flags))) {
+        b->err = -1;
+        return;
+    }
+    pg_tc_stream *s = o->tc_streams[ci];
+    const pg_tc_event *ev;
+    size_t nev = 0;
+    if (pg_tc_stream_feed(s, t, tl, last, &ev, &nev) < 0) {
+        b->err = -1;
+        return;
+    }
+    srv_buf d = {0};
+    int lp_sent = 0;
+    for (size_t i = 0; i < nev; i++) {
+        const pg_tc_event *e = &ev[i];
+        if (e->kind >= PG_TC_EV_CALL_START && !o->parallel_calls && e->index > 0) continue;
+        d.len = 0;
+        switch (e->kind) {
+        case PG_TC_EV_REASONING:
+            srv_buf_puts(&d, "\"reasoning_content\":");
+            srv_buf_jstr(&d, e->text, e->len);
+            break;
+        case PG_TC_EV_CONTENT:
+            srv_buf_puts(&d, "\"content\":");
+            srv_buf_jstr(&d, e->text, e->len);
+            break;
+        case PG_TC_EV_CALL_START: {
+            char id[64];
+            srv_make_id(c->ids, "call_", id, sizeof id);
+            srv_buf_puts(&d, "\"tool_calls\":[{\"index\":");
+            srv_buf_int(&d, e->index);
+            srv_buf_puts(&d, ",\"id\":");
+            srv_buf_jstr(&d, id, strlen(id));
+            srv_buf_puts(&d, ",\"type\":\"function\",\"function\":{\"name\":");
+            srv_buf_jstr(&d, e->text, e->len);
+            srv_buf_puts(&d, ",\"arguments\":\"\"}}]");
+            break;
+        }
+        case PG_TC_EV_CALL_ARGS:
+            srv_buf_puts(&d, "\"tool_calls\":[{\"index\":");
+            srv_buf_int(&d, e->index);
+            srv_buf_puts(&d, ",\"function\":{\"arguments\":");
+            srv_buf_jstr(&d, e->text, e->len);
+            srv_buf_puts(&d, "}}]");
+            break;
+        }
+        chunk_raw(b, c, o, v, ci, d.p ? d.p : "", d.len, lp_sent ? NULL : x, NULL);
+        lp_sent = 1;
+    }
+    if (!lp_sent && x && o->logprobs >= 0) chunk_raw(b, c, o, v, ci, "", 0, x, NULL);
+    if (d.err) b->err = -1;
+    srv_buf_free(&d);
+    if (last) {
+        const char *fn = pg_tc_stream_n_calls(s) ? "tool_calls" : finish_name(finish);
+        chunk_raw(b, c, o, v, ci, "", 0, NULL, fn);
+    }
+}
+
 static void put_event(srv_buf *b, json_t *j) {
     size_t n;
     char *s = srv_dump(j, &n);
@@ -264,6 +397,10 @@ int oai_stream(const srv_ctx *c, oai_req *o, srv_req *r, srv_buf *b) {
     for (size_t i = 0; i < v.n; i++) {
         const srv_event *x = &v.ev[i];
         const char *t = v.text + x->text_off;
+        if (o->kind == OAI_CHAT && o->parse_out) {
+            parsed_chunks(b, c, o, r, &v, x->choice, t, x->text_len, x->token >= 0 ? x : NULL, x->token < 0, x->finish);
+            continue;
+        }
         if (x->token >= 0) {
             if (x->text_len || o->logprobs >= 0) chunk(b, c, o, &v, x->choice, t, x->text_len, x, 0, 0);
         } else if (o->kind == OAI_CHAT) {
@@ -290,7 +427,7 @@ int oai_stream(const srv_ctx *c, oai_req *o, srv_req *r, srv_buf *b) {
  * per-choice event chains built once (bp_first / bp_next, 8 bytes per
  * event, in the request's arena). The bytes are those jansson gave for the
  * same tree (key order, escapes, reals), which test_openai checks. */
-enum { BP_HEAD = 0, BP_OPEN, BP_TEXT, BP_TOKENS, BP_LPS, BP_TOPS, BP_OFFS, BP_CHAT_LP, BP_CLOSE, BP_DONE };
+enum { BP_HEAD = 0, BP_OPEN, BP_TEXT, BP_TOKENS, BP_LPS, BP_TOPS, BP_OFFS, BP_CHAT_LP, BP_CLOSE, BP_DONE, BP_PARSED };
 
 static int bp_chains(oai_req *o, srv_req *r, const srv_events *v) {
     pg_arena *a = srv_req_arena(r);
@@ -321,11 +458,54 @@ static size_t bp_echo_len(const oai_req *o) {
     return o->echo && o->echo_text && o->echo_text[p] ? o->echo_len[p] : 0;
 }
 
+/* A chat choice whose answer is parsed (tools, reasoning): its whole text
+ * (one choice's, gathered from its events) through toolcall's parser, the
+ * message written at once; then the logprobs as usual. */
+static int bp_parsed(const srv_ctx *c, oai_req *o, const srv_events *v, srv_buf *b) {
+    srv_buf t = {0};
+    for (int64_t i = o->bp_first[o->bp_ci]; i >= 0; i = o->bp_next[i]) {
+        const srv_event *x = &v->ev[i];
+        srv_buf_put(&t, v->text + x->text_off, x->text_len);
+        if (x->token < 0) o->bp_finish = x->finish;
+    }
+    json_t *msg = json_object();
+    json_object_set_new(msg, "role", json_string("assistant"));
+    o->bp_calls = t.err ? 0 : parsed_message(c, o, msg, t.p ? t.p : "", t.len) > 0;
+    int err = t.err;
+    srv_buf_free(&t);
+    size_t n;
+    char *s = srv_dump(msg, &n);
+    if (!s || err) {
+        free(s);
+        return -1;
+    }
+    srv_buf_put(b, s, n);
+    free(s);
+    srv_buf_puts(b, ",\"logprobs\":");
+    o->bp_i = o->bp_first[o->bp_ci];
+    o->bp_k = 0;
+    if (o->logprobs < 0) {
+        srv_buf_puts(b, "null");
+        o->bp_phase = BP_CLOSE;
+    } else {
+        srv_buf_puts(b, "{\"content\":[");
+        o->bp_phase = BP_CHAT_LP;
+    }
+    return 0;
+}
+
 /* A choice opens: its index and the start of its text (echo first). */
 static void bp_open(oai_req *o, srv_buf *b) {
     int32_t ci = o->bp_ci, prompt = ci / o->n;
     srv_buf_puts(b, ci ? ",{\"index\":" : "{\"index\":");
     srv_buf_int(b, ci);
+    o->bp_calls = 0;
+    if (o->kind == OAI_CHAT && o->parse_out) { /* the message is written by bp_parsed */
+        srv_buf_puts(b, ",\"message\":");
+        o->bp_finish = PG_FINISH_NONE;
+        o->bp_phase = BP_PARSED;
+        return;
+    }
     srv_buf_puts(b, o->kind == OAI_CHAT ? ",\"message\":{\"role\":\"assistant\",\"content\":\"" : ",\"text\":\"");
     o->bp_finish = PG_FINISH_NONE;
     size_t el = bp_echo_len(o);
@@ -392,7 +572,7 @@ static void bp_offsets(oai_req *o, const srv_events *v, srv_buf *b) {
 /* A choice closes with its finish reason; after the last, the usage. */
 static int bp_close(oai_req *o, srv_req *r, srv_buf *b) {
     if (o->n_choices > 0) {
-        const char *fn = finish_name(o->bp_finish);
+        const char *fn = o->bp_calls ? "tool_calls" : finish_name(o->bp_finish);
         srv_buf_puts(b, ",\"finish_reason\":");
         if (fn) srv_buf_jstr(b, fn, strlen(fn));
         else srv_buf_puts(b, "null");
@@ -437,6 +617,9 @@ int oai_body_part(const srv_ctx *c, oai_req *o, srv_req *r, srv_buf *b, size_t w
             bp_head(o, b);
             break;
         case BP_OPEN: bp_open(o, b); break;
+        case BP_PARSED:
+            if (bp_parsed(c, o, &v, b) < 0) return -1;
+            break;
         case BP_TEXT:
             if (o->bp_i < 0) {
                 bp_after_text(o, b);

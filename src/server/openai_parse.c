@@ -14,6 +14,8 @@
 #include "server/openai_parse.h"
 
 #include "engine/engine.h"
+#include "sample/grammar.h"
+#include "sample/jsonschema.h"
 #include "template/tpl_json.h"
 
 #include "base/arena.h"
@@ -389,6 +391,59 @@ static int join_text_parts(pg_arena *a, json_t *c, pg_jv d, const char *p, json_
     return 0;
 }
 
+/* An assistant message's tool_calls, validated; a copy of the message
+ * with each function.arguments JSON string parsed into its value (chat
+ * templates expect objects, as transformers hands them), and the call ids
+ * recorded in ids[*n_ids] (up to cap). *copy = NULL when m has no calls. */
+static int assistant_calls(json_t *m, const char *p, const char **ids, size_t *n_ids, size_t cap, json_t **copy,
+                           json_t **err_json) {
+    *copy = NULL;
+    json_t *tc = json_object_get(m, "tool_calls");
+    if (!tc || json_is_null(tc)) return 0;
+    if (!json_is_array(tc)) FAIL400(p, "%s.tool_calls must be a list", p);
+    json_t *c = json_deep_copy(m);
+    if (!c) return 500;
+    json_t *ctc = json_object_get(c, "tool_calls");
+    size_t j;
+    json_t *call;
+    json_array_foreach(ctc, j, call) {
+        char q[128];
+        snprintf(q, sizeof q, "%s.tool_calls[%zu]", p, j);
+        json_t *fn = json_object_get(call, "function");
+        json_t *id = json_object_get(call, "id");
+        json_t *ty = json_object_get(call, "type");
+        const char *why = NULL;
+        if (!json_is_object(call)) why = "must be an object";
+        else if (id && !json_is_string(id)) why = ".id must be a string";
+        else if (ty && !json_is_null(ty) && (!json_is_string(ty) || strcmp(json_string_value(ty), "function")))
+            why = ".type must be 'function'";
+        else if (!json_is_object(fn) || !json_is_string(json_object_get(fn, "name")))
+            why = ".function must be an object with a string 'name'";
+        if (why) {
+            json_decref(c);
+            FAIL400(q, "%s %s", q, why);
+        }
+        json_t *args = json_object_get(fn, "arguments");
+        if (json_is_string(args)) {
+            json_error_t je;
+            json_t *v = json_loadb(json_string_value(args), json_string_length(args), JSON_DECODE_ANY, &je);
+            if (!v) {
+                json_decref(c);
+                FAIL400(q, "%s.function.arguments is not valid JSON: %s", q, je.text);
+            }
+            json_object_set_new(fn, "arguments", v);
+        } else if (args && !json_is_object(args)) {
+            json_decref(c);
+            FAIL400(q, "%s.function.arguments must be a JSON string", q);
+        }
+        /* the id from the request's own tree (the copy dies after the conversion) */
+        json_t *oid = json_object_get(json_array_get(tc, j), "id");
+        if (json_is_string(oid) && *n_ids < cap) ids[(*n_ids)++] = json_string_value(oid);
+    }
+    *copy = c;
+    return 0;
+}
+
 /* Validates messages and builds the pg_jv list (text parts joined). */
 static int chat_messages(pg_arena *a, json_t *msgs, int32_t max_msgs, pg_jv *out, json_t **err_json) {
     if (!json_is_array(msgs)) FAIL400("messages", "'messages' must be a list of message objects");
@@ -398,6 +453,10 @@ static int chat_messages(pg_arena *a, json_t *msgs, int32_t max_msgs, pg_jv *out
     static const char *roles[] = {"system", "developer", "user", "assistant", "tool", "function"};
     pg_jv list = pg_jv_list_new(a, json_array_size(msgs));
     if (list.type == PG_JV_UNDEFINED) return 500;
+    /* ids of the assistant messages' tool calls so far (tool messages must answer one) */
+    size_t n_ids = 0, ids_cap = 4096;
+    const char **ids = pg_arena_calloc(a, ids_cap, sizeof *ids);
+    if (!ids) return 500;
     size_t i;
     json_t *m;
     json_array_foreach(msgs, i, m) {
@@ -409,8 +468,24 @@ static int chat_messages(pg_arena *a, json_t *msgs, int32_t max_msgs, pg_jv *out
         int ok = 0;
         for (size_t k = 0; k < sizeof roles / sizeof roles[0]; k++) ok |= !strcmp(json_string_value(role), roles[k]);
         if (!ok) FAIL400(p, "%s.role '%.64s' is not one of system, developer, user, assistant, tool", p, json_string_value(role));
+        json_t *copy = NULL;
+        if (!strcmp(json_string_value(role), "assistant")) {
+            int rc = assistant_calls(m, p, ids, &n_ids, ids_cap, &copy, err_json);
+            if (rc) return rc;
+        } else if (!strcmp(json_string_value(role), "tool")) {
+            json_t *tid = json_object_get(m, "tool_call_id");
+            char q[96];
+            snprintf(q, sizeof q, "%s.tool_call_id", p);
+            if (!json_is_string(tid)) FAIL400(q, "%s must be a string (the id of the call this message answers)", q);
+            size_t k = 0;
+            while (k < n_ids && strcmp(ids[k], json_string_value(tid))) k++;
+            if (k == n_ids)
+                FAIL400(q, "%s '%.64s' matches no tool call of an earlier assistant message", q, json_string_value(tid));
+        }
         pg_jv d;
-        if (pg_tpl_value_from_json(a, m, OAI_MAX_JSON_DEPTH - 1, &d) < 0) FAIL400(p, "%s is nested too deeply", p);
+        int bad = pg_tpl_value_from_json(a, copy ? copy : m, OAI_MAX_JSON_DEPTH - 1, &d) < 0;
+        json_decref(copy);
+        if (bad) FAIL400(p, "%s is nested too deeply", p);
         json_t *c = json_object_get(m, "content");
         if (c && json_is_array(c)) {
             int rc = join_text_parts(a, c, d, p, err_json);
@@ -486,6 +561,186 @@ done:
     return rc;
 }
 
+/* ---------- tools ---------- */
+
+static int tool_name_ok(const char *s, size_t n) {
+    if (n == 0 || n > 64) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+              s[i] == '_' || s[i] == '-'))
+            return 0;
+    return 1;
+}
+
+/* A parameters schema must compile to a grammar (forced calls are
+ * generated under it). 0 or 400 naming param. */
+static int schema_compiles(const char *schema, const char *param, json_t **err_json) {
+    char *gbnf = NULL, msg[300] = "";
+    if (pg_jsonschema_to_gbnf(schema, strlen(schema), 0, &gbnf, msg, sizeof msg) < 0)
+        FAIL400(param, "%s: the schema cannot be used: %s", param, msg);
+    pg_grammar *g = NULL;
+    pg_error e = {0};
+    int rc = pg_grammar_compile(gbnf, strlen(gbnf), NULL, &g, &e);
+    free(gbnf);
+    pg_grammar_free(g);
+    if (rc < 0) FAIL400(param, "%s: the schema's grammar does not compile: %.300s", param, e.msg);
+    return 0;
+}
+
+static int parse_one_tool(parse_st *p, json_t *t, size_t i, oai_tool *out, json_t **err_json) {
+    char q[80];
+    snprintf(q, sizeof q, "tools[%zu]", i);
+    if (!json_is_object(t)) FAIL400(q, "%s must be an object", q);
+    json_t *ty = json_object_get(t, "type");
+    if (!json_is_string(ty) || strcmp(json_string_value(ty), "function"))
+        FAIL400(q, "%s.type must be 'function' (the only tool type)", q);
+    json_t *fn = json_object_get(t, "function");
+    if (!json_is_object(fn)) FAIL400(q, "%s.function must be an object", q);
+    json_t *nm = json_object_get(fn, "name");
+    if (!json_is_string(nm) || !tool_name_ok(json_string_value(nm), json_string_length(nm)))
+        FAIL400(q, "%s.function.name must be 1 to 64 letters, digits, '_' or '-'", q);
+    json_t *d = json_object_get(fn, "description");
+    if (d && !json_is_null(d) && !json_is_string(d)) FAIL400(q, "%s.function.description must be a string", q);
+    json_t *st = json_object_get(fn, "strict");
+    if (st && !json_is_null(st) && !json_is_boolean(st)) FAIL400(q, "%s.function.strict must be a boolean", q);
+    json_t *pa = json_object_get(fn, "parameters");
+    char pq[128];
+    snprintf(pq, sizeof pq, "%s.function.parameters", q);
+    if (pa && !json_is_null(pa) && !json_is_object(pa)) FAIL400(pq, "%s must be a JSON Schema object", pq);
+    char *sc = pa && !json_is_null(pa) ? json_dumps(pa, JSON_COMPACT | JSON_PRESERVE_ORDER) : strdup("{\"type\":\"object\"}");
+    if (!sc) return 500;
+    out->schema = pg_arena_strndup(p->a, sc, strlen(sc));
+    free(sc);
+    out->name = pg_arena_strndup(p->a, json_string_value(nm), json_string_length(nm));
+    out->strict = json_is_true(st);
+    if (!out->schema || !out->name) return 500;
+    return schema_compiles(out->schema, pq, err_json);
+}
+
+/* The grammar of the calls tool_choice asks for (toolcall_gbnf.c), kept
+ * in the arena with its lazy triggers: required and named constrain the
+ * whole answer, auto from a call marker on. */
+static int tool_grammar(parse_st *p, json_t **err_json) {
+    oai_req *q = p->o;
+    if (q->tool_mode == OAI_TOOLS_OFF) return 0;
+    int32_t n = q->tool_mode == OAI_TOOLS_NAMED ? 1 : q->n_tools;
+    pg_tc_tool *t = pg_arena_calloc(p->a, (size_t)n, sizeof *t);
+    if (!t) return 500;
+    for (int32_t i = 0; i < n; i++) {
+        const oai_tool *x = &q->tools[q->tool_mode == OAI_TOOLS_NAMED ? q->tool_named : i];
+        t[i] = (pg_tc_tool){x->name, x->schema};
+    }
+    pg_tc_grammar tg;
+    char msg[300];
+    int rc = pg_tc_grammar_build(&q->tc, t, (size_t)n, q->tool_mode != OAI_TOOLS_AUTO, q->parallel_calls, &tg, msg,
+                                 sizeof msg);
+    if (rc == PG_ENOMEM) return 500;
+    if (rc < 0) FAIL400("tools", "the tools' grammar cannot be built: %s", msg);
+    rc = 0;
+    if (tg.gbnf && !(q->tool_gbnf = pg_arena_strndup(p->a, tg.gbnf, strlen(tg.gbnf)))) rc = 500;
+    if (!rc && tg.n_triggers) {
+        q->tool_triggers = pg_arena_calloc(p->a, (size_t)tg.n_triggers, sizeof *q->tool_triggers);
+        if (!q->tool_triggers) rc = 500;
+        for (int i = 0; !rc && i < tg.n_triggers; i++)
+            if (!(q->tool_triggers[i] = pg_arena_strndup(p->a, tg.triggers[i], strlen(tg.triggers[i])))) rc = 500;
+        q->n_tool_triggers = tg.n_triggers;
+    }
+    pg_tc_grammar_free(&tg);
+    return rc;
+}
+
+/* The calls' grammar onto the request (after structured outputs, which
+ * it cannot be combined with): compiled through the server's grammar
+ * cache; the reference belongs to the request like a response_format's. */
+static int tool_grammar_ref(parse_st *p, json_t **err_json) {
+    oai_req *q = p->o;
+    if (!q->tool_gbnf) return 0;
+    if (p->g->base.grammar)
+        FAIL400("tool_choice", "structured outputs (response_format, grammar, ...) cannot be combined with tool calls; "
+                               "send tool_choice 'none' or leave out one of them");
+    pg_error e = {0};
+    size_t n = strlen(q->tool_gbnf);
+    int rc = p->c->grammars ? pg_gram_cache_get(p->c->grammars, PG_GRAM_GBNF, q->tool_gbnf, n, 0, &p->g->base.grammar, &e)
+                            : pg_gram_build(PG_GRAM_GBNF, q->tool_gbnf, n, 0, &p->g->base.grammar, &e);
+    if (rc == PG_ENOMEM) return 500;
+    if (rc < 0) FAIL400("tools", "the tools' grammar does not compile: %.300s", e.msg);
+    p->g->base.grammar_triggers = (const char *const *)q->tool_triggers;
+    p->g->base.n_grammar_triggers = q->n_tool_triggers;
+    return 0;
+}
+
+/* tools, tool_choice, parallel_tool_calls, reasoning_format. */
+static int parse_tools(parse_st *p, json_t *o, json_t **err_json) {
+    int rc;
+    oai_req *q = p->o;
+    json_t *jt = json_object_get(o, "tools");
+    if (jt && !json_is_null(jt)) {
+        if (!json_is_array(jt)) FAIL400("tools", "'tools' must be a list of tool objects");
+        size_t n = json_array_size(jt);
+        if (n == 0) FAIL400("tools", "'tools' must not be empty (leave it out instead)");
+        if (n > OAI_MAX_TOOLS) FAIL400("tools", "'tools' has more than %d entries", OAI_MAX_TOOLS);
+        q->tools = pg_arena_calloc(p->a, n, sizeof *q->tools);
+        if (!q->tools) return 500;
+        for (size_t i = 0; i < n; i++) {
+            if ((rc = parse_one_tool(p, json_array_get(jt, i), i, &q->tools[i], err_json))) return rc;
+            for (size_t k = 0; k < i; k++)
+                if (!strcmp(q->tools[k].name, q->tools[i].name))
+                    FAIL400("tools", "tools[%zu].function.name '%s' is given twice", i, q->tools[i].name);
+        }
+        q->n_tools = (int32_t)n;
+    }
+    q->parallel_calls = 1;
+    if ((rc = srv_get_bool(o, "parallel_tool_calls", &q->parallel_calls, err_json))) return rc;
+    q->tool_mode = q->n_tools ? OAI_TOOLS_AUTO : OAI_TOOLS_OFF;
+    json_t *tc = json_object_get(o, "tool_choice");
+    if (tc && !json_is_null(tc)) {
+        if (json_is_string(tc)) {
+            const char *v = json_string_value(tc);
+            if (!strcmp(v, "none")) q->tool_mode = OAI_TOOLS_OFF;
+            else if (!strcmp(v, "auto")) q->tool_mode = OAI_TOOLS_AUTO;
+            else if (!strcmp(v, "required")) q->tool_mode = OAI_TOOLS_REQUIRED;
+            else FAIL400("tool_choice", "'tool_choice' must be 'none', 'auto', 'required' or {\"type\": \"function\", "
+                                        "\"function\": {\"name\": ...}}");
+        } else if (json_is_object(tc)) {
+            json_t *fn = json_object_get(tc, "function");
+            json_t *nm = json_is_object(fn) ? json_object_get(fn, "name") : NULL;
+            json_t *ty = json_object_get(tc, "type");
+            if (!json_is_string(ty) || strcmp(json_string_value(ty), "function") || !json_is_string(nm))
+                FAIL400("tool_choice", "'tool_choice' must be {\"type\": \"function\", \"function\": {\"name\": ...}}");
+            int32_t k = 0;
+            while (k < q->n_tools && strcmp(q->tools[k].name, json_string_value(nm))) k++;
+            if (k == q->n_tools)
+                FAIL400("tool_choice", "'tool_choice' names the function '%.64s', which is not in 'tools'",
+                        json_string_value(nm));
+            q->tool_mode = OAI_TOOLS_NAMED;
+            q->tool_named = k;
+            q->parallel_calls = 0; /* "call this function": one call */
+        } else {
+            FAIL400("tool_choice", "'tool_choice' must be a string or an object");
+        }
+        if (q->tool_mode != OAI_TOOLS_OFF && !q->n_tools)
+            FAIL400("tool_choice", "'tool_choice' other than 'none' needs 'tools'");
+    }
+    json_t *rf = json_object_get(o, "reasoning_format");
+    if (rf && !json_is_null(rf)) {
+        const char *v = json_is_string(rf) ? json_string_value(rf) : "";
+        if (!strcmp(v, "none")) q->tc_flags |= PG_TC_REASONING_INLINE;
+        else if (strcmp(v, "auto") && strcmp(v, "deepseek") && strcmp(v, "parsed"))
+            FAIL400("reasoning_format", "'reasoning_format' must be 'none' (thinking stays in content), 'auto', "
+                                        "'parsed' or 'deepseek' (thinking goes to reasoning_content)");
+    }
+    q->tc = p->c->tc;
+    q->parse_out = q->tool_mode != OAI_TOOLS_OFF || (q->tc.think && !(q->tc_flags & PG_TC_REASONING_INLINE));
+    if (q->tool_mode == OAI_TOOLS_OFF) q->tc.format = PG_TC_NONE; /* reasoning only: no call syntax */
+    if ((rc = tool_grammar(p, err_json))) return rc;
+    /* call markers may be control tokens of the vocabulary ([TOOL_CALLS],
+     * <|python_tag|>, <|START_ACTION|>, DeepSeek's, Hermes 2 Pro's
+     * <tool_call>): they must reach the text the parser reads. End tokens
+     * add no text either way. */
+    if (q->tool_mode != OAI_TOOLS_OFF) p->g->base.detok_special = 1;
+    return 0;
+}
+
 /* chat: logprobs/top_logprobs, messages rendered by the template, one prompt */
 static int parse_chat(parse_st *p, json_t *o, json_t **err_json) {
     int rc, want = 0;
@@ -498,10 +753,11 @@ static int parse_chat(parse_st *p, json_t *o, json_t **err_json) {
     int agp = 1;
     if ((rc = srv_get_bool(o, "add_generation_prompt", &agp, err_json))) return rc;
     pg_jv msgs, tools;
+    if ((rc = parse_tools(p, o, err_json))) return rc;
     if ((rc = chat_messages(p->a, json_object_get(o, "messages"), p->c->max_messages, &msgs, err_json))) return rc;
-    /* 'tools' is refused by check_fields until its issue lands; then: */
+    /* tool_choice "none": the template renders no tools (no call is asked for) */
     json_t *jt = json_object_get(o, "tools");
-    int has_tools = jt && !json_is_null(jt);
+    int has_tools = jt && !json_is_null(jt) && p->o->tool_mode != OAI_TOOLS_OFF;
     if (has_tools && (!json_is_array(jt) || pg_tpl_value_from_json(p->a, jt, OAI_MAX_JSON_DEPTH, &tools) < 0)) FAIL400("tools", "'tools' must be a list");
     pg_prompt pr;
     if ((rc = srv_chat_prompt(p->c, &msgs, has_tools ? &tools : NULL, agp, &pr, err_json))) return rc;
@@ -574,9 +830,8 @@ static const char *const common_fields[] = {
     "spaces_between_special_tokens", "include_stop_str_in_output", "min_tokens", NULL};
 static const char *const completion_fields[] = {"prompt", "echo", "suffix", "best_of", "parse_special", NULL};
 static const char *const chat_fields[] = {"messages", "max_completion_tokens", "top_logprobs", "add_generation_prompt",
-                                          NULL};
-static const char *const later_fields[] = {"tools", "tool_choice", "parallel_tool_calls", "functions", "function_call",
-                                           NULL};
+                                          "tools", "tool_choice", "parallel_tool_calls", "reasoning_format", NULL};
+static const char *const later_fields[] = {"functions", "function_call", NULL};
 
 static int in_list(const char *const *l, const char *k) {
     for (; *l; l++)
@@ -638,6 +893,7 @@ static int parse_tree(parse_st *p, json_t *o, const srv_caller *who, json_t **er
      * compiles nothing. The reference belongs to the request (request.c
      * drops it when the request is freed). */
     if ((rc = srv_structured_parse(p->c->grammars, o, &p->g->base.grammar, err_json))) return rc;
+    if ((rc = tool_grammar_ref(p, err_json))) return rc;
     oai_req *q = p->o;
     q->n_prompts = p->g->n_prompts;
     q->n_choices = q->n_prompts * q->n;

@@ -24,6 +24,17 @@
 
 enum { OAI_COMPLETION = 1, OAI_CHAT = 2 };
 
+#define OAI_MAX_TOOLS 128 /* tools per request (OpenAI's limit) */
+
+/* tool_choice */
+enum { OAI_TOOLS_OFF = 0, OAI_TOOLS_AUTO, OAI_TOOLS_REQUIRED, OAI_TOOLS_NAMED };
+
+typedef struct oai_tool {
+    const char *name;   /* [A-Za-z0-9_-]{1,64} */
+    const char *schema; /* its parameters schema, compact JSON ({"type":"object"} when absent) */
+    int strict;
+} oai_tool;
+
 /* The adapter's state of one request (in the request's arena). */
 typedef struct oai_req {
     int kind;              /* OAI_* */
@@ -37,6 +48,19 @@ typedef struct oai_req {
     char id[64];           /* cmpl-... / chatcmpl-... */
     long long created;
     const char *model;     /* echoed "model" */
+    /* chat: tools and the output parser (toolcall.h) */
+    oai_tool *tools;
+    int32_t n_tools;
+    int tool_mode;         /* OAI_TOOLS_* (OFF with tool_choice "none": calls are not parsed) */
+    int32_t tool_named;    /* NAMED: index in tools */
+    int parallel_calls;    /* parallel_tool_calls (default 1): more than one call per answer */
+    int parse_out;         /* run the parser: tools on, or the template marks reasoning */
+    unsigned tc_flags;     /* PG_TC_REASONING_INLINE for reasoning_format "none" */
+    pg_tc_style tc;
+    pg_tc_stream **tc_streams; /* per choice, streaming with parse_out (freed with the request) */
+    char *tool_gbnf;       /* the calls' grammar (arena; NULL: none) */
+    const char **tool_triggers; /* lazy (auto) triggers (arena) */
+    int32_t n_tool_triggers;
     /* streaming (openai_format.c) */
     int started, ended;
     size_t *choice_text_len; /* per choice: bytes emitted (text_offset) */
@@ -51,6 +75,7 @@ typedef struct oai_req {
     size_t bp_off;         /* text offset within the choice (legacy text_offset) */
     int bp_k;              /* items written in the current list */
     int bp_finish;         /* the choice's finish reason */
+    int bp_calls;          /* the choice's parsed answer has tool calls (finish_reason tool_calls) */
 } oai_req;
 
 /* Parses body for kind into srv_req_gen(r) and a new oai_req (both in

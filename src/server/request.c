@@ -47,6 +47,8 @@ struct srv_req {
     void (*wake)(void *);
     void *wake_arg;
     int detached;
+    void (*on_free)(void *); /* the adapter's cleanup (srv_req_on_free) */
+    void *on_free_arg;
 
     sub *subs;         /* n_subs accepted submissions (arena) */
     int32_t n_subs;
@@ -88,6 +90,7 @@ srv_req *srv_req_create(const srv_core *core) {
 }
 
 static void req_free(srv_req *r) {
+    if (r->on_free) r->on_free(r->on_free_arg);
     pg_gram_ref_drop(r->gen.base.grammar); /* the request's reference (the engine held its own) */
     free(r->ev);
     free(r->text);
@@ -112,6 +115,10 @@ void srv_req_unref(srv_req *r) {
 }
 
 pg_arena *srv_req_arena(srv_req *r) { return r->arena; }
+void srv_req_on_free(srv_req *r, void (*fn)(void *), void *arg) {
+    r->on_free = fn;
+    r->on_free_arg = arg;
+}
 srv_gen *srv_req_gen(srv_req *r) { return &r->gen; }
 
 void srv_req_set_caller(srv_req *r, uint64_t key_id) {

@@ -126,6 +126,9 @@ void srv_req_ref(srv_req *r);
 void srv_req_unref(srv_req *r); /* frees at zero */
 /* Storage for the spec and the adapter's state, freed with the request. */
 pg_arena *srv_req_arena(srv_req *r);
+/* fn(arg) runs once when the request is freed, before its arena: the
+ * adapter's state that lives outside the arena (one hook per request). */
+void srv_req_on_free(srv_req *r, void (*fn)(void *), void *arg);
 srv_gen *srv_req_gen(srv_req *r);
 /* An authenticated caller: its tokens are charged to key_id. */
 void srv_req_set_caller(srv_req *r, uint64_t key_id);

@@ -173,6 +173,7 @@ static int load_template(pg_srv *s, pg_error *err) {
         origin = s->cfg.chat_template_path;
         /* an explicit template must compile */
         int rc = pg_tpl_compile(src, len, &s->tpl, err);
+        pg_tc_detect(src, len, &s->ctx.tc);
         free(src);
         if (rc < 0) return rc;
         PG_INFO("chat template: %s", origin);
@@ -183,6 +184,7 @@ static int load_template(pg_srv *s, pg_error *err) {
     if (pg_gguf_get_str(pg_model_gguf(s->model), "tokenizer.chat_template", &t, &tl, NULL) == 0) {
         pg_error e = {0};
         if (pg_tpl_compile(t, tl, &s->tpl, &e) == 0) {
+            pg_tc_detect(t, tl, &s->ctx.tc);
             PG_INFO("chat template: the model's tokenizer.chat_template");
             return 0;
         }
@@ -192,6 +194,7 @@ static int load_template(pg_srv *s, pg_error *err) {
                 "(override with --chat-template FILE)");
     }
     const char *fb = pg_chat_fallback_template();
+    pg_tc_style_of(PG_TC_GENERIC, &s->ctx.tc);
     return pg_tpl_compile(fb, strlen(fb), &s->tpl, err);
 }
 
@@ -277,6 +280,8 @@ static int load_all(pg_srv *s, pg_error *err) {
     memset(&st, 0, sizeof st);
     if (gen) { /* an encoder has no chat template and no generation engine */
         if ((rc = load_template(s, err)) < 0) return rc;
+        PG_INFO("tool calls: %s format%s", pg_tc_format_name(s->ctx.tc.format),
+                s->ctx.tc.think ? ", reasoning in thinking markers" : "");
         if ((rc = pg_engine_create(s->model, s->vocab, &s->cfg.engine, &s->engine, err)) < 0) return rc;
         pg_engine_stats_get(s->engine, &st);
     }

@@ -20,6 +20,7 @@ typedef struct centry {
 
 typedef struct gcache {
     const pg_gram_vocab *tv;
+    uint64_t tv_uid;   /* tv->uid: the address alone may be a freed vocab's */
     centry **ent;    /* by DFA state */
     int32_t n_ent;
     int32_t *canon;  /* by DFA state: canonical state + 1 (0 = not computed), see canon_state */
@@ -53,10 +54,11 @@ void caches_free(pg_grammar *g) {
 
 static gcache *cache_for(pg_grammar *g, const pg_gram_vocab *tv) {
     for (gcache *c = g->caches; c; c = c->next)
-        if (c->tv == tv) return c;
+        if (c->tv == tv && c->tv_uid == tv->uid) return c;
     gcache *c = calloc(1, sizeof *c);
     if (!c) PG_PANIC("grammar: out of memory");
     c->tv = tv;
+    c->tv_uid = tv->uid;
     c->next = g->caches;
     g->caches = c;
     return c;

@@ -95,6 +95,8 @@ typedef struct gb {
 } gb;
 
 struct pg_gram_vocab {
+    uint64_t uid;     /* unique per created vocab: grammars key their caches by it, since a
+                         freed vocab's address can be reused by a different one */
     int32_t n_vocab;
     int32_t n_nodes, max_depth;
     uint8_t *nb;      /* byte of node */

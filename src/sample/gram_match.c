@@ -533,6 +533,8 @@ static int build_trie(pg_gram_vocab *tv, pg_error *err) {
 static pg_gram_vocab *tv_alloc(int32_t n, pg_error *err) {
     pg_gram_vocab *tv = calloc(1, sizeof *tv);
     if (!tv) { pg_error_set(err, PG_ENOMEM, "grammar vocab: out of memory"); return NULL; }
+    static uint64_t next_uid; /* atomic */
+    tv->uid = __atomic_add_fetch(&next_uid, 1, __ATOMIC_RELAXED);
     tv->n_vocab = n;
     tv->toff = calloc((size_t)n + 1, sizeof *tv->toff);
     tv->tlen = calloc((size_t)n + 1, sizeof *tv->tlen);

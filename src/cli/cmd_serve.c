@@ -186,26 +186,13 @@ static int apply(serve_opts *so, const char *name, const char *v, int from_file,
         if (e_) BAD("out of range");                                       \
         dst = d;                                                           \
     } while (0)
-    if (!strcmp(name, "kv-f32")) {
-        if (!v || !strcmp(v, "true") || !strcmp(v, "1")) c->engine.kv_type = 0;
-        else if (strcmp(v, "false") && strcmp(v, "0")) BAD("not true or false");
-        return 0;
-    }
-    if (!strcmp(name, "chat-special-in-content")) {
-        if (!v || !strcmp(v, "true") || !strcmp(v, "1")) c->chat_special_in_content = 1;
-        else if (!strcmp(v, "false") || !strcmp(v, "0")) c->chat_special_in_content = 0;
-        else BAD("not true or false");
-        return 0;
-    }
-    if (!strcmp(name, "no-webui")) {
-        if (!v || !strcmp(v, "true") || !strcmp(v, "1")) c->no_webui = 1;
-        else if (strcmp(v, "false") && strcmp(v, "0")) BAD("needs true or false");
-        return 0;
-    }
-    if (!strcmp(name, "matryoshka")) {
-        if (!v || !strcmp(v, "true") || !strcmp(v, "1")) c->matryoshka = 1;
-        else if (!strcmp(v, "false") || !strcmp(v, "0")) c->matryoshka = -1;
-        else BAD("not true or false");
+    if (is_flag(name)) { /* no value = true */
+        int b = !v || !strcmp(v, "true") || !strcmp(v, "1") ? 1 : !strcmp(v, "false") || !strcmp(v, "0") ? 0 : -1;
+        if (b < 0) BAD("not true or false");
+        if (!strcmp(name, "kv-f32")) { if (b) c->engine.kv_type = 0; } /* false: the default KV type stays */
+        else if (!strcmp(name, "chat-special-in-content")) c->chat_special_in_content = b;
+        else if (!strcmp(name, "no-webui")) c->no_webui = b;
+        else c->matryoshka = b ? 1 : -1; /* matryoshka */
         return 0;
     }
     if (!strcmp(name, "pooling")) {

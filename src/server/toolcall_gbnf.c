@@ -9,6 +9,7 @@
  * the trigger text itself: the engine feeds the matcher from the trigger's
  * start. */
 #include "server/toolcall.h"
+#include "server/toolcall_impl.h"
 
 #include "base/error.h"
 #include "sample/grammar.h"
@@ -18,29 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct gb {
-    char *p;
-    size_t len, cap;
-    int err;
-} gb;
+/* GBNF text under construction: toolcall's growable buffer */
+typedef tbuf gb;
 
-static void put(gb *b, const char *s, size_t n) {
-    if (b->err) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t c = b->cap ? b->cap : 1024;
-        while (c < b->len + n + 1) c *= 2;
-        char *q = realloc(b->p, c);
-        if (!q) {
-            b->err = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = c;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-}
+static void put(gb *b, const char *s, size_t n) { pg_tc_tb_put(b, s, n); }
 static void puts_(gb *b, const char *s) { put(b, s, strlen(s)); }
 
 /* A GBNF literal "..." of s. */

@@ -690,6 +690,9 @@ static void test_deadline_cancel(void) {
     o.lim.max_iterations = UINT64_MAX;
     o.lim.max_work = UINT64_MAX;
     o.lim.max_millis = 300;
+    /* room for a slow (loaded, sanitized) host: the clock must end it, not
+     * the arena (its 64 MiB default was reached first once under load) */
+    o.lim.max_memory = (size_t)512 << 20;
     pg_error err = {0};
     double t0 = t_now_s();
     int rc = render_opts(spin, &o, &err);

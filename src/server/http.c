@@ -11,7 +11,7 @@
  *   request core (request.c): srv_req_submit -> engine (pg_engine_submit)
  *       v
  *   engine thread: events -> the core's per-request queue -> wake(conn)
- *       v                     (conn_wake below resumes the connection)
+ *       v                     (srv_http_conn_wake below resumes the connection)
  *   adapter->body / adapter->stream (openai_format.c): events -> a JSON
  *       body, or SSE frames into this connection's reused buffer
  *       v
@@ -48,10 +48,11 @@
  * for them.
  *
  * Disconnects: MHD reports a failed connection through NOTIFY_COMPLETED
- * (-> srv_req_detach cancels). A *suspended* connection is invisible to
- * MHD, so the watcher thread poll()s the sockets of live generation
- * requests for POLLRDHUP/POLLHUP; on hang-up it cancels the request and
- * resumes the connection so that MHD sees the failure and cleans up.
+ * (-> srv_req_detach cancels); suspended connections are watched by the
+ * watcher thread (http_core.c). Everything here that does not call the
+ * library (registry, parse workers, connection tracking and limits,
+ * receive deadlines, the watcher, drain support, the listening socket,
+ * trace context) is in http_core.c.
  *
  * Every response carries x-request-id, traceparent (W3C: incoming trace id
  * kept, our span id) and, for keys with limits, the x-ratelimit-* headers.
@@ -125,23 +126,18 @@ static hconn *conn_new(srv_http *h, struct MHD_Connection *c) {
     return r;
 }
 
-static void conn_free(hconn *r) {
-    if (r->req) srv_req_unref(r->req);
-    if (r->ejob) srv_ejob_detach(r->ejob);
-    free(r->body);
-    free(r->rest);
-    free(r->fail.body);
-    srv_buf_free(&r->out);
-    free(r);
-}
-
 /* The core's wake-up (under the request's mutex). */
-static void conn_wake(void *arg) {
+void srv_http_conn_wake(void *arg) {
     hconn *r = arg;
     if (r->suspended && !r->gone) {
         r->suspended = 0;
         MHD_resume_connection(r->conn);
     }
+}
+
+static int conn_fd(struct MHD_Connection *c) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    return ci ? ci->connect_fd : -1;
 }
 
 /* Under the request's mutex. */
@@ -150,46 +146,7 @@ static void conn_suspend(hconn *r) {
     MHD_suspend_connection(r->conn);
 }
 
-static void registry_add(srv_http *h, hconn *r) {
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    r->fd = ci ? ci->connect_fd : -1;
-    pthread_mutex_lock(&h->mu);
-    r->next = h->live;
-    r->prev = NULL;
-    if (h->live) h->live->prev = r;
-    h->live = r;
-    r->in_registry = 1;
-    pthread_mutex_unlock(&h->mu);
-    if (h->wake[1] >= 0) {
-        char b = 1;
-        ssize_t w = write(h->wake[1], &b, 1);
-        (void)w;
-    }
-}
-
-static void registry_remove(srv_http *h, hconn *r) {
-    pthread_mutex_lock(&h->mu);
-    if (r->in_registry) {
-        if (r->prev) r->prev->next = r->next;
-        else h->live = r->next;
-        if (r->next) r->next->prev = r->prev;
-        r->in_registry = 0;
-    }
-    pthread_mutex_unlock(&h->mu);
-}
-
 /* ---------- responses ---------- */
-
-/* OpenAI-style durations: "20ms", "7s", "6m0s". */
-static void fmt_dur(char *b, size_t cap, double s) {
-    if (!(s > 0)) snprintf(b, cap, "0s");
-    else if (s < 1) snprintf(b, cap, "%dms", (int)ceil(s * 1000));
-    else {
-        long t = (long)ceil(s);
-        if (t >= 60) snprintf(b, cap, "%ldm%lds", t / 60, t % 60);
-        else snprintf(b, cap, "%lds", t);
-    }
-}
 
 /* One x-ratelimit-{limit,remaining,reset}-WHAT triple, for a set limit. */
 static void rl_headers(struct MHD_Response *resp, const char *what, double lim, double rem, double reset_s) {
@@ -202,7 +159,7 @@ static void rl_headers(struct MHD_Response *resp, const char *what, double lim, 
     snprintf(b, sizeof b, "%.0f", rem > 0 ? floor(rem) : 0.0);
     MHD_add_response_header(resp, name, b);
     snprintf(name, sizeof name, "x-ratelimit-reset-%s", what);
-    fmt_dur(b, sizeof b, reset_s);
+    srv_http_fmt_dur(b, sizeof b, reset_s);
     MHD_add_response_header(resp, name, b);
 }
 
@@ -224,12 +181,6 @@ static void common_headers(hconn *r, struct MHD_Response *resp) {
     rl_headers(resp, "tokens", l->lim_tok, l->rem_tok, l->reset_tok_s);
 }
 
-static void count_status(hconn *r, int status) {
-    r->status = status;
-    r->stage = 2;
-    if (status >= 100 && status < 600) atomic_fetch_add(&r->h->env.metrics->status[status], 1);
-}
-
 /* Queues body (malloc'd, taken) with the common headers. */
 static enum MHD_Result respond(hconn *r, int status, const char *ctype, char *body, size_t len, const char *retry_after,
                                const char *allow) {
@@ -248,7 +199,7 @@ static enum MHD_Result respond(hconn *r, int status, const char *ctype, char *bo
         MHD_add_response_header(resp, "Connection", "close");
     enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
-    count_status(r, status);
+    srv_http_count_status(r, status);
     if (status >= 500 && status != 501 && status != 503 && status != 504) PG_ERROR("http %d for request %s", status, r->x_request_id);
     return rc;
 }
@@ -393,7 +344,7 @@ static enum MHD_Result body_or_wait(hconn *r) {
         common_headers(r, resp);
         enum MHD_Result mrc = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
         MHD_destroy_response(resp);
-        count_status(r, 200);
+        srv_http_count_status(r, 200);
         return mrc;
     }
     char *body;
@@ -416,36 +367,6 @@ static enum MHD_Result submit_failed(hconn *r, int rc, const pg_error *e) {
 }
 
 /* ---------- parse workers ---------- */
-
-/* A generation request's body is parsed (JSON, the chat template's render
- * with its cost budget and deadline) on a parse worker, not on the MHD
- * thread: the connection is suspended meanwhile and resumed by the worker;
- * ahc then goes on in after_parse (stage 3). A render that runs long (a
- * hostile template) holds a worker, never /health; the drain counts it as
- * live, and the shutdown grace's cancel flag stops it. */
-static void *parse_main(void *arg) {
-    srv_http *h = arg;
-    pthread_mutex_lock(&h->pmu);
-    for (;;) {
-        /* at stop, leave only once nothing is queued or about to be */
-        while (!h->pq_head && !(h->pq_stop && h->n_parsing == 0)) pthread_cond_wait(&h->pcv, &h->pmu);
-        hconn *r = h->pq_head;
-        if (!r) break;
-        h->pq_head = r->pq_next;
-        if (!h->pq_head) h->pq_tail = NULL;
-        pthread_mutex_unlock(&h->pmu);
-        srv_caller who = {r->authed, r->key_id};
-        memset(&r->fail, 0, sizeof r->fail);
-        r->parse_st = r->rt->ad->parse(h->env.ctx, &who, r->body, r->body_len, r->req, &r->ast, &r->fail);
-        srv_req_lock(r->req);
-        conn_wake(r); /* resume: ahc goes on in after_parse */
-        srv_req_unlock(r->req);
-        pthread_mutex_lock(&h->pmu);
-        if (--h->n_parsing == 0 && h->pq_stop) pthread_cond_broadcast(&h->pcv);
-    }
-    pthread_mutex_unlock(&h->pmu);
-    return NULL;
-}
 
 static enum MHD_Result after_parse(hconn *r);
 
@@ -491,12 +412,12 @@ static enum MHD_Result after_parse(hconn *r) {
     }
     atomic_fetch_add(&h->env.metrics->requests, 1);
     r->stream = srv_req_gen(r->req)->stream;
-    srv_req_set_wake(r->req, conn_wake, r);
+    srv_req_set_wake(r->req, srv_http_conn_wake, r);
     if (r->stream) srv_req_set_max_unsent(r->req, h->env.cfg->max_unsent_bytes);
     pg_error e = {0};
     int rc = srv_req_submit(r->req, &e);
     if (rc < 0) return submit_failed(r, rc, &e);
-    registry_add(h, r);
+    srv_http_registry_add(h, r, conn_fd(r->conn));
     if (r->stream) {
         struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_reader, r, NULL);
         if (!resp) return MHD_NO;
@@ -505,7 +426,7 @@ static enum MHD_Result after_parse(hconn *r) {
         common_headers(r, resp);
         enum MHD_Result mrc = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
         MHD_destroy_response(resp);
-        count_status(r, 200);
+        srv_http_count_status(r, 200);
         return mrc;
     }
     r->stage = 1;
@@ -520,14 +441,14 @@ static enum MHD_Result start_embed(hconn *r) {
     srv_fail f;
     /* the body goes to the job (parsed on its worker) */
     int st = srv_ejob_start(*h->env.embq, r->rt->kind == RT_EMBED ? SRV_EJ_EMBED : SRV_EJ_RERANK, &who, &r->body,
-                            r->body_len, conn_wake, r, &r->ejob, &f);
+                            r->body_len, srv_http_conn_wake, r, &r->ejob, &f);
     if (!r->body) r->body_len = r->body_cap = 0;
     if (st) {
         if (st == 429) atomic_fetch_add(&h->env.metrics->rejected[REJ_QUEUE_FULL], 1);
         else if (st == 503) atomic_fetch_add(&h->env.metrics->rejected[REJ_DRAINING], 1);
         return respond(r, st, "application/json", f.body, f.len, f.retry_after, NULL);
     }
-    registry_add(h, r);
+    srv_http_registry_add(h, r, conn_fd(r->conn));
     r->stage = 1;
     return ejob_body_or_wait(r);
 }
@@ -549,33 +470,20 @@ static const char *bearer(struct MHD_Connection *c, size_t *len) {
     return h;
 }
 
-/* {"status":"loading"} plus, once the model's size is known, its load
- * progress: "progress" (0..1), "loaded_bytes", "total_bytes". */
-static char *loading_body(const srv_http_env *env) {
-    uint64_t done = env->load_done ? atomic_load(env->load_done) : 0;
-    uint64_t total = env->load_total ? atomic_load(env->load_total) : 0;
-    char b[160];
-    if (total == 0) return strdup("{\"status\":\"loading\"}");
-    if (done > total) done = total;
-    snprintf(b, sizeof b, "{\"status\":\"loading\",\"progress\":%.3f,\"loaded_bytes\":%llu,\"total_bytes\":%llu}",
-             (double)done / (double)total, (unsigned long long)done, (unsigned long long)total);
-    return strdup(b);
-}
-
 /* /health (liveness) and /ready (readiness): no key needed. */
 static enum MHD_Result probe(hconn *r, int state, int draining) {
     const srv_http_env *env = &r->h->env;
     if (r->rt->kind == RT_HEALTH) /* liveness: the process serves HTTP */
         return respond_json(r, 200,
                             draining               ? strdup("{\"status\":\"draining\"}")
-                            : state == SRV_LOADING ? loading_body(env)
+                            : state == SRV_LOADING ? srv_http_loading_body(env)
                             : state == SRV_READY   ? strdup("{\"status\":\"ok\"}")
                                                    : strdup("{\"status\":\"failed\"}"),
                             NULL);
     if (state == SRV_READY && !draining) return respond_json(r, 200, strdup("{\"status\":\"ready\"}"), NULL);
     return respond_json(r, 503,
                         draining               ? strdup("{\"status\":\"draining\"}")
-                        : state == SRV_LOADING ? loading_body(env)
+                        : state == SRV_LOADING ? srv_http_loading_body(env)
                                                : strdup("{\"status\":\"unavailable\"}"),
                         "1");
 }
@@ -595,7 +503,7 @@ static enum MHD_Result respond_asset(hconn *r) {
     int status = fresh ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK;
     enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
-    count_status(r, status);
+    srv_http_count_status(r, status);
     return rc;
 }
 
@@ -665,18 +573,6 @@ static int rate_limit(hconn *r, enum MHD_Result *res) {
     return 0;
 }
 
-/* CORS: the allowed value for this request's Origin (the configured
- * origin itself, or "*"), or NULL (no Origin, or not allowed). */
-static const char *cors_allow(const srv_http *h, const char *origin) {
-    const pg_server_config *cfg = h->env.cfg;
-    if (!origin || !cfg->n_cors_origins) return NULL;
-    for (int i = 0; i < cfg->n_cors_origins; i++) {
-        if (!strcmp(cfg->cors_origins[i], "*")) return "*";
-        if (!strcmp(cfg->cors_origins[i], origin)) return cfg->cors_origins[i];
-    }
-    return NULL;
-}
-
 /* OPTIONS: the preflight answer, before authentication (browsers send no
  * credentials in a preflight). 204 with Allow always; the
  * Access-Control-Allow-* headers only for an allowed origin. */
@@ -698,7 +594,7 @@ static enum MHD_Result preflight(hconn *r) {
     }
     enum MHD_Result rc = MHD_queue_response(r->conn, 204, resp);
     MHD_destroy_response(resp);
-    count_status(r, 204);
+    srv_http_count_status(r, 204);
     return rc;
 }
 
@@ -793,166 +689,22 @@ static enum MHD_Result handle(hconn *r) {
     return start_generation(r);
 }
 
-/* ---------- request ids and trace context ---------- */
+/* ---------- connections: admission limits and receive deadlines (http_core.c) ---------- */
 
-static int sane_request_id(const char *v) {
-    size_t n = strlen(v);
-    if (n == 0 || n > 120) return 0;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)v[i] < 0x21 || (unsigned char)v[i] > 0x7e) return 0;
-    return 1;
-}
-
-static int hexn(const char *p, size_t n) {
-    int nonzero = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = p[i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return -1;
-        nonzero |= c != '0';
-    }
-    return nonzero;
-}
-
-/* W3C trace context: keep a valid incoming trace id (version 00 layout
- * "00-<32 hex>-<16 hex>-<2 hex>"; other versions are read by that prefix),
- * else start a new trace; our span gets a fresh id. */
-static void trace_init(srv_http *h, hconn *r) {
-    const char *tp = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "traceparent");
-    char flags[3] = "01";
-    int ok = 0;
-    if (tp && strlen(tp) >= 55 && tp[2] == '-' && tp[35] == '-' && tp[52] == '-' && hexn(tp, 2) >= 0 &&
-        strncmp(tp, "ff", 2) && hexn(tp + 3, 32) == 1 && hexn(tp + 36, 16) == 1 && hexn(tp + 53, 2) >= 0 &&
-        (tp[55] == 0 || (strncmp(tp, "00", 2) && tp[55] == '-'))) {
-        memcpy(r->trace_id, tp + 3, 32);
-        r->trace_id[32] = 0;
-        memcpy(r->parent_span, tp + 36, 16);
-        r->parent_span[16] = 0;
-        flags[0] = tp[53];
-        flags[1] = tp[54];
-        ok = 1;
-    }
-    char a[64], b[64];
-    if (!ok) {
-        srv_make_id(h->env.ids, "", a, sizeof a);
-        srv_make_id(h->env.ids, "", b, sizeof b);
-        snprintf(r->trace_id, sizeof r->trace_id, "%.16s%.16s", a, b);
-    }
-    srv_make_id(h->env.ids, "", a, sizeof a);
-    snprintf(r->traceparent, sizeof r->traceparent, "00-%s-%.16s-%s", r->trace_id, a, flags);
-}
-
-/* ---------- connections: admission limits and receive deadlines ---------- */
-
-/* The key of a client address: family and the address bytes (no port). */
-static int addr_key(const struct sockaddr *sa, unsigned char *out) {
-    if (sa && sa->sa_family == AF_INET) {
-        memcpy(out, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-        return AF_INET;
-    }
-    if (sa && sa->sa_family == AF_INET6) {
-        memcpy(out, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
-        return AF_INET6;
-    }
-    return 0;
-}
-
-/* MHD's accept policy: refuse (MHD closes the socket at once) beyond
- * --max-connections in all or --max-connections-per-ip from one address.
- * MHD's own limits are set above ours, so it never stops accepting and
- * leaves connections hanging in the listen queue. */
 static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t len) {
-    srv_http *h = cls;
-    const pg_server_config *cfg = h->env.cfg;
-    unsigned char key[16];
-    int fam = len >= sizeof(struct sockaddr_in) ? addr_key(addr, key) : 0;
-    size_t kl = fam == AF_INET ? 4 : 16;
-    unsigned same = 0;
-    pthread_mutex_lock(&h->cmu);
-    unsigned total = h->n_conns;
-    if (fam && cfg->max_connections_per_ip)
-        for (tconn *t = h->conns; t; t = t->next) same += t->family == fam && !memcmp(t->addr, key, kl);
-    pthread_mutex_unlock(&h->cmu);
-    if (total >= cfg->max_connections || (cfg->max_connections_per_ip && same >= cfg->max_connections_per_ip))
-        atomic_fetch_add(&h->env.metrics->conn_refused, 1);
-    if (total >= cfg->max_connections) {
-        PG_DEBUG("refused a connection: %u open (--max-connections %u)", total, cfg->max_connections);
-        return MHD_NO;
-    }
-    if (cfg->max_connections_per_ip && same >= cfg->max_connections_per_ip) {
-        PG_DEBUG("refused a connection: %u open from its address (--max-connections-per-ip %u)", same,
-                 cfg->max_connections_per_ip);
-        return MHD_NO;
-    }
-    return MHD_YES;
-}
-
-static void set_deadline(srv_http *h, tconn *t, double when) {
-    if (!t) return;
-    pthread_mutex_lock(&h->cmu);
-    t->deadline = when;
-    pthread_mutex_unlock(&h->cmu);
-}
-
-/* While a body arrives: --timeout of slack after the headers, then at
- * least SRV_MIN_BODY_RATE bytes per second. 0 (none) without a timeout. */
-static double body_deadline(const hconn *r) {
-    double to = r->h->env.cfg->connection_timeout_s;
-    return to > 0 ? r->t_start + to + (double)r->body_len / SRV_MIN_BODY_RATE : 0;
+    return srv_http_admit(cls, addr, len) ? MHD_YES : MHD_NO;
 }
 
 /* MHD's connection notifications: track every socket from accept to
  * close. STARTED sets the headers' deadline; CLOSED unlinks and clears the
  * socket context (so a later lookup in the same connection sees none). */
 static void notify_conn(void *cls, struct MHD_Connection *c, void **socket_context, enum MHD_ConnectionNotificationCode code) {
-    srv_http *h = cls;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        tconn *t = calloc(1, sizeof *t);
-        if (!t) return;
-        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-        t->fd = ci ? ci->connect_fd : -1;
-        ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        t->family = ci ? addr_key(ci->client_addr, t->addr) : 0;
-        double to = h->env.cfg->connection_timeout_s;
-        t->deadline = to > 0 ? srv_now() + to : 0;
-        pthread_mutex_lock(&h->cmu);
-        t->next = h->conns;
-        if (h->conns) h->conns->prev = t;
-        h->conns = t;
-        h->n_conns++;
-        pthread_mutex_unlock(&h->cmu);
-        *socket_context = t;
-    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
-        tconn *t = *socket_context;
-        if (!t) return;
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        *socket_context = srv_http_track_open(cls, conn_fd(c), ci ? ci->client_addr : NULL);
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
+        srv_http_track_close(cls, *socket_context);
         *socket_context = NULL;
-        pthread_mutex_lock(&h->cmu);
-        if (t->prev) t->prev->next = t->next;
-        else h->conns = t->next;
-        if (t->next) t->next->prev = t->prev;
-        h->n_conns--;
-        pthread_mutex_unlock(&h->cmu);
-        free(t);
-    }
-}
-
-/* Watcher: connections past their receive deadline (slow headers, a body
- * slower than the minimum rate) are shut down; MHD sees the socket fail
- * and closes it. Under cmu, so the fd is still the connection's (CLOSED
- * unlinks under cmu before MHD closes the socket). */
-static void cut_late(srv_http *h) {
-    double now = srv_now();
-    int n = 0;
-    pthread_mutex_lock(&h->cmu);
-    for (tconn *t = h->conns; t; t = t->next) {
-        if (t->cut || t->deadline <= 0 || now < t->deadline || t->fd < 0) continue;
-        shutdown(t->fd, SHUT_RDWR);
-        t->cut = 1;
-        n++;
-    }
-    pthread_mutex_unlock(&h->cmu);
-    if (n) {
-        atomic_fetch_add(&h->env.metrics->conn_late, (uint_fast64_t)n);
-        PG_DEBUG("closed %d connection(s) that did not send their request in time", n);
     }
 }
 
@@ -982,32 +734,14 @@ static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const c
     return MHD_YES;
 }
 
-static int is_token(const char *v, const char *word) {
-    if (!v) return 0;
-    while (*v == ' ' || *v == '\t') v++;
-    size_t n = strlen(word);
-    if (strncasecmp(v, word, n)) return 0;
-    for (v += n; *v == ' ' || *v == '\t'; v++) {}
-    return *v == 0;
-}
-
-static int plain_number(const char *v) {
-    if (!v) return 0;
-    while (*v == ' ' || *v == '\t') v++;
-    if (*v < '0' || *v > '9') return 0;
-    while (*v >= '0' && *v <= '9') v++;
-    while (*v == ' ' || *v == '\t') v++;
-    return *v == 0;
-}
-
 /* 0, or the status (400/501) with msg filled. */
 static int check_framing(struct MHD_Connection *c, char *msg, size_t cap) {
     framing f = {0};
     MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, &f);
     if (f.n_cl > 1) return snprintf(msg, cap, "more than one Content-Length header"), 400;
     if (f.n_cl && f.n_te) return snprintf(msg, cap, "Content-Length together with Transfer-Encoding"), 400;
-    if (f.n_cl && !plain_number(f.cl)) return snprintf(msg, cap, "Content-Length is not a number"), 400;
-    if (f.n_te > 1 || (f.n_te && !is_token(f.te, "chunked")))
+    if (f.n_cl && !srv_http_plain_number(f.cl)) return snprintf(msg, cap, "Content-Length is not a number"), 400;
+    if (f.n_te > 1 || (f.n_te && !srv_http_is_token(f.te, "chunked")))
         return snprintf(msg, cap, "unsupported Transfer-Encoding (only chunked is implemented)"), 501;
     return 0;
 }
@@ -1037,14 +771,14 @@ static enum MHD_Result first_call(srv_http *h, struct MHD_Connection *c, const c
         r->bad_method = strcmp(method, "GET") && strcmp(method, "HEAD") && !options;
         r->preflight = options;
     }
-    r->cors = cors_allow(h, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin"));
+    r->cors = srv_http_cors_allow(h, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin"));
     const char *xid = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-request-id");
-    if (xid && sane_request_id(xid)) snprintf(r->x_request_id, sizeof r->x_request_id, "%s", xid);
+    if (xid && srv_http_sane_request_id(xid)) snprintf(r->x_request_id, sizeof r->x_request_id, "%s", xid);
     else srv_make_id(h->env.ids, "req-", r->x_request_id, sizeof r->x_request_id);
-    trace_init(h, r);
+    srv_http_trace_init(h, r, MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "traceparent"));
     const union MHD_ConnectionInfo *sci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     r->tc = sci ? sci->socket_context : NULL;
-    set_deadline(h, r->tc, body_deadline(r)); /* the headers are in: now the body's pace */
+    srv_http_set_deadline(h, r->tc, srv_http_body_deadline(r)); /* the headers are in: now the body's pace */
     char fm[128];
     int fst = check_framing(c, fm, sizeof fm);
     if (fst) {
@@ -1087,7 +821,7 @@ static enum MHD_Result body_chunk(hconn *r, const char *upload, size_t n) {
     memcpy(r->body + r->body_len, upload, n);
     r->body_len = need;
     r->body[need] = 0;
-    set_deadline(r->h, r->tc, body_deadline(r));
+    srv_http_set_deadline(r->h, r->tc, srv_http_body_deadline(r));
     return MHD_YES;
 }
 
@@ -1103,7 +837,7 @@ static enum MHD_Result ahc(void *cls, struct MHD_Connection *c, const char *url,
         return rc;
     }
     if (r->stage == 0) {
-        set_deadline(h, r->tc, 0); /* the request is in: no receive deadline while it is served */
+        srv_http_set_deadline(h, r->tc, 0); /* the request is in: no receive deadline while it is served */
         return handle(r);
     }
     if (r->stage == 1) return body_or_wait(r); /* resumed: the engine finished (or the client left) */
@@ -1116,10 +850,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     hconn *r = *con_cls;
     if (!r) return;
     *con_cls = NULL;
-    registry_remove(h, r);
+    srv_http_registry_remove(h, r);
     if (r->ejob) {
         srv_ejob_lock(r->ejob);
-        r->gone = 1; /* conn_wake does nothing from now on; conn_free detaches after the log line */
+        r->gone = 1; /* srv_http_conn_wake does nothing from now on; srv_http_conn_free detaches after the log line */
         r->suspended = 0;
         int counted = r->disconnected, running = !srv_ejob_done(r->ejob);
         srv_ejob_unlock(r->ejob);
@@ -1136,16 +870,16 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
         if (running && !counted) atomic_fetch_add(&h->env.metrics->disconnects, 1);
     }
     /* nothing was sent: the client closed first (nginx's 499, README) */
-    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status == 0 && r->rt) count_status(r, SRV_STATUS_CLIENT_CLOSED);
+    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status == 0 && r->rt) srv_http_count_status(r, SRV_STATUS_CLIENT_CLOSED);
     srv_http_account(h, r, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
     srv_http_log_request(h, r, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
     /* keep-alive: the next request's headers are due within --timeout */
     const union MHD_ConnectionInfo *sci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     tconn *tc = sci ? sci->socket_context : NULL;
     double to = h->env.cfg->connection_timeout_s;
-    set_deadline(h, tc, to > 0 ? srv_now() + to : 0);
+    srv_http_set_deadline(h, tc, to > 0 ? srv_now() + to : 0);
     int trim = r->body_cap >= TRIM_BYTES || r->out.cap >= TRIM_BYTES || r->big;
-    conn_free(r);
+    srv_http_conn_free(r);
     /* a large request's memory goes back to the system (glibc keeps freed
      * heap otherwise; RSS would stay at the high-water mark) */
     if (trim) malloc_trim(0);
@@ -1153,139 +887,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 
 /* ---------- drain support ---------- */
 
-int srv_http_live_count(srv_http *h) {
-    pthread_mutex_lock(&h->pmu);
-    int n = h->n_parsing;
-    pthread_mutex_unlock(&h->pmu);
-    pthread_mutex_lock(&h->mu);
-    for (hconn *r = h->live; r; r = r->next) n++;
-    pthread_mutex_unlock(&h->mu);
-    return n;
-}
-
-int srv_http_cancel_all(srv_http *h) {
-    /* requests referenced under the registry lock, cancelled outside it */
-    int n = 0;
-    size_t nr = 0, cap = 0;
-    srv_req **reqs = NULL;
-    pthread_mutex_lock(&h->mu);
-    for (hconn *r = h->live; r; r = r->next) {
-        n++;
-        if (!r->req) continue; /* an embedding job: srv_embq_cancel_all */
-        if (nr == cap) {
-            size_t nc = cap ? cap * 2 : 64;
-            srv_req **b = realloc(reqs, nc * sizeof *reqs);
-            if (!b) continue;
-            reqs = b;
-            cap = nc;
-        }
-        srv_req_ref(r->req);
-        reqs[nr++] = r->req;
-    }
-    pthread_mutex_unlock(&h->mu);
-    for (size_t i = 0; i < nr; i++) {
-        srv_req_cancel(reqs[i]);
-        srv_req_unref(reqs[i]);
-    }
-    free(reqs);
-    return n;
-}
-
 /* ---------- disconnect watcher ---------- */
-
-/* The client of the request with this serial hung up: cancel it and
- * resume its connection so that MHD notices. */
-static void hung_up(srv_http *h, uint64_t serial) {
-    srv_req *req = NULL;
-    int running = 0;
-    pthread_mutex_lock(&h->mu);
-    for (hconn *r = h->live; r; r = r->next) {
-        if (r->serial != serial) continue;
-        if (r->ejob) { /* cancelled here: the job lives while the connection does */
-            srv_ejob_lock(r->ejob);
-            int first = !r->disconnected;
-            if (first) {
-                r->disconnected = 1;
-                running = !srv_ejob_done(r->ejob);
-                conn_wake(r);
-            }
-            srv_ejob_unlock(r->ejob);
-            if (running) srv_ejob_cancel(r->ejob);
-            break;
-        }
-        srv_req_lock(r->req);
-        if (!r->disconnected) {
-            r->disconnected = 1;
-            running = srv_req_running(r->req);
-            conn_wake(r);
-        }
-        srv_req_unlock(r->req);
-        srv_req_ref(r->req);
-        req = r->req;
-        break;
-    }
-    pthread_mutex_unlock(&h->mu);
-    if (running && !req) {
-        atomic_fetch_add(&h->env.metrics->disconnects, 1);
-        PG_DEBUG("client disconnected; cancelling its embedding job");
-    }
-    if (!req) return;
-    if (running) {
-        atomic_fetch_add(&h->env.metrics->disconnects, 1);
-        PG_DEBUG("client disconnected; cancelling %d engine request(s)", running);
-        srv_req_cancel(req);
-    }
-    srv_req_unref(req);
-}
-
-static void *watcher_main(void *arg) {
-    srv_http *h = arg;
-    struct pollfd *pf = NULL;
-    uint64_t *serial = NULL;
-    size_t cap = 0;
-    while (!atomic_load(h->env.stopping)) {
-        pthread_mutex_lock(&h->mu);
-        size_t n = 1;
-        for (hconn *r = h->live; r; r = r->next) n++;
-        if (n > cap) {
-            struct pollfd *p2 = realloc(pf, n * 2 * sizeof *pf);
-            uint64_t *s2 = realloc(serial, n * 2 * sizeof *serial);
-            if (p2) pf = p2;
-            if (s2) serial = s2;
-            if (!p2 || !s2) {
-                pthread_mutex_unlock(&h->mu);
-                usleep(100000);
-                continue;
-            }
-            cap = n * 2;
-        }
-        pf[0].fd = h->wake[0];
-        pf[0].events = POLLIN;
-        n = 1;
-        for (hconn *r = h->live; r; r = r->next) {
-            if (r->fd < 0 || r->disconnected) continue;
-            pf[n].fd = r->fd;
-            pf[n].events = 0; /* POLLHUP / POLLERR only: a half-close (FIN) is the end of the request, not a hang-up */
-            pf[n].revents = 0;
-            serial[n] = r->serial;
-            n++;
-        }
-        pthread_mutex_unlock(&h->mu);
-        pf[0].revents = 0;
-        int k = poll(pf, n, 250);
-        cut_late(h);
-        if (k <= 0) continue;
-        if (pf[0].revents) {
-            char b[64];
-            while (read(h->wake[0], b, sizeof b) > 0) {}
-        }
-        for (size_t i = 1; i < n; i++)
-            if (pf[i].revents & (POLLHUP | POLLERR | POLLNVAL)) hung_up(h, serial[i]);
-    }
-    free(pf);
-    free(serial);
-    return NULL;
-}
 
 /* ---------- daemon ---------- */
 
@@ -1294,44 +896,6 @@ static void *watcher_main(void *arg) {
 static void mhd_log(void *cls, const char *fmt, va_list ap) {
     (void)cls;
     pg_log_vmsg(PG_LOG_WARN, "httpd", fmt, ap);
-}
-
-/* The listening socket, made here so that a busy port is an error: plain
- * SO_REUSEADDR (fast restarts over TIME_WAIT) and never SO_REUSEPORT,
- * which would let a second server share the port. */
-static int listen_socket(const pg_server_config *cfg, const struct addrinfo *ai, pg_error *err) {
-    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
-    if (fd < 0) return pg_error_set(err, PG_EIO, "cannot listen on %s:%d: socket: %s", cfg->host, cfg->port, strerror(errno));
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (ai->ai_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 512) < 0) {
-        int e = errno;
-        close(fd);
-        return pg_error_set(err, PG_EIO, "cannot listen on %s:%d: %s%s", cfg->host, cfg->port, strerror(e),
-                            e == EADDRINUSE ? " (another server is running there?)" : "");
-    }
-    return fd;
-}
-
-/* x-pagoda-replica: --replica-name, else HOST:PORT (the host name for a
- * wildcard listen address); header-safe bytes only. */
-static void set_replica(srv_http *h) {
-    const pg_server_config *cfg = h->env.cfg;
-    if (cfg->replica_name && *cfg->replica_name) snprintf(h->replica, sizeof h->replica, "%s", cfg->replica_name);
-    else {
-        char host[256];
-        const char *hn = cfg->host;
-        int wild = !strcmp(hn, "0.0.0.0") || !strcmp(hn, "::") || !strcmp(hn, "[::]") || !*hn;
-        if (wild && gethostname(host, sizeof host) == 0) {
-            host[sizeof host - 1] = 0;
-            hn = host;
-        }
-        int v6 = strchr(hn, ':') != NULL;
-        snprintf(h->replica, sizeof h->replica, "%s%s%s:%d", v6 ? "[" : "", hn, v6 ? "]" : "", h->port);
-    }
-    for (char *p = h->replica; *p; p++)
-        if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e) *p = '_';
 }
 
 int srv_http_start(const srv_http_env *env, srv_http **out, pg_error *err) {
@@ -1359,7 +923,7 @@ int srv_http_start(const srv_http_env *env, srv_http **out, pg_error *err) {
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
     unsigned threads = cfg->http_threads ? cfg->http_threads : 1;
-    int lfd = listen_socket(cfg, ai, err);
+    int lfd = srv_http_listen_socket(cfg, ai, err);
     freeaddrinfo(ai);
     if (lfd < 0) return lfd;
     struct sockaddr_storage ss;
@@ -1368,11 +932,11 @@ int srv_http_start(const srv_http_env *env, srv_http **out, pg_error *err) {
     if (getsockname(lfd, (struct sockaddr *)&ss, &sl) == 0)
         h->port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
                                            : ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    set_replica(h); /* before the first request can be answered */
+    srv_http_set_replica(h); /* before the first request can be answered */
     h->daemon = MHD_start_daemon(
         flags, 0, accept_policy, h, ahc, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, lfd,
         MHD_OPTION_THREAD_POOL_SIZE, threads,
-        /* ours are enforced by accept_policy; MHD's, above them, would stop accepting */
+        /* ours are enforced by accept_policy (srv_http_admit); MHD's, above them, would stop accepting */
         MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections + 64 + threads * 8, MHD_OPTION_PER_IP_CONNECTION_LIMIT, 0,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->connection_memory, MHD_OPTION_NOTIFY_CONNECTION, notify_conn, h,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
@@ -1381,12 +945,12 @@ int srv_http_start(const srv_http_env *env, srv_http **out, pg_error *err) {
         close(lfd);
         return pg_error_set(err, PG_EIO, "cannot start the HTTP daemon on %s:%d", cfg->host, cfg->port);
     }
-    if (pthread_create(&h->watcher, NULL, watcher_main, h) != 0) return pg_error_set(err, PG_ENOMEM, "cannot start a thread");
+    if (pthread_create(&h->watcher, NULL, srv_http_watcher_main, h) != 0) return pg_error_set(err, PG_ENOMEM, "cannot start a thread");
     h->watcher_started = 1;
     h->pw = calloc(threads, sizeof *h->pw);
     if (!h->pw) return pg_error_set(err, PG_ENOMEM, "out of memory");
     for (unsigned i = 0; i < threads; i++) {
-        if (pthread_create(&h->pw[i], NULL, parse_main, h) != 0) return pg_error_set(err, PG_ENOMEM, "cannot start a thread");
+        if (pthread_create(&h->pw[i], NULL, srv_http_parse_main, h) != 0) return pg_error_set(err, PG_ENOMEM, "cannot start a thread");
         h->n_pw++;
     }
     return 0;

@@ -3,7 +3,8 @@
  * /v1/stats body, which read a connection's fields but never call the
  * library). The library's connection and daemon handles are only
  * forward-declared here; http.c stays the one file that includes the
- * library's header. Adapters and the request core never include this file.
+ * library's header; http_core.c holds the front's library-free parts.
+ * Adapters and the request core never include this file.
  * Not a public header. */
 #ifndef PG_SERVER_HTTP_IMPL_H
 #define PG_SERVER_HTTP_IMPL_H
@@ -18,9 +19,11 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 struct MHD_Connection;
 struct MHD_Daemon;
+struct addrinfo;
 
 /* ---------- the routing table's row type (the table is in http.c) ---------- */
 
@@ -147,5 +150,30 @@ void srv_http_log_request(srv_http *h, hconn *r, int gone);
  * (otlp.h: the request, and queue / prefill / decode under it). */
 void srv_http_account(srv_http *h, hconn *r, int gone);
 char *srv_http_stats_body(srv_http *h, const pg_engine_stats *st);
+
+
+/* ---------- http_core.c (no library calls) and the one hook http.c gives it ---------- */
+
+void srv_http_conn_wake(void *arg); /* http.c: resume a suspended connection (under the request's mutex) */
+void srv_http_conn_free(hconn *r);
+void srv_http_registry_add(srv_http *h, hconn *r, int fd);
+void srv_http_registry_remove(srv_http *h, hconn *r);
+void srv_http_fmt_dur(char *b, size_t cap, double s);
+void srv_http_count_status(hconn *r, int status);
+void *srv_http_parse_main(void *arg);
+char *srv_http_loading_body(const srv_http_env *env);
+const char *srv_http_cors_allow(const srv_http *h, const char *origin);
+int srv_http_sane_request_id(const char *v);
+void srv_http_trace_init(srv_http *h, hconn *r, const char *tp);
+int srv_http_admit(srv_http *h, const struct sockaddr *addr, socklen_t len);
+tconn *srv_http_track_open(srv_http *h, int fd, const struct sockaddr *sa);
+void srv_http_track_close(srv_http *h, tconn *t);
+void srv_http_set_deadline(srv_http *h, tconn *t, double when);
+double srv_http_body_deadline(const hconn *r);
+int srv_http_is_token(const char *v, const char *word);
+int srv_http_plain_number(const char *v);
+void *srv_http_watcher_main(void *arg);
+int srv_http_listen_socket(const pg_server_config *cfg, const struct addrinfo *ai, pg_error *err);
+void srv_http_set_replica(srv_http *h);
 
 #endif

@@ -65,13 +65,13 @@ model-alias = "stories260K"
 threads = 1
 max-seqs = 3
 kv-cache-mem = 640K
-request-timeout = 20
+request-timeout = 60
 shutdown-grace = 30
 log-format = json
 EOF
 start_server "$TMP/c.log" --config "$CONF" --max-seqs 2 || exit 1
 echo "C (deadlines, drain) at $URL"
-grep -q '"msg":"ready".*"max_seqs":2,.*"request_timeout_s":20,"shutdown_grace_s":30' "$TMP/c.log" \
+grep -q '"msg":"ready".*"max_seqs":2,.*"request_timeout_s":60,"shutdown_grace_s":30' "$TMP/c.log" \
     || { echo "FAIL: config file / flag precedence not applied"; grep '"ready"' "$TMP/c.log"; fail=1; }
 PAGODA_MODEL=stories260K run_node "$TMP/c.log" tests/node/deadline.test.mjs tests/node/drain.test.mjs
 # drain.test.mjs sent SIGTERM itself: the server must exit 0 by itself

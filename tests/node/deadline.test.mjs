@@ -1,6 +1,6 @@
 // deadline.test.mjs - per-request deadlines and priorities. Server
 // (production.test.sh, C): --max-seqs 2, --kv-cache-mem 640K (64 blocks of
-// 16 tokens), --request-timeout 20, 1 thread. Env: PAGODA_URL, PAGODA_MODEL.
+// 16 tokens), --request-timeout 60, 1 thread. Env: PAGODA_URL, PAGODA_MODEL.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 

@@ -81,6 +81,7 @@ extern const pg_arch pg_arch_bert, pg_arch_nomic_bert, pg_arch_jina_bert_v2;
  * which model.c maps for encoders in place of output_norm / output. */
 int pg_arch_encoder_hparams(pg_model *m, pg_error *err);
 int pg_arch_encoder_globals(pg_model *m, pg_error *err);
+int pg_arch_encoder_attn(pg_model *m, int il, pg_layer_w *L, pg_error *err); /* bert.c: post-norm biased attention */
 
 /* Shared by arch files: the attention block with separate q/k/v (and
  * optional biases / per-head q,k norms), and the FFN (dense or experts,

@@ -82,10 +82,12 @@ int pg_arch_encoder_globals(pg_model *m, pg_error *err) {
 
 static int bert_hparams(pg_model *m, pg_error *err) { return pg_arch_encoder_hparams(m, err); }
 
-static int bert_layer(pg_model *m, int il, pg_layer_w *L, pg_error *err) {
+/* The post-norm encoder attention block bert and jina-bert-v2 share:
+ * biased Q/K/V and output projections and the LayerNorm after the residual
+ * (jina-bert-v2 adds optional Q/K LayerNorms of its own). */
+int pg_arch_encoder_attn(pg_model *m, int il, pg_layer_w *L, pg_error *err) {
     const pg_hparams *hp = &m->hp;
-    if (!m->pos_embd.data) return pg_error_set(err, PG_ENOTFOUND, "missing required tensor 'position_embd.weight'");
-    const int64_t E = hp->n_embd, D = (int64_t)hp->n_head * hp->head_dim, F = hp->n_ff;
+    const int64_t E = hp->n_embd, D = (int64_t)hp->n_head * hp->head_dim;
     char nm[96];
     int rc;
     if ((rc = pg_model_weight(m, NAME("attn_q.weight"), E, D, 1, &L->wq, err)) < 0) return rc;
@@ -98,6 +100,16 @@ static int bert_layer(pg_model *m, int il, pg_layer_w *L, pg_error *err) {
     if ((rc = pg_model_vec(m, NAME("attn_output.bias"), E, 1, &L->bo, err)) < 0) return rc;
     if ((rc = pg_model_vec(m, NAME("attn_output_norm.weight"), E, 1, &L->attn_out_norm, err)) < 0) return rc;
     if ((rc = pg_model_vec(m, NAME("attn_output_norm.bias"), E, 1, &L->attn_out_norm_b, err)) < 0) return rc;
+    return 0;
+}
+
+static int bert_layer(pg_model *m, int il, pg_layer_w *L, pg_error *err) {
+    const pg_hparams *hp = &m->hp;
+    if (!m->pos_embd.data) return pg_error_set(err, PG_ENOTFOUND, "missing required tensor 'position_embd.weight'");
+    const int64_t E = hp->n_embd, F = hp->n_ff;
+    char nm[96];
+    int rc;
+    if ((rc = pg_arch_encoder_attn(m, il, L, err)) < 0) return rc;
     if ((rc = pg_model_weight(m, NAME("ffn_up.weight"), E, F, 1, &L->w_up, err)) < 0) return rc;
     if ((rc = pg_model_vec(m, NAME("ffn_up.bias"), F, 1, &L->b_up, err)) < 0) return rc;
     if ((rc = pg_model_weight(m, NAME("ffn_down.weight"), F, E, 1, &L->w_down, err)) < 0) return rc;

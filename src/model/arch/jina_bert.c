@@ -29,20 +29,11 @@ static int jina_layer(pg_model *m, int il, pg_layer_w *L, pg_error *err) {
     int rc;
     if (pg_gguf_find_tensor(m->g, NAME("attn_norm_2.weight")))
         return pg_error_set(err, PG_EUNSUPPORTED, "tensor '%s' (jina-bert-v2 with attn_norm_2) is not supported", nm);
-    if ((rc = pg_model_weight(m, NAME("attn_q.weight"), E, D, 1, &L->wq, err)) < 0) return rc;
-    if ((rc = pg_model_vec(m, NAME("attn_q.bias"), D, 1, &L->bq, err)) < 0) return rc;
-    if ((rc = pg_model_weight(m, NAME("attn_k.weight"), E, D, 1, &L->wk, err)) < 0) return rc;
-    if ((rc = pg_model_vec(m, NAME("attn_k.bias"), D, 1, &L->bk, err)) < 0) return rc;
-    if ((rc = pg_model_weight(m, NAME("attn_v.weight"), E, D, 1, &L->wv, err)) < 0) return rc;
-    if ((rc = pg_model_vec(m, NAME("attn_v.bias"), D, 1, &L->bv, err)) < 0) return rc;
+    if ((rc = pg_arch_encoder_attn(m, il, L, err)) < 0) return rc;
     if ((rc = pg_model_vec(m, NAME("attn_q_norm.weight"), D, 0, &L->q_ln, err)) < 0) return rc;
     if (L->q_ln && (rc = pg_model_vec(m, NAME("attn_q_norm.bias"), D, 1, &L->q_ln_b, err)) < 0) return rc;
     if ((rc = pg_model_vec(m, NAME("attn_k_norm.weight"), D, 0, &L->k_ln, err)) < 0) return rc;
     if (L->k_ln && (rc = pg_model_vec(m, NAME("attn_k_norm.bias"), D, 1, &L->k_ln_b, err)) < 0) return rc;
-    if ((rc = pg_model_weight(m, NAME("attn_output.weight"), D, E, 1, &L->wo, err)) < 0) return rc;
-    if ((rc = pg_model_vec(m, NAME("attn_output.bias"), E, 1, &L->bo, err)) < 0) return rc;
-    if ((rc = pg_model_vec(m, NAME("attn_output_norm.weight"), E, 1, &L->attn_out_norm, err)) < 0) return rc;
-    if ((rc = pg_model_vec(m, NAME("attn_output_norm.bias"), E, 1, &L->attn_out_norm_b, err)) < 0) return rc;
     if ((rc = pg_model_weight(m, NAME("ffn_gate.weight"), E, F, 0, &L->w_gate, err)) < 0) return rc;
     if ((rc = pg_model_weight(m, NAME("ffn_up.weight"), E, F, 1, &L->w_up, err)) < 0) return rc;
     if ((rc = pg_model_vec(m, NAME("ffn_up.bias"), F, 0, &L->b_up, err)) < 0) return rc;

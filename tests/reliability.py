@@ -273,7 +273,17 @@ def check_backpressure(s):
         paused = metric(s.port, "num_requests_paused") or 0
     if not paused:
         fail("a client that reads nothing: its sequences were never paused within 60 s")
+    # the first pause can be followed by a resume while the socket buffers
+    # still take bytes: measure from when generation has settled (the
+    # counter unchanged over 0.5 s with the request paused), at most 30 s
     gen0 = metric(s.port, "generation_tokens_total")
+    t2 = time.time()
+    while time.time() - t2 < 30:
+        time.sleep(0.5)
+        g = metric(s.port, "generation_tokens_total")
+        if g == gen0 and (metric(s.port, "num_requests_paused") or 0):
+            break
+        gen0 = g
     # the rest of the batch is not slowed: another request completes meanwhile
     t1 = time.time()
     st, _, b = request(s.port, "POST", "/v1/completions", {"prompt": "Lily", "max_tokens": 40, "ignore_eos": True}, timeout=60)

@@ -14,9 +14,13 @@ command -v node >/dev/null 2>&1 || { echo "SKIP: node is not installed"; exit 77
 [ -f "$MODEL" ] || { echo "SKIP: test data absent ($MODEL)"; exit 77; }
 major=$(node -e 'process.stdout.write(process.versions.node.split(".")[0])')
 [ "$major" -ge 20 ] 2>/dev/null || { echo "SKIP: node >= 20 needed (have $major)"; exit 77; }
-if [ ! -f tests/node/node_modules/openai/package.json ]; then
-    command -v npm >/dev/null 2>&1 || { echo "SKIP: npm is not installed (needed once for the openai SDK)"; exit 77; }
-    echo "installing the openai SDK into tests/node/node_modules"
+need_npm=0
+for pkg in openai @anthropic-ai/sdk ollama; do
+    [ -f "tests/node/node_modules/$pkg/package.json" ] || need_npm=1
+done
+if [ "$need_npm" = 1 ]; then
+    command -v npm >/dev/null 2>&1 || { echo "SKIP: npm is not installed (needed once for the client SDKs)"; exit 77; }
+    echo "installing the client SDKs (openai, @anthropic-ai/sdk, ollama) into tests/node/node_modules"
     (cd tests/node && npm ci --no-audit --no-fund --loglevel=error) || { echo "SKIP: npm ci failed (offline?)"; exit 77; }
 fi
 

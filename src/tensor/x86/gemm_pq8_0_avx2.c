@@ -32,6 +32,15 @@
  * GOP/s, M = 32 118-120 against 123-125, M = 128 121-124 against 121-124;
  * so not kept.
  *
+ * Registers: the full-panel tiles keep only |w| of the current raw vector
+ * in registers and give vpsignb the weight vector as a memory operand (an
+ * L1 hit), which frees 2 ymm for the CT row sums; llvm-mca (Zen 3, the CT
+ * = 4 full-panel block loop, scripts/kernel_mca.py) 1.49 -> 1.42 cycles per
+ * vpmaddubsw, stack references 23 -> 19 per block. The loop is then bound
+ * by the 4 FP pipes (~5.2 vector ops per vpmaddubsw: sign, vpmaddubsw,
+ * vpmaddwd, vpaddd, half a broadcast, a quarter vpabsb and the float
+ * epilogue), so about 1.3 cycles per 32 products is this algorithm's floor.
+ *
  * Per output element (lane r, activation row c), blocks b ascending:
  *   S    = dot(w, q)   (exact integers),
  *   acc  = fma(cvt(S) * dx[c][b], dw[r][b], acc)   (acc from 0)
@@ -54,6 +63,14 @@
 #define NXMAX 128 /* activation rows per call */
 /* software prefetch distance (bytes) on the first pass over a panel */
 #define PFD 1536
+
+/* x with the signs of the 32 bytes at p (vpsignb with a memory operand:
+ * keeps the weight vector out of the register file). */
+AI __m256i sign_m(__m256i x, const uint8_t *p) {
+    __m256i r;
+    __asm__("vpsignb %2, %1, %0" : "=x"(r) : "x"(x), "m"(*(const __m256i_u *)p));
+    return r;
+}
 
 /* One panel of L lanes (FULL: L == 16) x NC <= CT activation rows, all
  * of K; y[c * ldy + r] for r < L. */
@@ -88,14 +105,19 @@ AI void tile(int pf, int nb, int L, const uint8_t *w, const uint8_t *x, size_t l
         __m256i s0[CT], s1[CT];
 #pragma GCC unroll 8
         for (int k = 0; k < 8; k++) {
-            const __m256i v0 = ld(pq + (size_t)4 * L * k, lanes0, FULL);
-            const __m256i v1 = ld(pq + (size_t)4 * L * k + 32, lanes1, FULL);
+            const uint8_t *pv = pq + (size_t)4 * L * k;
+            const __m256i v0 = ld(pv, lanes0, FULL);
+            const __m256i v1 = ld(pv + 32, lanes1, FULL);
             const __m256i u0 = _mm256_abs_epi8(v0), u1 = _mm256_abs_epi8(v1);
 #pragma GCC unroll 8
             for (int c = 0; c < NC; c++) {
                 const __m256i xb = bcast4(x + (size_t)c * ldx + (size_t)32 * b + 4 * k);
-                const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(u0, _mm256_sign_epi8(xb, v0)), ones);
-                const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(u1, _mm256_sign_epi8(xb, v1)), ones);
+                /* full panel: the sign operand is read again from L1 (a
+                 * memory operand), so only |w| stays in registers */
+                const __m256i g0 = FULL ? sign_m(xb, pv) : _mm256_sign_epi8(xb, v0);
+                const __m256i g1 = FULL ? sign_m(xb, pv + 32) : _mm256_sign_epi8(xb, v1);
+                const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(u0, g0), ones);
+                const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(u1, g1), ones);
                 s0[c] = k ? _mm256_add_epi32(s0[c], p0) : p0;
                 s1[c] = k ? _mm256_add_epi32(s1[c], p1) : p1;
                 /* keep the sums in order in registers (GCC otherwise

@@ -5,7 +5,8 @@
 # (--draft-model) are identical; the per-request opt-out "speculative":
 # false is honoured and a non-boolean is a 400 naming it; /metrics and
 # /v1/stats count drafted and accepted tokens and the acceptance-rate
-# histogram; bad --spec combinations are refused at start-up. Skips (77)
+# histogram; bad --spec combinations are refused at start-up; `pagoda run
+# --spec ...` prints the tokens it prints without speculation. Skips (77)
 # without python3 or the test data.
 cd "$(dirname "$0")/.." || exit 1
 BIN=${PAGODA_BIN:-$PWD/build/pagoda}
@@ -133,6 +134,21 @@ for name, o in (("ngram", ng), ("draft", dr)):
 if dr["stats"]["acceptance_histogram"][9] == 0: print("FAIL: self-drafting never fully accepted"); bad = 1
 sys.exit(bad)
 PY
+
+# pagoda run: the same tokens with --spec ngram and a self-drafting model
+for samp in "" "--temp 0.9 --seed 11"; do
+    # shellcheck disable=SC2086
+    "$BIN" run -m "$MODEL" -p "Once upon a time, there was a" -n 120 -t 1 --json $samp >"$TMP/run-off.json" 2>/dev/null || fail=1
+    for x in "--spec ngram" "--draft-model $MODEL --spec-tokens 5"; do
+        # shellcheck disable=SC2086
+        "$BIN" run -m "$MODEL" -p "Once upon a time, there was a" -n 120 -t 1 --json $samp $x >"$TMP/run-on.json" 2>"$TMP/run.err" || fail=1
+        if ! cmp -s "$TMP/run-off.json" "$TMP/run-on.json" || ! grep -q "accepted" "$TMP/run.err"; then
+            echo "FAIL: run $samp $x differs from run without speculation"; cat "$TMP/run.err"; fail=1
+        fi
+    done
+done
+"$BIN" run -m "$MODEL" -p x --spec draft >"$TMP/bad.log" 2>&1
+[ $? -eq 2 ] || { echo "FAIL: run --spec draft without a draft model was not refused"; fail=1; }
 
 # refused configurations
 for args in "--spec draft" "--spec bogus" "--spec ngram --draft-model $MODEL" "--spec-tokens 17 --spec ngram"; do

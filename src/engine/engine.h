@@ -68,8 +68,9 @@ typedef struct pg_engine_config {
                                     0 = auto: 8, and K adapts per sequence to its acceptance */
     int32_t spec_max_rows;       /* back-off: drafting only while the step's decode rows (one per
                                     decoding sequence plus drafts) stay within this many
-                                    (0 = default 8; a step of more rows is compute-bound on CPUs,
-                                    where verifying drafts no longer comes for free) */
+                                    (0 = default 1 + K: one stream may draft K; a step of more
+                                    rows is compute-bound on CPUs, where verifying drafts no
+                                    longer comes for free) */
     pg_model *draft_model;       /* PG_SPEC_DRAFT: a model with the same vocabulary (borrowed; it
                                     runs on the engine's threads with its own KV store indexed by
                                     the sequence's block table) */

@@ -47,9 +47,13 @@
  *
  * Back-off under load: drafting only while the step is a pure decode step
  * (nothing prefilling or waiting) and its decode rows (one per decoding
- * sequence) leave room within spec_max_rows (default 8): each candidate
- * gets (spec_max_rows - decoding sequences) / candidates drafts. At 8 or
- * more streams nothing is drafted, so the step is the plain decode step. */
+ * sequence) leave room within spec_max_rows (default 1 + K, i.e. 9 with the
+ * automatic K = 8): each candidate gets (spec_max_rows - decoding
+ * sequences) / candidates drafts. One stream drafts up to K; with the
+ * defaults two streams draft 3 each, four 1 each, and from 5 streams on
+ * nothing is drafted, so the step is the plain decode step (a step of
+ * many rows is compute-bound on a CPU: verifying drafts is no longer
+ * nearly free there). */
 #include "engine/engine_impl.h"
 
 #include "base/log.h"
@@ -61,7 +65,6 @@
 #define NGRAM_MIN 2
 #define NGRAM_SCAN 16384  /* tokens looked back for a match */
 #define SPEC_K_AUTO 8
-#define SPEC_ROWS_AUTO 8
 #define SPEC_K_START 4
 #define SPEC_FAILS 3      /* verifies in a row accepting nothing before a back-off */
 #define SPEC_RETRY 16     /* tokens of the first back-off; doubles each time, at most 16x */
@@ -87,7 +90,7 @@ int eng_spec_create(pg_engine *e, pg_error *err) {
     if (c->spec_max_rows < 0 || c->spec_max_rows > 4096)
         return pg_error_set(err, PG_EINVAL, "engine: spec_max_rows must be between 0 and 4096, got %d", c->spec_max_rows);
     e->spec_kmax = c->spec_tokens ? c->spec_tokens : SPEC_K_AUTO;
-    e->spec_rows = c->spec_max_rows ? c->spec_max_rows : SPEC_ROWS_AUTO;
+    e->spec_rows = c->spec_max_rows ? c->spec_max_rows : 1 + e->spec_kmax;
     e->n_rows = c->max_seqs * (1 + e->spec_kmax);
     if (c->spec_mode == PG_SPEC_NGRAM) {
         if (c->draft_model) return pg_error_set(err, PG_EINVAL, "engine: a draft model needs speculative mode 'draft'");

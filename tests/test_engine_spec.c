@@ -349,6 +349,22 @@ static void test_config(void) {
     c.spec_mode = 9;
     c.spec_tokens = 0;
     CHECK(pg_engine_create(g_model, g_vocab, &c, &e, &err) < 0 && !e);
+    /* an encoder cannot draft */
+    const char *td = t_testdata();
+    char path[1024];
+    snprintf(path, sizeof path, "%s/embeddings/emb-bert.gguf", td);
+    pg_model *other = NULL;
+    if (pg_model_load(path, &other, &err) == 0) {
+        c.spec_mode = PG_SPEC_DRAFT;
+        c.draft_model = other;
+        memset(&err, 0, sizeof err);
+        int rc = pg_engine_create(g_model, g_vocab, &c, &e, &err);
+        CHECKF(rc < 0 && !e && strstr(err.msg, "draft model"), "rc %d: %s", rc, err.msg);
+        if (e) pg_engine_destroy(e);
+        e = NULL;
+        c.draft_model = NULL;
+        pg_model_free(other);
+    }
     int m = -1;
     CHECK(pg_spec_mode_parse("ngram", 0, &m) == 0 && m == PG_SPEC_NGRAM);
     CHECK(pg_spec_mode_parse("off", 0, &m) == 0 && m == PG_SPEC_OFF);

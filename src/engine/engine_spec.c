@@ -110,6 +110,24 @@ int eng_spec_create(pg_engine *e, pg_error *err) {
                             "engine: the draft model's vocabulary has %d tokens but the model's %d; a draft model must "
                             "share the model's vocabulary",
                             dh->n_vocab, e->n_vocab);
+    { /* same tokens, id by id (a draft that means other things by the same ids drafts nothing useful) */
+        pg_vocab *dv = NULL;
+        pg_error verr = {0};
+        if (pg_vocab_load(pg_model_gguf(d), &dv, &verr) < 0)
+            return pg_error_set(err, PG_EINVAL, "engine: the draft model's vocabulary cannot be read: %s", verr.msg);
+        int32_t bad = pg_vocab_n_tokens(dv) == pg_vocab_n_tokens(e->v) ? -1 : 0;
+        for (int32_t id = 0; bad < 0 && id < pg_vocab_n_tokens(dv); id++) {
+            size_t la = 0, lb = 0;
+            const char *ta = pg_vocab_token_text(dv, id, &la), *tb = pg_vocab_token_text(e->v, id, &lb);
+            if (la != lb || (la && memcmp(ta, tb, la) != 0)) bad = id;
+        }
+        pg_vocab_free(dv);
+        if (bad >= 0)
+            return pg_error_set(err, PG_EINVAL,
+                                "engine: the draft model's vocabulary differs from the model's (token %d); a draft "
+                                "model must share the model's vocabulary",
+                                bad);
+    }
     if (e->kv_window > 0)
         return pg_error_set(err, PG_EUNSUPPORTED,
                             "engine: a draft model is not supported with a sliding-window model (use --spec ngram)");

@@ -63,6 +63,7 @@
 
 #include "base/log.h"
 #include "server/endpoints.h"
+#include "server/ollama.h"
 #include "server/openai_format.h"
 #include "server/otlp.h"
 #include "server/usage.h"
@@ -106,6 +107,12 @@ static const route routes[] = {
     {"/embeddings", "POST", 0, RT_EMBED, NULL, NULL},
     {"/v1/rerank", "POST", 0, RT_RERANK, NULL, NULL},
     {"/rerank", "POST", 0, RT_RERANK, NULL, NULL},
+    {"/api/tags", "GET", 0, RT_SIMPLE, srv_oll_tags, &srv_oll_api}, /* ollama.h: Ollama's API */
+    {"/api/ps", "GET", 0, RT_SIMPLE, srv_oll_ps, &srv_oll_api},
+    {"/api/version", "GET", 0, RT_SIMPLE, srv_oll_version, &srv_oll_api},
+    {"/api/show", "POST", 0, RT_SIMPLE, srv_oll_show, &srv_oll_api},
+    {"/api/chat", "POST", 0, RT_GENERATE, NULL, &srv_oll_chat},
+    {"/api/generate", "POST", 0, RT_GENERATE, NULL, &srv_oll_generate},
 };
 /* the embedded web UI (webui.h): /, /dashboard, /webui/...; no key */
 static const route webui_route = {"/", "GET", 0, RT_WEBUI, NULL, NULL};

@@ -360,7 +360,7 @@ static int parse_format(parse_st *p, json_t *f) {
 static int set_prompt(parse_st *p, const int32_t *ids, size_t n) {
     if (n == 0) return failf(p, 400, "the prompt has no tokens");
     if (n >= (size_t)p->o->n_ctx)
-        return failf(p, 400, "the prompt is %zu tokens; the context is %d tokens (the server's --ctx%s)", n,
+        return failf(p, 400, "the prompt is %zu tokens; the context is %d tokens (the server's --ctx-size%s)", n,
                      p->o->n_ctx, p->o->n_ctx < p->c->n_ctx ? ", lowered by options.num_ctx" : "");
     p->g->prompts = pg_arena_calloc(p->a, 1, sizeof *p->g->prompts);
     int32_t *copy = pg_arena_alloc(p->a, n * sizeof *copy);

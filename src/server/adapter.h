@@ -99,6 +99,9 @@ typedef struct srv_adapter {
     const char *stream_content_type;
     /* Error body (malloc'd) in the protocol's shape; code may be NULL. */
     char *(*error)(int status, const char *msg, const char *type, const char *code, size_t *len);
+    /* On an embedding route (RT_EMBED): the job kind (embed_api.h SRV_EJ_*)
+     * whose parse and body are the protocol's; 0 = OpenAI's. */
+    int ejob_kind;
 } srv_adapter;
 
 #endif

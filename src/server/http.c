@@ -113,6 +113,8 @@ static const route routes[] = {
     {"/api/show", "POST", 0, RT_SIMPLE, srv_oll_show, &srv_oll_api},
     {"/api/chat", "POST", 0, RT_GENERATE, NULL, &srv_oll_chat},
     {"/api/generate", "POST", 0, RT_GENERATE, NULL, &srv_oll_generate},
+    {"/api/embed", "POST", 0, RT_EMBED, NULL, &srv_oll_embed},
+    {"/api/embeddings", "POST", 0, RT_EMBED, NULL, &srv_oll_embeddings},
 };
 /* the embedded web UI (webui.h): /, /dashboard, /webui/...; no key */
 static const route webui_route = {"/", "GET", 0, RT_WEBUI, NULL, NULL};
@@ -447,7 +449,9 @@ static enum MHD_Result start_embed(hconn *r) {
     srv_caller who = {r->authed, r->key_id};
     srv_fail f;
     /* the body goes to the job (parsed on its worker) */
-    int st = srv_ejob_start(*h->env.embq, r->rt->kind == RT_EMBED ? SRV_EJ_EMBED : SRV_EJ_RERANK, &who, &r->body,
+    int kind = r->rt->ad && r->rt->ad->ejob_kind ? r->rt->ad->ejob_kind
+               : r->rt->kind == RT_EMBED          ? SRV_EJ_EMBED : SRV_EJ_RERANK;
+    int st = srv_ejob_start(*h->env.embq, kind, &who, &r->body,
                             r->body_len, srv_http_conn_wake, r, &r->ejob, &f);
     if (!r->body) r->body_len = r->body_cap = 0;
     if (st) {
@@ -891,10 +895,6 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
      * heap otherwise; RSS would stay at the high-water mark) */
     if (trim) malloc_trim(0);
 }
-
-/* ---------- drain support ---------- */
-
-/* ---------- disconnect watcher ---------- */
 
 /* ---------- daemon ---------- */
 

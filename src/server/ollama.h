@@ -82,6 +82,8 @@ extern const srv_adapter srv_oll_chat, srv_oll_generate;
 /* Only its error function is used: the shape of http.c's own errors on the
  * small /api/ routes. */
 extern const srv_adapter srv_oll_api;
+/* POST /api/embed, /api/embeddings: the embedding queue's Ollama kinds. */
+extern const srv_adapter srv_oll_embed, srv_oll_embeddings;
 
 /* The small endpoints (http.c RT_SIMPLE rows): HTTP status and a malloc'd
  * JSON body. The model list goes through one function (oll_model_entry)

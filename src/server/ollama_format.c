@@ -15,6 +15,7 @@
 
 #include "base/arena.h"
 #include "base/log.h"
+#include "server/embed_api.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -315,3 +316,9 @@ const srv_adapter srv_oll_api = {
     .id = no_id, /* the request log asks every route's adapter */
     .error = oll_error,
 };
+
+/* /api/embed and /api/embeddings: the embedding queue's Ollama kinds
+ * (embed_api.h); only the error shape and the kind are used. */
+const srv_adapter srv_oll_embed = {.name = "ollama.embed", .id = no_id, .error = oll_error, .ejob_kind = SRV_EJ_OLL_EMBED};
+const srv_adapter srv_oll_embeddings = {
+    .name = "ollama.embeddings", .id = no_id, .error = oll_error, .ejob_kind = SRV_EJ_OLL_EMBEDDINGS};

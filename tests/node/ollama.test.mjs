@@ -23,10 +23,15 @@ function checkJson(items, label) {
   out.forEach((r, i) => assert.ok(r.ok, `${label}[${i}]: ${r.why}\ntext: ${items[i].text}`));
 }
 
-async function metric(name) {
+// the sum over a metric's series (a protocol="ollama" series once
+// requests are labelled by protocol)
+async function metric(name, label = '') {
   const t = await (await fetch(`${URL_}/metrics`)).text();
-  const m = new RegExp(`^pagoda:${name}\\{[^}]*\\} ([0-9.e+-]+)$`, 'm').exec(t);
-  return Number(m[1]);
+  const re = new RegExp(`^pagoda:${name}\\{([^}]*)\\} ([0-9.e+-]+)$`, 'gm');
+  let sum = 0, n = 0;
+  for (const m of t.matchAll(re)) if (m[1].includes(label)) { sum += Number(m[2]); n++; }
+  assert.ok(n > 0, `no series ${name}{${label}}`);
+  return sum;
 }
 
 async function rejects(p, status, re) {

@@ -215,7 +215,7 @@ test('errors in Ollama\'s shape', async () => {
 });
 
 test('a client that aborts mid-stream cancels its request', async () => {
-  const before = await metric('client_disconnects_total');
+  const before = await metric('client_disconnects_total', 'protocol="ollama"');
   // a string of at least 1500 characters: the answer cannot end on its own before the abort
   const it = await ollama.generate({ model: MODEL, prompt: 'Once', format: { type: 'string', minLength: 1500 }, options: { num_predict: -1 }, stream: true });
   let n = 0;
@@ -229,9 +229,13 @@ test('a client that aborts mid-stream cancels its request', async () => {
   const t0 = Date.now();
   do {
     await new Promise((r) => setTimeout(r, 50));
-    d = await metric('client_disconnects_total');
+    d = await metric('client_disconnects_total', 'protocol="ollama"');
     running = await metric('num_requests_running');
   } while ((d === before || running) && Date.now() - t0 < 10000);
   assert.equal(d, before + 1, 'the disconnect was counted');
   assert.equal(running, 0, 'nothing left running');
+  // this file's requests are labelled protocol="ollama" (the openai series saw none of them)
+  assert.ok(await metric('http_requests_total', 'protocol="ollama",status="200"') > 20);
+  assert.ok(await metric('http_requests_total', 'protocol="ollama",status="400"') > 10);
+  assert.ok(await metric('e2e_request_latency_seconds_count', 'protocol="ollama"') > 10);
 });

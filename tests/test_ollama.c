@@ -418,6 +418,63 @@ static void test_tools(void) {
     C.tc = saved;
 }
 
+/* A template that marks reasoning (DeepSeek R1: the prompt opens it):
+ * thinking parsed into "thinking" unless think is false (then it stays in
+ * the text). */
+static void test_think(void) {
+    pg_tc_style saved = C.tc;
+    pg_tc_style_of(PG_TC_DEEPSEEK_R1, &C.tc);
+    for (int mode = 0; mode < 3; mode++) { /* whole, stream, think false */
+        char body[300];
+        snprintf(body, sizeof body, "{\"model\":\"demo\",\"messages\":[{\"role\":\"user\",\"content\":\"2+2?\"}],"
+                                    "\"stream\":%s%s}", mode == 1 ? "true" : "false", mode == 2 ? ",\"think\":false" : "");
+        parsed p = start(OLL_CHAT, body);
+        CHECK(p.o->parse_out == (mode != 2));
+        srv_buf b = {0};
+        const char *out[] = {"Hmm, ", "four.", "</think>", "\n\nIt is 4."};
+        for (int i = 0; i < 4; i++) {
+            ev_token(100 + i, out[i]);
+            if (mode == 1) stream_all(&p, &b);
+        }
+        pg_engine_usage u = {.prompt_tokens = 3, .completion_tokens = 4};
+        ev_done(PG_FINISH_STOP, "", &u);
+        if (mode == 1) {
+            CHECK(stream_all(&p, &b) == 1);
+            json_t *l[16];
+            size_t n = lines(&b, l, 16);
+            srv_buf th = {0}, ct = {0};
+            for (size_t i = 0; i < n; i++) {
+                json_t *m = json_object_get(l[i], "message");
+                const char *t = json_string_value(json_object_get(m, "thinking"));
+                if (t) srv_buf_puts(&th, t);
+                srv_buf_puts(&ct, json_string_value(json_object_get(m, "content")));
+                json_decref(l[i]);
+            }
+            srv_buf_putc(&th, 0);
+            srv_buf_putc(&ct, 0);
+            CHECKF(!strcmp(th.p, "Hmm, four."), "thinking '%s'", th.p);
+            CHECKF(!strcmp(ct.p, "It is 4."), "content '%s'", ct.p);
+            srv_buf_free(&th);
+            srv_buf_free(&ct);
+        } else {
+            int st;
+            json_t *j = whole(&p, &st);
+            json_t *m = json_object_get(j, "message");
+            if (mode == 0) {
+                CHECK(!strcmp(json_string_value(json_object_get(m, "thinking")), "Hmm, four."));
+                CHECK(!strcmp(json_string_value(json_object_get(m, "content")), "It is 4."));
+            } else {
+                CHECK(!json_object_get(m, "thinking"));
+                CHECK(!strcmp(json_string_value(json_object_get(m, "content")), "Hmm, four.</think>\n\nIt is 4."));
+            }
+            json_decref(j);
+        }
+        srv_buf_free(&b);
+        done(&p);
+    }
+    C.tc = saved;
+}
+
 /* /api/tags, /api/ps, /api/version, /api/show on the demo model */
 static json_t *ep(int (*fn)(const srv_ctx *, const char *, size_t, char **), const char *body, int want) {
     char *out = NULL;
@@ -491,6 +548,7 @@ int main(void) {
     test_stream();
     test_body();
     test_tools();
+    test_think();
     test_endpoints();
     pg_tpl_free(tpl);
     pg_vocab_free(v);

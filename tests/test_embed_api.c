@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <unistd.h>
 
 typedef struct {
     pthread_mutex_t mu;
@@ -207,6 +208,10 @@ static void ollama(srv_embq *q) {
 /* Paused workers: max_queued jobs wait, the next is 429; a detached queued
  * job ends cancelled (503), the other runs once resumed. */
 static void admission(srv_embq *q) {
+    /* a worker counts its last job as pending until just after that job's
+     * wake-up: let the earlier tests' jobs settle first */
+    for (int i = 0; i < 500 && srv_embq_pending(q); i++) usleep(10000);
+    CHECK(srv_embq_pending(q) == 0);
     srv_embq_pause(q, 1);
     waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
     srv_ejob *a = NULL, *b = NULL, *c = NULL;

@@ -63,6 +63,11 @@ static const pg_cli_opt serve_flags[] = {
     {"--batch-wait-us", "N", PG_ARG_UINT, 0, "5000",
      "before a step that starts with nothing running, wait for the rest of a burst (until N us pass with no new "
      "arrival, at most 4N in all), so requests sent together are prefilled in one step (0 = off)"},
+    {"--spec", "MODE", PG_ARG_STR, 0, "off (draft with --draft-model)",
+     "speculative decoding: off, ngram (drafts from the request's own prompt and output) or draft (--draft-model); "
+     "outputs are identical to off; drafting backs off when several streams run"},
+    {"--spec-tokens", "K", PG_ARG_UINT, 0, "auto (8, adaptive)", "most drafted tokens per sequence and step (1..16)"},
+    {"--draft-model", "FILE", PG_ARG_STR, 0, "none", "small GGUF model with the same vocabulary that drafts for --spec draft"},
     {"--seed", "N", PG_ARG_UINT, 0, "time-based", "seed of requests that send none"},
     {"--demo-seed", "N", PG_ARG_UINT, 0, "1234", "weights seed of the demo model"},
     {"--max-queued-requests", "N", PG_ARG_UINT, 0, "256", "waiting requests before 429"},
@@ -149,6 +154,7 @@ typedef struct {
     int n_file, n_cli;
     const char *cors_file[MAX_KEYS], *cors_cli[MAX_KEYS];
     int n_cors_file, n_cors_cli;
+    const char *spec;    /* --spec as given (resolved with --draft-model after parsing) */
 } serve_opts;
 
 /* Options that take no value. */
@@ -203,6 +209,13 @@ static int apply(serve_opts *so, const char *name, const char *v, int from_file,
         return 0;
     }
     if (!strcmp(name, "m") || !strcmp(name, "model")) c->model_path = v;
+    else if (!strcmp(name, "draft-model")) c->draft_model_path = v;
+    else if (!strcmp(name, "spec")) {
+        int mode;
+        if (pg_spec_mode_parse(v, 0, &mode) < 0 && strcmp(v, "draft")) BAD("not one of off|ngram|draft");
+        so->spec = v;
+    }
+    else if (!strcmp(name, "spec-tokens")) INT(1, PG_SPEC_MAX_K, c->engine.spec_tokens);
     else if (!strcmp(name, "host")) c->host = v;
     else if (!strcmp(name, "port")) INT(0, 65535, c->port);
     else if (!strcmp(name, "model-alias")) c->model_alias = v;
@@ -442,6 +455,17 @@ int cmd_serve(int argc, char **argv) {
             free(hold);
             return rc;
         }
+    }
+    {
+        int mode = so.c.draft_model_path ? PG_SPEC_DRAFT : PG_SPEC_OFF;
+        if (so.spec && pg_spec_mode_parse(so.spec, so.c.draft_model_path != NULL, &mode) < 0) {
+            fprintf(stderr, "pagoda serve: --spec %s %s\n", so.spec,
+                    so.c.draft_model_path ? "cannot be used with --draft-model (use --spec draft or leave --spec out)"
+                                          : "needs --draft-model FILE");
+            free(hold);
+            return 2;
+        }
+        so.c.engine.spec_mode = mode;
     }
     /* default id: the file's name without .gguf (the server falls back to
      * general.name only for the demo model) */

@@ -186,7 +186,29 @@ char *srv_metrics_text(srv_metrics *mt, const char *m, const pg_engine_stats *st
       "counter", "%llu", (unsigned long long)atomic_load(&mt->conn_refused));
     G("connections_timed_out_total", "Connections closed for headers or a body not received in time (--timeout).",
       "counter", "%llu", (unsigned long long)atomic_load(&mt->conn_late));
+    G("spec_draft_tokens_total", "Speculative decoding: tokens drafted (n-gram or draft model).", "counter", "%llu",
+      (unsigned long long)st.spec_drafted);
+    G("spec_accepted_tokens_total", "Speculative decoding: drafted tokens the model accepted.", "counter", "%llu",
+      (unsigned long long)st.spec_accepted);
+    G("spec_verify_passes_total", "Speculative decoding: decode steps that verified drafts.", "counter", "%llu",
+      (unsigned long long)st.spec_verifies);
 #undef G
+    { /* per finished choice that drafted: accepted / drafted, cumulative buckets of 0.1 */
+        fprintf(f, "# HELP pagoda:spec_acceptance_rate Speculative decoding: acceptance rate of each finished choice that "
+                   "drafted tokens.\n# TYPE pagoda:spec_acceptance_rate histogram\n");
+        uint64_t cum = 0;
+        double sum = 0;
+        for (int i = 0; i < PG_SPEC_HIST; i++) {
+            cum += st.spec_hist[i];
+            sum += (double)st.spec_hist[i] * (i + 0.5) / PG_SPEC_HIST; /* bucket midpoints */
+            if (i < PG_SPEC_HIST - 1)
+                fprintf(f, "pagoda:spec_acceptance_rate_bucket{model_name=\"%s\",le=\"%.1f\"} %llu\n", m,
+                        (double)(i + 1) / PG_SPEC_HIST, (unsigned long long)cum);
+        }
+        fprintf(f, "pagoda:spec_acceptance_rate_bucket{model_name=\"%s\",le=\"+Inf\"} %llu\n", m, (unsigned long long)cum);
+        fprintf(f, "pagoda:spec_acceptance_rate_sum{model_name=\"%s\"} %.3f\n", m, sum);
+        fprintf(f, "pagoda:spec_acceptance_rate_count{model_name=\"%s\"} %llu\n", m, (unsigned long long)cum);
+    }
     fprintf(f, "# HELP pagoda:client_disconnects_total Requests cancelled because their client went away.\n"
                "# TYPE pagoda:client_disconnects_total counter\n");
     for (int p = 0; p < SRV_PROTO_COUNT; p++)

@@ -827,7 +827,7 @@ static const char *const common_fields[] = {
     "model", "max_tokens", "temperature", "top_p", "n", "stream", "stream_options", "logprobs", "stop",
     "presence_penalty", "frequency_penalty", "logit_bias", "seed", "user", "top_k", "min_p", "repetition_penalty",
     "ignore_eos", "stop_token_ids", "priority", "timeout", "cache_salt", "skip_special_tokens",
-    "spaces_between_special_tokens", "include_stop_str_in_output", "min_tokens", NULL};
+    "spaces_between_special_tokens", "include_stop_str_in_output", "min_tokens", "speculative", NULL};
 static const char *const completion_fields[] = {"prompt", "echo", "suffix", "best_of", "parse_special", NULL};
 static const char *const chat_fields[] = {"messages", "max_completion_tokens", "top_logprobs", "add_generation_prompt",
                                           "tools", "tool_choice", "parallel_tool_calls", "reasoning_format", NULL};
@@ -857,8 +857,12 @@ static int check_fields(parse_st *p, json_t *o, json_t **err_json) {
 
 /* vLLM's output fields: honoured, or refused where the engine cannot yet. */
 static int parse_vllm_output(parse_st *p, json_t *o, json_t **err_json) {
-    int rc, skip = 1, spaces = 1, incl = 0;
+    int rc, skip = 1, spaces = 1, incl = 0, spec = 1;
     long long mt = 0;
+    /* pagoda's: false = this request never speculates (a no-op when the
+     * server runs without --spec; outputs are the same either way) */
+    if ((rc = srv_get_bool(o, "speculative", &spec, err_json))) return rc;
+    p->g->base.no_spec = !spec;
     if ((rc = srv_get_bool(o, "skip_special_tokens", &skip, err_json))) return rc;
     if ((rc = srv_get_bool(o, "spaces_between_special_tokens", &spaces, err_json))) return rc;
     if ((rc = srv_get_bool(o, "include_stop_str_in_output", &incl, err_json))) return rc;

@@ -56,6 +56,7 @@ typedef struct pg_srv {
     atomic_int grace_over; /* the drain's grace is over: template renders are cancelled */
     atomic_uint_least64_t load_done, load_total; /* model load progress (bytes) for /health */
     pg_model *model;
+    pg_model *draft;         /* speculative decoding's draft model, or NULL */
     void *demo_image;      /* GGUF bytes of the demo model (NULL for a file) */
     pg_vocab *vocab;
     pg_engine *engine;
@@ -286,7 +287,17 @@ static int load_all(pg_srv *s, pg_error *err) {
         if ((rc = load_template(s, err)) < 0) return rc;
         PG_INFO("tool calls: %s format%s", pg_tc_format_name(s->ctx.tc.format),
                 s->ctx.tc.think ? ", reasoning in thinking markers" : "");
+        if (s->cfg.draft_model_path) {
+            PG_INFO("loading the draft model %s", s->cfg.draft_model_path);
+            if ((rc = pg_model_load(s->cfg.draft_model_path, &s->draft, err)) < 0) return rc;
+            s->cfg.engine.draft_model = s->draft;
+        }
         if ((rc = pg_engine_create(s->model, s->vocab, &s->cfg.engine, &s->engine, err)) < 0) return rc;
+        if (s->cfg.engine.spec_mode != PG_SPEC_OFF)
+            PG_INFO("speculative decoding: %s, at most %d drafted tokens per step%s",
+                    s->cfg.engine.spec_mode == PG_SPEC_NGRAM ? "n-gram prompt lookup" : "draft model",
+                    s->cfg.engine.spec_tokens ? s->cfg.engine.spec_tokens : 8,
+                    s->cfg.engine.spec_tokens ? "" : " (adaptive)");
         pg_engine_stats_get(s->engine, &st);
     }
     if ((rc = load_embedder(s, caps, err)) < 0) return rc;
@@ -369,6 +380,7 @@ static void free_all(pg_srv *s) {
     if (s->tpl) pg_tpl_free(s->tpl);
     pg_vocab_free(s->vocab);
     pg_model_free(s->model);
+    pg_model_free(s->draft);
     free(s->demo_image);
     free(s->bos_text);
     free(s->tpl_text);

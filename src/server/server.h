@@ -36,6 +36,7 @@ typedef struct pg_server_config {
     const char *host;            /* default "127.0.0.1" */
     int port;                    /* default 8080; 0 = any free port (printed) */
     const char *model_path;      /* NULL = built-in demo model (random weights) */
+    const char *draft_model_path; /* speculative decoding's draft model (engine.spec_mode DRAFT), or NULL */
     const char *model_alias;     /* id clients send; NULL = general.name or file name */
     const char *chat_template_path; /* NULL = the model's tokenizer.chat_template */
     size_t max_body_bytes;       /* request bodies beyond -> 413 (default 16 MiB) */

@@ -6,7 +6,10 @@
  *    "engine": {running, waiting, kv_usage, kv_blocks_{total,used,cached},
  *               prefix_cache_{queries,hits} (tokens), prefix_cache_hit_rate,
  *               preemptions, steps, prompt_tokens, generated_tokens,
- *               batch_seqs, batch_tokens, n_ctx},
+ *               batch_seqs, batch_tokens, n_ctx, speculative: {drafted_tokens,
+ *               accepted_tokens, verify_passes, acceptance_rate (null before any
+ *               draft), acceptance_histogram: counts of finished choices that
+ *               drafted, by acceptance rate in ten buckets [i/10, (i+1)/10)}},
  *    "counters": {requests (generation requests that reached the endpoint),
  *                 http_responses, rejected_429, rejected_503, rejected
  *                 {by reason}, errors_4xx (but 429), errors_5xx (but 503),
@@ -187,6 +190,15 @@ char *srv_stats_json(const srv_stats_in *in) {
     json_object_set_new(e, "batch_seqs", U(st.last_batch_seqs));
     json_object_set_new(e, "batch_tokens", U(st.last_batch_tokens));
     json_object_set_new(e, "n_ctx", U(in->n_ctx));
+    json_t *sp = json_object(), *sh = json_array();
+    json_object_set_new(sp, "drafted_tokens", U(st.spec_drafted));
+    json_object_set_new(sp, "accepted_tokens", U(st.spec_accepted));
+    json_object_set_new(sp, "verify_passes", U(st.spec_verifies));
+    json_object_set_new(sp, "acceptance_rate",
+                        st.spec_drafted ? json_real((double)st.spec_accepted / (double)st.spec_drafted) : json_null());
+    for (int i = 0; i < PG_SPEC_HIST; i++) json_array_append_new(sh, U(st.spec_hist[i]));
+    json_object_set_new(sp, "acceptance_histogram", sh);
+    json_object_set_new(e, "speculative", sp);
     json_object_set_new(o, "engine", e);
 
     json_t *c = json_object();

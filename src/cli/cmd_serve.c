@@ -9,6 +9,7 @@
  * with "..." and boolean options take true/false. Repeated "api-key" lines
  * add keys; any --api-key on the command line replaces the file's keys. */
 #include "cli/commands.h"
+#include "cli/usage.h"
 
 #include "base/log.h"
 #include "model/model.h"
@@ -483,6 +484,7 @@ int cmd_serve(int argc, char **argv) {
         so.c.n_api_keys = so.n_file;
     }
     so.c.reload = &g_reload;
+    so.c.version = pg_cli_version();
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;

@@ -63,6 +63,7 @@
 
 #include "base/log.h"
 #include "server/endpoints.h"
+#include "server/ollama.h"
 #include "server/openai_format.h"
 #include "server/otlp.h"
 #include "server/usage.h"
@@ -106,6 +107,14 @@ static const route routes[] = {
     {"/embeddings", "POST", 0, RT_EMBED, NULL, NULL, SRV_PROTO_OPENAI},
     {"/v1/rerank", "POST", 0, RT_RERANK, NULL, NULL, SRV_PROTO_OPENAI},
     {"/rerank", "POST", 0, RT_RERANK, NULL, NULL, SRV_PROTO_OPENAI},
+    {"/api/tags", "GET", 0, RT_SIMPLE, srv_oll_tags, &srv_oll_api, SRV_PROTO_OLLAMA}, /* ollama.h: Ollama's API */
+    {"/api/ps", "GET", 0, RT_SIMPLE, srv_oll_ps, &srv_oll_api, SRV_PROTO_OLLAMA},
+    {"/api/version", "GET", 0, RT_SIMPLE, srv_oll_version, &srv_oll_api, SRV_PROTO_OLLAMA},
+    {"/api/show", "POST", 0, RT_SIMPLE, srv_oll_show, &srv_oll_api, SRV_PROTO_OLLAMA},
+    {"/api/chat", "POST", 0, RT_GENERATE, NULL, &srv_oll_chat, SRV_PROTO_OLLAMA},
+    {"/api/generate", "POST", 0, RT_GENERATE, NULL, &srv_oll_generate, SRV_PROTO_OLLAMA},
+    {"/api/embed", "POST", 0, RT_EMBED, NULL, &srv_oll_embed, SRV_PROTO_OLLAMA},
+    {"/api/embeddings", "POST", 0, RT_EMBED, NULL, &srv_oll_embeddings, SRV_PROTO_OLLAMA},
 };
 /* the embedded web UI (webui.h): /, /dashboard, /webui/...; no key */
 static const route webui_route = {"/", "GET", 0, RT_WEBUI, NULL, NULL, SRV_PROTO_OPENAI};
@@ -441,7 +450,9 @@ static enum MHD_Result start_embed(hconn *r) {
     srv_caller who = {r->authed, r->key_id};
     srv_fail f;
     /* the body goes to the job (parsed on its worker) */
-    int st = srv_ejob_start(*h->env.embq, r->rt->kind == RT_EMBED ? SRV_EJ_EMBED : SRV_EJ_RERANK, &who, &r->body,
+    int kind = r->rt->ad && r->rt->ad->ejob_kind ? r->rt->ad->ejob_kind
+               : r->rt->kind == RT_EMBED          ? SRV_EJ_EMBED : SRV_EJ_RERANK;
+    int st = srv_ejob_start(*h->env.embq, kind, &who, &r->body,
                             r->body_len, srv_http_conn_wake, r, &r->ejob, &f);
     if (!r->body) r->body_len = r->body_cap = 0;
     if (st) {
@@ -885,10 +896,6 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
      * heap otherwise; RSS would stay at the high-water mark) */
     if (trim) malloc_trim(0);
 }
-
-/* ---------- drain support ---------- */
-
-/* ---------- disconnect watcher ---------- */
 
 /* ---------- daemon ---------- */
 

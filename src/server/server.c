@@ -64,6 +64,7 @@ typedef struct pg_srv {
     int engine_alive;
     pg_tpl *tpl;
     char *bos_text, *eos_text;
+    char *tpl_text;        /* the chat template's source (Ollama's /api/show) */
     char alias[256];
     srv_ctx ctx;
     srv_core core;
@@ -173,9 +174,10 @@ static int load_template(pg_srv *s, pg_error *err) {
         len = (size_t)n;
         origin = s->cfg.chat_template_path;
         /* an explicit template must compile */
+        src[len] = 0;
         int rc = pg_tpl_compile(src, len, &s->tpl, err);
         pg_tc_detect(src, len, &s->ctx.tc);
-        free(src);
+        s->tpl_text = src;
         if (rc < 0) return rc;
         PG_INFO("chat template: %s", origin);
         return 0;
@@ -186,6 +188,7 @@ static int load_template(pg_srv *s, pg_error *err) {
         pg_error e = {0};
         if (pg_tpl_compile(t, tl, &s->tpl, &e) == 0) {
             pg_tc_detect(t, tl, &s->ctx.tc);
+            s->tpl_text = strndup(t, tl);
             PG_INFO("chat template: the model's tokenizer.chat_template");
             return 0;
         }
@@ -196,6 +199,7 @@ static int load_template(pg_srv *s, pg_error *err) {
     }
     const char *fb = pg_chat_fallback_template();
     pg_tc_style_of(PG_TC_GENERIC, &s->ctx.tc);
+    s->tpl_text = strdup(fb);
     return pg_tpl_compile(fb, strlen(fb), &s->tpl, err);
 }
 
@@ -312,6 +316,10 @@ static int load_all(pg_srv *s, pg_error *err) {
     c->pooling = s->emb ? pg_pooling_name(pg_embedder_pooling(s->emb)) : NULL;
     c->embed_dim = s->emb ? pg_embedder_dim(s->emb) : 0;
     c->embed_matryoshka = s->emb ? pg_embedder_matryoshka(s->emb) : 0;
+    c->model = s->model;
+    c->model_path = s->cfg.model_path;
+    c->version = s->cfg.version;
+    c->tpl_text = s->tpl_text;
     srv_embq_config qc = {.emb = s->emb,
                           .refusal = s->emb_refusal,
                           .ctx = c,
@@ -375,6 +383,8 @@ static void free_all(pg_srv *s) {
     pg_model_free(s->draft);
     free(s->demo_image);
     free(s->bos_text);
+    free(s->tpl_text);
+    s->tpl_text = NULL;
     free(s->eos_text);
     pthread_rwlock_destroy(&s->engine_lock);
 }

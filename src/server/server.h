@@ -86,6 +86,7 @@ typedef struct pg_server_config {
     int embed_batch_inputs;      /* inputs per encoder pass (0 = 64; 1 = no batching) */
     int embed_batch_wait_us;     /* gather a burst before a pass that is not full (0 = 500; -1 = never) */
     pg_engine_config engine;
+    const char *version;         /* pagoda's version, for Ollama's /api/version (the CLI sets it); NULL: unknown */
 } pg_server_config;
 
 void pg_server_config_default(pg_server_config *c);

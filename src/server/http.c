@@ -62,6 +62,7 @@
 #include "server/http.h"
 
 #include "base/log.h"
+#include "server/anthropic_format.h"
 #include "server/endpoints.h"
 #include "server/openai_format.h"
 #include "server/otlp.h"
@@ -98,6 +99,9 @@ static const route routes[] = {
     {"/v1/models/", "GET", 1, RT_MODEL, NULL, NULL, SRV_PROTO_OPENAI},
     {"/v1/completions", "POST", 0, RT_GENERATE, NULL, &srv_oai_completions, SRV_PROTO_OPENAI},
     {"/v1/chat/completions", "POST", 0, RT_GENERATE, NULL, &srv_oai_chat, SRV_PROTO_OPENAI},
+    /* anthropic_*.h; count_tokens answers itself and borrows the adapter's error shape */
+    {"/v1/messages", "POST", 0, RT_GENERATE, NULL, &srv_anth_messages, SRV_PROTO_ANTHROPIC},
+    {"/v1/messages/count_tokens", "POST", 0, RT_SIMPLE, anth_count_tokens, &srv_anth_messages, SRV_PROTO_ANTHROPIC},
     {"/tokenize", "POST", 0, RT_SIMPLE, srv_ep_tokenize, NULL, SRV_PROTO_OPENAI},
     {"/detokenize", "POST", 0, RT_SIMPLE, srv_ep_detokenize, NULL, SRV_PROTO_OPENAI},
     {"/v1/stats", "GET", 0, RT_STATS, NULL, NULL, SRV_PROTO_OPENAI}, /* stats.h; the metrics key like /metrics */
@@ -456,10 +460,25 @@ static enum MHD_Result start_embed(hconn *r) {
 
 /* ---------- admission ---------- */
 
-/* "Bearer <token>" -> token (trimmed), or NULL. */
+/* The x-api-key header (Anthropic's clients send their key there) ->
+ * the value trimmed, or NULL. */
+static const char *x_api_key(struct MHD_Connection *c, size_t *len) {
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-api-key");
+    if (!h) return NULL;
+    while (*h == ' ' || *h == '\t') h++;
+    size_t n = strlen(h);
+    while (n && (h[n - 1] == ' ' || h[n - 1] == '\t')) n--;
+    if (!n) return NULL;
+    *len = n;
+    return h;
+}
+
+/* The request's key: "Authorization: Bearer <token>" (trimmed), else
+ * "x-api-key: <token>" (every route, the same key set), or NULL. The
+ * anthropic-version / anthropic-beta headers are not read. */
 static const char *bearer(struct MHD_Connection *c, size_t *len) {
     const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!h) return NULL;
+    if (!h) return x_api_key(c, len);
     while (*h == ' ' || *h == '\t') h++;
     if (strncasecmp(h, "bearer", 6) || (h[6] != ' ' && h[6] != '\t')) return NULL;
     h += 6;
@@ -590,7 +609,8 @@ static enum MHD_Result preflight(hconn *r) {
                                 "Authorization, Content-Type, x-request-id, traceparent, OpenAI-Organization, "
                                 "OpenAI-Project, x-stainless-arch, x-stainless-lang, x-stainless-os, "
                                 "x-stainless-package-version, x-stainless-retry-count, x-stainless-runtime, "
-                                "x-stainless-runtime-version, x-stainless-timeout");
+                                "x-stainless-runtime-version, x-stainless-timeout, x-api-key, anthropic-version, anthropic-beta, "
+                                "anthropic-dangerous-direct-browser-access");
         MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
     }
     enum MHD_Result rc = MHD_queue_response(r->conn, 204, resp);
@@ -643,7 +663,7 @@ static enum MHD_Result handle(hconn *r) {
         if (!key)
             return respond_error(r, 401,
                                  "You didn't provide an API key. Send it in the Authorization header: "
-                                 "'Authorization: Bearer YOUR_KEY'.",
+                                 "'Authorization: Bearer YOUR_KEY' (or as 'x-api-key: YOUR_KEY').",
                                  "invalid_request_error", "invalid_api_key", NULL, NULL);
         if (!srv_keys_lookup(env->keys, key, kl, &r->key_id, r->key_name, sizeof r->key_name))
             return respond_error(r, 401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key", NULL,

@@ -216,8 +216,8 @@ static enum MHD_Result respond_json(hconn *r, int status, char *body, const char
 static enum MHD_Result respond_error(hconn *r, int status, const char *msg, const char *type, const char *code,
                                      const char *retry, const char *allow) {
     size_t len = 0;
-    char *b = r->rt && r->rt->ad ? r->rt->ad->error(status, msg, type, code, &len)
-                                 : srv_dump(srv_error_json(msg, type, NULL, code), &len);
+    const srv_adapter *ad = r->rt ? r->rt->ad : r->miss_ad;
+    char *b = ad ? ad->error(status, msg, type, code, &len) : srv_dump(srv_error_json(msg, type, NULL, code), &len);
     return respond(r, status, "application/json", b, b ? len : 0, retry, allow);
 }
 
@@ -787,6 +787,7 @@ static enum MHD_Result first_call(srv_http *h, struct MHD_Connection *c, const c
         r->rest = q->prefix ? strdup(url + pl) : NULL;
         if (q->prefix && !r->rest) return MHD_NO;
     }
+    if (!r->rt && !strncmp(url, "/v1/messages/", 13)) r->miss_ad = &srv_anth_messages; /* 404 in its shape */
     if (!r->rt && !h->env.cfg->no_webui && (r->asset = pg_webui_find(url))) {
         r->rt = &webui_route;
         r->bad_method = strcmp(method, "GET") && strcmp(method, "HEAD") && !options;

@@ -96,6 +96,7 @@ struct hconn {
     srv_http *h;
     struct MHD_Connection *conn;
     const route *rt;       /* NULL: no such path (404) */
+    const srv_adapter *miss_ad; /* no route under a protocol's path (/v1/messages/...): its error shape */
     const pg_asset *asset; /* RT_WEBUI: the embedded file */
     int bad_method;
     int preflight;         /* OPTIONS: CORS preflight (204) */

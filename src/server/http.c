@@ -460,34 +460,10 @@ static enum MHD_Result start_embed(hconn *r) {
 
 /* ---------- admission ---------- */
 
-/* The x-api-key header (Anthropic's clients send their key there) ->
- * the value trimmed, or NULL. */
-static const char *x_api_key(struct MHD_Connection *c, size_t *len) {
-    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-api-key");
-    if (!h) return NULL;
-    while (*h == ' ' || *h == '\t') h++;
-    size_t n = strlen(h);
-    while (n && (h[n - 1] == ' ' || h[n - 1] == '\t')) n--;
-    if (!n) return NULL;
-    *len = n;
-    return h;
-}
-
-/* The request's key: "Authorization: Bearer <token>" (trimmed), else
- * "x-api-key: <token>" (every route, the same key set), or NULL. The
- * anthropic-version / anthropic-beta headers are not read. */
+/* The request's key (http_core.c: "Authorization: Bearer", else x-api-key). */
 static const char *bearer(struct MHD_Connection *c, size_t *len) {
-    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!h) return x_api_key(c, len);
-    while (*h == ' ' || *h == '\t') h++;
-    if (strncasecmp(h, "bearer", 6) || (h[6] != ' ' && h[6] != '\t')) return NULL;
-    h += 6;
-    while (*h == ' ' || *h == '\t') h++;
-    size_t n = strlen(h);
-    while (n && (h[n - 1] == ' ' || h[n - 1] == '\t')) n--;
-    if (!n) return NULL;
-    *len = n;
-    return h;
+    return srv_http_request_key(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+                                MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-api-key"), len);
 }
 
 /* /health (liveness) and /ready (readiness): no key needed. */

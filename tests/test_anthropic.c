@@ -175,6 +175,9 @@ static void test_translate(void) {
          "'stop_sequences' must be a list"},
         {"{\"max_tokens\":1,\"messages\":[{\"role\":\"user\",\"content\":\"q\"}],\"stop_sequences\":[\"a\",\"\"]}",
          "stop_sequences[1] must be a non-empty string"},
+        {"{\"max_tokens\":1,\"messages\":[{\"role\":\"user\",\"content\":\"q\"}],\"stop_sequences\":[\"1\",\"2\",\"3\",\"4\","
+         "\"5\",\"6\",\"7\",\"8\",\"9\",\"10\",\"11\",\"12\",\"13\",\"14\",\"15\",\"16\",\"17\"]}",
+         "'stop_sequences' has more than 16 entries"},
         {"{\"max_tokens\":1,\"messages\":[{\"role\":\"user\",\"content\":\"q\"}],\"metadata\":{\"user_id\":3}}",
          "'metadata.user_id' must be a string"},
         {"{\"max_tokens\":1,\"messages\":[{\"role\":\"user\",\"content\":\"q\"}],\"thinking\":true}", "'thinking' must be an object"},

@@ -430,8 +430,11 @@ static int convert_sampling(json_t *in, json_t *out, char *msg, size_t cap) {
         size_t i;
         json_t *s;
         if (!json_is_array(ss)) BAD("'stop_sequences' must be a list of strings");
-        json_array_foreach(ss, i, s) if (!json_is_string(s) || !json_string_length(s))
-            BAD("stop_sequences[%zu] must be a non-empty string", i);
+        if (json_array_size(ss) > PG_STOP_MAX_STRINGS) BAD("'stop_sequences' has more than %d entries", PG_STOP_MAX_STRINGS);
+        json_array_foreach(ss, i, s) {
+            if (!json_is_string(s) || !json_string_length(s)) BAD("stop_sequences[%zu] must be a non-empty string", i);
+            if (json_string_length(s) > PG_STOP_MAX_LEN) BAD("stop_sequences[%zu] is longer than %d bytes", i, PG_STOP_MAX_LEN);
+        }
         if (json_array_size(ss)) {
             json_object_set(out, "stop", ss);
             /* the matched sequence stays in the text: the format side cuts it and reports it */

@@ -217,7 +217,7 @@ if (!THINKING) {
     assert.ok(nn.input_tokens < n.input_tokens);
   });
 
-  test('errors in Anthropic\'s shape: 400, 401, 404', async () => {
+  test('errors in Anthropic\'s shape: 400, 401, 404, 429', async () => {
     const bad = async (body, re, status = 400) => {
       await assert.rejects(client.messages.create({ model: MODEL, messages: ASK, max_tokens: 4, ...body }), (e) => {
         assert.equal(e.status, status);
@@ -264,6 +264,16 @@ if (!THINKING) {
     // anthropic-version / anthropic-beta are accepted (the SDK sends the first)
     const hv = await fetch(`${URL_}/v1/messages`, { method: 'POST', headers: { 'x-api-key': KEY, 'anthropic-version': '2023-06-01', 'anthropic-beta': 'tools-2024-04-04' }, body: JSON.stringify({ model: MODEL, messages: ASK, max_tokens: 2 }) });
     assert.equal(hv.status, 200);
+    // a key over its per-key request limit (1 per minute): 429 rate_limit_error with Retry-After
+    const lim = new Anthropic({ baseURL: URL_, apiKey: process.env.PAGODA_LIMITED_KEY, maxRetries: 0 });
+    await lim.messages.create({ model: MODEL, messages: ASK, max_tokens: 2 });
+    await assert.rejects(lim.messages.create({ model: MODEL, messages: ASK, max_tokens: 2 }), (e) => {
+      assert.equal(e.status, 429);
+      assert.equal(e.error.error.type, 'rate_limit_error');
+      assert.match(e.error.error.message, /Rate limit reached for key 'limited'/);
+      assert.ok(Number(e.headers.get('retry-after')) >= 1);
+      return true;
+    });
     // an unknown route under /v1/messages/: 404 not_found_error
     await assert.rejects(client.messages.batches.create({ requests: [] }), (e) => e.status === 404 && e.error.error.type === 'not_found_error');
     // counted under protocol="anthropic"
@@ -271,6 +281,7 @@ if (!THINKING) {
     assert.ok(metric(t, 'http_requests_total', 'protocol="anthropic",status="401"') >= 2);
     assert.ok(metric(t, 'http_requests_total', 'protocol="anthropic",status="400"') >= 10);
     assert.ok(metric(t, 'http_requests_total', 'protocol="anthropic",status="200"') >= 5);
+    assert.equal(metric(t, 'request_rejected_total', 'protocol="anthropic",reason="rate_limit"'), 1);
   });
 
   test('a client that leaves mid-stream cancels its request', async () => {

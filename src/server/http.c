@@ -62,6 +62,7 @@
 #include "server/http.h"
 
 #include "base/log.h"
+#include "server/anthropic_format.h"
 #include "server/endpoints.h"
 #include "server/ollama.h"
 #include "server/openai_format.h"
@@ -99,6 +100,9 @@ static const route routes[] = {
     {"/v1/models/", "GET", 1, RT_MODEL, NULL, NULL, SRV_PROTO_OPENAI},
     {"/v1/completions", "POST", 0, RT_GENERATE, NULL, &srv_oai_completions, SRV_PROTO_OPENAI},
     {"/v1/chat/completions", "POST", 0, RT_GENERATE, NULL, &srv_oai_chat, SRV_PROTO_OPENAI},
+    /* anthropic_*.h; count_tokens answers itself and borrows the adapter's error shape */
+    {"/v1/messages", "POST", 0, RT_GENERATE, NULL, &srv_anth_messages, SRV_PROTO_ANTHROPIC},
+    {"/v1/messages/count_tokens", "POST", 0, RT_SIMPLE, anth_count_tokens, &srv_anth_messages, SRV_PROTO_ANTHROPIC},
     {"/tokenize", "POST", 0, RT_SIMPLE, srv_ep_tokenize, NULL, SRV_PROTO_OPENAI},
     {"/detokenize", "POST", 0, RT_SIMPLE, srv_ep_detokenize, NULL, SRV_PROTO_OPENAI},
     {"/v1/stats", "GET", 0, RT_STATS, NULL, NULL, SRV_PROTO_OPENAI}, /* stats.h; the metrics key like /metrics */
@@ -221,8 +225,8 @@ static enum MHD_Result respond_json(hconn *r, int status, char *body, const char
 static enum MHD_Result respond_error(hconn *r, int status, const char *msg, const char *type, const char *code,
                                      const char *retry, const char *allow) {
     size_t len = 0;
-    char *b = r->rt && r->rt->ad ? r->rt->ad->error(status, msg, type, code, &len)
-                                 : srv_dump(srv_error_json(msg, type, NULL, code), &len);
+    const srv_adapter *ad = r->rt ? r->rt->ad : r->miss_ad;
+    char *b = ad ? ad->error(status, msg, type, code, &len) : srv_dump(srv_error_json(msg, type, NULL, code), &len);
     return respond(r, status, "application/json", b, b ? len : 0, retry, allow);
 }
 
@@ -467,19 +471,10 @@ static enum MHD_Result start_embed(hconn *r) {
 
 /* ---------- admission ---------- */
 
-/* "Bearer <token>" -> token (trimmed), or NULL. */
+/* The request's key (http_core.c: "Authorization: Bearer", else x-api-key). */
 static const char *bearer(struct MHD_Connection *c, size_t *len) {
-    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!h) return NULL;
-    while (*h == ' ' || *h == '\t') h++;
-    if (strncasecmp(h, "bearer", 6) || (h[6] != ' ' && h[6] != '\t')) return NULL;
-    h += 6;
-    while (*h == ' ' || *h == '\t') h++;
-    size_t n = strlen(h);
-    while (n && (h[n - 1] == ' ' || h[n - 1] == '\t')) n--;
-    if (!n) return NULL;
-    *len = n;
-    return h;
+    return srv_http_request_key(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+                                MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-api-key"), len);
 }
 
 /* /health (liveness) and /ready (readiness): no key needed. */
@@ -601,7 +596,8 @@ static enum MHD_Result preflight(hconn *r) {
                                 "Authorization, Content-Type, x-request-id, traceparent, OpenAI-Organization, "
                                 "OpenAI-Project, x-stainless-arch, x-stainless-lang, x-stainless-os, "
                                 "x-stainless-package-version, x-stainless-retry-count, x-stainless-runtime, "
-                                "x-stainless-runtime-version, x-stainless-timeout");
+                                "x-stainless-runtime-version, x-stainless-timeout, x-api-key, anthropic-version, anthropic-beta, "
+                                "anthropic-dangerous-direct-browser-access");
         MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
     }
     enum MHD_Result rc = MHD_queue_response(r->conn, 204, resp);
@@ -654,7 +650,7 @@ static enum MHD_Result handle(hconn *r) {
         if (!key)
             return respond_error(r, 401,
                                  "You didn't provide an API key. Send it in the Authorization header: "
-                                 "'Authorization: Bearer YOUR_KEY'.",
+                                 "'Authorization: Bearer YOUR_KEY' (or as 'x-api-key: YOUR_KEY').",
                                  "invalid_request_error", "invalid_api_key", NULL, NULL);
         if (!srv_keys_lookup(env->keys, key, kl, &r->key_id, r->key_name, sizeof r->key_name))
             return respond_error(r, 401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key", NULL,
@@ -778,6 +774,7 @@ static enum MHD_Result first_call(srv_http *h, struct MHD_Connection *c, const c
         r->rest = q->prefix ? strdup(url + pl) : NULL;
         if (q->prefix && !r->rest) return MHD_NO;
     }
+    if (!r->rt && !strncmp(url, "/v1/messages/", 13)) r->miss_ad = &srv_anth_messages; /* 404 in its shape */
     if (!r->rt && !h->env.cfg->no_webui && (r->asset = pg_webui_find(url))) {
         r->rt = &webui_route;
         r->bad_method = strcmp(method, "GET") && strcmp(method, "HEAD") && !options;

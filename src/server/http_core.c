@@ -87,6 +87,23 @@ void srv_http_fmt_dur(char *b, size_t cap, double s) {
     }
 }
 
+/* v without leading / trailing blanks; NULL when empty. */
+static const char *trimmed(const char *v, size_t *len) {
+    while (*v == ' ' || *v == '\t') v++;
+    size_t n = strlen(v);
+    while (n && (v[n - 1] == ' ' || v[n - 1] == '\t')) n--;
+    if (!n) return NULL;
+    *len = n;
+    return v;
+}
+
+const char *srv_http_request_key(const char *auth, const char *x_api_key, size_t *len) {
+    if (!auth) return x_api_key ? trimmed(x_api_key, len) : NULL;
+    while (*auth == ' ' || *auth == '\t') auth++;
+    if (strncasecmp(auth, "bearer", 6) || (auth[6] != ' ' && auth[6] != '\t')) return NULL;
+    return trimmed(auth + 6, len);
+}
+
 srv_pmetrics *srv_http_pm(const hconn *r) {
     int p = r->rt ? r->rt->proto : SRV_PROTO_OPENAI;
     return &r->h->env.metrics->p[p >= 0 && p < SRV_PROTO_COUNT ? p : SRV_PROTO_OPENAI];

@@ -96,6 +96,7 @@ struct hconn {
     srv_http *h;
     struct MHD_Connection *conn;
     const route *rt;       /* NULL: no such path (404) */
+    const srv_adapter *miss_ad; /* no route under a protocol's path (/v1/messages/...): its error shape */
     const pg_asset *asset; /* RT_WEBUI: the embedded file */
     int bad_method;
     int preflight;         /* OPTIONS: CORS preflight (204) */
@@ -162,6 +163,11 @@ void srv_http_registry_add(srv_http *h, hconn *r, int fd);
 void srv_http_registry_remove(srv_http *h, hconn *r);
 void srv_http_fmt_dur(char *b, size_t cap, double s);
 void srv_http_count_status(hconn *r, int status);
+/* The request's API key from its Authorization header ("Bearer <key>",
+ * trimmed) or, without one, its x-api-key header (Anthropic's clients send
+ * the key there; the same key set on every route): the key, or NULL. The
+ * anthropic-version / anthropic-beta headers are not read. */
+const char *srv_http_request_key(const char *auth, const char *x_api_key, size_t *len);
 /* The request series of r's protocol (its route's column; openai without a route). */
 srv_pmetrics *srv_http_pm(const hconn *r);
 void *srv_http_parse_main(void *arg);

@@ -19,6 +19,7 @@
 
 #include "sample/gram_cache.h"
 #include "server/request.h"
+#include "server/resp_store.h"
 #include "server/toolcall.h"
 #include "server/util.h"
 #include "template/chat.h"
@@ -54,6 +55,7 @@ typedef struct srv_ctx {
     int32_t embed_dim;           /* floats per embedding (0 without an embedder) */
     int embed_matryoshka;        /* 'dimensions' below embed_dim allowed */
     pg_gram_cache *grammars;     /* compiled structured-output grammars (thread-safe); NULL: compiled per request */
+    srv_rstore *responses;       /* the Responses API's store (thread-safe); NULL: nothing stored */
 } srv_ctx;
 
 /* Who is asking (after authentication). */

@@ -64,6 +64,7 @@
 #include "base/log.h"
 #include "server/endpoints.h"
 #include "server/openai_format.h"
+#include "server/responses.h"
 #include "server/otlp.h"
 #include "server/usage.h"
 #include "server/stats.h"
@@ -98,6 +99,9 @@ static const route routes[] = {
     {"/v1/models/", "GET", 1, RT_MODEL, NULL, NULL},
     {"/v1/completions", "POST", 0, RT_GENERATE, NULL, &srv_oai_completions},
     {"/v1/chat/completions", "POST", 0, RT_GENERATE, NULL, &srv_oai_chat},
+    {"/v1/responses", "POST", 0, RT_GENERATE, NULL, &srv_resp_adapter}, /* responses.h */
+    {"/v1/responses/", "GET", 1, RT_RESPONSE, NULL, NULL},    /* a stored response (resp_store.h) */
+    {"/v1/responses/", "DELETE", 1, RT_RESPONSE, NULL, NULL},
     {"/tokenize", "POST", 0, RT_SIMPLE, srv_ep_tokenize, NULL},
     {"/detokenize", "POST", 0, RT_SIMPLE, srv_ep_detokenize, NULL},
     {"/v1/stats", "GET", 0, RT_STATS, NULL, NULL}, /* stats.h; the metrics key like /metrics */
@@ -672,6 +676,11 @@ static enum MHD_Result handle(hconn *r) {
     if (r->rt->kind == RT_MODEL) {
         char *out = NULL;
         int st = srv_ep_model(env->ctx, r->rest, &out);
+        return respond_json(r, st, out, NULL);
+    }
+    if (r->rt->kind == RT_RESPONSE) { /* the caller's own stored responses only */
+        char *out = NULL;
+        int st = rsp_endpoint(env->ctx, !strcmp(r->rt->method, "DELETE"), r->authed ? r->key_id : 0, r->rest, &out);
         return respond_json(r, st, out, NULL);
     }
     if (r->rt->kind == RT_SIMPLE) {

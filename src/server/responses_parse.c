@@ -32,7 +32,7 @@ static const char *const known_fields[] = {"model", "input", "instructions", "ma
                                            "top_p", "tools", "tool_choice", "parallel_tool_calls", "text", "stream",
                                            "store", "previous_response_id", "metadata", "user", NULL};
 static const char *const pass_fields[] = {"seed", "top_k", "min_p", "repetition_penalty", "presence_penalty",
-                                          "frequency_penalty", "stop", "priority", "timeout", "cache_salt", NULL};
+                                          "frequency_penalty", "stop", "priority", "timeout", "cache_salt", "ignore_eos", NULL};
 static const char *const ignored_fields[] = {"include", "truncation", "service_tier", "reasoning", "safety_identifier",
                                              "prompt_cache_key", "stream_options", "max_tool_calls", NULL};
 static const char *const refused_fields[] = {"background", "conversation", "prompt", "top_logprobs", NULL};

@@ -45,7 +45,7 @@ a3=$(post KEY-A '{"input":"Hi","max_output_tokens":2}')
 stop_server || fail=1
 if [ $fail -ne 0 ]; then echo "--- server log (tail) ---"; tail -n 30 "$TMP/keys.log"; fi
 
-for f in "--responses-ttl -1" "--responses-store-max x" "--responses-store-bytes 10"; do
+for f in "--responses-ttl -1" "--responses-store-max x" "--responses-bytes 10"; do
     # shellcheck disable=SC2086
     "$BIN" serve $f -m "$MODEL" --port 0 >"$TMP/flag.log" 2>&1
     [ $? -eq 2 ] || bad "serve $f: exit 2 expected"

@@ -82,7 +82,7 @@ static const pg_cli_opt serve_flags[] = {
     {"--responses-store-max", "N", PG_ARG_UINT, 0, "1024",
      "Responses API (/v1/responses): responses kept for GET and previous_response_id, least recently used dropped "
      "first (0 = store off)"},
-    {"--responses-store-bytes", "SIZE", PG_ARG_SIZE, 0, "64M", "... and at most this many bytes of them"},
+    {"--responses-bytes", "SIZE", PG_ARG_SIZE, 0, "64M", "... and at most SIZE bytes of them (ids, bodies and histories)"},
     {"--responses-ttl", "SECONDS", PG_ARG_NUM, 0, "3600", "... each for this long (0 = until dropped)"},
     {"--max-connections", "N", PG_ARG_UINT, 0, "512", "concurrent connections; beyond it new ones are closed at once"},
     {"--max-connections-per-ip", "N", PG_ARG_UINT, 0, "64", "per client address, closed at once beyond it (0 = unlimited)"},
@@ -282,7 +282,7 @@ static int apply(serve_opts *so, const char *name, const char *v, int from_file,
     } else if (!strcmp(name, "max-unsent-bytes")) {
         if (parse_size(v, &sz) < 0 || sz < 4096 || sz > ((uint64_t)1 << 40)) BAD("not a size in [4K, 1T] (e.g. 4M)");
         c->max_unsent_bytes = (size_t)sz;
-    } else if (!strcmp(name, "responses-store-bytes")) {
+    } else if (!strcmp(name, "responses-bytes")) {
         if (parse_size(v, &sz) < 0 || sz < 4096 || sz > ((uint64_t)1 << 40)) BAD("not a size in [4K, 1T] (e.g. 64M)");
         c->responses_store_bytes = (size_t)sz;
     } else if (!strcmp(name, "max-body-bytes") || !strcmp(name, "max-header-bytes")) {

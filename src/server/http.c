@@ -673,14 +673,11 @@ static enum MHD_Result handle(hconn *r) {
          r->rt->kind == RT_RERANK) &&
         json_bounds(r, &res) >= 0)
         return res;
-    if (r->rt->kind == RT_MODEL) {
+    if (r->rt->kind == RT_MODEL || r->rt->kind == RT_RESPONSE) { /* responses: the caller's own only */
         char *out = NULL;
-        int st = srv_ep_model(env->ctx, r->rest, &out);
-        return respond_json(r, st, out, NULL);
-    }
-    if (r->rt->kind == RT_RESPONSE) { /* the caller's own stored responses only */
-        char *out = NULL;
-        int st = rsp_endpoint(env->ctx, !strcmp(r->rt->method, "DELETE"), r->authed ? r->key_id : 0, r->rest, &out);
+        int st = r->rt->kind == RT_MODEL ? srv_ep_model(env->ctx, r->rest, &out)
+                                         : rsp_endpoint(env->ctx, !strcmp(r->rt->method, "DELETE"),
+                                                        r->authed ? r->key_id : 0, r->rest, &out);
         return respond_json(r, st, out, NULL);
     }
     if (r->rt->kind == RT_SIMPLE) {

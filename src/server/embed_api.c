@@ -338,7 +338,7 @@ static void run_job(srv_embq *q, srv_ejob *j) {
             atomic_fetch_add(&mt->emb_ok[k], 1);
             atomic_fetch_add(&mt->emb_inputs[k], (uint64_t)j->n);
             atomic_fetch_add(&mt->emb_tokens[k], (uint64_t)tokens);
-            srv_hist_observe(&mt->h[k == EMB_EMBED ? H_EMBED : H_RERANK], srv_now() - j->t_accept);
+            srv_hist_observe(&mt->emb_h[k], srv_now() - j->t_accept);
         }
         if (j->authed && q->cfg.keys && tokens > 0) srv_keys_charge(q->cfg.keys, j->key_id, tokens);
     } else {

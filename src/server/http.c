@@ -92,27 +92,27 @@
 /* ---------- the routing table ---------- */
 
 static const route routes[] = {
-    {"/health", "GET", 0, RT_HEALTH, NULL, NULL},
-    {"/ready", "GET", 0, RT_READY, NULL, NULL},
-    {"/metrics", "GET", 0, RT_METRICS, NULL, NULL},
-    {"/v1/models", "GET", 0, RT_SIMPLE, srv_ep_models, NULL},
-    {"/v1/models/", "GET", 1, RT_MODEL, NULL, NULL},
-    {"/v1/completions", "POST", 0, RT_GENERATE, NULL, &srv_oai_completions},
-    {"/v1/chat/completions", "POST", 0, RT_GENERATE, NULL, &srv_oai_chat},
-    {"/v1/responses", "POST", 0, RT_GENERATE, NULL, &srv_resp_adapter}, /* responses.h */
-    {"/v1/responses/", "GET", 1, RT_RESPONSE, NULL, NULL},    /* a stored response (resp_store.h) */
-    {"/v1/responses/", "DELETE", 1, RT_RESPONSE, NULL, NULL},
-    {"/tokenize", "POST", 0, RT_SIMPLE, srv_ep_tokenize, NULL},
-    {"/detokenize", "POST", 0, RT_SIMPLE, srv_ep_detokenize, NULL},
-    {"/v1/stats", "GET", 0, RT_STATS, NULL, NULL}, /* stats.h; the metrics key like /metrics */
-    {"/v1/usage", "GET", 0, RT_USAGE, NULL, NULL}, /* usage.h; the admin key (--admin-key) */
-    {"/v1/embeddings", "POST", 0, RT_EMBED, NULL, NULL}, /* embed_api.h */
-    {"/embeddings", "POST", 0, RT_EMBED, NULL, NULL},
-    {"/v1/rerank", "POST", 0, RT_RERANK, NULL, NULL},
-    {"/rerank", "POST", 0, RT_RERANK, NULL, NULL},
+    {"/health", "GET", 0, RT_HEALTH, NULL, NULL, SRV_PROTO_OPENAI},
+    {"/ready", "GET", 0, RT_READY, NULL, NULL, SRV_PROTO_OPENAI},
+    {"/metrics", "GET", 0, RT_METRICS, NULL, NULL, SRV_PROTO_OPENAI},
+    {"/v1/models", "GET", 0, RT_SIMPLE, srv_ep_models, NULL, SRV_PROTO_OPENAI},
+    {"/v1/models/", "GET", 1, RT_MODEL, NULL, NULL, SRV_PROTO_OPENAI},
+    {"/v1/completions", "POST", 0, RT_GENERATE, NULL, &srv_oai_completions, SRV_PROTO_OPENAI},
+    {"/v1/chat/completions", "POST", 0, RT_GENERATE, NULL, &srv_oai_chat, SRV_PROTO_OPENAI},
+    {"/v1/responses", "POST", 0, RT_GENERATE, NULL, &srv_resp_adapter, SRV_PROTO_RESPONSES}, /* responses.h */
+    {"/v1/responses/", "GET", 1, RT_RESPONSE, NULL, NULL, SRV_PROTO_RESPONSES}, /* stored (resp_store.h) */
+    {"/v1/responses/", "DELETE", 1, RT_RESPONSE, NULL, NULL, SRV_PROTO_RESPONSES},
+    {"/tokenize", "POST", 0, RT_SIMPLE, srv_ep_tokenize, NULL, SRV_PROTO_OPENAI},
+    {"/detokenize", "POST", 0, RT_SIMPLE, srv_ep_detokenize, NULL, SRV_PROTO_OPENAI},
+    {"/v1/stats", "GET", 0, RT_STATS, NULL, NULL, SRV_PROTO_OPENAI}, /* stats.h; the metrics key like /metrics */
+    {"/v1/usage", "GET", 0, RT_USAGE, NULL, NULL, SRV_PROTO_OPENAI}, /* usage.h; the admin key (--admin-key) */
+    {"/v1/embeddings", "POST", 0, RT_EMBED, NULL, NULL, SRV_PROTO_OPENAI}, /* embed_api.h */
+    {"/embeddings", "POST", 0, RT_EMBED, NULL, NULL, SRV_PROTO_OPENAI},
+    {"/v1/rerank", "POST", 0, RT_RERANK, NULL, NULL, SRV_PROTO_OPENAI},
+    {"/rerank", "POST", 0, RT_RERANK, NULL, NULL, SRV_PROTO_OPENAI},
 };
 /* the embedded web UI (webui.h): /, /dashboard, /webui/...; no key */
-static const route webui_route = {"/", "GET", 0, RT_WEBUI, NULL, NULL};
+static const route webui_route = {"/", "GET", 0, RT_WEBUI, NULL, NULL, SRV_PROTO_OPENAI};
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
 /* a request that held this much (body, output buffer, answer) trims the heap after it */
@@ -359,7 +359,7 @@ static enum MHD_Result body_or_wait(hconn *r) {
 }
 
 static enum MHD_Result submit_failed(hconn *r, int rc, const pg_error *e) {
-    srv_metrics *m = r->h->env.metrics;
+    srv_pmetrics *m = srv_http_pm(r);
     int st = srv_status_for(rc);
     if (st == 429) atomic_fetch_add(&m->rejected[REJ_QUEUE_FULL], 1);
     else if (st == 503) atomic_fetch_add(&m->rejected[REJ_DRAINING], 1);
@@ -379,6 +379,7 @@ static enum MHD_Result start_generation(hconn *r) {
     r->req = srv_req_create(h->env.core);
     if (!r->req) return respond_error(r, 500, "out of memory", "server_error", NULL, NULL, NULL);
     if (r->authed) srv_req_set_caller(r->req, r->key_id);
+    srv_req_set_protocol(r->req, r->rt->proto);
     pthread_mutex_lock(&h->pmu);
     int here = !h->n_pw || h->pq_stop; /* no workers, or stopping: parse here */
     if (!here) h->n_parsing++;         /* holds the workers until it is queued */
@@ -408,13 +409,13 @@ static enum MHD_Result after_parse(hconn *r) {
     const srv_adapter *ad = r->rt->ad;
     int st = r->parse_st;
     if (st) {
-        if (st == 429) atomic_fetch_add(&h->env.metrics->rejected[REJ_QUEUE_FULL], 1);
-        else if (st == 503) atomic_fetch_add(&h->env.metrics->rejected[REJ_DRAINING], 1);
+        if (st == 429) atomic_fetch_add(&srv_http_pm(r)->rejected[REJ_QUEUE_FULL], 1);
+        else if (st == 503) atomic_fetch_add(&srv_http_pm(r)->rejected[REJ_DRAINING], 1);
         srv_fail f = r->fail;
         memset(&r->fail, 0, sizeof r->fail);
         return respond(r, st, "application/json", f.body, f.len, f.retry_after, NULL);
     }
-    atomic_fetch_add(&h->env.metrics->requests, 1);
+    atomic_fetch_add(&srv_http_pm(r)->requests, 1);
     r->stream = srv_req_gen(r->req)->stream;
     srv_req_set_wake(r->req, srv_http_conn_wake, r);
     if (r->stream) srv_req_set_max_unsent(r->req, h->env.cfg->max_unsent_bytes);
@@ -448,8 +449,8 @@ static enum MHD_Result start_embed(hconn *r) {
                             r->body_len, srv_http_conn_wake, r, &r->ejob, &f);
     if (!r->body) r->body_len = r->body_cap = 0;
     if (st) {
-        if (st == 429) atomic_fetch_add(&h->env.metrics->rejected[REJ_QUEUE_FULL], 1);
-        else if (st == 503) atomic_fetch_add(&h->env.metrics->rejected[REJ_DRAINING], 1);
+        if (st == 429) atomic_fetch_add(&srv_http_pm(r)->rejected[REJ_QUEUE_FULL], 1);
+        else if (st == 503) atomic_fetch_add(&srv_http_pm(r)->rejected[REJ_DRAINING], 1);
         return respond(r, st, "application/json", f.body, f.len, f.retry_after, NULL);
     }
     srv_http_registry_add(h, r, conn_fd(r->conn));
@@ -567,7 +568,7 @@ static int rate_limit(hconn *r, enum MHD_Result *res) {
     if (!gen) srv_keys_peek(h->env.keys, r->key_id, &r->rl);
     r->has_rl = 1;
     if (wait <= 0) return -1;
-    atomic_fetch_add(&h->env.metrics->rejected[REJ_RATE_LIMIT], 1);
+    atomic_fetch_add(&srv_http_pm(r)->rejected[REJ_RATE_LIMIT], 1);
     char m[256], ra[16];
     snprintf(m, sizeof m, "Rate limit reached for key '%s' on %s per minute: limit %.0f. Retry in %d s.", r->key_name,
              which == 't' ? "tokens" : "requests", which == 't' ? r->rl.lim_tok : r->rl.lim_req, wait);
@@ -660,7 +661,7 @@ static enum MHD_Result handle(hconn *r) {
     }
     if (state != SRV_READY || draining) {
         int why = draining ? REJ_DRAINING : state == SRV_LOADING ? REJ_LOADING : REJ_UNAVAILABLE;
-        atomic_fetch_add(&env->metrics->rejected[why], 1);
+        atomic_fetch_add(&srv_http_pm(r)->rejected[why], 1);
         return respond_error(r, 503,
                              why == REJ_DRAINING   ? "the server is shutting down; retry on another instance"
                              : why == REJ_LOADING ? "the model is loading; retry shortly"
@@ -864,7 +865,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
         int counted = r->disconnected, running = !srv_ejob_done(r->ejob);
         srv_ejob_unlock(r->ejob);
         if (running) srv_ejob_cancel(r->ejob);
-        if (running && !counted) atomic_fetch_add(&h->env.metrics->disconnects, 1);
+        if (running && !counted) atomic_fetch_add(&srv_http_pm(r)->disconnects, 1);
     }
     if (r->req) {
         srv_req_lock(r->req);
@@ -873,7 +874,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
         int counted = r->disconnected;
         srv_req_unlock(r->req);
         int running = srv_req_detach(r->req); /* no more wake-ups; cancels */
-        if (running && !counted) atomic_fetch_add(&h->env.metrics->disconnects, 1);
+        if (running && !counted) atomic_fetch_add(&srv_http_pm(r)->disconnects, 1);
     }
     /* nothing was sent: the client closed first (nginx's 499, README) */
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status == 0 && r->rt) srv_http_count_status(r, SRV_STATUS_CLIENT_CLOSED);

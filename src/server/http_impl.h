@@ -41,6 +41,8 @@ typedef struct route {
     int kind;                    /* RT_* */
     int (*simple)(const srv_ctx *c, const char *body, size_t len, char **out); /* RT_SIMPLE */
     const srv_adapter *ad;       /* RT_GENERATE */
+    int proto;                   /* SRV_PROTO_* (metrics.h): the protocol label of its series; a
+                                    row that leaves it out is openai (0) */
 } route;
 
 typedef struct hconn hconn;
@@ -160,6 +162,8 @@ void srv_http_registry_add(srv_http *h, hconn *r, int fd);
 void srv_http_registry_remove(srv_http *h, hconn *r);
 void srv_http_fmt_dur(char *b, size_t cap, double s);
 void srv_http_count_status(hconn *r, int status);
+/* The request series of r's protocol (its route's column; openai without a route). */
+srv_pmetrics *srv_http_pm(const hconn *r);
 void *srv_http_parse_main(void *arg);
 char *srv_http_loading_body(const srv_http_env *env);
 const char *srv_http_cors_allow(const srv_http *h, const char *origin);

@@ -38,11 +38,15 @@ const WEATHER = {
 };
 const TOOL = { type: 'function', name: 'get_weather', description: 'Current weather in a city', parameters: WEATHER, strict: true };
 
-async function metric(name) {
+// a series of /metrics; with protocol set, that protocol's (the request
+// series are labelled protocol="openai|responses|...")
+// (summed over its other labels)
+async function metric(name, protocol) {
   const t = await (await fetch(`${URL_}/metrics`)).text();
-  const m = t.match(new RegExp(`^pagoda:${name}(?:\\{[^}]*\\})? (\\d+)`, 'm'));
-  assert.ok(m, `metric ${name} missing`);
-  return Number(m[1]);
+  const lines = t.split('\n').filter((l) => (l.startsWith(`pagoda:${name}{`) || l.startsWith(`pagoda:${name} `)) &&
+    (!protocol || l.includes(`protocol="${protocol}"`)));
+  assert.ok(lines.length, `metric ${name} ${protocol ?? ''} missing`);
+  return lines.reduce((a, l) => a + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
 }
 
 async function status(p, want, param) {
@@ -265,7 +269,8 @@ test('refused inputs: 400 naming the field', async () => {
 });
 
 test('a client that drops a stream cancels its request', async () => {
-  const before = await metric('client_disconnects_total');
+  const before = await metric('client_disconnects_total', 'responses');
+  const reqs = await metric('http_requests_total', 'responses');
   const ac = new AbortController();
   let deltas = 0;
   try {
@@ -281,7 +286,7 @@ test('a client that drops a stream cancels its request', async () => {
   let after = before;
   for (let i = 0; i < 100 && after === before; i++) {
     await new Promise((res) => setTimeout(res, 100));
-    after = await metric('client_disconnects_total');
+    after = await metric('client_disconnects_total', 'responses');
   }
   assert.equal(after, before + 1);
   // nothing left running
@@ -291,4 +296,6 @@ test('a client that drops a stream cancels its request', async () => {
     if (running) await new Promise((res) => setTimeout(res, 100));
   }
   assert.equal(running, 0);
+  // this protocol's request series counted the request
+  assert.equal(await metric('http_requests_total', 'responses'), reqs + 1, 'http_requests_total{protocol="responses"}');
 });

@@ -418,6 +418,54 @@ static void test_failed(void) {
     done(&p);
 }
 
+/* a template that marks reasoning: a reasoning item, then the message */
+static void test_reasoning(void) {
+    pg_tc_style keep = C.tc;
+    pg_tc_style_of(PG_TC_DEEPSEEK_R1, &C.tc);
+    for (int stream = 0; stream < 2; stream++) {
+        parsed p = parse(stream ? "{\"input\":\"q\",\"stream\":true}" : "{\"input\":\"q\"}");
+        REQUIRE(p.status == 0 && p.q->oai->parse_out);
+        pg_error e = {0};
+        REQUIRE(srv_req_submit(p.r, &e) == 0);
+        ev_text(5, "Hmm, ");
+        ev_text(6, "four.</think>\n\n");
+        ev_text(7, "Four.");
+        ev_end(PG_FINISH_STOP);
+        srv_buf b = {0};
+        json_t *r = NULL, *a = NULL;
+        if (stream) {
+            stream_part(&p, &b, 1);
+            a = sse_events(b.p, b.len);
+            r = json_incref(json_object_get(json_array_get(a, json_array_size(a) - 1), "response"));
+            int rd = 0;
+            for (size_t i = 0; i < json_array_size(a); i++) rd += !strcmp(ev_type(a, i), "response.reasoning_text.delta");
+            CHECK(rd >= 1);
+        } else {
+            char *wb;
+            size_t wl;
+            srv_req_lock(p.r);
+            CHECK(srv_resp_adapter.body(&C, p.q, p.r, &wb, &wl) == 200);
+            srv_req_unlock(p.r);
+            r = json_loadb(wb, wl, 0, NULL);
+            free(wb);
+        }
+        json_t *out = json_object_get(r, "output");
+        CHECKF(json_array_size(out) == 2, "stream %d: %zu items", stream, json_array_size(out));
+        json_t *rs = json_array_get(out, 0), *msg = json_array_get(out, 1);
+        CHECK(!strcmp(json_string_value(json_object_get(rs, "type")), "reasoning"));
+        CHECK(!strcmp(json_string_value(json_object_get(json_array_get(json_object_get(rs, "content"), 0), "text")),
+                      "Hmm, four."));
+        CHECK(!strcmp(json_string_value(json_object_get(msg, "type")), "message"));
+        CHECK(!strcmp(json_string_value(json_object_get(json_array_get(json_object_get(msg, "content"), 0), "text")),
+                      "Four."));
+        json_decref(r);
+        json_decref(a);
+        srv_buf_free(&b);
+        done(&p);
+    }
+    C.tc = keep;
+}
+
 int main(void) {
     pg_error err = {0};
     pg_model *m;
@@ -440,6 +488,7 @@ int main(void) {
     test_stream_and_body();
     test_call();
     test_failed();
+    test_reasoning();
     char msg[200];
     CHECKF(srv_rstore_check(C.responses, msg, sizeof msg) == 0, "%s", msg);
     srv_rstore_destroy(C.responses);

@@ -134,6 +134,21 @@ test('stream: event order and sequence numbers; streamed text == whole text for 
   assert.deepEqual(last.response.usage.output_tokens, whole.usage.output_tokens);
 });
 
+test('batch invariance: concurrent requests, streamed or whole, give the text of the request alone', async () => {
+  const body = { model: MODEL, input: 'The little dog', max_output_tokens: 32, temperature: 0.9, seed: 21 };
+  const alone = (await client.responses.create(body)).output_text;
+  const streamed = async () => {
+    let t = '';
+    for await (const e of await client.responses.create({ ...body, stream: true }))
+      if (e.type === 'response.output_text.delta') t += e.delta;
+    return t;
+  };
+  const other = client.responses.create({ ...body, input: 'A long story about a cat', seed: 5, max_output_tokens: 64 });
+  const got = await Promise.all([streamed(), client.responses.create(body).then((r) => r.output_text), streamed(),
+    client.responses.create(body).then((r) => r.output_text), other]);
+  for (const t of got.slice(0, 4)) assert.equal(t, alone);
+});
+
 test('previous_response_id: the history is prepended; unknown ids are 404', async () => {
   const r1 = await client.responses.create({ model: MODEL, input: 'Tom had a red ball.', max_output_tokens: 8, seed: 1 });
   const alone = await client.responses.create({ model: MODEL, input: 'What did Tom have?', max_output_tokens: 4, seed: 1 });

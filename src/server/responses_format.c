@@ -79,9 +79,12 @@ static json_t *item_json(const resp_req *q, const resp_item *it, int added) {
         return json_pack("{s:s,s:s,s:s,s:o,s:s,s:s}", "id", it->id, "type", "function_call", "status", st, "arguments",
                          a ? a : json_string("{}"), "call_id", it->call_id, "name", it->name ? it->name : "");
     }
-    json_t *t = json_stringn(it->text.p ? it->text.p : "", added ? 0 : it->text.len);
-    return json_pack("{s:s,s:s,s:[],s:o}", "id", it->id, "type", "reasoning", "summary", "content",
-                     added ? json_array() : json_pack("[{s:s,s:o}]", "type", "reasoning_text", "text", t ? t : json_string("")));
+    json_t *content = json_array();
+    if (!added) {
+        json_t *t = json_stringn(it->text.p ? it->text.p : "", it->text.len);
+        json_array_append_new(content, json_pack("{s:s,s:o}", "type", "reasoning_text", "text", t ? t : json_string("")));
+    }
+    return json_pack("{s:s,s:s,s:[],s:o}", "id", it->id, "type", "reasoning", "summary", "content", content);
 }
 
 static long add_item(const srv_ctx *c, resp_req *q, int type) {

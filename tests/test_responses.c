@@ -449,6 +449,9 @@ static void test_reasoning(void) {
             r = json_loadb(wb, wl, 0, NULL);
             free(wb);
         }
+        /* "Hmm, " and "four.</think>" gave reasoning; "Four." did not */
+        CHECK(json_integer_value(json_object_get(json_object_get(json_object_get(r, "usage"), "output_tokens_details"),
+                                                 "reasoning_tokens")) == 2);
         json_t *out = json_object_get(r, "output");
         CHECKF(json_array_size(out) == 2, "stream %d: %zu items", stream, json_array_size(out));
         json_t *rs = json_array_get(out, 0), *msg = json_array_get(out, 1);

@@ -59,6 +59,8 @@ typedef struct resp_req {
     pg_tc_stream *tc;  /* output parser (parse_out) */
     int started, ended, fed_end;
     int finish;        /* PG_FINISH_* of the choice */
+    int saw_reasoning; /* the last piece fed gave reasoning text */
+    int64_t reasoning_tokens; /* tokens whose text the parser gave as reasoning (usage) */
     srv_buf frame;     /* scratch for one event */
 } resp_req;
 

@@ -193,7 +193,10 @@ static int feed(const srv_ctx *c, resp_req *q, srv_req *r, srv_buf *b, const cha
             if (e->kind >= PG_TC_EV_CALL_START && !q->oai->parallel_calls && e->index > 0) continue;
             int rc = 0;
             switch (e->kind) {
-            case PG_TC_EV_REASONING: rc = text_of(c, q, b, RI_REASONING, e->text, e->len); break;
+            case PG_TC_EV_REASONING:
+                rc = text_of(c, q, b, RI_REASONING, e->text, e->len);
+                q->saw_reasoning |= e->len > 0;
+                break;
             case PG_TC_EV_CONTENT: rc = text_of(c, q, b, RI_MESSAGE, e->text, e->len); break;
             case PG_TC_EV_CALL_START: rc = open_item(c, q, b, RI_CALL, e->text, e->len) < 0 ? -1 : 0; break;
             case PG_TC_EV_CALL_ARGS:
@@ -221,7 +224,9 @@ static int feed_events(const srv_ctx *c, resp_req *q, srv_req *r, srv_buf *b) {
         const srv_event *x = &v.ev[i];
         if (x->choice != 0) continue;
         if (x->token < 0) q->finish = x->finish;
+        q->saw_reasoning = 0;
         if (feed(c, q, r, b, v.text + x->text_off, x->text_len, x->token < 0) < 0) return -1;
+        if (x->token >= 0 && q->saw_reasoning) q->reasoning_tokens++;
     }
     return 0;
 }
@@ -240,12 +245,16 @@ static const char *final_status(const resp_req *q, srv_req *r, const char **reas
     }
 }
 
-static json_t *usage_json(srv_req *r) {
+/* reasoning_tokens: the tokens whose text the output parser gave as
+ * reasoning (a marker held back until the next token counts there) */
+static json_t *usage_json(const resp_req *q, srv_req *r) {
     srv_usage u;
     srv_req_usage(r, &u);
-    return json_pack("{s:I,s:{s:I},s:I,s:{s:i},s:I}", "input_tokens", (json_int_t)u.prompt_tokens,
+    int64_t rt = q->reasoning_tokens < u.completion_tokens ? q->reasoning_tokens : u.completion_tokens;
+    return json_pack("{s:I,s:{s:I},s:I,s:{s:I},s:I}", "input_tokens", (json_int_t)u.prompt_tokens,
                      "input_tokens_details", "cached_tokens", (json_int_t)u.cached_tokens, "output_tokens",
-                     (json_int_t)u.completion_tokens, "output_tokens_details", "reasoning_tokens", 0, "total_tokens",
+                     (json_int_t)u.completion_tokens, "output_tokens_details", "reasoning_tokens", (json_int_t)rt,
+                     "total_tokens",
                      (json_int_t)(u.prompt_tokens + u.completion_tokens));
 }
 
@@ -270,7 +279,7 @@ static json_t *response_json(const resp_req *q, srv_req *r, const char *status) 
     json_t *out = json_array();
     for (size_t i = 0; final && i < q->n_items; i++) json_array_append_new(out, item_json(q, &q->items[i], 0));
     json_object_set_new(o, "output", out);
-    json_object_set_new(o, "usage", final ? usage_json(r) : json_null());
+    json_object_set_new(o, "usage", final ? usage_json(q, r) : json_null());
     return o;
 }
 

@@ -42,6 +42,8 @@ a3=$(post KEY-A '{"input":"Hi","max_output_tokens":2}')
 [ "$(code GET KEY-A /v1/responses/$a2)" = 200 ] || bad "--responses-store-max 2: the second of 3 is gone"
 [ "$(code GET KEY-A /v1/responses/$a3)" = 200 ] || bad "--responses-store-max 2: the newest is gone"
 [ "$(code POST KEY-A /v1/responses/$a3)" = 405 ] || bad "POST /v1/responses/ID is not 405"
+allow=$(curl -s -D - -o /dev/null -X OPTIONS "$URL/v1/responses/$a3" | tr -d '\r' | sed -n 's/^[Aa]llow: //p')
+[ "$allow" = "GET, HEAD, DELETE, OPTIONS" ] || bad "OPTIONS /v1/responses/ID: Allow '$allow'"
 stop_server || fail=1
 if [ $fail -ne 0 ]; then echo "--- server log (tail) ---"; tail -n 30 "$TMP/keys.log"; fi
 

@@ -583,7 +583,8 @@ static int rate_limit(hconn *r, enum MHD_Result *res) {
  * Access-Control-Allow-* headers only for an allowed origin. */
 static enum MHD_Result preflight(hconn *r) {
     char allow[32];
-    snprintf(allow, sizeof allow, "%s%s, OPTIONS", r->rt->method, strcmp(r->rt->method, "GET") ? "" : ", HEAD");
+    const char *more = r->rt->kind == RT_RESPONSE ? ", HEAD, DELETE" : strcmp(r->rt->method, "GET") ? "" : ", HEAD";
+    snprintf(allow, sizeof allow, "%s%s, OPTIONS", r->rt->method, more); /* RT_RESPONSE: the GET row matched */
     struct MHD_Response *resp = MHD_create_response_from_buffer(0, (char *)"", MHD_RESPMEM_PERSISTENT);
     if (!resp) return MHD_NO;
     common_headers(r, resp);

@@ -469,6 +469,66 @@ static void test_reasoning(void) {
     C.tc = keep;
 }
 
+/* Every top-level field of a full body replaced by values of every type:
+ * accepted, or a 400/404 naming that field (or input, for the prompt);
+ * then random byte edits of bodies: never a crash, never another status. */
+static void test_hostile(void) {
+    const char *full =
+        "{\"model\":\"demo\",\"input\":[{\"role\":\"user\",\"content\":\"w\"},{\"type\":\"function_call\",\"call_id\":\"c\","
+        "\"name\":\"f\",\"arguments\":\"{}\"},{\"type\":\"function_call_output\",\"call_id\":\"c\",\"output\":\"o\"}],"
+        "\"instructions\":\"i\",\"max_output_tokens\":4,\"temperature\":1,\"top_p\":1,\"tools\":[{\"type\":\"function\","
+        "\"name\":\"f\",\"parameters\":{\"type\":\"object\"}}],\"tool_choice\":\"auto\",\"parallel_tool_calls\":true,"
+        "\"text\":{\"format\":{\"type\":\"text\"}},\"stream\":false,\"store\":true,\"metadata\":{},\"user\":\"u\","
+        "\"seed\":1,\"include\":[],\"truncation\":\"disabled\"}";
+    parsed p = parse(full);
+    CHECKF(p.status == 0, "full body: %d %s", p.status, err_param(&p));
+    done(&p);
+    json_t *o = json_loads(full, 0, NULL);
+    REQUIRE(o);
+    static const char *vals[] = {"null", "1", "-1", "1e308", "\"s\"", "\"\"", "[]", "{}", "true", "[1]", "{\"a\":1}"};
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v) {
+        for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+            json_t *c = json_deep_copy(o);
+            json_object_set_new(c, k, json_loads(vals[i], JSON_DECODE_ANY, NULL));
+            char *b = json_dumps(c, JSON_COMPACT);
+            parsed q = parse(b);
+            int named = !strncmp(err_param(&q), k, strlen(k)) || !strncmp(err_param(&q), "input", 5) ||
+                        (!strcmp(k, "tools") && !strcmp(err_param(&q), "tool_choice"));
+            CHECKF(q.status == 0 || ((q.status == 400 || q.status == 404) && named), "%s=%s: %d param %s", k, vals[i],
+                   q.status, err_param(&q));
+            done(&q);
+            free(b);
+            json_decref(c);
+        }
+    }
+    json_decref(o);
+    uint64_t x = 88172645463325252ull;
+    size_t n = strlen(full);
+    char *b = malloc(n + 64);
+    REQUIRE(b);
+    static const char alpha[] = "{}[]\",:0a\\ -.e\x80\xff";
+    for (int it = 0; it < 3000; it++) {
+        memcpy(b, full, n + 1);
+        size_t len = n;
+        for (int e = 0; e < 1 + it % 4; e++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            size_t at = (size_t)(x % len);
+            int op = (int)((x >> 32) % 3);
+            char ch = alpha[(x >> 40) % (sizeof alpha - 1)];
+            if (op == 0) b[at] = ch;
+            else if (op == 1 && len > 1) memmove(b + at, b + at + 1, len-- - at);
+            else if (len < n + 60) memmove(b + at + 1, b + at, len++ - at + 1), b[at] = ch;
+        }
+        b[len] = 0;
+        parsed q = parse(b);
+        CHECKF(q.status == 0 || q.status == 400 || q.status == 404, "mutation %d: status %d (%s)", it, q.status, b);
+        done(&q);
+    }
+    free(b);
+}
+
 int main(void) {
     pg_error err = {0};
     pg_model *m;
@@ -492,6 +552,7 @@ int main(void) {
     test_call();
     test_failed();
     test_reasoning();
+    test_hostile();
     char msg[200];
     CHECKF(srv_rstore_check(C.responses, msg, sizeof msg) == 0, "%s", msg);
     srv_rstore_destroy(C.responses);

@@ -229,12 +229,19 @@ static json_t *sse_events(const char *s, size_t n) {
 
 static const char *ev_type(json_t *a, size_t i) { return json_string_value(json_object_get(json_array_get(a, i), "type")); }
 
+static void inv(const parsed *p) {
+    char m[200];
+    int rc = rsp_check(p->q, m, sizeof m);
+    CHECKF(rc == 0, "%s", m);
+}
+
 static char *stream_part(parsed *p, srv_buf *b, int want_end) {
     srv_req_lock(p->r);
     int end = srv_resp_adapter.stream(&C, p->q, p->r, b);
     srv_req_consume(p->r);
     srv_req_unlock(p->r);
     CHECK(end == want_end);
+    inv(p);
     return b->p;
 }
 
@@ -306,6 +313,7 @@ static void test_stream_and_body(void) {
     size_t wl;
     CHECK(srv_resp_adapter.body(&C, w.q, w.r, &wb, &wl) == 200);
     srv_req_unlock(w.r);
+    inv(&w);
     json_t *wj = json_loadb(wb, wl, 0, NULL);
     REQUIRE(wj);
     json_t *wo = json_object_get(wj, "output"), *so = json_object_get(last, "output");
@@ -446,6 +454,7 @@ static void test_reasoning(void) {
             srv_req_lock(p.r);
             CHECK(srv_resp_adapter.body(&C, p.q, p.r, &wb, &wl) == 200);
             srv_req_unlock(p.r);
+            inv(&p);
             r = json_loadb(wb, wl, 0, NULL);
             free(wb);
         }
@@ -466,6 +475,78 @@ static void test_reasoning(void) {
         srv_buf_free(&b);
         done(&p);
     }
+    C.tc = keep;
+}
+
+/* The items as (type, text) pairs: ids differ between runs. */
+static char *items_key(json_t *out) {
+    srv_buf k = {0};
+    size_t i;
+    json_t *it;
+    json_array_foreach(out, i, it) {
+        const char *t = json_string_value(json_object_get(it, "type"));
+        srv_buf_puts(&k, t);
+        srv_buf_putc(&k, '=');
+        json_t *c = json_array_get(json_object_get(it, "content"), 0);
+        const char *x = !strcmp(t, "function_call") ? json_string_value(json_object_get(it, "arguments"))
+                                                     : json_string_value(json_object_get(c, "text"));
+        srv_buf_puts(&k, x ? x : "(none)");
+        srv_buf_putc(&k, '|');
+    }
+    srv_buf_putc(&k, 0);
+    return k.p;
+}
+
+/* one answer split in two tokens at every byte: the stream (invariants
+ * after each part) and the whole body give the same items */
+static void test_splits(void) {
+    pg_tc_style keep = C.tc;
+    pg_tc_style_of(PG_TC_DEEPSEEK_R1, &C.tc);
+    const char *text = "Let me see.</think>\n\nThe answer is 4.";
+    size_t n = strlen(text);
+    char *want = NULL;
+    for (size_t k = 0; k <= n; k++) {
+        char a[64], b2[64];
+        snprintf(a, sizeof a, "%.*s", (int)k, text);
+        snprintf(b2, sizeof b2, "%s", text + k);
+        for (int stream = 0; stream < 2; stream++) {
+            parsed p = parse(stream ? "{\"input\":\"q\",\"stream\":true}" : "{\"input\":\"q\"}");
+            REQUIRE(p.status == 0);
+            pg_error e = {0};
+            REQUIRE(srv_req_submit(p.r, &e) == 0);
+            srv_buf b = {0};
+            json_t *r = NULL, *ev = NULL;
+            ev_text(5, a);
+            if (stream) stream_part(&p, &b, 0);
+            ev_text(6, b2);
+            if (stream) stream_part(&p, &b, 0);
+            ev_end(PG_FINISH_STOP);
+            if (stream) {
+                stream_part(&p, &b, 1);
+                ev = sse_events(b.p, b.len);
+                r = json_incref(json_object_get(json_array_get(ev, json_array_size(ev) - 1), "response"));
+            } else {
+                char *wb;
+                size_t wl;
+                srv_req_lock(p.r);
+                CHECK(srv_resp_adapter.body(&C, p.q, p.r, &wb, &wl) == 200);
+                srv_req_unlock(p.r);
+                inv(&p);
+                r = json_loadb(wb, wl, 0, NULL);
+                free(wb);
+            }
+            char *key = items_key(json_object_get(r, "output"));
+            if (!want) want = strdup(key);
+            CHECKF(!strcmp(key, want), "split %zu stream %d: %s, want %s", k, stream, key, want);
+            free(key);
+            json_decref(r);
+            json_decref(ev);
+            srv_buf_free(&b);
+            done(&p);
+        }
+    }
+    CHECK(want && !strcmp(want, "reasoning=Let me see.|message=The answer is 4.|"));
+    free(want);
     C.tc = keep;
 }
 
@@ -553,6 +634,7 @@ int main(void) {
     test_failed();
     test_reasoning();
     test_hostile();
+    test_splits();
     char msg[200];
     CHECKF(srv_rstore_check(C.responses, msg, sizeof msg) == 0, "%s", msg);
     srv_rstore_destroy(C.responses);

@@ -74,6 +74,10 @@ int rsp_parse(const srv_ctx *c, const srv_caller *who, const char *body, size_t 
  * JSON body (malloc'd) in *out. */
 int rsp_endpoint(const srv_ctx *c, int del, uint64_t owner, const char *id, char **out);
 
+/* Invariants of the output items (the lifecycle in responses_format.c);
+ * 0, or -1 with msg filled. */
+int rsp_check(const resp_req *q, char *msg, size_t cap);
+
 extern const srv_adapter srv_resp_adapter;
 
 #endif

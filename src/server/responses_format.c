@@ -11,11 +11,17 @@
  * body is made from the finished events. So both modes produce the same
  * items from the same text.
  *
- * Item lifecycle: opened (output_item.added [+ content_part.added]) ->
- * text appended (deltas) -> closed (.done events, output_item.done) when
- * the parser switches to another kind of output or the choice ends. At
- * most one item is open (q->open). The finished response object is
- * stored (resp_store.h) when the request asked for it. */
+ * Item lifecycle (rsp_check verifies it):
+ *
+ *   OPEN (q->open = k; output_item.added [+ content_part.added])
+ *     --text of its kind--> OPEN (deltas appended)
+ *     --another kind of output, or the choice's end--> DONE (.done events,
+ *       output_item.done; q->open = -1 until the next item opens)
+ *
+ * At most one item is open, always the last; every earlier one is DONE;
+ * after the choice's end (fed_end) none is open and there is at least
+ * one item. The finished response object is stored (resp_store.h) when
+ * the request asked for it. */
 #include "server/responses.h"
 
 #include "base/log.h"
@@ -228,6 +234,24 @@ static int feed_events(const srv_ctx *c, resp_req *q, srv_req *r, srv_buf *b) {
         if (feed(c, q, r, b, v.text + x->text_off, x->text_len, x->token < 0) < 0) return -1;
         if (x->token >= 0 && q->saw_reasoning) q->reasoning_tokens++;
     }
+    return 0;
+}
+
+int rsp_check(const resp_req *q, char *msg, size_t cap) {
+    if (q->n_items > q->cap_items) return snprintf(msg, cap, "%zu items, capacity %zu", q->n_items, q->cap_items), -1;
+    if (q->open >= 0 && q->open != (long)q->n_items - 1)
+        return snprintf(msg, cap, "open item %ld is not the last of %zu", q->open, q->n_items), -1;
+    for (size_t i = 0; i < q->n_items; i++) {
+        const resp_item *it = &q->items[i];
+        if ((long)i == q->open ? it->done : !it->done)
+            return snprintf(msg, cap, "item %zu: done %d, open %ld", i, it->done, q->open), -1;
+        if (it->type < RI_MESSAGE || it->type > RI_REASONING) return snprintf(msg, cap, "item %zu: type %d", i, it->type), -1;
+        if (it->type == RI_CALL && (!it->name || strncmp(it->call_id, "call_", 5)))
+            return snprintf(msg, cap, "call item %zu without a name or call id", i), -1;
+    }
+    if (q->fed_end && (q->open != -1 || !q->n_items))
+        return snprintf(msg, cap, "ended with item %ld open, %zu items", q->open, q->n_items), -1;
+    if (q->ended && !q->started) return snprintf(msg, cap, "stream ended before it started"), -1;
     return 0;
 }
 

@@ -132,6 +132,9 @@ static void test_parse(void) {
               "\"reasoning\":{\"effort\":\"low\"},\"background\":false,\"top_logprobs\":0}");
     CHECK(p.status == 0 && p.g->base.grammar == NULL);
     done(&p);
+    p = parse("{\"input\":\"x\",\"tool_choice\":\"auto\",\"tools\":[]}"); /* the default, without tools */
+    CHECK(p.status == 0 && p.q->oai->tool_mode == OAI_TOOLS_OFF && !p.q->oai->parse_out);
+    done(&p);
 }
 
 static void test_errors(void) {

@@ -291,6 +291,8 @@ static int conv_tools(json_t *tools, json_t *chat, json_t **err) {
 
 static int conv_tool_choice(json_t *tc, json_t *chat, json_t **err) {
     if (!tc || json_is_null(tc)) return 0;
+    /* "auto" without tools is the default (OpenAI accepts it; clients send it) */
+    if (json_is_string(tc) && !strcmp(json_string_value(tc), "auto") && !json_object_get(chat, "tools")) return 0;
     if (json_is_string(tc)) return json_object_set(chat, "tool_choice", tc) ? 500 : 0;
     json_t *ty = json_object_get(tc, "type"), *name = json_object_get(tc, "name");
     if (!json_is_object(tc) || !json_is_string(ty))

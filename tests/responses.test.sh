@@ -47,6 +47,14 @@ allow=$(curl -s -D - -o /dev/null -X OPTIONS "$URL/v1/responses/$a3" | tr -d '\r
 stop_server || fail=1
 if [ $fail -ne 0 ]; then echo "--- server log (tail) ---"; tail -n 30 "$TMP/keys.log"; fi
 
+# --responses-store-max 0: nothing stored, and the response says so
+start_server "$TMP/off.log" -m "$MODEL" --threads 2 --responses-store-max 0 || exit 1
+st=$(curl -s "$URL/v1/responses" -d '{"input":"Hi","max_output_tokens":2}' |
+    python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["store"], d["id"])')
+[ "${st%% *}" = False ] || bad "--responses-store-max 0: store echoed as '${st%% *}'"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/v1/responses/${st#* }")" = 404 ] || bad "--responses-store-max 0: stored"
+stop_server || fail=1
+
 for f in "--responses-ttl -1" "--responses-store-max x" "--responses-bytes 10"; do
     # shellcheck disable=SC2086
     "$BIN" serve $f -m "$MODEL" --port 0 >"$TMP/flag.log" 2>&1

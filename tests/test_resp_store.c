@@ -33,6 +33,7 @@ static void put(srv_rstore *s, const char *id, uint64_t owner, double now) {
 static void test_basic(void) {
     srv_rstore *s = srv_rstore_create(8, 1 << 20, 100);
     REQUIRE(s);
+    CHECK(srv_rstore_enabled(s));
     CHECK(srv_rstore_put(s, "resp_a", 7, "{\"x\":1}", 7, "[{\"role\":\"user\"}]", 17, 0) == 0);
     ok(s);
     char *t;
@@ -144,6 +145,7 @@ static void test_bytes(void) {
     REQUIRE(s);
     CHECK(srv_rstore_put(s, "a", 0, "{}", 2, "", 0, 0) == -1);
     CHECK(!has(s, "a", 0, 0));
+    CHECK(!srv_rstore_enabled(s) && !srv_rstore_enabled(NULL));
     ok(s);
     srv_rstore_destroy(s);
     /* NULL store: every call misses */

@@ -206,6 +206,8 @@ int srv_rstore_delete(srv_rstore *s, const char *id, uint64_t owner, double now)
     return e ? 0 : -1;
 }
 
+int srv_rstore_enabled(const srv_rstore *s) { return s && s->max_entries > 0; }
+
 void srv_rstore_stats_get(srv_rstore *s, srv_rstore_stats *st) {
     memset(st, 0, sizeof *st);
     if (!s) return;

@@ -45,6 +45,9 @@ int srv_rstore_get(srv_rstore *s, const char *id, uint64_t owner, int what, char
 /* 0 deleted, -1 missing (as get). */
 int srv_rstore_delete(srv_rstore *s, const char *id, uint64_t owner, double now);
 
+/* 1 when puts can succeed (a store with max_entries > 0). */
+int srv_rstore_enabled(const srv_rstore *s);
+
 typedef struct srv_rstore_stats {
     size_t entries, bytes;
     uint64_t evicted_lru, expired; /* entries dropped by a bound, and by their age */

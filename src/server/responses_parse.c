@@ -451,6 +451,7 @@ static int parse_tree(const srv_ctx *c, const srv_caller *who, json_t *o, srv_re
     q->owner = who && who->authed ? who->key_id : 0;
     q->store = 1;
     if ((rc = srv_get_bool(o, "store", &q->store, err))) return rc;
+    if (!srv_rstore_enabled(c->responses)) q->store = 0; /* --responses-store-max 0: echoed as not stored */
     if ((rc = srv_get_bool(o, "stream", &q->stream, err))) return rc;
     json_t *ins = json_object_get(o, "instructions");
     if (ins && !json_is_null(ins) && !json_is_string(ins)) FAIL400("instructions", "'instructions' must be a string");

@@ -85,6 +85,11 @@ static const pg_cli_opt serve_flags[] = {
      "response, above N gets 400"},
     {"--max-unsent-bytes", "SIZE", PG_ARG_SIZE, 0, "4M",
      "a stream's output not yet taken by its client; beyond it the request's sequences pause until the client reads"},
+    {"--responses-store-max", "N", PG_ARG_UINT, 0, "1024",
+     "Responses API (/v1/responses): responses kept for GET and previous_response_id, least recently used dropped "
+     "first (0 = store off)"},
+    {"--responses-bytes", "SIZE", PG_ARG_SIZE, 0, "64M", "... and at most SIZE bytes of them (ids, bodies and histories)"},
+    {"--responses-ttl", "SECONDS", PG_ARG_NUM, 0, "3600", "... each for this long (0 = until dropped)"},
     {"--max-connections", "N", PG_ARG_UINT, 0, "512", "concurrent connections; beyond it new ones are closed at once"},
     {"--max-connections-per-ip", "N", PG_ARG_UINT, 0, "64", "per client address, closed at once beyond it (0 = unlimited)"},
     {"--timeout", "SECONDS", PG_ARG_UINT, 0, "120",
@@ -235,6 +240,8 @@ static int apply(serve_opts *so, const char *name, const char *v, int from_file,
     else if (!strcmp(name, "max-json-values")) INT(16, 1L << 32, c->max_json_values);
     else if (!strcmp(name, "max-response-entries")) INT(1, 1L << 40, c->max_response_entries);
     else if (!strcmp(name, "http-threads")) INT(1, 256, c->http_threads);
+    else if (!strcmp(name, "responses-store-max")) INT(0, 1L << 32, c->responses_store_max);
+    else if (!strcmp(name, "responses-ttl")) NUM(0, 1e9, c->responses_ttl_s);
     else if (!strcmp(name, "embed-workers")) INT(1, 1024, c->embed_workers);
     else if (!strcmp(name, "embed-batch-inputs")) INT(1, 4096, c->embed_batch_inputs);
     else if (!strcmp(name, "embed-batch-wait-us")) {
@@ -289,6 +296,9 @@ static int apply(serve_opts *so, const char *name, const char *v, int from_file,
     } else if (!strcmp(name, "max-unsent-bytes")) {
         if (parse_size(v, &sz) < 0 || sz < 4096 || sz > ((uint64_t)1 << 40)) BAD("not a size in [4K, 1T] (e.g. 4M)");
         c->max_unsent_bytes = (size_t)sz;
+    } else if (!strcmp(name, "responses-bytes")) {
+        if (parse_size(v, &sz) < 0 || sz < 4096 || sz > ((uint64_t)1 << 40)) BAD("not a size in [4K, 1T] (e.g. 64M)");
+        c->responses_store_bytes = (size_t)sz;
     } else if (!strcmp(name, "max-body-bytes") || !strcmp(name, "max-header-bytes")) {
         if (parse_size(v, &sz) < 0 || sz < 1 || sz > ((uint64_t)1 << 40)) BAD("not a size in [1, 1T] (e.g. 16M)");
         if (!strcmp(name, "max-body-bytes")) c->max_body_bytes = (size_t)sz;

@@ -20,6 +20,7 @@
 #include "model/model.h"
 #include "sample/gram_cache.h"
 #include "server/request.h"
+#include "server/resp_store.h"
 #include "server/toolcall.h"
 #include "server/util.h"
 #include "template/chat.h"
@@ -60,6 +61,7 @@ typedef struct srv_ctx {
     const char *model_path;      /* NULL: the built-in demo model */
     const char *version;         /* pagoda's version (/api/version); NULL: unknown */
     const char *tpl_text;        /* the chat template's source, NUL-terminated; NULL: none */
+    srv_rstore *responses;       /* the Responses API's store (thread-safe); NULL: nothing stored */
 } srv_ctx;
 
 /* Who is asking (after authentication). */

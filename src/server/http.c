@@ -66,6 +66,7 @@
 #include "server/endpoints.h"
 #include "server/ollama.h"
 #include "server/openai_format.h"
+#include "server/responses.h"
 #include "server/otlp.h"
 #include "server/usage.h"
 #include "server/stats.h"
@@ -103,6 +104,9 @@ static const route routes[] = {
     /* anthropic_*.h; count_tokens answers itself and borrows the adapter's error shape */
     {"/v1/messages", "POST", 0, RT_GENERATE, NULL, &srv_anth_messages, SRV_PROTO_ANTHROPIC},
     {"/v1/messages/count_tokens", "POST", 0, RT_SIMPLE, anth_count_tokens, &srv_anth_messages, SRV_PROTO_ANTHROPIC},
+    {"/v1/responses", "POST", 0, RT_GENERATE, NULL, &srv_resp_adapter, SRV_PROTO_RESPONSES}, /* responses.h */
+    {"/v1/responses/", "GET", 1, RT_RESPONSE, NULL, NULL, SRV_PROTO_RESPONSES}, /* stored (resp_store.h) */
+    {"/v1/responses/", "DELETE", 1, RT_RESPONSE, NULL, NULL, SRV_PROTO_RESPONSES},
     {"/tokenize", "POST", 0, RT_SIMPLE, srv_ep_tokenize, NULL, SRV_PROTO_OPENAI},
     {"/detokenize", "POST", 0, RT_SIMPLE, srv_ep_detokenize, NULL, SRV_PROTO_OPENAI},
     {"/v1/stats", "GET", 0, RT_STATS, NULL, NULL, SRV_PROTO_OPENAI}, /* stats.h; the metrics key like /metrics */
@@ -585,7 +589,8 @@ static int rate_limit(hconn *r, enum MHD_Result *res) {
  * Access-Control-Allow-* headers only for an allowed origin. */
 static enum MHD_Result preflight(hconn *r) {
     char allow[32];
-    snprintf(allow, sizeof allow, "%s%s, OPTIONS", r->rt->method, strcmp(r->rt->method, "GET") ? "" : ", HEAD");
+    const char *more = r->rt->kind == RT_RESPONSE ? ", HEAD, DELETE" : strcmp(r->rt->method, "GET") ? "" : ", HEAD";
+    snprintf(allow, sizeof allow, "%s%s, OPTIONS", r->rt->method, more); /* RT_RESPONSE: the GET row matched */
     struct MHD_Response *resp = MHD_create_response_from_buffer(0, (char *)"", MHD_RESPMEM_PERSISTENT);
     if (!resp) return MHD_NO;
     common_headers(r, resp);
@@ -677,9 +682,11 @@ static enum MHD_Result handle(hconn *r) {
          r->rt->kind == RT_RERANK) &&
         json_bounds(r, &res) >= 0)
         return res;
-    if (r->rt->kind == RT_MODEL) {
+    if (r->rt->kind == RT_MODEL || r->rt->kind == RT_RESPONSE) { /* responses: the caller's own only */
         char *out = NULL;
-        int st = srv_ep_model(env->ctx, r->rest, &out);
+        int st = r->rt->kind == RT_MODEL ? srv_ep_model(env->ctx, r->rest, &out)
+                                         : rsp_endpoint(env->ctx, !strcmp(r->rt->method, "DELETE"),
+                                                        r->authed ? r->key_id : 0, r->rest, &out);
         return respond_json(r, st, out, NULL);
     }
     if (r->rt->kind == RT_SIMPLE) {

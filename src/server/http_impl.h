@@ -27,7 +27,7 @@ struct addrinfo;
 
 /* ---------- the routing table's row type (the table is in http.c) ---------- */
 
-enum { RT_HEALTH = 1, RT_READY, RT_METRICS, RT_STATS, RT_WEBUI, RT_SIMPLE, RT_GENERATE, RT_MODEL, RT_EMBED, RT_RERANK, RT_USAGE };
+enum { RT_HEALTH = 1, RT_READY, RT_METRICS, RT_STATS, RT_WEBUI, RT_SIMPLE, RT_GENERATE, RT_MODEL, RT_EMBED, RT_RERANK, RT_USAGE, RT_RESPONSE };
 
 /* A row matches its path exactly, or (prefix) any path that starts with it
  * and has a non-empty rest without '/' (the rest is the resource id). HEAD

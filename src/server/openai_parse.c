@@ -910,23 +910,26 @@ static int parse_tree(parse_st *p, json_t *o, const srv_caller *who, json_t **er
     return 0;
 }
 
-int oai_parse(const srv_ctx *c, const srv_caller *who, int kind, const char *body, size_t len, srv_req *r,
-              oai_req **out, srv_fail *fail) {
-    memset(fail, 0, sizeof *fail);
-    json_t *err_json = NULL;
-    int status;
+int oai_parse_json(const srv_ctx *c, const srv_caller *who, int kind, json_t *o, srv_req *r, oai_req **out,
+                   json_t **err_json) {
+    *err_json = NULL;
     parse_st p = {.c = c, .r = r, .a = srv_req_arena(r), .g = srv_req_gen(r)};
     p.o = pg_arena_calloc(p.a, 1, sizeof *p.o);
     *out = p.o; /* also on failure: the id is logged */
-    if (!p.o) {
-        fail->status = 500;
-        fail->body = srv_dump(srv_error_json("out of memory", "server_error", NULL, NULL), &fail->len);
-        return 500;
-    }
+    if (!p.o) return 500;
     p.o->kind = kind;
     p.o->logprobs = -1;
     p.o->n = 1;
     srv_make_id(c->ids, kind == OAI_CHAT ? "chatcmpl-" : "cmpl-", p.o->id, sizeof p.o->id);
+    return parse_tree(&p, o, who, err_json);
+}
+
+int oai_parse(const srv_ctx *c, const srv_caller *who, int kind, const char *body, size_t len, srv_req *r,
+              oai_req **out, srv_fail *fail) {
+    memset(fail, 0, sizeof *fail);
+    *out = NULL;
+    json_t *err_json = NULL;
+    int status;
     json_error_t je;
     json_t *o = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &je);
     if (!o) {
@@ -934,8 +937,12 @@ int oai_parse(const srv_ctx *c, const srv_caller *who, int kind, const char *bod
         snprintf(m, sizeof m, "invalid JSON body: %s (line %d, column %d)", je.text, je.line, je.column);
         err_json = srv_error_json(m, "invalid_request_error", NULL, "invalid_json");
         status = 400;
+        /* the id is logged: a state for it */
+        oai_req *q = pg_arena_calloc(srv_req_arena(r), 1, sizeof *q);
+        if (q) srv_make_id(c->ids, kind == OAI_CHAT ? "chatcmpl-" : "cmpl-", q->id, sizeof q->id);
+        *out = q;
     } else {
-        status = parse_tree(&p, o, who, &err_json);
+        status = oai_parse_json(c, who, kind, o, r, out, &err_json);
     }
     json_decref(o);
     if (!status) return 0;

@@ -91,6 +91,9 @@ void pg_server_config_default(pg_server_config *c) {
     c->max_json_values = (size_t)1 << 18;
     c->max_unsent_bytes = (size_t)4 << 20;
     c->max_response_entries = (uint64_t)1 << 21;
+    c->responses_store_max = 1024;
+    c->responses_store_bytes = (size_t)64 << 20;
+    c->responses_ttl_s = 3600;
     c->connection_memory = (size_t)64 << 10;
     c->connection_timeout_s = 120;
     c->http_threads = 2;
@@ -377,6 +380,8 @@ static void free_all(pg_srv *s) {
     srv_metrics_free(&s->m);
     pg_gram_cache_destroy(s->ctx.grammars); /* grammars still held by requests live on */
     s->ctx.grammars = NULL;
+    srv_rstore_destroy(s->ctx.responses);
+    s->ctx.responses = NULL;
     if (s->tpl) pg_tpl_free(s->tpl);
     pg_vocab_free(s->vocab);
     pg_model_free(s->model);
@@ -441,7 +446,9 @@ int pg_server_run(const pg_server_config *c, volatile sig_atomic_t *stop, pg_err
                        .chat_special_in_content = c->chat_special_in_content,
                        .render_cancel = &s->grace_over,
                        .special_text_messages = &s->m.special_text_messages,
-                       .grammars = pg_gram_cache_create(SRV_GRAMMAR_CACHE_ENTRIES, SRV_GRAMMAR_CACHE_BYTES)};
+                       .grammars = pg_gram_cache_create(SRV_GRAMMAR_CACHE_ENTRIES, SRV_GRAMMAR_CACHE_BYTES),
+                       .responses = srv_rstore_create(c->responses_store_max, c->responses_store_bytes,
+                                                      c->responses_ttl_s)};
     int rc = srv_keys_create(c, &s->keys, err);
     if (rc == 0 && !(s->usage = srv_usage_create(c->cost_per_hour))) rc = pg_error_set(err, PG_ENOMEM, "out of memory");
     s->core = (srv_core){.eng = {engine_submit, engine_cancel, s, engine_pause}, .metrics = &s->m, .keys = s->keys};

@@ -136,6 +136,7 @@ int pg_engine_create(pg_model *m, const pg_vocab *v, const pg_engine_config *cfg
         rc = pg_error_set(err, PG_ENOMEM, "engine: cannot create the block table of %d blocks", e->n_blocks);
         goto fail;
     }
+    if (c.prefix_cache_dir && (rc = eng_disk_open(e, err)) < 0) goto fail;
     if ((rc = pg_forward_create(m, e->pool, c.max_batched_tokens, c.max_seqs, n_ctx, &e->fwd, err)) < 0) goto fail;
     size_t T = (size_t)c.max_batched_tokens, S = (size_t)c.max_seqs;
     e->logits = malloc(S * (size_t)e->n_vocab * sizeof(float));
@@ -525,6 +526,7 @@ void pg_engine_destroy(pg_engine *e) {
         pthread_mutex_unlock(&e->mu);
         cancel_all(e);
     }
+    eng_disk_close(e); /* every cached block to disk, before the KV goes */
     pg_forward_destroy(e->fwd);
     pg_kvb_destroy(e->kvb);
     pg_kv_store_destroy(e->kv);

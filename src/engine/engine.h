@@ -56,6 +56,12 @@ typedef struct pg_engine_config {
     int32_t grammar_pool_us;     /* structured outputs: a step's token masks run on the thread
                                     pool when their expected cost exceeds this many µs, else
                                     on the engine thread (0 = default 200; -1 = always the pool) */
+    /* prefix cache on disk (engine/pcache_disk.h; NULL = off): blocks evicted
+     * from memory, and every cached block at destroy, are kept in this
+     * directory and loaded at admission when a prompt's prefix matches. */
+    const char *prefix_cache_dir;
+    uint64_t prefix_cache_disk;  /* bytes of block files kept (LRU); 0 = 4 GiB */
+    const char *model_path;      /* the model's file, for its identity (NULL: the in-memory image) */
 } pg_engine_config;
 
 void pg_engine_config_default(pg_engine_config *c);
@@ -210,6 +216,13 @@ typedef struct pg_engine_stats {
     int32_t last_batch_tokens, last_batch_seqs;
     int32_t n_ctx, block_size;
     int32_t paused;         /* sequences paused by pg_engine_pause */
+    /* prefix cache on disk (all 0 when off): blocks loaded / looked up and
+     * not found, tokens served from disk (part of prefix_hits), bytes and
+     * files as in pg_pcd_stats */
+    int disk_enabled;
+    uint64_t disk_hits, disk_misses, disk_hit_tokens, disk_bytes_read, disk_bytes_written;
+    uint64_t disk_files_written, disk_files_invalid, disk_files_evicted, disk_dropped, disk_write_errors;
+    uint64_t disk_files, disk_bytes;
 } pg_engine_stats;
 void pg_engine_stats_get(pg_engine *e, pg_engine_stats *s);
 

@@ -309,6 +309,7 @@ static void admit_waiting(pg_engine *e, int32_t *budget, double t) {
         int32_t k = pg_kvb_match_prefix(e->kvb, s->tokens, s->n_tokens - 1, g->salt, s->blocks, s->hashes,
                                         s->cap_blocks);
         for (int32_t j = 0; j < k; j++) pg_kvb_ref(e->kvb, s->blocks[j]);
+        if (e->pcd) k = eng_disk_extend(e, s, k);
         s->n_blocks = k;
         s->n_committed = k;
         s->n_computed = k * e->bs;
@@ -359,6 +360,7 @@ void eng_publish(pg_engine *e) {
     st.n_ctx = e->n_ctx;
     st.block_size = e->bs;
     st.paused = e->n_paused;
+    eng_disk_stats(e, &st);
     pthread_mutex_lock(&e->mu);
     e->snap = st;
     e->q_requests -= e->dq_req;

@@ -70,6 +70,8 @@ int32_t eng_disk_extend(pg_engine *e, eng_seq *s, int32_t k) {
     uint64_t salt = s->g->salt;
     uint64_t parent = k ? s->hashes[k - 1] : PG_KVB_ROOT;
     int32_t loaded = 0;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int32_t j = k; j < limit; j++) {
         const int32_t *t = s->tokens + (size_t)j * (size_t)e->bs;
         uint64_t h = pg_kvb_hash(parent, t, e->bs, salt);
@@ -95,6 +97,11 @@ int32_t eng_disk_extend(pg_engine *e, eng_seq *s, int32_t k) {
         loaded++;
     }
     e->st_dh += (uint64_t)loaded * (uint64_t)e->bs;
+    if (loaded) {
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        PG_DEBUG("prefix cache: %d block(s) loaded from disk in %.2f ms", loaded,
+                 1e3 * (double)(t1.tv_sec - t0.tv_sec) + 1e-6 * (double)(t1.tv_nsec - t0.tv_nsec));
+    }
     return k;
 }
 

@@ -71,12 +71,19 @@ static pg_pcd_geom geom(uint64_t model) {
     return g;
 }
 
+static void check_store(pg_pcd *d) {
+    char msg[256];
+    int rc = pg_pcd_check(d, msg, sizeof msg);
+    CHECKF(rc == 0, "store invariant: %s", msg);
+}
+
 static pg_pcd *open_store(const char *dir, uint64_t max_bytes, const pg_pcd_geom *g, int32_t slots) {
     pg_pcd *d = NULL;
     pg_error err = {0};
     int rc = pg_pcd_open(dir, max_bytes, g, slots, &d, &err);
     if (rc < 0) fprintf(stderr, "pg_pcd_open: %s\n", err.msg);
     REQUIRE(rc == 0 && d);
+    check_store(d);
     return d;
 }
 
@@ -144,6 +151,7 @@ static void test_store(void) {
     for (int i = 0; i < 3; i++) put_async(d, &b[i]);
     /* queued or written: loadable at once, and a second put is refused */
     CHECK(load_ok(d, &b[0]));
+    check_store(d);
     CHECK(pg_pcd_put_begin(d, b[1].hash, b[1].parent, b[1].salt, b[1].tok) == NULL);
     pg_pcd_flush(d);
     CHECK(pg_pcd_write(d, b[3].hash, b[3].parent, b[3].salt, b[3].tok, b[3].pay) == 0);
@@ -163,6 +171,7 @@ static void test_store(void) {
     pg_error err = {0};
     CHECK(pg_pcd_open(dir, 1 << 20, &g, 4, &d2, &err) == PG_EBUSY && d2 == NULL);
     /* a full queue drops (two puts without a commit on a one-slot store are tested below) */
+    check_store(d);
     pg_pcd_close(d);
     CHECK(count_files(dir, ".kvb") == 4);
 
@@ -214,12 +223,14 @@ static void test_store(void) {
     path_of(p, sizeof p, dir, &b[3]);
     unlink(p);
     CHECK(pg_pcd_load(d, b[3].hash, b[3].parent, b[3].salt, b[3].tok, tmp) == PG_ENOTFOUND);
+    check_store(d);
     pg_pcd_close(d);
 
     /* scan: bad magic, bad version, a renamed file (name != header key),
      * garbage under a block name: all removed at open */
     d = open_store(dir, 1 << 20, &g, 2);
     for (int i = 0; i < 4; i++) CHECK(pg_pcd_write(d, b[i].hash, b[i].parent, b[i].salt, b[i].tok, b[i].pay) == 0);
+    check_store(d);
     pg_pcd_close(d);
     path_of(p, sizeof p, dir, &b[0]);
     patch(p, 0, "XXXX", 4);
@@ -238,6 +249,7 @@ static void test_store(void) {
            (unsigned long long)st.files);
     CHECK(load_ok(d, &b[3]) && load_ok(d, &b[4]));
     CHECK(count_files(dir, ".kvb") == 2);
+    check_store(d);
     pg_pcd_close(d);
 
     /* foreign: another model, another KV type, another block geometry */
@@ -246,17 +258,20 @@ static void test_store(void) {
     st = pg_pcd_get_stats(d);
     CHECK(st.files_invalid == 2 && st.files == 0);
     CHECK(pg_pcd_write(d, b[3].hash, b[3].parent, b[3].salt, b[3].tok, b[3].pay) == 0);
+    check_store(d);
     pg_pcd_close(d);
     pg_pcd_geom g3 = geom(43);
     g3.kv_type = PG_KV_F32;
     d = open_store(dir, 1 << 20, &g3, 2);
     CHECK(pg_pcd_get_stats(d).files_invalid == 1 && pg_pcd_get_stats(d).files == 0);
     CHECK(pg_pcd_write(d, b[3].hash, b[3].parent, b[3].salt, b[3].tok, b[3].pay) == 0);
+    check_store(d);
     pg_pcd_close(d);
     pg_pcd_geom g4 = g3;
     g4.compute_level = 2;
     d = open_store(dir, 1 << 20, &g4, 2);
     CHECK(pg_pcd_get_stats(d).files_invalid == 1 && pg_pcd_get_stats(d).files == 0);
+    check_store(d);
     pg_pcd_close(d);
     /* a store too small for one file is refused */
     CHECK(pg_pcd_open(dir, FILE_BYTES - 1, &g, 2, &d2, &err) == PG_EINVAL);
@@ -283,6 +298,7 @@ static void test_lru(void) {
     CHECK(pg_pcd_write(d, b[4].hash, b[4].parent, b[4].salt, b[4].tok, b[4].pay) == 0);
     CHECK(!pg_pcd_has(d, b[2].hash, b[2].salt) && pg_pcd_get_stats(d).files_evicted == 2);
     CHECK(count_files(dir, ".kvb") == 3);
+    check_store(d);
     pg_pcd_close(d);
     /* files now: 0, 3, 4. Give them mtimes 4 < 0 < 3, reopen with room
      * for two: 4 (the oldest) goes */
@@ -297,6 +313,7 @@ static void test_lru(void) {
     CHECK(pg_pcd_get_stats(d).files == 2 && pg_pcd_get_stats(d).files_evicted == 1);
     CHECK(!pg_pcd_has(d, b[4].hash, b[4].salt));
     CHECK(load_ok(d, &b[0]) && load_ok(d, &b[3]));
+    check_store(d);
     pg_pcd_close(d);
     rm_rf(dir);
 }

@@ -895,3 +895,74 @@ int pg_pcd_load(pg_pcd *d, uint64_t hash, uint64_t parent, uint64_t salt, const 
     pthread_mutex_unlock(&d->mu);
     return rc;
 }
+
+/* ---------------------------------------------------------- invariants */
+
+#define CHK(cond, ...)                                                           \
+    do {                                                                         \
+        if (!(cond)) {                                                           \
+            if (msg && cap) snprintf(msg, cap, __VA_ARGS__);                     \
+            pthread_mutex_unlock(&d->mu);                                        \
+            return -1;                                                           \
+        }                                                                        \
+    } while (0)
+
+int pg_pcd_check(pg_pcd *d, char *msg, size_t cap) {
+    if (msg && cap) msg[0] = 0;
+    pthread_mutex_lock(&d->mu);
+    /* LRU list: DISK entries only, links consistent, bytes add up */
+    uint64_t files = 0, bytes = 0;
+    int32_t prev = -1;
+    for (int32_t e = d->lru_head; e >= 0; e = d->ents[e].next) {
+        CHK(e < d->max_ents, "lru: bad entry %d", e);
+        CHK(d->ents[e].state == E_DISK, "lru: entry %d is not on disk", e);
+        CHK(d->ents[e].prev == prev, "lru: bad prev link at %d", e);
+        CHK(++files <= (uint64_t)d->max_ents, "lru: cycle");
+        bytes += d->ents[e].bytes;
+        prev = e;
+    }
+    CHK(prev == d->lru_tail, "lru: tail %d, last %d", d->lru_tail, prev);
+    CHK(files == d->st.files && bytes == d->st.bytes, "lru: %llu files / %llu bytes, counters %llu / %llu",
+        (unsigned long long)files, (unsigned long long)bytes, (unsigned long long)d->st.files,
+        (unsigned long long)d->st.bytes);
+    CHK(bytes <= d->max_bytes, "bytes %llu over the bound %llu", (unsigned long long)bytes,
+        (unsigned long long)d->max_bytes);
+    /* every used entry is reachable in the map under its key; free ones counted */
+    int32_t used = 0, free_n = 0;
+    for (int32_t e = 0; e < d->max_ents; e++) {
+        const pcd_ent *x = &d->ents[e];
+        if (x->state == E_FREE) continue;
+        used++;
+        CHK(ent_find(d, x->hash, x->salt) == e, "entry %d not reachable in the map", e);
+        if (x->state == E_PENDING && x->slot >= 0)
+            CHK(x->slot < d->n_slots && d->slots[x->slot].ent == e && d->slots[x->slot].state != S_FREE,
+                "pending entry %d: slot %d does not hold it", e, x->slot);
+    }
+    for (int32_t e = d->free_ent; e >= 0; e = d->ents[e].next) {
+        CHK(d->ents[e].state == E_FREE, "free list: entry %d in use", e);
+        CHK(++free_n <= d->max_ents, "free list: cycle");
+    }
+    CHK(used + free_n == d->max_ents, "%d used + %d free entries != %d", used, free_n, d->max_ents);
+    int32_t in_map = 0;
+    for (uint64_t i = 0; i <= d->map_mask; i++) in_map += d->map[i] >= 0;
+    CHK(in_map == used, "map holds %d entries, %d in use", in_map, used);
+    /* slots: QUEUED ones are in the ring exactly once, busy ones own a PENDING entry */
+    int32_t queued = 0, writing = 0;
+    for (int32_t i = 0; i < d->n_slots; i++) {
+        const pcd_slot *sl = &d->slots[i];
+        if (sl->state == S_FREE) continue;
+        CHK(sl->ent >= 0 && d->ents[sl->ent].state == E_PENDING && d->ents[sl->ent].slot == i,
+            "slot %d: entry %d is not its pending entry", i, sl->ent);
+        if (sl->state == S_QUEUED) {
+            queued++;
+            int seen = 0;
+            for (int32_t r = 0; r < d->ring_n; r++) seen += d->ring[(d->ring_head + r) % d->n_slots] == i;
+            CHK(seen == 1, "slot %d queued %d times in the ring", i, seen);
+        }
+        writing += sl->state == S_WRITING;
+    }
+    CHK(queued == d->ring_n && writing == d->n_writing, "ring %d vs %d queued, writing %d vs %d", d->ring_n, queued,
+        d->n_writing, writing);
+    pthread_mutex_unlock(&d->mu);
+    return 0;
+}

@@ -112,6 +112,10 @@ int pg_pcd_load(pg_pcd *d, uint64_t hash, uint64_t parent, uint64_t salt, const 
 void pg_pcd_flush(pg_pcd *d);
 pg_pcd_stats pg_pcd_get_stats(pg_pcd *d);
 
+/* Invariant check of the index, the LRU list, the byte count and the
+ * write slots (under the lock): 0, or -1 with a description. For tests. */
+int pg_pcd_check(pg_pcd *d, char *msg, size_t cap);
+
 /* The model's identity: two independent 64-bit hashes over the GGUF
  * header (metadata and tensor infos: names, types, shapes, offsets,
  * vocabulary), the file size, and the first and last 4 KiB of every

@@ -55,6 +55,10 @@ static const pg_cli_opt serve_flags[] = {
      "KV cache bytes (K/M/G suffix); automatic = min(25% of available memory, max-seqs x ctx)"},
     {"--kv-f32", NULL, PG_ARG_NONE, 0, "f16", "store the KV cache in f32"},
     {"--block-size", "N", PG_ARG_UINT, 0, "16", "KV block tokens"},
+    {"--prefix-cache-dir", "DIR", PG_ARG_STR, 0, "off",
+     "keep prefix-cache blocks evicted from memory (and all cached blocks at shutdown) as files in DIR, and load "
+     "them for later requests with the same prefix, also after a restart (one server and one model per DIR)"},
+    {"--prefix-cache-disk", "SIZE", PG_ARG_SIZE, 0, "4G", "bytes of block files kept in --prefix-cache-dir (K/M/G suffix; least recently used removed first)"},
     {"--max-seqs", "N", PG_ARG_UINT, 0, "16", "running sequences per step"},
     {"--max-batched-tokens", "N", PG_ARG_UINT, 0, "1024", "tokens per step (decodes first, the rest to prefill chunks)"},
     {"--prefill-chunk-decoding", "N", PG_ARG_INT, 0, "-1 (auto)",
@@ -255,6 +259,10 @@ static int apply(serve_opts *so, const char *name, const char *v, int from_file,
     else if (!strcmp(name, "rate-limit-rpm")) NUM(0, 1e12, c->default_rpm);
     else if (!strcmp(name, "rate-limit-tpm")) NUM(0, 1e12, c->default_tpm);
     else if (!strcmp(name, "api-key-file")) c->api_key_file = v;
+    else if (!strcmp(name, "prefix-cache-dir")) {
+        if (!*v) BAD("empty (a directory is needed)");
+        c->engine.prefix_cache_dir = v;
+    }
     else if (!strcmp(name, "metrics-key")) c->metrics_key = v;
     else if (!strcmp(name, "replica-name")) {
         if (!*v || strlen(v) > 200) BAD("not a name of 1 to 200 characters");
@@ -293,6 +301,9 @@ static int apply(serve_opts *so, const char *name, const char *v, int from_file,
     } else if (!strcmp(name, "kv-cache-mem")) {
         if (parse_size(v, &sz) < 0) BAD("not a size (e.g. 512M)");
         c->engine.kv_cache_mem = sz;
+    } else if (!strcmp(name, "prefix-cache-disk")) {
+        if (parse_size(v, &sz) < 0 || sz < 65536 || sz > ((uint64_t)1 << 50)) BAD("not a size in [64K, 1P] (e.g. 4G)");
+        c->engine.prefix_cache_disk = sz;
     } else if (!strcmp(name, "max-unsent-bytes")) {
         if (parse_size(v, &sz) < 0 || sz < 4096 || sz > ((uint64_t)1 << 40)) BAD("not a size in [4K, 1T] (e.g. 4M)");
         c->max_unsent_bytes = (size_t)sz;
@@ -484,6 +495,7 @@ int cmd_serve(int argc, char **argv) {
         pg_model_id_from_path(so.c.model_path, model_id, sizeof model_id);
         so.c.model_alias = model_id;
     }
+    so.c.engine.model_path = so.c.model_path; /* the disk prefix cache's model identity */
     so.c.cors_origins = so.n_cors_cli ? so.cors_cli : so.cors_file;
     so.c.n_cors_origins = so.n_cors_cli ? so.n_cors_cli : so.n_cors_file;
     if (so.n_cli) {

@@ -137,6 +137,7 @@ int pg_engine_create(pg_model *m, const pg_vocab *v, const pg_engine_config *cfg
         goto fail;
     }
     if ((rc = eng_spec_create(e, err)) < 0) goto fail; /* sets n_rows */
+    if (c.prefix_cache_dir && (rc = eng_disk_open(e, err)) < 0) goto fail;
     if ((rc = pg_forward_create(m, e->pool, c.max_batched_tokens, e->n_rows, n_ctx, &e->fwd, err)) < 0) goto fail;
     size_t T = (size_t)c.max_batched_tokens, S = (size_t)c.max_seqs, R = (size_t)e->n_rows;
     e->logits = malloc(R * (size_t)e->n_vocab * sizeof(float));
@@ -529,6 +530,7 @@ void pg_engine_destroy(pg_engine *e) {
         pthread_mutex_unlock(&e->mu);
         cancel_all(e);
     }
+    eng_disk_close(e); /* every cached block to disk, before the KV goes */
     pg_forward_destroy(e->fwd);
     eng_spec_free(e);
     pg_kvb_destroy(e->kvb);

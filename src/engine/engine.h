@@ -74,6 +74,12 @@ typedef struct pg_engine_config {
     pg_model *draft_model;       /* PG_SPEC_DRAFT: a model with the same vocabulary (borrowed; it
                                     runs on the engine's threads with its own KV store indexed by
                                     the sequence's block table) */
+    /* prefix cache on disk (engine/pcache_disk.h; NULL = off): blocks evicted
+     * from memory, and every cached block at destroy, are kept in this
+     * directory and loaded at admission when a prompt's prefix matches. */
+    const char *prefix_cache_dir;
+    uint64_t prefix_cache_disk;  /* bytes of block files kept (LRU); 0 = 4 GiB */
+    const char *model_path;      /* the model's file, for its identity (NULL: the in-memory image) */
 } pg_engine_config;
 
 enum { PG_SPEC_OFF = 0, PG_SPEC_NGRAM = 1, PG_SPEC_DRAFT = 2 };
@@ -242,6 +248,13 @@ typedef struct pg_engine_stats {
      * accepted / drafted in buckets [i/10, (i+1)/10) (1.0 in the last) */
     uint64_t spec_drafted, spec_accepted, spec_verifies;
     uint64_t spec_hist[PG_SPEC_HIST];
+    /* prefix cache on disk (all 0 when off): blocks loaded / looked up and
+     * not found, tokens served from disk (part of prefix_hits), bytes and
+     * files as in pg_pcd_stats */
+    int disk_enabled;
+    uint64_t disk_hits, disk_misses, disk_hit_tokens, disk_bytes_read, disk_bytes_written;
+    uint64_t disk_files_written, disk_files_invalid, disk_files_evicted, disk_dropped, disk_write_errors;
+    uint64_t disk_files, disk_bytes;
 } pg_engine_stats;
 void pg_engine_stats_get(pg_engine *e, pg_engine_stats *s);
 

@@ -63,7 +63,7 @@ int pg_engine_check(pg_engine *e, char *msg, size_t cap) {
         snprintf(msg, cap, "out of memory");
         return -1;
     }
-    if (pg_kvb_check(e->kvb, msg, cap) < 0) {
+    if (pg_kvb_check(e->kvb, msg, cap) < 0 || (e->pcd && pg_pcd_check(e->pcd, msg, cap) < 0)) {
         free(refs);
         return -1;
     }

@@ -12,6 +12,8 @@
  *                   step's masks on the pool, lazy triggers
  *   engine_spec.c   speculative decoding: n-gram and draft-model drafts,
  *                   verification of K + 1 rows, KV rollback, adaptive K
+ *   engine_disk.c   the prefix cache on disk (pcache_disk.h): evicted blocks
+ *                   out, prefix blocks in at admission, all blocks at destroy
  *
  * Objects. A request (eng_group) owns n sequences (eng_seq), one per choice.
  * A sequence owns everything it needs for its whole life, allocated at
@@ -63,6 +65,7 @@
 
 #include "base/error.h"
 #include "engine/kvblocks.h"
+#include "engine/pcache_disk.h"
 #include "sample/grammar.h"
 #include "sample/stop.h"
 
@@ -173,6 +176,9 @@ struct pg_engine {
     pg_kvb *kvb;
     pg_forward *fwd;
     uint64_t salt_key;
+    pg_pcd *pcd;            /* prefix cache on disk, or NULL (engine_disk.c) */
+    void *pcd_buf;          /* [pg_kv_block_bytes] one block's image (engine thread) */
+    uint64_t st_dh, st_dm;  /* tokens served from disk; disk lookups that found no file */
     int32_t eog[PG_SAMPLER_MAX_EOG];
     int32_t n_eog;
 
@@ -297,5 +303,14 @@ void eng_gram_masks(pg_engine *e, int32_t ns); /* over e->sched[0, ns) */
 int eng_gram_accept(pg_engine *e, eng_seq *s, int32_t tok, const char **msg);
 /* Leading-space rule on the detokenizer's output buf[*k]. */
 void eng_gram_strip(eng_seq *s, char *buf, int64_t *k);
+
+/* engine_disk.c: the disk prefix cache (no-ops when e->pcd is NULL) */
+int eng_disk_open(pg_engine *e, pg_error *err);
+void eng_disk_close(pg_engine *e);
+/* s has its first k blocks (memory hits, ref'd, hashes set): loads the
+ * following full prompt blocks found on disk into new blocks, commits
+ * them, and returns the new count. */
+int32_t eng_disk_extend(pg_engine *e, eng_seq *s, int32_t k);
+void eng_disk_stats(pg_engine *e, pg_engine_stats *st);
 
 #endif

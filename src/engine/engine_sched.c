@@ -324,6 +324,7 @@ static void admit_waiting(pg_engine *e, int32_t *budget, double t) {
         int32_t k = pg_kvb_match_prefix(e->kvb, s->tokens, s->n_tokens - 1, g->salt, s->blocks, s->hashes,
                                         s->cap_blocks);
         for (int32_t j = 0; j < k; j++) pg_kvb_ref(e->kvb, s->blocks[j]);
+        if (e->pcd) k = eng_disk_extend(e, s, k);
         s->n_blocks = k;
         s->n_committed = k;
         s->n_computed = k * e->bs;
@@ -378,6 +379,7 @@ void eng_publish(pg_engine *e) {
     st.spec_accepted = e->st_sacc;
     st.spec_verifies = e->st_sver;
     memcpy(st.spec_hist, e->st_shist, sizeof st.spec_hist);
+    eng_disk_stats(e, &st);
     pthread_mutex_lock(&e->mu);
     e->snap = st;
     e->q_requests -= e->dq_req;

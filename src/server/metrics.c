@@ -175,6 +175,33 @@ char *srv_metrics_text(srv_metrics *mt, const char *m, const pg_engine_stats *st
       (unsigned long long)st.prefix_queries);
     G("prefix_cache_hits_total", "Prompt tokens served from the prefix cache.", "counter", "%llu",
       (unsigned long long)st.prefix_hits);
+    if (st.disk_enabled) { /* --prefix-cache-dir */
+        G("prefix_cache_disk_hits_total", "KV blocks loaded from the disk prefix cache.", "counter", "%llu",
+          (unsigned long long)st.disk_hits);
+        G("prefix_cache_disk_misses_total", "Disk prefix-cache lookups that found no usable file.", "counter", "%llu",
+          (unsigned long long)st.disk_misses);
+        G("prefix_cache_disk_hit_tokens_total", "Prompt tokens served from the disk prefix cache.", "counter", "%llu",
+          (unsigned long long)st.disk_hit_tokens);
+        G("prefix_cache_disk_read_bytes_total", "Bytes of block files read.", "counter", "%llu",
+          (unsigned long long)st.disk_bytes_read);
+        G("prefix_cache_disk_written_bytes_total", "Bytes of block files written.", "counter", "%llu",
+          (unsigned long long)st.disk_bytes_written);
+        G("prefix_cache_disk_files_written_total", "Block files written.", "counter", "%llu",
+          (unsigned long long)st.disk_files_written);
+        G("prefix_cache_disk_invalid_files_total",
+          "Block files removed as invalid (truncated, corrupt, another model or KV type, bad magic or version).",
+          "counter", "%llu", (unsigned long long)st.disk_files_invalid);
+        G("prefix_cache_disk_evicted_files_total", "Block files removed by the size bound (LRU).", "counter", "%llu",
+          (unsigned long long)st.disk_files_evicted);
+        G("prefix_cache_disk_dropped_total", "Evicted blocks not written because the write queue was full.",
+          "counter", "%llu", (unsigned long long)st.disk_dropped);
+        G("prefix_cache_disk_write_errors_total", "Block files that could not be written.", "counter", "%llu",
+          (unsigned long long)st.disk_write_errors);
+        G("prefix_cache_disk_files", "Block files in the disk prefix cache.", "gauge", "%llu",
+          (unsigned long long)st.disk_files);
+        G("prefix_cache_disk_bytes", "Bytes of block files in the disk prefix cache.", "gauge", "%llu",
+          (unsigned long long)st.disk_bytes);
+    }
     G("num_preemptions_total", "Sequences preempted (recomputed later).", "counter", "%llu", (unsigned long long)st.preemptions);
     G("engine_steps_total", "Engine steps run.", "counter", "%llu", (unsigned long long)st.steps);
     G("prompt_tokens_total", "Prompt tokens processed.", "counter", "%llu", (unsigned long long)st.prompt_tokens);

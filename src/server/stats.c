@@ -183,6 +183,13 @@ char *srv_stats_json(const srv_stats_in *in) {
     json_object_set_new(e, "prefix_cache_hits", U(st.prefix_hits));
     json_object_set_new(e, "prefix_cache_hit_rate",
                         st.prefix_queries ? json_real((double)st.prefix_hits / (double)st.prefix_queries) : json_null());
+    if (st.disk_enabled) {
+        json_object_set_new(e, "prefix_cache_disk_hits", U(st.disk_hits));
+        json_object_set_new(e, "prefix_cache_disk_misses", U(st.disk_misses));
+        json_object_set_new(e, "prefix_cache_disk_hit_tokens", U(st.disk_hit_tokens));
+        json_object_set_new(e, "prefix_cache_disk_files", U(st.disk_files));
+        json_object_set_new(e, "prefix_cache_disk_bytes", U(st.disk_bytes));
+    }
     json_object_set_new(e, "preemptions", U(st.preemptions));
     json_object_set_new(e, "steps", U(st.steps));
     json_object_set_new(e, "prompt_tokens", U(st.prompt_tokens));

@@ -7,7 +7,9 @@ before it): start `pagoda serve --prefix-cache-dir DIR`, send request A
 (prefix + suffix A, streamed; its TTFT is the cold one), stop the server
 with SIGTERM (cached blocks are written to DIR), start it again, send
 request B (prefix + a different suffix B; warm TTFT, and its usage's
-cached_tokens). Prints one line per round and the medians.
+cached_tokens), then C (prefix + suffix C on the same server: an in-memory
+hit, for reference). Prints one line per round (with the server's debug
+line of the disk load time) and the medians.
 
 usage: bench/prefix_disk.py MODEL [--rounds N] [--prefix 1950] [--suffix 24]
        [--threads 2] [--bin build/pagoda] [--dir DIR] [--max-tokens 4]
@@ -29,7 +31,8 @@ import time
 def start(binary, model, pdir, threads, ctx, log):
     f = open(log, "w")
     p = subprocess.Popen([binary, "serve", "-m", model, "--host", "127.0.0.1", "--port", "0",
-                          "--threads", str(threads), "--ctx-size", str(ctx), "--prefix-cache-dir", pdir],
+                          "--threads", str(threads), "--ctx-size", str(ctx), "--prefix-cache-dir", pdir,
+                          "--log-level", "debug"],
                          stdout=f, stderr=subprocess.STDOUT)
     for _ in range(1200):
         with open(log) as g:
@@ -93,7 +96,7 @@ def main():
     log = os.path.join(work, "serve.log")
     ctx = a.prefix + a.suffix + a.max_tokens + 16
     rng = random.Random(12345)
-    cold, warm, cached_l = [], [], []
+    cold, warm, cached_l, mem = [], [], [], []
     try:
         for rnd in range(a.rounds):
             prefix = [rng.randrange(100, 30000) for _ in range(a.prefix)]
@@ -104,15 +107,21 @@ def main():
             stop(p)
             p, host, port = start(a.bin, a.model, pdir, a.threads, ctx, log)
             tw, cw, _ = ttft(host, port, prefix + sb, a.max_tokens)
+            # the same prefix again on this server: an in-memory hit, for reference
+            sc = [rng.randrange(100, 30000) for _ in range(a.suffix)]
+            tm, cm, _ = ttft(host, port, prefix + sc, a.max_tokens)
             stop(p)
+            loads = [l.split("prefix cache: ", 1)[1].strip() for l in open(log) if "loaded from disk" in l]
+            mem.append(tm)
             cold.append(tc)
             warm.append(tw)
             cached_l.append(cw)
-            print("round %d: cold TTFT %.3f s (cached %d), after restart TTFT %.3f s (cached %d), ratio %.3f"
-                  % (rnd + 1, tc, cc, tw, cw, tw / tc), flush=True)
+            print("round %d: cold TTFT %.3f s (cached %d), after restart TTFT %.3f s (cached %d), ratio %.3f; "
+                  "in-memory hit %.3f s (cached %d); %s"
+                  % (rnd + 1, tc, cc, tw, cw, tw / tc, tm, cm, "; ".join(loads)), flush=True)
         mc, mw = statistics.median(cold), statistics.median(warm)
-        print("median: cold %.3f s, after restart %.3f s, ratio %.3f, cached_tokens %s (prefix %d tokens)"
-              % (mc, mw, mw / mc, cached_l, a.prefix))
+        print("median: cold %.3f s, after restart %.3f s, ratio %.3f, in-memory hit %.3f s, cached_tokens %s "
+              "(prefix %d tokens)" % (mc, mw, mw / mc, statistics.median(mem), cached_l, a.prefix))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -591,7 +591,7 @@ static int scan_dir(pg_pcd *d, pg_error *err) {
         n++;
     }
     closedir(dd);
-    if (rc == 0) {
+    if (rc == 0 && n > 0) {
         qsort(items, n, sizeof *items, scan_cmp);
         for (size_t i = 0; i < n; i++) {
             int32_t e = ent_new(d, items[i].hash, items[i].salt, E_PENDING);

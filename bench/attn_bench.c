@@ -14,8 +14,11 @@
  * as a real batch does (no sharing between sequences).
  *
  * Types are measured interleaved run by run (type A, type B, type A, ...),
- * each figure the median over runs: ms per step, the KV GB/s it reads, and
- * the time relative to the first type. */
+ * each figure the median over runs: wall ms per step, the KV GB/s it
+ * reads, the time relative to the first type, and the process CPU ms of
+ * the step (on a loaded host with --threads 1 the CPU time leaves out the
+ * time the thread waited for a core; with more threads it includes the
+ * pool's spinning). */
 #include "bench.h"
 
 #include "base/bigmem.h"
@@ -35,6 +38,12 @@ enum { AB_BS = 16, AB_MAXT = 4 };
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
@@ -71,6 +80,9 @@ static void ab_step(void *arg, int ith, int nth) {
                 pg_attn_pack_q(q, R, (size_t)j->hd, j->hd, qt);
                 for (int p = 0; p < j->C; p += AB_BS) {
                     const int cnt = j->C - p < AB_BS ? j->C - p : AB_BS;
+                    if (p + cnt < j->C) /* as forward.c: the next block while this one computes */
+                        pg_attn_prefetch(j->k + base + (size_t)(p + cnt) * j->row_bytes, j->row_bytes, j->fmt, kh * j->hd,
+                                         j->hd, j->C - p - cnt < AB_BS ? j->C - p - cnt : AB_BS);
                     ak->qk(qt, R, j->hd, j->k + base + (size_t)p * j->row_bytes, j->row_bytes, j->fmt, kh * j->hd, cnt,
                            0.125f, sc + p, (size_t)j->C);
                 }
@@ -78,6 +90,9 @@ static void ab_step(void *arg, int ith, int nth) {
                 memset(o, 0, (size_t)R * j->hd * sizeof(float));
                 for (int p = 0; p < j->C; p += AB_BS) {
                     const int cnt = j->C - p < AB_BS ? j->C - p : AB_BS;
+                    if (p + cnt < j->C)
+                        pg_attn_prefetch(j->v + base + (size_t)(p + cnt) * j->row_bytes, j->row_bytes, j->fmt, kh * j->hd,
+                                         j->hd, j->C - p - cnt < AB_BS ? j->C - p - cnt : AB_BS);
                     ak->pv(sc + p, (size_t)j->C, R, j->v + base + (size_t)p * j->row_bytes, j->row_bytes, j->fmt,
                            kh * j->hd, cnt, j->hd, o, (size_t)j->hd);
                 }
@@ -167,22 +182,27 @@ int pg_bench_attn(int argc, char **argv) {
     printf("attention of one decode step: %ld sequences x %ld positions, %ld layers, %ld KV heads x %ld query heads, "
            "head_dim %ld, %ld threads, %s\n",
            S, C, L, Hkv, G, hd, threads, pg_cpu_level_name(pg_cpu_level_get()));
-    double t_ms[AB_MAXT][101];
+    double t_ms[AB_MAXT][101], c_ms[AB_MAXT][101];
     for (int t = 0; t < nt; t++) pg_pool_run(pool, ab_step, &jobs[t]); /* warm-up */
     for (long k = 0; k < runs; k++)
         for (int t = 0; t < nt; t++) {
-            double t0 = now_s();
+            double t0 = now_s(), c0 = cpu_s();
             pg_pool_run(pool, ab_step, &jobs[t]);
             t_ms[t][k] = (now_s() - t0) * 1e3;
+            c_ms[t][k] = (cpu_s() - c0) * 1e3;
         }
-    double med0 = 0;
+    double med0 = 0, cmed0 = 0;
     for (int t = 0; t < nt; t++) {
         qsort(t_ms[t], (size_t)runs, sizeof(double), dcmp);
+        qsort(c_ms[t], (size_t)runs, sizeof(double), dcmp);
         const double med = t_ms[t][runs / 2], bytes = 2.0 * (double)rows * (double)jobs[t].row_bytes;
         if (t == 0) med0 = med;
-        printf("  %-5s %4zu bytes/row  KV %7.1f MB  step %8.2f ms (min %.2f, max %.2f)  %6.2f GB/s  %.3fx the %s time\n",
+        if (t == 0) cmed0 = c_ms[t][runs / 2];
+        printf("  %-5s %4zu bytes/row  KV %7.1f MB  step %8.2f ms (min %.2f, max %.2f)  %6.2f GB/s  %.3fx the %s "
+               "time; CPU %8.2f ms (%.3fx)\n",
                pg_kv_type_name(fmts[t]), jobs[t].row_bytes, bytes / 1e6, med, t_ms[t][0], t_ms[t][runs - 1],
-               bytes / (med * 1e6), med / med0, pg_kv_type_name(fmts[0]));
+               bytes / (med * 1e6), med / med0, pg_kv_type_name(fmts[0]), c_ms[t][runs / 2],
+               c_ms[t][runs / 2] / cmed0);
     }
     rc = 0;
 done:

@@ -393,6 +393,9 @@ static void attention(void *arg, int ith, int nth) {
                 for (int32_t p = lo; p <= plast;) {
                     int32_t off = p % bs, cnt = bs - off < plast - p + 1 ? bs - off : plast - p + 1;
                     const char *k = pg_kv_slot(kv, j->il, 0, s->block_table[p / bs], off);
+                    if (p + cnt <= plast) /* the next run's block, while this one computes */
+                        pg_attn_prefetch(pg_kv_slot(kv, j->il, 0, s->block_table[(p + cnt) / bs], 0), stride, fmt, e0, hd,
+                                         plast - (p + cnt) + 1 < bs ? plast - (p + cnt) + 1 : bs);
                     ak->qk(qt, R, hd, k, stride, fmt, e0, cnt, hp->attn_scale, scores + (size_t)r0 * ld + (p - lo),
                            ld);
                     p += cnt;
@@ -412,6 +415,9 @@ static void attention(void *arg, int ith, int nth) {
                 for (int32_t p = start; p <= pos;) {
                     int32_t off = p % bs, cnt = bs - off < pos - p + 1 ? bs - off : pos - p + 1;
                     const char *v = pg_kv_slot(kv, j->il, 1, s->block_table[p / bs], off);
+                    if (p + cnt <= pos)
+                        pg_attn_prefetch(pg_kv_slot(kv, j->il, 1, s->block_table[(p + cnt) / bs], 0), stride, fmt, e0, hd,
+                                         pos - (p + cnt) + 1 < bs ? pos - (p + cnt) + 1 : bs);
                     ak->pv(si + (p - start), ld, group, v, stride, fmt, e0, cnt, hd, o0, (size_t)hd);
                     p += cnt;
                 }

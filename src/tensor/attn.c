@@ -92,6 +92,24 @@ void pg_attn_store_row(int fmt, const float *x, size_t n, void *dst) {
     }
 }
 
+void pg_attn_prefetch(const void *rows, size_t stride, int fmt, int e0, int hd, int n) {
+    size_t a, b; /* byte range of the values in a row */
+    if (fmt == PG_ATTN_Q8_0 || fmt == PG_ATTN_Q4_0) {
+        const size_t bsz = pg_attn_row_bytes(fmt, PG_ATTN_QB);
+        a = (size_t)(e0 / PG_ATTN_QB) * bsz;
+        b = (size_t)((e0 + hd - 1) / PG_ATTN_QB + 1) * bsz;
+    } else {
+        const size_t el = fmt == PG_ATTN_F16 ? 2 : 4;
+        a = (size_t)e0 * el;
+        b = (size_t)(e0 + hd) * el;
+    }
+    for (int i = 0; i < n; i++) {
+        const char *r = (const char *)rows + (size_t)i * stride;
+        for (size_t o = a; o < b; o += 64) __builtin_prefetch(r + o, 0, 3);
+        __builtin_prefetch(r + b - 1, 0, 3);
+    }
+}
+
 const pg_attn_kernels *pg_attn_kernels_get(pg_cpu_level level) { return pg_kernels_at(level)->attn; }
 
 const pg_attn_kernels *pg_attn_kernels_cur(void) { return pg_kernels_cur()->attn; }

@@ -86,6 +86,13 @@ static inline float pg_attn_elem(int fmt, const void *row, size_t e) {
     }
 }
 
+/* Prefetch hint for the bytes that hold values e0 .. e0 + hd - 1 of n rows
+ * (row i at rows + i * stride) in fmt: forward.c issues it for the next KV
+ * block run before computing on the current one (blocks are scattered, so
+ * no hardware prefetcher can follow from one to the next). No effect on
+ * results. */
+void pg_attn_prefetch(const void *rows, size_t stride, int fmt, int e0, int hd, int n);
+
 typedef struct pg_attn_kernels {
     /* s[r*lds + i] = score(r, i) for r < R <= PG_ATTN_RT, i < n; qt packed by
      * pg_attn_pack_q; key i = elements e0.. of row i (see above). */

@@ -72,10 +72,12 @@ static inline __m256 half_scale(const unsigned char *blk) {
 /* One q8_0 block (34 bytes) -> 32 floats d * q (exact products). */
 static inline void deq_q8_0(const unsigned char *blk, float *dst) {
     const __m256 d = half_scale(blk);
-    for (int c = 0; c < 4; c++) {
-        const __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(blk + 2 + 8 * c)));
-        _mm256_storeu_ps(dst + 8 * c, _mm256_mul_ps(_mm256_cvtepi32_ps(q), d));
-    }
+    /* one load per block, then register shuffles (as deq_q4_0): four 8-byte
+     * loads interleaved with the tile's stores ran ~1.7x slower */
+    const __m128i lo = _mm_loadu_si128((const __m128i *)(blk + 2)), hi = _mm_loadu_si128((const __m128i *)(blk + 18));
+    const __m128i part[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
+    for (int c = 0; c < 4; c++)
+        _mm256_storeu_ps(dst + 8 * c, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(part[c])), d));
 }
 
 /* One q4_0 block (18 bytes) -> 32 floats d * (nibble - 8). */
@@ -103,7 +105,7 @@ static void deq_row(int fmt, const char *row, int e0, int hd, float *dst) {
     }
     int d = 0;
     if (e0 % PG_ATTN_QB == 0) {
-        const size_t bsz = pg_attn_row_bytes(fmt, PG_ATTN_QB);
+        const size_t bsz = fmt == PG_ATTN_Q8_0 ? 34 : 18; /* block_q8_0 / block_q4_0 */
         const unsigned char *blk = (const unsigned char *)row + (size_t)(e0 / PG_ATTN_QB) * bsz;
         for (; d + PG_ATTN_QB <= hd; d += PG_ATTN_QB, blk += bsz) {
             if (fmt == PG_ATTN_Q8_0) deq_q8_0(blk, dst + d);
@@ -242,7 +244,10 @@ static void pv_avx2(const float *p, size_t ldp, int R, const void *v, size_t vst
     for (int i0 = 0; i0 < n; i0 += kt) {
         const int nk = n - i0 < kt ? n - i0 : kt;
         for (int j = 0; j < nk; j++)
-            deq_row(fmt, (const char *)v + (size_t)(i0 + j) * vstride, e0, hd, vbuf + (size_t)j * hd);
+        {
+            const char *row = (const char *)v + (size_t)(i0 + j) * vstride;
+            deq_row(fmt, row, e0, hd, vbuf + (size_t)j * hd);
+        }
         pv_float(p + i0, ldp, R, vbuf, (size_t)hd * sizeof(float), 0, nk, hd, out, ldo);
     }
 }

@@ -148,7 +148,7 @@ static void deq_row(int fmt, const char *row, int e0, int hd, float *dst) {
     }
     int d = 0;
     if (e0 % PG_ATTN_QB == 0) {
-        const size_t bsz = pg_attn_row_bytes(fmt, PG_ATTN_QB);
+        const size_t bsz = fmt == PG_ATTN_Q8_0 ? 34 : 18; /* block_q8_0 / block_q4_0 */
         const unsigned char *blk = (const unsigned char *)row + (size_t)(e0 / PG_ATTN_QB) * bsz;
         for (; d + PG_ATTN_QB <= hd; d += PG_ATTN_QB, blk += bsz) {
             if (fmt == PG_ATTN_Q8_0) deq_q8_0(blk, dst + d);
@@ -169,7 +169,10 @@ static void qk_avx512(const float *qt, int R, int hd, const void *k, size_t kstr
     for (int i0 = 0; i0 < n; i0 += QK_KB) {
         const int nk = n - i0 < QK_KB ? n - i0 : QK_KB;
         for (int j = 0; j < nk; j++) {
-            deq_row(fmt, (const char *)k + (size_t)(i0 + j) * kstride, e0, hd, kbuf[j]);
+        {
+            const char *row = (const char *)k + (size_t)(i0 + j) * kstride;
+            deq_row(fmt, row, e0, hd, kbuf[j]);
+        }
         }
         for (int j = nk; j < QK_KB; j++) memcpy(kbuf[j], kbuf[0], (size_t)hd * sizeof(float));
         if (R > 8) {
@@ -258,7 +261,10 @@ static void pv_avx512(const float *p, size_t ldp, int R, const void *v, size_t v
     for (int i0 = 0; i0 < n; i0 += kt) {
         const int nk = n - i0 < kt ? n - i0 : kt;
         for (int j = 0; j < nk; j++)
-            deq_row(fmt, (const char *)v + (size_t)(i0 + j) * vstride, e0, hd, vbuf + (size_t)j * hd);
+        {
+            const char *row = (const char *)v + (size_t)(i0 + j) * vstride;
+            deq_row(fmt, row, e0, hd, vbuf + (size_t)j * hd);
+        }
         pv_float(p + i0, ldp, R, vbuf, (size_t)hd * sizeof(float), 0, nk, hd, out, ldo);
     }
 }

@@ -125,11 +125,13 @@ static void usage(void) {
     fprintf(stderr, "usage: pagoda bench throughput -m MODEL [--requests N] [--input-len I] [--output-len O]\n"
                     "         [--concurrency C] [--shared-prefix P] [--threads T] [--max-batched-tokens B]\n"
                     "         [--max-seqs S] [--kv-cache-mem BYTES] [--kv-type TYPE] [--n-ctx N] [--seed X]\n"
-                    "         [--json-schema FILE [--whitespace MODE]]\n");
+                    "         [--json-schema FILE [--whitespace MODE]]\n"
+                    "         [--spec off|ngram|draft] [--spec-tokens K] [--draft-model FILE]\n");
 }
 
 int pg_bench_throughput(int argc, char **argv) {
-    const char *model = NULL, *schema_file = NULL, *ws = "compact";
+    const char *model = NULL, *schema_file = NULL, *ws = "compact", *spec = NULL, *draft_file = NULL;
+    long spec_k = 0;
     long n_req = 64, in_len = 128, out_len = 128, conc = 0, shared = 0, threads = 0, mbt = 0, max_seqs = 0, n_ctx = 0;
     unsigned long long kv_mem = 0, seed = 1;
     int kv_type = PG_KV_F16;
@@ -161,7 +163,18 @@ int pg_bench_throughput(int argc, char **argv) {
         OPT_L("--max-batched-tokens", mbt)
         OPT_L("--max-seqs", max_seqs)
         OPT_L("--n-ctx", n_ctx)
+        OPT_L("--spec-tokens", spec_k)
 #undef OPT_L
+        if (!strcmp(a, "--spec") && v) {
+            spec = v;
+            i++;
+            continue;
+        }
+        if (!strcmp(a, "--draft-model") && v) {
+            draft_file = v;
+            i++;
+            continue;
+        }
         if (!strcmp(a, "--kv-cache-mem") && v) {
             kv_mem = strtoull(v, NULL, 10);
             i++;
@@ -211,6 +224,15 @@ int pg_bench_throughput(int argc, char **argv) {
         fprintf(stderr, "bench throughput: --whitespace must be compact or flexible\n");
         return 2;
     }
+    int spec_mode = draft_file ? PG_SPEC_DRAFT : PG_SPEC_OFF;
+    if (spec && pg_spec_mode_parse(spec, draft_file != NULL, &spec_mode) < 0) {
+        fprintf(stderr, "bench throughput: --spec must be off, ngram or draft (draft needs --draft-model), got '%s'\n", spec);
+        return 2;
+    }
+    if (spec_k > PG_SPEC_MAX_K) {
+        fprintf(stderr, "bench throughput: --spec-tokens must be between 1 and %d\n", PG_SPEC_MAX_K);
+        return 2;
+    }
     if (conc <= 0 || conc > n_req) conc = n_req;
     if (threads <= 0) {
         long nc = sysconf(_SC_NPROCESSORS_ONLN);
@@ -218,7 +240,7 @@ int pg_bench_throughput(int argc, char **argv) {
     }
 
     pg_error err = {0};
-    pg_model *m = NULL;
+    pg_model *m = NULL, *dm = NULL;
     pg_vocab *voc = NULL;
     pg_engine *e = NULL;
     int32_t *prompts = NULL;
@@ -261,6 +283,10 @@ int pg_bench_throughput(int argc, char **argv) {
 
     pg_gram_ref *gram = NULL;
     if (schema_file && load_schema(schema_file, !strcmp(ws, "flexible"), &gram) < 0) goto done;
+    if (draft_file && pg_model_load(draft_file, &dm, &err) < 0) {
+        fprintf(stderr, "bench throughput: draft model: %s\n", err.msg);
+        goto done;
+    }
 
     pg_engine_config c;
     pg_engine_config_default(&c);
@@ -273,6 +299,9 @@ int pg_bench_throughput(int argc, char **argv) {
     c.max_queued_requests = (int32_t)(n_req < 1000000 ? n_req + 1 : n_req);
     c.max_queued_tokens = (int64_t)n_req * in_len + 1;
     c.default_seed = seed;
+    c.spec_mode = spec_mode;
+    c.spec_tokens = (int32_t)spec_k;
+    c.draft_model = dm;
     if (pg_engine_create(m, voc, &c, &e, &err) < 0) {
         fprintf(stderr, "bench throughput: %s\n", err.msg);
         goto done;
@@ -338,6 +367,13 @@ int pg_bench_throughput(int argc, char **argv) {
                "(%.1f%%)\n",
                (unsigned long long)es.constrained_tokens, es.gram_s, es.step_s,
                es.step_s > 0 ? 100.0 * es.gram_s / es.step_s : 0.0);
+    if (spec_mode != PG_SPEC_OFF)
+        printf("speculative (%s): %llu drafted, %llu accepted (%.1f%%), %llu verify passes, %.2f tokens per pass\n",
+               spec_mode == PG_SPEC_NGRAM ? "ngram" : "draft", (unsigned long long)es.spec_drafted,
+               (unsigned long long)es.spec_accepted,
+               es.spec_drafted ? 100.0 * (double)es.spec_accepted / (double)es.spec_drafted : 0.0,
+               (unsigned long long)es.spec_verifies,
+               es.spec_verifies ? (double)(es.spec_verifies + es.spec_accepted) / (double)es.spec_verifies : 0.0);
     report("TTFT", st.ttft, n);
     report("TPOT", st.tpot, n);
     rc = st.errors ? 1 : 0;
@@ -351,5 +387,6 @@ done:
     free(prompts);
     pg_vocab_free(voc);
     pg_model_free(m);
+    pg_model_free(dm);
     return rc;
 }

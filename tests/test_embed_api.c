@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <unistd.h>
 
 typedef struct {
     pthread_mutex_t mu;
@@ -156,9 +157,61 @@ static void embeddings(srv_embq *q, json_t *g) {
     g_ctx.max_response_entries = 0;
 }
 
+/* Ollama's kinds: /api/embed = the normalised vectors of /v1/embeddings in
+ * {model, embeddings, total_duration, load_duration, prompt_eval_count};
+ * /api/embeddings = the vector before normalisation; errors are
+ * {"error": "..."} with nothing else. */
+static void ollama(srv_embq *q) {
+    json_t *a, *o, *e;
+    REQUIRE(run(q, SRV_EJ_EMBED, "{\"input\": [\"hello world\", \"good bye\"]}", &a) == 200 && a);
+    REQUIRE(run(q, SRV_EJ_OLL_EMBED, "{\"model\": \"emb-bert:latest\", \"input\": [\"hello world\", \"good bye\"], "
+                                     "\"keep_alive\": \"5m\", \"options\": {\"num_thread\": 2}}", &o) == 200 && o);
+    CHECK(!strcmp(json_string_value(json_object_get(o, "model")), "emb-bert:latest"));
+    CHECK(json_integer_value(json_object_get(o, "prompt_eval_count")) ==
+          json_integer_value(json_object_get(json_object_get(a, "usage"), "prompt_tokens")));
+    CHECK(json_integer_value(json_object_get(o, "total_duration")) > 0 && json_is_integer(json_object_get(o, "load_duration")));
+    json_t *em = json_object_get(o, "embeddings");
+    CHECK(json_array_size(em) == 2);
+    for (size_t i = 0; i < 2; i++)
+        CHECK(json_equal(json_array_get(em, i), json_object_get(json_array_get(json_object_get(a, "data"), i), "embedding")));
+    REQUIRE(run(q, SRV_EJ_OLL_EMBEDDINGS, "{\"model\": \"emb-bert\", \"prompt\": \"hello world\"}", &e) == 200 && e);
+    json_t *v = json_object_get(e, "embedding"), *n0 = json_array_get(em, 0);
+    double nn = 0;
+    for (size_t i = 0; i < json_array_size(v); i++) nn += pow(json_number_value(json_array_get(v, i)), 2);
+    nn = sqrt(nn);
+    CHECK(json_array_size(v) == 128 && fabs(nn - 1) > 1e-3);
+    for (size_t i = 0; i < json_array_size(v); i++)
+        CHECK(fabs(json_number_value(json_array_get(v, i)) / nn - json_number_value(json_array_get(n0, i))) < 1e-5);
+    json_decref(a);
+    json_decref(o);
+    json_decref(e);
+    static const struct { int kind; const char *body; int status; const char *msg; } bad[] = {
+        {SRV_EJ_OLL_EMBED, "{\"input\": \"x\"}", 400, "model is required"},
+        {SRV_EJ_OLL_EMBED, "{\"model\": \"nomic\", \"input\": \"x\"}", 404, "model \"nomic\" not found, try pulling it first"},
+        {SRV_EJ_OLL_EMBED, "{\"model\": \"emb-bert\", \"input\": []}", 400, "must not be empty"},
+        {SRV_EJ_OLL_EMBED, "{\"model\": \"emb-bert\", \"input\": [1, 2]}", 400, "not a string"},
+        {SRV_EJ_OLL_EMBED, "{\"model\": \"emb-bert\", \"input\": \"x\", \"keep_alive\": \"later\"}", 400, "keep_alive"},
+        {SRV_EJ_OLL_EMBED, "{\"model\": \"emb-bert\", \"input\": \"x\", \"dimensions\": 16}", 400, "dimensions"},
+        {SRV_EJ_OLL_EMBED, "{\"model\": \"emb-bert\", \"input\": \"x\", \"truncate\": 3}", 400, "truncate"},
+        {SRV_EJ_OLL_EMBEDDINGS, "{\"model\": \"emb-bert\", \"prompt\": [\"x\"]}", 400, "\"prompt\" must be a string"},
+        {SRV_EJ_OLL_EMBED, "[1]", 400, "JSON object"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int st = run(q, bad[i].kind, bad[i].body, &o);
+        const char *m = json_string_value(json_object_get(o, "error"));
+        CHECKF(st == bad[i].status && json_object_size(o) == 1 && m && strstr(m, bad[i].msg), "%s -> %d %s", bad[i].body,
+               st, m ? m : "(no error string)");
+        json_decref(o);
+    }
+}
+
 /* Paused workers: max_queued jobs wait, the next is 429; a detached queued
  * job ends cancelled (503), the other runs once resumed. */
 static void admission(srv_embq *q) {
+    /* a worker counts its last job as pending until just after that job's
+     * wake-up: let the earlier tests' jobs settle first */
+    for (int i = 0; i < 500 && srv_embq_pending(q); i++) usleep(10000);
+    CHECK(srv_embq_pending(q) == 0);
     srv_embq_pause(q, 1);
     waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
     srv_ejob *a = NULL, *b = NULL, *c = NULL;
@@ -277,6 +330,9 @@ int main(void) {
     CHECK(run(none, SRV_EJ_EMBED, "{\"input\": \"x\"}", &o) == 400 && strstr(err_msg(o), "llama has no pooling type"));
     json_decref(o);
     CHECK(srv_embq_caps(none) == 0);
+    CHECK(run(none, SRV_EJ_OLL_EMBED, "{\"input\": \"x\"}", &o) == 400 && json_object_size(o) == 1 &&
+          strstr(json_string_value(json_object_get(o, "error")), "llama has no pooling type"));
+    json_decref(o);
     srv_embq_destroy(none);
 
     const char *td = t_testdata();
@@ -291,6 +347,7 @@ int main(void) {
     REQUIRE(serve(&s, path, 4, 2) == 0);
     CHECK(srv_embq_caps(s.q) == PG_CAP_EMBED);
     embeddings(s.q, g);
+    ollama(s.q);
     admission(s.q);
     unserve(&s);
     g_ctx.alias = "rr-bert";

@@ -201,6 +201,61 @@ static void test_lru(void) {
     pg_kvb_destroy(k);
 }
 
+/* The eviction hook (disk prefix cache) sees each evicted block's identity
+ * before it is dropped; lru_next walks least to most recent; identity of
+ * unhashed blocks is refused. */
+typedef struct {
+    int n;
+    int32_t id[8];
+    uint64_t hash[8], parent[8], salt[8];
+    int32_t tok0[8];
+} evict_log;
+static void on_evict(void *ud, int32_t id, uint64_t hash, uint64_t parent, uint64_t salt, const int32_t *tokens) {
+    evict_log *l = ud;
+    if (l->n >= 8) return;
+    l->id[l->n] = id;
+    l->hash[l->n] = hash;
+    l->parent[l->n] = parent;
+    l->salt[l->n] = salt;
+    l->tok0[l->n] = tokens[0];
+    l->n++;
+}
+static void test_evict_hook(void) {
+    enum { BS = 2 };
+    pg_kvb *k = pg_kvb_create(3, BS);
+    evict_log log;
+    memset(&log, 0, sizeof log);
+    pg_kvb_set_evict_hook(k, on_evict, &log);
+    int32_t b[3], tok[3][BS];
+    uint64_t h[3], parent = PG_KVB_ROOT;
+    for (int i = 0; i < 3; i++) {
+        b[i] = pg_kvb_alloc(k);
+        tok[i][0] = 10 + i;
+        tok[i][1] = 20 + i;
+        h[i] = pg_kvb_hash(parent, tok[i], BS, 9);
+        CHECK(pg_kvb_commit(k, b[i], h[i], parent, 9, tok[i]) == PG_KVB_COMMIT_NEW);
+        parent = h[i];
+    }
+    uint64_t hh, pp, ss;
+    const int32_t *tt;
+    CHECK(pg_kvb_block_identity(k, b[1], &hh, &pp, &ss, &tt) == 0 && hh == h[1] && pp == h[0] && ss == 9 &&
+          tt[0] == 11);
+    for (int i = 2; i >= 0; i--) pg_kvb_unref(k, b[i]); /* LRU: b2 b1 b0 */
+    int32_t walk[3], n = 0;
+    for (int32_t id = pg_kvb_lru_next(k, -1); id >= 0 && n < 4; id = pg_kvb_lru_next(k, id)) walk[n++] = id;
+    CHECK(n == 3 && walk[0] == b[2] && walk[1] == b[1] && walk[2] == b[0]);
+    CHECK(log.n == 0);
+    int32_t x = pg_kvb_alloc(k); /* evicts b2 */
+    CHECK(x == b[2] && log.n == 1 && log.id[0] == b[2] && log.hash[0] == h[2] && log.parent[0] == h[1] &&
+          log.salt[0] == 9 && log.tok0[0] == 12);
+    CHECK(pg_kvb_block_identity(k, x, &hh, &pp, &ss, &tt) == -1);
+    pg_kvb_set_evict_hook(k, NULL, NULL);
+    pg_kvb_alloc(k);
+    CHECK(log.n == 1);
+    check_ok(k);
+    pg_kvb_destroy(k);
+}
+
 static void test_collision(void) {
     enum { BS = 3 };
     pg_kvb *k = pg_kvb_create(8, BS);
@@ -426,6 +481,7 @@ int main(void) {
     test_prefix_sharing();
     test_lru();
     test_collision();
+    test_evict_hook();
     sim_run(1, 6000);
     sim_run(0xabcdef, 6000);
     sim_run(424242, 6000);

@@ -109,6 +109,7 @@ static void test_whole(void) {
     srv_metrics_init(&m);
     srv_core core = {{fake_submit, fake_cancel, &f, fake_pause}, &m, NULL};
     srv_req *r = make_req(&core, 2, 2, 0, 0);
+    srv_req_set_protocol(r, SRV_PROTO_ANTHROPIC);
     pg_error err = {0};
     wakes = 0;
     REQUIRE(srv_req_submit(r, &err) == 0);
@@ -152,10 +153,12 @@ static void test_whole(void) {
     CHECK(srv_req_error(r, NULL) == 0);
     srv_req_unlock(r);
     check_inv(r);
-    CHECK(atomic_load(&m.finished[FIN_LENGTH]) == 1 && atomic_load(&m.finished[FIN_STOP]) == 2 &&
-          atomic_load(&m.finished[FIN_ABORT]) == 1);
-    CHECK(m.h[H_TTFT].count == 4 && m.h[H_E2E].count == 4);
-    CHECK(m.h[H_ITL].count == 0); /* one token per choice at most here */
+    srv_pmetrics *pm = &m.p[SRV_PROTO_ANTHROPIC]; /* srv_req_set_protocol above */
+    CHECK(atomic_load(&pm->finished[FIN_LENGTH]) == 1 && atomic_load(&pm->finished[FIN_STOP]) == 2 &&
+          atomic_load(&pm->finished[FIN_ABORT]) == 1);
+    CHECK(pm->h[H_TTFT].count == 4 && pm->h[H_E2E].count == 4);
+    CHECK(pm->h[H_ITL].count == 0); /* one token per choice at most here */
+    CHECK(m.p[SRV_PROTO_OPENAI].h[H_TTFT].count == 0 && atomic_load(&m.p[SRV_PROTO_OPENAI].finished[FIN_STOP]) == 0);
     CHECK(f.n_cancel == 0);
     srv_req_unref(r);
     srv_metrics_free(&m);

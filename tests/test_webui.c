@@ -117,20 +117,38 @@ static void test_quantile(void) {
 static void test_stats_json(void) {
     srv_metrics m;
     srv_metrics_init(&m);
-    atomic_store(&m.requests, 7);
-    atomic_store(&m.status[200], 5);
-    atomic_store(&m.status[400], 2);
-    atomic_store(&m.status[401], 1);
-    atomic_store(&m.status[429], 3);
-    atomic_store(&m.status[500], 1);
-    atomic_store(&m.status[503], 4);
-    atomic_store(&m.rejected[REJ_QUEUE_FULL], 2);
-    atomic_store(&m.rejected[REJ_RATE_LIMIT], 1);
-    atomic_store(&m.rejected[REJ_DRAINING], 3);
-    atomic_store(&m.finished[FIN_ABORT], 2);
-    atomic_store(&m.finished[FIN_ERROR], 1);
-    atomic_store(&m.disconnects, 2);
-    for (int i = 0; i < 10; i++) srv_hist_observe(&m.h[H_TTFT], 0.03); /* bucket (0.025, 0.05] */
+    /* openai and anthropic share the figures: the top-level counters are sums */
+    srv_pmetrics *po = &m.p[SRV_PROTO_OPENAI], *pa = &m.p[SRV_PROTO_ANTHROPIC];
+    atomic_store(&po->requests, 5);
+    atomic_store(&pa->requests, 2);
+    atomic_store(&po->status[200], 3);
+    atomic_store(&pa->status[200], 2);
+    atomic_store(&po->status[400], 2);
+    atomic_store(&pa->status[401], 1);
+    atomic_store(&po->status[429], 3);
+    atomic_store(&po->status[500], 1);
+    atomic_store(&po->status[503], 4);
+    atomic_store(&po->rejected[REJ_QUEUE_FULL], 2);
+    atomic_store(&pa->rejected[REJ_RATE_LIMIT], 1);
+    atomic_store(&po->rejected[REJ_DRAINING], 3);
+    atomic_store(&po->finished[FIN_ABORT], 2);
+    atomic_store(&pa->finished[FIN_ERROR], 1);
+    atomic_store(&po->disconnects, 1);
+    atomic_store(&pa->disconnects, 1);
+    for (int i = 0; i < 6; i++) srv_hist_observe(&po->h[H_TTFT], 0.03); /* bucket (0.025, 0.05] */
+    for (int i = 0; i < 4; i++) srv_hist_observe(&pa->h[H_TTFT], 0.03);
+    size_t tl = 0;
+    pg_engine_stats est = {0};
+    char *txt = srv_metrics_text(&m, "tiny", &est, 0, &tl);
+    REQUIRE(txt);
+    CHECK(strstr(txt, "pagoda:http_requests_total{model_name=\"tiny\",protocol=\"anthropic\",status=\"401\"} 1\n"));
+    CHECK(strstr(txt, "pagoda:http_requests_total{model_name=\"tiny\",protocol=\"openai\",status=\"200\"} 3\n"));
+    CHECK(strstr(txt, "pagoda:client_disconnects_total{model_name=\"tiny\",protocol=\"anthropic\"} 1\n"));
+    CHECK(strstr(txt, "pagoda:request_success_total{model_name=\"tiny\",protocol=\"anthropic\",finished_reason=\"error\"} 1\n"));
+    CHECK(strstr(txt, "pagoda:time_to_first_token_seconds_count{model_name=\"tiny\",protocol=\"anthropic\"} 4\n"));
+    CHECK(strstr(txt, "pagoda:time_to_first_token_seconds_count{model_name=\"tiny\",protocol=\"openai\"} 6\n"));
+    CHECK(!strstr(txt, "protocol=\"ollama\"") && !strstr(txt, "protocol=\"responses\"")); /* unused: not shown */
+    free(txt);
     srv_stats_row rows[2];
     memset(rows, 0, sizeof rows);
     snprintf(rows[0].id, sizeof rows[0].id, "chatcmpl-old");
@@ -140,6 +158,7 @@ static void test_stats_json(void) {
     rows[0].state = "generating";
     rows[0].stream = 1;
     rows[0].choices = 1;
+    rows[0].protocol = "anthropic";
     snprintf(rows[1].id, sizeof rows[1].id, "cmpl-new");
     rows[1].state = "waiting";
     rows[1].choices = 2;
@@ -198,6 +217,18 @@ static void test_stats_json(void) {
     CHECK(json_is_true(json_object_get(r0, "stream")));
     CHECK(!json_object_get(r0, "text") && !json_object_get(r0, "prompt"));
     CHECK(json_integer_value(json_object_get(json_array_get(run, 1), "choices")) == 2);
+    CHECK(!strcmp(json_string_value(json_object_get(r0, "protocol")), "anthropic"));
+    CHECK(!strcmp(json_string_value(json_object_get(json_array_get(run, 1), "protocol")), "openai"));
+    json_t *ps = json_object_get(o, "protocols");
+    CHECK(json_object_size(ps) == 2 && !json_object_get(ps, "ollama"));
+    json_t *an = json_object_get(ps, "anthropic"), *oa = json_object_get(ps, "openai");
+    CHECK(json_integer_value(json_object_get(an, "requests")) == 2);
+    CHECK(json_integer_value(json_object_get(an, "http_responses")) == 3);
+    CHECK(json_integer_value(json_object_get(an, "errors_4xx")) == 1);
+    CHECK(json_integer_value(json_object_get(an, "rejected_429")) == 1);
+    CHECK(json_integer_value(json_object_get(oa, "http_responses")) == 13);
+    CHECK(json_integer_value(json_object_get(oa, "disconnects")) == 1);
+    CHECK(json_integer_value(json_object_get(json_object_get(json_object_get(an, "histograms"), "ttft"), "count")) == 4);
     json_decref(o);
     srv_metrics_free(&m);
 }

@@ -30,6 +30,10 @@ static const pg_cli_opt throughput_opts[] = {
     {"--json-schema", "FILE", PG_ARG_STR, 0, NULL,
      "constrain every request by this JSON Schema (structured outputs; a MaskBench file's \"schema\" is used)"},
     {"--whitespace", "MODE", PG_ARG_STR, 0, "compact", "JSON whitespace of --json-schema: compact or flexible"},
+    {"--spec", "MODE", PG_ARG_STR, 0, "off (draft with --draft-model)",
+     "speculative decoding: off, ngram (prompt lookup) or draft (needs --draft-model)"},
+    {"--spec-tokens", "K", PG_ARG_UINT, 0, "auto (8, adaptive)", "most drafted tokens per sequence and step (1..16)"},
+    {"--draft-model", "FILE", PG_ARG_STR, 0, NULL, "draft model for --spec draft (same vocabulary)"},
 };
 const pg_cli_cmd pg_cli_bench_throughput = {
     "bench throughput",

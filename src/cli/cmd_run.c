@@ -38,9 +38,13 @@ static const pg_cli_opt run_opts[] = {
     {"-c, --ctx-size", "N", PG_ARG_UINT, 0, "the model's training context", "max positions (prompt + generation)"},
     {"--kv-type", "TYPE", PG_ARG_STR, 0, "f16", "KV cache storage: f16, q8_0, q4_0 or f32"},
     {"--json", NULL, PG_ARG_NONE, 0, NULL, "print {\"prompt_tokens\":[...],\"tokens\":[...],\"text\":\"...\"}"},
+    {"--spec", "MODE", PG_ARG_STR, 0, "off (draft with --draft-model)",
+     "speculative decoding through the engine: off, ngram or draft (--draft-model); the same tokens as off"},
+    {"--spec-tokens", "K", PG_ARG_UINT, 0, "auto (8, adaptive)", "most drafted tokens per step (1..16)"},
+    {"--draft-model", "FILE", PG_ARG_STR, 0, NULL, "draft model for --spec draft (same vocabulary)"},
 };
 const pg_cli_cmd pg_cli_run = {
-    "run", "-m MODEL -p TEXT [-n N] [--temp T] [--seed S] [-t N] [-c N] [--kv-type TYPE] [--json]",
+    "run", "-m MODEL -p TEXT [-n N] [--temp T] [--seed S] [-t N] [-c N] [--kv-type TYPE] [--json] [--spec MODE]",
     "prints the continuation of TEXT (greedy by default; --temp samples with the seed)",
     NULL, run_opts, PG_CLI_N(run_opts), 0, 0, NULL};
 
@@ -57,12 +61,7 @@ const pg_cli_cmd pg_cli_logits = {
     "writes the last prompt position's logits (n_vocab little-endian float32)",
     NULL, logits_opts, PG_CLI_N(logits_opts), 0, 0, NULL};
 
-typedef struct {
-    const char *model, *prompt, *out;
-    int n_predict, threads, json, has_seed, n_ctx, kv_type;
-    float temp;
-    uint64_t seed;
-} run_args;
+#include "cli/run_spec.h"
 
 static int parse_args(int argc, char **argv, run_args *a, int logits_mode, const char *cmd) {
     memset(a, 0, sizeof *a);
@@ -118,6 +117,17 @@ static int parse_args(int argc, char **argv, run_args *a, int logits_mode, const
             if (a->kv_type < 0) { fprintf(stderr, "pagoda %s: --kv-type: '%s' is not one of f16|q8_0|q4_0|f32\n", cmd, v); return 2; }
         } else if (!logits_mode && !strcmp(o, "--json")) {
             a->json = 1;
+        } else if (!logits_mode && !strcmp(o, "--spec")) {
+            NEEDV();
+            a->spec = v;
+        } else if (!logits_mode && !strcmp(o, "--draft-model")) {
+            NEEDV();
+            a->draft = v;
+        } else if (!logits_mode && !strcmp(o, "--spec-tokens")) {
+            NEEDV();
+            long n;
+            if (pg_cli_parse_long(v, 1, PG_SPEC_MAX_K, &n)) { fprintf(stderr, "pagoda %s: --spec-tokens must be in [1, %d], got '%s'\n", cmd, PG_SPEC_MAX_K, v); return 2; }
+            a->spec_tokens = (int)n;
         } else {
             fprintf(stderr, "pagoda %s: unknown option '%s'\n", cmd, o);
             return 2;
@@ -127,6 +137,12 @@ static int parse_args(int argc, char **argv, run_args *a, int logits_mode, const
     if (!a->model) { fprintf(stderr, "pagoda %s: -m MODEL is required\n", cmd); return 2; }
     if (!a->prompt) { fprintf(stderr, "pagoda %s: -p TEXT is required\n", cmd); return 2; }
     if (logits_mode && !a->out) { fprintf(stderr, "pagoda %s: -o FILE is required\n", cmd); return 2; }
+    a->spec_mode = a->draft ? PG_SPEC_DRAFT : PG_SPEC_OFF;
+    if (a->spec && pg_spec_mode_parse(a->spec, a->draft != NULL, &a->spec_mode) < 0) {
+        fprintf(stderr, "pagoda %s: --spec %s %s\n", cmd, a->spec,
+                a->draft ? "cannot be used with --draft-model (use --spec draft)" : "must be off, ngram, or draft with --draft-model");
+        return 2;
+    }
     return 0;
 }
 
@@ -237,6 +253,11 @@ int cmd_run(int argc, char **argv) {
     rc = tokenize_prompt(v0, a.prompt, &prompt, &n_prompt, &err);
     pg_vocab_free(v0);
     if (rc < 0) goto fail_early;
+    if (a.spec_mode != PG_SPEC_OFF) { /* speculative decoding runs in the engine */
+        rc = pg_run_spec(&a, prompt, n_prompt);
+        free(prompt);
+        return rc;
+    }
     if ((rc = session_open(&s, &a, n_prompt + a.n_predict, &err)) < 0) goto fail;
     pg_sampling_params sp = pg_sampling_params_default();
     sp.temperature = a.temp;

@@ -9,6 +9,7 @@
  * with "..." and boolean options take true/false. Repeated "api-key" lines
  * add keys; any --api-key on the command line replaces the file's keys. */
 #include "cli/commands.h"
+#include "cli/usage.h"
 
 #include "base/log.h"
 #include "model/model.h"
@@ -57,6 +58,10 @@ static const pg_cli_opt serve_flags[] = {
      "less accurate) or f32"},
     {"--kv-f32", NULL, PG_ARG_NONE, 0, "f16", "store the KV cache in f32 (= --kv-type f32)"},
     {"--block-size", "N", PG_ARG_UINT, 0, "16", "KV block tokens"},
+    {"--prefix-cache-dir", "DIR", PG_ARG_STR, 0, "off",
+     "keep prefix-cache blocks evicted from memory (and all cached blocks at shutdown) as files in DIR, and load "
+     "them for later requests with the same prefix, also after a restart (one server and one model per DIR)"},
+    {"--prefix-cache-disk", "SIZE", PG_ARG_SIZE, 0, "4G", "bytes of block files kept in --prefix-cache-dir (K/M/G suffix; least recently used removed first)"},
     {"--max-seqs", "N", PG_ARG_UINT, 0, "16", "running sequences per step"},
     {"--max-batched-tokens", "N", PG_ARG_UINT, 0, "1024", "tokens per step (decodes first, the rest to prefill chunks)"},
     {"--prefill-chunk-decoding", "N", PG_ARG_INT, 0, "-1 (auto)",
@@ -65,6 +70,11 @@ static const pg_cli_opt serve_flags[] = {
     {"--batch-wait-us", "N", PG_ARG_UINT, 0, "5000",
      "before a step that starts with nothing running, wait for the rest of a burst (until N us pass with no new "
      "arrival, at most 4N in all), so requests sent together are prefilled in one step (0 = off)"},
+    {"--spec", "MODE", PG_ARG_STR, 0, "off (draft with --draft-model)",
+     "speculative decoding: off, ngram (drafts from the request's own prompt and output) or draft (--draft-model); "
+     "outputs are identical to off; drafting backs off when several streams run"},
+    {"--spec-tokens", "K", PG_ARG_UINT, 0, "auto (8, adaptive)", "most drafted tokens per sequence and step (1..16)"},
+    {"--draft-model", "FILE", PG_ARG_STR, 0, "none", "small GGUF model with the same vocabulary that drafts for --spec draft"},
     {"--seed", "N", PG_ARG_UINT, 0, "time-based", "seed of requests that send none"},
     {"--demo-seed", "N", PG_ARG_UINT, 0, "1234", "weights seed of the demo model"},
     {"--max-queued-requests", "N", PG_ARG_UINT, 0, "256", "waiting requests before 429"},
@@ -82,6 +92,11 @@ static const pg_cli_opt serve_flags[] = {
      "response, above N gets 400"},
     {"--max-unsent-bytes", "SIZE", PG_ARG_SIZE, 0, "4M",
      "a stream's output not yet taken by its client; beyond it the request's sequences pause until the client reads"},
+    {"--responses-store-max", "N", PG_ARG_UINT, 0, "1024",
+     "Responses API (/v1/responses): responses kept for GET and previous_response_id, least recently used dropped "
+     "first (0 = store off)"},
+    {"--responses-bytes", "SIZE", PG_ARG_SIZE, 0, "64M", "... and at most SIZE bytes of them (ids, bodies and histories)"},
+    {"--responses-ttl", "SECONDS", PG_ARG_NUM, 0, "3600", "... each for this long (0 = until dropped)"},
     {"--max-connections", "N", PG_ARG_UINT, 0, "512", "concurrent connections; beyond it new ones are closed at once"},
     {"--max-connections-per-ip", "N", PG_ARG_UINT, 0, "64", "per client address, closed at once beyond it (0 = unlimited)"},
     {"--timeout", "SECONDS", PG_ARG_UINT, 0, "120",
@@ -151,6 +166,7 @@ typedef struct {
     int n_file, n_cli;
     const char *cors_file[MAX_KEYS], *cors_cli[MAX_KEYS];
     int n_cors_file, n_cors_cli;
+    const char *spec;    /* --spec as given (resolved with --draft-model after parsing) */
 } serve_opts;
 
 /* Options that take no value. */
@@ -205,6 +221,13 @@ static int apply(serve_opts *so, const char *name, const char *v, int from_file,
         return 0;
     }
     if (!strcmp(name, "m") || !strcmp(name, "model")) c->model_path = v;
+    else if (!strcmp(name, "draft-model")) c->draft_model_path = v;
+    else if (!strcmp(name, "spec")) {
+        int mode;
+        if (pg_spec_mode_parse(v, 0, &mode) < 0 && strcmp(v, "draft")) BAD("not one of off|ngram|draft");
+        so->spec = v;
+    }
+    else if (!strcmp(name, "spec-tokens")) INT(1, PG_SPEC_MAX_K, c->engine.spec_tokens);
     else if (!strcmp(name, "host")) c->host = v;
     else if (!strcmp(name, "port")) INT(0, 65535, c->port);
     else if (!strcmp(name, "model-alias")) c->model_alias = v;
@@ -224,6 +247,8 @@ static int apply(serve_opts *so, const char *name, const char *v, int from_file,
     else if (!strcmp(name, "max-json-values")) INT(16, 1L << 32, c->max_json_values);
     else if (!strcmp(name, "max-response-entries")) INT(1, 1L << 40, c->max_response_entries);
     else if (!strcmp(name, "http-threads")) INT(1, 256, c->http_threads);
+    else if (!strcmp(name, "responses-store-max")) INT(0, 1L << 32, c->responses_store_max);
+    else if (!strcmp(name, "responses-ttl")) NUM(0, 1e9, c->responses_ttl_s);
     else if (!strcmp(name, "embed-workers")) INT(1, 1024, c->embed_workers);
     else if (!strcmp(name, "embed-batch-inputs")) INT(1, 4096, c->embed_batch_inputs);
     else if (!strcmp(name, "embed-batch-wait-us")) {
@@ -237,6 +262,10 @@ static int apply(serve_opts *so, const char *name, const char *v, int from_file,
     else if (!strcmp(name, "rate-limit-rpm")) NUM(0, 1e12, c->default_rpm);
     else if (!strcmp(name, "rate-limit-tpm")) NUM(0, 1e12, c->default_tpm);
     else if (!strcmp(name, "api-key-file")) c->api_key_file = v;
+    else if (!strcmp(name, "prefix-cache-dir")) {
+        if (!*v) BAD("empty (a directory is needed)");
+        c->engine.prefix_cache_dir = v;
+    }
     else if (!strcmp(name, "metrics-key")) c->metrics_key = v;
     else if (!strcmp(name, "replica-name")) {
         if (!*v || strlen(v) > 200) BAD("not a name of 1 to 200 characters");
@@ -279,9 +308,15 @@ static int apply(serve_opts *so, const char *name, const char *v, int from_file,
     } else if (!strcmp(name, "kv-cache-mem")) {
         if (parse_size(v, &sz) < 0) BAD("not a size (e.g. 512M)");
         c->engine.kv_cache_mem = sz;
+    } else if (!strcmp(name, "prefix-cache-disk")) {
+        if (parse_size(v, &sz) < 0 || sz < 65536 || sz > ((uint64_t)1 << 50)) BAD("not a size in [64K, 1P] (e.g. 4G)");
+        c->engine.prefix_cache_disk = sz;
     } else if (!strcmp(name, "max-unsent-bytes")) {
         if (parse_size(v, &sz) < 0 || sz < 4096 || sz > ((uint64_t)1 << 40)) BAD("not a size in [4K, 1T] (e.g. 4M)");
         c->max_unsent_bytes = (size_t)sz;
+    } else if (!strcmp(name, "responses-bytes")) {
+        if (parse_size(v, &sz) < 0 || sz < 4096 || sz > ((uint64_t)1 << 40)) BAD("not a size in [4K, 1T] (e.g. 64M)");
+        c->responses_store_bytes = (size_t)sz;
     } else if (!strcmp(name, "max-body-bytes") || !strcmp(name, "max-header-bytes")) {
         if (parse_size(v, &sz) < 0 || sz < 1 || sz > ((uint64_t)1 << 40)) BAD("not a size in [1, 1T] (e.g. 16M)");
         if (!strcmp(name, "max-body-bytes")) c->max_body_bytes = (size_t)sz;
@@ -449,6 +484,17 @@ int cmd_serve(int argc, char **argv) {
             return rc;
         }
     }
+    {
+        int mode = so.c.draft_model_path ? PG_SPEC_DRAFT : PG_SPEC_OFF;
+        if (so.spec && pg_spec_mode_parse(so.spec, so.c.draft_model_path != NULL, &mode) < 0) {
+            fprintf(stderr, "pagoda serve: --spec %s %s\n", so.spec,
+                    so.c.draft_model_path ? "cannot be used with --draft-model (use --spec draft or leave --spec out)"
+                                          : "needs --draft-model FILE");
+            free(hold);
+            return 2;
+        }
+        so.c.engine.spec_mode = mode;
+    }
     /* default id: the file's name without .gguf (the server falls back to
      * general.name only for the demo model) */
     static char model_id[256];
@@ -456,6 +502,7 @@ int cmd_serve(int argc, char **argv) {
         pg_model_id_from_path(so.c.model_path, model_id, sizeof model_id);
         so.c.model_alias = model_id;
     }
+    so.c.engine.model_path = so.c.model_path; /* the disk prefix cache's model identity */
     so.c.cors_origins = so.n_cors_cli ? so.cors_cli : so.cors_file;
     so.c.n_cors_origins = so.n_cors_cli ? so.n_cors_cli : so.n_cors_file;
     if (so.n_cli) {
@@ -466,6 +513,7 @@ int cmd_serve(int argc, char **argv) {
         so.c.n_api_keys = so.n_file;
     }
     so.c.reload = &g_reload;
+    so.c.version = pg_cli_version();
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;

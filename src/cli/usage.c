@@ -377,6 +377,8 @@ void pg_cli_print_man(FILE *f) {
           f);
 }
 
+const char *pg_cli_version(void) { return PG_VERSION; }
+
 void pg_cli_print_version(FILE *f) {
     fprintf(f, "pagoda %s (commit %s)\n", PG_VERSION, PG_GIT_COMMIT);
 #if defined(__x86_64__)

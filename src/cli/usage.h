@@ -73,6 +73,7 @@ void pg_cli_print_markdown(FILE *f, const pg_cli_cmd *c);
 void pg_cli_print_man(FILE *f);
 /* "pagoda VERSION (commit C)" and the compiled and detected CPU levels. */
 void pg_cli_print_version(FILE *f);
+const char *pg_cli_version(void); /* "0.1.0" */
 
 /* Shared value parsers of the command parsers: 0 ok, -1 not a number,
  * -2 out of [lo, hi]. */

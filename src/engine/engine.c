@@ -136,13 +136,15 @@ int pg_engine_create(pg_model *m, const pg_vocab *v, const pg_engine_config *cfg
         rc = pg_error_set(err, PG_ENOMEM, "engine: cannot create the block table of %d blocks", e->n_blocks);
         goto fail;
     }
-    if ((rc = pg_forward_create(m, e->pool, c.max_batched_tokens, c.max_seqs, n_ctx, &e->fwd, err)) < 0) goto fail;
-    size_t T = (size_t)c.max_batched_tokens, S = (size_t)c.max_seqs;
-    e->logits = malloc(S * (size_t)e->n_vocab * sizeof(float));
+    if ((rc = eng_spec_create(e, err)) < 0) goto fail; /* sets n_rows */
+    if (c.prefix_cache_dir && (rc = eng_disk_open(e, err)) < 0) goto fail;
+    if ((rc = pg_forward_create(m, e->pool, c.max_batched_tokens, e->n_rows, n_ctx, &e->fwd, err)) < 0) goto fail;
+    size_t T = (size_t)c.max_batched_tokens, S = (size_t)c.max_seqs, R = (size_t)e->n_rows;
+    e->logits = malloc(R * (size_t)e->n_vocab * sizeof(float));
     e->b_tok = malloc(T * sizeof(int32_t));
     e->b_pos = malloc(T * sizeof(int32_t));
     e->b_seq = malloc(T * sizeof(int32_t));
-    e->b_out = malloc(S * sizeof(int32_t));
+    e->b_out = malloc(R * sizeof(int32_t));
     e->b_seqs = malloc(S * sizeof(pg_batch_seq));
     e->sched = malloc(S * sizeof(eng_seq *));
     e->gsched = malloc(S * sizeof(eng_seq *));
@@ -245,6 +247,7 @@ static int seq_build(pg_engine *e, const pg_request *r, eng_group *g, int32_t i,
     s->g = g;
     s->index = i;
     s->sched_row = -1;
+    s->spec_j = -1;
     s->cap_tokens = (int32_t)((int64_t)r->n_prompt + r->max_tokens);
     s->cap_blocks = (s->cap_tokens + e->bs - 1) / e->bs;
     s->tokens = malloc((size_t)s->cap_tokens * sizeof(int32_t));
@@ -301,6 +304,7 @@ static int submit_build(pg_engine *e, const pg_request *r, eng_group **out, pg_e
     }
     g->include_stop_str = r->include_stop_str;
     g->min_tokens = r->min_tokens;
+    g->no_spec = r->no_spec;
     if (r->min_tokens > 0) {
         int32_t ne = r->sampling.ignore_eos ? 0 : e->n_eog;
         g->ban = malloc(((size_t)ne + (size_t)r->n_stop_ids + 1) * sizeof(int32_t));
@@ -317,6 +321,7 @@ static int submit_build(pg_engine *e, const pg_request *r, eng_group **out, pg_e
     for (int32_t i = 0; i < n; i++) {
         if ((rc = seq_build(e, r, g, i, dseed, err)) < 0) goto fail;
         if ((rc = eng_gram_seq(e, &g->seqs[i])) < 0) goto fail;
+        if ((rc = eng_spec_seq(e, &g->seqs[i])) < 0) goto fail;
     }
     *out = g;
     return PG_OK;
@@ -526,7 +531,9 @@ void pg_engine_destroy(pg_engine *e) {
         pthread_mutex_unlock(&e->mu);
         cancel_all(e);
     }
+    eng_disk_close(e); /* every cached block to disk, before the KV goes */
     pg_forward_destroy(e->fwd);
+    eng_spec_free(e);
     pg_kvb_destroy(e->kvb);
     pg_kv_store_destroy(e->kv);
     pg_pool_destroy(e->pool);

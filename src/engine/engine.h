@@ -56,7 +56,37 @@ typedef struct pg_engine_config {
     int32_t grammar_pool_us;     /* structured outputs: a step's token masks run on the thread
                                     pool when their expected cost exceeds this many µs, else
                                     on the engine thread (0 = default 200; -1 = always the pool) */
+    /* Speculative decoding (engine_spec.c; README "Speculative decoding").
+     * A decoding sequence drafts up to K tokens, and the target verifies
+     * them in one forward pass of K + 1 rows: rows of several sequences go
+     * in the same step. Outputs are identical to spec_mode OFF (greedy and
+     * sampled with a seed): the drafts are deterministic and each verified
+     * row is sampled with the sequence's next RNG draw, accepted while it
+     * equals the draft. */
+    int spec_mode;               /* PG_SPEC_OFF (default), PG_SPEC_NGRAM, PG_SPEC_DRAFT */
+    int32_t spec_tokens;         /* most drafted tokens per sequence and step (1..PG_SPEC_MAX_K);
+                                    0 = auto: 8, and K adapts per sequence to its acceptance */
+    int32_t spec_max_rows;       /* back-off: drafting only while the step's decode rows (one per
+                                    decoding sequence plus drafts) stay within this many
+                                    (0 = default 1 + K: one stream may draft K; a step of more
+                                    rows is compute-bound on CPUs, where verifying drafts no
+                                    longer comes for free) */
+    pg_model *draft_model;       /* PG_SPEC_DRAFT: a model with the same vocabulary (borrowed; it
+                                    runs on the engine's threads with its own KV store indexed by
+                                    the sequence's block table) */
+    /* prefix cache on disk (engine/pcache_disk.h; NULL = off): blocks evicted
+     * from memory, and every cached block at destroy, are kept in this
+     * directory and loaded at admission when a prompt's prefix matches. */
+    const char *prefix_cache_dir;
+    uint64_t prefix_cache_disk;  /* bytes of block files kept (LRU); 0 = 4 GiB */
+    const char *model_path;      /* the model's file, for its identity (NULL: the in-memory image) */
 } pg_engine_config;
+
+enum { PG_SPEC_OFF = 0, PG_SPEC_NGRAM = 1, PG_SPEC_DRAFT = 2 };
+enum { PG_SPEC_MAX_K = 16, PG_SPEC_HIST = 10 };
+/* "off" / "ngram" / "draft" -> PG_SPEC_*; "draft" only when has_draft; a
+ * draft model given with no --spec means "draft". PG_EINVAL otherwise. */
+int pg_spec_mode_parse(const char *s, int has_draft, int *mode);
 
 void pg_engine_config_default(pg_engine_config *c);
 
@@ -169,6 +199,8 @@ typedef struct pg_request {
     int include_stop_str;   /* a matched stop string ends the output text instead of being cut */
     /* Structured outputs (NULL = unconstrained; see "Grammar" below). */
     pg_gram_ref *grammar;   /* held (pg_gram_ref_hold) by submit until the request is freed */
+    int no_spec;            /* 1: never speculate for this request (per-request opt-out); grammar-
+                             * constrained requests never speculate either */
     const char *const *grammar_triggers; /* lazy mode: copied; n == 0 = constrained from the start */
     int32_t n_grammar_triggers;
     pg_engine_cb cb;
@@ -211,6 +243,19 @@ typedef struct pg_engine_stats {
     int32_t n_ctx, block_size;
     int32_t kv_type;        /* PG_KV_* of the KV pool (pg_kv_type_name) */
     int32_t paused;         /* sequences paused by pg_engine_pause */
+    /* speculative decoding: tokens drafted and accepted (accepted <= drafted;
+     * each verify also yields one token of the target's own), verify passes,
+     * and per finished choice that drafted anything its acceptance rate
+     * accepted / drafted in buckets [i/10, (i+1)/10) (1.0 in the last) */
+    uint64_t spec_drafted, spec_accepted, spec_verifies;
+    uint64_t spec_hist[PG_SPEC_HIST];
+    /* prefix cache on disk (all 0 when off): blocks loaded / looked up and
+     * not found, tokens served from disk (part of prefix_hits), bytes and
+     * files as in pg_pcd_stats */
+    int disk_enabled;
+    uint64_t disk_hits, disk_misses, disk_hit_tokens, disk_bytes_read, disk_bytes_written;
+    uint64_t disk_files_written, disk_files_invalid, disk_files_evicted, disk_dropped, disk_write_errors;
+    uint64_t disk_files, disk_bytes;
 } pg_engine_stats;
 void pg_engine_stats_get(pg_engine *e, pg_engine_stats *s);
 

@@ -25,6 +25,12 @@ static int check_seq(const pg_engine *e, const eng_seq *s, int32_t *refs, char *
     if (s->n_committed > s->n_blocks || s->n_committed > s->n_computed / e->bs + 0) return -5;
     if (s->sched_n != 0) return -6;
     if (s->n_dropped < 0 || s->n_dropped > s->n_committed) return -9;
+    /* speculation: nothing drafted between steps, draft K/V never ahead of
+     * the committed positions, no drafting for grammar / opted-out requests */
+    if (s->n_draft != 0 || s->spec_j != -1) return -17;
+    if (s->draft && (s->g->gram || s->g->no_spec || e->cfg.spec_mode == PG_SPEC_OFF)) return -18;
+    if (s->d_computed < 0 || s->d_computed > s->n_computed) return -19;
+    if (s->draft && (s->spec_k < 1 || s->spec_k > e->spec_kmax)) return -20;
     /* grammar: unconstrained sequences carry nothing; constrained ones a
      * mask and either a matcher (the first-step one only before the first
      * token) or, lazy and not yet triggered, the tail buffer */
@@ -57,7 +63,7 @@ int pg_engine_check(pg_engine *e, char *msg, size_t cap) {
         snprintf(msg, cap, "out of memory");
         return -1;
     }
-    if (pg_kvb_check(e->kvb, msg, cap) < 0) {
+    if (pg_kvb_check(e->kvb, msg, cap) < 0 || (e->pcd && pg_pcd_check(e->pcd, msg, cap) < 0)) {
         free(refs);
         return -1;
     }

@@ -128,6 +128,15 @@ void eng_release_blocks(pg_engine *e, eng_seq *s) {
     s->n_committed = 0;
     s->n_computed = 0;
     s->no_commit = 0;
+    s->d_computed = 0;
+}
+
+/* Blocks past ceil(n_computed / bs) go back to the pool: after a verify
+ * that rejected drafts, the blocks taken for them (never committed: commit
+ * covers full blocks of n_computed only). */
+void eng_trim_blocks(pg_engine *e, eng_seq *s) {
+    int32_t want = (s->n_computed + e->bs - 1) / e->bs;
+    while (s->n_blocks > want && s->n_blocks > s->n_committed) pg_kvb_unref(e->kvb, s->blocks[--s->n_blocks]);
 }
 
 /* Blocks for positions [0, upto). 0, or -1 when the pool is exhausted
@@ -150,7 +159,7 @@ static int ensure_blocks(pg_engine *e, eng_seq *s, int32_t upto) {
  * refcounts, not this sequence, decide when it is reused or evicted). Runs
  * after commit_full, so every dropped block is already committed. Results
  * are unchanged: the forward pass never reads below the window. */
-static void drop_window_blocks(pg_engine *e, eng_seq *s) {
+void eng_drop_window_blocks(pg_engine *e, eng_seq *s) {
     if (e->kv_window <= 0) return;
     int32_t first_needed = s->n_computed - e->kv_window + 1;
     if (first_needed <= 0) return;
@@ -163,7 +172,7 @@ static void drop_window_blocks(pg_engine *e, eng_seq *s) {
 }
 
 /* Register the blocks that became full (their K/V are final). */
-static void commit_full(pg_engine *e, eng_seq *s) {
+void eng_commit_full(pg_engine *e, eng_seq *s) {
     int32_t full = s->n_computed / e->bs;
     while (!s->no_commit && s->n_committed < full) {
         int32_t i = s->n_committed;
@@ -232,6 +241,7 @@ static void preempt(pg_engine *e, eng_seq *s, int32_t *budget) {
         *budget += s->sched_n;
         s->sched_n = 0;
     }
+    s->n_draft = 0;
     eng_run_remove(e, s);
     eng_release_blocks(e, s);
     s->preemptions++;
@@ -277,6 +287,10 @@ static int schedule_running(pg_engine *e, int decode, int32_t *budget) {
         PG_ASSERT(need >= 1);
         if ((need == 1) != decode || s->sched_n) continue;
         int32_t k = need < *budget ? need : *budget;
+        int32_t nd = 0; /* speculative drafts verified in the same pass */
+        if (decode && e->spec_share > 0 && s->draft && *budget > 1)
+            nd = eng_spec_plan(e, s, e->spec_share < *budget - 1 ? e->spec_share : *budget - 1);
+        k += nd;
         int self = 0;
         while (ensure_blocks(e, s, s->n_computed + k) < 0) {
             if (reclaim_paused(e)) continue;
@@ -291,6 +305,7 @@ static int schedule_running(pg_engine *e, int decode, int32_t *budget) {
         }
         if (self) break; /* s was the last running sequence */
         s->sched_n = k;
+        s->n_draft = nd;
         *budget -= k;
     }
     return preempted;
@@ -309,6 +324,7 @@ static void admit_waiting(pg_engine *e, int32_t *budget, double t) {
         int32_t k = pg_kvb_match_prefix(e->kvb, s->tokens, s->n_tokens - 1, g->salt, s->blocks, s->hashes,
                                         s->cap_blocks);
         for (int32_t j = 0; j < k; j++) pg_kvb_ref(e->kvb, s->blocks[j]);
+        if (e->pcd) k = eng_disk_extend(e, s, k);
         s->n_blocks = k;
         s->n_committed = k;
         s->n_computed = k * e->bs;
@@ -360,6 +376,11 @@ void eng_publish(pg_engine *e) {
     st.block_size = e->bs;
     st.kv_type = e->cfg.kv_type;
     st.paused = e->n_paused;
+    st.spec_drafted = e->st_sdraft;
+    st.spec_accepted = e->st_sacc;
+    st.spec_verifies = e->st_sver;
+    memcpy(st.spec_hist, e->st_shist, sizeof st.spec_hist);
+    eng_disk_stats(e, &st);
     pthread_mutex_lock(&e->mu);
     e->snap = st;
     e->q_requests -= e->dq_req;
@@ -435,7 +456,9 @@ int eng_step(pg_engine *e) {
     for (int32_t i = 0; i < e->n_running; i++) {
         e->running[i]->sched_n = 0;
         e->running[i]->sched_row = -1;
+        e->running[i]->n_draft = 0;
     }
+    eng_spec_plan_step(e); /* drafting allowed this step? (back-off under load) */
     int pre = schedule_running(e, 1, &budget);
     /* While sequences decode, prefill chunks are capped so that the step
      * (and so their inter-token latency) stays near a decode-only step;
@@ -447,6 +470,7 @@ int eng_step(pg_engine *e) {
     }
     pre += schedule_running(e, 0, &budget);
     if (!pre) admit_waiting(e, &budget, t);
+    if (e->dfwd) eng_spec_run_draft(e); /* draft-model drafts of the scheduled sequences */
 
     /* 4. batch */
     int32_t nt = 0, ns = 0, no = 0;
@@ -462,9 +486,9 @@ int eng_step(pg_engine *e) {
             e->b_seq[nt] = ns;
             nt++;
         }
-        if (s->n_computed + s->sched_n == s->n_tokens) {
-            s->sched_row = no;
-            e->b_out[no++] = nt - 1;
+        if (s->n_computed + s->sched_n == s->n_tokens + s->n_draft) {
+            s->sched_row = no; /* rows sched_row .. sched_row + n_draft: the last 1 + n_draft positions */
+            for (int32_t j = s->n_draft; j >= 0; j--) e->b_out[no++] = nt - 1 - j;
         }
         ns++;
     }
@@ -489,10 +513,12 @@ int eng_step(pg_engine *e) {
             for (int32_t i = 0; i < ns; i++) {
                 eng_seq *s = e->sched[i];
                 s->compute_s += step_s * (double)s->sched_n / (double)nt; /* the step's time by tokens */
+                if (s->n_draft > 0) continue; /* eng_spec_verify sets n_computed from what it accepts */
                 s->n_computed += s->sched_n;
                 s->sched_n = 0;
-                commit_full(e, s);
-                drop_window_blocks(e, s);
+                eng_trim_blocks(e, s); /* draft-model drafts withdrawn: their blocks */
+                eng_commit_full(e, s);
+                eng_drop_window_blocks(e, s);
             }
             eng_gram_masks(e, ns); /* constrained sequences' masks, in parallel on the pool */
             for (int32_t i = 0; i < ns; i++) {
@@ -500,7 +526,9 @@ int eng_step(pg_engine *e) {
                 if (s->sched_row < 0) continue;
                 int32_t row = s->sched_row;
                 s->sched_row = -1;
-                eng_after_sample(e, s, e->logits + (size_t)row * (size_t)e->n_vocab, t2);
+                const float *lr = e->logits + (size_t)row * (size_t)e->n_vocab;
+                if (s->n_draft > 0) eng_spec_verify(e, s, lr, t2);
+                else eng_after_sample(e, s, lr, t2);
             }
         }
         e->st_step_s += eng_now() - t1;

@@ -19,6 +19,7 @@ static void seq_free(eng_seq *s) {
     pg_stop_destroy(s->stop);
     free(s->piece);
     free(s->text);
+    free(s->draft);
     eng_gram_seq_free(s);
 }
 
@@ -133,6 +134,7 @@ void eng_finish_seq(pg_engine *e, eng_seq *s, int reason, int err_code, const ch
         u.queue_s = u.total_s;
     }
 
+    eng_spec_finish(e, s);
     if (s->state == SEQ_WAITING) eng_wait_remove(e, s);
     else if (s->state == SEQ_RUNNING) eng_run_remove(e, s);
     else if (s->state == SEQ_PAUSED) eng_pause_remove(e, s);
@@ -140,6 +142,8 @@ void eng_finish_seq(pg_engine *e, eng_seq *s, int reason, int err_code, const ch
     s->state = SEQ_FINISHED;
     s->sched_n = 0;
     s->sched_row = -1;
+    s->n_draft = 0;
+    s->spec_j = -1;
     g->prompt_done = 1; /* never leave siblings gated behind a finished leader */
     g->n_done++;
 
@@ -180,8 +184,9 @@ static void emit_token(eng_seq *s, const char *text, size_t len) {
 }
 
 /* Sample, detokenize, match stops and deliver events for s after its
- * logits row is ready. */
-void eng_after_sample(pg_engine *e, eng_seq *s, const float *row, double t) {
+ * logits row is ready. Returns 1 when s finished (then s and its group
+ * may already be freed), else 0. */
+int eng_after_sample(pg_engine *e, eng_seq *s, const float *row, double t) {
     eng_group *g = s->g;
     /* min_tokens: end-of-generation and stop ids banned until reached */
     pg_sampler_set_banned(s->smp, g->ban, s->n_gen < g->min_tokens ? g->n_ban : 0);
@@ -192,11 +197,15 @@ void eng_after_sample(pg_engine *e, eng_seq *s, const float *row, double t) {
                                "(logit_bias / ignore_eos)"
                              : "every token is excluded by the sampling parameters (logit_bias / ignore_eos)",
                        0);
-        return;
+        return 1;
     }
     pg_sampler_accept(s->smp, tok);
     PG_ASSERT(s->n_tokens < s->cap_tokens);
     s->tokens[s->n_tokens++] = tok;
+    if (s->spec_j >= 0 && tok == s->draft[s->spec_j]) { /* a verified draft (engine_spec.c) */
+        s->spec_accepted++;
+        e->st_sacc++;
+    }
     s->n_gen++;
     e->st_gen++;
     if (s->n_gen == 1) s->t_first = t;
@@ -209,7 +218,7 @@ void eng_after_sample(pg_engine *e, eng_seq *s, const float *row, double t) {
         e->st_gram_s += eng_now() - tg;
         if (gdone < 0) {
             eng_finish_seq(e, s, PG_FINISH_NONE, gdone, gmsg, 0);
-            return;
+            return 1;
         }
     }
     if (is_stop_token(e, g, tok)) {
@@ -219,7 +228,7 @@ void eng_after_sample(pg_engine *e, eng_seq *s, const float *row, double t) {
         int64_t k = pg_detok_push(s->dt, tok, s->piece, TEXT_CAP);
         if (k < 0) {
             eng_finish_seq(e, s, PG_FINISH_NONE, PG_ENOMEM, "out of memory while detokenizing", 0);
-            return;
+            return 1;
         }
         eng_gram_strip(s, s->piece, &k);
         pg_stop_result r = {0};
@@ -239,7 +248,7 @@ void eng_after_sample(pg_engine *e, eng_seq *s, const float *row, double t) {
         if (ss) { /* the stop string ends the text (finish path: may grow the buffer) */
             if (text_reserve(s, r.n_emit, sl) < 0) {
                 eng_finish_seq(e, s, PG_FINISH_NONE, PG_ENOMEM, "out of memory", 0);
-                return;
+                return 1;
             }
             memcpy(s->text + r.n_emit, ss, sl);
             r.n_emit += sl;
@@ -252,5 +261,7 @@ void eng_after_sample(pg_engine *e, eng_seq *s, const float *row, double t) {
     }
     if (reason == PG_FINISH_NONE && gdone) reason = PG_FINISH_STOP; /* the grammar is complete */
     if (reason == PG_FINISH_NONE && (s->n_gen >= g->max_tokens || s->n_tokens >= e->n_ctx)) reason = PG_FINISH_LENGTH;
-    if (reason != PG_FINISH_NONE) eng_finish_seq(e, s, reason, 0, NULL, flush);
+    if (reason == PG_FINISH_NONE) return 0;
+    eng_finish_seq(e, s, reason, 0, NULL, flush);
+    return 1;
 }

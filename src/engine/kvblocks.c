@@ -39,6 +39,8 @@ struct pg_kvb {
     int32_t n_active;
     int32_t n_hashed;
     pg_kvb_stats st;
+    pg_kvb_evict_fn evict_fn;
+    void *evict_ud;
 };
 
 /* ---- hash: SipHash-2-4 over 64-bit words, keyed by the salt ---- */
@@ -236,6 +238,9 @@ int32_t pg_kvb_alloc(pg_kvb *k) {
         id = k->lru_head;
         if (id < 0) return -1;
         PG_ASSERT(k->state[id] == PG_KVB_CACHED && k->refcnt[id] == 0);
+        if (k->evict_fn)
+            k->evict_fn(k->evict_ud, id, k->hash[id], k->parent[id], k->salt[id],
+                        k->tokens + (size_t)id * (size_t)k->block_size);
         lru_remove(k, id);
         unhash(k, id);
         k->st.evictions++;
@@ -364,6 +369,28 @@ int pg_kvb_is_hashed(const pg_kvb *k, int32_t id) {
     return k->hashed[id];
 }
 pg_kvb_stats pg_kvb_get_stats(const pg_kvb *k) { return k->st; }
+
+void pg_kvb_set_evict_hook(pg_kvb *k, pg_kvb_evict_fn fn, void *ud) {
+    k->evict_fn = fn;
+    k->evict_ud = ud;
+}
+
+int pg_kvb_block_identity(const pg_kvb *k, int32_t id, uint64_t *hash, uint64_t *parent, uint64_t *salt,
+                          const int32_t **tokens) {
+    PG_ASSERT(id >= 0 && id < k->n_blocks);
+    if (!k->hashed[id]) return -1;
+    *hash = k->hash[id];
+    *parent = k->parent[id];
+    *salt = k->salt[id];
+    *tokens = k->tokens + (size_t)id * (size_t)k->block_size;
+    return 0;
+}
+
+int32_t pg_kvb_lru_next(const pg_kvb *k, int32_t id) {
+    if (id < 0) return k->lru_head;
+    PG_ASSERT(id < k->n_blocks && k->state[id] == PG_KVB_CACHED);
+    return k->next[id];
+}
 
 /* ---- invariant check ---- */
 

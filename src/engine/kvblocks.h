@@ -119,6 +119,21 @@ int32_t pg_kvb_refcount(const pg_kvb *k, int32_t id);
 int pg_kvb_is_hashed(const pg_kvb *k, int32_t id);
 pg_kvb_stats pg_kvb_get_stats(const pg_kvb *k);
 
+/* Eviction hook (disk prefix cache): called by pg_kvb_alloc when it is
+ * about to evict CACHED block id, before its hash is dropped and before
+ * the caller reuses it, so the block's K/V can still be copied out. The
+ * hook must not call back into this pg_kvb. NULL removes it. */
+typedef void (*pg_kvb_evict_fn)(void *ud, int32_t id, uint64_t hash, uint64_t parent, uint64_t salt,
+                                const int32_t *tokens);
+void pg_kvb_set_evict_hook(pg_kvb *k, pg_kvb_evict_fn fn, void *ud);
+/* Identity of a hashed block (0), or -1 when id is not hashed; tokens
+ * points into the table (block_size ids, valid until the block changes). */
+int pg_kvb_block_identity(const pg_kvb *k, int32_t id, uint64_t *hash, uint64_t *parent, uint64_t *salt,
+                          const int32_t **tokens);
+/* CACHED blocks from the least to the most recently used: pass -1 for the
+ * first; returns -1 after the last. */
+int32_t pg_kvb_lru_next(const pg_kvb *k, int32_t id);
+
 /* Full invariant check (O(n_blocks + map), allocates a scratch bitmap):
  * 0 if consistent, else -1 with a description in msg. For tests. */
 int pg_kvb_check(const pg_kvb *k, char *msg, size_t cap);

@@ -81,4 +81,29 @@ void pg_kv_store_destroy(pg_kv_store *kv) {
 
 int32_t pg_kv_store_n_blocks(const pg_kv_store *kv) { return kv->n_blocks; }
 
+/* ---- one block as a flat image (disk prefix cache) ----
+ * A block of one layer's K (or V) is contiguous: block_size consecutive
+ * position slots. Its size is taken from the slot addresses, so the image
+ * follows whatever row format the store uses. */
+static size_t block_part_bytes(const pg_kv_store *kv) {
+    return (size_t)(pg_kv_slot(kv, 0, 0, 1, 0) - pg_kv_slot(kv, 0, 0, 0, 0));
+}
+
+size_t pg_kv_block_bytes(const pg_kv_store *kv) { return 2 * (size_t)kv->n_layer * block_part_bytes(kv); }
 int pg_kv_store_type(const pg_kv_store *kv) { return kv->type; }
+
+void pg_kv_block_export(const pg_kv_store *kv, int32_t b, void *dst) {
+    PG_ASSERT(b >= 0 && b < kv->n_blocks);
+    size_t part = block_part_bytes(kv);
+    char *d = dst;
+    for (int l = 0; l < kv->n_layer; l++)
+        for (int w = 0; w < 2; w++, d += part) memcpy(d, pg_kv_slot(kv, l, w, b, 0), part);
+}
+
+void pg_kv_block_import(pg_kv_store *kv, int32_t b, const void *src) {
+    PG_ASSERT(b >= 0 && b < kv->n_blocks);
+    size_t part = block_part_bytes(kv);
+    const char *s = src;
+    for (int l = 0; l < kv->n_layer; l++)
+        for (int w = 0; w < 2; w++, s += part) memcpy(pg_kv_slot(kv, l, w, b, 0), s, part);
+}

@@ -140,7 +140,16 @@ int pg_kv_store_create(const pg_model *m, int32_t n_blocks, int32_t block_size, 
                        pg_error *err);
 void pg_kv_store_destroy(pg_kv_store *kv);
 int32_t pg_kv_store_n_blocks(const pg_kv_store *kv);
+/* One block's K/V for every layer as one flat byte image (the disk prefix
+ * cache): for each layer l, K then V, the block's block_size positions in
+ * the store's own row format (whatever the KV type), concatenated. The
+ * image is valid only for a store of the same model, KV type and block
+ * size. pg_kv_block_bytes = its size; export copies block b out, import
+ * overwrites block b (0 <= b < n_blocks; a bad id is a bug). */
+size_t pg_kv_block_bytes(const pg_kv_store *kv);
 int pg_kv_store_type(const pg_kv_store *kv);
+void pg_kv_block_export(const pg_kv_store *kv, int32_t b, void *dst);
+void pg_kv_block_import(pg_kv_store *kv, int32_t b, const void *src);
 
 /* ---- batched forward ---- */
 typedef struct pg_batch_seq {

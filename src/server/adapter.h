@@ -17,8 +17,10 @@
 #ifndef PG_SERVER_ADAPTER_H
 #define PG_SERVER_ADAPTER_H
 
+#include "model/model.h"
 #include "sample/gram_cache.h"
 #include "server/request.h"
+#include "server/resp_store.h"
 #include "server/toolcall.h"
 #include "server/util.h"
 #include "template/chat.h"
@@ -54,6 +56,12 @@ typedef struct srv_ctx {
     int32_t embed_dim;           /* floats per embedding (0 without an embedder) */
     int embed_matryoshka;        /* 'dimensions' below embed_dim allowed */
     pg_gram_cache *grammars;     /* compiled structured-output grammars (thread-safe); NULL: compiled per request */
+    /* the model's facts for Ollama's /api/tags, /api/show, /api/ps (ollama_ep.c) */
+    const pg_model *model;       /* NULL: none known (unit tests) */
+    const char *model_path;      /* NULL: the built-in demo model */
+    const char *version;         /* pagoda's version (/api/version); NULL: unknown */
+    const char *tpl_text;        /* the chat template's source, NUL-terminated; NULL: none */
+    srv_rstore *responses;       /* the Responses API's store (thread-safe); NULL: nothing stored */
 } srv_ctx;
 
 /* Who is asking (after authentication). */
@@ -93,6 +101,9 @@ typedef struct srv_adapter {
     const char *stream_content_type;
     /* Error body (malloc'd) in the protocol's shape; code may be NULL. */
     char *(*error)(int status, const char *msg, const char *type, const char *code, size_t *len);
+    /* On an embedding route (RT_EMBED): the job kind (embed_api.h SRV_EJ_*)
+     * whose parse and body are the protocol's; 0 = OpenAI's. */
+    int ejob_kind;
 } srv_adapter;
 
 #endif

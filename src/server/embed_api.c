@@ -10,6 +10,7 @@
 #include "server/embed_api.h"
 
 #include "base/log.h"
+#include "server/ollama.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -48,6 +49,7 @@ struct srv_ejob {
     int32_t top_n;
     int return_documents;
     json_t *docs;          /* rerank: the documents array (in root) */
+    const char *model;     /* Ollama kinds: the name the client sent (in root) */
     /* the result (mu, once done) */
     int status;
     char *body;
@@ -265,6 +267,41 @@ static int rerank_body(srv_ejob *j, const pg_rerank_result *r, srv_buf *b) {
     return b->err ? -1 : 0;
 }
 
+/* Ollama's kinds: an OpenAI-shaped error body -> {"error": message}. */
+static void oll_reshape(int kind, char **body, size_t *len) {
+    if ((kind != SRV_EJ_OLL_EMBED && kind != SRV_EJ_OLL_EMBEDDINGS) || !*body) return;
+    json_t *o = json_loadb(*body, *len, 0, NULL);
+    const char *m = json_string_value(json_object_get(json_object_get(o, "error"), "message"));
+    char *nb = oll_error_body(m ? m : "embedding failed", len);
+    json_decref(o);
+    free(*body);
+    *body = nb;
+}
+
+/* /api/embed: {"model","embeddings":[[..]],"total_duration","load_duration",
+ * "prompt_eval_count"}; /api/embeddings: {"embedding":[..]}. */
+static int oll_embed_body(srv_ejob *j, const pg_embed_result *r, srv_buf *b) {
+    if (j->kind == SRV_EJ_OLL_EMBEDDINGS) {
+        srv_buf_puts(b, "{\"embedding\":");
+        put_vector(b, r->data, r->dim, 0);
+        srv_buf_putc(b, '}');
+        return b->err ? -1 : 0;
+    }
+    srv_buf_puts(b, "{\"model\":");
+    srv_buf_jstr(b, j->model, strlen(j->model));
+    srv_buf_puts(b, ",\"embeddings\":[");
+    for (int32_t i = 0; i < r->n; i++) {
+        if (i) srv_buf_putc(b, ',');
+        put_vector(b, r->data + (size_t)r->first_row[i] * r->dim, r->dim, 0);
+    }
+    srv_buf_puts(b, "],\"total_duration\":");
+    srv_buf_int(b, (long long)((srv_now() - j->t_accept) * 1e9));
+    srv_buf_puts(b, ",\"load_duration\":0,\"prompt_eval_count\":");
+    srv_buf_int(b, r->prompt_tokens);
+    srv_buf_putc(b, '}');
+    return b->err ? -1 : 0;
+}
+
 /* ---------------- the worker ---------------- */
 
 static int parse_job(srv_embq *q, srv_ejob *j, srv_fail *fail);
@@ -273,7 +310,7 @@ static int parse_job(srv_embq *q, srv_ejob *j, srv_fail *fail);
  * response body or the error. */
 static void run_job(srv_embq *q, srv_ejob *j) {
     srv_metrics *mt = q->cfg.metrics;
-    const int k = j->kind == SRV_EJ_EMBED ? EMB_EMBED : EMB_RERANK;
+    const int k = j->kind == SRV_EJ_RERANK ? EMB_RERANK : EMB_EMBED;
     srv_fail pf;
     memset(&pf, 0, sizeof pf);
     int pst = parse_job(q, j, &pf);
@@ -284,6 +321,7 @@ static void run_job(srv_embq *q, srv_ejob *j) {
         j->status = pst;
         j->body = pf.body;
         j->len = pf.len;
+        oll_reshape(j->kind, &j->body, &j->len);
         json_t *eo = pf.body ? json_loadb(pf.body, pf.len, 0, NULL) : NULL;
         snprintf(j->err, sizeof j->err, "%s",
                  eo ? json_string_value(json_object_get(json_object_get(eo, "error"), "message")) ?: "" : "");
@@ -302,7 +340,7 @@ static void run_job(srv_embq *q, srv_ejob *j) {
     srv_buf b = {0};
     int rc, status = 200;
     int64_t tokens = 0;
-    if (j->kind == SRV_EJ_EMBED) {
+    if (j->kind != SRV_EJ_RERANK) {
         pg_embed_result r;
         rc = pg_embed_ex(q->cfg.emb, j->in, j->n, &j->opts, &ctl, &r, &e);
         const uint64_t cap = q->cfg.ctx->max_response_entries; /* pooling none: one vector per token */
@@ -315,7 +353,8 @@ static void run_job(srv_embq *q, srv_ejob *j) {
         }
         if (rc == 0) {
             tokens = r.prompt_tokens;
-            if (embed_body(j, &r, &b) < 0) rc = pg_error_set(&e, PG_ENOMEM, "out of memory");
+            if ((j->kind == SRV_EJ_EMBED ? embed_body(j, &r, &b) : oll_embed_body(j, &r, &b)) < 0)
+                rc = pg_error_set(&e, PG_ENOMEM, "out of memory");
             pg_embed_result_free(&r);
         }
     } else {
@@ -338,7 +377,7 @@ static void run_job(srv_embq *q, srv_ejob *j) {
             atomic_fetch_add(&mt->emb_ok[k], 1);
             atomic_fetch_add(&mt->emb_inputs[k], (uint64_t)j->n);
             atomic_fetch_add(&mt->emb_tokens[k], (uint64_t)tokens);
-            srv_hist_observe(&mt->h[k == EMB_EMBED ? H_EMBED : H_RERANK], srv_now() - j->t_accept);
+            srv_hist_observe(&mt->emb_h[k], srv_now() - j->t_accept);
         }
         if (j->authed && q->cfg.keys && tokens > 0) srv_keys_charge(q->cfg.keys, j->key_id, tokens);
     } else {
@@ -362,10 +401,11 @@ static void run_job(srv_embq *q, srv_ejob *j) {
         /* the field the embedder's message is about */
         const char *param = status != 400                   ? NULL
                             : strstr(msg, "dimensions")     ? "dimensions"
-                            : j->kind == SRV_EJ_EMBED       ? "input"
+                            : j->kind != SRV_EJ_RERANK      ? "input"
                             : !strncmp(msg, "document", 8)  ? "documents"
                                                             : NULL;
         body = srv_dump(srv_error_json(msg, type, param, code), &len);
+        oll_reshape(j->kind, &body, &len);
         if (status >= 500 && status != 503 && status != 504) PG_ERROR("embedding request %s: %s", j->id, msg);
     }
     srv_buf_free(&b);
@@ -715,6 +755,65 @@ static int parse_rerank(srv_embq *q, srv_ejob *j, json_t *o, srv_fail *fail) {
     return 0;
 }
 
+/* Ollama's /api/embed {model, input: string | [string], truncate (default
+ * true), dimensions, keep_alive, options} and the older /api/embeddings
+ * {model, prompt} (not normalised, as Ollama's). Unknown fields and
+ * options are ignored, as Ollama does. Errors are reshaped to Ollama's by
+ * the caller. */
+static int parse_ollama(srv_embq *q, srv_ejob *j, json_t *o, srv_fail *fail) {
+    const srv_ctx *c = q->cfg.ctx;
+    const int old = j->kind == SRV_EJ_OLL_EMBEDDINGS;
+    json_t *m = json_object_get(o, "model"), *ej = NULL;
+    if (!json_is_string(m) || !json_string_length(m)) FAIL400("model", "model is required");
+    if (!oll_model_match(c, json_string_value(m))) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "model \"%.200s\" not found, try pulling it first", json_string_value(m));
+        return fail_with(fail, 404, msg, "invalid_request_error", "model", "model_not_found", NULL);
+    }
+    j->model = json_string_value(m);
+    json_t *ka = json_object_get(o, "keep_alive");
+    double ka_s;
+    if (ka && !json_is_null(ka) && oll_keep_alive(ka, &ka_s) < 0)
+        FAIL400("keep_alive", "invalid \"keep_alive\": a duration such as \"5m\", \"-1\" or a number of seconds is expected");
+    if (pg_embedder_pooling(q->cfg.emb) == PG_POOL_NONE)
+        FAIL400(NULL, "this server's pooling is none (one vector per token); Ollama's embedding endpoints need one "
+                      "vector per input (serve with --pooling mean, cls or last)");
+    int truncate = 1;
+    long long dims = 0;
+    if (srv_get_bool(o, "truncate", &truncate, &ej) || (!old && srv_get_int(o, "dimensions", 1, 1 << 24, &dims, &ej))) {
+        fail->status = 400;
+        fail->body = srv_dump(ej, &fail->len);
+        return 400;
+    }
+    j->opts.truncate = truncate;
+    j->opts.normalize = !old;
+    j->opts.dimensions = (int32_t)dims;
+    j->timeout_s = c->request_timeout_s;
+    j->deadline_ns = j->timeout_s > 0 ? j->accept_ns + (int64_t)(j->timeout_s * 1e9) : 0;
+    json_t *in = json_object_get(o, old ? "prompt" : "input");
+    size_t n = json_is_string(in) ? 1 : json_array_size(in);
+    if (!json_is_string(in) && !json_is_array(in))
+        FAIL400("input", old ? "\"prompt\" must be a string" : "\"input\" must be a string or a list of strings");
+    if (old && !json_is_string(in)) FAIL400("input", "\"prompt\" must be a string");
+    if (n == 0) FAIL400("input", "\"input\" must not be empty");
+    if ((int)n > q->cfg.max_inputs)
+        FAIL400("input", "\"input\" has %zu items, more than the limit of %d per request", n, q->cfg.max_inputs);
+    const uint64_t cap = c->max_response_entries;
+    const int32_t dim = dims > 0 ? (int32_t)dims : pg_embedder_dim(q->cfg.emb);
+    if (cap && (uint64_t)n * (uint64_t)dim > cap)
+        FAIL400("input", "the response would hold %zu x %d floats; the server's limit is %llu (--max-response-entries)",
+                n, dim, (unsigned long long)cap);
+    j->n = (int32_t)n;
+    if (!(j->in = calloc(n, sizeof *j->in))) return fail_with(fail, 500, "out of memory", "server_error", NULL, NULL, NULL);
+    for (size_t i = 0; i < n; i++) {
+        json_t *x = json_is_string(in) ? in : json_array_get(in, i);
+        if (!json_is_string(x)) FAIL400("input", "input %zu is not a string", i);
+        if (!json_string_length(x)) FAIL400("input", "input %zu is an empty string", i);
+        j->in[i] = (pg_embed_input){json_string_value(x), json_string_length(x), NULL, 0};
+    }
+    return 0;
+}
+
 /* Parses the job's body (on the worker): 0, or an HTTP status with *fail. */
 static int parse_job(srv_embq *q, srv_ejob *j, srv_fail *fail) {
     json_error_t je;
@@ -724,19 +823,21 @@ static int parse_job(srv_embq *q, srv_ejob *j, srv_fail *fail) {
         return fail_with(fail, 400, "the body must be a JSON object", "invalid_request_error", NULL, "invalid_json", NULL);
     }
     j->root = o;
-    return j->kind == SRV_EJ_EMBED ? parse_embed(q, j, o, fail) : parse_rerank(q, j, o, fail);
+    return j->kind == SRV_EJ_EMBED    ? parse_embed(q, j, o, fail)
+           : j->kind == SRV_EJ_RERANK ? parse_rerank(q, j, o, fail)
+                                      : parse_ollama(q, j, o, fail);
 }
 
-int srv_ejob_start(srv_embq *q, int kind, const srv_caller *who, char **body, size_t len,
-                   void (*wake)(void *arg), void *arg, srv_ejob **out, srv_fail *fail) {
+static int start_job(srv_embq *q, int kind, const srv_caller *who, char **body, size_t len,
+                     void (*wake)(void *arg), void *arg, srv_ejob **out, srv_fail *fail) {
     *out = NULL;
     memset(fail, 0, sizeof *fail);
-    const int want = kind == SRV_EJ_EMBED ? PG_CAP_EMBED : PG_CAP_RERANK;
+    const int want = kind == SRV_EJ_RERANK ? PG_CAP_RERANK : PG_CAP_EMBED;
     if (!q->cfg.emb)
         return fail_with(fail, 400, q->refusal, "invalid_request_error", "model", "model_not_supported", NULL);
     if (!(q->caps & want))
         return fail_with(fail, 400,
-                         kind == SRV_EJ_EMBED ? "model does not support embeddings: it is a reranker (use /v1/rerank)"
+                         kind != SRV_EJ_RERANK ? "model does not support embeddings: it is a reranker (use /v1/rerank)"
                                               : "model does not support reranking: it has no rank head (pooling rank "
                                                 "with a classifier); use /v1/embeddings",
                          "invalid_request_error", "model", "model_not_supported", NULL);
@@ -750,7 +851,7 @@ int srv_ejob_start(srv_embq *q, int kind, const srv_caller *who, char **body, si
         j->authed = 1;
         j->key_id = who->key_id;
     }
-    srv_make_id(q->cfg.ctx->ids, kind == SRV_EJ_EMBED ? "embd-" : "rerank-", j->id, sizeof j->id);
+    srv_make_id(q->cfg.ctx->ids, kind != SRV_EJ_RERANK ? "embd-" : "rerank-", j->id, sizeof j->id);
     j->wake = wake;
     j->warg = arg;
     j->t_accept = srv_now();
@@ -783,4 +884,11 @@ int srv_ejob_start(srv_embq *q, int kind, const srv_caller *who, char **body, si
     pthread_mutex_unlock(&q->mu);
     *out = j;
     return 0;
+}
+
+int srv_ejob_start(srv_embq *q, int kind, const srv_caller *who, char **body, size_t len,
+                   void (*wake)(void *arg), void *arg, srv_ejob **out, srv_fail *fail) {
+    int st = start_job(q, kind, who, body, len, wake, arg, out, fail);
+    if (st) oll_reshape(kind, &fail->body, &fail->len);
+    return st;
 }

@@ -44,7 +44,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum { SRV_EJ_EMBED = 1, SRV_EJ_RERANK = 2 };
+/* Job kinds: OpenAI's /v1/embeddings, /v1/rerank, and Ollama's /api/embed
+ * ({model, input, truncate, dimensions} -> {model, embeddings, durations,
+ * prompt_eval_count}) and older /api/embeddings ({model, prompt} ->
+ * {embedding}); the Ollama kinds answer errors as {"error": "..."}. */
+enum { SRV_EJ_EMBED = 1, SRV_EJ_RERANK = 2, SRV_EJ_OLL_EMBED = 3, SRV_EJ_OLL_EMBEDDINGS = 4 };
 
 typedef struct srv_embq srv_embq;
 typedef struct srv_ejob srv_ejob;

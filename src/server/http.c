@@ -62,8 +62,11 @@
 #include "server/http.h"
 
 #include "base/log.h"
+#include "server/anthropic_format.h"
 #include "server/endpoints.h"
+#include "server/ollama.h"
 #include "server/openai_format.h"
+#include "server/responses.h"
 #include "server/otlp.h"
 #include "server/usage.h"
 #include "server/stats.h"
@@ -91,24 +94,38 @@
 /* ---------- the routing table ---------- */
 
 static const route routes[] = {
-    {"/health", "GET", 0, RT_HEALTH, NULL, NULL},
-    {"/ready", "GET", 0, RT_READY, NULL, NULL},
-    {"/metrics", "GET", 0, RT_METRICS, NULL, NULL},
-    {"/v1/models", "GET", 0, RT_SIMPLE, srv_ep_models, NULL},
-    {"/v1/models/", "GET", 1, RT_MODEL, NULL, NULL},
-    {"/v1/completions", "POST", 0, RT_GENERATE, NULL, &srv_oai_completions},
-    {"/v1/chat/completions", "POST", 0, RT_GENERATE, NULL, &srv_oai_chat},
-    {"/tokenize", "POST", 0, RT_SIMPLE, srv_ep_tokenize, NULL},
-    {"/detokenize", "POST", 0, RT_SIMPLE, srv_ep_detokenize, NULL},
-    {"/v1/stats", "GET", 0, RT_STATS, NULL, NULL}, /* stats.h; the metrics key like /metrics */
-    {"/v1/usage", "GET", 0, RT_USAGE, NULL, NULL}, /* usage.h; the admin key (--admin-key) */
-    {"/v1/embeddings", "POST", 0, RT_EMBED, NULL, NULL}, /* embed_api.h */
-    {"/embeddings", "POST", 0, RT_EMBED, NULL, NULL},
-    {"/v1/rerank", "POST", 0, RT_RERANK, NULL, NULL},
-    {"/rerank", "POST", 0, RT_RERANK, NULL, NULL},
+    {"/health", "GET", 0, RT_HEALTH, NULL, NULL, SRV_PROTO_OPENAI},
+    {"/ready", "GET", 0, RT_READY, NULL, NULL, SRV_PROTO_OPENAI},
+    {"/metrics", "GET", 0, RT_METRICS, NULL, NULL, SRV_PROTO_OPENAI},
+    {"/v1/models", "GET", 0, RT_SIMPLE, srv_ep_models, NULL, SRV_PROTO_OPENAI},
+    {"/v1/models/", "GET", 1, RT_MODEL, NULL, NULL, SRV_PROTO_OPENAI},
+    {"/v1/completions", "POST", 0, RT_GENERATE, NULL, &srv_oai_completions, SRV_PROTO_OPENAI},
+    {"/v1/chat/completions", "POST", 0, RT_GENERATE, NULL, &srv_oai_chat, SRV_PROTO_OPENAI},
+    /* anthropic_*.h; count_tokens answers itself and borrows the adapter's error shape */
+    {"/v1/messages", "POST", 0, RT_GENERATE, NULL, &srv_anth_messages, SRV_PROTO_ANTHROPIC},
+    {"/v1/messages/count_tokens", "POST", 0, RT_SIMPLE, anth_count_tokens, &srv_anth_messages, SRV_PROTO_ANTHROPIC},
+    {"/v1/responses", "POST", 0, RT_GENERATE, NULL, &srv_resp_adapter, SRV_PROTO_RESPONSES}, /* responses.h */
+    {"/v1/responses/", "GET", 1, RT_RESPONSE, NULL, NULL, SRV_PROTO_RESPONSES}, /* stored (resp_store.h) */
+    {"/v1/responses/", "DELETE", 1, RT_RESPONSE, NULL, NULL, SRV_PROTO_RESPONSES},
+    {"/tokenize", "POST", 0, RT_SIMPLE, srv_ep_tokenize, NULL, SRV_PROTO_OPENAI},
+    {"/detokenize", "POST", 0, RT_SIMPLE, srv_ep_detokenize, NULL, SRV_PROTO_OPENAI},
+    {"/v1/stats", "GET", 0, RT_STATS, NULL, NULL, SRV_PROTO_OPENAI}, /* stats.h; the metrics key like /metrics */
+    {"/v1/usage", "GET", 0, RT_USAGE, NULL, NULL, SRV_PROTO_OPENAI}, /* usage.h; the admin key (--admin-key) */
+    {"/v1/embeddings", "POST", 0, RT_EMBED, NULL, NULL, SRV_PROTO_OPENAI}, /* embed_api.h */
+    {"/embeddings", "POST", 0, RT_EMBED, NULL, NULL, SRV_PROTO_OPENAI},
+    {"/v1/rerank", "POST", 0, RT_RERANK, NULL, NULL, SRV_PROTO_OPENAI},
+    {"/rerank", "POST", 0, RT_RERANK, NULL, NULL, SRV_PROTO_OPENAI},
+    {"/api/tags", "GET", 0, RT_SIMPLE, srv_oll_tags, &srv_oll_api, SRV_PROTO_OLLAMA}, /* ollama.h: Ollama's API */
+    {"/api/ps", "GET", 0, RT_SIMPLE, srv_oll_ps, &srv_oll_api, SRV_PROTO_OLLAMA},
+    {"/api/version", "GET", 0, RT_SIMPLE, srv_oll_version, &srv_oll_api, SRV_PROTO_OLLAMA},
+    {"/api/show", "POST", 0, RT_SIMPLE, srv_oll_show, &srv_oll_api, SRV_PROTO_OLLAMA},
+    {"/api/chat", "POST", 0, RT_GENERATE, NULL, &srv_oll_chat, SRV_PROTO_OLLAMA},
+    {"/api/generate", "POST", 0, RT_GENERATE, NULL, &srv_oll_generate, SRV_PROTO_OLLAMA},
+    {"/api/embed", "POST", 0, RT_EMBED, NULL, &srv_oll_embed, SRV_PROTO_OLLAMA},
+    {"/api/embeddings", "POST", 0, RT_EMBED, NULL, &srv_oll_embeddings, SRV_PROTO_OLLAMA},
 };
 /* the embedded web UI (webui.h): /, /dashboard, /webui/...; no key */
-static const route webui_route = {"/", "GET", 0, RT_WEBUI, NULL, NULL};
+static const route webui_route = {"/", "GET", 0, RT_WEBUI, NULL, NULL, SRV_PROTO_OPENAI};
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
 /* a request that held this much (body, output buffer, answer) trims the heap after it */
@@ -212,8 +229,8 @@ static enum MHD_Result respond_json(hconn *r, int status, char *body, const char
 static enum MHD_Result respond_error(hconn *r, int status, const char *msg, const char *type, const char *code,
                                      const char *retry, const char *allow) {
     size_t len = 0;
-    char *b = r->rt && r->rt->ad ? r->rt->ad->error(status, msg, type, code, &len)
-                                 : srv_dump(srv_error_json(msg, type, NULL, code), &len);
+    const srv_adapter *ad = r->rt ? r->rt->ad : r->miss_ad;
+    char *b = ad ? ad->error(status, msg, type, code, &len) : srv_dump(srv_error_json(msg, type, NULL, code), &len);
     return respond(r, status, "application/json", b, b ? len : 0, retry, allow);
 }
 
@@ -355,7 +372,7 @@ static enum MHD_Result body_or_wait(hconn *r) {
 }
 
 static enum MHD_Result submit_failed(hconn *r, int rc, const pg_error *e) {
-    srv_metrics *m = r->h->env.metrics;
+    srv_pmetrics *m = srv_http_pm(r);
     int st = srv_status_for(rc);
     if (st == 429) atomic_fetch_add(&m->rejected[REJ_QUEUE_FULL], 1);
     else if (st == 503) atomic_fetch_add(&m->rejected[REJ_DRAINING], 1);
@@ -375,6 +392,7 @@ static enum MHD_Result start_generation(hconn *r) {
     r->req = srv_req_create(h->env.core);
     if (!r->req) return respond_error(r, 500, "out of memory", "server_error", NULL, NULL, NULL);
     if (r->authed) srv_req_set_caller(r->req, r->key_id);
+    srv_req_set_protocol(r->req, r->rt->proto);
     pthread_mutex_lock(&h->pmu);
     int here = !h->n_pw || h->pq_stop; /* no workers, or stopping: parse here */
     if (!here) h->n_parsing++;         /* holds the workers until it is queued */
@@ -404,13 +422,13 @@ static enum MHD_Result after_parse(hconn *r) {
     const srv_adapter *ad = r->rt->ad;
     int st = r->parse_st;
     if (st) {
-        if (st == 429) atomic_fetch_add(&h->env.metrics->rejected[REJ_QUEUE_FULL], 1);
-        else if (st == 503) atomic_fetch_add(&h->env.metrics->rejected[REJ_DRAINING], 1);
+        if (st == 429) atomic_fetch_add(&srv_http_pm(r)->rejected[REJ_QUEUE_FULL], 1);
+        else if (st == 503) atomic_fetch_add(&srv_http_pm(r)->rejected[REJ_DRAINING], 1);
         srv_fail f = r->fail;
         memset(&r->fail, 0, sizeof r->fail);
         return respond(r, st, "application/json", f.body, f.len, f.retry_after, NULL);
     }
-    atomic_fetch_add(&h->env.metrics->requests, 1);
+    atomic_fetch_add(&srv_http_pm(r)->requests, 1);
     r->stream = srv_req_gen(r->req)->stream;
     srv_req_set_wake(r->req, srv_http_conn_wake, r);
     if (r->stream) srv_req_set_max_unsent(r->req, h->env.cfg->max_unsent_bytes);
@@ -440,12 +458,14 @@ static enum MHD_Result start_embed(hconn *r) {
     srv_caller who = {r->authed, r->key_id};
     srv_fail f;
     /* the body goes to the job (parsed on its worker) */
-    int st = srv_ejob_start(*h->env.embq, r->rt->kind == RT_EMBED ? SRV_EJ_EMBED : SRV_EJ_RERANK, &who, &r->body,
+    int kind = r->rt->ad && r->rt->ad->ejob_kind ? r->rt->ad->ejob_kind
+               : r->rt->kind == RT_EMBED          ? SRV_EJ_EMBED : SRV_EJ_RERANK;
+    int st = srv_ejob_start(*h->env.embq, kind, &who, &r->body,
                             r->body_len, srv_http_conn_wake, r, &r->ejob, &f);
     if (!r->body) r->body_len = r->body_cap = 0;
     if (st) {
-        if (st == 429) atomic_fetch_add(&h->env.metrics->rejected[REJ_QUEUE_FULL], 1);
-        else if (st == 503) atomic_fetch_add(&h->env.metrics->rejected[REJ_DRAINING], 1);
+        if (st == 429) atomic_fetch_add(&srv_http_pm(r)->rejected[REJ_QUEUE_FULL], 1);
+        else if (st == 503) atomic_fetch_add(&srv_http_pm(r)->rejected[REJ_DRAINING], 1);
         return respond(r, st, "application/json", f.body, f.len, f.retry_after, NULL);
     }
     srv_http_registry_add(h, r, conn_fd(r->conn));
@@ -455,19 +475,10 @@ static enum MHD_Result start_embed(hconn *r) {
 
 /* ---------- admission ---------- */
 
-/* "Bearer <token>" -> token (trimmed), or NULL. */
+/* The request's key (http_core.c: "Authorization: Bearer", else x-api-key). */
 static const char *bearer(struct MHD_Connection *c, size_t *len) {
-    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!h) return NULL;
-    while (*h == ' ' || *h == '\t') h++;
-    if (strncasecmp(h, "bearer", 6) || (h[6] != ' ' && h[6] != '\t')) return NULL;
-    h += 6;
-    while (*h == ' ' || *h == '\t') h++;
-    size_t n = strlen(h);
-    while (n && (h[n - 1] == ' ' || h[n - 1] == '\t')) n--;
-    if (!n) return NULL;
-    *len = n;
-    return h;
+    return srv_http_request_key(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+                                MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-api-key"), len);
 }
 
 /* /health (liveness) and /ready (readiness): no key needed. */
@@ -563,7 +574,7 @@ static int rate_limit(hconn *r, enum MHD_Result *res) {
     if (!gen) srv_keys_peek(h->env.keys, r->key_id, &r->rl);
     r->has_rl = 1;
     if (wait <= 0) return -1;
-    atomic_fetch_add(&h->env.metrics->rejected[REJ_RATE_LIMIT], 1);
+    atomic_fetch_add(&srv_http_pm(r)->rejected[REJ_RATE_LIMIT], 1);
     char m[256], ra[16];
     snprintf(m, sizeof m, "Rate limit reached for key '%s' on %s per minute: limit %.0f. Retry in %d s.", r->key_name,
              which == 't' ? "tokens" : "requests", which == 't' ? r->rl.lim_tok : r->rl.lim_req, wait);
@@ -578,7 +589,8 @@ static int rate_limit(hconn *r, enum MHD_Result *res) {
  * Access-Control-Allow-* headers only for an allowed origin. */
 static enum MHD_Result preflight(hconn *r) {
     char allow[32];
-    snprintf(allow, sizeof allow, "%s%s, OPTIONS", r->rt->method, strcmp(r->rt->method, "GET") ? "" : ", HEAD");
+    const char *more = r->rt->kind == RT_RESPONSE ? ", HEAD, DELETE" : strcmp(r->rt->method, "GET") ? "" : ", HEAD";
+    snprintf(allow, sizeof allow, "%s%s, OPTIONS", r->rt->method, more); /* RT_RESPONSE: the GET row matched */
     struct MHD_Response *resp = MHD_create_response_from_buffer(0, (char *)"", MHD_RESPMEM_PERSISTENT);
     if (!resp) return MHD_NO;
     common_headers(r, resp);
@@ -589,7 +601,8 @@ static enum MHD_Result preflight(hconn *r) {
                                 "Authorization, Content-Type, x-request-id, traceparent, OpenAI-Organization, "
                                 "OpenAI-Project, x-stainless-arch, x-stainless-lang, x-stainless-os, "
                                 "x-stainless-package-version, x-stainless-retry-count, x-stainless-runtime, "
-                                "x-stainless-runtime-version, x-stainless-timeout");
+                                "x-stainless-runtime-version, x-stainless-timeout, x-api-key, anthropic-version, anthropic-beta, "
+                                "anthropic-dangerous-direct-browser-access");
         MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
     }
     enum MHD_Result rc = MHD_queue_response(r->conn, 204, resp);
@@ -642,7 +655,7 @@ static enum MHD_Result handle(hconn *r) {
         if (!key)
             return respond_error(r, 401,
                                  "You didn't provide an API key. Send it in the Authorization header: "
-                                 "'Authorization: Bearer YOUR_KEY'.",
+                                 "'Authorization: Bearer YOUR_KEY' (or as 'x-api-key: YOUR_KEY').",
                                  "invalid_request_error", "invalid_api_key", NULL, NULL);
         if (!srv_keys_lookup(env->keys, key, kl, &r->key_id, r->key_name, sizeof r->key_name))
             return respond_error(r, 401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key", NULL,
@@ -656,7 +669,7 @@ static enum MHD_Result handle(hconn *r) {
     }
     if (state != SRV_READY || draining) {
         int why = draining ? REJ_DRAINING : state == SRV_LOADING ? REJ_LOADING : REJ_UNAVAILABLE;
-        atomic_fetch_add(&env->metrics->rejected[why], 1);
+        atomic_fetch_add(&srv_http_pm(r)->rejected[why], 1);
         return respond_error(r, 503,
                              why == REJ_DRAINING   ? "the server is shutting down; retry on another instance"
                              : why == REJ_LOADING ? "the model is loading; retry shortly"
@@ -669,9 +682,11 @@ static enum MHD_Result handle(hconn *r) {
          r->rt->kind == RT_RERANK) &&
         json_bounds(r, &res) >= 0)
         return res;
-    if (r->rt->kind == RT_MODEL) {
+    if (r->rt->kind == RT_MODEL || r->rt->kind == RT_RESPONSE) { /* responses: the caller's own only */
         char *out = NULL;
-        int st = srv_ep_model(env->ctx, r->rest, &out);
+        int st = r->rt->kind == RT_MODEL ? srv_ep_model(env->ctx, r->rest, &out)
+                                         : rsp_endpoint(env->ctx, !strcmp(r->rt->method, "DELETE"),
+                                                        r->authed ? r->key_id : 0, r->rest, &out);
         return respond_json(r, st, out, NULL);
     }
     if (r->rt->kind == RT_SIMPLE) {
@@ -766,6 +781,7 @@ static enum MHD_Result first_call(srv_http *h, struct MHD_Connection *c, const c
         r->rest = q->prefix ? strdup(url + pl) : NULL;
         if (q->prefix && !r->rest) return MHD_NO;
     }
+    if (!r->rt && !strncmp(url, "/v1/messages/", 13)) r->miss_ad = &srv_anth_messages; /* 404 in its shape */
     if (!r->rt && !h->env.cfg->no_webui && (r->asset = pg_webui_find(url))) {
         r->rt = &webui_route;
         r->bad_method = strcmp(method, "GET") && strcmp(method, "HEAD") && !options;
@@ -858,7 +874,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
         int counted = r->disconnected, running = !srv_ejob_done(r->ejob);
         srv_ejob_unlock(r->ejob);
         if (running) srv_ejob_cancel(r->ejob);
-        if (running && !counted) atomic_fetch_add(&h->env.metrics->disconnects, 1);
+        if (running && !counted) atomic_fetch_add(&srv_http_pm(r)->disconnects, 1);
     }
     if (r->req) {
         srv_req_lock(r->req);
@@ -867,7 +883,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
         int counted = r->disconnected;
         srv_req_unlock(r->req);
         int running = srv_req_detach(r->req); /* no more wake-ups; cancels */
-        if (running && !counted) atomic_fetch_add(&h->env.metrics->disconnects, 1);
+        if (running && !counted) atomic_fetch_add(&srv_http_pm(r)->disconnects, 1);
     }
     /* nothing was sent: the client closed first (nginx's 499, README) */
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status == 0 && r->rt) srv_http_count_status(r, SRV_STATUS_CLIENT_CLOSED);
@@ -884,10 +900,6 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
      * heap otherwise; RSS would stay at the high-water mark) */
     if (trim) malloc_trim(0);
 }
-
-/* ---------- drain support ---------- */
-
-/* ---------- disconnect watcher ---------- */
 
 /* ---------- daemon ---------- */
 

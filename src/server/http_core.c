@@ -87,10 +87,32 @@ void srv_http_fmt_dur(char *b, size_t cap, double s) {
     }
 }
 
+/* v without leading / trailing blanks; NULL when empty. */
+static const char *trimmed(const char *v, size_t *len) {
+    while (*v == ' ' || *v == '\t') v++;
+    size_t n = strlen(v);
+    while (n && (v[n - 1] == ' ' || v[n - 1] == '\t')) n--;
+    if (!n) return NULL;
+    *len = n;
+    return v;
+}
+
+const char *srv_http_request_key(const char *auth, const char *x_api_key, size_t *len) {
+    if (!auth) return x_api_key ? trimmed(x_api_key, len) : NULL;
+    while (*auth == ' ' || *auth == '\t') auth++;
+    if (strncasecmp(auth, "bearer", 6) || (auth[6] != ' ' && auth[6] != '\t')) return NULL;
+    return trimmed(auth + 6, len);
+}
+
+srv_pmetrics *srv_http_pm(const hconn *r) {
+    int p = r->rt ? r->rt->proto : SRV_PROTO_OPENAI;
+    return &r->h->env.metrics->p[p >= 0 && p < SRV_PROTO_COUNT ? p : SRV_PROTO_OPENAI];
+}
+
 void srv_http_count_status(hconn *r, int status) {
     r->status = status;
     r->stage = 2;
-    if (status >= 100 && status < 600) atomic_fetch_add(&r->h->env.metrics->status[status], 1);
+    if (status >= 100 && status < 600) atomic_fetch_add(&srv_http_pm(r)->status[status], 1);
 }
 
 /* A generation request's body is parsed (JSON, the chat template's render
@@ -359,9 +381,11 @@ int srv_http_cancel_all(srv_http *h) {
 static void hung_up(srv_http *h, uint64_t serial) {
     srv_req *req = NULL;
     int running = 0;
+    srv_pmetrics *pm = NULL;
     pthread_mutex_lock(&h->mu);
     for (hconn *r = h->live; r; r = r->next) {
         if (r->serial != serial) continue;
+        pm = srv_http_pm(r);
         if (r->ejob) { /* cancelled here: the job lives while the connection does */
             srv_ejob_lock(r->ejob);
             int first = !r->disconnected;
@@ -387,12 +411,12 @@ static void hung_up(srv_http *h, uint64_t serial) {
     }
     pthread_mutex_unlock(&h->mu);
     if (running && !req) {
-        atomic_fetch_add(&h->env.metrics->disconnects, 1);
+        atomic_fetch_add(&pm->disconnects, 1);
         PG_DEBUG("client disconnected; cancelling its embedding job");
     }
     if (!req) return;
     if (running) {
-        atomic_fetch_add(&h->env.metrics->disconnects, 1);
+        atomic_fetch_add(&pm->disconnects, 1);
         PG_DEBUG("client disconnected; cancelling %d engine request(s)", running);
         srv_req_cancel(req);
     }

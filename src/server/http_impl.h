@@ -27,7 +27,7 @@ struct addrinfo;
 
 /* ---------- the routing table's row type (the table is in http.c) ---------- */
 
-enum { RT_HEALTH = 1, RT_READY, RT_METRICS, RT_STATS, RT_WEBUI, RT_SIMPLE, RT_GENERATE, RT_MODEL, RT_EMBED, RT_RERANK, RT_USAGE };
+enum { RT_HEALTH = 1, RT_READY, RT_METRICS, RT_STATS, RT_WEBUI, RT_SIMPLE, RT_GENERATE, RT_MODEL, RT_EMBED, RT_RERANK, RT_USAGE, RT_RESPONSE };
 
 /* A row matches its path exactly, or (prefix) any path that starts with it
  * and has a non-empty rest without '/' (the rest is the resource id). HEAD
@@ -41,6 +41,8 @@ typedef struct route {
     int kind;                    /* RT_* */
     int (*simple)(const srv_ctx *c, const char *body, size_t len, char **out); /* RT_SIMPLE */
     const srv_adapter *ad;       /* RT_GENERATE */
+    int proto;                   /* SRV_PROTO_* (metrics.h): the protocol label of its series; a
+                                    row that leaves it out is openai (0) */
 } route;
 
 typedef struct hconn hconn;
@@ -94,6 +96,7 @@ struct hconn {
     srv_http *h;
     struct MHD_Connection *conn;
     const route *rt;       /* NULL: no such path (404) */
+    const srv_adapter *miss_ad; /* no route under a protocol's path (/v1/messages/...): its error shape */
     const pg_asset *asset; /* RT_WEBUI: the embedded file */
     int bad_method;
     int preflight;         /* OPTIONS: CORS preflight (204) */
@@ -160,6 +163,13 @@ void srv_http_registry_add(srv_http *h, hconn *r, int fd);
 void srv_http_registry_remove(srv_http *h, hconn *r);
 void srv_http_fmt_dur(char *b, size_t cap, double s);
 void srv_http_count_status(hconn *r, int status);
+/* The request's API key from its Authorization header ("Bearer <key>",
+ * trimmed) or, without one, its x-api-key header (Anthropic's clients send
+ * the key there; the same key set on every route): the key, or NULL. The
+ * anthropic-version / anthropic-beta headers are not read. */
+const char *srv_http_request_key(const char *auth, const char *x_api_key, size_t *len);
+/* The request series of r's protocol (its route's column; openai without a route). */
+srv_pmetrics *srv_http_pm(const hconn *r);
 void *srv_http_parse_main(void *arg);
 char *srv_http_loading_body(const srv_http_env *env);
 const char *srv_http_cors_allow(const srv_http *h, const char *origin);

@@ -46,6 +46,7 @@ char *srv_http_stats_body(srv_http *h, const pg_engine_stats *st) {
         if (r->ejob) { /* an embedding / rerank job */
             snprintf(w->id, sizeof w->id, "%.63s", srv_ejob_id(r->ejob));
             w->age_s = now - r->t_start;
+            w->protocol = srv_proto_name(r->rt->proto);
             int32_t ni;
             int64_t pt;
             const char *em;
@@ -62,6 +63,7 @@ char *srv_http_stats_body(srv_http *h, const pg_engine_stats *st) {
         snprintf(w->id, sizeof w->id, "%.63s", id ? id : r->x_request_id);
         w->age_s = now - r->t_start;
         w->stream = r->stream;
+        w->protocol = srv_proto_name(r->rt->proto);
         srv_usage u;
         srv_req_lock(r->req);
         srv_req_usage(r->req, &u);
@@ -132,6 +134,7 @@ void srv_http_log_request(srv_http *h, hconn *r, int gone) {
     if (id && id[0]) json_object_set_new(o, "id", json_string(id));
     json_object_set_new(o, "trace_id", json_string(r->trace_id));
     json_object_set_new(o, "route", json_string(r->rt ? r->rt->path : "other"));
+    json_object_set_new(o, "protocol", json_string(srv_proto_name(r->rt ? r->rt->proto : SRV_PROTO_OPENAI)));
     json_object_set_new(o, "status", json_integer(r->status));
     if (r->authed) json_object_set_new(o, "key", json_string(r->key_name));
     if (r->req) log_generation(h, r, o);

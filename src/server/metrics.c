@@ -20,9 +20,16 @@
  *   request_decode_time   first token -> done
  *   embedding_request_latency, rerank_request_latency
  *                         per successful /v1/embeddings or /v1/rerank
- *                         request: accepted -> body ready (queue included) */
+ *                         request: accepted -> body ready (queue included)
+ *
+ * Request series (HTTP statuses, rejections, finished choices, disconnects,
+ * the generation histograms) are kept per protocol (srv_pmetrics) and
+ * carry protocol="openai|anthropic|responses|ollama" after model_name; a
+ * protocol other than openai is printed once it has counted something, so
+ * a server that only speaks OpenAI keeps its short page. */
 #include "server/metrics.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,13 +41,54 @@ static const double hist_bounds[SRV_HIST_NB] = {0.0005, 0.001, 0.0025, 0.005, 0.
 
 const double *srv_hist_bounds(void) { return hist_bounds; }
 
+static const char *const proto_names[SRV_PROTO_COUNT] = {"openai", "anthropic", "responses", "ollama"};
+
+const char *srv_proto_name(int proto) {
+    return proto >= 0 && proto < SRV_PROTO_COUNT ? proto_names[proto] : "openai";
+}
+
 void srv_metrics_init(srv_metrics *m) {
     memset(m, 0, sizeof *m);
-    for (int i = 0; i < H_COUNT; i++) pthread_mutex_init(&m->h[i].mu, NULL);
+    for (int p = 0; p < SRV_PROTO_COUNT; p++)
+        for (int i = 0; i < H_COUNT; i++) pthread_mutex_init(&m->p[p].h[i].mu, NULL);
+    for (int i = 0; i < EMB_KINDS; i++) pthread_mutex_init(&m->emb_h[i].mu, NULL);
 }
 
 void srv_metrics_free(srv_metrics *m) {
-    for (int i = 0; i < H_COUNT; i++) pthread_mutex_destroy(&m->h[i].mu);
+    for (int p = 0; p < SRV_PROTO_COUNT; p++)
+        for (int i = 0; i < H_COUNT; i++) pthread_mutex_destroy(&m->p[p].h[i].mu);
+    for (int i = 0; i < EMB_KINDS; i++) pthread_mutex_destroy(&m->emb_h[i].mu);
+}
+
+int srv_metrics_proto_used(srv_metrics *m, int proto) {
+    if (proto == SRV_PROTO_OPENAI) return 1;
+    srv_pmetrics *pm = &m->p[proto];
+    if (atomic_load(&pm->requests) || atomic_load(&pm->disconnects)) return 1;
+    for (int c = 100; c < 600; c++)
+        if (atomic_load(&pm->status[c])) return 1;
+    return 0;
+}
+
+static void hist_copy(srv_hist *h, uint64_t b[SRV_HIST_NB + 1], uint64_t *count, double *sum) {
+    pthread_mutex_lock(&h->mu);
+    memcpy(b, h->b, sizeof h->b);
+    *count = h->count;
+    *sum = h->sum;
+    pthread_mutex_unlock(&h->mu);
+}
+
+void srv_hist_total(srv_metrics *m, int which, uint64_t b[SRV_HIST_NB + 1], uint64_t *count, double *sum) {
+    memset(b, 0, sizeof(uint64_t) * (SRV_HIST_NB + 1));
+    *count = 0;
+    *sum = 0;
+    for (int p = 0; p < SRV_PROTO_COUNT; p++) {
+        uint64_t pb[SRV_HIST_NB + 1], pc;
+        double ps;
+        hist_copy(&m->p[p].h[which], pb, &pc, &ps);
+        for (int i = 0; i <= SRV_HIST_NB; i++) b[i] += pb[i];
+        *count += pc;
+        *sum += ps;
+    }
 }
 
 void srv_hist_observe(srv_hist *h, double v) {
@@ -54,33 +102,52 @@ void srv_hist_observe(srv_hist *h, double v) {
     pthread_mutex_unlock(&h->mu);
 }
 
-/* A counter family with one label: name{model_name, label=names[i]} v[i]. */
-static void print_counters(FILE *f, const char *model, const char *name, const char *help, const char *label,
-                           const char *const *names, atomic_uint_fast64_t *v, int n) {
+/* A per-protocol counter family with one more label:
+ * name{model_name, protocol, label=names[i]} p[proto].v[i], the array at
+ * byte offset off of srv_pmetrics. */
+static void print_counters(FILE *f, srv_metrics *mt, const char *model, const char *name, const char *help,
+                           const char *label, const char *const *names, size_t off, int n) {
     fprintf(f, "# HELP pagoda:%s %s\n# TYPE pagoda:%s counter\n", name, help, name);
-    for (int i = 0; i < n; i++)
-        fprintf(f, "pagoda:%s{model_name=\"%s\",%s=\"%s\"} %llu\n", name, model, label, names[i],
-                (unsigned long long)atomic_load(&v[i]));
+    for (int p = 0; p < SRV_PROTO_COUNT; p++) {
+        if (!srv_metrics_proto_used(mt, p)) continue;
+        atomic_uint_fast64_t *v = (atomic_uint_fast64_t *)((char *)&mt->p[p] + off);
+        for (int i = 0; i < n; i++)
+            fprintf(f, "pagoda:%s{model_name=\"%s\",protocol=\"%s\",%s=\"%s\"} %llu\n", name, model, proto_names[p],
+                    label, names[i], (unsigned long long)atomic_load(&v[i]));
+    }
+}
+
+/* One histogram's series; lab is "" or ",protocol=\"x\"". */
+static void print_hist_series(FILE *f, const char *model, const char *name, const char *lab, srv_hist *h) {
+    uint64_t b[SRV_HIST_NB + 1], count;
+    double sum;
+    hist_copy(h, b, &count, &sum);
+    uint64_t cum = 0;
+    for (int i = 0; i < SRV_HIST_NB; i++) {
+        cum += b[i];
+        fprintf(f, "pagoda:%s_bucket{model_name=\"%s\"%s,le=\"%g\"} %llu\n", name, model, lab, hist_bounds[i],
+                (unsigned long long)cum);
+    }
+    cum += b[SRV_HIST_NB];
+    fprintf(f, "pagoda:%s_bucket{model_name=\"%s\"%s,le=\"+Inf\"} %llu\n", name, model, lab, (unsigned long long)cum);
+    fprintf(f, "pagoda:%s_sum{model_name=\"%s\"%s} %.9g\n", name, model, lab, sum);
+    fprintf(f, "pagoda:%s_count{model_name=\"%s\"%s} %llu\n", name, model, lab, (unsigned long long)count);
 }
 
 static void print_hist(FILE *f, const char *model, const char *name, const char *help, srv_hist *h) {
-    srv_hist c;
-    pthread_mutex_lock(&h->mu);
-    memcpy(c.b, h->b, sizeof c.b);
-    c.count = h->count;
-    c.sum = h->sum;
-    pthread_mutex_unlock(&h->mu);
     fprintf(f, "# HELP pagoda:%s %s\n# TYPE pagoda:%s histogram\n", name, help, name);
-    uint64_t cum = 0;
-    for (int i = 0; i < SRV_HIST_NB; i++) {
-        cum += c.b[i];
-        fprintf(f, "pagoda:%s_bucket{model_name=\"%s\",le=\"%g\"} %llu\n", name, model, hist_bounds[i],
-                (unsigned long long)cum);
+    print_hist_series(f, model, name, "", h);
+}
+
+/* A generation histogram, one series set per protocol in use. */
+static void print_phist(FILE *f, srv_metrics *mt, const char *model, const char *name, const char *help, int which) {
+    fprintf(f, "# HELP pagoda:%s %s\n# TYPE pagoda:%s histogram\n", name, help, name);
+    for (int p = 0; p < SRV_PROTO_COUNT; p++) {
+        if (!srv_metrics_proto_used(mt, p)) continue;
+        char lab[40];
+        snprintf(lab, sizeof lab, ",protocol=\"%s\"", proto_names[p]);
+        print_hist_series(f, model, name, lab, &mt->p[p].h[which]);
     }
-    cum += c.b[SRV_HIST_NB];
-    fprintf(f, "pagoda:%s_bucket{model_name=\"%s\",le=\"+Inf\"} %llu\n", name, model, (unsigned long long)cum);
-    fprintf(f, "pagoda:%s_sum{model_name=\"%s\"} %.9g\n", name, model, c.sum);
-    fprintf(f, "pagoda:%s_count{model_name=\"%s\"} %llu\n", name, model, (unsigned long long)c.count);
 }
 
 char *srv_metrics_text(srv_metrics *mt, const char *m, const pg_engine_stats *stp, int draining, size_t *len) {
@@ -108,6 +175,33 @@ char *srv_metrics_text(srv_metrics *mt, const char *m, const pg_engine_stats *st
       (unsigned long long)st.prefix_queries);
     G("prefix_cache_hits_total", "Prompt tokens served from the prefix cache.", "counter", "%llu",
       (unsigned long long)st.prefix_hits);
+    if (st.disk_enabled) { /* --prefix-cache-dir */
+        G("prefix_cache_disk_hits_total", "KV blocks loaded from the disk prefix cache.", "counter", "%llu",
+          (unsigned long long)st.disk_hits);
+        G("prefix_cache_disk_misses_total", "Disk prefix-cache lookups that found no usable file.", "counter", "%llu",
+          (unsigned long long)st.disk_misses);
+        G("prefix_cache_disk_hit_tokens_total", "Prompt tokens served from the disk prefix cache.", "counter", "%llu",
+          (unsigned long long)st.disk_hit_tokens);
+        G("prefix_cache_disk_read_bytes_total", "Bytes of block files read.", "counter", "%llu",
+          (unsigned long long)st.disk_bytes_read);
+        G("prefix_cache_disk_written_bytes_total", "Bytes of block files written.", "counter", "%llu",
+          (unsigned long long)st.disk_bytes_written);
+        G("prefix_cache_disk_files_written_total", "Block files written.", "counter", "%llu",
+          (unsigned long long)st.disk_files_written);
+        G("prefix_cache_disk_invalid_files_total",
+          "Block files removed as invalid (truncated, corrupt, another model or KV type, bad magic or version).",
+          "counter", "%llu", (unsigned long long)st.disk_files_invalid);
+        G("prefix_cache_disk_evicted_files_total", "Block files removed by the size bound (LRU).", "counter", "%llu",
+          (unsigned long long)st.disk_files_evicted);
+        G("prefix_cache_disk_dropped_total", "Evicted blocks not written because the write queue was full.",
+          "counter", "%llu", (unsigned long long)st.disk_dropped);
+        G("prefix_cache_disk_write_errors_total", "Block files that could not be written.", "counter", "%llu",
+          (unsigned long long)st.disk_write_errors);
+        G("prefix_cache_disk_files", "Block files in the disk prefix cache.", "gauge", "%llu",
+          (unsigned long long)st.disk_files);
+        G("prefix_cache_disk_bytes", "Bytes of block files in the disk prefix cache.", "gauge", "%llu",
+          (unsigned long long)st.disk_bytes);
+    }
     G("num_preemptions_total", "Sequences preempted (recomputed later).", "counter", "%llu", (unsigned long long)st.preemptions);
     G("engine_steps_total", "Engine steps run.", "counter", "%llu", (unsigned long long)st.steps);
     G("prompt_tokens_total", "Prompt tokens processed.", "counter", "%llu", (unsigned long long)st.prompt_tokens);
@@ -115,33 +209,62 @@ char *srv_metrics_text(srv_metrics *mt, const char *m, const pg_engine_stats *st
     G("chat_special_text_messages_total",
       "Chat messages holding special-token text (e.g. <|end|>) that was tokenized as plain text (injection attempts).",
       "counter", "%llu", (unsigned long long)atomic_load(&mt->special_text_messages));
-    G("client_disconnects_total", "Requests cancelled because their client went away.", "counter", "%llu",
-      (unsigned long long)atomic_load(&mt->disconnects));
     G("connections_refused_total", "Connections closed at accept: --max-connections or --max-connections-per-ip.",
       "counter", "%llu", (unsigned long long)atomic_load(&mt->conn_refused));
     G("connections_timed_out_total", "Connections closed for headers or a body not received in time (--timeout).",
       "counter", "%llu", (unsigned long long)atomic_load(&mt->conn_late));
+    G("spec_draft_tokens_total", "Speculative decoding: tokens drafted (n-gram or draft model).", "counter", "%llu",
+      (unsigned long long)st.spec_drafted);
+    G("spec_accepted_tokens_total", "Speculative decoding: drafted tokens the model accepted.", "counter", "%llu",
+      (unsigned long long)st.spec_accepted);
+    G("spec_verify_passes_total", "Speculative decoding: decode steps that verified drafts.", "counter", "%llu",
+      (unsigned long long)st.spec_verifies);
 #undef G
+    { /* per finished choice that drafted: accepted / drafted, cumulative buckets of 0.1 */
+        fprintf(f, "# HELP pagoda:spec_acceptance_rate Speculative decoding: acceptance rate of each finished choice that "
+                   "drafted tokens.\n# TYPE pagoda:spec_acceptance_rate histogram\n");
+        uint64_t cum = 0;
+        double sum = 0;
+        for (int i = 0; i < PG_SPEC_HIST; i++) {
+            cum += st.spec_hist[i];
+            sum += (double)st.spec_hist[i] * (i + 0.5) / PG_SPEC_HIST; /* bucket midpoints */
+            if (i < PG_SPEC_HIST - 1)
+                fprintf(f, "pagoda:spec_acceptance_rate_bucket{model_name=\"%s\",le=\"%.1f\"} %llu\n", m,
+                        (double)(i + 1) / PG_SPEC_HIST, (unsigned long long)cum);
+        }
+        fprintf(f, "pagoda:spec_acceptance_rate_bucket{model_name=\"%s\",le=\"+Inf\"} %llu\n", m, (unsigned long long)cum);
+        fprintf(f, "pagoda:spec_acceptance_rate_sum{model_name=\"%s\"} %.3f\n", m, sum);
+        fprintf(f, "pagoda:spec_acceptance_rate_count{model_name=\"%s\"} %llu\n", m, (unsigned long long)cum);
+    }
+    fprintf(f, "# HELP pagoda:client_disconnects_total Requests cancelled because their client went away.\n"
+               "# TYPE pagoda:client_disconnects_total counter\n");
+    for (int p = 0; p < SRV_PROTO_COUNT; p++)
+        if (srv_metrics_proto_used(mt, p))
+            fprintf(f, "pagoda:client_disconnects_total{model_name=\"%s\",protocol=\"%s\"} %llu\n", m, proto_names[p],
+                    (unsigned long long)atomic_load(&mt->p[p].disconnects));
     fprintf(f, "# HELP pagoda:http_requests_total HTTP responses by status code.\n"
                "# TYPE pagoda:http_requests_total counter\n");
-    for (int c = 100; c < 600; c++) {
-        uint64_t v = atomic_load(&mt->status[c]);
-        if (v) fprintf(f, "pagoda:http_requests_total{model_name=\"%s\",status=\"%d\"} %llu\n", m, c, (unsigned long long)v);
-    }
+    for (int p = 0; p < SRV_PROTO_COUNT; p++)
+        for (int c = 100; c < 600; c++) {
+            uint64_t v = atomic_load(&mt->p[p].status[c]);
+            if (v)
+                fprintf(f, "pagoda:http_requests_total{model_name=\"%s\",protocol=\"%s\",status=\"%d\"} %llu\n", m,
+                        proto_names[p], c, (unsigned long long)v);
+        }
     static const char *rej[REJ_COUNT] = {"queue_full", "rate_limit", "draining", "loading", "unavailable"};
-    print_counters(f, m, "request_rejected_total", "Requests refused with 429 or 503, by reason.", "reason", rej,
-                   mt->rejected, REJ_COUNT);
+    print_counters(f, mt, m, "request_rejected_total", "Requests refused with 429 or 503, by reason.", "reason", rej,
+                   offsetof(srv_pmetrics, rejected), REJ_COUNT);
     static const char *fin[FIN_COUNT] = {"stop", "length", "abort", "timeout", "error"};
-    print_counters(f, m, "request_success_total", "Finished choices by finish reason.", "finished_reason", fin,
-                   mt->finished, FIN_COUNT);
-    print_hist(f, m, "time_to_first_token_seconds", "Time to first token.", &mt->h[H_TTFT]);
-    print_hist(f, m, "inter_token_latency_seconds", "Time between consecutive tokens of a choice.", &mt->h[H_ITL]);
-    print_hist(f, m, "time_per_output_token_seconds", "Same data as inter_token_latency_seconds (vLLM's older name).",
-               &mt->h[H_ITL]);
-    print_hist(f, m, "e2e_request_latency_seconds", "Submit to finish, per choice.", &mt->h[H_E2E]);
-    print_hist(f, m, "request_queue_time_seconds", "Submit to first scheduled.", &mt->h[H_QUEUE]);
-    print_hist(f, m, "request_prefill_time_seconds", "First scheduled to first token.", &mt->h[H_PREFILL]);
-    print_hist(f, m, "request_decode_time_seconds", "First token to finish.", &mt->h[H_DECODE]);
+    print_counters(f, mt, m, "request_success_total", "Finished choices by finish reason.", "finished_reason", fin,
+                   offsetof(srv_pmetrics, finished), FIN_COUNT);
+    print_phist(f, mt, m, "time_to_first_token_seconds", "Time to first token.", H_TTFT);
+    print_phist(f, mt, m, "inter_token_latency_seconds", "Time between consecutive tokens of a choice.", H_ITL);
+    print_phist(f, mt, m, "time_per_output_token_seconds", "Same data as inter_token_latency_seconds (vLLM's older name).",
+                H_ITL);
+    print_phist(f, mt, m, "e2e_request_latency_seconds", "Submit to finish, per choice.", H_E2E);
+    print_phist(f, mt, m, "request_queue_time_seconds", "Submit to first scheduled.", H_QUEUE);
+    print_phist(f, mt, m, "request_prefill_time_seconds", "First scheduled to first token.", H_PREFILL);
+    print_phist(f, mt, m, "request_decode_time_seconds", "First token to finish.", H_DECODE);
     static const char *ek[EMB_KINDS] = {"embedding", "rerank"};
     static const char *eu[EMB_KINDS] = {"texts", "documents"};
     for (int k = 0; k < EMB_KINDS; k++) {
@@ -159,7 +282,7 @@ char *srv_metrics_text(srv_metrics *mt, const char *m, const pg_engine_stats *st
         snprintf(name, sizeof name, "%s_request_latency_seconds", ek[k]);
         snprintf(help, sizeof help, "Accepted to answered, per successful %s request (queue included).",
                  k == EMB_EMBED ? "/v1/embeddings" : "/v1/rerank");
-        print_hist(f, m, name, help, &mt->h[k == EMB_EMBED ? H_EMBED : H_RERANK]);
+        print_hist(f, m, name, help, &mt->emb_h[k]);
     }
     fprintf(f, "# HELP pagoda:embedding_passes_total Encoder forward passes run for embeddings and reranking.\n"
                "# TYPE pagoda:embedding_passes_total counter\npagoda:embedding_passes_total{model_name=\"%s\"} %llu\n",

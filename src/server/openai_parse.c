@@ -827,7 +827,7 @@ static const char *const common_fields[] = {
     "model", "max_tokens", "temperature", "top_p", "n", "stream", "stream_options", "logprobs", "stop",
     "presence_penalty", "frequency_penalty", "logit_bias", "seed", "user", "top_k", "min_p", "repetition_penalty",
     "ignore_eos", "stop_token_ids", "priority", "timeout", "cache_salt", "skip_special_tokens",
-    "spaces_between_special_tokens", "include_stop_str_in_output", "min_tokens", NULL};
+    "spaces_between_special_tokens", "include_stop_str_in_output", "min_tokens", "speculative", NULL};
 static const char *const completion_fields[] = {"prompt", "echo", "suffix", "best_of", "parse_special", NULL};
 static const char *const chat_fields[] = {"messages", "max_completion_tokens", "top_logprobs", "add_generation_prompt",
                                           "tools", "tool_choice", "parallel_tool_calls", "reasoning_format", NULL};
@@ -857,8 +857,12 @@ static int check_fields(parse_st *p, json_t *o, json_t **err_json) {
 
 /* vLLM's output fields: honoured, or refused where the engine cannot yet. */
 static int parse_vllm_output(parse_st *p, json_t *o, json_t **err_json) {
-    int rc, skip = 1, spaces = 1, incl = 0;
+    int rc, skip = 1, spaces = 1, incl = 0, spec = 1;
     long long mt = 0;
+    /* pagoda's: false = this request never speculates (a no-op when the
+     * server runs without --spec; outputs are the same either way) */
+    if ((rc = srv_get_bool(o, "speculative", &spec, err_json))) return rc;
+    p->g->base.no_spec = !spec;
     if ((rc = srv_get_bool(o, "skip_special_tokens", &skip, err_json))) return rc;
     if ((rc = srv_get_bool(o, "spaces_between_special_tokens", &spaces, err_json))) return rc;
     if ((rc = srv_get_bool(o, "include_stop_str_in_output", &incl, err_json))) return rc;
@@ -906,23 +910,26 @@ static int parse_tree(parse_st *p, json_t *o, const srv_caller *who, json_t **er
     return 0;
 }
 
-int oai_parse(const srv_ctx *c, const srv_caller *who, int kind, const char *body, size_t len, srv_req *r,
-              oai_req **out, srv_fail *fail) {
-    memset(fail, 0, sizeof *fail);
-    json_t *err_json = NULL;
-    int status;
+int oai_parse_json(const srv_ctx *c, const srv_caller *who, int kind, json_t *o, srv_req *r, oai_req **out,
+                   json_t **err_json) {
+    *err_json = NULL;
     parse_st p = {.c = c, .r = r, .a = srv_req_arena(r), .g = srv_req_gen(r)};
     p.o = pg_arena_calloc(p.a, 1, sizeof *p.o);
     *out = p.o; /* also on failure: the id is logged */
-    if (!p.o) {
-        fail->status = 500;
-        fail->body = srv_dump(srv_error_json("out of memory", "server_error", NULL, NULL), &fail->len);
-        return 500;
-    }
+    if (!p.o) return 500;
     p.o->kind = kind;
     p.o->logprobs = -1;
     p.o->n = 1;
     srv_make_id(c->ids, kind == OAI_CHAT ? "chatcmpl-" : "cmpl-", p.o->id, sizeof p.o->id);
+    return parse_tree(&p, o, who, err_json);
+}
+
+int oai_parse(const srv_ctx *c, const srv_caller *who, int kind, const char *body, size_t len, srv_req *r,
+              oai_req **out, srv_fail *fail) {
+    memset(fail, 0, sizeof *fail);
+    *out = NULL;
+    json_t *err_json = NULL;
+    int status;
     json_error_t je;
     json_t *o = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &je);
     if (!o) {
@@ -930,8 +937,12 @@ int oai_parse(const srv_ctx *c, const srv_caller *who, int kind, const char *bod
         snprintf(m, sizeof m, "invalid JSON body: %s (line %d, column %d)", je.text, je.line, je.column);
         err_json = srv_error_json(m, "invalid_request_error", NULL, "invalid_json");
         status = 400;
+        /* the id is logged: a state for it */
+        oai_req *q = pg_arena_calloc(srv_req_arena(r), 1, sizeof *q);
+        if (q) srv_make_id(c->ids, kind == OAI_CHAT ? "chatcmpl-" : "cmpl-", q->id, sizeof q->id);
+        *out = q;
     } else {
-        status = parse_tree(&p, o, who, &err_json);
+        status = oai_parse_json(c, who, kind, o, r, out, &err_json);
     }
     json_decref(o);
     if (!status) return 0;

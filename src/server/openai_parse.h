@@ -84,6 +84,13 @@ typedef struct oai_req {
 int oai_parse(const srv_ctx *c, const srv_caller *who, int kind, const char *body, size_t len, srv_req *r,
               oai_req **out, srv_fail *fail);
 
+/* The same from a parsed body (not consumed): 0, or an HTTP status with
+ * *err_json set to an OpenAI error object (NULL when out of memory). The
+ * Responses adapter translates its body into a chat body and parses it
+ * here. */
+int oai_parse_json(const srv_ctx *c, const srv_caller *who, int kind, json_t *o, srv_req *r, oai_req **out,
+                   json_t **err_json);
+
 /* A chat request's prompt ids, the one path for every caller (the chat
  * endpoint, /tokenize with messages; later protocol adapters): the
  * template renders the messages and the message texts are tokenized

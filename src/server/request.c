@@ -44,6 +44,7 @@ struct srv_req {
     srv_gen gen;
     int authed;
     uint64_t key_id;
+    int proto;         /* SRV_PROTO_*: which series of the metrics it counts in */
     void (*wake)(void *);
     void *wake_arg;
     int detached;
@@ -120,6 +121,10 @@ void srv_req_on_free(srv_req *r, void (*fn)(void *), void *arg) {
     r->on_free_arg = arg;
 }
 srv_gen *srv_req_gen(srv_req *r) { return &r->gen; }
+
+void srv_req_set_protocol(srv_req *r, int proto) {
+    r->proto = proto >= 0 && proto < SRV_PROTO_COUNT ? proto : SRV_PROTO_OPENAI;
+}
 
 void srv_req_set_caller(srv_req *r, uint64_t key_id) {
     r->authed = 1;
@@ -211,7 +216,7 @@ static void observe(srv_req *r, srv_hist *h, double v) {
 /* A choice's end: its tail text, usage, finish counters. Returns the
  * tokens to charge. */
 static int64_t on_done(srv_req *r, sub *sb, int32_t choice, const pg_engine_event *ev) {
-    srv_metrics *mt = r->core->metrics;
+    srv_pmetrics *mt = r->core->metrics ? &r->core->metrics->p[r->proto] : NULL;
     int fin = ev->finish_reason ? ev->finish_reason : PG_FINISH_STOP;
     const pg_engine_usage *u = ev->usage;
     int produced = u ? u->completion_tokens > 0 : 1;
@@ -268,7 +273,8 @@ static void on_event(const pg_engine_event *ev, void *user) {
     int32_t choice = sb->first_choice + idx;
     if (ev->type == PG_EV_TOKEN) {
         double t = srv_now();
-        if (r->last_tok_t[choice] > 0 && r->core->metrics) observe(r, &r->core->metrics->h[H_ITL], t - r->last_tok_t[choice]);
+        if (r->last_tok_t[choice] > 0 && r->core->metrics)
+            observe(r, &r->core->metrics->p[r->proto].h[H_ITL], t - r->last_tok_t[choice]);
         r->last_tok_t[choice] = t;
         r->tok_seen[choice]++;
         if (sb->t_first == 0) sb->t_first = t;
@@ -285,7 +291,7 @@ static void on_event(const pg_engine_event *ev, void *user) {
         final = ev->last;
     } else {
         set_error(r, ev->error_code ? ev->error_code : PG_EINVAL, ev->error_msg ? ev->error_msg : "generation failed");
-        if (r->core->metrics) atomic_fetch_add(&r->core->metrics->finished[FIN_ERROR], 1);
+        if (r->core->metrics) atomic_fetch_add(&r->core->metrics->p[r->proto].finished[FIN_ERROR], 1);
         final = ev->last;
     }
     if (final && !sb->finished) {

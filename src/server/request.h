@@ -130,6 +130,8 @@ pg_arena *srv_req_arena(srv_req *r);
  * adapter's state that lives outside the arena (one hook per request). */
 void srv_req_on_free(srv_req *r, void (*fn)(void *), void *arg);
 srv_gen *srv_req_gen(srv_req *r);
+/* The protocol (SRV_PROTO_*, metrics.h) whose series it counts in; default openai. */
+void srv_req_set_protocol(srv_req *r, int proto);
 /* An authenticated caller: its tokens are charged to key_id. */
 void srv_req_set_caller(srv_req *r, uint64_t key_id);
 /* Installed before submit; called under the request's mutex. */

@@ -56,6 +56,7 @@ typedef struct pg_srv {
     atomic_int grace_over; /* the drain's grace is over: template renders are cancelled */
     atomic_uint_least64_t load_done, load_total; /* model load progress (bytes) for /health */
     pg_model *model;
+    pg_model *draft;         /* speculative decoding's draft model, or NULL */
     void *demo_image;      /* GGUF bytes of the demo model (NULL for a file) */
     pg_vocab *vocab;
     pg_engine *engine;
@@ -63,6 +64,7 @@ typedef struct pg_srv {
     int engine_alive;
     pg_tpl *tpl;
     char *bos_text, *eos_text;
+    char *tpl_text;        /* the chat template's source (Ollama's /api/show) */
     char alias[256];
     srv_ctx ctx;
     srv_core core;
@@ -89,6 +91,9 @@ void pg_server_config_default(pg_server_config *c) {
     c->max_json_values = (size_t)1 << 18;
     c->max_unsent_bytes = (size_t)4 << 20;
     c->max_response_entries = (uint64_t)1 << 21;
+    c->responses_store_max = 1024;
+    c->responses_store_bytes = (size_t)64 << 20;
+    c->responses_ttl_s = 3600;
     c->connection_memory = (size_t)64 << 10;
     c->connection_timeout_s = 120;
     c->http_threads = 2;
@@ -172,9 +177,10 @@ static int load_template(pg_srv *s, pg_error *err) {
         len = (size_t)n;
         origin = s->cfg.chat_template_path;
         /* an explicit template must compile */
+        src[len] = 0;
         int rc = pg_tpl_compile(src, len, &s->tpl, err);
         pg_tc_detect(src, len, &s->ctx.tc);
-        free(src);
+        s->tpl_text = src;
         if (rc < 0) return rc;
         PG_INFO("chat template: %s", origin);
         return 0;
@@ -185,6 +191,7 @@ static int load_template(pg_srv *s, pg_error *err) {
         pg_error e = {0};
         if (pg_tpl_compile(t, tl, &s->tpl, &e) == 0) {
             pg_tc_detect(t, tl, &s->ctx.tc);
+            s->tpl_text = strndup(t, tl);
             PG_INFO("chat template: the model's tokenizer.chat_template");
             return 0;
         }
@@ -195,6 +202,7 @@ static int load_template(pg_srv *s, pg_error *err) {
     }
     const char *fb = pg_chat_fallback_template();
     pg_tc_style_of(PG_TC_GENERIC, &s->ctx.tc);
+    s->tpl_text = strdup(fb);
     return pg_tpl_compile(fb, strlen(fb), &s->tpl, err);
 }
 
@@ -282,7 +290,17 @@ static int load_all(pg_srv *s, pg_error *err) {
         if ((rc = load_template(s, err)) < 0) return rc;
         PG_INFO("tool calls: %s format%s", pg_tc_format_name(s->ctx.tc.format),
                 s->ctx.tc.think ? ", reasoning in thinking markers" : "");
+        if (s->cfg.draft_model_path) {
+            PG_INFO("loading the draft model %s", s->cfg.draft_model_path);
+            if ((rc = pg_model_load(s->cfg.draft_model_path, &s->draft, err)) < 0) return rc;
+            s->cfg.engine.draft_model = s->draft;
+        }
         if ((rc = pg_engine_create(s->model, s->vocab, &s->cfg.engine, &s->engine, err)) < 0) return rc;
+        if (s->cfg.engine.spec_mode != PG_SPEC_OFF)
+            PG_INFO("speculative decoding: %s, at most %d drafted tokens per step%s",
+                    s->cfg.engine.spec_mode == PG_SPEC_NGRAM ? "n-gram prompt lookup" : "draft model",
+                    s->cfg.engine.spec_tokens ? s->cfg.engine.spec_tokens : 8,
+                    s->cfg.engine.spec_tokens ? "" : " (adaptive)");
         pg_engine_stats_get(s->engine, &st);
     }
     if ((rc = load_embedder(s, caps, err)) < 0) return rc;
@@ -301,6 +319,10 @@ static int load_all(pg_srv *s, pg_error *err) {
     c->pooling = s->emb ? pg_pooling_name(pg_embedder_pooling(s->emb)) : NULL;
     c->embed_dim = s->emb ? pg_embedder_dim(s->emb) : 0;
     c->embed_matryoshka = s->emb ? pg_embedder_matryoshka(s->emb) : 0;
+    c->model = s->model;
+    c->model_path = s->cfg.model_path;
+    c->version = s->cfg.version;
+    c->tpl_text = s->tpl_text;
     srv_embq_config qc = {.emb = s->emb,
                           .refusal = s->emb_refusal,
                           .ctx = c,
@@ -358,11 +380,16 @@ static void free_all(pg_srv *s) {
     srv_metrics_free(&s->m);
     pg_gram_cache_destroy(s->ctx.grammars); /* grammars still held by requests live on */
     s->ctx.grammars = NULL;
+    srv_rstore_destroy(s->ctx.responses);
+    s->ctx.responses = NULL;
     if (s->tpl) pg_tpl_free(s->tpl);
     pg_vocab_free(s->vocab);
     pg_model_free(s->model);
+    pg_model_free(s->draft);
     free(s->demo_image);
     free(s->bos_text);
+    free(s->tpl_text);
+    s->tpl_text = NULL;
     free(s->eos_text);
     pthread_rwlock_destroy(&s->engine_lock);
 }
@@ -419,7 +446,9 @@ int pg_server_run(const pg_server_config *c, volatile sig_atomic_t *stop, pg_err
                        .chat_special_in_content = c->chat_special_in_content,
                        .render_cancel = &s->grace_over,
                        .special_text_messages = &s->m.special_text_messages,
-                       .grammars = pg_gram_cache_create(SRV_GRAMMAR_CACHE_ENTRIES, SRV_GRAMMAR_CACHE_BYTES)};
+                       .grammars = pg_gram_cache_create(SRV_GRAMMAR_CACHE_ENTRIES, SRV_GRAMMAR_CACHE_BYTES),
+                       .responses = srv_rstore_create(c->responses_store_max, c->responses_store_bytes,
+                                                      c->responses_ttl_s)};
     int rc = srv_keys_create(c, &s->keys, err);
     if (rc == 0 && !(s->usage = srv_usage_create(c->cost_per_hour))) rc = pg_error_set(err, PG_ENOMEM, "out of memory");
     s->core = (srv_core){.eng = {engine_submit, engine_cancel, s, engine_pause}, .metrics = &s->m, .keys = s->keys};

@@ -7,7 +7,8 @@
  * to stderr once requests can be served, and then serves until *stop
  * becomes non-zero (set it from a SIGINT/SIGTERM handler).
  *
- * Endpoints: POST /v1/completions, POST /v1/chat/completions, GET /v1/models,
+ * Endpoints: POST /v1/completions, POST /v1/chat/completions, POST
+ * /v1/responses (GET and DELETE /v1/responses/{id}), GET /v1/models,
  * POST /v1/embeddings, POST /v1/rerank (and /embeddings, /rerank),
  * GET /health (liveness), GET /ready (readiness), GET /metrics (Prometheus
  * text), GET /v1/stats (the same figures as JSON), GET /v1/usage (usage
@@ -36,6 +37,7 @@ typedef struct pg_server_config {
     const char *host;            /* default "127.0.0.1" */
     int port;                    /* default 8080; 0 = any free port (printed) */
     const char *model_path;      /* NULL = built-in demo model (random weights) */
+    const char *draft_model_path; /* speculative decoding's draft model (engine.spec_mode DRAFT), or NULL */
     const char *model_alias;     /* id clients send; NULL = general.name or file name */
     const char *chat_template_path; /* NULL = the model's tokenizer.chat_template */
     size_t max_body_bytes;       /* request bodies beyond -> 413 (default 16 MiB) */
@@ -52,6 +54,9 @@ typedef struct pg_server_config {
                                     the client reads (default 4 MiB) */
     uint64_t max_response_entries; /* non-streaming: choices x max_tokens x (1 + top logprobs)
                                       above this -> 400 (default 2097152) */
+    size_t responses_store_max;  /* Responses API: stored responses (LRU; default 1024; 0 = store off) */
+    size_t responses_store_bytes; /* ... and their bytes (default 64 MiB) */
+    double responses_ttl_s;      /* ... each kept this long (default 3600 s; 0 = until evicted) */
     unsigned http_threads;       /* MHD worker threads (default 2) */
     uint64_t demo_seed;          /* weights of the demo model (default 1234) */
     /* admission / limits */
@@ -85,6 +90,7 @@ typedef struct pg_server_config {
     int embed_batch_inputs;      /* inputs per encoder pass (0 = 64; 1 = no batching) */
     int embed_batch_wait_us;     /* gather a burst before a pass that is not full (0 = 500; -1 = never) */
     pg_engine_config engine;
+    const char *version;         /* pagoda's version, for Ollama's /api/version (the CLI sets it); NULL: unknown */
 } pg_server_config;
 
 void pg_server_config_default(pg_server_config *c);

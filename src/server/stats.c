@@ -7,7 +7,10 @@
  *               kv_block_size (tokens per block), kv_type (f16|q8_0|q4_0|f32),
  *               prefix_cache_{queries,hits} (tokens), prefix_cache_hit_rate,
  *               preemptions, steps, prompt_tokens, generated_tokens,
- *               batch_seqs, batch_tokens, n_ctx},
+ *               batch_seqs, batch_tokens, n_ctx, speculative: {drafted_tokens,
+ *               accepted_tokens, verify_passes, acceptance_rate (null before any
+ *               draft), acceptance_histogram: counts of finished choices that
+ *               drafted, by acceptance rate in ten buckets [i/10, (i+1)/10)}},
  *    "counters": {requests (generation requests that reached the endpoint),
  *                 http_responses, rejected_429, rejected_503, rejected
  *                 {by reason}, errors_4xx (but 429), errors_5xx (but 503),
@@ -18,8 +21,16 @@
  *    "histograms": {ttft, itl, e2e, queue: {bounds, counts (non-cumulative,
  *                   last = above the last bound), count, sum, p50, p90,
  *                   p99}, embedding, rerank (request latency, same shape)},
- *    "running": [{id, model, age_s, prompt_tokens, generated_tokens, state,
- *                 stream}] (the newest SRV_STATS_MAX_ROWS, oldest first)}
+ *    "protocols": {"openai"|"anthropic"|"responses"|"ollama" (openai
+ *                  always, the others once used): {requests,
+ *                  http_responses, errors_4xx, errors_5xx, rejected_429,
+ *                  rejected_503, generation_errors, cancelled, timeouts,
+ *                  disconnects, finished {by reason}, histograms {ttft,
+ *                  itl, e2e, queue}}},
+ *    "running": [{id, model, protocol, age_s, prompt_tokens,
+ *                 generated_tokens, state, stream}] (the newest
+ *                 SRV_STATS_MAX_ROWS, oldest first)}
+ * The counters and histograms outside "protocols" are the sums over them.
  * srv_stats_json knows only its srv_stats_in; http.c fills that from its
  * registry of live requests, the engine snapshot and the metrics.
  * The dashboard derives rates (tokens/s) and windowed percentiles from the
@@ -52,6 +63,8 @@ double srv_hist_quantile(const uint64_t *counts, const double *bounds, double q)
     return bounds[SRV_HIST_NB - 1];
 }
 
+static json_t *counts_json(const uint64_t *b, uint64_t count, double sum);
+
 static json_t *hist_json(srv_hist *h) {
     uint64_t b[SRV_HIST_NB + 1], count;
     double sum;
@@ -60,6 +73,18 @@ static json_t *hist_json(srv_hist *h) {
     count = h->count;
     sum = h->sum;
     pthread_mutex_unlock(&h->mu);
+    return counts_json(b, count, sum);
+}
+
+/* A generation histogram summed over the protocols. */
+static json_t *total_json(srv_metrics *m, int which) {
+    uint64_t b[SRV_HIST_NB + 1], count;
+    double sum;
+    srv_hist_total(m, which, b, &count, &sum);
+    return counts_json(b, count, sum);
+}
+
+static json_t *counts_json(const uint64_t *b, uint64_t count, double sum) {
     const double *bounds = srv_hist_bounds();
     json_t *o = json_object(), *jb = json_array(), *jc = json_array();
     for (int i = 0; i < SRV_HIST_NB; i++) json_array_append_new(jb, json_real(bounds[i]));
@@ -85,6 +110,7 @@ static json_t *rows_json(const srv_stats_in *in) {
         json_t *o = json_object();
         json_object_set_new(o, "id", json_string(r->id));
         json_object_set_new(o, "model", json_string(in->model));
+        json_object_set_new(o, "protocol", json_string(r->protocol ? r->protocol : "openai"));
         json_object_set_new(o, "age_s", json_real(r->age_s));
         json_object_set_new(o, "prompt_tokens", U(r->prompt_tokens));
         json_object_set_new(o, "generated_tokens", U(r->generated_tokens));
@@ -94,6 +120,44 @@ static json_t *rows_json(const srv_stats_in *in) {
         json_array_append_new(a, o);
     }
     return a;
+}
+
+/* The request counters of protocol p (-1: summed over all) into c. */
+static void set_counters(json_t *c, srv_metrics *m, int p) {
+    int lo = p < 0 ? 0 : p, hi = p < 0 ? SRV_PROTO_COUNT : p + 1;
+    uint64_t http = 0, e4 = 0, e5 = 0, req = 0, dis = 0, rej[REJ_COUNT] = {0}, fin[FIN_COUNT] = {0};
+    for (int q = lo; q < hi; q++) {
+        srv_pmetrics *pm = &m->p[q];
+        for (int s = 100; s < 600; s++) {
+            uint64_t v = atomic_load(&pm->status[s]);
+            http += v;
+            if (s >= 400 && s < 500 && s != 429) e4 += v;
+            if (s >= 500 && s != 503) e5 += v;
+        }
+        req += atomic_load(&pm->requests);
+        dis += atomic_load(&pm->disconnects);
+        for (int i = 0; i < REJ_COUNT; i++) rej[i] += atomic_load(&pm->rejected[i]);
+        for (int i = 0; i < FIN_COUNT; i++) fin[i] += atomic_load(&pm->finished[i]);
+    }
+    json_object_set_new(c, "requests", U(req));
+    json_object_set_new(c, "http_responses", U(http));
+    /* rejections by reason (a /ready probe's 503 is not one) */
+    json_object_set_new(c, "rejected_429", U(rej[REJ_QUEUE_FULL] + rej[REJ_RATE_LIMIT]));
+    json_object_set_new(c, "rejected_503", U(rej[REJ_DRAINING] + rej[REJ_LOADING] + rej[REJ_UNAVAILABLE]));
+    static const char *rn[REJ_COUNT] = {"queue_full", "rate_limit", "draining", "loading", "unavailable"};
+    json_t *jr = json_object();
+    for (int i = 0; i < REJ_COUNT; i++) json_object_set_new(jr, rn[i], U(rej[i]));
+    json_object_set_new(c, "rejected", jr);
+    json_object_set_new(c, "errors_4xx", U(e4));
+    json_object_set_new(c, "errors_5xx", U(e5));
+    json_object_set_new(c, "generation_errors", U(fin[FIN_ERROR]));
+    json_object_set_new(c, "cancelled", U(fin[FIN_ABORT]));
+    json_object_set_new(c, "timeouts", U(fin[FIN_TIMEOUT]));
+    json_object_set_new(c, "disconnects", U(dis));
+    static const char *fn[FIN_COUNT] = {"stop", "length", "abort", "timeout", "error"};
+    json_t *jf = json_object();
+    for (int i = 0; i < FIN_COUNT; i++) json_object_set_new(jf, fn[i], U(fin[i]));
+    json_object_set_new(c, "finished", jf);
 }
 
 char *srv_stats_json(const srv_stats_in *in) {
@@ -122,6 +186,13 @@ char *srv_stats_json(const srv_stats_in *in) {
     json_object_set_new(e, "prefix_cache_hits", U(st.prefix_hits));
     json_object_set_new(e, "prefix_cache_hit_rate",
                         st.prefix_queries ? json_real((double)st.prefix_hits / (double)st.prefix_queries) : json_null());
+    if (st.disk_enabled) {
+        json_object_set_new(e, "prefix_cache_disk_hits", U(st.disk_hits));
+        json_object_set_new(e, "prefix_cache_disk_misses", U(st.disk_misses));
+        json_object_set_new(e, "prefix_cache_disk_hit_tokens", U(st.disk_hit_tokens));
+        json_object_set_new(e, "prefix_cache_disk_files", U(st.disk_files));
+        json_object_set_new(e, "prefix_cache_disk_bytes", U(st.disk_bytes));
+    }
     json_object_set_new(e, "preemptions", U(st.preemptions));
     json_object_set_new(e, "steps", U(st.steps));
     json_object_set_new(e, "prompt_tokens", U(st.prompt_tokens));
@@ -129,37 +200,19 @@ char *srv_stats_json(const srv_stats_in *in) {
     json_object_set_new(e, "batch_seqs", U(st.last_batch_seqs));
     json_object_set_new(e, "batch_tokens", U(st.last_batch_tokens));
     json_object_set_new(e, "n_ctx", U(in->n_ctx));
+    json_t *sp = json_object(), *sh = json_array();
+    json_object_set_new(sp, "drafted_tokens", U(st.spec_drafted));
+    json_object_set_new(sp, "accepted_tokens", U(st.spec_accepted));
+    json_object_set_new(sp, "verify_passes", U(st.spec_verifies));
+    json_object_set_new(sp, "acceptance_rate",
+                        st.spec_drafted ? json_real((double)st.spec_accepted / (double)st.spec_drafted) : json_null());
+    for (int i = 0; i < PG_SPEC_HIST; i++) json_array_append_new(sh, U(st.spec_hist[i]));
+    json_object_set_new(sp, "acceptance_histogram", sh);
+    json_object_set_new(e, "speculative", sp);
     json_object_set_new(o, "engine", e);
 
-    uint64_t http = 0, e4 = 0, e5 = 0;
-    for (int c = 100; c < 600; c++) {
-        uint64_t v = atomic_load(&m->status[c]);
-        http += v;
-        if (c >= 400 && c < 500 && c != 429) e4 += v;
-        if (c >= 500 && c != 503) e5 += v;
-    }
     json_t *c = json_object();
-    json_object_set_new(c, "requests", U(atomic_load(&m->requests)));
-    json_object_set_new(c, "http_responses", U(http));
-    /* rejections by reason (a /ready probe's 503 is not one) */
-    json_object_set_new(c, "rejected_429",
-                        U(atomic_load(&m->rejected[REJ_QUEUE_FULL]) + atomic_load(&m->rejected[REJ_RATE_LIMIT])));
-    json_object_set_new(c, "rejected_503", U(atomic_load(&m->rejected[REJ_DRAINING]) + atomic_load(&m->rejected[REJ_LOADING]) +
-                                             atomic_load(&m->rejected[REJ_UNAVAILABLE])));
-    static const char *rej[REJ_COUNT] = {"queue_full", "rate_limit", "draining", "loading", "unavailable"};
-    json_t *jr = json_object();
-    for (int i = 0; i < REJ_COUNT; i++) json_object_set_new(jr, rej[i], U(atomic_load(&m->rejected[i])));
-    json_object_set_new(c, "rejected", jr);
-    json_object_set_new(c, "errors_4xx", U(e4));
-    json_object_set_new(c, "errors_5xx", U(e5));
-    json_object_set_new(c, "generation_errors", U(atomic_load(&m->finished[FIN_ERROR])));
-    json_object_set_new(c, "cancelled", U(atomic_load(&m->finished[FIN_ABORT])));
-    json_object_set_new(c, "timeouts", U(atomic_load(&m->finished[FIN_TIMEOUT])));
-    json_object_set_new(c, "disconnects", U(atomic_load(&m->disconnects)));
-    static const char *fin[FIN_COUNT] = {"stop", "length", "abort", "timeout", "error"};
-    json_t *jf = json_object();
-    for (int i = 0; i < FIN_COUNT; i++) json_object_set_new(jf, fin[i], U(atomic_load(&m->finished[i])));
-    json_object_set_new(c, "finished", jf);
+    set_counters(c, m, -1);
     json_object_set_new(c, "embedding_requests", U(atomic_load(&m->emb_requests[EMB_EMBED])));
     json_object_set_new(c, "rerank_requests", U(atomic_load(&m->emb_requests[EMB_RERANK])));
     json_object_set_new(c, "embedding_inputs", U(atomic_load(&m->emb_inputs[EMB_EMBED])));
@@ -169,13 +222,25 @@ char *srv_stats_json(const srv_stats_in *in) {
     json_object_set_new(o, "counters", c);
 
     json_t *h = json_object();
-    json_object_set_new(h, "ttft", hist_json(&m->h[H_TTFT]));
-    json_object_set_new(h, "itl", hist_json(&m->h[H_ITL]));
-    json_object_set_new(h, "e2e", hist_json(&m->h[H_E2E]));
-    json_object_set_new(h, "queue", hist_json(&m->h[H_QUEUE]));
-    json_object_set_new(h, "embedding", hist_json(&m->h[H_EMBED]));
-    json_object_set_new(h, "rerank", hist_json(&m->h[H_RERANK]));
+    json_object_set_new(h, "ttft", total_json(m, H_TTFT));
+    json_object_set_new(h, "itl", total_json(m, H_ITL));
+    json_object_set_new(h, "e2e", total_json(m, H_E2E));
+    json_object_set_new(h, "queue", total_json(m, H_QUEUE));
+    json_object_set_new(h, "embedding", hist_json(&m->emb_h[EMB_EMBED]));
+    json_object_set_new(h, "rerank", hist_json(&m->emb_h[EMB_RERANK]));
     json_object_set_new(o, "histograms", h);
+
+    json_t *ps = json_object();
+    for (int p = 0; p < SRV_PROTO_COUNT; p++) {
+        if (!srv_metrics_proto_used(m, p)) continue;
+        json_t *po = json_object(), *ph = json_object();
+        set_counters(po, m, p);
+        static const struct { const char *k; int h; } hs[] = {{"ttft", H_TTFT}, {"itl", H_ITL}, {"e2e", H_E2E}, {"queue", H_QUEUE}};
+        for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) json_object_set_new(ph, hs[i].k, hist_json(&m->p[p].h[hs[i].h]));
+        json_object_set_new(po, "histograms", ph);
+        json_object_set_new(ps, srv_proto_name(p), po);
+    }
+    json_object_set_new(o, "protocols", ps);
 
     json_object_set_new(o, "running", rows_json(in));
     return srv_dump(o, NULL);

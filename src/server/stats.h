@@ -24,6 +24,7 @@ typedef struct srv_stats_row {
     int64_t prompt_tokens, generated_tokens;
     const char *state;         /* static: waiting|generating|finishing|cancelling, or embedding|reranking */
     int stream;
+    const char *protocol;      /* static: srv_proto_name */
     int32_t choices;           /* embedding / rerank jobs: inputs */
 } srv_stats_row;
 

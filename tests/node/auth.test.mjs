@@ -44,7 +44,7 @@ test('missing or wrong key -> 401 invalid_api_key; probes need none; /metrics ne
   assert.equal((await fetch(`${URL_}/metrics`, { headers: { authorization: `Bearer ${K.gamma}` } })).status, 401);
   const m = await fetch(`${URL_}/metrics`, { headers: { authorization: 'Bearer mk-test-metrics-9' } });
   assert.equal(m.status, 200);
-  assert.match(await m.text(), /^pagoda:http_requests_total\{model_name="[^"]+",status="401"\} \d+$/m);
+  assert.match(await m.text(), /^pagoda:http_requests_total\{model_name="[^"]+",protocol="openai",status="401"\} \d+$/m);
 });
 
 test('requests per minute, per key, with x-ratelimit-* headers and Retry-After', async () => {

@@ -10,7 +10,8 @@ const MODEL = process.env.PAGODA_MODEL;
 async function metrics() {
   const t = await (await fetch(`${URL_}/metrics`)).text();
   return (name, labels = '') => {
-    const m = new RegExp(`^pagoda:${name}\\{model_name="[^"]*"${labels ? ',' + labels : ''}\\} ([0-9.e+-]+)$`, 'm').exec(t);
+    // request series carry protocol="openai" (these requests are OpenAI's); engine gauges do not
+    const m = new RegExp(`^pagoda:${name}\\{model_name="[^"]*"(?:,protocol="openai")?${labels ? ',' + labels : ''}\\} ([0-9.e+-]+)$`, 'm').exec(t);
     return m ? Number(m[1]) : NaN;
   };
 }

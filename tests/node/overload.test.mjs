@@ -25,7 +25,8 @@ async function metricsText() {
 }
 function metric(text, name, labels = '') {
   const esc = (x) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const re = new RegExp(`^pagoda:${name}\\{model_name="[^"]*"${labels ? ',' + esc(labels) : ''}\\} ([0-9.e+-]+)$`, 'm');
+  // request series carry protocol="openai" (these requests are OpenAI's); engine gauges do not
+  const re = new RegExp(`^pagoda:${name}\\{model_name="[^"]*"(?:,protocol="openai")?${labels ? ',' + esc(labels) : ''}\\} ([0-9.e+-]+)$`, 'm');
   const m = re.exec(text);
   return m ? Number(m[1]) : 0;
 }
@@ -105,8 +106,8 @@ test('metrics: vLLM-style histograms, counters and gauges are exported', async (
   for (const h of ['time_to_first_token_seconds', 'inter_token_latency_seconds', 'time_per_output_token_seconds', 'e2e_request_latency_seconds',
     'request_queue_time_seconds', 'request_prefill_time_seconds', 'request_decode_time_seconds']) {
     assert.match(t, new RegExp(`^# TYPE pagoda:${h} histogram$`, 'm'), h);
-    assert.match(t, new RegExp(`^pagoda:${h}_bucket\\{model_name="${MODEL}",le="\\+Inf"\\} \\d+$`, 'm'), h);
-    assert.match(t, new RegExp(`^pagoda:${h}_sum\\{model_name="${MODEL}"\\} [0-9.e+-]+$`, 'm'), h);
+    assert.match(t, new RegExp(`^pagoda:${h}_bucket\\{model_name="${MODEL}",protocol="openai",le="\\+Inf"\\} \\d+$`, 'm'), h);
+    assert.match(t, new RegExp(`^pagoda:${h}_sum\\{model_name="${MODEL}",protocol="openai"\\} [0-9.e+-]+$`, 'm'), h);
     assert.equal(metric(t, `${h}_bucket`, 'le="+Inf"'), metric(t, `${h}_count`), h);
     // buckets are cumulative
     const b = [...t.matchAll(new RegExp(`^pagoda:${h}_bucket\\{[^}]*\\} (\\d+)$`, 'gm'))].map((x) => Number(x[1]));
@@ -117,7 +118,7 @@ test('metrics: vLLM-style histograms, counters and gauges are exported', async (
   for (const g of ['num_requests_running', 'num_requests_waiting', 'kv_cache_usage_perc', 'batch_size'])
     assert.match(t, new RegExp(`^# TYPE pagoda:${g} gauge$`, 'm'), g);
   for (const f of ['stop', 'length', 'abort', 'timeout'])
-    assert.match(t, new RegExp(`^pagoda:request_success_total\\{model_name="${MODEL}",finished_reason="${f}"\\} \\d+$`, 'm'));
+    assert.match(t, new RegExp(`^pagoda:request_success_total\\{model_name="${MODEL}",protocol="openai",finished_reason="${f}"\\} \\d+$`, 'm'));
 });
 
 test('limits on client input are 400s naming the field; the server keeps serving', async () => {

@@ -34,6 +34,13 @@ int pg_bench_serve(int argc, char **argv);
  * 32, 128): ms per matmul, GB/s of weights, GOP/s (median of R runs). */
 int pg_bench_kernels(int argc, char **argv);
 
+/* Attention of one batched decode step per KV cache type
+ * (bench/attn_bench.c): pg_bench_attn [--kv-types f16,q8_0] [--seqs S]
+ * [--ctx C] [--layers L] [--kv-heads H] [--group G] [--head-dim D]
+ * [--threads T] [--runs R]; the kernel calls of forward.c over KV pools
+ * far larger than the caches, types interleaved, medians. */
+int pg_bench_attn(int argc, char **argv);
+
 /* Embedding throughput (bench/embed_bench.c): pg_bench_embed -m MODEL
  * [--texts N] [--words W] [--concurrency C] [--threads T] [--runs R]
  * [--max-batched-tokens B] [--max-batch-inputs I] [--mode both|batched|single].

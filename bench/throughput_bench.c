@@ -124,7 +124,7 @@ static int load_schema(const char *path, int flexible, pg_gram_ref **out) {
 static void usage(void) {
     fprintf(stderr, "usage: pagoda bench throughput -m MODEL [--requests N] [--input-len I] [--output-len O]\n"
                     "         [--concurrency C] [--shared-prefix P] [--threads T] [--max-batched-tokens B]\n"
-                    "         [--max-seqs S] [--kv-cache-mem BYTES] [--n-ctx N] [--seed X]\n"
+                    "         [--max-seqs S] [--kv-cache-mem BYTES] [--kv-type TYPE] [--n-ctx N] [--seed X]\n"
                     "         [--json-schema FILE [--whitespace MODE]]\n"
                     "         [--spec off|ngram|draft] [--spec-tokens K] [--draft-model FILE]\n");
 }
@@ -134,6 +134,7 @@ int pg_bench_throughput(int argc, char **argv) {
     long spec_k = 0;
     long n_req = 64, in_len = 128, out_len = 128, conc = 0, shared = 0, threads = 0, mbt = 0, max_seqs = 0, n_ctx = 0;
     unsigned long long kv_mem = 0, seed = 1;
+    int kv_type = PG_KV_F16;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -176,6 +177,14 @@ int pg_bench_throughput(int argc, char **argv) {
         }
         if (!strcmp(a, "--kv-cache-mem") && v) {
             kv_mem = strtoull(v, NULL, 10);
+            i++;
+            continue;
+        }
+        if (!strcmp(a, "--kv-type") && v) {
+            if ((kv_type = pg_kv_type_parse(v)) < 0) {
+                fprintf(stderr, "bench throughput: --kv-type: '%s' is not one of f16|q8_0|q4_0|f32\n", v);
+                return 2;
+            }
             i++;
             continue;
         }
@@ -285,6 +294,7 @@ int pg_bench_throughput(int argc, char **argv) {
     if (mbt) c.max_batched_tokens = (int32_t)mbt;
     c.max_seqs = max_seqs ? (int32_t)max_seqs : (int32_t)(conc > 16 ? (conc < 256 ? conc : 256) : 16);
     c.kv_cache_mem = kv_mem;
+    c.kv_type = kv_type;
     c.n_ctx = (int32_t)n_ctx;
     c.max_queued_requests = (int32_t)(n_req < 1000000 ? n_req + 1 : n_req);
     c.max_queued_tokens = (int64_t)n_req * in_len + 1;
@@ -302,6 +312,12 @@ int pg_bench_throughput(int argc, char **argv) {
 
     printf("model %s: %ld requests, input %ld (shared prefix %ld), output %ld tokens, concurrency %ld, %ld threads\n",
            model, n_req, in_len, shared, out_len, conc, threads);
+    {
+        pg_engine_stats es;
+        pg_engine_stats_get(e, &es);
+        printf("KV cache %s: %d blocks x %d tokens, %zu bytes/token\n", pg_kv_type_name(kv_type), es.kv_blocks_total,
+               es.block_size, pg_kv_bytes_per_token(m, kv_type));
+    }
     fflush(stdout);
     double t0 = wall();
     long next = 0;

@@ -91,6 +91,7 @@ static void done_wait(int n) {
 
 static pg_model *g_model;
 static pg_vocab *g_vocab;
+static int g_kv_type = PG_KV_F16; /* the KV cache type of every engine the tests create */
 
 /* The tests' engine settings: manual mode steps in the test's thread and
  * checks invariants every step. */
@@ -102,6 +103,7 @@ static void cfg_base(pg_engine_config *c, int manual, int32_t max_seqs, int32_t 
     c->max_batched_tokens = mbt;
     c->threads = manual ? 1 : 2; /* thread count never changes results; 1 is kind to loaded CI */
     c->default_seed = 1234;
+    c->kv_type = g_kv_type;
 }
 
 static pg_engine *create(const pg_engine_config *c) {
@@ -120,7 +122,7 @@ static pg_engine *mk_engine(int manual, int32_t max_seqs, int32_t mbt, uint64_t 
     return create(&c);
 }
 
-static uint64_t blocks_mem(int32_t n_blocks) { return (uint64_t)n_blocks * 16 * pg_kv_bytes_per_token(g_model, PG_KV_F16); }
+static uint64_t blocks_mem(int32_t n_blocks) { return (uint64_t)n_blocks * 16 * pg_kv_bytes_per_token(g_model, g_kv_type); }
 
 static void base_req(pg_request *q, const int32_t *prompt, int32_t n, int32_t max_tokens, res *r) {
     memset(q, 0, sizeof *q);
@@ -1008,7 +1010,7 @@ static void test_other_model(const char *td, const char *file) {
                file, W, max_used, bound, need_all);
         /* reference: greedy through the forward pass with every block kept */
         fwd_ctx c;
-        REQUIRE(fwd_open(&c, path, need_all + 1, bs, PG_KV_F16, 64, 1) == 0);
+        REQUIRE(fwd_open(&c, path, need_all + 1, bs, g_kv_type, 64, 1) == 0);
         int32_t table[8] = {0, 1, 2, 3, 4, 5, 6, 7}, toks[64];
         float *lg = malloc((size_t)c.n_vocab * sizeof(float));
         memcpy(toks, prompt, sizeof prompt);
@@ -1058,6 +1060,14 @@ int main(void) {
                                          "arch-gemma2-q8_0.gguf", "arch-mixtral-q8_0.gguf",
                                          "arch-qwen2moe-q8_0.gguf"};
     for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) test_other_model(td, others[i]);
+    /* a q8_0 KV cache: batch invariance, prefix cache and preemption unchanged */
+    g_kv_type = PG_KV_Q8_0;
+    fprintf(stderr, "-- KV cache q8_0\n");
+    test_invariance();
+    test_prefix();
+    test_preemption();
+    test_other_model(td, "arch-gemma2-q8_0.gguf");
+    g_kv_type = PG_KV_F16;
 
     pg_vocab_free(g_vocab);
     pg_model_free(g_model);

@@ -272,6 +272,10 @@ int main(void) {
     test_runs(td, "stories260K.gguf", PG_KV_F16);
     test_runs(td, "syn-a-q4_k_m.gguf", PG_KV_F32);
     test_runs(td, "arch-gemma2-q8_0.gguf", PG_KV_F16);
+    /* quantized KV: runs and block boundaries still give token-by-token bits */
+    test_runs(td, "stories260K.gguf", PG_KV_Q8_0);
+    test_runs(td, "syn-a-q4_k_m.gguf", PG_KV_Q4_0);
+    test_runs(td, "arch-gemma2-q8_0.gguf", PG_KV_Q8_0);
     test_bad_batches(td);
     /* the lower dispatch levels (what a CPU without AVX-512 runs) */
     static const char *const some[] = {"q4_0", "q8_0", "q4_k_m", "q6_k", "iq4_xs", "f16", "q2_k", NULL};

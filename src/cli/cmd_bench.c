@@ -24,6 +24,7 @@ static const pg_cli_opt throughput_opts[] = {
     {"--max-batched-tokens", "B", PG_ARG_UINT, 0, "the engine's", "tokens per engine step"},
     {"--max-seqs", "S", PG_ARG_UINT, 0, "the engine's", "running sequences per step"},
     {"--kv-cache-mem", "BYTES", PG_ARG_UINT, 0, "automatic", "KV cache bytes"},
+    {"--kv-type", "TYPE", PG_ARG_STR, 0, "f16", "KV cache storage: f16, q8_0, q4_0 or f32"},
     {"--n-ctx", "N", PG_ARG_UINT, 0, "input + output length", "context per sequence"},
     {"--seed", "X", PG_ARG_UINT, 0, "1", "seed of the random prompts"},
     {"--json-schema", "FILE", PG_ARG_STR, 0, NULL,
@@ -105,6 +106,23 @@ const pg_cli_cmd pg_cli_bench_embed = {
     "embedding throughput (inputs/s, tokens/s, CPU ms per input), batched passes against one input per pass",
     NULL, bembed_opts, PG_CLI_N(bembed_opts), 0, 0, NULL};
 
+static const pg_cli_opt battn_opts[] = {
+    {"--kv-types", "LIST", PG_ARG_STR, 0, "f16,q8_0", "KV cache types, comma separated (f16, q8_0, q4_0, f32), measured interleaved"},
+    {"--seqs", "S", PG_ARG_UINT, 0, "16", "sequences in the step"},
+    {"--ctx", "C", PG_ARG_UINT, 0, "1000", "positions of each sequence"},
+    {"--layers", "L", PG_ARG_UINT, 0, "22", "layers"},
+    {"--kv-heads", "H", PG_ARG_UINT, 0, "4", "KV heads"},
+    {"--group", "G", PG_ARG_UINT, 0, "8", "query heads per KV head"},
+    {"--head-dim", "D", PG_ARG_UINT, 0, "64", "head dimension"},
+    {"--threads", "T", PG_ARG_UINT, 0, "2", "compute threads"},
+    {"--runs", "R", PG_ARG_UINT, 0, "7", "runs per type, the median is reported"},
+};
+const pg_cli_cmd pg_cli_bench_attn = {
+    "bench attn",
+    "[--kv-types f16,q8_0] [--seqs S] [--ctx C] [--layers L] [--kv-heads H] [--group G] [--head-dim D] [--runs R]",
+    "the attention of one batched decode step per KV cache type (TinyLlama shape by default): ms, KV GB/s",
+    NULL, battn_opts, PG_CLI_N(battn_opts), 0, 0, NULL};
+
 static const struct {
     const char *name;
     int (*fn)(int, char **);
@@ -115,6 +133,7 @@ static const struct {
     {"tokenize", pg_bench_tokenize, &pg_cli_bench_tokenize},
     {"kernels", pg_bench_kernels, &pg_cli_bench_kernels},
     {"embed", pg_bench_embed, &pg_cli_bench_embed},
+    {"attn", pg_bench_attn, &pg_cli_bench_attn},
 };
 
 static void bench_usage(FILE *f) {

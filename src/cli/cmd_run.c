@@ -36,6 +36,7 @@ static const pg_cli_opt run_opts[] = {
     {"--seed", "S", PG_ARG_UINT, 0, "time-based", "sampling seed"},
     {"-t, --threads", "N", PG_ARG_UINT, 0, "2", "compute threads"},
     {"-c, --ctx-size", "N", PG_ARG_UINT, 0, "the model's training context", "max positions (prompt + generation)"},
+    {"--kv-type", "TYPE", PG_ARG_STR, 0, "f16", "KV cache storage: f16, q8_0, q4_0 or f32"},
     {"--json", NULL, PG_ARG_NONE, 0, NULL, "print {\"prompt_tokens\":[...],\"tokens\":[...],\"text\":\"...\"}"},
     {"--spec", "MODE", PG_ARG_STR, 0, "off (draft with --draft-model)",
      "speculative decoding through the engine: off, ngram or draft (--draft-model); the same tokens as off"},
@@ -43,7 +44,7 @@ static const pg_cli_opt run_opts[] = {
     {"--draft-model", "FILE", PG_ARG_STR, 0, NULL, "draft model for --spec draft (same vocabulary)"},
 };
 const pg_cli_cmd pg_cli_run = {
-    "run", "-m MODEL -p TEXT [-n N] [--temp T] [--seed S] [-t N] [-c N] [--json] [--spec MODE]",
+    "run", "-m MODEL -p TEXT [-n N] [--temp T] [--seed S] [-t N] [-c N] [--kv-type TYPE] [--json] [--spec MODE]",
     "prints the continuation of TEXT (greedy by default; --temp samples with the seed)",
     NULL, run_opts, PG_CLI_N(run_opts), 0, 0, NULL};
 
@@ -53,9 +54,10 @@ static const pg_cli_opt logits_opts[] = {
     {"-o, --output", "FILE", PG_ARG_STR | PG_ARG_REQ, 0, NULL, "where the logits go (required)"},
     {"-t, --threads", "N", PG_ARG_UINT, 0, "2", "compute threads"},
     {"-c, --ctx-size", "N", PG_ARG_UINT, 0, "the model's training context", "max positions"},
+    {"--kv-type", "TYPE", PG_ARG_STR, 0, "f16", "KV cache storage: f16, q8_0, q4_0 or f32"},
 };
 const pg_cli_cmd pg_cli_logits = {
-    "logits", "-m MODEL -p TEXT -o FILE [-t N] [-c N]",
+    "logits", "-m MODEL -p TEXT -o FILE [-t N] [-c N] [--kv-type TYPE]",
     "writes the last prompt position's logits (n_vocab little-endian float32)",
     NULL, logits_opts, PG_CLI_N(logits_opts), 0, 0, NULL};
 
@@ -65,6 +67,7 @@ static int parse_args(int argc, char **argv, run_args *a, int logits_mode, const
     memset(a, 0, sizeof *a);
     a->n_predict = 64;
     a->threads = 2;
+    a->kv_type = PG_KV_F16;
     a->temp = 0.0f;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
@@ -108,6 +111,10 @@ static int parse_args(int argc, char **argv, run_args *a, int logits_mode, const
             long n;
             if (pg_cli_parse_long(v, 1, 1 << 22, &n)) { fprintf(stderr, "pagoda %s: --ctx-size must be in [1, 4194304], got '%s'\n", cmd, v); return 2; }
             a->n_ctx = (int)n;
+        } else if (!strcmp(o, "--kv-type")) {
+            NEEDV();
+            a->kv_type = pg_kv_type_parse(v);
+            if (a->kv_type < 0) { fprintf(stderr, "pagoda %s: --kv-type: '%s' is not one of f16|q8_0|q4_0|f32\n", cmd, v); return 2; }
         } else if (!logits_mode && !strcmp(o, "--json")) {
             a->json = 1;
         } else if (!logits_mode && !strcmp(o, "--spec")) {
@@ -177,7 +184,7 @@ static int session_open(session *s, const run_args *a, int32_t need_ctx, pg_erro
     int32_t n_blocks = (ctx + BLOCK - 1) / BLOCK;
     s->pool = pg_pool_create(a->threads);
     if (!s->pool) return pg_error_set(err, PG_ENOMEM, "cannot create the thread pool");
-    if ((rc = pg_kv_store_create(s->model, n_blocks, BLOCK, PG_KV_F16, &s->kv, err)) < 0) return rc;
+    if ((rc = pg_kv_store_create(s->model, n_blocks, BLOCK, a->kv_type, &s->kv, err)) < 0) return rc;
     if ((rc = pg_forward_create(s->model, s->pool, CHUNK, 1, n_blocks * BLOCK, &s->fwd, err)) < 0) return rc;
     s->table = malloc((size_t)n_blocks * sizeof(int32_t));
     s->logits = malloc((size_t)hp->n_vocab * sizeof(float));

@@ -94,6 +94,7 @@ int pg_run_spec(const run_args *a, const int32_t *prompt, int32_t n_prompt) {
     pg_engine_config_default(&c);
     c.manual = 1;
     c.threads = a->threads;
+    c.kv_type = a->kv_type;
     c.max_seqs = 1;
     c.n_ctx = a->n_ctx ? a->n_ctx : 0;
     c.spec_mode = a->spec_mode;

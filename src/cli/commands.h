@@ -23,5 +23,6 @@ extern const pg_cli_cmd pg_cli_run, pg_cli_logits, pg_cli_info, pg_cli_tokenize,
     pg_cli_quantize, pg_cli_bench_throughput, pg_cli_bench_serve, pg_cli_bench_tokenize, pg_cli_bench_kernels,
     pg_cli_schema_test, pg_cli_parse_output;
 extern const pg_cli_cmd pg_cli_embed, pg_cli_rerank, pg_cli_bench_embed;
+extern const pg_cli_cmd pg_cli_bench_attn;
 
 #endif

@@ -11,7 +11,7 @@
 
 typedef struct {
     const char *model, *prompt, *out;
-    int n_predict, threads, json, has_seed, n_ctx;
+    int n_predict, threads, json, has_seed, n_ctx, kv_type;
     float temp;
     uint64_t seed;
     const char *spec, *draft; /* --spec, --draft-model as given */

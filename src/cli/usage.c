@@ -23,7 +23,7 @@ const pg_cli_cmd *const pg_cli_cmds[] = {
     &pg_cli_run,        &pg_cli_logits,          &pg_cli_info,          &pg_cli_tokenize,
     &pg_cli_chat_tpl,   &pg_cli_serve,           &pg_cli_quantize,      &pg_cli_bench_throughput,
     &pg_cli_bench_serve, &pg_cli_bench_tokenize, &pg_cli_bench_kernels, &pg_cli_embed, &pg_cli_rerank,
-    &pg_cli_bench_embed, &pg_cli_schema_test, &pg_cli_parse_output,
+    &pg_cli_bench_embed, &pg_cli_schema_test, &pg_cli_parse_output, &pg_cli_bench_attn,
 };
 const int pg_cli_n_cmds = PG_CLI_N(pg_cli_cmds);
 

@@ -70,7 +70,7 @@ int pg_engine_create(pg_model *m, const pg_vocab *v, const pg_engine_config *cfg
     if (c.max_batched_tokens <= 0) c.max_batched_tokens = d.max_batched_tokens;
     if (c.max_queued_requests <= 0) c.max_queued_requests = d.max_queued_requests;
     if (c.max_queued_tokens <= 0) c.max_queued_tokens = d.max_queued_tokens;
-    if (c.kv_type != PG_KV_F16 && c.kv_type != PG_KV_F32)
+    if (!pg_kv_type_name(c.kv_type))
         return pg_error_set(err, PG_EINVAL, "engine: unknown KV cache type %d", c.kv_type);
     if (c.threads > 1024 || c.block_size > 4096 || c.max_seqs > 4096 || c.max_batched_tokens > (1 << 20))
         return pg_error_set(err, PG_ERANGE,
@@ -158,7 +158,7 @@ int pg_engine_create(pg_model *m, const pg_vocab *v, const pg_engine_config *cfg
         uint64_t tokens = (uint64_t)e->n_blocks * (uint64_t)e->bs;
         PG_INFO("engine: KV cache %d blocks x %d tokens = %llu tokens (%.1f MiB, %s, %zu bytes/token)", e->n_blocks,
                 e->bs, (unsigned long long)tokens, (double)(tokens * bpt) / (1024.0 * 1024.0),
-                c.kv_type == PG_KV_F16 ? "f16" : "f32", bpt);
+                pg_kv_type_name(c.kv_type), bpt);
         PG_INFO("engine: maximum concurrency for %d tokens per request: %.2fx; max_seqs %d, max_batched_tokens %d, "
                 "%d threads",
                 n_ctx, (double)tokens / (double)n_ctx, c.max_seqs, c.max_batched_tokens, c.threads);
@@ -169,6 +169,7 @@ int pg_engine_create(pg_model *m, const pg_vocab *v, const pg_engine_config *cfg
     e->snap.kv_blocks_total = e->n_blocks;
     e->snap.n_ctx = n_ctx;
     e->snap.block_size = e->bs;
+    e->snap.kv_type = c.kv_type;
 
     if (!c.manual) {
         if (pthread_create(&e->th, NULL, engine_thread_main, e) != 0) {

@@ -30,7 +30,7 @@ typedef struct pg_engine_config {
     int threads;                 /* compute threads (default 2) */
     int32_t block_size;          /* KV block tokens (default 16) */
     uint64_t kv_cache_mem;       /* bytes for the KV pool; 0 = default from free memory */
-    int kv_type;                 /* PG_KV_F16 (default) or PG_KV_F32 */
+    int kv_type;                 /* PG_KV_F16 (default), PG_KV_Q8_0, PG_KV_Q4_0 or PG_KV_F32 */
     int32_t n_ctx;               /* max positions per sequence; 0 = model's training context */
     int32_t max_seqs;            /* running sequences per step (default 16) */
     int32_t max_batched_tokens;  /* tokens per step (default 1024) */
@@ -241,6 +241,7 @@ typedef struct pg_engine_stats {
     double gram_s, step_s;
     int32_t last_batch_tokens, last_batch_seqs;
     int32_t n_ctx, block_size;
+    int32_t kv_type;        /* PG_KV_* of the KV pool (pg_kv_type_name) */
     int32_t paused;         /* sequences paused by pg_engine_pause */
     /* speculative decoding: tokens drafted and accepted (accepted <= drafted;
      * each verify also yields one token of the target's own), verify passes,

@@ -374,6 +374,7 @@ void eng_publish(pg_engine *e) {
     st.last_batch_seqs = e->last_bs;
     st.n_ctx = e->n_ctx;
     st.block_size = e->bs;
+    st.kv_type = e->cfg.kv_type;
     st.paused = e->n_paused;
     st.spec_drafted = e->st_sdraft;
     st.spec_accepted = e->st_sacc;

@@ -250,7 +250,12 @@ typedef struct {
     int il;
 } att_job;
 
-/* q/k norm, RoPE, and the K/V store for each (token, kv head). */
+/* q/k norm, RoPE, and the K/V store. Items run token-major: per token its
+ * H query heads, then one item for all its KV heads, which ropes every K
+ * head and then writes the token's whole K and V rows (n_head_kv * head_dim
+ * values) into its KV slot in the store's type: a quantized block may span
+ * heads (head_dim < 32), and a row is quantized from its own values only,
+ * whatever the batch. */
 static void rope_store(void *arg, int ith, int nth) {
     att_job *j = arg;
     pg_forward *f = j->f;
@@ -258,7 +263,7 @@ static void rope_store(void *arg, int ith, int nth) {
     const pg_hparams *hp = &m->hp;
     const int hd = hp->head_dim, H = hp->n_head, Hkv = hp->n_head_kv;
     const pg_ops *ops = pg_ops_get();
-    long items = (long)j->b->n_tokens * (H + Hkv), lo, hi;
+    long items = (long)j->b->n_tokens * (H + 1), lo, hi;
     pg_split_range(items, ith, nth, &lo, &hi);
     const float *ff = f->rope_ff;
     const pg_layer_w *L = j->L;
@@ -267,7 +272,7 @@ static void rope_store(void *arg, int ith, int nth) {
     float *cs = f->rope_cs + (size_t)ith * hp->n_rot;
     int cs_t = -1;
     for (long it = lo; it < hi; it++) {
-        int t = (int)(it / (H + Hkv)), h = (int)(it % (H + Hkv));
+        int t = (int)(it / (H + 1)), h = (int)(it % (H + 1));
         int32_t pos = j->b->pos[t];
         if (t != cs_t) {
             pg_rope_table(cs, hp->n_rot, pos, L->rope_base, L->rope_scale, ff, f->rope_af);
@@ -279,22 +284,15 @@ static void rope_store(void *arg, int ith, int nth) {
             if (L->q_norm) ops->rmsnorm(q, q, L->q_norm, hd, hp->rms_eps);
             pg_rope_apply(q, hp->n_rot, cs, hp->rope_mode);
         } else {
-            int kh = h - H;
-            float *k = row + f->Dq + (size_t)kh * hd;
-            float *v = row + f->Dq + f->Dkv + (size_t)kh * hd;
-            if (L->k_norm) ops->rmsnorm(k, k, L->k_norm, hd, hp->rms_eps);
-            pg_rope_apply(k, hp->n_rot, cs, hp->rope_mode);
+            for (int kh = 0; kh < Hkv; kh++) {
+                float *k = row + f->Dq + (size_t)kh * hd;
+                if (L->k_norm) ops->rmsnorm(k, k, L->k_norm, hd, hp->rms_eps);
+                pg_rope_apply(k, hp->n_rot, cs, hp->rope_mode);
+            }
             const pg_batch_seq *s = &j->b->seqs[j->b->seq[t]];
             int32_t blk = s->block_table[pos / j->kv->block_size], off = pos % j->kv->block_size;
-            char *kd = pg_kv_slot(j->kv, j->il, 0, blk, off) + (size_t)kh * hd * j->kv->elsize;
-            char *vd = pg_kv_slot(j->kv, j->il, 1, blk, off) + (size_t)kh * hd * j->kv->elsize;
-            if (j->kv->type == PG_KV_F16) {
-                pg_fp32_to_fp16_row(k, (uint16_t *)kd, hd);
-                pg_fp32_to_fp16_row(v, (uint16_t *)vd, hd);
-            } else {
-                memcpy(kd, k, (size_t)hd * 4);
-                memcpy(vd, v, (size_t)hd * 4);
-            }
+            pg_attn_store_row(j->kv->type, row + f->Dq, (size_t)f->Dkv, pg_kv_slot(j->kv, j->il, 0, blk, off));
+            pg_attn_store_row(j->kv->type, row + f->Dq + f->Dkv, (size_t)f->Dkv, pg_kv_slot(j->kv, j->il, 1, blk, off));
         }
     }
 }
@@ -305,9 +303,10 @@ static void rope_store(void *arg, int ith, int nth) {
  * major, then the group's heads) share the SIMD lanes of the packed tile,
  * so a GQA group of 8 or an MHA head fills the 16 lanes instead of 8 or 1.
  * Keys are walked by runs of consecutive KV positions (one run per KV
- * block: a block holds block_size consecutive positions, K/V rows of head
- * kh at a fixed byte stride kv->row * elsize), each K row read (and
- * converted from f16) once per tile for all rows. qk covers the union
+ * block: a block holds block_size consecutive positions, K/V rows at a
+ * fixed byte stride kv->row_bytes, head kh = the row's values kh * hd ..),
+ * each K row read (and converted from f16 or dequantized) once per tile for
+ * all rows. qk covers the union
  * window lo..p_last (lo = the first token's window start); every score is
  * its own fixed fma chain over d (tensor/attn.h), so a token's scores over
  * its own keys are the bits it would get alone, and the scores of keys a
@@ -364,8 +363,8 @@ static void attention(void *arg, int ith, int nth) {
     float *scores = f->scores + (size_t)ith * att_rows(hp) * ld; /* [att_rows][max_ctx] */
     float qt[PG_MODEL_HEAD_DIM_MAX * PG_ATTN_RT];                          /* [hd][PG_ATTN_RT] */
     const float cap = hp->attn_softcap;
-    const int f16 = kv->type == PG_KV_F16;
-    const size_t stride = kv->row * kv->elsize, hoff_unit = (size_t)hd * kv->elsize;
+    const int fmt = kv->type; /* PG_KV_* = PG_ATTN_* (kv.c) */
+    const size_t stride = kv->row_bytes;
     const int32_t bs = kv->block_size, window = j->L->window, run_max = att_run_max(group);
     /* Items (run, kv head) are dealt round-robin: a prompt's later tokens
      * attend to more positions, so contiguous ranges would leave the first
@@ -378,7 +377,7 @@ static void attention(void *arg, int ith, int nth) {
         const int rows = nt * group;
         for (int kh = 0; kh < Hkv; kh++, it++) {
             if (it % nth != ith) continue;
-            const size_t hoff = (size_t)kh * hoff_unit;
+            const int e0 = kh * hd; /* the head's first value in a position row */
             for (int r0 = 0; r0 < rows; r0 += PG_ATTN_RT) {
                 const int R = rows - r0 < PG_ATTN_RT ? rows - r0 : PG_ATTN_RT;
                 /* the layout of pg_attn_pack_q (lanes >= R zero), rows gathered across tokens */
@@ -393,8 +392,12 @@ static void attention(void *arg, int ith, int nth) {
                         memset(qt + (size_t)d * PG_ATTN_RT + R, 0, (size_t)(PG_ATTN_RT - R) * sizeof(float));
                 for (int32_t p = lo; p <= plast;) {
                     int32_t off = p % bs, cnt = bs - off < plast - p + 1 ? bs - off : plast - p + 1;
-                    const char *k = pg_kv_slot(kv, j->il, 0, s->block_table[p / bs], off) + hoff;
-                    ak->qk(qt, R, hd, k, stride, f16, cnt, hp->attn_scale, scores + (size_t)r0 * ld + (p - lo), ld);
+                    const char *k = pg_kv_slot(kv, j->il, 0, s->block_table[p / bs], off);
+                    if (p + cnt <= plast) /* the next run's block, while this one computes */
+                        pg_attn_prefetch(pg_kv_slot(kv, j->il, 0, s->block_table[(p + cnt) / bs], 0), stride, fmt, e0, hd,
+                                         plast - (p + cnt) + 1 < bs ? plast - (p + cnt) + 1 : bs);
+                    ak->qk(qt, R, hd, k, stride, fmt, e0, cnt, hp->attn_scale, scores + (size_t)r0 * ld + (p - lo),
+                           ld);
                     p += cnt;
                 }
             }
@@ -411,8 +414,11 @@ static void attention(void *arg, int ith, int nth) {
                 memset(o0, 0, (size_t)group * hd * sizeof(float));
                 for (int32_t p = start; p <= pos;) {
                     int32_t off = p % bs, cnt = bs - off < pos - p + 1 ? bs - off : pos - p + 1;
-                    const char *v = pg_kv_slot(kv, j->il, 1, s->block_table[p / bs], off) + hoff;
-                    ak->pv(si + (p - start), ld, group, v, stride, f16, cnt, hd, o0, (size_t)hd);
+                    const char *v = pg_kv_slot(kv, j->il, 1, s->block_table[p / bs], off);
+                    if (p + cnt <= pos)
+                        pg_attn_prefetch(pg_kv_slot(kv, j->il, 1, s->block_table[(p + cnt) / bs], 0), stride, fmt, e0, hd,
+                                         pos - (p + cnt) + 1 < bs ? pos - (p + cnt) + 1 : bs);
+                    ak->pv(si + (p - start), ld, group, v, stride, fmt, e0, cnt, hd, o0, (size_t)hd);
                     p += cnt;
                 }
             }

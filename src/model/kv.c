@@ -1,20 +1,40 @@
 /* kv.c - paged KV storage: the K and V tensors of every layer, cut into
  * blocks of block_size positions. Layout per layer and per K/V:
- *   [n_blocks][block_size][n_head_kv][head_dim]   (f16 or f32)
- * so one position's keys for all KV heads are contiguous. The engine owns
- * the block ids (allocation, sharing, prefix cache); this file only stores.
- * All memory is allocated once at creation. */
+ *   [n_blocks][block_size][row]   row = n_head_kv * head_dim values
+ * in the store's type (model.h: f16, f32, or q8_0 / q4_0 blocks of 32
+ * values along the row, tensor/attn.h), so one position's keys for all KV
+ * heads are contiguous and a block is block_size * row_bytes contiguous
+ * bytes per layer and K/V. The engine owns the block ids (allocation,
+ * sharing, prefix cache); this file only stores. All memory is allocated
+ * once at creation. */
 #include "model/kv_impl.h"
 
 #include "base/bigmem.h"
+#include "tensor/attn.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+_Static_assert((int)PG_KV_F32 == (int)PG_ATTN_F32 && (int)PG_KV_F16 == (int)PG_ATTN_F16 &&
+                   (int)PG_KV_Q8_0 == (int)PG_ATTN_Q8_0 && (int)PG_KV_Q4_0 == (int)PG_ATTN_Q4_0 &&
+                   (int)PG_KV_NTYPES == (int)PG_ATTN_NFMT,
+               "KV types are the attention kernels' row formats");
+
+static const char *const kv_names[PG_KV_NTYPES] = {"f32", "f16", "q8_0", "q4_0"};
+
+const char *pg_kv_type_name(int kv_type) {
+    return kv_type >= 0 && kv_type < PG_KV_NTYPES ? kv_names[kv_type] : NULL;
+}
+
+int pg_kv_type_parse(const char *s) {
+    for (int t = 0; s && t < PG_KV_NTYPES; t++)
+        if (!strcmp(s, kv_names[t])) return t;
+    return -1;
+}
+
 size_t pg_kv_bytes_per_token(const pg_model *m, int kv_type) {
     const pg_hparams *hp = pg_model_hparams(m);
-    size_t el = kv_type == PG_KV_F16 ? 2 : 4;
-    return 2 * (size_t)hp->n_layer * (size_t)hp->n_head_kv * (size_t)hp->head_dim * el;
+    return 2 * (size_t)hp->n_layer * pg_attn_row_bytes(kv_type, (size_t)hp->n_head_kv * (size_t)hp->head_dim);
 }
 
 int pg_kv_store_create(const pg_model *m, int32_t n_blocks, int32_t block_size, int kv_type, pg_kv_store **out,
@@ -22,7 +42,7 @@ int pg_kv_store_create(const pg_model *m, int32_t n_blocks, int32_t block_size, 
     *out = NULL;
     if (n_blocks <= 0 || block_size <= 0 || block_size > 4096)
         return pg_error_set(err, PG_EINVAL, "invalid KV pool shape (%d blocks of %d)", n_blocks, block_size);
-    if (kv_type != PG_KV_F16 && kv_type != PG_KV_F32) return pg_error_set(err, PG_EINVAL, "invalid KV type");
+    if (!pg_kv_type_name(kv_type)) return pg_error_set(err, PG_EINVAL, "invalid KV type %d", kv_type);
     const pg_hparams *hp = pg_model_hparams(m);
     pg_kv_store *kv = calloc(1, sizeof *kv);
     if (!kv) return pg_error_set(err, PG_ENOMEM, "out of memory");
@@ -30,10 +50,10 @@ int pg_kv_store_create(const pg_model *m, int32_t n_blocks, int32_t block_size, 
     kv->n_blocks = n_blocks;
     kv->block_size = block_size;
     kv->type = kv_type;
-    kv->elsize = kv_type == PG_KV_F16 ? 2 : 4;
-    kv->row = (size_t)hp->n_head_kv * hp->head_dim;
+    kv->n_elem = (size_t)hp->n_head_kv * hp->head_dim;
+    kv->row_bytes = pg_attn_row_bytes(kv_type, kv->n_elem);
     size_t per_layer;
-    if (pg_mul_size((size_t)n_blocks * (size_t)block_size, kv->row * kv->elsize, &per_layer) < 0 ||
+    if (pg_mul_size((size_t)n_blocks * (size_t)block_size, kv->row_bytes, &per_layer) < 0 ||
         per_layer > ((size_t)1 << 46) / (2 * (size_t)hp->n_layer)) {
         free(kv);
         return pg_error_set(err, PG_ERANGE, "KV pool too large");

@@ -120,9 +120,21 @@ int32_t pg_model_kv_window(const pg_model *m);
 enum { PG_CAP_GENERATE = 1, PG_CAP_EMBED = 2, PG_CAP_RERANK = 4 };
 int pg_model_caps(const pg_model *m);
 
-/* ---- paged KV storage ---- */
+/* ---- paged KV storage ----
+ * KV types (the values of tensor/attn.h's row formats): f16 (default), f32
+ * (tests, encoders), q8_0 (34 bytes per 32 values: 1.88x the tokens of f16
+ * in the same bytes) and q4_0 (18 bytes per 32 values). A position's K (or
+ * V) row of one layer holds all KV heads, n_head_kv * head_dim values; the
+ * quantized types cut it into blocks of 32 along the row (the last one
+ * zero-padded), so a head narrower than 32 shares its blocks with the next
+ * heads. Rows are quantized when written, from their own values only. */
 typedef struct pg_kv_store pg_kv_store;
-enum { PG_KV_F16 = 1, PG_KV_F32 = 0 };
+enum { PG_KV_F32 = 0, PG_KV_F16 = 1, PG_KV_Q8_0 = 2, PG_KV_Q4_0 = 3, PG_KV_NTYPES = 4 };
+/* "f32", "f16", "q8_0", "q4_0" (NULL for an unknown type). */
+const char *pg_kv_type_name(int kv_type);
+/* The type named s, or -1. */
+int pg_kv_type_parse(const char *s);
+/* Bytes of one position's K and V rows over all layers (0: unknown type). */
 size_t pg_kv_bytes_per_token(const pg_model *m, int kv_type);
 int pg_kv_store_create(const pg_model *m, int32_t n_blocks, int32_t block_size, int kv_type, pg_kv_store **out,
                        pg_error *err);

@@ -4,6 +4,7 @@
  *   {"object":"pagoda.stats", "model", "status" (loading|ready|draining|
  *    failed), "uptime_s", "time" (unix seconds),
  *    "engine": {running, waiting, kv_usage, kv_blocks_{total,used,cached},
+ *               kv_block_size (tokens per block), kv_type (f16|q8_0|q4_0|f32),
  *               prefix_cache_{queries,hits} (tokens), prefix_cache_hit_rate,
  *               preemptions, steps, prompt_tokens, generated_tokens,
  *               batch_seqs, batch_tokens, n_ctx, speculative: {drafted_tokens,
@@ -179,6 +180,8 @@ char *srv_stats_json(const srv_stats_in *in) {
     json_object_set_new(e, "kv_blocks_total", U(st.kv_blocks_total));
     json_object_set_new(e, "kv_blocks_used", U(st.kv_blocks_used));
     json_object_set_new(e, "kv_blocks_cached", U(st.kv_blocks_cached));
+    json_object_set_new(e, "kv_block_size", U(st.block_size));
+    json_object_set_new(e, "kv_type", json_string(pg_kv_type_name(st.kv_type) ? pg_kv_type_name(st.kv_type) : "?"));
     json_object_set_new(e, "prefix_cache_queries", U(st.prefix_queries));
     json_object_set_new(e, "prefix_cache_hits", U(st.prefix_hits));
     json_object_set_new(e, "prefix_cache_hit_rate",

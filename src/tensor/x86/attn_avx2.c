@@ -7,7 +7,15 @@
  * scalar reference. pv: lanes = dims, slices of PV_NC vectors (32 dims),
  * PV_RB rows per converted V vector; dims past the last multiple of 8 run
  * the same chain with scalar fmaf (a single-rounded fma as well). Padding
- * (missing keys, rows or chunks) repeats valid data and is never stored. */
+ * (missing keys, rows or chunks) repeats valid data and is never stored.
+ *
+ * Quantized K/V (q8_0, q4_0): a key block's rows are dequantized into the
+ * same f32 stack tile the f16 keys are converted into (d * q is exact, so
+ * the tile holds the reference's values); V rows are dequantized a tile of
+ * PV_TILE floats at a time and summed by the f32 path, whose chains
+ * continue in out across tiles (the split-call property of attn.h). So the
+ * quantized cache is read once per call, at 34 or 18 bytes per 32 values,
+ * and never copied as a whole. */
 #include "tensor/dispatch.h"
 
 #include "tensor/fp16.h"
@@ -20,7 +28,7 @@
 /* Full unrolling keeps the accumulator arrays in registers. */
 #define PV_UNROLL _Pragma("GCC unroll 16")
 
-enum { QK_KB = 8, QK_HDMAX = 512, PV_NC = 4, PV_RB = 2 };
+enum { QK_KB = 8, QK_HDMAX = 512, PV_NC = 4, PV_RB = 2, PV_TILE = 4096 };
 
 static inline void qk_block8(const float *qt, int hd, const float *const kp[QK_KB], __m256 vs,
                              float out[QK_KB][8]) {
@@ -55,10 +63,62 @@ static void cvt_row(const uint16_t *src, float *dst, int hd) {
     for (; d < hd; d++) dst[d] = pg_fp16_to_fp32(src[d]);
 }
 
-static void qk_avx2(const float *qt, int R, int hd, const void *k, size_t kstride, int f16, int n, float scale,
-                    float *s, size_t lds) {
+static inline __m256 half_scale(const unsigned char *blk) {
+    uint16_t h;
+    memcpy(&h, blk, 2);
+    return _mm256_set1_ps(_mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h))));
+}
+
+/* One q8_0 block (34 bytes) -> 32 floats d * q (exact products). */
+static inline void deq_q8_0(const unsigned char *blk, float *dst) {
+    const __m256 d = half_scale(blk);
+    /* one load per block, then register shuffles (as deq_q4_0): four 8-byte
+     * loads interleaved with the tile's stores ran ~1.7x slower */
+    const __m128i lo = _mm_loadu_si128((const __m128i *)(blk + 2)), hi = _mm_loadu_si128((const __m128i *)(blk + 18));
+    const __m128i part[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
+    for (int c = 0; c < 4; c++)
+        _mm256_storeu_ps(dst + 8 * c, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(part[c])), d));
+}
+
+/* One q4_0 block (18 bytes) -> 32 floats d * (nibble - 8). */
+static inline void deq_q4_0(const unsigned char *blk, float *dst) {
+    const __m256 d = half_scale(blk);
+    const __m128i qs = _mm_loadu_si128((const __m128i *)(blk + 2)), m4 = _mm_set1_epi8(15), k8 = _mm_set1_epi8(8);
+    const __m128i lo = _mm_sub_epi8(_mm_and_si128(qs, m4), k8);                    /* values 0..15 */
+    const __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(qs, 4), m4), k8); /* values 16..31 */
+    const __m128i part[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
+    for (int c = 0; c < 4; c++)
+        _mm256_storeu_ps(dst + 8 * c, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(part[c])), d));
+}
+
+/* Elements e0 .. e0 + hd - 1 of a row in fmt -> f32 (exact). Whole blocks
+ * take the vector path when the head starts a block; anything else (a head
+ * inside a block, a partial last block) reads element by element. */
+static void deq_row(int fmt, const char *row, int e0, int hd, float *dst) {
+    if (fmt == PG_ATTN_F32) {
+        memcpy(dst, (const float *)row + e0, (size_t)hd * sizeof(float));
+        return;
+    }
+    if (fmt == PG_ATTN_F16) {
+        cvt_row((const uint16_t *)row + e0, dst, hd);
+        return;
+    }
+    int d = 0;
+    if (e0 % PG_ATTN_QB == 0) {
+        const size_t bsz = fmt == PG_ATTN_Q8_0 ? 34 : 18; /* block_q8_0 / block_q4_0 */
+        const unsigned char *blk = (const unsigned char *)row + (size_t)(e0 / PG_ATTN_QB) * bsz;
+        for (; d + PG_ATTN_QB <= hd; d += PG_ATTN_QB, blk += bsz) {
+            if (fmt == PG_ATTN_Q8_0) deq_q8_0(blk, dst + d);
+            else deq_q4_0(blk, dst + d);
+        }
+    }
+    for (; d < hd; d++) dst[d] = pg_attn_elem(fmt, row, (size_t)e0 + (size_t)d);
+}
+
+static void qk_avx2(const float *qt, int R, int hd, const void *k, size_t kstride, int fmt, int e0, int n,
+                    float scale, float *s, size_t lds) {
     if (hd > QK_HDMAX) {
-        pg_attn_kernels_ref.qk(qt, R, hd, k, kstride, f16, n, scale, s, lds);
+        pg_attn_kernels_ref.qk(qt, R, hd, k, kstride, fmt, e0, n, scale, s, lds);
         return;
     }
     float kbuf[QK_KB][QK_HDMAX];
@@ -73,11 +133,11 @@ static void qk_avx2(const float *qt, int R, int hd, const void *k, size_t kstrid
                 continue;
             }
             const char *row = (const char *)k + (size_t)(i0 + j) * kstride;
-            if (f16) {
-                cvt_row((const uint16_t *)row, kbuf[j], hd);
-                kp[j] = kbuf[j];
+            if (fmt == PG_ATTN_F32) {
+                kp[j] = (const float *)row + e0;
             } else {
-                kp[j] = (const float *)row;
+                deq_row(fmt, row, e0, hd, kbuf[j]);
+                kp[j] = kbuf[j];
             }
         }
         for (int h = 0; h < R; h += 8) {
@@ -123,8 +183,9 @@ static void pv_group(const float *const pr[PV_RB], float *const o[PV_RB], const 
             if (c < nc) _mm256_storeu_ps(o[r] + d0 + off[c], acc[r][c]);
 }
 
-static void pv_avx2(const float *p, size_t ldp, int R, const void *v, size_t vstride, int f16, int n, int hd,
-                    float *out, size_t ldo) {
+/* f32 / f16 rows (v at the head's first element). */
+static void pv_float(const float *p, size_t ldp, int R, const void *v, size_t vstride, int f16, int n, int hd,
+                     float *out, size_t ldo) {
     const int hd8 = hd & ~7;
     float sink[QK_HDMAX];
     if (hd8 > 0 && hd8 <= QK_HDMAX) {
@@ -148,7 +209,7 @@ static void pv_avx2(const float *p, size_t ldp, int R, const void *v, size_t vst
             }
         }
     } else {
-        pg_attn_kernels_ref.pv(p, ldp, R, v, vstride, f16, n, hd, out, ldo);
+        pg_attn_kernels_ref.pv(p, ldp, R, v, vstride, f16 ? PG_ATTN_F16 : PG_ATTN_F32, 0, n, hd, out, ldo);
         return;
     }
     /* tail dims: the same per-element chain, scalar */
@@ -162,6 +223,32 @@ static void pv_avx2(const float *p, size_t ldp, int R, const void *v, size_t vst
                 o[d] = fmaf(pri, x, o[d]);
             }
         }
+    }
+}
+
+static void pv_avx2(const float *p, size_t ldp, int R, const void *v, size_t vstride, int fmt, int e0, int n, int hd,
+                    float *out, size_t ldo) {
+    if (fmt == PG_ATTN_F32 || fmt == PG_ATTN_F16) {
+        const size_t el = fmt == PG_ATTN_F16 ? 2 : 4;
+        pv_float(p, ldp, R, (const char *)v + (size_t)e0 * el, vstride, fmt == PG_ATTN_F16, n, hd, out, ldo);
+        return;
+    }
+    if (hd > QK_HDMAX) {
+        pg_attn_kernels_ref.pv(p, ldp, R, v, vstride, fmt, e0, n, hd, out, ldo);
+        return;
+    }
+    /* quantized rows: a tile of keys dequantized, then the f32 sums; the
+     * chains continue in out from tile to tile */
+    float vbuf[PV_TILE];
+    const int kt = PV_TILE / hd;
+    for (int i0 = 0; i0 < n; i0 += kt) {
+        const int nk = n - i0 < kt ? n - i0 : kt;
+        for (int j = 0; j < nk; j++)
+        {
+            const char *row = (const char *)v + (size_t)(i0 + j) * vstride;
+            deq_row(fmt, row, e0, hd, vbuf + (size_t)j * hd);
+        }
+        pv_float(p + i0, ldp, R, vbuf, (size_t)hd * sizeof(float), 0, nk, hd, out, ldo);
     }
 }
 

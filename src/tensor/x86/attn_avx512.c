@@ -15,7 +15,12 @@
  * pv: lanes = dimensions d (PV_NC zmm = 64 dims per slice, masked at the
  * end of the row), PV_RB rows share each converted V vector. Per element the
  * chain runs over keys ascending, as in the reference. Missing rows of a
- * group repeat row 0 into a sink buffer. */
+ * group repeat row 0 into a sink buffer.
+ *
+ * Quantized K/V (q8_0, q4_0), as in attn_avx2.c: a key block's rows are
+ * dequantized (d * q, exact) into the f32 stack tile kbuf; V rows a tile of
+ * PV_TILE floats at a time, summed by the f32 path whose chains continue in
+ * out across tiles. */
 #include "tensor/dispatch.h"
 
 #include <immintrin.h>
@@ -27,7 +32,7 @@
 
 #define QK_UNROLL _Pragma("GCC unroll 16")
 
-enum { QK_KB = 16, QK_HDMAX = 512, PV_NC = 4, PV_RB = 4 };
+enum { QK_KB = 16, QK_HDMAX = 512, PV_NC = 4, PV_RB = 4, PV_TILE = 4096 };
 
 /* Scores of one block of QK_KB keys (kb[j]: f32 row of key j) for the row
  * lanes [0,16) (zmm) or [0,8) (ymm, R <= 8): out[j][r]. QK_KB independent
@@ -104,10 +109,59 @@ static void cvt_row(const uint16_t *src, float *dst, int hd) {
     }
 }
 
-static void qk_avx512(const float *qt, int R, int hd, const void *k, size_t kstride, int f16, int n, float scale,
-                      float *s, size_t lds) {
+static inline __m512 half_scale(const unsigned char *blk) {
+    uint16_t h;
+    memcpy(&h, blk, 2);
+    return _mm512_set1_ps(_mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h))));
+}
+
+/* One q8_0 block (34 bytes) -> 32 floats d * q (exact products). */
+static inline void deq_q8_0(const unsigned char *blk, float *dst) {
+    const __m512 d = half_scale(blk);
+    for (int c = 0; c < 2; c++) {
+        const __m512i q = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + 2 + 16 * c)));
+        _mm512_storeu_ps(dst + 16 * c, _mm512_mul_ps(_mm512_cvtepi32_ps(q), d));
+    }
+}
+
+/* One q4_0 block (18 bytes) -> 32 floats d * (nibble - 8): values 0..15 are
+ * the low nibbles of the 16 bytes, values 16..31 the high ones. */
+static inline void deq_q4_0(const unsigned char *blk, float *dst) {
+    const __m512 d = half_scale(blk);
+    const __m128i qs = _mm_loadu_si128((const __m128i *)(blk + 2)), m4 = _mm_set1_epi8(15), k8 = _mm_set1_epi8(8);
+    const __m128i lo = _mm_sub_epi8(_mm_and_si128(qs, m4), k8);
+    const __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(qs, 4), m4), k8);
+    _mm512_storeu_ps(dst, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(lo)), d));
+    _mm512_storeu_ps(dst + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(hi)), d));
+}
+
+/* Elements e0 .. e0 + hd - 1 of a row in fmt -> f32 (exact): whole blocks
+ * by vector when the head starts a block, anything else element-wise. */
+static void deq_row(int fmt, const char *row, int e0, int hd, float *dst) {
+    if (fmt == PG_ATTN_F32) {
+        memcpy(dst, (const float *)row + e0, (size_t)hd * sizeof(float));
+        return;
+    }
+    if (fmt == PG_ATTN_F16) {
+        cvt_row((const uint16_t *)row + e0, dst, hd);
+        return;
+    }
+    int d = 0;
+    if (e0 % PG_ATTN_QB == 0) {
+        const size_t bsz = fmt == PG_ATTN_Q8_0 ? 34 : 18; /* block_q8_0 / block_q4_0 */
+        const unsigned char *blk = (const unsigned char *)row + (size_t)(e0 / PG_ATTN_QB) * bsz;
+        for (; d + PG_ATTN_QB <= hd; d += PG_ATTN_QB, blk += bsz) {
+            if (fmt == PG_ATTN_Q8_0) deq_q8_0(blk, dst + d);
+            else deq_q4_0(blk, dst + d);
+        }
+    }
+    for (; d < hd; d++) dst[d] = pg_attn_elem(fmt, row, (size_t)e0 + (size_t)d);
+}
+
+static void qk_avx512(const float *qt, int R, int hd, const void *k, size_t kstride, int fmt, int e0, int n,
+                      float scale, float *s, size_t lds) {
     if (hd > QK_HDMAX) {
-        pg_attn_kernels_ref.qk(qt, R, hd, k, kstride, f16, n, scale, s, lds);
+        pg_attn_kernels_ref.qk(qt, R, hd, k, kstride, fmt, e0, n, scale, s, lds);
         return;
     }
     float kbuf[QK_KB][QK_HDMAX]; /* the block's keys as f32 rows (fixed stride: one base register) */
@@ -115,9 +169,10 @@ static void qk_avx512(const float *qt, int R, int hd, const void *k, size_t kstr
     for (int i0 = 0; i0 < n; i0 += QK_KB) {
         const int nk = n - i0 < QK_KB ? n - i0 : QK_KB;
         for (int j = 0; j < nk; j++) {
+        {
             const char *row = (const char *)k + (size_t)(i0 + j) * kstride;
-            if (f16) cvt_row((const uint16_t *)row, kbuf[j], hd);
-            else memcpy(kbuf[j], row, (size_t)hd * sizeof(float));
+            deq_row(fmt, row, e0, hd, kbuf[j]);
+        }
         }
         for (int j = nk; j < QK_KB; j++) memcpy(kbuf[j], kbuf[0], (size_t)hd * sizeof(float));
         if (R > 8) {
@@ -164,8 +219,9 @@ static void pv_group(const float *const pr[PV_RB], float *const o[PV_RB], const 
         for (int c = 0; c < PV_NC; c++) _mm512_mask_storeu_ps(o[r] + 16 * c, m[c], acc[r][c]);
 }
 
-static void pv_avx512(const float *p, size_t ldp, int R, const void *v, size_t vstride, int f16, int n, int hd,
-                      float *out, size_t ldo) {
+/* f32 / f16 rows (v at the head's first element). */
+static void pv_float(const float *p, size_t ldp, int R, const void *v, size_t vstride, int f16, int n, int hd,
+                     float *out, size_t ldo) {
     float sink[PV_NC * 16];
     memset(sink, 0, sizeof(sink));
     for (int d0 = 0; d0 < hd; d0 += 16 * PV_NC) {
@@ -184,6 +240,32 @@ static void pv_avx512(const float *p, size_t ldp, int R, const void *v, size_t v
             }
             pv_group(pr, o, v, vstride, f16, n, d0, m);
         }
+    }
+}
+
+static void pv_avx512(const float *p, size_t ldp, int R, const void *v, size_t vstride, int fmt, int e0, int n,
+                      int hd, float *out, size_t ldo) {
+    if (fmt == PG_ATTN_F32 || fmt == PG_ATTN_F16) {
+        const size_t el = fmt == PG_ATTN_F16 ? 2 : 4;
+        pv_float(p, ldp, R, (const char *)v + (size_t)e0 * el, vstride, fmt == PG_ATTN_F16, n, hd, out, ldo);
+        return;
+    }
+    if (hd > QK_HDMAX) {
+        pg_attn_kernels_ref.pv(p, ldp, R, v, vstride, fmt, e0, n, hd, out, ldo);
+        return;
+    }
+    /* quantized rows: a tile of keys dequantized, then the f32 sums; the
+     * chains continue in out from tile to tile */
+    float vbuf[PV_TILE];
+    const int kt = PV_TILE / hd;
+    for (int i0 = 0; i0 < n; i0 += kt) {
+        const int nk = n - i0 < kt ? n - i0 : kt;
+        for (int j = 0; j < nk; j++)
+        {
+            const char *row = (const char *)v + (size_t)(i0 + j) * vstride;
+            deq_row(fmt, row, e0, hd, vbuf + (size_t)j * hd);
+        }
+        pv_float(p + i0, ldp, R, vbuf, (size_t)hd * sizeof(float), 0, nk, hd, out, ldo);
     }
 }
 

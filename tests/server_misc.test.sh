@@ -58,14 +58,14 @@ process.exit(bad ? 1 : 0);
 JS
 
 # README endpoint list <-> routing table
-routes=$(sed -n '/^static const route routes\[\] = {/,/^};/p' src/server/http.c | grep -o '{"/[^"]*", "[A-Z]*"' | sed 's/{"\([^"]*\)", "\([A-Z]*\)"/\2 \1/; s/\/$/\/{id}/')
-[ -n "$routes" ] || { echo "FAIL: no routes found in src/server/http.c"; fail=1; }
+routes=$(sed -n '/^const route srv_routes\[\] = {/,/^};/p' src/server/http_routes.c | grep -o '{"/[^"]*", "[A-Z]*"' | sed 's/{"\([^"]*\)", "\([A-Z]*\)"/\2 \1/; s/\/$/\/{id}/')
+[ -n "$routes" ] || { echo "FAIL: no routes found in src/server/http_routes.c"; fail=1; }
 echo "$routes" | while read -r m p; do
     grep -q "^| \`$m $p\` |" README.md || { echo "FAIL: README endpoint list has no row | \`$m $p\` |"; exit 1; }
 done || fail=1
-n_readme=$(sed -n '/^#### Endpoint list/,/^\\*\\*CORS/p' README.md | grep -c '^| `[A-Z]* /')
+n_readme=$(sed -n '/^#### Endpoint list/,/^\*\*CORS/p' README.md | grep -c '^| `[A-Z]* /')
 n_routes=$(echo "$routes" | wc -l)
-[ "$n_readme" -eq "$n_routes" ] || { echo "FAIL: README lists $n_readme endpoints, routes[] has $n_routes"; fail=1; }
+[ "$n_readme" -eq "$n_routes" ] || { echo "FAIL: README lists $n_readme endpoints, srv_routes[] has $n_routes"; fail=1; }
 
 [ $fail -eq 0 ] && echo "server_misc tests passed"
 exit $fail

@@ -175,12 +175,45 @@ static int is_flag(const char *name) {
            !strcmp(name, "matryoshka");
 }
 
+/* The options whose value is a size (K/M/G/T suffixes): 0, 2 after a
+ * message, or 1 when name is not one of them. */
+static int apply_size(pg_server_config *c, const char *name, const char *v, const char *where) {
+    static const struct {
+        const char *name;
+        uint64_t lo, hi;
+        const char *range;
+    } opts[] = {
+        {"kv-cache-mem", 0, UINT64_MAX, "a size (e.g. 512M)"},
+        {"prefix-cache-disk", 65536, (uint64_t)1 << 50, "a size in [64K, 1P] (e.g. 4G)"},
+        {"max-unsent-bytes", 4096, (uint64_t)1 << 40, "a size in [4K, 1T] (e.g. 4M)"},
+        {"responses-bytes", 4096, (uint64_t)1 << 40, "a size in [4K, 1T] (e.g. 64M)"},
+        {"max-body-bytes", 1, (uint64_t)1 << 40, "a size in [1, 1T] (e.g. 16M)"},
+        {"max-header-bytes", 1, (uint64_t)1 << 40, "a size in [1, 1T] (e.g. 64K)"},
+    };
+    size_t i = 0;
+    while (i < sizeof opts / sizeof opts[0] && strcmp(name, opts[i].name)) i++;
+    if (i == sizeof opts / sizeof opts[0]) return 1;
+    uint64_t sz;
+    if (parse_size(v, &sz) < 0 || sz < opts[i].lo || sz > opts[i].hi) {
+        fprintf(stderr, "pagoda serve: %s%s: '%s' is not %s\n", where, name, v, opts[i].range);
+        return 2;
+    }
+    switch (i) {
+    case 0: c->engine.kv_cache_mem = sz; break;
+    case 1: c->engine.prefix_cache_disk = sz; break;
+    case 2: c->max_unsent_bytes = (size_t)sz; break;
+    case 3: c->responses_store_bytes = (size_t)sz; break;
+    case 4: c->max_body_bytes = (size_t)sz; break;
+    default: c->connection_memory = (size_t)(sz < 4096 ? 4096 : sz); break;
+    }
+    return 0;
+}
+
 /* Applies one option (name without dashes). from_file: api-key goes to the
  * file list. Returns 0, or 2 after printing a message. */
 static int apply(serve_opts *so, const char *name, const char *v, int from_file, const char *where) {
     pg_server_config *c = &so->c;
     long n;
-    uint64_t sz;
     double d;
 #define BAD(what)                                                                  \
     do {                                                                           \
@@ -214,6 +247,8 @@ static int apply(serve_opts *so, const char *name, const char *v, int from_file,
         else c->matryoshka = b ? 1 : -1; /* matryoshka */
         return 0;
     }
+    int rs = apply_size(c, name, v, where);
+    if (rs != 1) return rs;
     if (!strcmp(name, "pooling")) {
         int p = pg_pooling_parse(v);
         if (p < 0 || p == PG_POOL_RANK) BAD("not one of none|mean|cls|last");
@@ -305,22 +340,6 @@ static int apply(serve_opts *so, const char *name, const char *v, int from_file,
         int t = pg_kv_type_parse(v);
         if (t < 0) BAD("not one of f16|q8_0|q4_0|f32");
         c->engine.kv_type = t;
-    } else if (!strcmp(name, "kv-cache-mem")) {
-        if (parse_size(v, &sz) < 0) BAD("not a size (e.g. 512M)");
-        c->engine.kv_cache_mem = sz;
-    } else if (!strcmp(name, "prefix-cache-disk")) {
-        if (parse_size(v, &sz) < 0 || sz < 65536 || sz > ((uint64_t)1 << 50)) BAD("not a size in [64K, 1P] (e.g. 4G)");
-        c->engine.prefix_cache_disk = sz;
-    } else if (!strcmp(name, "max-unsent-bytes")) {
-        if (parse_size(v, &sz) < 0 || sz < 4096 || sz > ((uint64_t)1 << 40)) BAD("not a size in [4K, 1T] (e.g. 4M)");
-        c->max_unsent_bytes = (size_t)sz;
-    } else if (!strcmp(name, "responses-bytes")) {
-        if (parse_size(v, &sz) < 0 || sz < 4096 || sz > ((uint64_t)1 << 40)) BAD("not a size in [4K, 1T] (e.g. 64M)");
-        c->responses_store_bytes = (size_t)sz;
-    } else if (!strcmp(name, "max-body-bytes") || !strcmp(name, "max-header-bytes")) {
-        if (parse_size(v, &sz) < 0 || sz < 1 || sz > ((uint64_t)1 << 40)) BAD("not a size in [1, 1T] (e.g. 16M)");
-        if (!strcmp(name, "max-body-bytes")) c->max_body_bytes = (size_t)sz;
-        else c->connection_memory = (size_t)(sz < 4096 ? 4096 : sz);
     } else if (!strcmp(name, "log-level")) {
         int l = pg_log_level_parse(v);
         if (l < 0) BAD("not one of debug|info|warn|error|off");

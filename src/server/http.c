@@ -19,7 +19,7 @@
  *
  * A new protocol (Anthropic Messages, Responses, Ollama) is an adapter
  * (src/server/<proto>_parse.c + <proto>_format.c implementing
- * adapter.h) plus rows in routes[] below; nothing else here changes. A
+ * adapter.h) plus rows in srv_routes[] (http_routes.c); nothing else here changes. A
  * route row is a path, a method and what serves it: a probe, /metrics, a
  * simple JSON endpoint (endpoints.h), an adapter, or the embedding queue
  * (embed_api.h: /v1/embeddings, /v1/rerank). /v1/stats (stats.h) is
@@ -93,40 +93,6 @@
 
 /* ---------- the routing table ---------- */
 
-static const route routes[] = {
-    {"/health", "GET", 0, RT_HEALTH, NULL, NULL, SRV_PROTO_OPENAI},
-    {"/ready", "GET", 0, RT_READY, NULL, NULL, SRV_PROTO_OPENAI},
-    {"/metrics", "GET", 0, RT_METRICS, NULL, NULL, SRV_PROTO_OPENAI},
-    {"/v1/models", "GET", 0, RT_SIMPLE, srv_ep_models, NULL, SRV_PROTO_OPENAI},
-    {"/v1/models/", "GET", 1, RT_MODEL, NULL, NULL, SRV_PROTO_OPENAI},
-    {"/v1/completions", "POST", 0, RT_GENERATE, NULL, &srv_oai_completions, SRV_PROTO_OPENAI},
-    {"/v1/chat/completions", "POST", 0, RT_GENERATE, NULL, &srv_oai_chat, SRV_PROTO_OPENAI},
-    /* anthropic_*.h; count_tokens answers itself and borrows the adapter's error shape */
-    {"/v1/messages", "POST", 0, RT_GENERATE, NULL, &srv_anth_messages, SRV_PROTO_ANTHROPIC},
-    {"/v1/messages/count_tokens", "POST", 0, RT_SIMPLE, anth_count_tokens, &srv_anth_messages, SRV_PROTO_ANTHROPIC},
-    {"/v1/responses", "POST", 0, RT_GENERATE, NULL, &srv_resp_adapter, SRV_PROTO_RESPONSES}, /* responses.h */
-    {"/v1/responses/", "GET", 1, RT_RESPONSE, NULL, NULL, SRV_PROTO_RESPONSES}, /* stored (resp_store.h) */
-    {"/v1/responses/", "DELETE", 1, RT_RESPONSE, NULL, NULL, SRV_PROTO_RESPONSES},
-    {"/tokenize", "POST", 0, RT_SIMPLE, srv_ep_tokenize, NULL, SRV_PROTO_OPENAI},
-    {"/detokenize", "POST", 0, RT_SIMPLE, srv_ep_detokenize, NULL, SRV_PROTO_OPENAI},
-    {"/v1/stats", "GET", 0, RT_STATS, NULL, NULL, SRV_PROTO_OPENAI}, /* stats.h; the metrics key like /metrics */
-    {"/v1/usage", "GET", 0, RT_USAGE, NULL, NULL, SRV_PROTO_OPENAI}, /* usage.h; the admin key (--admin-key) */
-    {"/v1/embeddings", "POST", 0, RT_EMBED, NULL, NULL, SRV_PROTO_OPENAI}, /* embed_api.h */
-    {"/embeddings", "POST", 0, RT_EMBED, NULL, NULL, SRV_PROTO_OPENAI},
-    {"/v1/rerank", "POST", 0, RT_RERANK, NULL, NULL, SRV_PROTO_OPENAI},
-    {"/rerank", "POST", 0, RT_RERANK, NULL, NULL, SRV_PROTO_OPENAI},
-    {"/api/tags", "GET", 0, RT_SIMPLE, srv_oll_tags, &srv_oll_api, SRV_PROTO_OLLAMA}, /* ollama.h: Ollama's API */
-    {"/api/ps", "GET", 0, RT_SIMPLE, srv_oll_ps, &srv_oll_api, SRV_PROTO_OLLAMA},
-    {"/api/version", "GET", 0, RT_SIMPLE, srv_oll_version, &srv_oll_api, SRV_PROTO_OLLAMA},
-    {"/api/show", "POST", 0, RT_SIMPLE, srv_oll_show, &srv_oll_api, SRV_PROTO_OLLAMA},
-    {"/api/chat", "POST", 0, RT_GENERATE, NULL, &srv_oll_chat, SRV_PROTO_OLLAMA},
-    {"/api/generate", "POST", 0, RT_GENERATE, NULL, &srv_oll_generate, SRV_PROTO_OLLAMA},
-    {"/api/embed", "POST", 0, RT_EMBED, NULL, &srv_oll_embed, SRV_PROTO_OLLAMA},
-    {"/api/embeddings", "POST", 0, RT_EMBED, NULL, &srv_oll_embeddings, SRV_PROTO_OLLAMA},
-};
-/* the embedded web UI (webui.h): /, /dashboard, /webui/...; no key */
-static const route webui_route = {"/", "GET", 0, RT_WEBUI, NULL, NULL, SRV_PROTO_OPENAI};
-#define N_ROUTES (sizeof routes / sizeof routes[0])
 
 /* a request that held this much (body, output buffer, answer) trims the heap after it */
 #define TRIM_BYTES ((size_t)1 << 20)
@@ -770,8 +736,8 @@ static enum MHD_Result first_call(srv_http *h, struct MHD_Connection *c, const c
     *con_cls = r;
     r->t_start = srv_now();
     int head = !strcmp(method, "HEAD"), options = !strcmp(method, "OPTIONS");
-    for (size_t i = 0; i < N_ROUTES && !(r->rt && !r->bad_method); i++) {
-        const route *q = &routes[i];
+    for (size_t i = 0; i < srv_n_routes && !(r->rt && !r->bad_method); i++) {
+        const route *q = &srv_routes[i];
         size_t pl = strlen(q->path);
         if (q->prefix ? strncmp(url, q->path, pl) || !url[pl] || strchr(url + pl, '/') : strcmp(url, q->path)) continue;
         r->rt = q;
@@ -783,7 +749,7 @@ static enum MHD_Result first_call(srv_http *h, struct MHD_Connection *c, const c
     }
     if (!r->rt && !strncmp(url, "/v1/messages/", 13)) r->miss_ad = &srv_anth_messages; /* 404 in its shape */
     if (!r->rt && !h->env.cfg->no_webui && (r->asset = pg_webui_find(url))) {
-        r->rt = &webui_route;
+        r->rt = &srv_webui_route;
         r->bad_method = strcmp(method, "GET") && strcmp(method, "HEAD") && !options;
         r->preflight = options;
     }

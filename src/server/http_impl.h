@@ -45,6 +45,12 @@ typedef struct route {
                                     row that leaves it out is openai (0) */
 } route;
 
+/* http_routes.c: the table (in match order), its length, and the row of
+ * the embedded web UI's files (webui.h; served when no row matches). */
+extern const route srv_routes[];
+extern const size_t srv_n_routes;
+extern const route srv_webui_route;
+
 typedef struct hconn hconn;
 
 #define SRV_MAX_JSON_DEPTH 64        /* a request body's nesting (400 beyond) */

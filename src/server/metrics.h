@@ -19,7 +19,7 @@ typedef struct srv_hist {
     uint64_t count;
     double sum;
 } srv_hist;
-/* The protocol of a route (a column of http.c's routes[]): every request
+/* The protocol of a route (a column of srv_routes[] in http_routes.c): every request
  * series is kept per protocol and labelled protocol="<name>" in /metrics,
  * /v1/stats and the request log. A new protocol's routes only set their
  * column; the names are srv_proto_name's. */

@@ -123,6 +123,24 @@ static int add_msg(conv *v, const char *role, json_t *content) {
     return 0;
 }
 
+/* A content block's type, or NULL with the 400 message written. */
+static const char *block_type(conv *v, json_t *b, const char *p) {
+    json_t *t = json_object_get(b, "type");
+    const char *ty = json_is_string(t) ? json_string_value(t) : NULL;
+    if (!json_is_object(b) || !ty) snprintf(v->msg, v->cap, "%s must be a content block object with a 'type'", p);
+    return json_is_object(b) ? ty : NULL;
+}
+
+/* A text block, appended to texts: 0, or 400 with the message written. */
+static int text_block(conv *v, json_t *b, const char *p, json_t *texts) {
+    if (!json_is_string(json_object_get(b, "text"))) {
+        snprintf(v->msg, v->cap, "%s.text must be a string", p);
+        return 400;
+    }
+    json_array_append(texts, b);
+    return 0;
+}
+
 /* A user message's blocks: tool results first (tool messages), then the text. */
 static int user_blocks(conv *v, json_t *blocks, const char *path) {
     char *msg = v->msg;
@@ -134,20 +152,13 @@ static int user_blocks(conv *v, json_t *blocks, const char *path) {
     json_array_foreach(blocks, j, b) {
         char p[160];
         snprintf(p, sizeof p, "%s[%zu]", path, j);
-        json_t *t = json_object_get(b, "type");
-        const char *ty = json_is_string(t) ? json_string_value(t) : NULL;
-        if (!json_is_object(b) || !ty) {
-            snprintf(msg, cap, "%s must be a content block object with a 'type'", p);
+        const char *ty = block_type(v, b, p);
+        if (!ty) {
             rc = 400;
             break;
         }
         if (!strcmp(ty, "text")) {
-            if (!json_is_string(json_object_get(b, "text"))) {
-                snprintf(msg, cap, "%s.text must be a string", p);
-                rc = 400;
-                break;
-            }
-            json_array_append(texts, b);
+            if ((rc = text_block(v, b, p, texts))) break;
         } else if (!strcmp(ty, "tool_result")) {
             json_t *id = json_object_get(b, "tool_use_id"), *c = json_object_get(b, "content"), *txt = NULL;
             if (!json_is_string(id)) {
@@ -216,20 +227,13 @@ static int assistant_blocks(conv *v, json_t *blocks, const char *path) {
     json_array_foreach(blocks, j, b) {
         char p[160];
         snprintf(p, sizeof p, "%s[%zu]", path, j);
-        json_t *t = json_object_get(b, "type");
-        const char *ty = json_is_string(t) ? json_string_value(t) : NULL;
-        if (!json_is_object(b) || !ty) {
-            snprintf(msg, cap, "%s must be a content block object with a 'type'", p);
+        const char *ty = block_type(v, b, p);
+        if (!ty) {
             rc = 400;
             break;
         }
         if (!strcmp(ty, "text")) {
-            if (!json_is_string(json_object_get(b, "text"))) {
-                snprintf(msg, cap, "%s.text must be a string", p);
-                rc = 400;
-                break;
-            }
-            json_array_append(texts, b);
+            if ((rc = text_block(v, b, p, texts))) break;
         } else if (!strcmp(ty, "tool_use")) {
             json_t *id = json_object_get(b, "id"), *nm = json_object_get(b, "name"), *in = json_object_get(b, "input");
             if (!json_is_string(id) || !json_is_string(nm) || !json_is_object(in)) {

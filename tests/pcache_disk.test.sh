@@ -46,14 +46,16 @@ start_server "$TMP/s3.log" -m "$TMP/other.gguf" --prefix-cache-dir "$TMP/pc-othe
 curl -s "$URL/v1/completions" -H 'content-type: application/json' \
     -d '{"prompt":"Once upon a time there was a little girl named Lily. She liked to play in the park with her friend Tom. Once upon a time there was a little girl named Lily.","max_tokens":8}' >/dev/null
 stop_server || fail=1
-nf=0
-for f in "$TMP"/pc-other/*.kvb; do cp "$f" "$PC/"; nf=$((nf + 1)); done
-[ $nf -gt 0 ] || { echo "FAIL: the other model wrote no files"; fail=1; }
+# damage three of this model's own files first (the foreign ones are
+# counted on their own; their names sort anywhere among these)
 set -- "$PC"/*.kvb
 truncate -s 100 "$1"; T1=$1
 printf 'garbage' | dd of="$2" bs=1 seek=200 conv=notrunc 2>/dev/null; C1=$2
 sz=$(stat -c %s "$3")
 printf '\377\377' | dd of="$3" bs=1 seek=$((sz - 2)) conv=notrunc 2>/dev/null
+nf=0
+for f in "$TMP"/pc-other/*.kvb; do cp "$f" "$PC/"; nf=$((nf + 1)); done
+[ $nf -gt 0 ] || { echo "FAIL: the other model wrote no files"; fail=1; }
 before=$(nfiles "$PC")
 start_server "$TMP/s4.log" -m "$MODEL" --prefix-cache-dir "$PC" --api-key key-one --api-key key-two || exit 1
 inv=$(sed -n 's/.*MiB, \([0-9]*\) invalid removed.*/\1/p' "$TMP/s4.log")

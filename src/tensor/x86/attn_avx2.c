@@ -219,7 +219,14 @@ static void pv_float(const float *p, size_t ldp, int R, const void *v, size_t vs
             const float pri = p[(size_t)r * ldp + i];
             float *o = out + (size_t)r * ldo;
             for (int d = hd8; d < hd; d++) {
-                const float x = f16 ? pg_fp16_to_fp32(((const uint16_t *)row)[d]) : ((const float *)row)[d];
+                float x; /* rows need not be aligned to their element: memcpy loads */
+                if (f16) {
+                    uint16_t h;
+                    memcpy(&h, row + (size_t)d * 2, 2);
+                    x = pg_fp16_to_fp32(h);
+                } else {
+                    memcpy(&x, row + (size_t)d * 4, 4);
+                }
                 o[d] = fmaf(pri, x, o[d]);
             }
         }

@@ -39,8 +39,8 @@
 #define Q8_NOISE_X 3.0
 #define BS 16
 #define NB 8 /* 128 positions */
-#define N_STEPS 32
-#define N_DECODE_CASES 5
+#define N_STEPS 16
+#define N_DECODE_CASES 3
 
 enum { T_F16, T_F32, T_Q8, T_Q4, NT };
 

@@ -51,8 +51,9 @@ static const int fmts[] = {PG_ATTN_F32, PG_ATTN_F16, PG_ATTN_Q8_0, PG_ATTN_Q4_0}
 static const char *const fmt_names[] = {"f32", "f16", "q8_0", "q4_0"};
 
 /* n K/V position rows of RL = NHEAD * hd values, as the KV store holds them:
- * x the f32 source, b the rows in one format at a stride of row_bytes + 2
- * (other data may follow a row; quantized rows keep 2-byte alignment). */
+ * x the f32 source, b the rows in one format at a stride of row_bytes + 4
+ * (other data may follow a row; f32 rows stay 4-byte aligned as in the KV
+ * store, quantized rows may start at any even address). */
 typedef struct {
     float x[NMAX][RLMAX];
     unsigned char b[NMAX * ROWBMAX];
@@ -61,7 +62,7 @@ typedef struct {
 
 static void fill_rows(kvrows *kr, int fmt, int hd, float amp) {
     const size_t rl = (size_t)NHEAD * hd;
-    kr->stride = pg_attn_row_bytes(fmt, rl) + 2;
+    kr->stride = pg_attn_row_bytes(fmt, rl) + 4;
     memset(kr->b, 0xA5, sizeof kr->b); /* the padding between rows is never read as values */
     for (int i = 0; i < NMAX; i++) {
         /* blocks of differing magnitude: scales vary along a row */

@@ -17,25 +17,8 @@
 
 /* ---------- a fake engine ---------- */
 
-#define MAXQ 4
-typedef struct fake {
-    int n_sub;
-    pg_request q[MAXQ];
-} fake;
-static int64_t fake_submit(void *ctx, const pg_request *q, pg_error *err) {
-    fake *f = ctx;
-    (void)err;
-    REQUIRE(f->n_sub < MAXQ);
-    f->q[f->n_sub++] = *q;
-    return f->n_sub;
-}
-static void fake_cancel(void *ctx, int64_t id) {
-    (void)ctx;
-    (void)id;
-}
-
-static fake F;
-static srv_core CORE = {{fake_submit, fake_cancel, &F, NULL}, NULL, NULL};
+#define FAKE_MAXQ 4
+#include "fake_engine.h"
 static srv_ctx C;
 static srv_idgen IDS;
 
